@@ -1,0 +1,85 @@
+//! FormFlow's protobuf API.
+//!
+//! The `.proto` sources live in `protos/`; `build.rs` compiles them into this crate at build
+//! time (nothing generated is committed). Modules mirror the protobuf packages:
+//!
+//! - [`formflow::api::v1`]: options shared by every service (which RPCs are public).
+//! - [`formflow::tenant::v1`]: `TenantService`.
+//! - [`formflow::auth::v1`]: `AuthService`.
+//! - [`formflow::forms::v1`]: `FormService`.
+//! - [`formflow::workflow::v1`]: `WorkflowService`.
+//! - [`formflow::ai::v1`]: `AiService`.
+//! - [`formflow::notify::v1`]: `NotifyService`.
+//! - [`formflow::events::v1`]: payloads of the events published on RabbitMQ.
+//! - [`google::api`]: the HTTP annotations the gateway transcodes from.
+//!
+//! Every message has serde impls that follow the proto3 JSON mapping (pbjson), writing proto
+//! field names and accepting lowerCamelCase too. [`FILE_DESCRIPTOR_SET`] holds the descriptors of
+//! every file, imports included, for server reflection and for the gateway.
+
+// Generated code: rustdoc and lint rules for hand-written code don't apply to it.
+#![allow(unreachable_pub, missing_debug_implementations, clippy::all)]
+
+pub use pbjson_types;
+pub use prost;
+pub use tonic;
+
+/// Serialized `google.protobuf.FileDescriptorSet` of every FormFlow proto and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/formflow_descriptor.bin"));
+
+macro_rules! include_package {
+    ($package:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".serde.rs"));
+    };
+}
+
+pub mod formflow {
+    pub mod api {
+        pub mod v1 {
+            include_package!("formflow.api.v1");
+        }
+    }
+    pub mod tenant {
+        pub mod v1 {
+            include_package!("formflow.tenant.v1");
+        }
+    }
+    pub mod auth {
+        pub mod v1 {
+            include_package!("formflow.auth.v1");
+        }
+    }
+    pub mod forms {
+        pub mod v1 {
+            include_package!("formflow.forms.v1");
+        }
+    }
+    pub mod workflow {
+        pub mod v1 {
+            include_package!("formflow.workflow.v1");
+        }
+    }
+    pub mod ai {
+        pub mod v1 {
+            include_package!("formflow.ai.v1");
+        }
+    }
+    pub mod notify {
+        pub mod v1 {
+            include_package!("formflow.notify.v1");
+        }
+    }
+    pub mod events {
+        pub mod v1 {
+            include_package!("formflow.events.v1");
+        }
+    }
+}
+
+pub mod google {
+    pub mod api {
+        include_package!("google.api");
+    }
+}

@@ -1,0 +1,233 @@
+//! Configuration blocks shared by every service, for `#[command(flatten)]` into a service's
+//! `Config`. Every option has a flag and an environment variable; every secret can instead be
+//! read from a file named by `<VAR>_FILE`, as Kubernetes and Docker mount secrets.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+/// Reads a secret: the value itself when given, else the trimmed content of `file`, else
+/// `default`. The error names the variable, never the value.
+pub fn resolve_secret(
+    value: Option<&SecretString>,
+    file: Option<&PathBuf>,
+    variable: &str,
+    default: Option<&str>,
+) -> anyhow::Result<SecretString> {
+    if let Some(value) = value {
+        return Ok(value.clone());
+    }
+    if let Some(file) = file {
+        let content = std::fs::read_to_string(file)
+            .with_context(|| format!("reading {variable}_FILE ({})", file.display()))?;
+        return Ok(SecretString::from(content.trim().to_owned()));
+    }
+    default
+        .map(SecretString::from)
+        .with_context(|| format!("{variable} or {variable}_FILE must be set"))
+}
+
+/// Postgres connection settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbConfig {
+    /// Postgres URL. Used to create the service's schema and run its migrations, so this role
+    /// must own the schema. [default: postgres://postgres@127.0.0.1:5432/formflow]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// File holding the Postgres URL, read when DATABASE_URL is unset.
+    #[arg(long, env = "DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
+    /// Maximum number of pooled connections.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Role that queries run as (`SET ROLE` on each pooled connection) so that row-level
+    /// security applies: it must neither own the tables nor bypass RLS. It is created (NOLOGIN)
+    /// and granted the schema's tables when missing. Empty means queries run as the URL's role,
+    /// which must then be such a role itself.
+    #[arg(long, env = "DB_APP_ROLE", default_value = "formflow_app")]
+    pub db_app_role: String,
+    /// Run the embedded migrations at startup. Turn off where a migration job runs them
+    /// (`--migrate-only`) before the service starts.
+    #[arg(long, env = "DB_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub db_migrate: bool,
+}
+
+impl DbConfig {
+    /// The Postgres URL from DATABASE_URL, DATABASE_URL_FILE or the local default.
+    pub fn url(&self) -> anyhow::Result<SecretString> {
+        resolve_secret(
+            self.database_url.as_ref(),
+            self.database_url_file.as_ref(),
+            "DATABASE_URL",
+            Some("postgres://postgres@127.0.0.1:5432/formflow"),
+        )
+    }
+
+    /// Settings for `url`, with the defaults of every other option.
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            database_url: Some(SecretString::from(url.into())),
+            database_url_file: None,
+            db_max_connections: 10,
+            db_app_role: "formflow_app".to_owned(),
+            db_migrate: true,
+        }
+    }
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RedisConfig {
+    /// Redis URL (`redis://[:password@]host:port/db`). [default: redis://127.0.0.1:6379]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+    /// File holding the Redis URL, read when REDIS_URL is unset.
+    #[arg(long, env = "REDIS_URL_FILE")]
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of every key the suite writes, so several deployments can share one Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "formflow:")]
+    pub redis_key_prefix: String,
+}
+
+impl RedisConfig {
+    /// The Redis URL from REDIS_URL, REDIS_URL_FILE or the local default.
+    pub fn url(&self) -> anyhow::Result<SecretString> {
+        resolve_secret(
+            self.redis_url.as_ref(),
+            self.redis_url_file.as_ref(),
+            "REDIS_URL",
+            Some("redis://127.0.0.1:6379"),
+        )
+    }
+
+    /// Settings for `url` and `key_prefix`.
+    pub fn for_url(url: impl Into<String>, key_prefix: impl Into<String>) -> Self {
+        Self {
+            redis_url: Some(SecretString::from(url.into())),
+            redis_url_file: None,
+            redis_key_prefix: key_prefix.into(),
+        }
+    }
+}
+
+/// RabbitMQ connection and topology settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AmqpConfig {
+    /// AMQP URL. [default: amqp://guest:guest@127.0.0.1:5672/%2f]
+    #[arg(long, env = "AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<SecretString>,
+    /// File holding the AMQP URL, read when AMQP_URL is unset.
+    #[arg(long, env = "AMQP_URL_FILE")]
+    pub amqp_url_file: Option<PathBuf>,
+    /// Prefix of exchange and queue names (`<prefix>.events`, `<prefix>.dlx`, ...).
+    #[arg(long, env = "AMQP_PREFIX", default_value = "formflow")]
+    pub amqp_prefix: String,
+    /// Delay before the first retry of a failed message; each later retry doubles it.
+    #[arg(long, env = "AMQP_RETRY_BASE", default_value = "10s", value_parser = parse_duration)]
+    pub amqp_retry_base: Duration,
+    /// Deliveries of a message (the first one included) before it goes to its dead-letter queue.
+    #[arg(long, env = "AMQP_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub amqp_max_attempts: u32,
+}
+
+impl AmqpConfig {
+    /// The AMQP URL from AMQP_URL, AMQP_URL_FILE or the local default.
+    pub fn url(&self) -> anyhow::Result<SecretString> {
+        resolve_secret(
+            self.amqp_url.as_ref(),
+            self.amqp_url_file.as_ref(),
+            "AMQP_URL",
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f"),
+        )
+    }
+
+    /// Settings for `url` and `prefix`, with the default retry policy.
+    pub fn for_url(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            amqp_url: Some(SecretString::from(url.into())),
+            amqp_url_file: None,
+            amqp_prefix: prefix.into(),
+            amqp_retry_base: Duration::from_secs(10),
+            amqp_max_attempts: 3,
+        }
+    }
+}
+
+/// How services verify bearer tokens.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthConfig {
+    /// JSON Web Key Set (public keys) that access and service tokens are verified against.
+    #[arg(long, env = "AUTH_JWKS_FILE")]
+    pub auth_jwks_file: Option<PathBuf>,
+    /// Expected `iss` claim of tokens.
+    #[arg(long, env = "AUTH_ISSUER", default_value = "formflow")]
+    pub auth_issuer: String,
+    /// Expected `aud` claim of tokens.
+    #[arg(long, env = "AUTH_AUDIENCE", default_value = "formflow")]
+    pub auth_audience: String,
+}
+
+/// Parses durations written as `250ms`, `10s`, `5m` or `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split_at = text
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split_at);
+    let amount: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 250ms, 10s, 5m, 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(amount)),
+        "s" | "" => Ok(Duration::from_secs(amount)),
+        "m" => Ok(Duration::from_secs(amount * 60)),
+        "h" => Ok(Duration::from_secs(amount * 3600)),
+        _ => Err(format!("invalid duration unit {unit:?}: use ms, s, m or h")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("10d").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn secrets_come_from_value_then_file_then_default() {
+        let directory = std::env::temp_dir().join(format!("ff-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let file = directory.join("url");
+        std::fs::write(&file, "postgres://from-file\n").unwrap();
+
+        let value = SecretString::from("postgres://from-value");
+        let from_value = resolve_secret(Some(&value), Some(&file), "X", Some("d")).unwrap();
+        assert_eq!(from_value.expose_secret(), "postgres://from-value");
+        let from_file = resolve_secret(None, Some(&file), "X", Some("d")).unwrap();
+        assert_eq!(from_file.expose_secret(), "postgres://from-file");
+        let from_default = resolve_secret(None, None, "X", Some("d")).unwrap();
+        assert_eq!(from_default.expose_secret(), "d");
+        let missing = resolve_secret(None, None, "X", None).unwrap_err();
+        assert_eq!(missing.to_string(), "X or X_FILE must be set");
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = DbConfig::for_url("postgres://user:hunter2@db/formflow");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,250 @@
+//! Postgres: one schema per service, embedded migrations, and transactions scoped to a tenant
+//! for row-level security.
+//!
+//! Migrations run as the role of `DATABASE_URL`, which owns the schema. Queries then run as the
+//! application role (`DB_APP_ROLE`), which owns nothing and does not bypass RLS, so the policies
+//! hold even for code that forgets a `WHERE tenant_id = …`. The tenant of a transaction is set
+//! with `set_config(…, true)`, which ends with the transaction and never leaks to the next user
+//! of a pooled connection.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
+
+use crate::config::DbConfig;
+use crate::context::TenantId;
+
+/// A service's connection pool, bound to its schema.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: PgPool,
+    schema: &'static str,
+}
+
+impl Db {
+    /// Creates `schema` if needed, runs `migrator` in it (unless disabled), grants its tables to
+    /// the application role, and returns a pool whose connections use that role and schema.
+    pub async fn connect(
+        config: &DbConfig,
+        schema: &'static str,
+        migrator: &Migrator,
+    ) -> anyhow::Result<Db> {
+        ensure_identifier(schema)?;
+        let url = config.url()?;
+        let options = PgConnectOptions::from_str(url.expose_secret())
+            .context("DATABASE_URL is not a valid Postgres URL")?
+            .options([("search_path", schema)]);
+
+        if config.db_migrate {
+            migrate(options.clone(), schema, migrator).await?;
+        }
+        let app_role = config.db_app_role.trim().to_owned();
+        if !app_role.is_empty() {
+            ensure_identifier(&app_role)?;
+            prepare_app_role(options.clone(), schema, &app_role).await?;
+        }
+
+        let pool = PgPoolOptions::new()
+            .max_connections(config.db_max_connections)
+            .after_connect(move |connection, _metadata| {
+                let app_role = app_role.clone();
+                Box::pin(async move {
+                    if !app_role.is_empty() {
+                        connection
+                            .execute(sqlx::AssertSqlSafe(format!("SET ROLE {app_role}")))
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .context("connecting to Postgres")?;
+        Ok(Db { pool, schema })
+    }
+
+    /// Runs the migrations and nothing else (the `--migrate-only` mode of a service, used by the
+    /// deployment's migration job).
+    pub async fn migrate_only(
+        config: &DbConfig,
+        schema: &'static str,
+        migrator: &Migrator,
+    ) -> anyhow::Result<()> {
+        ensure_identifier(schema)?;
+        let url = config.url()?;
+        let options = PgConnectOptions::from_str(url.expose_secret())
+            .context("DATABASE_URL is not a valid Postgres URL")?
+            .options([("search_path", schema)]);
+        migrate(options.clone(), schema, migrator).await?;
+        let app_role = config.db_app_role.trim();
+        if !app_role.is_empty() {
+            ensure_identifier(app_role)?;
+            prepare_app_role(options, schema, app_role).await?;
+        }
+        Ok(())
+    }
+
+    /// The pool, for queries that touch no tenant data (outbox relay, health checks).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The service's schema.
+    pub fn schema(&self) -> &'static str {
+        self.schema
+    }
+
+    /// A transaction in which row-level security admits only `tenant`'s rows.
+    pub async fn tenant_tx(
+        &self,
+        tenant: TenantId,
+    ) -> sqlx::Result<Transaction<'static, Postgres>> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(tenant.to_string())
+            .execute(&mut *transaction)
+            .await?;
+        Ok(transaction)
+    }
+
+    /// A transaction in which row-level security admits every tenant's rows. Only for
+    /// operations already authorised as cross-tenant (a platform administrator's, a service's,
+    /// or tenant resolution before any tenant is known).
+    pub async fn platform_tx(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.platform', 'on', true)")
+            .execute(&mut *transaction)
+            .await?;
+        Ok(transaction)
+    }
+}
+
+async fn migrate(
+    options: PgConnectOptions,
+    schema: &str,
+    migrator: &Migrator,
+) -> anyhow::Result<()> {
+    let mut connection = PgConnection::connect_with(&options)
+        .await
+        .context("connecting to Postgres to migrate")?;
+    // Two replicas starting together may both try to create the schema; the advisory lock
+    // serialises them (the migrator takes its own lock afterwards).
+    connection
+        .execute("SELECT pg_advisory_lock(7236017316591420)")
+        .await?;
+    let created = connection
+        .execute(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}"
+        )))
+        .await;
+    connection
+        .execute("SELECT pg_advisory_unlock(7236017316591420)")
+        .await?;
+    created.with_context(|| format!("creating schema {schema}"))?;
+    migrator
+        .run(&mut connection)
+        .await
+        .with_context(|| format!("migrating schema {schema}"))?;
+    connection.close().await?;
+    Ok(())
+}
+
+/// Makes sure the application role exists, cannot bypass RLS, may be assumed by the migrating
+/// role, and can use the schema's tables.
+async fn prepare_app_role(
+    options: PgConnectOptions,
+    schema: &str,
+    app_role: &str,
+) -> anyhow::Result<()> {
+    let mut connection = PgConnection::connect_with(&options)
+        .await
+        .context("connecting to Postgres to prepare the application role")?;
+    let existing: Option<(bool, bool)> =
+        sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
+            .bind(app_role)
+            .fetch_optional(&mut connection)
+            .await?;
+    match existing {
+        Some((is_superuser, bypasses_rls)) => anyhow::ensure!(
+            !is_superuser && !bypasses_rls,
+            "DB_APP_ROLE {app_role} is a superuser or bypasses RLS; tenant isolation needs a role that does neither"
+        ),
+        None => {
+            // Roles are cluster-wide, so concurrent services (or tests) may race to create it.
+            let created = connection
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "CREATE ROLE {app_role} NOLOGIN"
+                )))
+                .await;
+            if let Err(error) = created {
+                let already_exists = error
+                    .as_database_error()
+                    .and_then(|database_error| database_error.code())
+                    .is_some_and(|code| code == "42710" || code == "23505");
+                if !already_exists {
+                    return Err(error).with_context(|| {
+                        format!("creating DB_APP_ROLE {app_role} (create it, or grant CREATEROLE)")
+                    });
+                }
+            }
+        }
+    }
+    // SET ROLE needs membership; superusers have it implicitly.
+    let (is_member,): (bool,) = sqlx::query_as(
+        "SELECT rolsuper OR pg_has_role(current_user, $1, 'MEMBER') FROM pg_roles WHERE rolname = current_user",
+    )
+    .bind(app_role)
+    .fetch_one(&mut connection)
+    .await?;
+    let statements = [
+        (!is_member).then(|| format!("GRANT {app_role} TO current_user")),
+        Some(format!("GRANT USAGE ON SCHEMA {schema} TO {app_role}")),
+        Some(format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {app_role}"
+        )),
+        Some(format!(
+            "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {app_role}"
+        )),
+    ];
+    for statement in statements.into_iter().flatten() {
+        connection
+            .execute(sqlx::AssertSqlSafe(statement.clone()))
+            .await
+            .with_context(|| format!("preparing DB_APP_ROLE: {statement}"))?;
+    }
+    connection.close().await?;
+    Ok(())
+}
+
+/// Schema and role names are spliced into SQL, so only plain lowercase identifiers are allowed.
+fn ensure_identifier(name: &str) -> anyhow::Result<()> {
+    let mut characters = name.chars();
+    let plain = characters
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
+        && characters.all(|character| {
+            character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_'
+        })
+        && name.len() <= 63;
+    anyhow::ensure!(plain, "{name:?} is not a plain lowercase SQL identifier");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_identifiers_are_spliced_into_sql() {
+        assert!(ensure_identifier("tenant").is_ok());
+        assert!(ensure_identifier("formflow_app").is_ok());
+        assert!(ensure_identifier("_x1").is_ok());
+        for bad in ["", "Tenant", "1abc", "a-b", "a;drop", "a b", "\"a\""] {
+            assert!(ensure_identifier(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The transactional outbox: an event is written in the same Postgres transaction as the state
+//! change it announces, and a relay publishes it to RabbitMQ with publisher confirms before
+//! marking it sent. An acknowledged API call therefore never loses its event, whatever dies in
+//! between; a crash between publish and mark re-publishes it, which consumers absorb by
+//! recording event ids.
+//!
+//! Each service has its own `<schema>.outbox` table, created by its migrations:
+//!
+//! ```sql
+//! CREATE TABLE <schema>.outbox (
+//!     id           uuid PRIMARY KEY,          -- the event id (UUIDv7, so ordered)
+//!     tenant_id    uuid,
+//!     event_type   text NOT NULL,
+//!     routing_key  text NOT NULL,
+//!     payload      jsonb NOT NULL,            -- the whole envelope
+//!     created_at   timestamptz NOT NULL DEFAULT now(),
+//!     published_at timestamptz
+//! );
+//! CREATE INDEX outbox_pending ON <schema>.outbox (id) WHERE published_at IS NULL;
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::amqp::{OutgoingMessage, Publisher};
+use crate::context::TenantId;
+use crate::events::{Envelope, Event};
+
+/// Published rows are kept this long, for operators, then deleted.
+const RETENTION: &str = "7 days";
+
+/// A service's outbox: where events are enqueued, and the bell that wakes its relay.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    table: Arc<str>,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    /// The outbox in `<schema>.outbox`.
+    pub fn new(schema: &str) -> Self {
+        Self {
+            table: format!("{schema}.outbox").into(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Adds `event` to the outbox inside the caller's transaction and returns its id. Call
+    /// [`Outbox::notify`] after the commit for prompt delivery.
+    pub async fn enqueue<T: Event>(
+        &self,
+        transaction: &mut PgConnection,
+        tenant_id: Option<TenantId>,
+        event: T,
+    ) -> anyhow::Result<Uuid> {
+        let envelope = Envelope::new(tenant_id, event);
+        let payload = serde_json::to_value(&envelope).context("serialising an event")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {} (id, tenant_id, event_type, routing_key, payload) VALUES ($1, $2, $3, $4, $5)",
+            self.table
+        )))
+        .bind(envelope.event_id)
+        .bind(tenant_id.map(|tenant| tenant.as_uuid()))
+        .bind(T::TYPE)
+        .bind(T::routing_key())
+        .bind(payload)
+        .execute(transaction)
+        .await
+        .context("writing to the outbox")?;
+        Ok(envelope.event_id)
+    }
+
+    /// Wakes the relay (after a commit that enqueued events).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A relay publishing this outbox through `publisher`.
+    pub fn relay(&self, pool: PgPool, publisher: Publisher) -> OutboxRelay {
+        OutboxRelay {
+            outbox: self.clone(),
+            pool,
+            publisher,
+            batch_size: 100,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Publishes pending outbox rows in id order.
+#[derive(Debug)]
+pub struct OutboxRelay {
+    outbox: Outbox,
+    pool: PgPool,
+    publisher: Publisher,
+    batch_size: i64,
+    poll_interval: Duration,
+}
+
+impl OutboxRelay {
+    /// Publishes up to one batch of pending events and returns how many were published. Stops
+    /// at the first failure, so events leave in order; what is left waits for the next call.
+    /// Concurrent relays (replicas) skip each other's locked rows.
+    pub async fn relay_batch(&self) -> anyhow::Result<usize> {
+        let table = &self.outbox.table;
+        let mut transaction = self.pool.begin().await?;
+        let pending: Vec<(Uuid, String, String, serde_json::Value)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, event_type, routing_key, payload FROM {table} \
+                 WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+            )))
+            .bind(self.batch_size)
+            .fetch_all(&mut *transaction)
+            .await
+            .context("reading the outbox")?;
+
+        let mut published = Vec::with_capacity(pending.len());
+        let mut failure = None;
+        for (id, event_type, routing_key, payload) in pending {
+            let message = OutgoingMessage {
+                message_id: id.to_string(),
+                kind: event_type,
+                body: serde_json::to_vec(&payload)?,
+                ..OutgoingMessage::default()
+            };
+            match self.publisher.publish_event(&routing_key, &message).await {
+                Ok(()) => published.push(id),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if !published.is_empty() {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET published_at = now() WHERE id = ANY($1)"
+            )))
+            .bind(&published)
+            .execute(&mut *transaction)
+            .await
+            .context("marking outbox rows published")?;
+        }
+        transaction.commit().await?;
+        metrics::counter!("outbox_published_events_total", "table" => table.to_string())
+            .increment(published.len() as u64);
+        match failure {
+            Some(error) => Err(error.context(format!(
+                "publishing outbox events ({} published before the failure)",
+                published.len()
+            ))),
+            None => Ok(published.len()),
+        }
+    }
+
+    /// Number of events waiting to be published.
+    pub async fn backlog(&self) -> anyhow::Result<i64> {
+        let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {} WHERE published_at IS NULL",
+            self.outbox.table
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
+    }
+
+    async fn delete_old_published(&self) -> anyhow::Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE published_at < now() - interval '{RETENTION}'",
+            self.outbox.table
+        )))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Relays until `shutdown`: on every wake-up and every poll interval, publishes batches
+    /// until the outbox is empty; after a failure, waits with exponential backoff (up to 30 s).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let table = self.outbox.table.to_string();
+        let mut backoff = Duration::from_millis(200);
+        let mut last_cleanup = tokio::time::Instant::now();
+        loop {
+            let result = loop {
+                match self.relay_batch().await {
+                    Ok(count) if count as i64 == self.batch_size => continue,
+                    other => break other,
+                }
+            };
+            let healthy = result.is_ok();
+            let wait = match result {
+                Ok(_) => {
+                    backoff = Duration::from_millis(200);
+                    self.poll_interval
+                }
+                Err(error) => {
+                    tracing::warn!(%table, error = format!("{error:#}"), retry_in = ?backoff, "outbox relay failed");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    wait
+                }
+            };
+            if let Ok(backlog) = self.backlog().await {
+                metrics::gauge!("outbox_backlog_events", "table" => table.clone())
+                    .set(backlog as f64);
+            }
+            if last_cleanup.elapsed() > Duration::from_secs(3600) {
+                last_cleanup = tokio::time::Instant::now();
+                if let Err(error) = self.delete_old_published().await {
+                    tracing::warn!(%table, error = format!("{error:#}"), "outbox cleanup failed");
+                }
+            }
+            // While the broker is failing, new events wait for the backoff like the old ones.
+            let wake = async {
+                if healthy {
+                    self.outbox.wake.notified().await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = wake => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::debug!(%table, "outbox relay stopped");
+    }
+}

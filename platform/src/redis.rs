@@ -1,0 +1,68 @@
+//! Redis: one multiplexed connection per service that reconnects by itself, and the key prefix
+//! every key is written under. Redis holds only what can be rebuilt (caches, counters, locks),
+//! so callers treat its errors as cache misses rather than failing the request.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::ExposeSecret;
+
+use crate::config::RedisConfig;
+
+/// A shared Redis connection with the deployment's key prefix. Cheap to clone.
+#[derive(Clone)]
+pub struct Redis {
+    connection: ConnectionManager,
+    key_prefix: String,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Redis")
+            .field("key_prefix", &self.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redis {
+    /// Creates the connection. It is established lazily and re-established after failures, so
+    /// a service starts, and keeps serving from Postgres, while Redis is down.
+    pub fn connect(config: &RedisConfig) -> anyhow::Result<Redis> {
+        let url = config.url()?;
+        let client =
+            redis::Client::open(url.expose_secret()).context("REDIS_URL is not a valid URL")?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = client
+            .get_connection_manager_lazy(manager_config)
+            .context("creating the Redis connection")?;
+        Ok(Redis {
+            connection,
+            key_prefix: config.redis_key_prefix.clone(),
+        })
+    }
+
+    /// The connection, for commands. Clones share one multiplexed connection.
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// `suffix` under the deployment's key prefix.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.key_prefix)
+    }
+
+    /// Whether Redis answers a PING.
+    pub async fn ping(&self) -> bool {
+        let mut connection = self.connection();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .is_ok()
+    }
+}

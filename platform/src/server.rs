@@ -1,0 +1,274 @@
+//! The gRPC server every service runs: its API plus gRPC health, server reflection (v1 and
+//! v1alpha, so old and new grpcurl both work), gRPC-web for browsers, a request layer for ids,
+//! trace context, logs and metrics, a Prometheus `/metrics` listener, and graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use futures_util::future::BoxFuture;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::context::REQUEST_ID_HEADER;
+
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+const REFLECTION_SERVICES: [&str; 2] = [
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// A gRPC server being assembled: bound to its ports, services added, not serving yet.
+#[derive(Debug)]
+pub struct GrpcServer {
+    service_name: &'static str,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    routes: RoutesBuilder,
+    served: Vec<&'static str>,
+}
+
+impl GrpcServer {
+    /// Binds the gRPC port and, when given, the metrics port. Port 0 picks a free port.
+    pub async fn bind(
+        service_name: &'static str,
+        grpc_addr: SocketAddr,
+        metrics_addr: Option<SocketAddr>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC port {grpc_addr}"))?;
+        let metrics_listener = match metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics port {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            service_name,
+            listener,
+            metrics_listener,
+            routes: RoutesBuilder::default(),
+            served: Vec::new(),
+        })
+    }
+
+    /// Where the gRPC server listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener")
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|listener| listener.local_addr().expect("a bound listener"))
+    }
+
+    /// Adds a gRPC service; health reports it SERVING once the server runs.
+    pub fn add_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.served.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Serves until `shutdown` is cancelled, then reports NOT_SERVING, stops accepting, and
+    /// waits for in-flight calls to finish.
+    pub async fn serve(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        self.routes
+            .add_service(health_service)
+            .add_service(reflection_builder(&self.served).build_v1()?)
+            .add_service(reflection_builder(&self.served).build_v1alpha()?);
+
+        let served_names: Vec<&'static str> = self.served.clone();
+        for name in served_names.iter().copied().chain([""]) {
+            health_reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+
+        if let Some(metrics_listener) = self.metrics_listener.take() {
+            tokio::spawn(serve_metrics(metrics_listener, shutdown.clone()));
+        }
+
+        let service_name = self.service_name;
+        let local_addr = self.local_addr();
+        tracing::info!(service = service_name, %local_addr, "gRPC server listening");
+        let reporter = health_reporter.clone();
+        let signal = async move {
+            shutdown.cancelled().await;
+            for name in served_names.iter().copied().chain([""]) {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            tracing::info!(service = service_name, "draining gRPC server");
+        };
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(tower::layer::layer_fn(move |inner| RequestObserver {
+                inner,
+                service_name,
+            }))
+            .layer(tonic_web::GrpcWebLayer::new())
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal)
+            .await
+            .context("serving gRPC")?;
+        tracing::info!(service = service_name, "gRPC server stopped");
+        Ok(())
+    }
+}
+
+/// Reflection advertising exactly what this server serves, not every service of the suite that
+/// the shared descriptor set describes.
+fn reflection_builder(served: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for name in served
+        .iter()
+        .copied()
+        .chain([HEALTH_SERVICE])
+        .chain(REFLECTION_SERVICES)
+    {
+        builder = builder.with_service_name(name);
+    }
+    builder
+}
+
+async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async { crate::metrics::render() }),
+    );
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::error!(%error, "metrics listener failed");
+    }
+}
+
+/// Gives every call a request id (echoed in the response), a span carrying it and the
+/// caller's trace context, a log line, and the `grpc_server_*` metrics.
+#[derive(Debug, Clone)]
+struct RequestObserver<S> {
+    inner: S,
+    service_name: &'static str,
+}
+
+impl<S, RequestBody, ResponseBody> tower::Service<http::Request<RequestBody>> for RequestObserver<S>
+where
+    S: tower::Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    RequestBody: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: http::Request<RequestBody>) -> Self::Future {
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty() && value.len() <= 128)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+            request.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        let method = request.uri().path().to_owned();
+        let span = tracing::info_span!(
+            "rpc",
+            service = self.service_name,
+            rpc = %method,
+            request_id = %request_id,
+            trace_id = tracing::field::Empty,
+        );
+        let _ = span.set_parent(crate::telemetry::extract_context(request.headers()));
+        {
+            use opentelemetry::trace::TraceContextExt;
+            let span_context = span.context().span().span_context().clone();
+            if span_context.is_valid() {
+                span.record("trace_id", span_context.trace_id().to_string());
+            }
+        }
+
+        // Take the service that was driven to readiness, leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let service_name = self.service_name;
+        Box::pin(
+            async move {
+                let started = Instant::now();
+                let mut response = inner.call(request).await?;
+                let elapsed = started.elapsed();
+                // A call that fails before its first message answers trailers-only, with the
+                // status in the headers; a call that got that far succeeded.
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse::<i32>().ok())
+                    .map(tonic::Code::from)
+                    .unwrap_or(tonic::Code::Ok);
+                if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+                    response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                }
+                let code_name = format!("{code:?}");
+                metrics::counter!(
+                    "grpc_server_handled_total",
+                    "grpc_service" => service_name,
+                    "grpc_method" => method.clone(),
+                    "grpc_code" => code_name.clone(),
+                )
+                .increment(1);
+                metrics::histogram!(
+                    "grpc_server_handling_seconds",
+                    "grpc_service" => service_name,
+                    "grpc_method" => method.clone(),
+                )
+                .record(elapsed.as_secs_f64());
+                let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+                if method.starts_with("/grpc.health.") {
+                    tracing::debug!(code = %code_name, elapsed_ms, "rpc finished");
+                } else {
+                    tracing::info!(code = %code_name, elapsed_ms, "rpc finished");
+                }
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}

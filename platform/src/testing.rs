@@ -1,0 +1,315 @@
+//! Helpers for integration tests against the real Postgres, Redis and RabbitMQ (feature
+//! `test-util`). Each [`TestInfra`] gets its own database, Redis key prefix and RabbitMQ
+//! exchange/queue prefix, so tests run in parallel and can be repeated. Unreachable servers
+//! fail the test with a message saying how to start them: a skipped integration test is a test
+//! that did not run.
+//!
+//! Reads `DATABASE_URL` (any database on the server; default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), `REDIS_URL` and `AMQP_URL` (local defaults).
+//! Test databases are named `ff_test_*`; `scripts/test.sh` drops them after a run.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::Connection;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::auth::{Claims, JwtSigner};
+use crate::config::{AmqpConfig, AuthConfig, DbConfig, RedisConfig};
+use crate::context::{Role, TenantId, UserId};
+
+const SETUP_HINT: &str = "start the local servers with `scripts/setup.sh --infra-only`";
+
+/// Connection settings for one test's private slice of the real servers.
+#[derive(Debug, Clone)]
+pub struct TestInfra {
+    /// A fresh, empty database.
+    pub db: DbConfig,
+    /// Redis with a private key prefix.
+    pub redis: RedisConfig,
+    /// RabbitMQ with a private exchange/queue prefix and quick retries.
+    pub amqp: AmqpConfig,
+    /// Name of the database.
+    pub database_name: String,
+}
+
+impl TestInfra {
+    /// Creates the database and checks that Redis and RabbitMQ answer.
+    pub async fn new() -> TestInfra {
+        let unique = Uuid::new_v4().simple().to_string();
+        let server_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let database_name = format!("ff_test_{unique}");
+        let mut admin = sqlx::PgConnection::connect(&server_url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("Postgres is unreachable at DATABASE_URL ({error}); {SETUP_HINT}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {database_name}"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("creating the test database");
+        admin.close().await.ok();
+
+        let redis = RedisConfig::for_url(
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            format!("test:{unique}:"),
+        );
+        let redis_client = ::redis::Client::open(redis.url().unwrap().expose_secret())
+            .expect("REDIS_URL is a valid URL");
+        let mut redis_connection = tokio::time::timeout(
+            Duration::from_secs(5),
+            redis_client.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| "timed out".to_owned())
+        .and_then(|result| result.map_err(|error| error.to_string()))
+        .unwrap_or_else(|error| {
+            panic!("Redis is unreachable at REDIS_URL ({error}); {SETUP_HINT}")
+        });
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut redis_connection)
+            .await
+            .unwrap_or_else(|error| panic!("Redis does not answer PING ({error}); {SETUP_HINT}"));
+
+        let mut amqp = AmqpConfig::for_url(
+            std::env::var("AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+            format!("test.{unique}"),
+        );
+        amqp.amqp_retry_base = Duration::from_millis(200);
+        let connection = crate::amqp::connect(&amqp, "test-probe")
+            .await
+            .unwrap_or_else(|error| {
+                panic!("RabbitMQ is unreachable at AMQP_URL ({error:#}); {SETUP_HINT}")
+            });
+        connection.close(200, "probe done".into()).await.ok();
+
+        TestInfra {
+            db: DbConfig::for_url(with_database(&server_url, &database_name)),
+            redis,
+            amqp,
+            database_name,
+        }
+    }
+
+    /// A superuser connection to the test database, to inspect what services wrote.
+    pub async fn admin_connection(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect(self.db.url().unwrap().expose_secret())
+            .await
+            .expect("connecting to the test database")
+    }
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (without_query, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = without_query.find("://").map_or(0, |index| index + 3);
+    let base = match without_query[authority_start..].find('/') {
+        Some(slash) => &without_query[..authority_start + slash],
+        None => without_query,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// A signing key that tests use to mint tokens, and the JWKS file services verify them with.
+#[derive(Debug)]
+pub struct TestKeys {
+    signer: JwtSigner,
+    jwks_file: PathBuf,
+}
+
+impl TestKeys {
+    /// A fresh key, with its public JWKS written to a temporary file.
+    pub fn new() -> TestKeys {
+        let signer = JwtSigner::generate().expect("generating a signing key");
+        let jwks_file = std::env::temp_dir().join(format!("ff-test-jwks-{}.json", Uuid::new_v4()));
+        std::fs::write(
+            &jwks_file,
+            serde_json::to_vec(&signer.jwks()).expect("serialising the JWKS"),
+        )
+        .expect("writing the test JWKS");
+        TestKeys { signer, jwks_file }
+    }
+
+    /// Auth settings trusting this key.
+    pub fn auth_config(&self) -> AuthConfig {
+        AuthConfig {
+            auth_jwks_file: Some(self.jwks_file.clone()),
+            auth_issuer: "formflow".to_owned(),
+            auth_audience: "formflow".to_owned(),
+        }
+    }
+
+    /// Signs arbitrary claims.
+    pub fn sign(&self, claims: &Claims) -> String {
+        self.signer.sign(claims).expect("signing test claims")
+    }
+
+    /// Claims valid for 15 minutes, for `subject`.
+    pub fn claims(&self, subject: &str) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            iss: "formflow".to_owned(),
+            aud: "formflow".to_owned(),
+            sub: subject.to_owned(),
+            tid: None,
+            role: None,
+            sid: Some(Uuid::new_v4().to_string()),
+            prole: None,
+            typ: None,
+            jti: Uuid::new_v4().to_string(),
+            iat: now,
+            exp: now + 900,
+        }
+    }
+
+    /// A token of a user with `role` in `tenant`.
+    pub fn user_token(&self, tenant: TenantId, role: Role) -> String {
+        let mut claims = self.claims(&UserId::generate().to_string());
+        claims.tid = Some(tenant.to_string());
+        claims.role = Some(role.as_str().to_owned());
+        self.sign(&claims)
+    }
+
+    /// A token of a platform administrator.
+    pub fn platform_admin_token(&self) -> String {
+        let mut claims = self.claims(&UserId::generate().to_string());
+        claims.prole = Some("admin".to_owned());
+        self.sign(&claims)
+    }
+
+    /// A token of suite service `name`, acting for `tenant` or for the platform.
+    pub fn service_token(&self, name: &str, tenant: Option<TenantId>) -> String {
+        let mut claims = self.claims(name);
+        claims.typ = Some("service".to_owned());
+        claims.sid = None;
+        claims.tid = tenant.map(|tenant| tenant.to_string());
+        self.sign(&claims)
+    }
+}
+
+impl Default for TestKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestKeys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.jwks_file);
+    }
+}
+
+/// Polls `condition` every 25 ms until it holds; panics after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A TCP proxy in front of a real server, which a test can cut and restore to make that server
+/// unreachable for whoever connects through it, without disturbing other tests.
+#[derive(Debug)]
+pub struct TcpProxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cuts: watch::Sender<u64>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding `127.0.0.1:<random port>` to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the proxy");
+        let addr = listener.local_addr().expect("a bound listener");
+        let up = Arc::new(AtomicBool::new(true));
+        let (cuts, _) = watch::channel(0_u64);
+        let accepting_up = up.clone();
+        let accepting_cuts = cuts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting_up.load(Ordering::SeqCst) {
+                    drop(client); // refused: closed at once
+                    continue;
+                }
+                let mut cut = accepting_cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { addr, up, cuts }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Drops every open connection and refuses new ones until [`TcpProxy::restore`].
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cuts.send_modify(|generation| *generation += 1);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+    }
+}

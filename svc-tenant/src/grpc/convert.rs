@@ -1,0 +1,491 @@
+//! Wire <-> domain: every request is validated here into domain types, collecting one field
+//! violation per bad field; responses and events are built here from domain types.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use platform::context::TenantId;
+use platform::error::FieldViolations;
+use proto::formflow::tenant::v1 as wire;
+use proto::formflow::tenant::v1::resolve_tenant_request::Key;
+
+use crate::domain::{
+    DisplayName, DomainName, Host, MAX_DOMAINS, Plan, RateLimits, Settings, Slug, SuspensionReason,
+    Tenant, TenantStatus,
+};
+use crate::tenants::{NewTenant, ResolveKey, TenantChanges};
+
+/// Default and largest page sizes of ListTenants.
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 100;
+
+/// The wire form of a tenant.
+pub fn tenant_to_proto(tenant: &Tenant) -> wire::Tenant {
+    wire::Tenant {
+        name: format!("tenants/{}", tenant.id),
+        id: tenant.id.to_string(),
+        slug: tenant.slug.to_string(),
+        display_name: tenant.display_name.as_str().to_owned(),
+        domains: tenant.domains.iter().map(ToString::to_string).collect(),
+        status: status_to_proto(tenant.status) as i32,
+        plan: plan_to_proto(tenant.plan) as i32,
+        settings: Some(settings_to_proto(&tenant.settings)),
+        rate_limits: Some(wire::RateLimits {
+            requests_per_minute: tenant.rate_limits.requests_per_minute,
+            burst: tenant.rate_limits.burst,
+        }),
+        suspension_reason: tenant.suspension_reason.clone().unwrap_or_default(),
+        create_time: Some(timestamp(tenant.created_at)),
+        update_time: Some(timestamp(tenant.updated_at)),
+        etag: tenant.etag(),
+    }
+}
+
+/// What ResolveTenant answers for a tenant.
+pub fn resolved_to_proto(tenant: &Tenant) -> wire::ResolvedTenant {
+    let limits = tenant.effective_rate_limits();
+    wire::ResolvedTenant {
+        name: format!("tenants/{}", tenant.id),
+        id: tenant.id.to_string(),
+        slug: tenant.slug.to_string(),
+        display_name: tenant.display_name.as_str().to_owned(),
+        status: status_to_proto(tenant.status) as i32,
+        plan: plan_to_proto(tenant.plan) as i32,
+        rate_limits: Some(wire::RateLimits {
+            requests_per_minute: limits.requests_per_minute,
+            burst: limits.burst,
+        }),
+    }
+}
+
+fn status_to_proto(status: TenantStatus) -> wire::TenantStatus {
+    match status {
+        TenantStatus::Active => wire::TenantStatus::Active,
+        TenantStatus::Suspended => wire::TenantStatus::Suspended,
+        TenantStatus::Deleted => wire::TenantStatus::Deleted,
+    }
+}
+
+fn plan_to_proto(plan: Plan) -> wire::Plan {
+    match plan {
+        Plan::Free => wire::Plan::Free,
+        Plan::Team => wire::Plan::Team,
+        Plan::Enterprise => wire::Plan::Enterprise,
+    }
+}
+
+fn settings_to_proto(settings: &Settings) -> pbjson_types::Struct {
+    serde_json::from_value(serde_json::Value::Object(settings.as_map().clone()))
+        .expect("a JSON object is a Struct")
+}
+
+fn timestamp(time: DateTime<Utc>) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Parses a resource name `tenants/{id}`.
+pub fn parse_name(violations: &mut FieldViolations, field: &str, name: &str) -> Option<TenantId> {
+    let id = name
+        .strip_prefix("tenants/")
+        .and_then(|id| TenantId::parse(id).ok());
+    if id.is_none() {
+        violations.add(field, "must be a tenant resource name, tenants/{uuid}");
+    }
+    id
+}
+
+/// Validates CreateTenant. Output-only fields of the tenant are ignored, as AIP-203 says.
+pub fn new_tenant(
+    request: wire::CreateTenantRequest,
+    base_domain: Option<&str>,
+) -> Result<NewTenant, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let Some(tenant) = request.tenant else {
+        return Err(FieldViolations::single("tenant", "is required"));
+    };
+    let slug = violations.check("tenant.slug", Slug::parse(&tenant.slug));
+    let display_name = violations.check(
+        "tenant.display_name",
+        DisplayName::parse(&tenant.display_name),
+    );
+    let domains = parse_domains(
+        &mut violations,
+        "tenant.domains",
+        &tenant.domains,
+        base_domain,
+    );
+    let plan = match wire::Plan::try_from(tenant.plan) {
+        Ok(wire::Plan::Unspecified | wire::Plan::Free) => Some(Plan::Free),
+        Ok(wire::Plan::Team) => Some(Plan::Team),
+        Ok(wire::Plan::Enterprise) => Some(Plan::Enterprise),
+        Err(_) => {
+            violations.add("tenant.plan", "is not a known plan");
+            None
+        }
+    };
+    let settings = parse_settings(&mut violations, "tenant.settings", tenant.settings);
+    let rate_limits = parse_limits(&mut violations, "tenant.rate_limits", tenant.rate_limits);
+    // Every check that records a violation also yields `None`.
+    match (slug, display_name, domains, plan, settings, rate_limits) {
+        (
+            Some(slug),
+            Some(display_name),
+            Some(domains),
+            Some(plan),
+            Some(settings),
+            Some(rate_limits),
+        ) => Ok(NewTenant {
+            slug,
+            display_name,
+            domains,
+            plan,
+            settings,
+            rate_limits,
+        }),
+        _ => Err(violations),
+    }
+}
+
+/// Validates UpdateTenant: the tenant's name and the fields its mask names.
+pub fn tenant_changes(
+    request: wire::UpdateTenantRequest,
+    base_domain: Option<&str>,
+) -> Result<(TenantId, TenantChanges), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let Some(tenant) = request.tenant else {
+        return Err(FieldViolations::single("tenant", "is required"));
+    };
+    let id = parse_name(&mut violations, "tenant.name", &tenant.name);
+    let paths = request
+        .update_mask
+        .map(|mask| mask.paths)
+        .unwrap_or_default();
+    if paths.is_empty() {
+        violations.add(
+            "update_mask",
+            "must name the fields to change: display_name, domains, settings, plan, rate_limits",
+        );
+    }
+    let mut changes = TenantChanges::default();
+    if !tenant.etag.is_empty() {
+        changes.expected_version = violations.check(
+            "tenant.etag",
+            tenant
+                .etag
+                .parse::<i64>()
+                .map_err(|_| "is not an etag this service issued"),
+        );
+    }
+    let mut settings = tenant.settings;
+    let mut rate_limits = tenant.rate_limits;
+    for path in &paths {
+        match snake_case(path).as_str() {
+            "display_name" => {
+                changes.display_name =
+                    violations.check("tenant.display_name", DisplayName::parse(&tenant.display_name));
+            }
+            "domains" => {
+                changes.domains =
+                    parse_domains(&mut violations, "tenant.domains", &tenant.domains, base_domain);
+            }
+            "settings" => {
+                changes.settings = parse_settings(&mut violations, "tenant.settings", settings.take());
+            }
+            "plan" => match wire::Plan::try_from(tenant.plan) {
+                Ok(wire::Plan::Free) => changes.plan = Some(Plan::Free),
+                Ok(wire::Plan::Team) => changes.plan = Some(Plan::Team),
+                Ok(wire::Plan::Enterprise) => changes.plan = Some(Plan::Enterprise),
+                Ok(wire::Plan::Unspecified) | Err(_) => violations.add("tenant.plan", "must be a known plan"),
+            },
+            "rate_limits" => {
+                changes.rate_limits =
+                    parse_limits(&mut violations, "tenant.rate_limits", rate_limits.take());
+            }
+            "slug" => violations.add("update_mask", "slug is immutable"),
+            _ => violations.add(
+                "update_mask",
+                format!("{path:?} is not an updatable field (display_name, domains, settings, plan, rate_limits)"),
+            ),
+        }
+    }
+    match id {
+        Some(id) if violations.is_empty() => Ok((id, changes)),
+        _ => Err(violations),
+    }
+}
+
+/// Validates ListTenants into (after, status, page size).
+pub fn list_request(
+    request: &wire::ListTenantsRequest,
+) -> Result<(Option<TenantId>, Option<TenantStatus>, usize), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let page_size = match request.page_size {
+        0 => Some(DEFAULT_PAGE_SIZE),
+        size @ 1.. if size as usize <= MAX_PAGE_SIZE => Some(size as usize),
+        _ => {
+            violations.add(
+                "page_size",
+                format!("must be between 0 and {MAX_PAGE_SIZE}"),
+            );
+            None
+        }
+    };
+    let status = match wire::TenantStatus::try_from(request.status) {
+        Ok(wire::TenantStatus::Unspecified) => None,
+        Ok(wire::TenantStatus::Active) => Some(TenantStatus::Active),
+        Ok(wire::TenantStatus::Suspended) => Some(TenantStatus::Suspended),
+        Ok(wire::TenantStatus::Deleted) => Some(TenantStatus::Deleted),
+        Err(_) => {
+            violations.add("status", "is not a known status");
+            None
+        }
+    };
+    let after = if request.page_token.is_empty() {
+        None
+    } else {
+        match decode_page_token(&request.page_token) {
+            Some((token_status, after)) if token_status == request.status => Some(after),
+            Some(_) => {
+                violations.add("page_token", "was issued for another status filter");
+                None
+            }
+            None => {
+                violations.add("page_token", "is not a page token this service issued");
+                None
+            }
+        }
+    };
+    violations.into_result()?;
+    Ok((after, status, page_size.unwrap_or(DEFAULT_PAGE_SIZE)))
+}
+
+/// The token of the page after `after`, bound to the status filter it was issued for.
+pub fn encode_page_token(status: i32, after: TenantId) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{status}:{after}"))
+}
+
+fn decode_page_token(token: &str) -> Option<(i32, TenantId)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut parts = text.splitn(3, ':');
+    if parts.next()? != "v1" {
+        return None;
+    }
+    let status = parts.next()?.parse().ok()?;
+    let after = TenantId::parse(parts.next()?).ok()?;
+    Some((status, after))
+}
+
+/// Validates SuspendTenant.
+pub fn suspend_request(
+    request: &wire::SuspendTenantRequest,
+) -> Result<(TenantId, SuspensionReason), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = parse_name(&mut violations, "name", &request.name);
+    let reason = violations.check("reason", SuspensionReason::parse(&request.reason));
+    match (id, reason) {
+        (Some(id), Some(reason)) => Ok((id, reason)),
+        _ => Err(violations),
+    }
+}
+
+/// Validates a request that only names a tenant.
+pub fn name_only(name: &str) -> Result<TenantId, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    parse_name(&mut violations, "name", name).ok_or(violations)
+}
+
+/// Validates ResolveTenant.
+pub fn resolve_key(
+    request: wire::ResolveTenantRequest,
+    base_domain: Option<&str>,
+) -> Result<ResolveKey, FieldViolations> {
+    match request.key {
+        Some(Key::Id(id)) => TenantId::parse(&id)
+            .map(ResolveKey::Id)
+            .map_err(|error| FieldViolations::single("id", error.to_string())),
+        Some(Key::Slug(slug)) => Slug::parse(&slug)
+            .map(ResolveKey::Slug)
+            .map_err(|error| FieldViolations::single("slug", error.to_string())),
+        Some(Key::Host(host)) if !host.trim().is_empty() && host.len() <= 260 => {
+            Ok(ResolveKey::Host(Host::parse(&host, base_domain)))
+        }
+        Some(Key::Host(_)) => Err(FieldViolations::single("host", "must be a host name")),
+        None => Err(FieldViolations::single(
+            "key",
+            "one of id, slug or host is required",
+        )),
+    }
+}
+
+fn parse_domains(
+    violations: &mut FieldViolations,
+    field: &str,
+    domains: &[String],
+    base_domain: Option<&str>,
+) -> Option<Vec<DomainName>> {
+    if domains.len() > MAX_DOMAINS {
+        violations.add(field, format!("at most {MAX_DOMAINS} domains"));
+        return None;
+    }
+    let mut parsed: Vec<DomainName> = Vec::with_capacity(domains.len());
+    let mut valid = true;
+    for (index, text) in domains.iter().enumerate() {
+        match DomainName::parse(text, base_domain) {
+            Ok(domain) if parsed.contains(&domain) => {
+                violations.add(format!("{field}[{index}]"), "is listed twice");
+                valid = false;
+            }
+            Ok(domain) => parsed.push(domain),
+            Err(error) => {
+                violations.add(format!("{field}[{index}]"), error.to_string());
+                valid = false;
+            }
+        }
+    }
+    parsed.sort();
+    valid.then_some(parsed)
+}
+
+fn parse_settings(
+    violations: &mut FieldViolations,
+    field: &str,
+    settings: Option<pbjson_types::Struct>,
+) -> Option<Settings> {
+    let Some(settings) = settings else {
+        return Some(Settings::default());
+    };
+    match serde_json::to_value(&settings) {
+        Ok(serde_json::Value::Object(object)) => violations.check(field, Settings::parse(object)),
+        _ => {
+            violations.add(field, "must be a JSON object");
+            None
+        }
+    }
+}
+
+fn parse_limits(
+    violations: &mut FieldViolations,
+    field: &str,
+    limits: Option<wire::RateLimits>,
+) -> Option<RateLimits> {
+    let limits = limits.unwrap_or_default();
+    violations.check(
+        field,
+        RateLimits::parse(limits.requests_per_minute, limits.burst),
+    )
+}
+
+/// Field-mask paths may arrive in lowerCamelCase (the JSON form) or snake_case.
+fn snake_case(path: &str) -> String {
+    let mut snake = String::with_capacity(path.len() + 4);
+    for character in path.chars() {
+        if character.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(character.to_ascii_lowercase());
+        } else {
+            snake.push(character);
+        }
+    }
+    snake
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_tampering() {
+        let after = TenantId::generate();
+        let token = encode_page_token(1, after);
+        assert_eq!(decode_page_token(&token), Some((1, after)));
+        assert_eq!(decode_page_token("garbage"), None);
+        assert_eq!(decode_page_token(""), None);
+        let request = wire::ListTenantsRequest {
+            page_size: 10,
+            page_token: token,
+            status: 2,
+        };
+        let violations = list_request(&request).unwrap_err();
+        assert_eq!(violations.violations()[0].0, "page_token");
+    }
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        let request = |page_size| wire::ListTenantsRequest {
+            page_size,
+            ..Default::default()
+        };
+        assert_eq!(list_request(&request(0)).unwrap().2, DEFAULT_PAGE_SIZE);
+        assert_eq!(list_request(&request(100)).unwrap().2, 100);
+        assert!(list_request(&request(101)).is_err());
+        assert!(list_request(&request(-1)).is_err());
+    }
+
+    #[test]
+    fn every_bad_field_of_a_create_is_reported() {
+        let request = wire::CreateTenantRequest {
+            tenant: Some(wire::Tenant {
+                slug: "A!".into(),
+                display_name: " ".into(),
+                domains: vec![
+                    "not a domain".into(),
+                    "ok.example.org".into(),
+                    "ok.example.org".into(),
+                ],
+                plan: 42,
+                ..Default::default()
+            }),
+        };
+        let violations = new_tenant(request, Some("forms.example.com")).unwrap_err();
+        let fields: Vec<&str> = violations
+            .violations()
+            .iter()
+            .map(|(field, _)| field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "tenant.slug",
+                "tenant.display_name",
+                "tenant.domains[0]",
+                "tenant.domains[2]",
+                "tenant.plan"
+            ]
+        );
+    }
+
+    #[test]
+    fn update_masks_accept_both_cases_and_refuse_unknown_paths() {
+        let request = |paths: &[&str]| wire::UpdateTenantRequest {
+            tenant: Some(wire::Tenant {
+                name: format!("tenants/{}", TenantId::generate()),
+                display_name: "New name".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(pbjson_types::FieldMask {
+                paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+            }),
+        };
+        let (_, changes) = tenant_changes(request(&["displayName"]), None).unwrap();
+        assert_eq!(changes.display_name.unwrap().as_str(), "New name");
+        assert!(tenant_changes(request(&["slug"]), None).is_err());
+        assert!(tenant_changes(request(&["status"]), None).is_err());
+        assert!(tenant_changes(request(&[]), None).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn resolve_keys_never_panic(host in "\\PC{0,300}", slug in "\\PC{0,80}", id in "\\PC{0,40}") {
+            for key in [Key::Host(host.clone()), Key::Slug(slug.clone()), Key::Id(id.clone())] {
+                let _ = resolve_key(wire::ResolveTenantRequest { key: Some(key) }, Some("forms.example.com"));
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The development signing key: an Ed25519 key created on first start in the state
+//! directory (`.formflow/`, ignored by git), whose public half every service trusts. svc-auth
+//! replaces it as the issuer of real tokens; the key stays useful for scripts and grpcurl.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use platform::auth::{Claims, JwtSigner};
+use platform::context::{Role, TenantId, UserId};
+
+use crate::TokenArgs;
+
+const KEY_FILE: &str = "dev-signing-key.pk8";
+const JWKS_FILE: &str = "jwks.json";
+const DEMO_USER_FILE: &str = "demo-user-id";
+
+/// The dev key and the files derived from it.
+#[derive(Debug)]
+pub struct DevKeys {
+    signer: JwtSigner,
+    state_dir: PathBuf,
+}
+
+impl DevKeys {
+    /// Loads the key from `state_dir`, creating it (and the JWKS file) when missing.
+    pub fn load_or_create(state_dir: &Path) -> anyhow::Result<DevKeys> {
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
+        let key_path = state_dir.join(KEY_FILE);
+        if !key_path.exists() {
+            let signer = JwtSigner::generate()?;
+            write_private(&key_path, signer.pkcs8())?;
+        }
+        let keys = Self::load(state_dir)?;
+        std::fs::write(
+            keys.jwks_path(),
+            serde_json::to_vec_pretty(&keys.signer.jwks())?,
+        )?;
+        Ok(keys)
+    }
+
+    /// Loads an existing key.
+    pub fn load(state_dir: &Path) -> anyhow::Result<DevKeys> {
+        let key_path = state_dir.join(KEY_FILE);
+        let pkcs8 = std::fs::read(&key_path).with_context(|| {
+            format!(
+                "reading {} (start the suite once with `formflow up`)",
+                key_path.display()
+            )
+        })?;
+        Ok(DevKeys {
+            signer: JwtSigner::from_pkcs8(&pkcs8)?,
+            state_dir: state_dir.to_owned(),
+        })
+    }
+
+    /// The public key set services verify with.
+    pub fn jwks_path(&self) -> PathBuf {
+        self.state_dir.join(JWKS_FILE)
+    }
+
+    /// The demo user's id, stable across restarts.
+    pub fn demo_user(&self) -> anyhow::Result<UserId> {
+        let path = self.state_dir.join(DEMO_USER_FILE);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return UserId::parse(text.trim()).context("the stored demo user id is not a UUID");
+        }
+        let user = UserId::generate();
+        std::fs::write(&path, user.to_string())?;
+        Ok(user)
+    }
+
+    /// A token as `formflow token` describes it.
+    pub fn token(&self, args: &TokenArgs) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let lifetime = i64::try_from(args.ttl.as_secs()).unwrap_or(i64::MAX);
+        let tenant = args
+            .tenant
+            .as_deref()
+            .map(TenantId::parse)
+            .transpose()
+            .context("--tenant must be a tenant id")?;
+        let mut claims = Claims {
+            iss: "formflow".to_owned(),
+            aud: "formflow".to_owned(),
+            sub: String::new(),
+            tid: tenant.map(|tenant| tenant.to_string()),
+            role: None,
+            sid: Some(uuid::Uuid::new_v4().to_string()),
+            prole: None,
+            typ: None,
+            jti: uuid::Uuid::new_v4().to_string(),
+            iat: now,
+            exp: now.saturating_add(lifetime),
+        };
+        let user = match &args.user {
+            Some(user) => UserId::parse(user).context("--user must be a UUID")?,
+            None => self.demo_user()?,
+        };
+        if args.platform_admin {
+            claims.sub = user.to_string();
+            claims.prole = Some("admin".to_owned());
+        } else if let Some(service) = &args.service {
+            claims.sub = service.clone();
+            claims.typ = Some("service".to_owned());
+            claims.sid = None;
+        } else {
+            anyhow::ensure!(
+                tenant.is_some(),
+                "give --platform-admin, --service or --tenant with --role"
+            );
+            let role = args
+                .role
+                .as_deref()
+                .and_then(Role::parse)
+                .context("--role must be owner, admin, member or viewer")?;
+            claims.sub = user.to_string();
+            claims.role = Some(role.as_str().to_owned());
+        }
+        self.signer.sign(&claims)
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(content)?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, content).with_context(|| format!("creating {}", path.display()))
+}

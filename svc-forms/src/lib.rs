@@ -1,0 +1,38 @@
+//! svc-forms will own forms, their versions, submissions and per-form analytics.
+//!
+//! Today it is the skeleton every service starts from: it parses its configuration, serves
+//! gRPC health and reflection on its port, and shuts down gracefully. Its API is drafted in
+//! `proto/protos/formflow/forms/v1/` and lands with its own issue.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use platform::server::GrpcServer;
+use platform::telemetry::TelemetryConfig;
+
+/// Name of the service in logs, metrics and connection names.
+pub const SERVICE_NAME: &str = "svc-forms";
+
+/// svc-forms: forms, their versions, submissions and per-form analytics.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "svc-forms", version)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "FORMS_GRPC_ADDR", default_value = "0.0.0.0:50053")]
+    pub grpc_addr: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener; none when unset.
+    #[arg(long, env = "FORMS_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// Serves until `shutdown` completes, then drains in-flight calls.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    platform::metrics::install();
+    let server = GrpcServer::bind(SERVICE_NAME, config.grpc_addr, config.metrics_addr).await?;
+    server.serve(platform::shutdown::token(shutdown)).await
+}

@@ -285,7 +285,25 @@ impl Publisher {
     }
 }
 
+/// Longest wait for a publish and its confirm; a broker that answers neither is treated as
+/// down.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    message: &OutgoingMessage,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(
+        PUBLISH_TIMEOUT,
+        publish_and_confirm(channel, exchange, routing_key, message),
+    )
+    .await
+    .context("timed out waiting for the broker")?
+}
+
+async fn publish_and_confirm(
     channel: &Channel,
     exchange: &str,
     routing_key: &str,

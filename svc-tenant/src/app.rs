@@ -22,7 +22,8 @@ pub const SCHEMA: &str = "tenant";
 /// Name of the service in logs, metrics and connection names.
 pub const SERVICE_NAME: &str = "svc-tenant";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+/// The embedded migrations of the `tenant` schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 /// A built svc-tenant: connected, migrated and bound, not serving yet.
 #[derive(Debug)]

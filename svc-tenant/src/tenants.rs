@@ -1,7 +1,7 @@
 //! Tenant operations: who may do what, the transaction each runs in, its audit row, its event
 //! and its cache invalidation. Handlers in `grpc` only translate to and from the wire.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use platform::context::{Principal, Role, TenantId};
 use platform::db::Db;
 use platform::events::Event;
@@ -114,7 +114,8 @@ impl Tenants {
     #[tracing::instrument(skip_all, fields(slug = %new.slug))]
     pub async fn create(&self, caller: Caller<'_>, new: NewTenant) -> Result<Tenant, Error> {
         require_platform_operator(caller.principal)?;
-        let now = Utc::now();
+        // Postgres keeps microseconds: the tenant returned must equal the tenant read back.
+        let now = Utc::now().trunc_subsecs(6);
         let tenant = Tenant {
             id: TenantId::generate(),
             slug: new.slug,

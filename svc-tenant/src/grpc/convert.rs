@@ -483,7 +483,7 @@ mod tests {
     proptest! {
         #[test]
         fn resolve_keys_never_panic(host in "\\PC{0,300}", slug in "\\PC{0,80}", id in "\\PC{0,40}") {
-            for key in [Key::Host(host.clone()), Key::Slug(slug.clone()), Key::Id(id.clone())] {
+            for key in [Key::Host(host), Key::Slug(slug), Key::Id(id)] {
                 let _ = resolve_key(wire::ResolveTenantRequest { key: Some(key) }, Some("forms.example.com"));
             }
         }

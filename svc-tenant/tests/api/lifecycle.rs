@@ -127,7 +127,7 @@ async fn admins_update_their_tenant_with_optimistic_concurrency() {
     assert_eq!(updated.domains, ["a.acme.com", "b.acme.com"]);
     assert_eq!(updated.etag, "2");
     let seconds_and_nanos = |time: &Option<pbjson_types::Timestamp>| {
-        let time = time.clone().unwrap();
+        let time = time.unwrap();
         (time.seconds, time.nanos)
     };
     assert!(seconds_and_nanos(&updated.update_time) > seconds_and_nanos(&tenant.update_time));

@@ -86,9 +86,9 @@ async fn the_status_filter_selects_tenants_and_binds_the_page_token() {
     );
     assert_eq!(
         list(TenantStatus::Suspended).await,
-        [suspended.slug.clone()]
+        std::slice::from_ref(&suspended.slug)
     );
-    assert_eq!(list(TenantStatus::Deleted).await, [deleted.slug.clone()]);
+    assert_eq!(list(TenantStatus::Deleted).await, std::slice::from_ref(&deleted.slug));
 
     let first_page = admin
         .clone()

@@ -1,0 +1,4 @@
+//! The platform's infrastructure pieces against the real servers.
+
+mod amqp;
+mod server;

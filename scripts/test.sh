@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests, every service's integration tests against real
+# Postgres, Redis and RabbitMQ (installed and started first if missing), and the end-to-end
+# tests of the whole suite. Extra arguments go to `cargo nextest run` (e.g. a test filter).
+#
+# Each test creates its own database (ff_test_*), Redis key prefix and RabbitMQ names; this
+# run also gets its own RabbitMQ vhost when rabbitmqctl is usable. All are removed afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh --infra-only
+# shellcheck disable=SC1091
+source .formflow/env
+
+run_id="$(date +%s)-$$"
+vhost=""
+rabbitmqctl_ok() { command -v rabbitmqctl >/dev/null && timeout 20 rabbitmqctl -q list_vhosts >/dev/null 2>&1; }
+if [ "$AMQP_URL" = "amqp://guest:guest@127.0.0.1:5672/%2f" ] && rabbitmqctl_ok; then
+  vhost="formflow-test-$run_id"
+  rabbitmqctl -q add_vhost "$vhost"
+  rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
+  export AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$vhost"
+fi
+
+cleanup() {
+  [ -n "$vhost" ] && rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+  psql "$DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'ff\_test\_%'" 2>/dev/null |
+    while read -r database; do psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+
+# The end-to-end tests start the `formflow` binary.
+cargo build --workspace --bins
+cargo nextest run --workspace --profile ci "$@"

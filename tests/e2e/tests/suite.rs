@@ -1,0 +1,176 @@
+//! The one-process suite, as `scripts/setup.sh` starts it: every service answers, the demo
+//! tenant exists once, errors have the documented shape, and SIGTERM stops it cleanly.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use platform::testing::{TestInfra, wait_until};
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// The `formflow` binary next to this test's executable, or `FORMFLOW_BIN`.
+fn formflow_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("FORMFLOW_BIN") {
+        return path.into();
+    }
+    let test_binary = std::env::current_exe().unwrap();
+    let profile_dir = test_binary.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("formflow");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build --bin formflow` (scripts/test.sh does)",
+        binary.display()
+    );
+    binary
+}
+
+/// A base port with six free ports after it, and a free gateway port.
+fn free_ports() -> (u16, u16) {
+    loop {
+        let base = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if base > 65_000 {
+            continue;
+        }
+        let block: Vec<_> = (base..base + 7)
+            .map(|port| TcpListener::bind(("127.0.0.1", port)))
+            .collect();
+        if block.iter().all(Result::is_ok) {
+            return (base, base + 6);
+        }
+    }
+}
+
+struct Suite {
+    child: Child,
+    gateway: SocketAddr,
+    output: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Suite {
+    async fn start(infra: &TestInfra, state_dir: &std::path::Path) -> Suite {
+        let (grpc_base, gateway_port) = free_ports();
+        let mut child = Command::new(formflow_binary())
+            .args(["up", "--demo", "--host", "127.0.0.1"])
+            .args(["--grpc-base-port", &grpc_base.to_string()])
+            .args(["--gateway-port", &gateway_port.to_string()])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env("DATABASE_URL", infra.db.url().unwrap().expose_secret())
+            .env("REDIS_URL", infra.redis.url().unwrap().expose_secret())
+            .env("REDIS_KEY_PREFIX", &infra.redis.redis_key_prefix)
+            .env("AMQP_URL", infra.amqp.url().unwrap().expose_secret())
+            .env("AMQP_PREFIX", &infra.amqp.amqp_prefix)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting formflow");
+        let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().unwrap()).unwrap();
+        let (lines, output) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let suite = Suite {
+            child,
+            gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)),
+            output,
+        };
+        wait_until(Duration::from_secs(60), "the gateway reports ready", || async {
+            get(suite.gateway, "/readyz", &[]).await.is_some_and(|(status, _)| status == 200)
+        })
+        .await;
+        suite
+    }
+
+    /// The id printed on the "Demo tenant" line of the banner.
+    async fn demo_tenant_id(&mut self) -> String {
+        let line = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let line = self.output.recv().await.expect("the banner is printed");
+                if line.starts_with("Demo tenant") {
+                    return line;
+                }
+            }
+        })
+        .await
+        .expect("the banner names the demo tenant");
+        line.split(", id ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .expect("an id on the demo tenant line")
+            .to_owned()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    async fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = tokio::task::spawn_blocking(move || self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "formflow exited with {status} after SIGTERM");
+    }
+}
+
+/// A GET over HTTP/1.1; `None` when nothing listens yet.
+async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Option<(u16, serde_json::Value)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8(response).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null)))
+}
+
+#[tokio::test]
+async fn the_suite_starts_serves_and_stops_cleanly() {
+    let infra = TestInfra::new().await;
+    let state_dir = std::env::temp_dir().join(format!("ff-e2e-{}", uuid::Uuid::new_v4()));
+
+    let mut suite = Suite::start(&infra, &state_dir).await;
+    let demo_tenant = suite.demo_tenant_id().await;
+
+    let (status, ready) = get(suite.gateway, "/readyz", &[]).await.unwrap();
+    assert_eq!(status, 200);
+    for service in ["svc-tenant", "svc-auth", "svc-forms", "svc-workflow", "svc-ai", "svc-notify"] {
+        assert_eq!(ready["upstreams"][service], "serving", "{ready}");
+    }
+    let (status, health) = get(suite.gateway, "/healthz", &[]).await.unwrap();
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+
+    let (status, error) = get(suite.gateway, "/api/v1/no-such-thing", &[("x-request-id", "e2e-42")])
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    assert_eq!(error["error"]["code"], "NOT_FOUND");
+    assert_eq!(error["error"]["request_id"], "e2e-42");
+    assert!(error["error"]["details"].is_array());
+
+    suite.terminate().await;
+
+    // A second start over the same database finds the demo tenant instead of making another.
+    let mut again = Suite::start(&infra, &state_dir).await;
+    assert_eq!(again.demo_tenant_id().await, demo_tenant);
+    again.terminate().await;
+    let _ = std::fs::remove_dir_all(state_dir);
+}

@@ -34,7 +34,7 @@ pub struct UpArgs {
     #[arg(long, env = "TENANT_BASE_DOMAIN", default_value = "localhost")]
     pub base_domain: String,
     /// Create the demo tenant (if missing) and print how to use it.
-    #[arg(long)]
+    #[arg(long, env = "FORMFLOW_DEMO")]
     pub demo: bool,
     #[command(flatten)]
     pub db: DbConfig,

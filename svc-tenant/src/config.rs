@@ -24,7 +24,7 @@ pub struct Config {
     #[arg(long, env = "TENANT_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub cache_ttl: Duration,
     /// Run the database migrations, then exit (for the deployment's migration job).
-    #[arg(long)]
+    #[arg(long, env = "TENANT_MIGRATE_ONLY")]
     pub migrate_only: bool,
     #[command(flatten)]
     pub db: DbConfig,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
-use platform::amqp::{Consumer, Disposition, OutgoingMessage, Outcome, Publisher, retries_of};
+use platform::amqp::{Consumer, Disposition, Outcome, OutgoingMessage, Publisher, retries_of};
 use platform::testing::TestInfra;
 
 async fn publish(publisher: &Publisher, message_id: &str) {
@@ -45,7 +45,9 @@ async fn next(consumer: &mut Consumer, outcome: Outcome) -> (Disposition, String
 }
 
 async fn dead_lettered(infra: &TestInfra, consumer: &Consumer) -> Vec<String> {
-    let connection = platform::amqp::connect(&infra.amqp, "test-dlq-reader").await.unwrap();
+    let connection = platform::amqp::connect(&infra.amqp, "test-dlq-reader")
+        .await
+        .unwrap();
     let channel = connection.create_channel().await.unwrap();
     let mut ids = Vec::new();
     while let Some(message) = channel

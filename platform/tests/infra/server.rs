@@ -47,7 +47,12 @@ async fn browsers_reach_services_over_grpc_web_and_metrics_are_served() {
     let response = http1(grpc_addr, &request).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("application/grpc-web"), "{response}");
-    assert!(response.to_ascii_lowercase().contains("x-request-id: browser-42"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-request-id: browser-42"),
+        "{response}"
+    );
     assert!(response.contains("grpc-status:0"), "{response}");
 
     let metrics = http1(
@@ -60,7 +65,10 @@ async fn browsers_reach_services_over_grpc_web_and_metrics_are_served() {
         metrics.contains("grpc_server_handled_total{grpc_service=\"test\",grpc_method=\"/grpc.health.v1.Health/Check\",grpc_code=\"Ok\"}"),
         "{metrics}"
     );
-    assert!(metrics.contains("grpc_server_handling_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("grpc_server_handling_seconds_bucket"),
+        "{metrics}"
+    );
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), serving)

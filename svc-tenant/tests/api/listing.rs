@@ -88,7 +88,10 @@ async fn the_status_filter_selects_tenants_and_binds_the_page_token() {
         list(TenantStatus::Suspended).await,
         std::slice::from_ref(&suspended.slug)
     );
-    assert_eq!(list(TenantStatus::Deleted).await, std::slice::from_ref(&deleted.slug));
+    assert_eq!(
+        list(TenantStatus::Deleted).await,
+        std::slice::from_ref(&deleted.slug)
+    );
 
     let first_page = admin
         .clone()

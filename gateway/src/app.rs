@@ -33,6 +33,7 @@ struct Upstream {
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl App {
@@ -47,14 +48,23 @@ impl App {
                 .connect_lazy();
             upstreams.push(Upstream { name, channel });
         }
-        let router = axum::Router::new()
+        let mut router = axum::Router::new()
             .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-            .route("/readyz", get(readiness))
-            .route("/metrics", get(|| async { platform::metrics::render() }))
-            .fallback(not_found)
-            .with_state(upstreams);
+            .route("/readyz", get(readiness));
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => {
+                router = router.route("/metrics", get(|| async { platform::metrics::render() }));
+                None
+            }
+        };
+        let router = router.fallback(not_found).with_state(upstreams);
         let listener = TcpListener::bind(config.http_addr).await?;
-        Ok(App { listener, router })
+        Ok(App {
+            listener,
+            router,
+            metrics_listener,
+        })
     }
 
     /// Where the HTTP server listens.
@@ -68,8 +78,18 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.http_addr(), "gateway listening");
+        let shutdown = platform::shutdown::token(shutdown);
+        if let Some(metrics_listener) = self.metrics_listener {
+            let metrics = axum::Router::new()
+                .route("/metrics", get(|| async { platform::metrics::render() }));
+            tokio::spawn(
+                axum::serve(metrics_listener, metrics)
+                    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                    .into_future(),
+            );
+        }
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
         Ok(())
     }

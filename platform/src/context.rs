@@ -13,6 +13,10 @@ use crate::auth::{AuthError, JwtVerifier};
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Metadata key of the tenant resolved by the gateway.
 pub const TENANT_ID_HEADER: &str = "x-tenant-id";
+/// Metadata key of the end client's IP address, as the gateway saw it.
+pub const CLIENT_IP_HEADER: &str = "x-client-ip";
+/// Metadata key of the end client's `User-Agent`, forwarded by the gateway.
+pub const CLIENT_USER_AGENT_HEADER: &str = "x-client-user-agent";
 
 macro_rules! uuid_id {
     ($(#[$meta:meta])* $name:ident, $what:literal) => {
@@ -121,6 +125,127 @@ impl Role {
     }
 }
 
+/// What a role, or an API key's scopes, allow. Services check the permission an RPC needs;
+/// names are `resource:action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    /// Read the tenant's name, domains and settings.
+    TenantRead,
+    /// Change the tenant's name, domains and settings.
+    TenantManage,
+    /// List members and invitations.
+    MembersRead,
+    /// Invite, change and remove members (not owners).
+    MembersManage,
+    /// Grant, change or remove the owner role.
+    OwnersManage,
+    /// Create and revoke API keys.
+    ApiKeysManage,
+    /// Read forms.
+    FormsRead,
+    /// Create, edit, publish and archive forms.
+    FormsWrite,
+    /// Read and export submissions.
+    SubmissionsRead,
+    /// Read workflows and executions.
+    WorkflowsRead,
+    /// Create and edit workflows.
+    WorkflowsWrite,
+    /// Run, retry and cancel executions.
+    WorkflowsRun,
+    /// Manage workflow credentials.
+    CredentialsManage,
+    /// Use the AI models.
+    AiUse,
+    /// Read notification templates, deliveries and endpoints.
+    NotificationsRead,
+    /// Manage notification templates, channels and endpoints.
+    NotificationsManage,
+}
+
+impl Permission {
+    /// Every permission, in declaration order.
+    pub const ALL: [Permission; 16] = [
+        Permission::TenantRead,
+        Permission::TenantManage,
+        Permission::MembersRead,
+        Permission::MembersManage,
+        Permission::OwnersManage,
+        Permission::ApiKeysManage,
+        Permission::FormsRead,
+        Permission::FormsWrite,
+        Permission::SubmissionsRead,
+        Permission::WorkflowsRead,
+        Permission::WorkflowsWrite,
+        Permission::WorkflowsRun,
+        Permission::CredentialsManage,
+        Permission::AiUse,
+        Permission::NotificationsRead,
+        Permission::NotificationsManage,
+    ];
+
+    /// The name used in APIs and API key scopes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::TenantRead => "tenant:read",
+            Permission::TenantManage => "tenant:manage",
+            Permission::MembersRead => "members:read",
+            Permission::MembersManage => "members:manage",
+            Permission::OwnersManage => "owners:manage",
+            Permission::ApiKeysManage => "api_keys:manage",
+            Permission::FormsRead => "forms:read",
+            Permission::FormsWrite => "forms:write",
+            Permission::SubmissionsRead => "submissions:read",
+            Permission::WorkflowsRead => "workflows:read",
+            Permission::WorkflowsWrite => "workflows:write",
+            Permission::WorkflowsRun => "workflows:run",
+            Permission::CredentialsManage => "credentials:manage",
+            Permission::AiUse => "ai:use",
+            Permission::NotificationsRead => "notifications:read",
+            Permission::NotificationsManage => "notifications:manage",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(text: &str) -> Option<Permission> {
+        Self::ALL
+            .into_iter()
+            .find(|permission| permission.as_str() == text)
+    }
+
+    /// The least role that has this permission.
+    pub fn least_role(self) -> Role {
+        match self {
+            Permission::TenantRead
+            | Permission::MembersRead
+            | Permission::FormsRead
+            | Permission::SubmissionsRead
+            | Permission::WorkflowsRead
+            | Permission::NotificationsRead => Role::Viewer,
+            Permission::FormsWrite
+            | Permission::WorkflowsWrite
+            | Permission::WorkflowsRun
+            | Permission::AiUse => Role::Member,
+            Permission::TenantManage
+            | Permission::MembersManage
+            | Permission::ApiKeysManage
+            | Permission::CredentialsManage
+            | Permission::NotificationsManage => Role::Admin,
+            Permission::OwnersManage => Role::Owner,
+        }
+    }
+}
+
+impl Role {
+    /// The permissions of this role (and of every role below it).
+    pub fn permissions(self) -> Vec<Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(|permission| self.includes(permission.least_role()))
+            .collect()
+    }
+}
+
 /// Who makes a request, as proven by a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -191,15 +316,22 @@ pub struct RequestContext {
     pub request_id: String,
     /// The verified caller; `None` for anonymous calls.
     pub principal: Option<Principal>,
+    /// The session of the caller's access token (`sid`), for users.
+    pub session_id: Option<Uuid>,
     /// Tenant the gateway resolved for this request (`x-tenant-id`), when it did.
     pub tenant_id: Option<TenantId>,
+    /// The end client's address: `x-client-ip` from the gateway, else the peer's address.
+    pub client_ip: String,
+    /// The end client's user agent: `x-client-user-agent` from the gateway, else the caller's
+    /// `user-agent`; at most 500 characters.
+    pub user_agent: String,
 }
 
 impl RequestContext {
     /// The context the interceptor stored in `request`.
     pub fn of<T>(request: &tonic::Request<T>) -> Result<&RequestContext, Status> {
         request.extensions().get::<RequestContext>().ok_or_else(|| {
-            tracing::error!("request served without ContextInterceptor");
+            tracing::error!("request served without ContextLayer");
             Status::internal("internal error")
         })
     }
@@ -212,82 +344,169 @@ impl RequestContext {
     }
 }
 
-/// Verifies the bearer token of every call (when there is one) and stores the resulting
-/// [`RequestContext`] in the request's extensions. A bad token fails the call with
-/// UNAUTHENTICATED; no token leaves the principal empty, for the handler to refuse unless the
-/// RPC is public. `x-tenant-id` is the gateway's routing decision: for a user or a tenant-bound
-/// service it must match the token's tenant.
+/// A tower layer that verifies the bearer token of every call (when there is one) and stores
+/// the resulting [`RequestContext`] in the request's extensions, where handlers find it with
+/// [`RequestContext::of`]. A bad token fails the call with UNAUTHENTICATED before the handler
+/// runs; no token leaves the principal empty, for the handler to refuse unless the RPC is
+/// public. `x-tenant-id` is the gateway's routing decision: for a user or a tenant-bound service
+/// it must match the token's tenant.
+///
+/// Wrap each API service with it (`ContextLayer::new(verifier).layer(server)`); health and
+/// reflection stay unauthenticated.
 #[derive(Debug, Clone)]
-pub struct ContextInterceptor {
+pub struct ContextLayer {
     verifier: JwtVerifier,
 }
 
-impl ContextInterceptor {
-    /// An interceptor verifying tokens with `verifier`.
+impl ContextLayer {
+    /// A layer verifying tokens with `verifier`.
     pub fn new(verifier: JwtVerifier) -> Self {
         Self { verifier }
     }
+}
 
-    fn context(&self, metadata: &tonic::metadata::MetadataMap) -> Result<RequestContext, Status> {
-        let request_id = metadata
-            .get(REQUEST_ID_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let principal = match metadata.get("authorization") {
-            None => None,
-            Some(value) => {
-                let token = value
-                    .to_str()
-                    .ok()
-                    .and_then(|value| value.strip_prefix("Bearer "))
-                    .ok_or_else(|| {
-                        Status::unauthenticated("authorization must be a Bearer token")
-                    })?;
-                let claims = self.verifier.verify(token.trim()).map_err(auth_status)?;
-                Some(claims.principal().map_err(auth_status)?)
-            }
-        };
-        let tenant_id = metadata
-            .get(TENANT_ID_HEADER)
-            .map(|value| {
-                value
-                    .to_str()
-                    .ok()
-                    .and_then(|value| TenantId::parse(value).ok())
-                    .ok_or_else(|| Status::invalid_argument("x-tenant-id must be a tenant id"))
-            })
-            .transpose()?;
-        let token_tenant = match &principal {
-            Some(Principal::User { tenant_id, .. }) => Some(*tenant_id),
-            Some(Principal::Service { tenant_id, .. }) => *tenant_id,
-            Some(Principal::PlatformAdmin { .. }) | None => None,
-        };
-        if let (Some(routed), Some(token_tenant)) = (tenant_id, token_tenant)
-            && routed != token_tenant
-        {
-            return Err(Status::permission_denied(
-                "the token belongs to another tenant than the request",
-            ));
+impl<S> tower::Layer<S> for ContextLayer {
+    type Service = ContextService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ContextService {
+            inner,
+            verifier: self.verifier.clone(),
         }
-        Ok(RequestContext {
-            request_id,
-            principal,
-            tenant_id,
+    }
+}
+
+/// The service [`ContextLayer`] wraps around an API service.
+#[derive(Debug, Clone)]
+pub struct ContextService<S> {
+    inner: S,
+    verifier: JwtVerifier,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for ContextService<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for ContextService<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        Box::pin(async move {
+            let peer = request
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|info| info.remote_addr())
+                .map(|addr| addr.ip().to_string());
+            match request_context(&verifier, request.headers(), peer).await {
+                Ok(context) => {
+                    request.extensions_mut().insert(context);
+                    inner.call(request).await
+                }
+                Err(status) => Ok(status.into_http()),
+            }
         })
     }
 }
 
-fn auth_status(error: AuthError) -> Status {
-    Status::unauthenticated(error.to_string())
+/// Builds the context of a call from its headers (gRPC metadata) and its peer's address.
+pub async fn request_context(
+    verifier: &JwtVerifier,
+    headers: &http::HeaderMap,
+    peer: Option<String>,
+) -> Result<RequestContext, Status> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty())
+    };
+    let client_ip = header(CLIENT_IP_HEADER)
+        .map(str::to_owned)
+        .or(peer)
+        .unwrap_or_default();
+    let user_agent: String = header(CLIENT_USER_AGENT_HEADER)
+        .or_else(|| header("user-agent"))
+        .unwrap_or_default()
+        .chars()
+        .take(500)
+        .collect();
+    let request_id = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (principal, session_id) = match headers.get(http::header::AUTHORIZATION) {
+        None => (None, None),
+        Some(value) => {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .ok_or_else(|| Status::unauthenticated("authorization must be a Bearer token"))?;
+            let claims = verifier.verify(token.trim()).await.map_err(auth_status)?;
+            let session_id = claims
+                .sid
+                .as_deref()
+                .and_then(|sid| Uuid::try_parse(sid).ok());
+            (Some(claims.principal().map_err(auth_status)?), session_id)
+        }
+    };
+    let tenant_id = headers
+        .get(TENANT_ID_HEADER)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|value| TenantId::parse(value).ok())
+                .ok_or_else(|| Status::invalid_argument("x-tenant-id must be a tenant id"))
+        })
+        .transpose()?;
+    let token_tenant = match &principal {
+        Some(Principal::User { tenant_id, .. }) => Some(*tenant_id),
+        Some(Principal::Service { tenant_id, .. }) => *tenant_id,
+        Some(Principal::PlatformAdmin { .. }) | None => None,
+    };
+    if let (Some(routed), Some(token_tenant)) = (tenant_id, token_tenant)
+        && routed != token_tenant
+    {
+        return Err(Status::permission_denied(
+            "the token belongs to another tenant than the request",
+        ));
+    }
+    Ok(RequestContext {
+        request_id,
+        principal,
+        session_id,
+        tenant_id,
+        client_ip,
+        user_agent,
+    })
 }
 
-impl tonic::service::Interceptor for ContextInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        let context = self.context(request.metadata())?;
-        request.extensions_mut().insert(context);
-        Ok(request)
-    }
+fn auth_status(error: AuthError) -> Status {
+    Status::unauthenticated(error.to_string())
 }
 
 #[cfg(test)]
@@ -313,6 +532,24 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn each_role_has_the_permissions_of_the_roles_below_it() {
+        let viewer = Role::Viewer.permissions();
+        let member = Role::Member.permissions();
+        let admin = Role::Admin.permissions();
+        let owner = Role::Owner.permissions();
+        assert!(viewer.iter().all(|permission| member.contains(permission)));
+        assert!(member.iter().all(|permission| admin.contains(permission)));
+        assert!(admin.iter().all(|permission| owner.contains(permission)));
+        assert_eq!(owner, Permission::ALL);
+        assert!(!admin.contains(&Permission::OwnersManage));
+        assert!(!viewer.contains(&Permission::FormsWrite));
+        for permission in Permission::ALL {
+            assert_eq!(Permission::parse(permission.as_str()), Some(permission));
+        }
+        assert_eq!(Permission::parse("forms:delete-everything"), None);
     }
 
     #[test]

@@ -41,6 +41,10 @@ event_types! {
     events::TenantUpdated => "tenant.updated",
     events::TenantSuspended => "tenant.suspended",
     events::TenantDeleted => "tenant.deleted",
+    events::UserRegistered => "auth.user.registered",
+    events::LoginFailed => "auth.login.failed",
+    events::InvitationCreated => "auth.invitation.created",
+    events::PasswordResetRequested => "auth.password_reset.requested",
 }
 
 /// The envelope of an event on the wire.

@@ -150,6 +150,7 @@ impl TestKeys {
     /// Auth settings trusting this key.
     pub fn auth_config(&self) -> AuthConfig {
         AuthConfig {
+            auth_url: None,
             auth_jwks_file: Some(self.jwks_file.clone()),
             auth_issuer: "formflow".to_owned(),
             auth_audience: "formflow".to_owned(),

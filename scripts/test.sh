@@ -29,6 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The end-to-end tests start the `formflow` binary.
-cargo build --workspace --bins
+# One build of every target (the end-to-end tests start the `formflow` binary): with the
+# tests' features, so that nextest reuses it instead of building the binaries again.
+cargo build --workspace --all-targets
 cargo nextest run --workspace --profile ci "$@"

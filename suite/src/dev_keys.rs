@@ -121,6 +121,37 @@ impl DevKeys {
     }
 }
 
+/// The content of `name` in the state directory, created with `generate` (readable by the
+/// owner only) on first use.
+pub fn state_secret(
+    state_dir: &Path,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    let path = state_dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(content) => Ok(content.trim().to_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let content = generate();
+            write_private(&path, content.as_bytes())?;
+            Ok(content)
+        }
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A random password of 24 letters and digits (about 140 bits).
+pub fn random_password() -> String {
+    use base64::Engine;
+    let bytes: [u8; 24] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(24)
+        .collect()
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;

@@ -8,11 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use platform::config::{AmqpConfig, AuthConfig, DbConfig, RedisConfig};
 use platform::telemetry::TelemetryConfig;
+use secrecy::SecretString;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::demo;
-use crate::dev_keys::DevKeys;
+use crate::dev_keys::{DevKeys, random_password, state_secret};
 
 /// Arguments of `formflow up`.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,15 +61,29 @@ const SERVICES: [&str; 6] = [
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let _telemetry = platform::telemetry::init("formflow", &args.telemetry)?;
     let keys = DevKeys::load_or_create(&args.state_dir)?;
-    let auth = AuthConfig {
+    let grpc_addr = |index: u16| SocketAddr::new(args.host, args.grpc_base_port + index);
+    let url = |index: u16| format!("http://{}", grpc_addr(index));
+    let shutdown = platform::shutdown::token(platform::shutdown::signal());
+    let mut tasks = JoinSet::new();
+
+    // svc-auth first: every other service fetches its signing keys at start.
+    let auth_config = auth_config(&args, &keys, grpc_addr(1), url(0))?;
+    let auth = svc_auth::App::build(auth_config.clone())
+        .await
+        .context("starting svc-auth")?;
+    let auth_addr = auth.grpc_addr();
+    tasks.spawn(named(
+        "svc-auth",
+        auth.run_until_stopped(stopped(&shutdown)),
+    ));
+    // Services trust svc-auth's keys, and the dev key that `formflow token` signs with.
+    let verification = AuthConfig {
+        auth_url: Some(url(1)),
         auth_jwks_file: Some(keys.jwks_path()),
         auth_issuer: "formflow".to_owned(),
         auth_audience: "formflow".to_owned(),
     };
-    let grpc_addr = |index: u16| SocketAddr::new(args.host, args.grpc_base_port + index);
-    let shutdown = platform::shutdown::token(platform::shutdown::signal());
 
-    // svc-tenant first: its migrations must finish before anything depends on it.
     let tenant = svc_tenant::App::build(svc_tenant::Config {
         grpc_addr: grpc_addr(0),
         metrics_addr: None,
@@ -78,28 +93,15 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         db: args.db.clone(),
         redis: args.redis.clone(),
         amqp: args.amqp.clone(),
-        auth: auth.clone(),
+        auth: verification,
         telemetry: args.telemetry.clone(),
     })
     .await
     .context("starting svc-tenant")?;
     let tenant_addr = tenant.grpc_addr();
-
-    let mut tasks = JoinSet::new();
     tasks.spawn(named(
         "svc-tenant",
         tenant.run_until_stopped(stopped(&shutdown)),
-    ));
-    tasks.spawn(named(
-        "svc-auth",
-        svc_auth::run(
-            svc_auth::Config {
-                grpc_addr: grpc_addr(1),
-                metrics_addr: None,
-                telemetry: args.telemetry.clone(),
-            },
-            stopped(&shutdown),
-        ),
     ));
     tasks.spawn(named(
         "svc-forms",
@@ -145,7 +147,6 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             stopped(&shutdown),
         ),
     ));
-    let url = |index: u16| format!("http://{}", grpc_addr(index));
     let gateway = gateway::App::build(gateway::Config {
         http_addr: SocketAddr::new(args.host, args.gateway_port),
         metrics_addr: None,
@@ -168,9 +169,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     ));
 
     if args.demo {
-        let demo = demo::ensure_demo_tenant(tenant_addr, &keys)
+        let demo = demo::ensure_demo(&auth_config, auth_addr, tenant_addr, &args.state_dir)
             .await
-            .context("creating the demo tenant")?;
+            .context("creating the demo")?;
         print_banner(&args, gateway_addr, &demo);
     }
     tracing::info!(%gateway_addr, "FormFlow suite running");
@@ -192,6 +193,58 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     outcome
 }
 
+/// svc-auth's configuration: shared blocks from the arguments, development secrets (created
+/// on first start) from the state directory.
+fn auth_config(
+    args: &UpArgs,
+    keys: &DevKeys,
+    grpc_addr: SocketAddr,
+    tenant_url: String,
+) -> anyhow::Result<svc_auth::Config> {
+    let encryption_keys = state_secret(&args.state_dir, "auth-encryption-keys", || {
+        svc_auth::crypto::Sealer::generate_key_entry("dev")
+    })?;
+    let service_clients = state_secret(&args.state_dir, "service-clients", || {
+        format!("gateway:{}", random_password())
+    })?;
+    Ok(svc_auth::Config {
+        command: None,
+        grpc_addr,
+        metrics_addr: None,
+        tenant_url,
+        migrate_only: false,
+        extra_jwks_file: Some(keys.jwks_path()),
+        tokens: svc_auth::config::TokenConfig {
+            issuer: "formflow".to_owned(),
+            audience: "formflow".to_owned(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            service_token_ttl: Duration::from_secs(5 * 60),
+        },
+        security: svc_auth::config::SecurityConfig {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            password_min_length: 12,
+            lockout_threshold: 5,
+            lockout_base: Duration::from_secs(60),
+            lockout_max: Duration::from_secs(3600),
+            ip_failure_limit: 30,
+            ip_failure_window: Duration::from_secs(900),
+        },
+        secrets: svc_auth::config::SecretsConfig {
+            encryption_keys: Some(SecretString::from(encryption_keys)),
+            encryption_keys_file: None,
+            service_clients: Some(SecretString::from(service_clients)),
+            service_clients_file: None,
+        },
+        db: args.db.clone(),
+        redis: args.redis.clone(),
+        amqp: args.amqp.clone(),
+        telemetry: args.telemetry.clone(),
+    })
+}
+
 fn stopped(token: &CancellationToken) -> impl Future<Output = ()> + Send + 'static {
     token.clone().cancelled_owned()
 }
@@ -204,6 +257,9 @@ async fn named(
 }
 
 fn print_banner(args: &UpArgs, gateway_addr: SocketAddr, demo: &demo::Demo) {
+    let host = args.host;
+    let auth_port = args.grpc_base_port + 1;
+    let tenant_port = args.grpc_base_port;
     let mut lines = vec![
         String::new(),
         "FormFlow is running. Ctrl-C stops it.".to_owned(),
@@ -213,30 +269,31 @@ fn print_banner(args: &UpArgs, gateway_addr: SocketAddr, demo: &demo::Demo) {
     for (index, name) in SERVICES.iter().enumerate() {
         let port = args.grpc_base_port + index as u16;
         lines.push(format!(
-            "  {name:<13} {}:{port}   (gRPC, reflection, health)",
-            args.host
+            "  {name:<13} {host}:{port}   (gRPC, reflection, health)"
         ));
     }
-    let tenant_port = args.grpc_base_port;
-    let host = args.host;
     lines.extend([
         String::new(),
         format!(
             "Demo tenant   {} ({}), id {}, host {}.{}",
             demo.slug, demo.display_name, demo.tenant_id, demo.slug, args.base_domain
         ),
-        format!("Demo user     {} (owner of the demo tenant)", demo.user_id),
+        format!("  owner       {}  password {}", demo::OWNER_EMAIL, demo.owner_password),
+        format!("Platform admin {}  password {}", demo::ADMIN_EMAIL, demo.admin_password),
+        format!("  (passwords are kept in {})", args.state_dir.display()),
         String::new(),
-        "Log in: password login comes with svc-auth; until then, mint a token with the dev key:".to_owned(),
+        "Log in (REST through the gateway comes with its transcoding; over gRPC today):".to_owned(),
         format!(
-            "  TOKEN=$(target/debug/formflow token --tenant {} --role owner)",
-            demo.tenant_id
+            "  grpcurl -plaintext -H 'x-tenant-id: {}' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' {host}:{auth_port} formflow.auth.v1.AuthService/Login",
+            demo.tenant_id,
+            demo::OWNER_EMAIL,
+            demo.owner_password
         ),
         format!(
-            "  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" -d '{{\"name\":\"tenants/{}\"}}' {host}:{tenant_port} formflow.tenant.v1.TenantService/GetTenant",
+            "  grpcurl -plaintext -H \"authorization: Bearer $ACCESS_TOKEN\" -d '{{\"name\":\"tenants/{}\"}}' {host}:{tenant_port} formflow.tenant.v1.TenantService/GetTenant",
             demo.tenant_id
         ),
-        "  target/debug/formflow token --platform-admin    # cross-tenant operations".to_owned(),
+        "  cargo run -q --bin formflow -- token --platform-admin    # a dev-key token for scripts".to_owned(),
         String::new(),
     ]);
     println!("{}", lines.join("\n"));

@@ -1,38 +1,36 @@
-//! svc-auth will own identity (users, memberships, sessions, tokens, API keys, TOTP, signing keys).
+//! svc-auth owns identity for every tenant: users (one account may belong to several tenants),
+//! memberships and roles, sessions with rotating refresh tokens, brute-force protection, TOTP
+//! two-factor authentication, invitations, API keys, service tokens for the suite's own calls,
+//! and the Ed25519 keys that sign every token, published as a JWKS that every other service
+//! verifies against.
 //!
-//! Today it is the skeleton every service starts from: it parses its configuration, serves
-//! gRPC health and reflection on its port, and shuts down gracefully. Its API is drafted in
-//! `proto/protos/formflow/auth/v1/` and lands with its own issue.
+//! - [`app`]: build and run the service (`App::build`, `run`).
+//! - [`admin`]: platform administrators, created by setup or the CLI.
+//! - [`config`]: flags and environment variables.
+//! - [`grpc`]: the `AuthService` handlers and wire conversions.
+//! - [`identity`]: the operations, their permissions, audit rows and events.
+//! - [`domain`]: emails, names, the password policy; no IO.
+//! - [`crypto`]: password hashing, token digests, sealing at rest.
+//! - [`keys`]: the signing key ring and its rotation.
+//! - [`service_clients`]: the services allowed to obtain service tokens.
+//! - [`store`]: the SQL.
+//! - [`tenants`]: calls to svc-tenant.
+//! - [`totp`]: TOTP codes and recovery codes.
+//! - [`error`]: errors and their gRPC statuses.
 
-use std::future::Future;
-use std::net::SocketAddr;
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod identity;
+pub mod keys;
+pub mod service_clients;
+pub mod store;
+pub mod tenants;
+pub mod totp;
 
-use platform::server::GrpcServer;
-use platform::telemetry::TelemetryConfig;
-
-/// Name of the service in logs, metrics and connection names.
-pub const SERVICE_NAME: &str = "svc-auth";
-
-/// svc-auth: identity (users, memberships, sessions, tokens, API keys, TOTP, signing keys).
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-auth", version)]
-pub struct Config {
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "AUTH_GRPC_ADDR", default_value = "0.0.0.0:50052")]
-    pub grpc_addr: SocketAddr,
-    /// Address of the Prometheus `/metrics` listener; none when unset.
-    #[arg(long, env = "AUTH_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-}
-
-/// Serves until `shutdown` completes, then drains in-flight calls.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    platform::metrics::install();
-    let server = GrpcServer::bind(SERVICE_NAME, config.grpc_addr, config.metrics_addr).await?;
-    server.serve(platform::shutdown::token(shutdown)).await
-}
+pub use app::{App, run};
+pub use config::Config;

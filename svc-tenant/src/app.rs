@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 
 use platform::amqp::Publisher;
 use platform::auth::JwtVerifier;
-use platform::context::ContextInterceptor;
+use platform::context::ContextLayer;
 use platform::db::Db;
 use platform::outbox::{Outbox, OutboxRelay};
 use platform::redis::Redis;
 use platform::server::GrpcServer;
 use proto::formflow::tenant::v1::tenant_service_server::TenantServiceServer;
+use tower::Layer;
 
 use crate::cache::TenantCache;
 use crate::config::Config;
@@ -30,13 +31,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct App {
     server: GrpcServer,
     relay: OutboxRelay,
+    verifier: JwtVerifier,
 }
 
 impl App {
     /// Connects to Postgres (running migrations), Redis and RabbitMQ, and binds the ports.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         platform::metrics::install();
-        let verifier = JwtVerifier::from_config(&config.auth)?;
+        let verifier = JwtVerifier::from_config(&config.auth).await?;
         let db = Db::connect(&config.db, SCHEMA, &MIGRATOR).await?;
         let redis = Redis::connect(&config.redis)?;
         let outbox = Outbox::new(SCHEMA);
@@ -52,11 +54,13 @@ impl App {
 
         let mut server =
             GrpcServer::bind(SERVICE_NAME, config.grpc_addr, config.metrics_addr).await?;
-        server.add_service(TenantServiceServer::with_interceptor(
-            api,
-            ContextInterceptor::new(verifier),
-        ));
-        Ok(App { server, relay })
+        server
+            .add_service(ContextLayer::new(verifier.clone()).layer(TenantServiceServer::new(api)));
+        Ok(App {
+            server,
+            relay,
+            verifier,
+        })
     }
 
     /// Where the gRPC server listens (useful with port 0).
@@ -70,6 +74,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = platform::shutdown::token(shutdown);
+        self.verifier.spawn_periodic_refresh(token.clone());
         let relay = tokio::spawn(self.relay.run(token.clone()));
         let served = self.server.serve(token.clone()).await;
         token.cancel();

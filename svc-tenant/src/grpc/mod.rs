@@ -5,7 +5,7 @@ pub mod convert;
 
 use platform::context::RequestContext;
 use proto::formflow::tenant::v1 as wire;
-use proto::formflow::tenant::v1::tenant_service_server::{TenantService, TenantServiceServer};
+use proto::formflow::tenant::v1::tenant_service_server::TenantService;
 use tonic::{Request, Response, Status};
 
 use crate::tenants::{Caller, Tenants};
@@ -24,11 +24,6 @@ impl TenantApi {
             tenants,
             base_domain,
         }
-    }
-
-    /// The tonic service.
-    pub fn into_server(self) -> TenantServiceServer<Self> {
-        TenantServiceServer::new(self)
     }
 }
 

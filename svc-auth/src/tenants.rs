@@ -1,0 +1,135 @@
+//! svc-auth's calls to svc-tenant, made as the service `svc-auth` with tokens it signs itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use platform::context::TenantId;
+use proto::formflow::tenant::v1 as wire;
+use proto::formflow::tenant::v1::resolve_tenant_request::Key;
+use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
+use tonic::transport::Channel;
+
+use crate::error::Error;
+
+/// Signs the service tokens of svc-auth's own calls.
+pub type TokenMinter = Arc<dyn Fn() -> Result<String, Error> + Send + Sync>;
+
+/// A client of svc-tenant.
+#[derive(Clone)]
+pub struct TenantClient {
+    client: TenantServiceClient<Channel>,
+    mint: TokenMinter,
+}
+
+impl std::fmt::Debug for TenantClient {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TenantClient")
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantClient {
+    /// A client of svc-tenant at `url` (connected lazily).
+    pub fn new(url: &str, mint: TokenMinter) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .context("AUTH_TENANT_URL is not a valid URL")?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .connect_lazy();
+        Ok(Self {
+            client: TenantServiceClient::new(channel),
+            mint,
+        })
+    }
+
+    fn request<T>(&self, message: T, request_id: &str) -> Result<tonic::Request<T>, Error> {
+        let mut request = tonic::Request::new(message);
+        let token = (self.mint)()?;
+        let metadata = request.metadata_mut();
+        metadata.insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .map_err(anyhow::Error::from)?,
+        );
+        if let Ok(request_id) = request_id.parse() {
+            metadata.insert(platform::context::REQUEST_ID_HEADER, request_id);
+        }
+        Ok(request)
+    }
+
+    /// Creates a tenant. Its errors (slug taken, invalid fields) reach the caller as they are,
+    /// with field names prefixed by `tenant_` as in SignUp.
+    pub async fn create(
+        &self,
+        slug: &str,
+        display_name: &str,
+        request_id: &str,
+    ) -> Result<wire::Tenant, Error> {
+        let request = self.request(
+            wire::CreateTenantRequest {
+                tenant: Some(wire::Tenant {
+                    slug: slug.to_owned(),
+                    display_name: display_name.to_owned(),
+                    ..wire::Tenant::default()
+                }),
+            },
+            request_id,
+        )?;
+        self.client
+            .clone()
+            .create_tenant(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(upstream)
+    }
+
+    /// Deletes a tenant (undoing a sign-up that failed half-way).
+    pub async fn delete(&self, id: TenantId, request_id: &str) -> Result<(), Error> {
+        let request = self.request(
+            wire::DeleteTenantRequest {
+                name: format!("tenants/{id}"),
+            },
+            request_id,
+        )?;
+        self.client
+            .clone()
+            .delete_tenant(request)
+            .await
+            .map_err(upstream)?;
+        Ok(())
+    }
+
+    /// The tenant with `id`, as ResolveTenant sees it (not deleted).
+    pub async fn resolve(
+        &self,
+        id: TenantId,
+        request_id: &str,
+    ) -> Result<wire::ResolvedTenant, Error> {
+        let request = self.request(
+            wire::ResolveTenantRequest {
+                key: Some(Key::Id(id.to_string())),
+            },
+            request_id,
+        )?;
+        self.client
+            .clone()
+            .resolve_tenant(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(upstream)
+    }
+}
+
+/// Errors svc-tenant answers about the request pass through; its outages and bugs do not.
+fn upstream(status: tonic::Status) -> Error {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument | Code::AlreadyExists | Code::NotFound | Code::FailedPrecondition => {
+            Error::Upstream(status)
+        }
+        _ => Error::Unexpected(anyhow::anyhow!("svc-tenant failed: {status:?}")),
+    }
+}

@@ -1,0 +1,310 @@
+//! A real svc-auth and svc-tenant on ephemeral ports, over one test's database, Redis prefix
+//! and RabbitMQ prefix, with clients for each kind of caller.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use platform::config::AuthConfig;
+use platform::context::TenantId;
+use platform::testing::{TestInfra, TestKeys};
+use proto::formflow::auth::v1 as wire;
+use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
+use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
+use secrecy::SecretString;
+use svc_auth::config::{SecretsConfig, SecurityConfig, TokenConfig};
+use svc_auth::crypto::Sealer;
+use tokio::sync::oneshot;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// The gateway's client id and secret in the test configuration.
+pub(crate) const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789");
+/// A password the policy accepts.
+pub(crate) const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
+
+/// Adds credentials, a routed tenant and a client address to every call, as the gateway does.
+#[derive(Clone, Default)]
+pub(crate) struct Metadata {
+    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
+    tenant: Option<MetadataValue<tonic::metadata::Ascii>>,
+    client_ip: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl tonic::service::Interceptor for Metadata {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let metadata = request.metadata_mut();
+        if let Some(value) = &self.authorization {
+            metadata.insert("authorization", value.clone());
+        }
+        if let Some(value) = &self.tenant {
+            metadata.insert("x-tenant-id", value.clone());
+        }
+        if let Some(value) = &self.client_ip {
+            metadata.insert("x-client-ip", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub(crate) type Auth = AuthServiceClient<InterceptedService<Channel, Metadata>>;
+pub(crate) type Tenants = TenantServiceClient<InterceptedService<Channel, Metadata>>;
+
+/// How a test wants the services configured.
+pub(crate) struct Options {
+    pub(crate) security: SecurityConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            security: SecurityConfig {
+                // Cheap hashes keep the suite fast; the benchmark measures the real costs.
+                argon2_memory_kib: 1024,
+                argon2_iterations: 1,
+                argon2_parallelism: 1,
+                password_min_length: 12,
+                lockout_threshold: 3,
+                lockout_base: Duration::from_secs(2),
+                lockout_max: Duration::from_secs(3600),
+                ip_failure_limit: 50,
+                ip_failure_window: Duration::from_secs(900),
+            },
+        }
+    }
+}
+
+pub(crate) struct TestApp {
+    pub(crate) infra: TestInfra,
+    pub(crate) keys: TestKeys,
+    auth_channel: Channel,
+    tenant_channel: Channel,
+    stops: Vec<oneshot::Sender<()>>,
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+impl TestApp {
+    pub(crate) async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub(crate) async fn spawn_with(options: Options) -> TestApp {
+        init_test_logs();
+        let infra = TestInfra::new().await;
+        let keys = TestKeys::new();
+        let tenant_addr = free_addr();
+        let auth_config = svc_auth::Config {
+            command: None,
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr: None,
+            tenant_url: format!("http://{tenant_addr}"),
+            migrate_only: false,
+            extra_jwks_file: keys.auth_config().auth_jwks_file,
+            tokens: TokenConfig {
+                issuer: "formflow".into(),
+                audience: "formflow".into(),
+                access_token_ttl: Duration::from_secs(900),
+                refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+                service_token_ttl: Duration::from_secs(300),
+            },
+            security: options.security,
+            secrets: SecretsConfig {
+                encryption_keys: Some(SecretString::from(Sealer::generate_key_entry("test"))),
+                encryption_keys_file: None,
+                service_clients: Some(SecretString::from(format!(
+                    "{}:{}",
+                    GATEWAY_CLIENT.0, GATEWAY_CLIENT.1
+                ))),
+                service_clients_file: None,
+            },
+            db: infra.db.clone(),
+            redis: infra.redis.clone(),
+            amqp: infra.amqp.clone(),
+            telemetry: Default::default(),
+        };
+        let auth = svc_auth::App::build(auth_config)
+            .await
+            .expect("svc-auth starts");
+        let auth_addr = auth.grpc_addr();
+        let mut stops = Vec::new();
+        let (stop, stopped) = oneshot::channel::<()>();
+        stops.push(stop);
+        tokio::spawn(auth.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+
+        let tenant = svc_tenant::App::build(svc_tenant::Config {
+            grpc_addr: tenant_addr,
+            metrics_addr: None,
+            base_domain: Some("forms.test".into()),
+            cache_ttl: Duration::from_secs(300),
+            migrate_only: false,
+            db: infra.db.clone(),
+            redis: infra.redis.clone(),
+            amqp: infra.amqp.clone(),
+            auth: AuthConfig {
+                auth_url: Some(format!("http://{auth_addr}")),
+                ..keys.auth_config()
+            },
+            telemetry: Default::default(),
+        })
+        .await
+        .expect("svc-tenant starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        stops.push(stop);
+        tokio::spawn(tenant.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+
+        TestApp {
+            infra,
+            keys,
+            auth_channel: connect(auth_addr).await,
+            tenant_channel: connect(tenant_addr).await,
+            stops,
+        }
+    }
+
+    fn metadata(
+        token: Option<&str>,
+        tenant: Option<TenantId>,
+        client_ip: Option<&str>,
+    ) -> Metadata {
+        Metadata {
+            authorization: token.map(|token| format!("Bearer {token}").parse().unwrap()),
+            tenant: tenant.map(|tenant| tenant.to_string().parse().unwrap()),
+            client_ip: client_ip.map(|ip| ip.parse().unwrap()),
+        }
+    }
+
+    /// svc-auth as an anonymous caller routed to `tenant` (what the gateway sends for public RPCs).
+    pub(crate) fn auth_public(&self, tenant: Option<TenantId>) -> Auth {
+        AuthServiceClient::with_interceptor(
+            self.auth_channel.clone(),
+            Self::metadata(None, tenant, Some("203.0.113.7")),
+        )
+    }
+
+    /// svc-auth from a given client address.
+    pub(crate) fn auth_from(&self, tenant: Option<TenantId>, client_ip: &str) -> Auth {
+        AuthServiceClient::with_interceptor(
+            self.auth_channel.clone(),
+            Self::metadata(None, tenant, Some(client_ip)),
+        )
+    }
+
+    /// svc-auth with a bearer token.
+    pub(crate) fn auth_with(&self, token: &str) -> Auth {
+        AuthServiceClient::with_interceptor(
+            self.auth_channel.clone(),
+            Self::metadata(Some(token), None, Some("203.0.113.7")),
+        )
+    }
+
+    /// svc-tenant with a bearer token.
+    pub(crate) fn tenants_with(&self, token: &str) -> Tenants {
+        TenantServiceClient::with_interceptor(
+            self.tenant_channel.clone(),
+            Self::metadata(Some(token), None, None),
+        )
+    }
+
+    /// Signs up a tenant `slug` owned by `email`.
+    pub(crate) async fn sign_up(&self, slug: &str, email: &str) -> wire::SignUpResponse {
+        self.auth_public(None)
+            .sign_up(wire::SignUpRequest {
+                tenant_slug: slug.into(),
+                tenant_display_name: format!("{slug} Inc."),
+                email: email.into(),
+                password: PASSWORD.into(),
+                display_name: "Ada Lovelace".into(),
+            })
+            .await
+            .expect("signing up")
+            .into_inner()
+    }
+
+    /// Logs in to `tenant`.
+    pub(crate) async fn login(
+        &self,
+        tenant: TenantId,
+        email: &str,
+        password: &str,
+    ) -> Result<wire::LoginResponse, Status> {
+        self.auth_public(Some(tenant))
+            .login(wire::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connecting")
+}
+
+pub(crate) fn tenant_of(response: &wire::SignUpResponse) -> TenantId {
+    TenantId::parse(&response.tenant.as_ref().unwrap().id).unwrap()
+}
+
+pub(crate) fn access_token(response: &wire::LoginResponse) -> String {
+    response
+        .tokens
+        .as_ref()
+        .expect("tokens")
+        .access_token
+        .clone()
+}
+
+/// The field names of the violations in an INVALID_ARGUMENT status.
+pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("field violations")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
+
+/// The `ErrorInfo` reason and metadata of a status.
+pub(crate) fn error_info(
+    status: &Status,
+) -> Option<(String, std::collections::HashMap<String, String>)> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|info| (info.reason, info.metadata))
+}
+
+fn init_test_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

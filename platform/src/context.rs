@@ -264,6 +264,17 @@ pub enum Principal {
         /// The administrator.
         user_id: UserId,
     },
+    /// A machine client's API key, acting in its tenant with its role, narrowed by its scopes.
+    ApiKey {
+        /// The key.
+        key_id: Uuid,
+        /// Its tenant.
+        tenant_id: TenantId,
+        /// The role it acts with (never owner).
+        role: Role,
+        /// The permissions it is limited to; empty means all its role has.
+        scopes: Vec<Permission>,
+    },
     /// A suite service acting on its own behalf, for one tenant or for the platform.
     Service {
         /// The service's client id, e.g. `svc-auth`.
@@ -277,7 +288,7 @@ impl Principal {
     /// Whether the principal may perform cross-tenant operations.
     pub fn is_platform_operator(&self) -> bool {
         match self {
-            Principal::User { .. } => false,
+            Principal::User { .. } | Principal::ApiKey { .. } => false,
             Principal::PlatformAdmin { .. } => true,
             Principal::Service { tenant_id, .. } => tenant_id.is_none(),
         }
@@ -294,8 +305,24 @@ impl Principal {
             Principal::User {
                 tenant_id, role, ..
             } => *tenant_id == tenant && role.includes(required),
+            Principal::ApiKey {
+                tenant_id, role, ..
+            } => *tenant_id == tenant && role.includes(required),
             Principal::PlatformAdmin { .. } => true,
             Principal::Service { tenant_id, .. } => *tenant_id == Some(tenant),
+        }
+    }
+
+    /// Whether the principal has `permission` on `tenant`: its role's permissions, narrowed
+    /// by an API key's scopes. Platform operators have every permission everywhere.
+    pub fn allows(&self, tenant: TenantId, permission: Permission) -> bool {
+        match self {
+            Principal::ApiKey { scopes, .. }
+                if !scopes.is_empty() && !scopes.contains(&permission) =>
+            {
+                false
+            }
+            _ => self.can_act_on(tenant, permission.least_role()),
         }
     }
 
@@ -304,6 +331,7 @@ impl Principal {
         match self {
             Principal::User { user_id, .. } => format!("user:{user_id}"),
             Principal::PlatformAdmin { user_id } => format!("platform-admin:{user_id}"),
+            Principal::ApiKey { key_id, .. } => format!("api-key:{key_id}"),
             Principal::Service { name, .. } => format!("service:{name}"),
         }
     }
@@ -484,7 +512,9 @@ pub async fn request_context(
         })
         .transpose()?;
     let token_tenant = match &principal {
-        Some(Principal::User { tenant_id, .. }) => Some(*tenant_id),
+        Some(Principal::User { tenant_id, .. } | Principal::ApiKey { tenant_id, .. }) => {
+            Some(*tenant_id)
+        }
         Some(Principal::Service { tenant_id, .. }) => *tenant_id,
         Some(Principal::PlatformAdmin { .. }) | None => None,
     };
@@ -550,6 +580,25 @@ mod tests {
             assert_eq!(Permission::parse(permission.as_str()), Some(permission));
         }
         assert_eq!(Permission::parse("forms:delete-everything"), None);
+    }
+
+    #[test]
+    fn api_keys_are_limited_by_their_role_and_scopes() {
+        let tenant = TenantId::generate();
+        let key = |role, scopes: Vec<Permission>| Principal::ApiKey {
+            key_id: Uuid::now_v7(),
+            tenant_id: tenant,
+            role,
+            scopes,
+        };
+        let unscoped = key(Role::Member, Vec::new());
+        assert!(unscoped.allows(tenant, Permission::FormsWrite));
+        assert!(!unscoped.allows(tenant, Permission::MembersManage));
+        assert!(!unscoped.allows(TenantId::generate(), Permission::FormsRead));
+        let scoped = key(Role::Admin, vec![Permission::FormsRead]);
+        assert!(scoped.allows(tenant, Permission::FormsRead));
+        assert!(!scoped.allows(tenant, Permission::FormsWrite));
+        assert!(!scoped.is_platform_operator());
     }
 
     #[test]

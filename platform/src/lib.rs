@@ -8,6 +8,7 @@
 //! - [`events`] and [`outbox`]: the event envelope and the transactional outbox with its relay.
 //! - [`auth`] and [`context`]: JWT verification and signing, principals, the request context.
 //! - [`error`]: `tonic::Status` with field violations and reasons.
+//! - [`paging`]: page sizes and opaque page tokens.
 //! - [`server`], [`metrics`], [`shutdown`]: the gRPC server with health, reflection, gRPC-web,
 //!   `/metrics` and graceful shutdown.
 //! - `testing` (feature `test-util`): per-test databases, prefixes, keys and a TCP proxy.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod outbox;
+pub mod paging;
 pub mod redis;
 pub mod server;
 pub mod shutdown;

@@ -174,6 +174,7 @@ impl TestKeys {
             sid: Some(Uuid::new_v4().to_string()),
             prole: None,
             typ: None,
+            scope: None,
             jti: Uuid::new_v4().to_string(),
             iat: now,
             exp: now + 900,

@@ -24,7 +24,7 @@ pub use service_tokens::ServiceTokens;
 pub use signer::JwtSigner;
 pub use verifier::JwtVerifier;
 
-use crate::context::{Principal, Role, TenantId, UserId};
+use crate::context::{Permission, Principal, Role, TenantId, UserId};
 
 /// Claims of FormFlow access and service tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,9 +47,12 @@ pub struct Claims {
     /// Platform role of the user (`admin`); absent for ordinary users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prole: Option<String>,
-    /// Kind of principal: `user` (default) or `service`.
+    /// Kind of principal: `user` (default), `service` or `api_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typ: Option<String>,
+    /// Permissions an API key is limited to, space-separated; absent allows its role's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// Unique token id.
     pub jti: String,
     /// Issued at (seconds since the epoch).
@@ -73,17 +76,31 @@ impl Claims {
                 tenant_id,
             });
         }
+        let role = self.role.as_deref().and_then(Role::parse);
+        if self.typ.as_deref() == Some("api_key") {
+            let key_id = uuid::Uuid::try_parse(&self.sub)
+                .map_err(|_| AuthError::Claims("sub is not a key id"))?;
+            let scopes = match &self.scope {
+                Some(scope) => scope
+                    .split_whitespace()
+                    .map(|name| Permission::parse(name).ok_or(AuthError::Claims("unknown scope")))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
+            };
+            return Ok(Principal::ApiKey {
+                key_id,
+                tenant_id: tenant_id.ok_or(AuthError::Claims("API key token without tid"))?,
+                role: role.ok_or(AuthError::Claims("API key token without a valid role"))?,
+                scopes,
+            });
+        }
         let user_id =
             UserId::parse(&self.sub).map_err(|_| AuthError::Claims("sub is not a user id"))?;
         if self.prole.as_deref() == Some("admin") {
             return Ok(Principal::PlatformAdmin { user_id });
         }
         let tenant_id = tenant_id.ok_or(AuthError::Claims("user token without tid"))?;
-        let role = self
-            .role
-            .as_deref()
-            .and_then(Role::parse)
-            .ok_or(AuthError::Claims("user token without a valid role"))?;
+        let role = role.ok_or(AuthError::Claims("user token without a valid role"))?;
         Ok(Principal::User {
             user_id,
             tenant_id,
@@ -124,6 +141,7 @@ mod tests {
             sid: None,
             prole: None,
             typ: None,
+            scope: None,
             jti: uuid::Uuid::new_v4().to_string(),
             iat: now,
             exp: now + 60,

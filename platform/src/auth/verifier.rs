@@ -291,6 +291,7 @@ mod tests {
             sid: None,
             prole: None,
             typ: None,
+            scope: None,
             jti: uuid::Uuid::new_v4().to_string(),
             iat: now,
             exp: now + lifetime_seconds,

@@ -89,6 +89,7 @@ impl DevKeys {
             sid: Some(uuid::Uuid::new_v4().to_string()),
             prole: None,
             typ: None,
+            scope: None,
             jti: uuid::Uuid::new_v4().to_string(),
             iat: now,
             exp: now.saturating_add(lifetime),

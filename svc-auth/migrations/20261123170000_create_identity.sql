@@ -108,7 +108,7 @@ CREATE TABLE auth.invitations (
     message      text NOT NULL,
     token_hash   bytea NOT NULL UNIQUE,
     inviter_id   uuid NOT NULL REFERENCES auth.users (id),
-    state        text NOT NULL CHECK (state IN ('pending', 'accepted', 'revoked')),
+    state        text NOT NULL CHECK (state IN ('pending', 'accepted', 'revoked', 'expired')),
     expires_at   timestamptz NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     closed_at    timestamptz,

@@ -59,13 +59,13 @@ impl From<Error> for Status {
             Error::AccountLocked(until) => {
                 let metadata = std::collections::HashMap::from([(
                     "locked_until".to_owned(),
-                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 )]);
                 Status::with_error_details(
                     Code::PermissionDenied,
                     format!(
                         "{message} until {}",
-                        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                     ),
                     ErrorDetails::with_error_info("ACCOUNT_LOCKED", ERROR_DOMAIN, metadata),
                 )

@@ -2,7 +2,7 @@
 //! and its cache invalidation. Handlers in `grpc` only translate to and from the wire.
 
 use chrono::{SubsecRound, Utc};
-use platform::context::{Principal, Role, TenantId};
+use platform::context::{Permission, Principal, TenantId};
 use platform::db::Db;
 use platform::events::Event;
 use platform::outbox::Outbox;
@@ -174,7 +174,7 @@ impl Tenants {
 
     /// Reads a tenant: its own members, or platform operators (who also see deleted ones).
     pub async fn get(&self, caller: Caller<'_>, id: TenantId) -> Result<Tenant, Error> {
-        require_access(caller.principal, id, Role::Viewer)?;
+        require_access(caller.principal, id, Permission::TenantRead)?;
         let mut transaction = self.transaction_for(caller.principal, id).await?;
         let tenant = store::get_tenant(&mut transaction, id, false)
             .await?
@@ -220,7 +220,7 @@ impl Tenants {
         id: TenantId,
         changes: TenantChanges,
     ) -> Result<Tenant, Error> {
-        require_access(caller.principal, id, Role::Admin)?;
+        require_access(caller.principal, id, Permission::TenantManage)?;
         let platform_operator = caller.principal.is_platform_operator();
         if !platform_operator && (changes.plan.is_some() || changes.rate_limits.is_some()) {
             return Err(Error::PermissionDenied(
@@ -529,8 +529,12 @@ fn require_platform_operator(principal: &Principal) -> Result<(), Error> {
 }
 
 /// Checked before anything is read, so a foreign tenant is refused whether it exists or not.
-fn require_access(principal: &Principal, tenant: TenantId, role: Role) -> Result<(), Error> {
-    if principal.can_act_on(tenant, role) {
+fn require_access(
+    principal: &Principal,
+    tenant: TenantId,
+    permission: Permission,
+) -> Result<(), Error> {
+    if principal.allows(tenant, permission) {
         Ok(())
     } else {
         Err(Error::PermissionDenied(

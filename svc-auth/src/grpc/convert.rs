@@ -8,9 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Email, check_entered_password, role_to_proto};
 use crate::error::Error;
-use crate::identity::SessionTokens;
+use crate::identity::{SessionTokens, api_key_state, invitation_state};
 use crate::keys::{ALGORITHM, SigningKeyInfo};
-use crate::store::{MemberRow, UserRow};
+use crate::store::{ApiKeyRow, InvitationRow, MemberRow, UserRow};
 
 /// A timestamp on the wire.
 pub fn timestamp(time: DateTime<Utc>) -> pbjson_types::Timestamp {
@@ -103,4 +103,79 @@ pub fn token(violations: &mut FieldViolations, field: &str, text: &str) -> Secre
         violations.add(field, "must be the token this service issued");
     }
     SecretString::from(text.to_owned())
+}
+
+/// An invitation on the wire (never its token).
+pub fn invitation_to_proto(invitation: &InvitationRow) -> wire::Invitation {
+    let state = match invitation_state(invitation) {
+        "pending" => wire::InvitationState::Pending,
+        "accepted" => wire::InvitationState::Accepted,
+        "expired" => wire::InvitationState::Expired,
+        _ => wire::InvitationState::Revoked,
+    };
+    wire::Invitation {
+        name: format!("invitations/{}", invitation.id),
+        id: invitation.id.to_string(),
+        email: invitation.email.clone(),
+        role: role_to_proto(invitation.role()) as i32,
+        message: invitation.message.clone(),
+        state: state as i32,
+        inviter: format!("users/{}", invitation.inviter_id),
+        ttl: None,
+        expire_time: Some(timestamp(invitation.expires_at)),
+        create_time: Some(timestamp(invitation.created_at)),
+        close_time: invitation.closed_at.map(timestamp),
+        accepted_by: invitation
+            .accepted_by
+            .map(|user| format!("users/{user}"))
+            .unwrap_or_default(),
+    }
+}
+
+/// An API key on the wire (never its secret).
+pub fn api_key_to_proto(key: &ApiKeyRow) -> wire::ApiKey {
+    let state = match api_key_state(key) {
+        "revoked" => wire::ApiKeyState::Revoked,
+        "expired" => wire::ApiKeyState::Expired,
+        _ => wire::ApiKeyState::Active,
+    };
+    wire::ApiKey {
+        name: format!("apiKeys/{}", key.id),
+        id: key.id.to_string(),
+        display_name: key.display_name.clone(),
+        role: role_to_proto(key.role()) as i32,
+        scopes: key.scopes.clone(),
+        secret_prefix: key.secret_prefix.clone(),
+        state: state as i32,
+        creator: format!("users/{}", key.creator_id),
+        expire_time: key.expires_at.map(timestamp),
+        last_use_time: key.last_used_at.map(timestamp),
+        create_time: Some(timestamp(key.created_at)),
+        revoke_time: key.revoked_at.map(timestamp),
+    }
+}
+
+/// The id of a resource name `{collection}/{uuid}`.
+pub fn resource_id(
+    violations: &mut FieldViolations,
+    field: &str,
+    name: &str,
+    collection: &str,
+) -> Option<uuid::Uuid> {
+    let id = name
+        .strip_prefix(collection)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|id| uuid::Uuid::try_parse(id).ok());
+    if id.is_none() {
+        violations.add(
+            field,
+            format!("must be a resource name, {collection}/{{uuid}}"),
+        );
+    }
+    id
+}
+
+/// A timestamp from the wire.
+pub fn from_timestamp(time: &pbjson_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?)
 }

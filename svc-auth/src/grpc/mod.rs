@@ -11,8 +11,14 @@ use tonic::{Request, Response, Status};
 
 use secrecy::ExposeSecret;
 
-use crate::domain::PersonName;
-use crate::identity::{Caller, Identity, LoginOutcome, SignUp};
+use platform::context::UserId;
+use platform::paging::{decode_page_token, encode_page_token, page_size};
+
+use crate::domain::{PersonName, role_from_proto};
+use crate::identity::{
+    Caller, Identity, LoginOutcome, NewApiKeyRequest, NewInvitationRequest, SignUp, check_ttl,
+    parse_scopes,
+};
 
 /// The `AuthService` implementation.
 #[derive(Debug, Clone)]
@@ -33,6 +39,21 @@ fn caller<T>(request: &Request<T>) -> Result<Caller<'_>, Status> {
     })
 }
 
+/// The position a page token carries, parsed by `parse`, or a violation of `page_token`.
+fn page_position<T>(
+    violations: &mut FieldViolations,
+    token: &str,
+    filter: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    let position = decode_page_token(violations, token, filter)?;
+    let parsed = parse(&position);
+    if parsed.is_none() {
+        violations.add("page_token", "is not a page token this service issued");
+    }
+    parsed
+}
+
 fn login_response(outcome: LoginOutcome) -> wire::LoginResponse {
     match outcome {
         LoginOutcome::Tokens(tokens) => wire::LoginResponse {
@@ -49,10 +70,6 @@ fn login_response(outcome: LoginOutcome) -> wire::LoginResponse {
             tokens: None,
         },
     }
-}
-
-fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("{rpc} is not available yet"))
 }
 
 #[tonic::async_trait]
@@ -196,135 +213,486 @@ impl AuthService for AuthApi {
 
     async fn change_password(
         &self,
-        _request: Request<wire::ChangePasswordRequest>,
+        request: Request<wire::ChangePasswordRequest>,
     ) -> Result<Response<wire::ChangePasswordResponse>, Status> {
-        Err(not_yet("ChangePassword"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let current = convert::entered_password(
+            &mut violations,
+            "current_password",
+            &message.current_password,
+        );
+        let new = convert::entered_password(&mut violations, "new_password", &message.new_password);
+        violations.into_result()?;
+        let revoked = self
+            .identity
+            .change_password(caller, &current, &new)
+            .await?;
+        Ok(Response::new(wire::ChangePasswordResponse {
+            revoked_sessions: i32::try_from(revoked).unwrap_or(i32::MAX),
+        }))
     }
 
     async fn request_password_reset(
         &self,
-        _request: Request<wire::RequestPasswordResetRequest>,
+        request: Request<wire::RequestPasswordResetRequest>,
     ) -> Result<Response<wire::RequestPasswordResetResponse>, Status> {
-        Err(not_yet("RequestPasswordReset"))
+        let caller = caller(&request)?;
+        let mut violations = FieldViolations::new();
+        let email = convert::email(&mut violations, "email", &request.get_ref().email);
+        let Some(email) = email else {
+            return Err(violations.into());
+        };
+        self.identity.request_password_reset(caller, &email).await?;
+        Ok(Response::new(wire::RequestPasswordResetResponse {}))
     }
 
     async fn reset_password(
         &self,
-        _request: Request<wire::ResetPasswordRequest>,
+        request: Request<wire::ResetPasswordRequest>,
     ) -> Result<Response<wire::ResetPasswordResponse>, Status> {
-        Err(not_yet("ResetPassword"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let token = convert::token(&mut violations, "token", &message.token);
+        let new = convert::entered_password(&mut violations, "new_password", &message.new_password);
+        violations.into_result()?;
+        self.identity.reset_password(caller, &token, &new).await?;
+        Ok(Response::new(wire::ResetPasswordResponse {}))
     }
 
     async fn enrol_totp(
         &self,
-        _request: Request<wire::EnrolTotpRequest>,
+        request: Request<wire::EnrolTotpRequest>,
     ) -> Result<Response<wire::EnrolTotpResponse>, Status> {
-        Err(not_yet("EnrolTotp"))
+        let caller = caller(&request)?;
+        let mut violations = FieldViolations::new();
+        let password =
+            convert::entered_password(&mut violations, "password", &request.get_ref().password);
+        violations.into_result()?;
+        let enrolment = self.identity.enrol_totp(caller, &password).await?;
+        Ok(Response::new(wire::EnrolTotpResponse {
+            secret: enrolment.secret.expose_secret().to_owned(),
+            otpauth_uri: enrolment.otpauth_uri.expose_secret().to_owned(),
+            expire_time: Some(convert::timestamp(enrolment.expires_at)),
+        }))
     }
 
     async fn confirm_totp(
         &self,
-        _request: Request<wire::ConfirmTotpRequest>,
+        request: Request<wire::ConfirmTotpRequest>,
     ) -> Result<Response<wire::ConfirmTotpResponse>, Status> {
-        Err(not_yet("ConfirmTotp"))
+        let caller = caller(&request)?;
+        let code = request.get_ref().code.clone();
+        if code.trim().is_empty() {
+            return Err(FieldViolations::single("code", "is required").into());
+        }
+        let recovery_codes = self.identity.confirm_totp(caller, &code).await?;
+        Ok(Response::new(wire::ConfirmTotpResponse { recovery_codes }))
     }
 
     async fn disable_totp(
         &self,
-        _request: Request<wire::DisableTotpRequest>,
+        request: Request<wire::DisableTotpRequest>,
     ) -> Result<Response<wire::DisableTotpResponse>, Status> {
-        Err(not_yet("DisableTotp"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let password = convert::entered_password(&mut violations, "password", &message.password);
+        if message.code.trim().is_empty() || message.code.len() > 40 {
+            violations.add("code", "must be a 6-digit code or a recovery code");
+        }
+        violations.into_result()?;
+        self.identity
+            .disable_totp(caller, &password, &message.code)
+            .await?;
+        Ok(Response::new(wire::DisableTotpResponse {}))
     }
 
     async fn regenerate_recovery_codes(
         &self,
-        _request: Request<wire::RegenerateRecoveryCodesRequest>,
+        request: Request<wire::RegenerateRecoveryCodesRequest>,
     ) -> Result<Response<wire::RegenerateRecoveryCodesResponse>, Status> {
-        Err(not_yet("RegenerateRecoveryCodes"))
+        let caller = caller(&request)?;
+        let code = request.get_ref().code.clone();
+        if code.trim().is_empty() {
+            return Err(FieldViolations::single("code", "is required").into());
+        }
+        let recovery_codes = self
+            .identity
+            .regenerate_recovery_codes(caller, &code)
+            .await?;
+        Ok(Response::new(wire::RegenerateRecoveryCodesResponse {
+            recovery_codes,
+        }))
     }
 
     async fn create_invitation(
         &self,
-        _request: Request<wire::CreateInvitationRequest>,
+        request: Request<wire::CreateInvitationRequest>,
     ) -> Result<Response<wire::Invitation>, Status> {
-        Err(not_yet("CreateInvitation"))
+        let caller = caller(&request)?;
+        let Some(invitation) = request.get_ref().invitation.clone() else {
+            return Err(FieldViolations::single("invitation", "is required").into());
+        };
+        let mut violations = FieldViolations::new();
+        let email = convert::email(&mut violations, "invitation.email", &invitation.email);
+        let role = role_from_proto(invitation.role);
+        if role.is_none() {
+            violations.add(
+                "invitation.role",
+                "is required: OWNER, ADMIN, MEMBER or VIEWER",
+            );
+        }
+        if invitation.message.chars().count() > 500 {
+            violations.add("invitation.message", "must be at most 500 characters");
+        }
+        let ttl = invitation
+            .ttl
+            .map(|ttl| chrono::Duration::seconds(ttl.seconds));
+        let ttl = violations.check("invitation.ttl", check_ttl(ttl));
+        let (Some(email), Some(role), Some(ttl)) = (email, role, ttl) else {
+            return Err(violations.into());
+        };
+        violations.into_result()?;
+        let created = self
+            .identity
+            .create_invitation(
+                caller,
+                NewInvitationRequest {
+                    email,
+                    role,
+                    message: invitation.message.trim().to_owned(),
+                    ttl,
+                },
+            )
+            .await?;
+        Ok(Response::new(convert::invitation_to_proto(&created)))
     }
 
     async fn list_invitations(
         &self,
-        _request: Request<wire::ListInvitationsRequest>,
+        request: Request<wire::ListInvitationsRequest>,
     ) -> Result<Response<wire::ListInvitationsResponse>, Status> {
-        Err(not_yet("ListInvitations"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let page_size = page_size(&mut violations, message.page_size);
+        let state = match wire::InvitationState::try_from(message.state) {
+            Ok(wire::InvitationState::Unspecified) => None,
+            Ok(wire::InvitationState::Pending) => Some("pending"),
+            Ok(wire::InvitationState::Accepted) => Some("accepted"),
+            Ok(wire::InvitationState::Revoked) => Some("revoked"),
+            Ok(wire::InvitationState::Expired) => Some("expired"),
+            Err(_) => {
+                violations.add("state", "is not a known state");
+                None
+            }
+        };
+        let filter = state.unwrap_or("any");
+        let before = page_position(&mut violations, &message.page_token, filter, |position| {
+            uuid::Uuid::try_parse(position).ok()
+        });
+        violations.into_result()?;
+        let (invitations, next) = self
+            .identity
+            .list_invitations(caller, page_size, before, state)
+            .await?;
+        let next_page_token = next
+            .map(|id| encode_page_token(filter, &id.to_string()))
+            .unwrap_or_default();
+        Ok(Response::new(wire::ListInvitationsResponse {
+            invitations: invitations
+                .iter()
+                .map(convert::invitation_to_proto)
+                .collect(),
+            next_page_token,
+        }))
     }
 
     async fn revoke_invitation(
         &self,
-        _request: Request<wire::RevokeInvitationRequest>,
+        request: Request<wire::RevokeInvitationRequest>,
     ) -> Result<Response<wire::Invitation>, Status> {
-        Err(not_yet("RevokeInvitation"))
+        let caller = caller(&request)?;
+        let mut violations = FieldViolations::new();
+        let id = convert::resource_id(
+            &mut violations,
+            "name",
+            &request.get_ref().name,
+            "invitations",
+        );
+        let Some(id) = id else {
+            return Err(violations.into());
+        };
+        let revoked = self.identity.revoke_invitation(caller, id).await?;
+        Ok(Response::new(convert::invitation_to_proto(&revoked)))
     }
 
     async fn accept_invitation(
         &self,
-        _request: Request<wire::AcceptInvitationRequest>,
+        request: Request<wire::AcceptInvitationRequest>,
     ) -> Result<Response<wire::AcceptInvitationResponse>, Status> {
-        Err(not_yet("AcceptInvitation"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let token = convert::token(&mut violations, "token", &message.token);
+        let password = convert::entered_password(&mut violations, "password", &message.password);
+        let display_name = if message.display_name.trim().is_empty() {
+            None
+        } else {
+            violations.check("display_name", PersonName::parse(&message.display_name))
+        };
+        violations.into_result()?;
+        let accepted = self
+            .identity
+            .accept_invitation(caller, &token, display_name, &password)
+            .await?;
+        Ok(Response::new(wire::AcceptInvitationResponse {
+            user: Some(convert::user_to_proto(&accepted.user)),
+            member: Some(convert::member_to_proto(&accepted.member)),
+            new_user: accepted.new_user,
+        }))
     }
 
     async fn list_members(
         &self,
-        _request: Request<wire::ListMembersRequest>,
+        request: Request<wire::ListMembersRequest>,
     ) -> Result<Response<wire::ListMembersResponse>, Status> {
-        Err(not_yet("ListMembers"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let page_size = page_size(&mut violations, message.page_size);
+        let role = match message.role {
+            0 => None,
+            value => {
+                let role = role_from_proto(value);
+                if role.is_none() {
+                    violations.add("role", "is not a known role");
+                }
+                role
+            }
+        };
+        let filter = role.map_or("any", |role| role.as_str());
+        let after = page_position(&mut violations, &message.page_token, filter, |position| {
+            let (time, user) = position.split_once('|')?;
+            Some((
+                chrono::DateTime::parse_from_rfc3339(time)
+                    .ok()?
+                    .with_timezone(&chrono::Utc),
+                uuid::Uuid::try_parse(user).ok()?,
+            ))
+        });
+        violations.into_result()?;
+        let (members, next) = self
+            .identity
+            .list_members(caller, page_size, after, role)
+            .await?;
+        let next_page_token = next
+            .map(|(time, user)| encode_page_token(filter, &format!("{}|{user}", time.to_rfc3339())))
+            .unwrap_or_default();
+        Ok(Response::new(wire::ListMembersResponse {
+            members: members.iter().map(convert::member_to_proto).collect(),
+            next_page_token,
+        }))
     }
 
     async fn get_member(
         &self,
-        _request: Request<wire::GetMemberRequest>,
+        request: Request<wire::GetMemberRequest>,
     ) -> Result<Response<wire::Member>, Status> {
-        Err(not_yet("GetMember"))
+        let caller = caller(&request)?;
+        let mut violations = FieldViolations::new();
+        let id = convert::resource_id(&mut violations, "name", &request.get_ref().name, "members");
+        let Some(id) = id else {
+            return Err(violations.into());
+        };
+        let member = self.identity.get_member(caller, UserId::from(id)).await?;
+        Ok(Response::new(convert::member_to_proto(&member)))
     }
 
     async fn update_member(
         &self,
-        _request: Request<wire::UpdateMemberRequest>,
+        request: Request<wire::UpdateMemberRequest>,
     ) -> Result<Response<wire::Member>, Status> {
-        Err(not_yet("UpdateMember"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let Some(member) = &message.member else {
+            return Err(FieldViolations::single("member", "is required").into());
+        };
+        let mut violations = FieldViolations::new();
+        let id = convert::resource_id(&mut violations, "member.name", &member.name, "members");
+        let paths = message
+            .update_mask
+            .as_ref()
+            .map(|mask| mask.paths.clone())
+            .unwrap_or_default();
+        if paths != ["role"] {
+            violations.add(
+                "update_mask",
+                "must be exactly [\"role\"], the one field that changes",
+            );
+        }
+        let role = role_from_proto(member.role);
+        if role.is_none() {
+            violations.add("member.role", "is required: OWNER, ADMIN, MEMBER or VIEWER");
+        }
+        let expected_version = if member.etag.is_empty() {
+            None
+        } else {
+            violations.check(
+                "member.etag",
+                member
+                    .etag
+                    .parse::<i64>()
+                    .map_err(|_| "is not an etag this service issued"),
+            )
+        };
+        let (Some(id), Some(role)) = (id, role) else {
+            return Err(violations.into());
+        };
+        violations.into_result()?;
+        let updated = self
+            .identity
+            .update_member_role(caller, UserId::from(id), role, expected_version)
+            .await?;
+        Ok(Response::new(convert::member_to_proto(&updated)))
     }
 
     async fn remove_member(
         &self,
-        _request: Request<wire::RemoveMemberRequest>,
+        request: Request<wire::RemoveMemberRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
-        Err(not_yet("RemoveMember"))
+        let caller = caller(&request)?;
+        let mut violations = FieldViolations::new();
+        let id = convert::resource_id(&mut violations, "name", &request.get_ref().name, "members");
+        let Some(id) = id else {
+            return Err(violations.into());
+        };
+        self.identity
+            .remove_member(caller, UserId::from(id))
+            .await?;
+        Ok(Response::new(pbjson_types::Empty {}))
     }
 
     async fn create_api_key(
         &self,
-        _request: Request<wire::CreateApiKeyRequest>,
+        request: Request<wire::CreateApiKeyRequest>,
     ) -> Result<Response<wire::CreateApiKeyResponse>, Status> {
-        Err(not_yet("CreateApiKey"))
+        let caller = caller(&request)?;
+        let Some(key) = request.get_ref().api_key.clone() else {
+            return Err(FieldViolations::single("api_key", "is required").into());
+        };
+        let mut violations = FieldViolations::new();
+        let display_name = key.display_name.trim().to_owned();
+        if display_name.is_empty()
+            || display_name.chars().count() > 100
+            || display_name.chars().any(char::is_control)
+        {
+            violations.add(
+                "api_key.display_name",
+                "must be 1 to 100 characters, without control characters",
+            );
+        }
+        let role = match key.role {
+            0 => None,
+            value => {
+                let role = role_from_proto(value);
+                if role.is_none() {
+                    violations.add("api_key.role", "is not a known role");
+                }
+                role
+            }
+        };
+        let scopes = parse_scopes(&mut violations, &key.scopes);
+        let expires_at = key.expire_time.as_ref().and_then(convert::from_timestamp);
+        if key.expire_time.is_some()
+            && expires_at.is_none_or(|expires_at| expires_at <= chrono::Utc::now())
+        {
+            violations.add("api_key.expire_time", "must be in the future");
+        }
+        violations.into_result()?;
+        let (created, secret) = self
+            .identity
+            .create_api_key(
+                caller,
+                NewApiKeyRequest {
+                    display_name,
+                    role,
+                    scopes,
+                    expires_at,
+                },
+            )
+            .await?;
+        Ok(Response::new(wire::CreateApiKeyResponse {
+            api_key: Some(convert::api_key_to_proto(&created)),
+            secret: secret.expose_secret().to_owned(),
+        }))
     }
 
     async fn list_api_keys(
         &self,
-        _request: Request<wire::ListApiKeysRequest>,
+        request: Request<wire::ListApiKeysRequest>,
     ) -> Result<Response<wire::ListApiKeysResponse>, Status> {
-        Err(not_yet("ListApiKeys"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let page_size = page_size(&mut violations, message.page_size);
+        let state = match wire::ApiKeyState::try_from(message.state) {
+            Ok(wire::ApiKeyState::Unspecified) => None,
+            Ok(wire::ApiKeyState::Active) => Some("active"),
+            Ok(wire::ApiKeyState::Revoked) => Some("revoked"),
+            Ok(wire::ApiKeyState::Expired) => Some("expired"),
+            Err(_) => {
+                violations.add("state", "is not a known state");
+                None
+            }
+        };
+        let filter = state.unwrap_or("any");
+        let before = page_position(&mut violations, &message.page_token, filter, |position| {
+            uuid::Uuid::try_parse(position).ok()
+        });
+        violations.into_result()?;
+        let (keys, next) = self
+            .identity
+            .list_api_keys(caller, page_size, before, state)
+            .await?;
+        let next_page_token = next
+            .map(|id| encode_page_token(filter, &id.to_string()))
+            .unwrap_or_default();
+        Ok(Response::new(wire::ListApiKeysResponse {
+            api_keys: keys.iter().map(convert::api_key_to_proto).collect(),
+            next_page_token,
+        }))
     }
 
     async fn get_api_key(
         &self,
-        _request: Request<wire::GetApiKeyRequest>,
+        request: Request<wire::GetApiKeyRequest>,
     ) -> Result<Response<wire::ApiKey>, Status> {
-        Err(not_yet("GetApiKey"))
+        let caller = caller(&request)?;
+        let mut violations = FieldViolations::new();
+        let id = convert::resource_id(&mut violations, "name", &request.get_ref().name, "apiKeys");
+        let Some(id) = id else {
+            return Err(violations.into());
+        };
+        let key = self.identity.get_api_key(caller, id).await?;
+        Ok(Response::new(convert::api_key_to_proto(&key)))
     }
 
     async fn revoke_api_key(
         &self,
-        _request: Request<wire::RevokeApiKeyRequest>,
+        request: Request<wire::RevokeApiKeyRequest>,
     ) -> Result<Response<wire::ApiKey>, Status> {
-        Err(not_yet("RevokeApiKey"))
+        let caller = caller(&request)?;
+        let mut violations = FieldViolations::new();
+        let id = convert::resource_id(&mut violations, "name", &request.get_ref().name, "apiKeys");
+        let Some(id) = id else {
+            return Err(violations.into());
+        };
+        let key = self.identity.revoke_api_key(caller, id).await?;
+        Ok(Response::new(convert::api_key_to_proto(&key)))
     }
 
     async fn get_jwks(
@@ -338,9 +706,33 @@ impl AuthService for AuthApi {
 
     async fn verify_api_key(
         &self,
-        _request: Request<wire::VerifyApiKeyRequest>,
+        request: Request<wire::VerifyApiKeyRequest>,
     ) -> Result<Response<wire::VerifyApiKeyResponse>, Status> {
-        Err(not_yet("VerifyApiKey"))
+        let caller = caller(&request)?;
+        let message = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let secret = convert::token(&mut violations, "secret", &message.secret);
+        let tenant = if message.tenant_id.is_empty() {
+            None
+        } else {
+            violations.check("tenant_id", TenantId::parse(&message.tenant_id))
+        };
+        violations.into_result()?;
+        let verified = self
+            .identity
+            .verify_api_key(caller, &secret, tenant)
+            .await?;
+        Ok(Response::new(wire::VerifyApiKeyResponse {
+            tenant_id: verified.key.tenant_id.to_string(),
+            api_key: Some(convert::api_key_to_proto(&verified.key)),
+            permissions: verified
+                .permissions
+                .iter()
+                .map(|permission| permission.as_str().to_owned())
+                .collect(),
+            access_token: verified.token.token,
+            access_token_expire_time: Some(convert::timestamp(verified.token.expires_at)),
+        }))
     }
 
     async fn issue_service_token(

@@ -147,8 +147,9 @@ impl Identity {
     ) -> Result<LoginOutcome, Error> {
         let tenant = subject.tenant();
         let mut transaction = self.transaction_for(tenant).await?;
-        store::record_login_success(&mut transaction, user.user_id()).await?;
         if user.two_factor_enabled() {
+            // Failures are forgiven only once both factors passed: a password alone must not
+            // reset the count of wrong codes.
             let (challenge, digest) = new_token("ffc_");
             let expires_at = Utc::now() + CHALLENGE_TTL;
             store::insert_challenge(
@@ -177,6 +178,7 @@ impl Identity {
                 expires_at,
             });
         }
+        store::record_login_success(&mut transaction, user.user_id()).await?;
         let tokens = self
             .start_session(
                 &mut transaction,
@@ -275,6 +277,7 @@ impl Identity {
             return Err(REFUSED);
         };
         let mut transaction = self.transaction_for(tenant).await?;
+        store::record_login_success(&mut transaction, user_id).await?;
         let tokens = self
             .start_session(
                 &mut transaction,

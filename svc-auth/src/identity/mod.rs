@@ -2,16 +2,21 @@
 //! its event. Handlers in `grpc` only translate to and from the wire.
 
 mod account;
+mod api_keys;
+mod invitations;
 mod login;
+mod members;
+mod passwords;
 mod service;
 mod sessions;
 mod signup;
+mod two_factor;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform::auth::RevokedSessions;
-use platform::context::{Principal, RequestContext, TenantId, UserId};
+use platform::context::{Permission, Principal, RequestContext, TenantId, UserId};
 use platform::db::Db;
 use platform::outbox::Outbox;
 use platform::redis::Redis;
@@ -25,10 +30,13 @@ use crate::service_clients::ServiceClients;
 use crate::tenants::TenantClient;
 
 pub use account::Me;
+pub use api_keys::{NewApiKeyRequest, VerifiedApiKey, api_key_state, parse_scopes};
+pub use invitations::{AcceptedInvitation, NewInvitationRequest, check_ttl, invitation_state};
 pub use login::LoginOutcome;
 pub use service::{IssuedToken, SELF_CLIENT_ID};
 pub use sessions::SessionTokens;
 pub use signup::{SignUp, SignedUp};
+pub use two_factor::Enrolment;
 
 /// Who asks: the verified principal (if any) and the call's context.
 #[derive(Debug, Clone, Copy)]
@@ -54,15 +62,47 @@ impl<'a> Caller<'a> {
                 tenant_id,
                 role,
             } => Ok((*user_id, *tenant_id, *role)),
-            Principal::PlatformAdmin { .. } | Principal::Service { .. } => Err(
-                Error::FailedPrecondition("only users signed in to a tenant can do this"),
-            ),
+            Principal::PlatformAdmin { .. }
+            | Principal::Service { .. }
+            | Principal::ApiKey { .. } => Err(Error::FailedPrecondition(
+                "only users signed in to a tenant can do this",
+            )),
         }
     }
 
     /// The session named by the caller's access token.
     pub fn session_id(&self) -> Option<uuid::Uuid> {
         self.context.session_id
+    }
+
+    /// The tenant the caller acts in: its token's tenant, or, for platform operators, the
+    /// routed tenant.
+    pub fn tenant(&self) -> Result<TenantId, Error> {
+        match self.principal()? {
+            Principal::User { tenant_id, .. } | Principal::ApiKey { tenant_id, .. } => {
+                Ok(*tenant_id)
+            }
+            Principal::Service {
+                tenant_id: Some(tenant_id),
+                ..
+            } => Ok(*tenant_id),
+            Principal::PlatformAdmin { .. }
+            | Principal::Service {
+                tenant_id: None, ..
+            } => self.routed_tenant(),
+        }
+    }
+
+    /// The caller's tenant, if the caller has `permission` there.
+    pub fn authorize(&self, permission: Permission) -> Result<TenantId, Error> {
+        let tenant = self.tenant()?;
+        if self.principal()?.allows(tenant, permission) {
+            Ok(tenant)
+        } else {
+            Err(Error::PermissionDenied(
+                "the caller's role does not allow this",
+            ))
+        }
     }
 
     /// The tenant the gateway resolved, required by calls made without a user token.

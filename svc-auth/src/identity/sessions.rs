@@ -229,7 +229,7 @@ impl Identity {
                 user_id, tenant_id, ..
             } => (*user_id, Some(*tenant_id)),
             Principal::PlatformAdmin { user_id } => (*user_id, None),
-            Principal::Service { .. } => {
+            Principal::Service { .. } | Principal::ApiKey { .. } => {
                 return Err(Error::FailedPrecondition("only users have sessions"));
             }
         };

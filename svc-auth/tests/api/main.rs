@@ -2,7 +2,12 @@
 
 mod helpers;
 
+mod api_keys;
 mod keys;
 mod lockout;
+mod members;
+mod passwords;
 mod sessions;
 mod signup;
+mod two_factor;
+mod validation;

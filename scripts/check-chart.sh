@@ -179,14 +179,21 @@ service keys are svc-<name>                     | --set services.tenant.envPrefi
 a service needs envPrefix and grpcPort          | --set services.svc-extra.binary=svc-extra                       | envPrefix
 envPrefix is upper case                         | --set services.svc-tenant.envPrefix=tenant                      | /services/svc-tenant/envPrefix
 uses.* are booleans                             | --set-string services.svc-auth.uses.postgres=yes                | /services/svc-auth/uses/postgres
-uses has only postgres, redis, amqp, jwks       | --set services.svc-auth.uses.mysql=true                         | mysql
+uses has only postgres, redis, amqp, auth       | --set services.svc-auth.uses.mysql=true                         | mysql
+uses.jwks is gone (uses.auth: trust svc-auth)   | --set services.svc-tenant.uses.jwks=true                        | jwks
 migrations.enabled is a boolean                 | --set-string services.svc-tenant.migrations.enabled=yes         | /services/svc-tenant/migrations/enabled
 config keys are environment variable names      | --set services.svc-tenant.config.base-domain=x                  | base-domain
 config refuses secret URLs                      | --set services.svc-tenant.config.DATABASE_URL=postgres://u:p@db/f | DATABASE_URL
 config refuses password-like names              | --set gateway.config.SMTP_PASSWORD=hunter2                      | SMTP_PASSWORD
 config refuses variables the chart sets         | --set services.svc-tenant.config.TENANT_GRPC_ADDR=0.0.0.0:1     | TENANT_GRPC_ADDR
+config refuses AUTH_* (they come from `auth`)   | --set services.svc-auth.config.AUTH_ACCESS_TOKEN_TTL=1h         | AUTH_ACCESS_TOKEN_TTL
+config refuses AUTH_URL (uses.auth sets it)     | --set services.svc-forms.config.AUTH_URL=http://elsewhere:1     | AUTH_URL
+config refuses the encryption keys              | --set services.svc-auth.config.AUTH_ENCRYPTION_KEYS=k1:x        | AUTH_ENCRYPTION_KEYS
+config refuses secret-like *_KEYS names         | --set gateway.config.SIGNING_KEYS=x                             | SIGNING_KEYS
+config refuses the --migrate-only switch        | --set services.svc-tenant.config.TENANT_MIGRATE_ONLY=true       | TENANT_MIGRATE_ONLY
 config cannot move the gateway's metrics port   | --set gateway.config.GATEWAY_METRICS_ADDR=0.0.0.0:8080          | GATEWAY_METRICS_ADDR
 extraEnv refuses a secret as a plain value      | --set-json componentDefaults.extraEnv=[{"name":"AMQP_URL","value":"amqp://u:p@mq"}] | /componentDefaults/extraEnv/0
+extraEnv refuses service clients as a value     | --set-json services.svc-auth.extraEnv=[{"name":"AUTH_SERVICE_CLIENTS","value":"gateway:0123456789abcdef"}] | /services/svc-auth/extraEnv/0
 extraEnv entries have a name                    | --set-json componentDefaults.extraEnv=[{"value":"x"}]            | name
 replicaCount is not negative                    | --set componentDefaults.replicaCount=-1                         | /componentDefaults/replicaCount
 replicaCount is an integer                      | --set gateway.replicaCount=1.5                                  | /gateway/replicaCount
@@ -213,8 +220,22 @@ amqp.maxAttempts is 1-20                        | --set amqp.maxAttempts=21     
 amqp.retryBase is a duration                    | --set amqp.retryBase=10minutes                                  | /amqp/retryBase
 amqp.prefix is a name (letters, digits, _.-)    | --set amqp.prefix=form/flow                                     | /amqp/prefix
 auth.issuer is not empty                        | --set auth.issuer=                                              | /auth/issuer
-JWKS from a ConfigMap or a Secret, not both     | --set auth.jwks.existingSecret=formflow-jwks                    | /auth/jwks
-JWKS from a ConfigMap or a Secret, not neither  | --set auth.jwks.existingConfigMap=                              | /auth/jwks
+unknown auth keys are refused                   | --set auth.jwksFile=/etc/jwks.json                              | jwksFile
+extra JWKS from a ConfigMap or a Secret, not both | --set auth.jwks.existingConfigMap=a,auth.jwks.existingSecret=b | /auth/jwks
+extra JWKS names are DNS subdomains             | --set auth.jwks.existingConfigMap=Break_Glass                   | /auth/jwks/existingConfigMap
+auth.encryptionKeys.existingSecret is required  | --set auth.encryptionKeys.existingSecret=                       | /auth/encryptionKeys/existingSecret
+auth.encryptionKeys has only existingSecret, key | --set auth.encryptionKeys.value=k1:x                           | value
+auth.serviceClients.key is a valid key          | --set auth.serviceClients.key=a/b                               | /auth/serviceClients/key
+token lifetimes are durations                   | --set auth.tokens.accessTokenTtl=15min                          | /auth/tokens/accessTokenTtl
+token lifetimes are above zero                  | --set auth.tokens.serviceTokenTtl=0s                            | /auth/tokens/serviceTokenTtl
+passwords.minLength is 8-64                     | --set auth.passwords.minLength=6                                | /auth/passwords/minLength
+argon2 memoryKiB is at least 7168               | --set auth.passwords.argon2.memoryKiB=4096                      | /auth/passwords/argon2/memoryKiB
+argon2 iterations are at least 1                | --set auth.passwords.argon2.iterations=0                        | /auth/passwords/argon2/iterations
+argon2 parallelism is at least 1                | --set auth.passwords.argon2.parallelism=0                       | /auth/passwords/argon2/parallelism
+lockout.threshold is 1-100                      | --set auth.lockout.threshold=101                                | /auth/lockout/threshold
+lockout.base is a duration                      | --set auth.lockout.base=soon                                    | /auth/lockout/base
+lockout.ipFailureLimit is at least 1            | --set auth.lockout.ipFailureLimit=0                             | /auth/lockout/ipFailureLimit
+lockout.ipFailureWindow is above zero           | --set auth.lockout.ipFailureWindow=0m                           | /auth/lockout/ipFailureWindow
 migrationJob.backoffLimit is 0-10               | --set migrationJob.backoffLimit=11                              | /migrationJob/backoffLimit
 migrationJob.activeDeadlineSeconds is >= 30     | --set migrationJob.activeDeadlineSeconds=5                      | /migrationJob/activeDeadlineSeconds
 networkPolicy.enabled is a boolean              | --set-string networkPolicy.enabled=maybe                        | /networkPolicy/enabled
@@ -229,6 +250,8 @@ serviceMonitor interval is a Prometheus duration | --set metrics.serviceMonitor.
 errorRatio is in (0, 1]                         | --set metrics.prometheusRule.thresholds.errorRatio=5            | errorRatio
 p99 latency threshold is positive               | --set metrics.prometheusRule.thresholds.p99LatencySeconds=0     | p99LatencySeconds
 rabbitmq metric names are metric names          | --set metrics.prometheusRule.rabbitmq.readyMetric=queue-depth   | readyMetric
+login failure threshold is positive             | --set metrics.prometheusRule.thresholds.loginFailuresPerMinute=0 | loginFailuresPerMinute
+service token refusals threshold is an integer  | --set metrics.prometheusRule.thresholds.serviceTokenRefusals=0.5 | serviceTokenRefusals
 tests.image is not empty                        | --set tests.image=                                              | /tests/image
 [template] HPA minReplicas <= maxReplicas       | --set gateway.autoscaling.enabled=true,gateway.autoscaling.minReplicas=5,gateway.autoscaling.maxReplicas=3 | greater than autoscaling.maxReplicas
 [template] envPrefix is unique                  | --set services.svc-auth.envPrefix=TENANT                        | the same envPrefix
@@ -237,6 +260,10 @@ tests.image is not empty                        | --set tests.image=            
 [template] preStop sleep < grace period         | --set componentDefaults.preStopSleepSeconds=30                  | must be less than terminationGracePeriodSeconds
 [template] pdb.minAvailable < HPA minReplicas   | --set gateway.autoscaling.enabled=true,gateway.pdb.enabled=true,gateway.pdb.minAvailable=2 | no pod can ever be evicted
 [template] migrations need uses.postgres        | --set services.svc-tenant.uses.postgres=false                   | migrations.enabled needs uses.postgres
+[template] uses.auth needs services.svc-auth    | --set services.svc-auth=null                                    | services.svc-auth is missing: services.svc-tenant has uses.auth
+[template] svc-auth never has uses.auth         | --set services.svc-auth.uses.auth=true                          | svc-auth issues the tokens
+[template] svc-auth needs svc-tenant            | --set services.svc-tenant=null                                  | services.svc-tenant is missing: svc-auth creates tenants there
+[template] lockout.base <= lockout.max          | --set auth.lockout.base=2h                                      | auth.lockout.base (2h) is longer than auth.lockout.max
 [template] an Ingress needs a host              | --set ingress.enabled=true,ingress.baseDomainHosts=false        | ingress: no hosts
 [template] an HTTPRoute needs a host            | --set httpRoute.enabled=true,httpRoute.parentRefs[0].name=gw,ingress.baseDomainHosts=false | httpRoute: no hosts
 EOF

@@ -23,9 +23,15 @@ kubernetes-validate). Subcommands:
       Ingress or HTTPRoute backend, the gateway's HTTP Service); a ServiceMonitor, when rendered,
       scrapes it once, as job <Deployment name>, and no other port; the NetworkPolicy admits it
       only from named peers, the same for every component. No component is left without a crate.
+      Reachability: every in-cluster URL a component is given (GATEWAY_*_URL, AUTH_URL,
+      AUTH_TENANT_URL, …) names a Service of the release whose pods' NetworkPolicies admit the
+      caller on that port, and svc-auth's gRPC port admits every component (all of them fetch its
+      key set or service tokens, or will).
   consistency ROOT RENDERED... 
-      Every environment variable the chart or docker-compose.yml sets is one the binaries read
-      (clap `env = "…"` in the Rust sources); the Dockerfile builds every deployable binary with
+      Every environment variable the chart or docker-compose.yml sets for a binary is one that
+      binary reads (clap `env = "…"` of its Parser struct, following #[command(flatten)] into its
+      own crate and platform: AUTH_URL is refused on svc-auth, which does not read it); the
+      Dockerfile builds every deployable binary with
       the toolchain of rust-toolchain.toml; docker-compose.yml runs every binary; the chart's
       appVersion is the workspace version.
 """
@@ -481,6 +487,105 @@ def check_metrics(root, crate, deployment, by_kind, edge, peers):
     peers[crate] = admitted
 
 
+IN_CLUSTER_URL = re.compile(r"^https?://([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?:([0-9]+)/?$")
+AUTH_SERVER = "svc-auth"
+
+
+def peer_admits(peer, namespace, labels):
+    """Whether a NetworkPolicyPeer admits pods with `labels` in `namespace` (the policy's own).
+    Conservative: an ipBlock, or a namespaceSelector other than the namespace's own name label,
+    admits nothing here."""
+    if "ipBlock" in peer:
+        return False
+    selector = peer.get("namespaceSelector")
+    if selector is not None and selector != {}:
+        if selector.get("matchExpressions") or (selector.get("matchLabels") or {}) != {"kubernetes.io/metadata.name": namespace}:
+            return False
+    if "podSelector" not in peer:
+        return selector is not None  # a namespaceSelector alone: every pod of that namespace
+    return selects(peer["podSelector"] or {}, labels)
+
+
+def policy_admits(policies, port_name, port_number, namespace, labels):
+    """Whether the Ingress NetworkPolicies selecting a pod admit `labels` on its container port
+    (`port_name`, `port_number`). No policy: everything is admitted."""
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            if ports and not any(entry.get("port") in (None, port_name, port_number) for entry in ports):
+                continue
+            peers = rule.get("from")
+            if not peers or any(peer_admits(peer, namespace, labels) for peer in peers):
+                return True
+    return False
+
+
+def check_reachability(by_kind):
+    """Every in-cluster URL in a component's ConfigMap names a Service of the release whose pods
+    admit the component on that port; svc-auth's gRPC port admits every component. Returns the
+    number of (caller, target) pairs checked."""
+    deployments = {component(doc): doc for doc in by_kind.get("Deployment", [])}
+    config_maps = {doc["metadata"]["name"]: doc for doc in by_kind.get("ConfigMap", [])}
+    services = {(doc["metadata"].get("namespace"), doc["metadata"]["name"]): doc for doc in by_kind.get("Service", [])}
+    rendered_policies = by_kind.get("NetworkPolicy", [])
+
+    def pods(doc):
+        return doc["spec"]["template"]["metadata"].get("labels") or {}
+
+    def admitted(caller, target, port_name, port_number, why):
+        namespace = deployments[target]["metadata"].get("namespace")
+        policies = [policy for policy in rendered_policies
+                    if policy["metadata"].get("namespace") == namespace
+                    and selects(policy["spec"].get("podSelector") or {}, pods(deployments[target]))
+                    and "Ingress" in (policy["spec"].get("policyTypes") or ["Ingress"])]
+        if not policy_admits(policies, port_name, port_number, namespace, pods(deployments[caller])):
+            fail(f"{caller} cannot reach {target}'s {port_name} port {port_number} ({why}): "
+                 f"no NetworkPolicy rule of {target} admits {caller}'s pods")
+
+    pairs = set()
+    for caller, deployment in sorted(deployments.items()):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        for source in container.get("envFrom") or []:
+            config = config_maps.get((source.get("configMapRef") or {}).get("name"))
+            for variable, value in sorted(((config or {}).get("data") or {}).items()):
+                match = IN_CLUSTER_URL.match(str(value))
+                if not match:
+                    continue
+                name, namespace, port = match.group(1), match.group(3), int(match.group(6))
+                service = services.get((namespace, name))
+                entry = next((entry for entry in (service or {"spec": {}})["spec"].get("ports", []) if entry.get("port") == port), None)
+                if service is None or entry is None:
+                    fail(f"{caller}: {variable}={value} names no port of a Service of the release")
+                    continue
+                targets_ = [target for target, doc in deployments.items() if service_selects(service, pods(doc))]
+                if not targets_:
+                    fail(f"{caller}: {variable}={value}: the Service {name} selects no Deployment")
+                for target in targets_:
+                    container_ports = deployments[target]["spec"]["template"]["spec"]["containers"][0].get("ports", [])
+                    wanted = entry.get("targetPort", port)
+                    matched = next((cp for cp in container_ports if wanted in (cp.get("name"), cp.get("containerPort"))), None)
+                    if matched is None:
+                        fail(f"{caller}: {variable}={value}: the Service {name} forwards to no container port of {target}")
+                        continue
+                    admitted(caller, target, matched.get("name"), matched["containerPort"], variable)
+                    pairs.add((caller, target))
+    # svc-auth: every component fetches its key set or service tokens (or will, when it starts
+    # verifying tokens), whether or not it has AUTH_URL today.
+    if AUTH_SERVER in deployments:
+        grpc = next((cp for cp in deployments[AUTH_SERVER]["spec"]["template"]["spec"]["containers"][0].get("ports", [])
+                     if cp.get("name") == "grpc"), None)
+        if grpc is None:
+            fail(f"{AUTH_SERVER}: no grpc container port")
+        else:
+            for caller in sorted(deployments):
+                if caller != AUTH_SERVER:
+                    admitted(caller, AUTH_SERVER, "grpc", grpc["containerPort"], "svc-auth's key set and service tokens")
+                    pairs.add((caller, AUTH_SERVER))
+    return len(pairs)
+
+
 def cmd_coverage(root, rendered, scaling):
     root = pathlib.Path(root)
     docs = load_docs(rendered)
@@ -564,11 +669,13 @@ def cmd_coverage(root, rendered, scaling):
     stale = rendered_components - {crate for crate, _, _ in crates}
     if stale:
         fail(f"Deployments without a crate in the workspace: {sorted(stale)}")
+    reachable = check_reachability(by_kind)
     finish(f"coverage of {rendered}")
     scraped = "scraped once as its job" if by_kind.get("ServiceMonitor") else "no ServiceMonitor"
     print(f"{len(crates)} crates ({', '.join(crate for crate, _, _ in crates)}): Deployment, probes, Service, "
           f"ConfigMap, ServiceAccount, NetworkPolicy{', HPA, PDB' if scaling else ''}, in-cluster metrics port "
-          f"({scraped}) each; migration Jobs for {', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}")
+          f"({scraped}) each; migration Jobs for {', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}; "
+          f"{reachable} caller→service paths admitted by the NetworkPolicies")
 
 
 # ---------------------------------------------------------------------------------- consistency
@@ -580,6 +687,48 @@ def env_names_read(root):
     return names
 
 
+STRUCT = re.compile(r"^pub struct (\w+)\s*\{(.*?)^\}", re.S | re.M)
+PARSER = re.compile(r"#\[derive\([^)]*\bclap::Parser\b[^)]*\)\]\s*(?:#\[[^\n]*\]\s*|///[^\n]*\s*)*pub struct (\w+)")
+FLATTEN = re.compile(r"#\[command\(flatten\)\]\s*(?:///[^\n]*\s*|#\[[^\n]*\]\s*)*pub \w+\s*:\s*(?:\w+::)*(\w+)\s*,")
+
+
+def structs_of(directory):
+    """`struct name -> source text of its body` for the top-level structs under `directory`."""
+    found = {}
+    for path in sorted(directory.rglob("*.rs")):
+        for name, body in STRUCT.findall(path.read_text()):
+            found.setdefault(name, body)
+    return found
+
+
+def env_read_by_binaries(root, crates):
+    """Per deployable binary, the variables its clap Parser struct reads: its own `env = "…"`
+    names and those of the structs it flattens (#[command(flatten)]), looked up in its crate,
+    then in platform."""
+    platform = structs_of(root / "platform/src")
+    read = {}
+    for crate, binary, _ in crates:
+        own = structs_of(root / crate / "src")
+        parsers = [name for path in (root / crate / "src").rglob("*.rs") for name in PARSER.findall(path.read_text())]
+        if len(parsers) != 1:
+            fail(f"{crate}: found {len(parsers)} structs deriving clap::Parser (want 1): {parsers}")
+            continue
+        names, pending, seen = set(), [parsers[0]], set()
+        while pending:
+            struct = pending.pop()
+            if struct in seen:
+                continue
+            seen.add(struct)
+            body = own.get(struct, platform.get(struct))
+            if body is None:
+                fail(f"{crate}: cannot find the struct {struct} it flattens (in {crate}/src or platform/src)")
+                continue
+            names.update(re.findall(r'\benv\s*=\s*"([A-Z_][A-Z0-9_]*)"', body))
+            pending.extend(FLATTEN.findall(body))
+        read[binary] = names
+    return read
+
+
 def cmd_consistency(root, rendered_files):
     root = pathlib.Path(root)
     read = env_names_read(root)
@@ -587,18 +736,30 @@ def cmd_consistency(root, rendered_files):
         fail("the scan of clap env names found no RUST_LOG or DATABASE_URL: it is broken")
     crates = workspace_crates(root)
     binaries = {binary for _, binary, _ in crates}
+    read_by = env_read_by_binaries(root, crates)
+    for binary, names in sorted(read_by.items()):
+        if "RUST_LOG" not in names:
+            fail(f"found no RUST_LOG among the variables {binary} reads: the flatten scan is broken")
 
-    # Every variable the chart sets is one a binary reads.
+    # Every variable the chart sets for a binary (its ConfigMap, its env) is one that binary reads.
     set_by_chart = set()
     for rendered in rendered_files:
-        for doc in load_docs(rendered):
-            if doc["kind"] == "ConfigMap" and component(doc) in {crate for crate, _, _ in crates}:
-                set_by_chart.update((doc.get("data") or {}).keys())
-            if doc["kind"] in ("Deployment", "Job"):
-                for container in doc["spec"]["template"]["spec"]["containers"]:
-                    set_by_chart.update(env["name"] for env in container.get("env", []))
-    for name in sorted(set_by_chart - read):
-        fail(f"the chart sets {name}, which no binary reads")
+        docs = load_docs(rendered)
+        config_maps = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
+        for doc in docs:
+            if doc["kind"] not in ("Deployment", "Job"):
+                continue
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                binary = (container.get("command") or [None])[0]
+                if binary not in binaries:
+                    continue
+                names = {env["name"] for env in container.get("env", [])}
+                for source in container.get("envFrom") or []:
+                    config = config_maps.get((source.get("configMapRef") or {}).get("name"))
+                    names.update(((config or {}).get("data") or {}).keys())
+                set_by_chart |= names
+                for name in sorted(names - read_by.get(binary, set())):
+                    fail(f"the chart sets {name} for {binary} ({doc['kind']} {doc['metadata']['name']}), which {binary} does not read")
 
     # docker-compose.yml: every deployable binary runs, and every variable is read by a binary.
     compose_path = root / "docker-compose.yml"
@@ -615,7 +776,10 @@ def cmd_consistency(root, rendered_files):
             environment = service.get("environment") or {}
             keys = environment.keys() if isinstance(environment, dict) else [item.split("=", 1)[0] for item in environment]
             for key in keys:
-                if key not in read:
+                if argv and argv[0] in read_by:
+                    if key not in read_by[argv[0]]:
+                        fail(f"docker-compose.yml: service {name} sets {key}, which {argv[0]} does not read")
+                elif key not in read:
                     fail(f"docker-compose.yml: service {name} sets {key}, which no binary reads")
     for binary in sorted(binaries - run):
         fail(f"docker-compose.yml does not run {binary}")
@@ -643,7 +807,7 @@ def cmd_consistency(root, rendered_files):
     if not workspace or str(chart.get("appVersion")) != workspace.group(1):
         fail(f"Chart.yaml appVersion {chart.get('appVersion')} is not the workspace version {workspace.group(1) if workspace else None}")
     finish("consistency")
-    print(f"{len(set_by_chart)} variables set by the chart, all read by the binaries; docker-compose.yml runs "
+    print(f"{len(set_by_chart)} variables set by the chart, each read by the binary it is set for; docker-compose.yml runs "
           f"{len(run)} binaries; the Dockerfile builds {len(built)} with Rust {toolchain}")
 
 

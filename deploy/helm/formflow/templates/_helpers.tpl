@@ -85,13 +85,14 @@ app.kubernetes.io/component: {{ index . 1 }}
 The components as a JSON list ({"items": [...]}): the gateway first, then the services sorted by
 name, each componentDefaults deep-merged with its own block, plus:
   name, kind ("gateway" | "service"), binary, port (the main container port), portName,
-  uses {postgres, redis, amqp, jwks}, migrations {enabled}, config, envPrefix, fullName.
+  uses {postgres, redis, amqp, auth}, migrations {enabled}, config, envPrefix, fullName, and
+  authServer (true for svc-auth, the token issuer).
 Numbers come back as floats from fromJson: templates pipe them through `int`.
 */}}
 {{- define "formflow.components" -}}
 {{- $root := . }}
 {{- $items := list }}
-{{- $noUses := dict "postgres" false "redis" false "amqp" false "jwks" false }}
+{{- $noUses := dict "postgres" false "redis" false "amqp" false "auth" false }}
 {{- $gw := mergeOverwrite (deepCopy .Values.componentDefaults) (deepCopy .Values.gateway) }}
 {{- $_ := set $gw "name" "gateway" }}
 {{- $_ = set $gw "kind" "gateway" }}
@@ -100,6 +101,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $gw "portName" "http" }}
 {{- $_ = set $gw "uses" $noUses }}
 {{- $_ = set $gw "migrations" (dict "enabled" false) }}
+{{- $_ = set $gw "authServer" false }}
 {{- $_ = set $gw "fullName" (include "formflow.componentName" (list $root "gateway")) }}
 {{- $items = append $items $gw }}
 {{- range $name := keys .Values.services | sortAlpha }}
@@ -113,6 +115,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $c "uses" (mergeOverwrite (deepCopy $noUses) (get $svc "uses" | default dict)) }}
 {{- $_ = set $c "migrations" (mergeOverwrite (dict "enabled" false) (get $svc "migrations" | default dict)) }}
 {{- $_ = set $c "config" (get $svc "config" | default dict) }}
+{{- $_ = set $c "authServer" (eq $name (include "formflow.authServerName" $root)) }}
 {{- $_ = set $c "fullName" (include "formflow.componentName" (list $root $name)) }}
 {{- $items = append $items $c }}
 {{- end }}
@@ -141,6 +144,44 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- define "formflow.secretDir" -}}/var/run/secrets/formflow{{- end }}
 {{- define "formflow.jwksDir" -}}/etc/formflow/jwks{{- end }}
 
+{{/* The service that issues tokens (and the one it creates tenants in): their keys in
+.Values.services. */}}
+{{- define "formflow.authServerName" -}}svc-auth{{- end }}
+{{- define "formflow.tenantServiceName" -}}svc-tenant{{- end }}
+
+{{/* In-cluster gRPC URL of a service, for the gateway's GATEWAY_<PREFIX>_URL, AUTH_URL and
+AUTH_TENANT_URL. Argument: (list $ "svc-tenant"); fails when the service is not configured. */}}
+{{- define "formflow.serviceUrl" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $svc := get $root.Values.services $name }}
+{{- if not $svc }}
+{{- fail (printf "services.%s is missing: %s" $name (index . 2)) }}
+{{- end }}
+{{- printf "http://%s.%s.svc:%d" (include "formflow.componentName" (list $root $name)) $root.Release.Namespace ($svc.grpcPort | int) }}
+{{- end }}
+
+{{/* Whether the optional extra JWKS (auth.jwks) is configured: "true" or "". */}}
+{{- define "formflow.extraJwks" -}}
+{{- with .Values.auth.jwks }}{{ if or .existingConfigMap .existingSecret }}true{{ end }}{{ end }}
+{{- end }}
+
+{{/* Whether a component gets the extra JWKS: svc-auth and every uses.auth component, when
+auth.jwks names one. Argument: (list $ component); "true" or "". */}}
+{{- define "formflow.mountsJwks" -}}
+{{- $c := index . 1 }}
+{{- if and (include "formflow.extraJwks" (index . 0)) (or $c.uses.auth $c.authServer) }}true{{ end }}
+{{- end }}
+
+{{/* A duration as the binaries parse it (250ms, 10s, 5m, 1h; no unit = seconds), in
+milliseconds. */}}
+{{- define "formflow.durationMs" -}}
+{{- $digits := regexFind "^[0-9]+" . }}
+{{- $unit := trimPrefix $digits . }}
+{{- $factor := get (dict "ms" 1 "s" 1000 "" 1000 "m" 60000 "h" 3600000) $unit }}
+{{- mul (int64 $digits) $factor }}
+{{- end }}
+
 {{/*
 The non-secret environment of a component, as a dict (rendered into its ConfigMap, and hashed
 into the pod annotations so that a change rolls the pods). Argument: (list $ component).
@@ -160,8 +201,7 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 {{- $_ = set $data "GATEWAY_METRICS_ADDR" (printf "0.0.0.0:%d" ($root.Values.metrics.port | int)) }}
 {{- range $name := keys $root.Values.services | sortAlpha }}
 {{- $svc := index $root.Values.services $name }}
-{{- $host := printf "%s.%s.svc" (include "formflow.componentName" (list $root $name)) $root.Release.Namespace }}
-{{- $_ = set $data (printf "GATEWAY_%s_URL" $svc.envPrefix) (printf "http://%s:%d" $host ($svc.grpcPort | int)) }}
+{{- $_ = set $data (printf "GATEWAY_%s_URL" $svc.envPrefix) (include "formflow.serviceUrl" (list $root $name "")) }}
 {{- end }}
 {{- else }}
 {{- $_ = set $data (printf "%s_GRPC_ADDR" $c.envPrefix) (printf "0.0.0.0:%d" ($c.port | int)) }}
@@ -185,10 +225,37 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 {{- $_ = set $data "AMQP_RETRY_BASE" $root.Values.amqp.retryBase }}
 {{- $_ = set $data "AMQP_MAX_ATTEMPTS" ($root.Values.amqp.maxAttempts | toString) }}
 {{- end }}
-{{- if $c.uses.jwks }}
-{{- $_ = set $data "AUTH_JWKS_FILE" (printf "%s/%s" (include "formflow.jwksDir" .) $root.Values.auth.jwks.key) }}
-{{- $_ = set $data "AUTH_ISSUER" $root.Values.auth.issuer }}
-{{- $_ = set $data "AUTH_AUDIENCE" $root.Values.auth.audience }}
+{{- $auth := $root.Values.auth }}
+{{- if $c.uses.auth }}
+{{- /* Verifies tokens: svc-auth's key set, fetched at start (the pod fails until svc-auth
+answers), on unknown key ids and every five minutes. */}}
+{{- $_ = set $data "AUTH_URL" (include "formflow.serviceUrl" (list $root (include "formflow.authServerName" $root) (printf "services.%s has uses.auth: it verifies tokens against svc-auth's keys" $c.name))) }}
+{{- $_ = set $data "AUTH_ISSUER" $auth.issuer }}
+{{- $_ = set $data "AUTH_AUDIENCE" $auth.audience }}
+{{- end }}
+{{- if $c.authServer }}
+{{- /* The issuer: what it issues, how it protects passwords and logins, its two secrets, and
+svc-tenant, where sign-up creates tenants. */}}
+{{- $_ = set $data "AUTH_TENANT_URL" (include "formflow.serviceUrl" (list $root (include "formflow.tenantServiceName" $root) "svc-auth creates tenants there (AUTH_TENANT_URL)")) }}
+{{- $_ = set $data "AUTH_ISSUER" $auth.issuer }}
+{{- $_ = set $data "AUTH_AUDIENCE" $auth.audience }}
+{{- $_ = set $data "AUTH_ACCESS_TOKEN_TTL" $auth.tokens.accessTokenTtl }}
+{{- $_ = set $data "AUTH_REFRESH_TOKEN_TTL" $auth.tokens.refreshTokenTtl }}
+{{- $_ = set $data "AUTH_SERVICE_TOKEN_TTL" $auth.tokens.serviceTokenTtl }}
+{{- $_ = set $data "AUTH_PASSWORD_MIN_LENGTH" ($auth.passwords.minLength | int | toString) }}
+{{- $_ = set $data "AUTH_ARGON2_MEMORY_KIB" ($auth.passwords.argon2.memoryKiB | int | toString) }}
+{{- $_ = set $data "AUTH_ARGON2_ITERATIONS" ($auth.passwords.argon2.iterations | int | toString) }}
+{{- $_ = set $data "AUTH_ARGON2_PARALLELISM" ($auth.passwords.argon2.parallelism | int | toString) }}
+{{- $_ = set $data "AUTH_LOCKOUT_THRESHOLD" ($auth.lockout.threshold | int | toString) }}
+{{- $_ = set $data "AUTH_LOCKOUT_BASE" $auth.lockout.base }}
+{{- $_ = set $data "AUTH_LOCKOUT_MAX" $auth.lockout.max }}
+{{- $_ = set $data "AUTH_IP_FAILURE_LIMIT" ($auth.lockout.ipFailureLimit | int | toString) }}
+{{- $_ = set $data "AUTH_IP_FAILURE_WINDOW" $auth.lockout.ipFailureWindow }}
+{{- $_ = set $data "AUTH_ENCRYPTION_KEYS_FILE" (printf "%s/auth-encryption-keys/keys" (include "formflow.secretDir" .)) }}
+{{- $_ = set $data "AUTH_SERVICE_CLIENTS_FILE" (printf "%s/auth-service-clients/clients" (include "formflow.secretDir" .)) }}
+{{- end }}
+{{- if include "formflow.mountsJwks" (list $root $c) }}
+{{- $_ = set $data "AUTH_JWKS_FILE" (printf "%s/%s" (include "formflow.jwksDir" .) $auth.jwks.key) }}
 {{- end }}
 {{- range $key, $value := $c.config }}
 {{- $_ = set $data $key (tpl (toString $value) $root) }}
@@ -227,7 +294,23 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
       - key: {{ $root.Values.amqp.urlKey }}
         path: url
 {{- end }}
-{{- if $c.uses.jwks }}
+{{- if $c.authServer }}
+- name: auth-encryption-keys
+  secret:
+    secretName: {{ $root.Values.auth.encryptionKeys.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $root.Values.auth.encryptionKeys.key }}
+        path: keys
+- name: auth-service-clients
+  secret:
+    secretName: {{ $root.Values.auth.serviceClients.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $root.Values.auth.serviceClients.key }}
+        path: clients
+{{- end }}
+{{- if include "formflow.mountsJwks" (list $root $c) }}
 - name: jwks
 {{- if $root.Values.auth.jwks.existingSecret }}
   secret:
@@ -246,6 +329,7 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 
 {{/* Mounts of those volumes. Argument: (list $ component). */}}
 {{- define "formflow.secretMounts" -}}
+{{- $root := index . 0 }}
 {{- $c := index . 1 }}
 {{- range $dep := list "postgres" "redis" "amqp" }}
 {{- if index $c.uses $dep }}
@@ -254,7 +338,14 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
   readOnly: true
 {{- end }}
 {{- end }}
-{{- if $c.uses.jwks }}
+{{- if $c.authServer }}
+{{- range $secret := list "auth-encryption-keys" "auth-service-clients" }}
+- name: {{ $secret }}
+  mountPath: {{ include "formflow.secretDir" $ }}/{{ $secret }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if include "formflow.mountsJwks" (list $root $c) }}
 - name: jwks
   mountPath: {{ include "formflow.jwksDir" $ }}
   readOnly: true

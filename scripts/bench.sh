@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (release builds) against the local Postgres, Redis and RabbitMQ and
+# prints their figures; docs/benchmarks.md records them with the machine they ran on.
+#
+#   scripts/bench.sh          every benchmark
+#   scripts/bench.sh auth     svc-auth: login latency, argon2id, token verification
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --infra-only >/dev/null
+# shellcheck disable=SC1091
+source .formflow/env
+which="${1:-all}"
+if [ "$which" = all ] || [ "$which" = auth ]; then
+  cargo bench -q -p svc-auth --bench auth
+fi

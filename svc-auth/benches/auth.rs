@@ -1,0 +1,180 @@
+//! Login latency and token verification cost, measured against a real svc-auth (release
+//! build, real Postgres/Redis/RabbitMQ, OWASP argon2id parameters). Run with
+//! `scripts/bench.sh auth`; the figures are recorded in docs/benchmarks.md.
+
+use std::time::{Duration, Instant};
+
+use platform::auth::JwtVerifier;
+use platform::testing::TestInfra;
+use proto::formflow::auth::v1 as wire;
+use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
+use secrecy::SecretString;
+use svc_auth::config::{SecretsConfig, SecurityConfig, TokenConfig};
+use svc_auth::crypto::{Passwords, Sealer};
+use tonic::Request;
+
+const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
+
+fn security() -> SecurityConfig {
+    SecurityConfig {
+        argon2_memory_kib: 19_456,
+        argon2_iterations: 2,
+        argon2_parallelism: 1,
+        password_min_length: 12,
+        lockout_threshold: 1_000_000,
+        lockout_base: Duration::from_secs(60),
+        lockout_max: Duration::from_secs(3600),
+        ip_failure_limit: 1_000_000,
+        ip_failure_window: Duration::from_secs(900),
+    }
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let total: Duration = samples.iter().sum();
+    println!(
+        "{name:<44} n={:<6} mean={:>10.3?} p50={:>10.3?} p99={:>10.3?}",
+        samples.len(),
+        total / samples.len() as u32,
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    println!("svc-auth benchmark: argon2id m=19456 KiB, t=2, p=1 (OWASP), release build\n");
+
+    // 1. The password hash alone.
+    let passwords = Passwords::new(&security())?;
+    let password = SecretString::from(PASSWORD.to_owned());
+    let hash = passwords.hash(&password).await?;
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        let started = Instant::now();
+        assert!(passwords.verify(&password, Some(&hash)).await?);
+        samples.push(started.elapsed());
+    }
+    report("argon2id verify (one password)", samples);
+
+    // 2. Login over gRPC against a real svc-auth and svc-tenant.
+    let infra = TestInfra::new().await;
+    let tenant_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let auth = svc_auth::App::build(svc_auth::Config {
+        command: None,
+        grpc_addr: "127.0.0.1:0".parse()?,
+        metrics_addr: None,
+        tenant_url: format!("http://{tenant_addr}"),
+        migrate_only: false,
+        extra_jwks_file: None,
+        tokens: TokenConfig {
+            issuer: "formflow".into(),
+            audience: "formflow".into(),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            service_token_ttl: Duration::from_secs(300),
+        },
+        security: security(),
+        secrets: SecretsConfig {
+            encryption_keys: Some(SecretString::from(Sealer::generate_key_entry("bench"))),
+            encryption_keys_file: None,
+            service_clients: None,
+            service_clients_file: None,
+        },
+        db: infra.db.clone(),
+        redis: infra.redis.clone(),
+        amqp: infra.amqp.clone(),
+        telemetry: Default::default(),
+    })
+    .await?;
+    let auth_addr = auth.grpc_addr();
+    tokio::spawn(auth.run_until_stopped(std::future::pending()));
+    let tenant = svc_tenant::App::build(svc_tenant::Config {
+        grpc_addr: tenant_addr,
+        metrics_addr: None,
+        base_domain: None,
+        cache_ttl: Duration::from_secs(300),
+        migrate_only: false,
+        db: infra.db.clone(),
+        redis: infra.redis.clone(),
+        amqp: infra.amqp.clone(),
+        auth: platform::config::AuthConfig {
+            auth_url: Some(format!("http://{auth_addr}")),
+            auth_jwks_file: None,
+            auth_issuer: "formflow".into(),
+            auth_audience: "formflow".into(),
+        },
+        telemetry: Default::default(),
+    })
+    .await?;
+    tokio::spawn(tenant.run_until_stopped(std::future::pending()));
+
+    let client = AuthServiceClient::connect(format!("http://{auth_addr}")).await?;
+    let signed_up = client
+        .clone()
+        .sign_up(wire::SignUpRequest {
+            tenant_slug: "bench".into(),
+            tenant_display_name: "Bench".into(),
+            email: "bench@example.com".into(),
+            password: PASSWORD.into(),
+            display_name: "Bench".into(),
+        })
+        .await?
+        .into_inner();
+    let tenant_id = signed_up.tenant.unwrap().id;
+    let login = |email: &'static str, password: &'static str| {
+        let mut client = client.clone();
+        let tenant_id = tenant_id.clone();
+        async move {
+            let mut request = Request::new(wire::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            });
+            request.metadata_mut().insert("x-tenant-id", tenant_id.parse().unwrap());
+            let started = Instant::now();
+            let result = client.login(request).await;
+            (started.elapsed(), result)
+        }
+    };
+    for (name, email, password, succeeds) in [
+        ("Login, right password (sequential)", "bench@example.com", PASSWORD, true),
+        ("Login, wrong password (sequential)", "bench@example.com", "wrong-password-xyz", false),
+        ("Login, unknown email (sequential)", "nobody@example.com", PASSWORD, false),
+    ] {
+        let mut samples = Vec::new();
+        for _ in 0..40 {
+            let (elapsed, result) = login(email, password).await;
+            assert_eq!(result.is_ok(), succeeds, "{name}");
+            samples.push(elapsed);
+        }
+        report(name, samples);
+    }
+    let started = Instant::now();
+    let concurrent = futures_util::future::join_all((0..64).map(|_| login("bench@example.com", PASSWORD))).await;
+    let wall = started.elapsed();
+    report("Login, right password (64 concurrent)", concurrent.into_iter().map(|(elapsed, _)| elapsed).collect());
+    println!("{:<44} {:.1} logins/s", "  throughput at 64 concurrent", 64.0 / wall.as_secs_f64());
+
+    // 3. Verifying an access token locally, as the gateway and every service do.
+    let token = signed_up.tokens.unwrap().access_token;
+    let verifier = JwtVerifier::from_config(&platform::config::AuthConfig {
+        auth_url: Some(format!("http://{auth_addr}")),
+        auth_jwks_file: None,
+        auth_issuer: "formflow".into(),
+        auth_audience: "formflow".into(),
+    })
+    .await?;
+    let rounds = 20_000;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        verifier.verify_with_known_keys(&token)?;
+    }
+    let per_verification = started.elapsed() / rounds;
+    println!("{:<44} n={rounds:<6} mean={per_verification:>10.3?}", "JWT verification (EdDSA, local keys)");
+    Ok(())
+}

@@ -135,16 +135,33 @@ async fn main() -> anyhow::Result<()> {
                 email: email.into(),
                 password: password.into(),
             });
-            request.metadata_mut().insert("x-tenant-id", tenant_id.parse().unwrap());
+            request
+                .metadata_mut()
+                .insert("x-tenant-id", tenant_id.parse().unwrap());
             let started = Instant::now();
             let result = client.login(request).await;
             (started.elapsed(), result)
         }
     };
     for (name, email, password, succeeds) in [
-        ("Login, right password (sequential)", "bench@example.com", PASSWORD, true),
-        ("Login, wrong password (sequential)", "bench@example.com", "wrong-password-xyz", false),
-        ("Login, unknown email (sequential)", "nobody@example.com", PASSWORD, false),
+        (
+            "Login, right password (sequential)",
+            "bench@example.com",
+            PASSWORD,
+            true,
+        ),
+        (
+            "Login, wrong password (sequential)",
+            "bench@example.com",
+            "wrong-password-xyz",
+            false,
+        ),
+        (
+            "Login, unknown email (sequential)",
+            "nobody@example.com",
+            PASSWORD,
+            false,
+        ),
     ] {
         let mut samples = Vec::new();
         for _ in 0..40 {
@@ -155,10 +172,18 @@ async fn main() -> anyhow::Result<()> {
         report(name, samples);
     }
     let started = Instant::now();
-    let concurrent = futures_util::future::join_all((0..64).map(|_| login("bench@example.com", PASSWORD))).await;
+    let concurrent =
+        futures_util::future::join_all((0..64).map(|_| login("bench@example.com", PASSWORD))).await;
     let wall = started.elapsed();
-    report("Login, right password (64 concurrent)", concurrent.into_iter().map(|(elapsed, _)| elapsed).collect());
-    println!("{:<44} {:.1} logins/s", "  throughput at 64 concurrent", 64.0 / wall.as_secs_f64());
+    report(
+        "Login, right password (64 concurrent)",
+        concurrent.into_iter().map(|(elapsed, _)| elapsed).collect(),
+    );
+    println!(
+        "{:<44} {:.1} logins/s",
+        "  throughput at 64 concurrent",
+        64.0 / wall.as_secs_f64()
+    );
 
     // 3. Verifying an access token locally, as the gateway and every service do.
     let token = signed_up.tokens.unwrap().access_token;
@@ -175,6 +200,9 @@ async fn main() -> anyhow::Result<()> {
         verifier.verify_with_known_keys(&token)?;
     }
     let per_verification = started.elapsed() / rounds;
-    println!("{:<44} n={rounds:<6} mean={per_verification:>10.3?}", "JWT verification (EdDSA, local keys)");
+    println!(
+        "{:<44} n={rounds:<6} mean={per_verification:>10.3?}",
+        "JWT verification (EdDSA, local keys)"
+    );
     Ok(())
 }

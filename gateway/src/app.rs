@@ -1,56 +1,175 @@
-//! The gateway's router and server.
+//! The gateway's router, middleware and server.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use platform::amqp::{Consumer, Outcome};
+use platform::auth::{JwtVerifier, RevokedSessions, ServiceTokens};
+use platform::context::REQUEST_ID_HEADER;
+use platform::redis::Redis;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint};
+use tokio_util::sync::CancellationToken;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::pipeline::{EdgeSettings, Gateway, RouteLabel};
+use crate::rate_limit::{Limit, RateLimiter};
+use crate::tenant::{TenantRef, TenantResolver};
+use crate::transcode::{Transcoder, Upstream};
+use crate::{grpc_web, openapi};
 
 /// How long `/readyz` waits for each upstream's health answer.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long Redis keeps a resolved tenant.
+const TENANT_REDIS_TTL: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone)]
-struct Upstream {
-    name: &'static str,
-    channel: Channel,
+struct Shared {
+    gateway: Gateway,
+    grpc_web: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Body,
+    >,
+    openapi: serde_json::Value,
 }
 
 /// A bound gateway, not serving yet.
-#[derive(Debug)]
 pub struct App {
     listener: TcpListener,
-    router: axum::Router,
     metrics_listener: Option<TcpListener>,
+    router: axum::Router,
+    shared: Arc<Shared>,
+    config: Config,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("App")
+            .field("http_addr", &self.http_addr())
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
-    /// Binds the HTTP port and prepares (lazy) channels to every upstream.
+    /// Loads the descriptor sets, fetches svc-auth's keys, and binds the ports.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         platform::metrics::install();
-        let mut upstreams = Vec::new();
-        for (name, url) in config.upstreams.all() {
-            let channel = Endpoint::from_shared(url.to_owned())
-                .map_err(|error| anyhow::anyhow!("upstream URL of {name} is invalid: {error}"))?
-                .connect_timeout(HEALTH_TIMEOUT)
-                .connect_lazy();
-            upstreams.push(Upstream { name, channel });
+        let auth_url = config.auth.auth_url.clone().context(
+            "AUTH_URL must name svc-auth: the gateway verifies tokens and API keys with it",
+        )?;
+        let verifier = JwtVerifier::from_config(&config.auth).await?;
+        let tokens = Arc::new(ServiceTokens::new(&auth_url, &config.credentials)?);
+        let redis = Redis::connect(&config.redis)?;
+
+        let mut descriptor_sets = vec![proto::FILE_DESCRIPTOR_SET.to_vec()];
+        for path in &config.upstreams.descriptor_sets {
+            descriptor_sets.push(
+                std::fs::read(path)
+                    .with_context(|| format!("reading descriptor set {}", path.display()))?,
+            );
         }
+        let mut upstreams: Vec<Upstream> = config
+            .upstreams
+            .suite(&auth_url)
+            .iter()
+            .map(|(name, url, package)| Upstream {
+                name: (*name).to_owned(),
+                url: (*url).to_owned(),
+                packages: vec![(*package).to_owned()],
+            })
+            .collect();
+        for route in &config.upstreams.package_routes {
+            let (package, url) = route.split_once('=').with_context(|| {
+                format!("GATEWAY_PACKAGE_ROUTES entry {route:?} is not package=url")
+            })?;
+            match upstreams.iter_mut().find(|upstream| upstream.url == url) {
+                Some(upstream) => upstream.packages.push(package.to_owned()),
+                None => upstreams.push(Upstream {
+                    name: url.to_owned(),
+                    url: url.to_owned(),
+                    packages: vec![package.to_owned()],
+                }),
+            }
+        }
+        let transcoder = Transcoder::new(&descriptor_sets, &upstreams, Duration::from_secs(2))?;
+        let channel = |service: &str| {
+            transcoder
+                .channels()
+                .find(|(name, _)| *name == service)
+                .map(|(_, channel)| channel.clone())
+                .with_context(|| format!("no {service} upstream"))
+        };
+        let (tenant_channel, auth_channel) = (channel("svc-tenant")?, channel("svc-auth")?);
+
+        let edge = &config.edge;
+        let gateway = Gateway {
+            tenants: TenantResolver::new(
+                tenant_channel,
+                tokens.clone(),
+                redis.clone(),
+                edge.tenant_cache_ttl,
+                TENANT_REDIS_TTL,
+                edge.base_domain.clone(),
+            ),
+            authenticator: Authenticator::new(
+                verifier,
+                RevokedSessions::new(redis.clone(), Duration::from_secs(900)),
+                auth_channel,
+                tokens,
+                edge.api_key_cache_ttl,
+            ),
+            limiter: RateLimiter::new(redis),
+            settings: EdgeSettings {
+                default_tenant: edge.default_tenant.as_deref().map(TenantRef::from_header),
+                body_limit: edge.body_limit_bytes,
+                request_timeout: edge.request_timeout,
+                trusted_proxies: edge.trusted_proxies,
+                maintenance: edge.maintenance,
+                maintenance_retry_after: edge.maintenance_retry_after,
+                anonymous_limit: Limit {
+                    per_minute: edge.anonymous_rate,
+                    burst: edge.anonymous_burst,
+                },
+                caller_limit: Limit {
+                    per_minute: edge.caller_rate,
+                    burst: edge.caller_burst,
+                },
+            },
+            transcoder,
+        };
+        let openapi = openapi::document(gateway.transcoder.table());
+        let shared = Arc::new(Shared {
+            gateway,
+            grpc_web: grpc_web::client(),
+            openapi,
+        });
+
         let mut router = axum::Router::new()
             .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-            .route("/readyz", get(readiness));
+            .route("/readyz", get(readiness))
+            .route(
+                "/openapi.json",
+                get(
+                    |State(shared): State<Arc<Shared>>| async move { Json(shared.openapi.clone()) },
+                ),
+            );
         let metrics_listener = match config.metrics_addr {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => {
@@ -58,12 +177,20 @@ impl App {
                 None
             }
         };
-        let router = router.fallback(not_found).with_state(upstreams);
+        let router = router
+            .fallback(api)
+            .with_state(shared.clone())
+            .layer(middleware::from_fn(observe))
+            .layer(CompressionLayer::new())
+            .layer(cors(&config.edge.cors_origins))
+            .layer(middleware::from_fn(request_id));
         let listener = TcpListener::bind(config.http_addr).await?;
         Ok(App {
             listener,
-            router,
             metrics_listener,
+            router,
+            shared,
+            config,
         })
     }
 
@@ -79,6 +206,16 @@ impl App {
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.http_addr(), "gateway listening");
         let shutdown = platform::shutdown::token(shutdown);
+        self.shared
+            .gateway
+            .authenticator
+            .verifier()
+            .spawn_periodic_refresh(shutdown.clone());
+        tokio::spawn(forget_changed_tenants(
+            self.config.amqp.clone(),
+            self.shared.clone(),
+            shutdown.clone(),
+        ));
         if let Some(metrics_listener) = self.metrics_listener {
             let metrics = axum::Router::new()
                 .route("/metrics", get(|| async { platform::metrics::render() }));
@@ -88,9 +225,13 @@ impl App {
                     .into_future(),
             );
         }
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
         Ok(())
     }
 }
@@ -103,45 +244,100 @@ pub async fn run(
     App::build(config).await?.run_until_stopped(shutdown).await
 }
 
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(platform::context::REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty() && value.len() <= 128)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
-}
-
-async fn not_found(headers: HeaderMap) -> ApiError {
-    ApiError {
-        code: tonic::Code::NotFound,
-        message: "no such route".to_owned(),
-        request_id: request_id(&headers),
+/// Keeps the tenant caches honest: every `tenant.*` event drops what it changed. Reconnects
+/// after broker failures; until it is back, cache entries expire by themselves.
+async fn forget_changed_tenants(
+    amqp: platform::config::AmqpConfig,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let consumed = async {
+            let mut consumer = Consumer::start_broadcast(&amqp, "gateway", &["tenant.#"]).await?;
+            backoff = Duration::from_millis(500);
+            loop {
+                consumer
+                    .process_next(|delivery| {
+                        let event: serde_json::Value =
+                            serde_json::from_slice(&delivery.data).unwrap_or_default();
+                        let tenants = shared.gateway.tenants.clone();
+                        async move {
+                            tenants.forget(&event).await;
+                            Outcome::Done
+                        }
+                    })
+                    .await?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), anyhow::Error>(())
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            result = consumed => {
+                if let Err(error) = result {
+                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "tenant events unavailable");
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 
+/// Every API request: gRPC-web relayed, anything else transcoded.
+async fn api(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    if grpc_web::is_grpc_web(&request) {
+        return match grpc_web::relay(
+            &shared.gateway,
+            &shared.grpc_web,
+            request,
+            peer,
+            &request_id,
+        )
+        .await
+        {
+            Ok(response) => response,
+            Err(error) => error.for_request(&request_id).into_response(),
+        };
+    }
+    shared.gateway.handle(request, peer, &request_id).await
+}
+
 /// 200 when every upstream reports SERVING, else 503 naming those that don't.
-async fn readiness(State(upstreams): State<Vec<Upstream>>, headers: HeaderMap) -> Response {
-    let checks = upstreams.iter().map(|upstream| async move {
-        let mut client = HealthClient::new(upstream.channel.clone());
-        let answer =
-            tokio::time::timeout(HEALTH_TIMEOUT, client.check(HealthCheckRequest::default())).await;
-        let serving = matches!(
-            answer,
-            Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving
-        );
-        (upstream.name, serving)
+async fn readiness(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let checks = shared.gateway.transcoder.channels().map(|(name, channel)| {
+        let channel = channel.clone();
+        let name = name.to_owned();
+        async move {
+            let mut client = HealthClient::new(channel);
+            let answer = tokio::time::timeout(HEALTH_TIMEOUT, client.check(HealthCheckRequest::default())).await;
+            let serving = matches!(answer, Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving);
+            (name, serving)
+        }
     });
     let results = futures_util::future::join_all(checks).await;
     let not_ready: Vec<&str> = results
         .iter()
         .filter(|(_, serving)| !serving)
-        .map(|(name, _)| *name)
+        .map(|(name, _)| name.as_str())
         .collect();
     if not_ready.is_empty() {
         let upstreams: serde_json::Map<String, serde_json::Value> = results
             .iter()
-            .map(|(name, _)| ((*name).to_owned(), json!("serving")))
+            .map(|(name, _)| (name.clone(), json!("serving")))
             .collect();
         (
             StatusCode::OK,
@@ -149,11 +345,113 @@ async fn readiness(State(upstreams): State<Vec<Upstream>>, headers: HeaderMap) -
         )
             .into_response()
     } else {
-        ApiError {
-            code: tonic::Code::Unavailable,
-            message: format!("not ready: {} not serving", not_ready.join(", ")),
-            request_id: request_id(&headers),
-        }
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        ApiError::new(
+            tonic::Code::Unavailable,
+            format!("not ready: {} not serving", not_ready.join(", ")),
+        )
+        .for_request(&request_id)
         .into_response()
     }
+}
+
+/// The request id: the client's `X-Request-ID` if it is sensible, else a new one; echoed back.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            !value.is_empty()
+                && value.len() <= 128
+                && value.bytes().all(|byte| byte.is_ascii_graphic())
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Security headers, `X-Response-Time`, a log line and the request metrics of every response.
+async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    headers.insert(
+        "strict-transport-security",
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
+        headers.insert("x-response-time", value);
+    }
+    let route = response
+        .extensions()
+        .get::<RouteLabel>()
+        .map(|label| label.0.to_string())
+        .unwrap_or_else(|| match path.as_str() {
+            "/healthz" | "/readyz" | "/metrics" | "/openapi.json" => format!("{method} {path}"),
+            _ => "unmatched".to_owned(),
+        });
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("gateway_request_duration_seconds", "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    metrics::counter!("gateway_requests_total", "route" => route.clone(), "status" => status.clone()).increment(1);
+    if !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        tracing::info!(%method, %route, %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    }
+    response
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let exposed = [
+        "x-request-id",
+        "x-response-time",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "grpc-status",
+        "grpc-message",
+        "grpc-status-details-bin",
+    ]
+    .map(http::HeaderName::from_static);
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers(exposed)
+        .max_age(Duration::from_secs(3600))
 }

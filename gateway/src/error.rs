@@ -1,21 +1,116 @@
 //! The one JSON error shape of the suite:
 //! `{"error":{"code":"NOT_FOUND","message":"…","details":[…],"request_id":"…"}}`, with the
-//! HTTP status of the canonical gRPC code mapping.
+//! HTTP status of the canonical gRPC code mapping. `code` is the `ErrorInfo.reason` a service
+//! gave (`TENANT_NOT_FOUND`, `ACCOUNT_LOCKED`, …) or else the gRPC code's name. Nothing of an
+//! internal error reaches the client.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
+use tonic_types::StatusExt;
+
+/// An HTTP status more precise than a gRPC code's, and its headers.
+pub type SpecialStatus = (StatusCode, Vec<(http::HeaderName, HeaderValue)>);
 
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    /// gRPC canonical code.
+    /// gRPC canonical code; sets the HTTP status.
     pub code: tonic::Code,
+    /// Specific reason (SCREAMING_SNAKE_CASE), shown as `code` when present.
+    pub reason: Option<String>,
     /// Safe, human-readable message.
     pub message: String,
+    /// `google.rpc` details as JSON (field violations, error info).
+    pub details: Vec<Value>,
     /// Request id of the call.
     pub request_id: String,
+    /// `Retry-After` seconds, for 429 and 503.
+    pub retry_after: Option<u32>,
+    /// An HTTP status that says more than the code's (405 for a wrong method, 413 for a body
+    /// too large), with the headers that go with it (`Allow`).
+    pub http_status: Option<Box<SpecialStatus>>,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: tonic::Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: None,
+            message: message.into(),
+            details: Vec::new(),
+            request_id: String::new(),
+            retry_after: None,
+            http_status: None,
+        }
+    }
+
+    /// Sets the reason.
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+
+    /// One bad field, as `google.rpc.BadRequest`.
+    pub fn bad_field(field: &str, description: &str) -> Self {
+        let mut error = Self::new(
+            tonic::Code::InvalidArgument,
+            format!("invalid request: {field}: {description}"),
+        );
+        error.details.push(json!({
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "field_violations": [{"field": field, "description": description}],
+        }));
+        error
+    }
+
+    /// The error a service answered, with its details.
+    pub fn from_status(status: &tonic::Status) -> Self {
+        let code = status.code();
+        let message = match code {
+            // Never pass internal detail on; services already hide it, upstream failures
+            // may not.
+            tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::DataLoss => {
+                "internal error".to_owned()
+            }
+            tonic::Code::Unavailable => "the service is unavailable; try again".to_owned(),
+            tonic::Code::DeadlineExceeded => "the service did not answer in time".to_owned(),
+            _ => status.message().to_owned(),
+        };
+        let mut error = Self::new(code, message);
+        if let Some(bad_request) = status.get_details_bad_request() {
+            let violations: Vec<Value> = bad_request
+                .field_violations
+                .iter()
+                .map(|violation| json!({"field": violation.field, "description": violation.description}))
+                .collect();
+            error.details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "field_violations": violations,
+            }));
+        }
+        if let Some(info) = status.get_details_error_info() {
+            error.reason = Some(info.reason.clone());
+            error.details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": info.reason,
+                "domain": info.domain,
+                "metadata": info.metadata,
+            }));
+        }
+        if matches!(code, tonic::Code::Unavailable) {
+            error.retry_after = Some(1);
+        }
+        error
+    }
+
+    /// Sets the request id.
+    pub fn for_request(mut self, request_id: &str) -> Self {
+        self.request_id = request_id.to_owned();
+        self
+    }
 }
 
 /// HTTP status of a gRPC code (google/rpc/code.proto).
@@ -63,17 +158,38 @@ pub fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({
+impl ApiError {
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        json!({
             "error": {
-                "code": code_name(self.code),
+                "code": self.reason.as_deref().unwrap_or(code_name(self.code)),
                 "message": self.message,
-                "details": [],
+                "details": self.details,
                 "request_id": self.request_id,
             }
-        });
-        (http_status(self.code), Json(body)).into_response()
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(self.body());
+        let mut response = match self.http_status {
+            Some(special) => {
+                let (status, headers) = *special;
+                let mut response = (status, body).into_response();
+                response.headers_mut().extend(headers);
+                response
+            }
+            None => (http_status(self.code), body).into_response(),
+        };
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -105,5 +221,33 @@ mod tests {
         for (code, status) in expected {
             assert_eq!(http_status(code).as_u16(), status, "{code:?}");
         }
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_client() {
+        let status = tonic::Status::internal("connection to postgres://user:hunter2@db failed");
+        let body = ApiError::from_status(&status).for_request("r1").body();
+        assert_eq!(body["error"]["message"], "internal error");
+        assert_eq!(body["error"]["code"], "INTERNAL");
+        assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn reasons_and_field_violations_are_carried() {
+        let status = platform::error::status_with_reason(
+            tonic::Code::NotFound,
+            "TENANT_NOT_FOUND",
+            "tenant x not found",
+        );
+        let body = ApiError::from_status(&status).body();
+        assert_eq!(body["error"]["code"], "TENANT_NOT_FOUND");
+        let violations: tonic::Status =
+            platform::error::FieldViolations::single("tenant.slug", "is reserved").into();
+        let body = ApiError::from_status(&violations).body();
+        assert_eq!(body["error"]["code"], "INVALID_ARGUMENT");
+        assert_eq!(
+            body["error"]["details"][0]["field_violations"][0]["field"],
+            "tenant.slug"
+        );
     }
 }

@@ -418,6 +418,60 @@ impl Consumer {
         })
     }
 
+    /// Consumes every event matching `bindings` into a queue of this process alone (exclusive,
+    /// deleted when the connection closes): each replica of a service sees each event, as
+    /// cache invalidation needs. No retries or dead-lettering: such handlers only forget.
+    pub async fn start_broadcast(
+        config: &AmqpConfig,
+        connection_name: &str,
+        bindings: &[&str],
+    ) -> anyhow::Result<Consumer> {
+        let topology = Topology::new(config.amqp_prefix.clone());
+        let connection = connect(config, connection_name).await?;
+        let channel = connection.create_channel().await?;
+        declare_exchanges(&channel, &topology).await?;
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .context("declaring a broadcast queue")?;
+        let name = queue.name().to_string();
+        for binding in bindings {
+            channel
+                .queue_bind(
+                    name.as_str().into(),
+                    topology.events_exchange().into(),
+                    (*binding).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        let deliveries = channel
+            .basic_consume(
+                name.as_str().into(),
+                ShortString::from(format!("{connection_name}-{}", uuid::Uuid::new_v4())),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Consumer {
+            _connection: connection,
+            channel,
+            deliveries,
+            names: QueueNames { work: name },
+            retry_base: config.amqp_retry_base,
+            max_attempts: 1,
+        })
+    }
+
     /// The queue's names.
     pub fn names(&self) -> &QueueNames {
         &self.names

@@ -93,7 +93,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         db: args.db.clone(),
         redis: args.redis.clone(),
         amqp: args.amqp.clone(),
-        auth: verification,
+        auth: verification.clone(),
         telemetry: args.telemetry.clone(),
     })
     .await
@@ -147,21 +147,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             stopped(&shutdown),
         ),
     ));
-    let gateway = gateway::App::build(gateway::Config {
-        http_addr: SocketAddr::new(args.host, args.gateway_port),
-        metrics_addr: None,
-        upstreams: gateway::config::Upstreams {
-            tenant_url: url(0),
-            auth_url: url(1),
-            forms_url: url(2),
-            workflow_url: url(3),
-            ai_url: url(4),
-            notify_url: url(5),
-        },
-        telemetry: args.telemetry.clone(),
-    })
-    .await
-    .context("starting the gateway")?;
+    let gateway = gateway::App::build(gateway_config(&args, verification, url)?)
+        .await
+        .context("starting the gateway")?;
     let gateway_addr = gateway.http_addr();
     tasks.spawn(named(
         "gateway",
@@ -191,6 +179,38 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
     }
     outcome
+}
+
+/// The gateway's configuration: the suite's upstreams, the services' token verification, the
+/// service client the launcher registered with svc-auth, defaults otherwise.
+fn gateway_config(
+    args: &UpArgs,
+    verification: AuthConfig,
+    url: impl Fn(u16) -> String,
+) -> anyhow::Result<gateway::Config> {
+    use clap::Parser;
+    // Everything not set here keeps the default `gateway --help` documents.
+    let mut config = gateway::Config::try_parse_from(["gateway", "--auth-client-id", "gateway"])?;
+    config.http_addr = SocketAddr::new(args.host, args.gateway_port);
+    config.upstreams.tenant_url = url(0);
+    config.upstreams.forms_url = url(2);
+    config.upstreams.workflow_url = url(3);
+    config.upstreams.ai_url = url(4);
+    config.upstreams.notify_url = url(5);
+    config.edge.base_domain = Some(args.base_domain.clone());
+    config.redis = args.redis.clone();
+    config.amqp = args.amqp.clone();
+    config.auth = verification;
+    let clients = state_secret(&args.state_dir, "service-clients", || {
+        format!("gateway:{}", random_password())
+    })?;
+    let secret = clients
+        .split(',')
+        .find_map(|client| client.strip_prefix("gateway:"))
+        .context("the service-clients file has no gateway client")?;
+    config.credentials.auth_client_secret = Some(SecretString::from(secret.to_owned()));
+    config.telemetry = args.telemetry.clone();
+    Ok(config)
 }
 
 /// svc-auth's configuration: shared blocks from the arguments, development secrets (created

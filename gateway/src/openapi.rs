@@ -1,0 +1,356 @@
+//! The OpenAPI 3.0 document of every route, generated from the same descriptors the gateway
+//! routes with: paths and parameters from the templates, schemas from the messages, the
+//! comments of the protos as descriptions, the error shape, and the security schemes.
+
+use std::collections::{BTreeMap, HashSet};
+
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use crate::transcode::message::HTTP_BODY;
+use crate::transcode::routes::{BodyRule, Route, RouteTable, resolve_field_path};
+use crate::transcode::template::Segment;
+
+/// The document.
+pub fn document(table: &RouteTable) -> Value {
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut schemas = BTreeMap::new();
+    let mut pending: Vec<MessageDescriptor> = Vec::new();
+    for route in table.routes() {
+        let (path, path_parameters) = openapi_path(route);
+        let operation = operation(route, path_parameters, &mut pending);
+        paths
+            .entry(path)
+            .or_default()
+            .insert(route.method.as_str().to_ascii_lowercase(), operation);
+    }
+    let mut seen = HashSet::new();
+    while let Some(message) = pending.pop() {
+        if !seen.insert(message.full_name().to_owned()) {
+            continue;
+        }
+        schemas.insert(
+            message.full_name().to_owned(),
+            message_schema(&message, &mut pending),
+        );
+    }
+    schemas.insert(
+        "Error".to_owned(),
+        json!({
+            "type": "object",
+            "description": "The error shape of every failed call.",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message", "details", "request_id"],
+                "properties": {
+                    "code": {"type": "string", "description": "The reason (TENANT_NOT_FOUND, ACCOUNT_LOCKED, …) or the gRPC code name (NOT_FOUND, …)."},
+                    "message": {"type": "string"},
+                    "details": {"type": "array", "items": {"type": "object", "additionalProperties": true}, "description": "google.rpc details: BadRequest field violations, ErrorInfo."},
+                    "request_id": {"type": "string"}
+                }
+            }}
+        }),
+    );
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "FormFlow API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "REST/JSON interface of the FormFlow suite, transcoded to gRPC from the protos' google.api.http annotations. The tenant comes from the X-Tenant-ID header, a /t/{slug}/ prefix, the host, or the token."
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+            },
+            "responses": {
+                "Error": {"description": "An error.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        },
+        "security": [{"bearer": []}, {"apiKey": []}]
+    })
+}
+
+/// The OpenAPI path of a template: each variable is one path parameter holding its whole value,
+/// slashes included (`/api/v1/{name}` for `/api/v1/{name=tenants/*}`, where `name` is
+/// `tenants/…`), with the pattern it must match in its description.
+fn openapi_path(route: &Route) -> (String, Vec<(String, String)>) {
+    let template = &route.template;
+    let mut path = String::new();
+    let mut parameters = Vec::new();
+    let mut index = 0;
+    while index < template.segments.len() {
+        if let Some(variable) = template
+            .variables
+            .iter()
+            .find(|variable| variable.start == index)
+        {
+            let name = variable.field_path.clone();
+            path.push_str(&format!("/{{{name}}}"));
+            let pattern: Vec<String> = template.segments[variable.start..variable.end]
+                .iter()
+                .map(|segment| match segment {
+                    Segment::Literal(text) => text.clone(),
+                    Segment::Single => "*".to_owned(),
+                    Segment::Multi => "**".to_owned(),
+                })
+                .collect();
+            parameters.push((name, pattern.join("/")));
+            index = variable.end.max(index + 1);
+            continue;
+        }
+        match &template.segments[index] {
+            Segment::Literal(text) => path.push_str(&format!("/{text}")),
+            Segment::Single | Segment::Multi => path.push_str("/{_}"),
+        }
+        index += 1;
+    }
+    if let Some(verb) = &template.verb {
+        path.push(':');
+        path.push_str(verb);
+    }
+    (path, parameters)
+}
+
+fn operation(
+    route: &Route,
+    path_parameters: Vec<(String, String)>,
+    pending: &mut Vec<MessageDescriptor>,
+) -> Value {
+    let input = route.rpc.input();
+    let output = route.rpc.output();
+    let mut parameters: Vec<Value> = path_parameters
+        .iter()
+        .map(|(name, pattern)| {
+            json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "description": format!("Matches `{pattern}`; `/` inside the value is sent as is."),
+                "schema": {"type": "string"},
+            })
+        })
+        .collect();
+    let bound: HashSet<&str> = path_parameters
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if route.body != BodyRule::Whole {
+        for field in input.fields() {
+            let body_field = matches!(&route.body, BodyRule::Field(name) if name == field.name());
+            if body_field
+                || bound.contains(field.name())
+                || resolve_field_path(&input, field.name()).is_none()
+            {
+                continue;
+            }
+            if let Some(schema) = query_schema(&field) {
+                parameters.push(json!({
+                    "name": field.name(),
+                    "in": "query",
+                    "required": false,
+                    "description": comment_of_field(&field),
+                    "schema": schema,
+                }));
+            }
+        }
+    }
+    let mut operation = Map::new();
+    operation.insert("operationId".into(), json!(route.rpc.full_name()));
+    operation.insert("tags".into(), json!([route.rpc.parent_service().name()]));
+    let summary = comment_of_method(route);
+    if !summary.is_empty() {
+        operation.insert("description".into(), json!(summary));
+    }
+    operation.insert("parameters".into(), Value::Array(parameters));
+    let body_schema = match &route.body {
+        BodyRule::None => None,
+        BodyRule::Whole => Some(schema_ref(&input, pending)),
+        BodyRule::Field(name) => input
+            .get_field_by_name(name)
+            .map(|field| field_schema(&field, pending)),
+    };
+    if let Some(schema) = body_schema {
+        let raw = matches!(&route.body, BodyRule::Field(name) if input.get_field_by_name(name).is_some_and(|field| matches!(field.kind(), Kind::Message(message) if message.full_name() == HTTP_BODY)));
+        let content = if raw {
+            json!({"*/*": {"schema": {"type": "string", "format": "binary"}}})
+        } else {
+            json!({"application/json": {"schema": schema}})
+        };
+        operation.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": content}),
+        );
+    }
+    let status = route.policy.success_status.unwrap_or(200).to_string();
+    let success = if output.full_name() == HTTP_BODY {
+        json!({"description": "The raw response body.", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})
+    } else if route.rpc.is_server_streaming() {
+        json!({"description": "A stream of messages: Server-Sent Events, or NDJSON with `Accept: application/x-ndjson`.", "content": {
+            "text/event-stream": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": schema_ref(&output, pending)}
+        }})
+    } else {
+        let schema = match &route.response_body {
+            Some(field) => output
+                .get_field_by_name(field)
+                .map(|field| field_schema(&field, pending))
+                .unwrap_or_else(|| json!({})),
+            None => schema_ref(&output, pending),
+        };
+        json!({"description": "Success.", "content": {"application/json": {"schema": schema}}})
+    };
+    operation.insert(
+        "responses".into(),
+        json!({status: success, "default": {"$ref": "#/components/responses/Error"}}),
+    );
+    if route.policy.public {
+        operation.insert("security".into(), json!([]));
+    }
+    Value::Object(operation)
+}
+
+fn schema_ref(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
+    if let Some(schema) = well_known(message.full_name()) {
+        return schema;
+    }
+    pending.push(message.clone());
+    json!({"$ref": format!("#/components/schemas/{}", message.full_name())})
+}
+
+fn well_known(name: &str) -> Option<Value> {
+    Some(match name {
+        "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+        "google.protobuf.Duration" => json!({"type": "string", "example": "1.5s"}),
+        "google.protobuf.FieldMask" => {
+            json!({"type": "string", "example": "display_name,settings"})
+        }
+        "google.protobuf.Struct" => json!({"type": "object", "additionalProperties": true}),
+        "google.protobuf.Value" => json!({}),
+        "google.protobuf.ListValue" => json!({"type": "array", "items": {}}),
+        "google.protobuf.Empty" => json!({"type": "object"}),
+        "google.protobuf.Any" => json!({"type": "object", "additionalProperties": true}),
+        "google.protobuf.StringValue" => json!({"type": "string", "nullable": true}),
+        "google.protobuf.BytesValue" => {
+            json!({"type": "string", "format": "byte", "nullable": true})
+        }
+        "google.protobuf.BoolValue" => json!({"type": "boolean", "nullable": true}),
+        "google.protobuf.Int32Value" | "google.protobuf.UInt32Value" => {
+            json!({"type": "integer", "nullable": true})
+        }
+        "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => {
+            json!({"type": "string", "format": "int64", "nullable": true})
+        }
+        "google.protobuf.FloatValue" | "google.protobuf.DoubleValue" => {
+            json!({"type": "number", "nullable": true})
+        }
+        _ => return None,
+    })
+}
+
+fn scalar_schema(kind: &Kind, pending: &mut Vec<MessageDescriptor>) -> Value {
+    match kind {
+        Kind::Double | Kind::Float => json!({"type": "number"}),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
+        Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "int64", "minimum": 0}),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
+            json!({"type": "string", "format": "int64"})
+        }
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::String => json!({"type": "string"}),
+        Kind::Bytes => json!({"type": "string", "format": "byte"}),
+        Kind::Enum(enumeration) => {
+            json!({"type": "string", "enum": enumeration.values().map(|value| value.name().to_owned()).collect::<Vec<_>>()})
+        }
+        Kind::Message(message) => schema_ref(message, pending),
+    }
+}
+
+fn field_schema(field: &FieldDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
+    if field.is_map() {
+        if let Kind::Message(entry) = field.kind()
+            && let Some(value) = entry.get_field_by_name("value")
+        {
+            return json!({"type": "object", "additionalProperties": scalar_schema(&value.kind(), pending)});
+        }
+        return json!({"type": "object"});
+    }
+    let item = scalar_schema(&field.kind(), pending);
+    if field.is_list() {
+        json!({"type": "array", "items": item})
+    } else {
+        item
+    }
+}
+
+fn query_schema(field: &FieldDescriptor) -> Option<Value> {
+    if field.is_map() {
+        return None;
+    }
+    let mut ignored = Vec::new();
+    let item = match field.kind() {
+        Kind::Message(message) => well_known(message.full_name())?,
+        kind => scalar_schema(&kind, &mut ignored),
+    };
+    Some(if field.is_list() {
+        json!({"type": "array", "items": item})
+    } else {
+        item
+    })
+}
+
+fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
+    let mut properties = Map::new();
+    for field in message.fields() {
+        let mut schema = field_schema(&field, pending);
+        let description = comment_of_field(&field);
+        if !description.is_empty()
+            && let Value::Object(object) = &mut schema
+            && !object.contains_key("$ref")
+        {
+            object.insert("description".into(), json!(description));
+        }
+        properties.insert(field.name().to_owned(), schema);
+    }
+    let mut schema = json!({"type": "object", "properties": properties});
+    let description = comment_at(message.parent_file_descriptor_proto(), message.path());
+    if !description.is_empty() {
+        schema["description"] = json!(description);
+    }
+    schema
+}
+
+fn comment_at(file: &prost_reflect::prost_types::FileDescriptorProto, path: &[i32]) -> String {
+    file.source_code_info
+        .as_ref()
+        .and_then(|info| info.location.iter().find(|location| location.path == path))
+        .and_then(|location| location.leading_comments.clone())
+        .map(|comment| comment.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn comment_of_field(field: &FieldDescriptor) -> String {
+    let message = field.parent_message();
+    let Some(index) = message
+        .descriptor_proto()
+        .field
+        .iter()
+        .position(|proto| proto.number() == i32::try_from(field.number()).unwrap_or(-1))
+    else {
+        return String::new();
+    };
+    let mut path = message.path().to_vec();
+    path.extend([2, i32::try_from(index).unwrap_or(0)]);
+    comment_at(message.parent_file_descriptor_proto(), &path)
+}
+
+fn comment_of_method(route: &Route) -> String {
+    let file = route.rpc.parent_file();
+    comment_at(file.file_descriptor_proto(), route.rpc.path())
+}

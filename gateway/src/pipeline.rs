@@ -1,0 +1,497 @@
+//! What happens to an API request, in order: route lookup, tenant resolution, authentication,
+//! maintenance, rate limiting, body, the gRPC call, and the answer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use platform::context::{
+    CLIENT_IP_HEADER, CLIENT_USER_AGENT_HEADER, Principal, REQUEST_ID_HEADER, TENANT_ID_HEADER,
+    TenantId,
+};
+use proto::formflow::tenant::v1::{ResolvedTenant, TenantStatus};
+
+use crate::auth::{Authenticator, Caller, Credentials};
+use crate::error::ApiError;
+use crate::rate_limit::{Decision, Limit, RateLimiter};
+use crate::stream;
+use crate::tenant::{TenantRef, TenantResolver, request_host, strip_tenant_prefix};
+use crate::transcode::Transcoder;
+use crate::transcode::message::{build_request, http_body_parts, is_http_body, response_json};
+use crate::transcode::routes::{Lookup, Route};
+
+/// Headers forwarded to services as gRPC metadata, as they are.
+const FORWARDED_HEADERS: [&str; 6] = [
+    "traceparent",
+    "tracestate",
+    "idempotency-key",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+];
+
+/// Limits and switches of the edge.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// Tenant of requests that name none.
+    pub default_tenant: Option<TenantRef>,
+    /// Largest body.
+    pub body_limit: usize,
+    /// Longest wait for a service.
+    pub request_timeout: Duration,
+    /// Proxies appending to `X-Forwarded-For`.
+    pub trusted_proxies: usize,
+    /// Maintenance mode.
+    pub maintenance: bool,
+    /// Its `Retry-After`.
+    pub maintenance_retry_after: u32,
+    /// Per-address limit for anonymous calls.
+    pub anonymous_limit: Limit,
+    /// Per-caller limit.
+    pub caller_limit: Limit,
+}
+
+/// The gateway's request handling.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Routes and upstream channels.
+    pub transcoder: Transcoder,
+    /// Tenant resolution.
+    pub tenants: TenantResolver,
+    /// Authentication.
+    pub authenticator: Authenticator,
+    /// Rate limits.
+    pub limiter: RateLimiter,
+    /// Settings.
+    pub settings: EdgeSettings,
+}
+
+/// What the pipeline settled before the call.
+pub(crate) struct Admitted {
+    pub(crate) tenant: Option<Arc<ResolvedTenant>>,
+    pub(crate) caller: Option<Caller>,
+    pub(crate) client_ip: String,
+    pub(crate) rate: Decision,
+}
+
+/// The route template a response answered, for metrics (a bounded label).
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub Arc<str>);
+
+impl Gateway {
+    /// Serves one API request.
+    pub async fn handle(
+        &self,
+        request: http::Request<Body>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Response {
+        let (parts, body) = request.into_parts();
+        match self.serve(parts, body, peer, request_id).await {
+            Ok(response) => response,
+            Err(error) => error.for_request(request_id).into_response(),
+        }
+    }
+
+    async fn serve(
+        &self,
+        parts: http::request::Parts,
+        body: Body,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
+        let (path_tenant, path) = match strip_tenant_prefix(parts.uri.path()) {
+            Some((slug, rest)) => (Some(slug), rest),
+            None => (None, parts.uri.path().to_owned()),
+        };
+        let (route, bindings) = match self.transcoder.table().lookup(&parts.method, &path) {
+            Lookup::Found(route, bindings) => (route, bindings),
+            Lookup::MethodNotAllowed(methods) => return Err(method_not_allowed(methods)),
+            Lookup::NotFound => return Err(ApiError::new(tonic::Code::NotFound, "no such route")),
+        };
+        let admitted = self
+            .admit(
+                &parts.headers,
+                path_tenant,
+                peer,
+                route.policy.public,
+                route.policy.tenant_optional,
+            )
+            .await?;
+
+        let bytes = axum::body::to_bytes(body, self.settings.body_limit)
+            .await
+            .map_err(|_| {
+                let mut error = ApiError::new(
+                    tonic::Code::InvalidArgument,
+                    format!(
+                        "the request body is larger than {} bytes",
+                        self.settings.body_limit
+                    ),
+                )
+                .with_reason("PAYLOAD_TOO_LARGE");
+                error.http_status = Some(Box::new((StatusCode::PAYLOAD_TOO_LARGE, Vec::new())));
+                error
+            })?;
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok());
+        let message = build_request(route, &bindings, parts.uri.query(), content_type, bytes)
+            .map_err(|error| ApiError::bad_field(&error.field, &error.description))?;
+        let mut grpc_request = tonic::Request::new(message);
+        self.add_metadata(
+            grpc_request.metadata_mut(),
+            &parts.headers,
+            &admitted,
+            request_id,
+        )?;
+
+        let mut response = if route.rpc.is_server_streaming() {
+            let wants_ndjson = parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|accept| accept.contains("application/x-ndjson"));
+            let messages = self
+                .transcoder
+                .server_streaming(route, grpc_request)
+                .await
+                .map_err(|status| ApiError::from_status(&status))?;
+            stream::respond(
+                messages,
+                route.response_body.clone(),
+                wants_ndjson,
+                request_id.to_owned(),
+            )
+        } else {
+            let answer = tokio::time::timeout(
+                self.settings.request_timeout,
+                self.transcoder.unary(route, grpc_request),
+            )
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    tonic::Code::DeadlineExceeded,
+                    "the service did not answer in time",
+                )
+            })?
+            .map_err(|status| ApiError::from_status(&status))?;
+            unary_response(route, &answer)?
+        };
+        rate_limit_headers(response.headers_mut(), &admitted.rate);
+        response.extensions_mut().insert(RouteLabel(
+            format!("{} {}", route.method, route.template).into(),
+        ));
+        Ok(response)
+    }
+
+    /// Resolves the tenant, authenticates, enforces maintenance and rate limits.
+    pub(crate) async fn admit(
+        &self,
+        headers: &HeaderMap,
+        path_tenant: Option<String>,
+        peer: SocketAddr,
+        public: bool,
+        tenant_optional: bool,
+    ) -> Result<Admitted, ApiError> {
+        let client_ip = client_ip(headers, peer, self.settings.trusted_proxies);
+        let credentials = Credentials::from_headers(headers)?;
+
+        // Explicit indications: header, path prefix, host. They must agree.
+        let mut explicit: Vec<(TenantRef, bool)> = Vec::new();
+        if let Some(value) = headers.get("x-tenant-id") {
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::bad_field("X-Tenant-ID", "must be a tenant id or slug"))?;
+            explicit.push((TenantRef::from_header(value.trim()), true));
+        }
+        if let Some(slug) = path_tenant {
+            explicit.push((TenantRef::Slug(slug), true));
+        }
+        if let Some(host) = request_host(headers) {
+            // A tenant subdomain must resolve; any other host may simply be the API's own.
+            let must_resolve = self.tenants.is_tenant_subdomain(&host);
+            explicit.push((TenantRef::Host(host), must_resolve));
+        }
+        let mut tenant: Option<Arc<ResolvedTenant>> = None;
+        for (reference, must_resolve) in explicit {
+            match self.tenants.resolve(&reference).await? {
+                Some(found) => match &tenant {
+                    Some(current) if current.id != found.id => {
+                        return Err(ApiError::new(
+                            tonic::Code::InvalidArgument,
+                            "the request names two different tenants",
+                        )
+                        .with_reason("TENANT_CONFLICT"));
+                    }
+                    Some(_) => {}
+                    None => tenant = Some(found),
+                },
+                None if must_resolve => return Err(tenant_not_found()),
+                None => {}
+            }
+        }
+
+        let tenant_id = tenant
+            .as_ref()
+            .and_then(|tenant| TenantId::parse(&tenant.id).ok());
+        let caller = self
+            .authenticator
+            .authenticate(credentials, tenant_id)
+            .await?;
+        if caller.is_none() && !public {
+            return Err(ApiError::new(
+                tonic::Code::Unauthenticated,
+                "missing credentials: send a bearer token or an API key",
+            ));
+        }
+        if tenant.is_none() {
+            let implicit = caller
+                .as_ref()
+                .and_then(|caller| caller.token_tenant)
+                .map(TenantRef::Id)
+                .or_else(|| self.settings.default_tenant.clone());
+            if let Some(reference) = implicit {
+                tenant = Some(
+                    self.tenants
+                        .resolve(&reference)
+                        .await?
+                        .ok_or_else(tenant_not_found)?,
+                );
+            }
+        }
+        let platform_operator = caller
+            .as_ref()
+            .is_some_and(|caller| caller.principal.is_platform_operator());
+        if let (Some(tenant), Some(caller)) = (&tenant, &caller)
+            && let Some(token_tenant) = caller.token_tenant
+            && token_tenant.to_string() != tenant.id
+        {
+            return Err(ApiError::new(
+                tonic::Code::PermissionDenied,
+                "the credentials belong to another tenant",
+            ));
+        }
+        if let Some(tenant) = &tenant
+            && tenant.status() == TenantStatus::Suspended
+            && !platform_operator
+        {
+            return Err(
+                ApiError::new(tonic::Code::PermissionDenied, "the tenant is suspended")
+                    .with_reason("TENANT_SUSPENDED"),
+            );
+        }
+        if tenant.is_none() && !tenant_optional {
+            return Err(ApiError::new(
+                tonic::Code::NotFound,
+                "no tenant: send X-Tenant-ID, use /t/{slug}/ or a tenant's host",
+            )
+            .with_reason("TENANT_NOT_FOUND"));
+        }
+        if self.settings.maintenance
+            && !matches!(
+                caller.as_ref().map(|caller| &caller.principal),
+                Some(Principal::PlatformAdmin { .. })
+            )
+        {
+            let mut error = ApiError::new(tonic::Code::Unavailable, "down for maintenance")
+                .with_reason("MAINTENANCE");
+            error.retry_after = Some(self.settings.maintenance_retry_after);
+            return Err(error);
+        }
+
+        let mut keys = Vec::new();
+        if let Some(tenant) = &tenant
+            && let Some(limits) = &tenant.rate_limits
+        {
+            keys.push((
+                format!("tenant:{}", tenant.id),
+                Limit {
+                    per_minute: limits.requests_per_minute.max(1),
+                    burst: limits.burst.max(1),
+                },
+            ));
+        }
+        match &caller {
+            Some(caller) => keys.push((
+                format!("caller:{}", caller.rate_key),
+                self.settings.caller_limit,
+            )),
+            None => keys.push((format!("ip:{client_ip}"), self.settings.anonymous_limit)),
+        }
+        let rate = self.limiter.check(&keys).await;
+        if !rate.allowed {
+            metrics::counter!("gateway_rate_limited_total").increment(1);
+            let mut error = ApiError::new(
+                tonic::Code::ResourceExhausted,
+                "too many requests; slow down",
+            )
+            .with_reason("RATE_LIMITED");
+            error.retry_after = Some(u32::try_from(rate.retry_after_seconds).unwrap_or(u32::MAX));
+            return Err(error);
+        }
+        Ok(Admitted {
+            tenant,
+            caller,
+            client_ip,
+            rate,
+        })
+    }
+
+    /// The metadata services read: request id, credentials, tenant, client, trace context.
+    pub(crate) fn add_metadata(
+        &self,
+        metadata: &mut tonic::metadata::MetadataMap,
+        headers: &HeaderMap,
+        admitted: &Admitted,
+        request_id: &str,
+    ) -> Result<(), ApiError> {
+        let invalid = |_| {
+            ApiError::new(
+                tonic::Code::InvalidArgument,
+                "a header holds characters gRPC metadata cannot",
+            )
+        };
+        metadata.insert(REQUEST_ID_HEADER, request_id.parse().map_err(invalid)?);
+        if let Some(caller) = &admitted.caller {
+            metadata.insert(
+                "authorization",
+                format!("Bearer {}", caller.token)
+                    .parse()
+                    .map_err(invalid)?,
+            );
+        }
+        if let Some(tenant) = &admitted.tenant {
+            metadata.insert(TENANT_ID_HEADER, tenant.id.parse().map_err(invalid)?);
+        }
+        if !admitted.client_ip.is_empty() {
+            metadata.insert(
+                CLIENT_IP_HEADER,
+                admitted.client_ip.parse().map_err(invalid)?,
+            );
+        }
+        if let Some(agent) = headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+        {
+            let agent: String = agent
+                .chars()
+                .filter(|character| character.is_ascii() && !character.is_ascii_control())
+                .take(500)
+                .collect();
+            metadata.insert(CLIENT_USER_AGENT_HEADER, agent.parse().map_err(invalid)?);
+        }
+        for name in FORWARDED_HEADERS {
+            if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok()) {
+                metadata.insert(name, value.parse().map_err(invalid)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn tenant_not_found() -> ApiError {
+    ApiError::new(tonic::Code::NotFound, "no such tenant").with_reason("TENANT_NOT_FOUND")
+}
+
+fn method_not_allowed(methods: Vec<Method>) -> ApiError {
+    let allowed: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    let allow = allowed.join(", ");
+    let mut error = ApiError::new(
+        tonic::Code::InvalidArgument,
+        format!("method not allowed; this path takes {allow}"),
+    )
+    .with_reason("METHOD_NOT_ALLOWED");
+    error.http_status = Some(Box::new((
+        StatusCode::METHOD_NOT_ALLOWED,
+        HeaderValue::from_str(&allow)
+            .map(|value| vec![(header::ALLOW, value)])
+            .unwrap_or_default(),
+    )));
+    error
+}
+
+fn unary_response(
+    route: &Route,
+    answer: &prost_reflect::DynamicMessage,
+) -> Result<Response, ApiError> {
+    let status = route
+        .policy
+        .success_status
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::OK);
+    if is_http_body(&route.rpc.output()) {
+        let (content_type, data) = http_body_parts(answer);
+        return Ok((status, [(header::CONTENT_TYPE, content_type)], data).into_response());
+    }
+    let json = response_json(answer, route.response_body.as_deref()).map_err(|error| {
+        tracing::error!(%error, "cannot encode a response as JSON");
+        ApiError::new(tonic::Code::Internal, "internal error")
+    })?;
+    Ok((status, axum::Json(json)).into_response())
+}
+
+fn rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
+    if decision.limit == 0 {
+        return;
+    }
+    headers.insert("ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(decision.reset_seconds));
+}
+
+/// The client's address: the connection's peer, or, behind `trusted_proxies` proxies, the
+/// address the outermost of them saw (counted from the right of `X-Forwarded-For`).
+pub fn client_ip(headers: &HeaderMap, peer: SocketAddr, trusted_proxies: usize) -> String {
+    if trusted_proxies > 0
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+    {
+        let hops: Vec<&str> = forwarded
+            .split(',')
+            .map(str::trim)
+            .filter(|hop| !hop.is_empty())
+            .collect();
+        if let Some(hop) = hops
+            .len()
+            .checked_sub(trusted_proxies)
+            .and_then(|index| hops.get(index))
+            && let Ok(address) = hop.parse::<IpAddr>()
+        {
+            return address.to_string();
+        }
+    }
+    peer.ip().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_addresses_come_from_the_trusted_hop() {
+        let peer: SocketAddr = "10.0.0.9:5555".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(client_ip(&headers, peer, 1), "10.0.0.9");
+        headers.insert("x-forwarded-for", "1.1.1.1, 203.0.113.5".parse().unwrap());
+        assert_eq!(
+            client_ip(&headers, peer, 0),
+            "10.0.0.9",
+            "untrusted headers are ignored"
+        );
+        assert_eq!(
+            client_ip(&headers, peer, 1),
+            "203.0.113.5",
+            "the address the ingress saw"
+        );
+        assert_eq!(client_ip(&headers, peer, 2), "1.1.1.1");
+        assert_eq!(client_ip(&headers, peer, 3), "10.0.0.9");
+        headers.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(client_ip(&headers, peer, 1), "10.0.0.9");
+    }
+}

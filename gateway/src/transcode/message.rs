@@ -1,0 +1,241 @@
+//! Request messages from path variables, query parameters and the JSON body, and responses
+//! back to JSON, all through the proto3 JSON mapping: enums by name, 64-bit integers as
+//! strings, well-known types in their JSON forms, proto or lowerCamelCase field names in.
+
+use bytes::Bytes;
+use prost_reflect::{
+    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, SerializeOptions,
+};
+use serde_json::{Map, Value};
+
+use super::routes::{BodyRule, Route, resolve_field_path};
+use super::template::Bindings;
+
+/// Name of google.api.HttpBody: a raw body on either side.
+pub const HTTP_BODY: &str = "google.api.HttpBody";
+
+/// Why a request could not become a message, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The field (or `body`, or the query parameter).
+    pub field: String,
+    /// What is wrong.
+    pub description: String,
+}
+
+impl InputError {
+    fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Builds the request message of `route`.
+pub fn build_request(
+    route: &Route,
+    bindings: &Bindings,
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<DynamicMessage, InputError> {
+    let input = route.rpc.input();
+    let mut root = Map::new();
+    match &route.body {
+        BodyRule::None => {}
+        BodyRule::Whole => match parse_json_body(&body)? {
+            Some(Value::Object(object)) => root = object,
+            Some(_) => return Err(InputError::new("body", "must be a JSON object")),
+            None => {}
+        },
+        BodyRule::Field(field) => {
+            let descriptor = input
+                .get_field_by_name(field)
+                .ok_or_else(|| InputError::new(field.clone(), "is not a field"))?;
+            let value = match descriptor.kind() {
+                Kind::Message(message) if message.full_name() == HTTP_BODY => {
+                    Some(http_body_json(content_type, &body))
+                }
+                _ => parse_json_body(&body)?,
+            };
+            if let Some(value) = value {
+                root.insert(field.clone(), value);
+            }
+        }
+    }
+    if route.body != BodyRule::Whole
+        && let Some(query) = query
+    {
+        let mut repeated: Vec<(String, Vec<String>)> = Vec::new();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match repeated.iter_mut().find(|(existing, _)| *existing == key) {
+                Some((_, values)) => values.push(value.into_owned()),
+                None => repeated.push((key.into_owned(), vec![value.into_owned()])),
+            }
+        }
+        for (key, values) in repeated {
+            if let BodyRule::Field(body_field) = &route.body
+                && (key == *body_field || key.starts_with(&format!("{body_field}.")))
+            {
+                return Err(InputError::new(key, "is set by the request body"));
+            }
+            let field = resolve_field_path(&input, &key)
+                .ok_or_else(|| InputError::new(key.clone(), "is not a field of the request"))?;
+            let value = if field.is_list() {
+                Value::Array(
+                    values
+                        .iter()
+                        .map(|value| scalar_json(&field.kind(), value, &key))
+                        .collect::<Result<_, _>>()?,
+                )
+            } else {
+                let [value] = values.as_slice() else {
+                    return Err(InputError::new(key, "is given more than once"));
+                };
+                scalar_json(&field.kind(), value, &key)?
+            };
+            set_path(&mut root, &key, value);
+        }
+    }
+    for (path, value) in bindings {
+        let field = resolve_field_path(&input, path)
+            .ok_or_else(|| InputError::new(path.clone(), "is not a field"))?;
+        let value = scalar_json(&field.kind(), value, path)?;
+        set_path(&mut root, path, value);
+    }
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(Value::Object(root), &mut track);
+    DynamicMessage::deserialize_with_options(
+        input,
+        deserializer,
+        &DeserializeOptions::new().deny_unknown_fields(true),
+    )
+    .map_err(|error| {
+        let path = track.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
+        InputError::new(field, clean_error(&error.to_string()))
+    })
+}
+
+fn parse_json_body(body: &Bytes) -> Result<Option<Value>, InputError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|error| InputError::new("body", format!("is not valid JSON: {error}")))
+}
+
+fn http_body_json(content_type: Option<&str>, body: &Bytes) -> Value {
+    use base64::Engine;
+    serde_json::json!({
+        "content_type": content_type.unwrap_or("application/octet-stream"),
+        "data": base64::engine::general_purpose::STANDARD.encode(body),
+    })
+}
+
+/// The JSON a query parameter or path variable stands for in field `kind`. Numbers travel as
+/// strings (proto3 JSON accepts them so, and 64-bit ones need it); booleans must be literals.
+fn scalar_json(kind: &Kind, value: &str, field: &str) -> Result<Value, InputError> {
+    match kind {
+        Kind::Bool => match value {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(InputError::new(field, "must be true or false")),
+        },
+        Kind::Enum(_) => match value.parse::<i64>() {
+            Ok(number) => Ok(Value::from(number)),
+            Err(_) => Ok(Value::String(value.to_owned())),
+        },
+        Kind::Message(message) => match message.full_name() {
+            "google.protobuf.BoolValue" => scalar_json(&Kind::Bool, value, field),
+            "google.protobuf.Timestamp"
+            | "google.protobuf.Duration"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.BytesValue"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.DoubleValue" => Ok(Value::String(value.to_owned())),
+            other => Err(InputError::new(
+                field,
+                format!("is a {other}: set its fields (`{field}.name=…`) instead"),
+            )),
+        },
+        _ => Ok(Value::String(value.to_owned())),
+    }
+}
+
+fn set_path(root: &mut Map<String, Value>, path: &str, value: Value) {
+    let mut steps: Vec<&str> = path.split('.').collect();
+    let last = steps.pop().expect("a path has a step");
+    let mut current = root;
+    for step in steps {
+        let entry = current
+            .entry(step.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        current = entry.as_object_mut().expect("made an object above");
+    }
+    current.insert(last.to_owned(), value);
+}
+
+/// The options every response is serialised with: proto field names, every field present
+/// (so clients see `false`, `0` and empty lists), 64-bit integers as strings.
+pub fn serialize_options() -> SerializeOptions {
+    SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(true)
+}
+
+/// A response message (or its `response_body` field) as JSON.
+pub fn response_json(
+    message: &DynamicMessage,
+    response_body: Option<&str>,
+) -> Result<Value, serde_json::Error> {
+    let whole =
+        message.serialize_with_options(serde_json::value::Serializer, &serialize_options())?;
+    Ok(match response_body {
+        Some(field) => whole.get(field).cloned().unwrap_or(Value::Null),
+        None => whole,
+    })
+}
+
+/// The raw body and content type of a google.api.HttpBody message.
+pub fn http_body_parts(message: &DynamicMessage) -> (String, Vec<u8>) {
+    let content_type = message
+        .get_field_by_name("content_type")
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let data = message
+        .get_field_by_name("data")
+        .and_then(|value| value.as_bytes().map(|bytes| bytes.to_vec()))
+        .unwrap_or_default();
+    (content_type, data)
+}
+
+/// Whether responses of `message` are raw bodies.
+pub fn is_http_body(message: &MessageDescriptor) -> bool {
+    message.full_name() == HTTP_BODY
+}
+
+/// Keeps parser messages short and free of Rust type names.
+fn clean_error(message: &str) -> String {
+    message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .trim()
+        .to_owned()
+}

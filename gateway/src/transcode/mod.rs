@@ -1,0 +1,168 @@
+//! REST/JSON to gRPC, driven by the `google.api.http` annotations of the descriptor sets the
+//! gateway loads: the suite's own, embedded, and any others named in its configuration.
+//!
+//! - [`template`]: path templates and matching.
+//! - [`routes`]: the route table built from the descriptors.
+//! - [`message`]: request messages from path, query and body; responses to JSON.
+//! - [`codec`]: calling any RPC with dynamic messages.
+
+pub mod codec;
+pub mod message;
+pub mod routes;
+pub mod template;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::Stream;
+use http::uri::PathAndQuery;
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use tonic::transport::{Channel, Endpoint};
+
+use self::codec::DynamicCodec;
+use self::routes::{Route, RouteTable};
+
+/// The routes and the channels to the upstreams serving them.
+#[derive(Debug)]
+pub struct Transcoder {
+    table: RouteTable,
+    channels: HashMap<String, Channel>,
+    urls: HashMap<String, String>,
+    packages: HashMap<String, String>,
+    pools: Vec<DescriptorPool>,
+}
+
+/// An upstream: its name and gRPC URL.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Name, for logs and metrics.
+    pub name: String,
+    /// gRPC URL.
+    pub url: String,
+    /// Protobuf packages it serves (exact names).
+    pub packages: Vec<String>,
+}
+
+impl Transcoder {
+    /// Routes every annotated RPC of `descriptor_sets` whose package an upstream serves.
+    pub fn new(
+        descriptor_sets: &[Vec<u8>],
+        upstreams: &[Upstream],
+        connect_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut table = RouteTable::default();
+        let mut pools = Vec::new();
+        for (index, bytes) in descriptor_sets.iter().enumerate() {
+            let pool = DescriptorPool::decode(bytes.as_slice())
+                .with_context(|| format!("descriptor set {index} does not decode"))?;
+            table.add_pool(&pool, |package| {
+                upstreams
+                    .iter()
+                    .find(|upstream| upstream.packages.iter().any(|served| served == package))
+                    .map(|upstream| upstream.name.clone())
+            })?;
+            pools.push(pool);
+        }
+        let mut channels = HashMap::new();
+        let mut urls = HashMap::new();
+        let mut packages = HashMap::new();
+        for upstream in upstreams {
+            urls.insert(upstream.name.clone(), upstream.url.clone());
+            for package in &upstream.packages {
+                packages.insert(package.clone(), upstream.name.clone());
+            }
+            let channel = Endpoint::from_shared(upstream.url.clone())
+                .with_context(|| format!("the URL of upstream {} is invalid", upstream.name))?
+                .connect_timeout(connect_timeout)
+                .connect_lazy();
+            channels.insert(upstream.name.clone(), channel);
+        }
+        Ok(Self {
+            table,
+            channels,
+            urls,
+            packages,
+            pools,
+        })
+    }
+
+    /// The route table.
+    pub fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// The descriptor pools (for the OpenAPI document).
+    pub fn pools(&self) -> &[DescriptorPool] {
+        &self.pools
+    }
+
+    /// Every upstream and its channel (readiness checks).
+    pub fn channels(&self) -> impl Iterator<Item = (&str, &Channel)> {
+        self.channels
+            .iter()
+            .map(|(name, channel)| (name.as_str(), channel))
+    }
+
+    /// The RPC a gRPC path names (`/package.Service/Method`) and the URL of its upstream, if
+    /// an upstream serves its package.
+    pub fn rpc_for_path(&self, path: &str) -> Option<(prost_reflect::MethodDescriptor, &str)> {
+        let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+        self.pools.iter().find_map(|pool| {
+            let service = pool.get_service_by_name(service)?;
+            let upstream = self.packages.get(service.package_name())?;
+            let rpc = service
+                .methods()
+                .find(|candidate| candidate.name() == method)?;
+            Some((rpc, self.urls.get(upstream)?.as_str()))
+        })
+    }
+
+    fn client(&self, route: &Route) -> Result<tonic::client::Grpc<Channel>, tonic::Status> {
+        let channel = self
+            .channels
+            .get(route.upstream.as_ref())
+            .ok_or_else(|| tonic::Status::unavailable("no upstream serves this API"))?;
+        Ok(tonic::client::Grpc::new(channel.clone()))
+    }
+
+    fn path(route: &Route) -> Result<PathAndQuery, tonic::Status> {
+        PathAndQuery::from_maybe_shared(route.grpc_path.to_string())
+            .map_err(|_| tonic::Status::internal("invalid gRPC path"))
+    }
+
+    /// Calls a unary RPC.
+    pub async fn unary(
+        &self,
+        route: &Route,
+        request: tonic::Request<DynamicMessage>,
+    ) -> Result<DynamicMessage, tonic::Status> {
+        let mut client = self.client(route)?;
+        client.ready().await.map_err(|error| {
+            tonic::Status::unavailable(format!("upstream unavailable: {error}"))
+        })?;
+        let codec = DynamicCodec::new(route.rpc.output());
+        client
+            .unary(request, Self::path(route)?, codec)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Calls a server-streaming RPC.
+    pub async fn server_streaming(
+        &self,
+        route: &Route,
+        request: tonic::Request<DynamicMessage>,
+    ) -> Result<impl Stream<Item = Result<DynamicMessage, tonic::Status>> + use<>, tonic::Status>
+    {
+        let mut client = self.client(route)?;
+        client.ready().await.map_err(|error| {
+            tonic::Status::unavailable(format!("upstream unavailable: {error}"))
+        })?;
+        let codec = DynamicCodec::new(route.rpc.output());
+        client
+            .server_streaming(request, Self::path(route)?, codec)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}

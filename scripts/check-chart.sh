@@ -9,7 +9,9 @@
 #      deploy/helm/check-rendered.py instead, together with the metric names of the alerts and
 #      the Grafana dashboard;
 #   3. a negative test per values-schema rule and per template check: each bad value must make
-#      `helm template` fail, with a message naming the problem;
+#      `helm template` fail, with a message naming the problem; wiring tests: with given values,
+#      components must get (or not get) given variables, and secret files from given Secret
+#      keys (the gateway's client secret, svc-auth's service clients, extra descriptor sets…);
 #   4. coverage: every service crate (svc-*/ with a Cargo.toml) and the gateway has a Deployment,
 #      a Service, probes, a migration Job when it has migrations/, and its /metrics listener on a
 #      port of its own that only in-cluster Services expose, the ServiceMonitor scrapes and the
@@ -253,6 +255,31 @@ rabbitmq metric names are metric names          | --set metrics.prometheusRule.r
 login failure threshold is positive             | --set metrics.prometheusRule.thresholds.loginFailuresPerMinute=0 | loginFailuresPerMinute
 service token refusals threshold is an integer  | --set metrics.prometheusRule.thresholds.serviceTokenRefusals=0.5 | serviceTokenRefusals
 tests.image is not empty                        | --set tests.image=                                              | /tests/image
+unknown gateway keys are refused                | --set gateway.maintenanceMode=true                              | maintenanceMode
+gateway.serviceClient.clientId is required      | --set gateway.serviceClient.clientId=                           | /gateway/serviceClient/clientId
+a client id has no `:` (client_id:secret)       | --set gateway.serviceClient.clientId=gate:way                   | /gateway/serviceClient/clientId
+gateway.serviceClient.secretKey is a valid key  | --set gateway.serviceClient.secretKey=a/b                       | /gateway/serviceClient/secretKey
+the client secret is never a value              | --set gateway.serviceClient.secret=0123456789abcdef             | secret
+config refuses GATEWAY_AUTH_URL (it is AUTH_URL) | --set gateway.config.GATEWAY_AUTH_URL=http://svc-auth:50052    | GATEWAY_AUTH_URL
+config refuses the client id (serviceClient)    | --set gateway.config.AUTH_CLIENT_ID=edge                        | AUTH_CLIENT_ID
+config refuses GATEWAY_MAINTENANCE (maintenance) | --set gateway.config.GATEWAY_MAINTENANCE=true                  | GATEWAY_MAINTENANCE
+config refuses the base domain (baseDomain)     | --set gateway.config.GATEWAY_BASE_DOMAIN=example.org            | GATEWAY_BASE_DOMAIN
+config refuses descriptor sets (extraApis)      | --set gateway.config.GATEWAY_DESCRIPTOR_SETS=/tmp/x.binpb       | GATEWAY_DESCRIPTOR_SETS
+extraEnv refuses the client secret as a value   | --set-json gateway.extraEnv=[{"name":"AUTH_CLIENT_SECRET","value":"0123456789abcdef"}] | /gateway/extraEnv/0
+gateway.maintenance.enabled is a boolean        | --set-string gateway.maintenance.enabled=yes                    | /gateway/maintenance/enabled
+maintenance.retryAfterSeconds is 1-86400        | --set gateway.maintenance.retryAfterSeconds=0                   | /gateway/maintenance/retryAfterSeconds
+gateway.trustedProxies is auto or 0-10          | --set gateway.trustedProxies=many                               | /gateway/trustedProxies
+gateway.requestTimeout is a duration            | --set gateway.requestTimeout=30sec                              | /gateway/requestTimeout
+gateway.bodyLimitBytes is at least 1024         | --set gateway.bodyLimitBytes=10                                 | /gateway/bodyLimitBytes
+gateway.corsOrigins are origins (no path)       | --set gateway.corsOrigins[0]=https://app.example.com/login      | /gateway/corsOrigins/0
+gateway.defaultTenant has no comma or space     | --set-json gateway.defaultTenant="a,b"                          | /gateway/defaultTenant
+rate limits are positive                        | --set gateway.rateLimits.caller.perMinute=0                     | /gateway/rateLimits/caller/perMinute
+gateway cache lifetimes are durations           | --set gateway.cacheTtl.apiKeys=soon                             | /gateway/cacheTtl/apiKeys
+extraApis entries need a descriptorSet          | --set-json gateway.extraApis=[{"name":"b","packages":["acme.b.v1"],"url":"http://b.acme.svc:50051"}] | descriptorSet
+extraApis names are DNS labels                  | --set-json gateway.extraApis=[{"name":"Billing","packages":["acme.b.v1"],"url":"http://b:1","descriptorSet":{"name":"d","key":"b.binpb"}}] | /gateway/extraApis/0/name
+extraApis never route the suite's packages      | --set-json gateway.extraApis=[{"name":"b","packages":["formflow.tenant.v1"],"url":"http://b:1","descriptorSet":{"name":"d","key":"b.binpb"}}] | /gateway/extraApis/0/packages/0
+extraApis urls are http(s) URLs without , or =  | --set-json gateway.extraApis=[{"name":"b","packages":["acme.b.v1"],"url":"b.acme.svc:50051","descriptorSet":{"name":"d","key":"b.binpb"}}] | /gateway/extraApis/0/url
+extraApis descriptor ConfigMaps are DNS names   | --set-json gateway.extraApis=[{"name":"b","packages":["acme.b.v1"],"url":"http://b:1","descriptorSet":{"name":"B_D","key":"b.binpb"}}] | /gateway/extraApis/0/descriptorSet/name
 [template] HPA minReplicas <= maxReplicas       | --set gateway.autoscaling.enabled=true,gateway.autoscaling.minReplicas=5,gateway.autoscaling.maxReplicas=3 | greater than autoscaling.maxReplicas
 [template] envPrefix is unique                  | --set services.svc-auth.envPrefix=TENANT                        | the same envPrefix
 [template] grpcPort is not the metrics port     | --set metrics.port=50053                                        | collide
@@ -260,12 +287,14 @@ tests.image is not empty                        | --set tests.image=            
 [template] preStop sleep < grace period         | --set componentDefaults.preStopSleepSeconds=30                  | must be less than terminationGracePeriodSeconds
 [template] pdb.minAvailable < HPA minReplicas   | --set gateway.autoscaling.enabled=true,gateway.pdb.enabled=true,gateway.pdb.minAvailable=2 | no pod can ever be evicted
 [template] migrations need uses.postgres        | --set services.svc-tenant.uses.postgres=false                   | migrations.enabled needs uses.postgres
-[template] uses.auth needs services.svc-auth    | --set services.svc-auth=null                                    | services.svc-auth is missing: services.svc-tenant has uses.auth
+[template] the gateway needs services.svc-auth  | --set services.svc-auth=null                                    | services.svc-auth is missing: the gateway verifies tokens
 [template] svc-auth never has uses.auth         | --set services.svc-auth.uses.auth=true                          | svc-auth issues the tokens
 [template] svc-auth needs svc-tenant            | --set services.svc-tenant=null                                  | services.svc-tenant is missing: svc-auth creates tenants there
 [template] lockout.base <= lockout.max          | --set auth.lockout.base=2h                                      | auth.lockout.base (2h) is longer than auth.lockout.max
 [template] an Ingress needs a host              | --set ingress.enabled=true,ingress.baseDomainHosts=false        | ingress: no hosts
 [template] an HTTPRoute needs a host            | --set httpRoute.enabled=true,httpRoute.parentRefs[0].name=gw,ingress.baseDomainHosts=false | httpRoute: no hosts
+[template] extraApis names are unique           | --set-json gateway.extraApis=[{"name":"b","packages":["acme.b.v1"],"url":"http://b:1","descriptorSet":{"name":"d","key":"b"}},{"name":"b","packages":["acme.c.v1"],"url":"http://c:1","descriptorSet":{"name":"d","key":"c"}}] | two entries are named b
+[template] a package has one upstream           | --set-json gateway.extraApis=[{"name":"b","packages":["acme.b.v1"],"url":"http://b:1","descriptorSet":{"name":"d","key":"b"}},{"name":"c","packages":["acme.b.v1"],"url":"http://c:1","descriptorSet":{"name":"d","key":"c"}}] | the package acme.b.v1 is routed by both b and c
 EOF
 )
 
@@ -296,6 +325,59 @@ while IFS='|' read -r description arguments expected; do
 done <<<"$NEGATIVE_TESTS"
 set +f
 log "  $refused of $negative bad values refused with the expected message"
+
+# Each line: description | helm arguments | assertions on the rendered components (`;`-separated,
+# checked by `check-rendered.py expect`): `<component> NAME=VALUE`, `<component> NAME` (set),
+# `<component> !NAME` (not set), `<component> NAME<-secret:SECRET/KEY` (NAME is a file mounted
+# from that key of that Secret; `configmap:` likewise). Arguments are split on spaces.
+WIRING_TESTS=$(cat <<'EOF'
+gateway: client `gateway` of svc-auth           |                                                    | gateway AUTH_CLIENT_ID=gateway
+gateway: client secret from a Secret file       |                                                    | gateway AUTH_CLIENT_SECRET_FILE<-secret:formflow-auth-service-clients/gateway ; gateway !AUTH_CLIENT_SECRET
+svc-auth: its clients from that same Secret     |                                                    | svc-auth AUTH_SERVICE_CLIENTS_FILE<-secret:formflow-auth-service-clients/clients ; svc-auth !AUTH_SERVICE_CLIENTS
+gateway: client id, key and Secret follow values | --set gateway.serviceClient.clientId=edge,gateway.serviceClient.secretKey=edge,auth.serviceClients.existingSecret=clients | gateway AUTH_CLIENT_ID=edge ; gateway AUTH_CLIENT_SECRET_FILE<-secret:clients/edge ; svc-auth AUTH_SERVICE_CLIENTS_FILE<-secret:clients/clients
+gateway: svc-auth is AUTH_URL, no GATEWAY_AUTH_URL |                                                  | gateway !GATEWAY_AUTH_URL ; gateway AUTH_URL=http://formflow-svc-auth.formflow.svc:50052 ; gateway GATEWAY_TENANT_URL=http://formflow-svc-tenant.formflow.svc:50051 ; gateway GATEWAY_NOTIFY_URL
+gateway: verifies tokens like the services      |                                                    | gateway AUTH_ISSUER=formflow ; gateway AUTH_AUDIENCE=formflow ; gateway !AUTH_JWKS_FILE
+gateway: gets the extra JWKS when configured    | --set auth.jwks.existingConfigMap=break-glass      | gateway AUTH_JWKS_FILE<-configmap:break-glass/jwks.json
+gateway: Redis and RabbitMQ from their Secrets  |                                                    | gateway REDIS_URL_FILE<-secret:formflow-redis/url ; gateway REDIS_KEY_PREFIX=formflow: ; gateway AMQP_URL_FILE<-secret:formflow-rabbitmq/url ; gateway AMQP_PREFIX=formflow ; gateway !REDIS_URL ; gateway !AMQP_URL ; gateway !DATABASE_URL_FILE
+gateway: maintenance mode off by default        |                                                    | gateway GATEWAY_MAINTENANCE=false ; gateway GATEWAY_MAINTENANCE_RETRY_AFTER=300
+gateway: maintenance toggle                     | --set gateway.maintenance.enabled=true,gateway.maintenance.retryAfterSeconds=900 | gateway GATEWAY_MAINTENANCE=true ; gateway GATEWAY_MAINTENANCE_RETRY_AFTER=900
+gateway: base domain is baseDomain              | --set baseDomain=forms.acme.test                   | gateway GATEWAY_BASE_DOMAIN=forms.acme.test ; svc-tenant TENANT_BASE_DOMAIN=forms.acme.test
+gateway: no trusted proxy without an edge       |                                                    | gateway GATEWAY_TRUSTED_PROXIES=0
+gateway: one trusted proxy behind the Ingress   | --set ingress.enabled=true                         | gateway GATEWAY_TRUSTED_PROXIES=1
+gateway: one trusted proxy behind the HTTPRoute | --set httpRoute.enabled=true,httpRoute.parentRefs[0].name=gw | gateway GATEWAY_TRUSTED_PROXIES=1
+gateway: trustedProxies set explicitly          | --set ingress.enabled=true,gateway.trustedProxies=2 | gateway GATEWAY_TRUSTED_PROXIES=2
+gateway: edge defaults                          |                                                    | gateway GATEWAY_BODY_LIMIT_BYTES=1048576 ; gateway GATEWAY_REQUEST_TIMEOUT=30s ; gateway GATEWAY_API_KEY_CACHE_TTL=10s ; gateway GATEWAY_TENANT_CACHE_TTL=5s ; gateway GATEWAY_ANONYMOUS_RATE=120 ; gateway GATEWAY_ANONYMOUS_BURST=30 ; gateway GATEWAY_CALLER_RATE=1200 ; gateway GATEWAY_CALLER_BURST=100 ; gateway !GATEWAY_CORS_ORIGINS ; gateway !GATEWAY_DEFAULT_TENANT ; gateway !GATEWAY_DESCRIPTOR_SETS ; gateway !GATEWAY_PACKAGE_ROUTES
+gateway: CORS origins and default tenant        | --set gateway.corsOrigins={https://app.example.com,https://admin.example.com},gateway.defaultTenant=acme | gateway GATEWAY_CORS_ORIGINS=https://app.example.com,https://admin.example.com ; gateway GATEWAY_DEFAULT_TENANT=acme
+gateway: an extra API's descriptor set and routes | --set-json gateway.extraApis=[{"name":"billing","packages":["acme.billing.v1","acme.invoice.v1"],"url":"http://billing.acme.svc:50051","descriptorSet":{"name":"acme-billing","key":"billing.binpb"}}] | gateway GATEWAY_DESCRIPTOR_SETS<-configmap:acme-billing/billing.binpb ; gateway GATEWAY_PACKAGE_ROUTES=acme.billing.v1=http://billing.acme.svc:50051,acme.invoice.v1=http://billing.acme.svc:50051
+EOF
+)
+
+log "wiring tests (each setting must reach the right variable or file):"
+wiring=0
+wired=0
+set -f # the arguments hold [ ] { } and *: no globbing
+while IFS='|' read -r description arguments expected; do
+  description=$(trim "$description")
+  arguments=$(trim "$arguments")
+  expected=$(trim "$expected")
+  [[ -z "$description" ]] && continue
+  wiring=$((wiring + 1))
+  # shellcheck disable=SC2086
+  if ! "$HELM" template formflow "$CHART" --namespace formflow --kube-version "$KUBE_VERSION" $arguments \
+    >"$OUT/wiring.yaml" 2>"$OUT/wiring.err"; then
+    bad "not rendered: $description ($arguments)"
+    sed 's/^/       /' "$OUT/wiring.err" | head -8
+  elif ! "$PY" "$CHECK" expect "$OUT/wiring.yaml" "$expected" >"$OUT/wiring.log" 2>&1; then
+    bad "wiring: $description${arguments:+ ($arguments)}"
+    sed 's/^/       /' "$OUT/wiring.log" | head -12
+  else
+    passed=$((passed + 1))
+    wired=$((wired + 1))
+    [[ $VERBOSE == 1 ]] && log "  ok   wired: $description"
+  fi
+done <<<"$WIRING_TESTS"
+set +f
+log "  $wired of $wiring wiring tests hold"
 
 # -------------------------------------------------------------------- 4-5: coverage, consistency
 log "coverage and consistency:"

@@ -26,7 +26,16 @@ kubernetes-validate). Subcommands:
       Reachability: every in-cluster URL a component is given (GATEWAY_*_URL, AUTH_URL,
       AUTH_TENANT_URL, …) names a Service of the release whose pods' NetworkPolicies admit the
       caller on that port, and svc-auth's gRPC port admits every component (all of them fetch its
-      key set or service tokens, or will).
+      key set or service tokens, or will); no NetworkPolicy restricts egress (the gateway reaches
+      Redis, RabbitMQ and every service, the services Postgres too, at addresses the chart does
+      not know).
+  expect RENDERED ASSERTIONS
+      Checks the environment of rendered components. ASSERTIONS: `;`-separated, each
+      `<component> NAME=VALUE` (set to VALUE), `<component> NAME` (set), `<component> !NAME`
+      (not set), or `<component> NAME<-secret:SECRET/KEY` / `NAME<-configmap:CONFIGMAP/KEY`: NAME
+      is a path (one of a comma-separated list) to a file the component's pod mounts from that
+      key of that Secret (ConfigMap). The environment is the component's ConfigMap (envFrom)
+      and the container's `env` values; <component> is the app.kubernetes.io/component label.
   consistency ROOT RENDERED... 
       Every environment variable the chart or docker-compose.yml sets for a binary is one that
       binary reads (clap `env = "…"` of its Parser struct, following #[command(flatten)] into its
@@ -571,6 +580,13 @@ def check_reachability(by_kind):
                         continue
                     admitted(caller, target, matched.get("name"), matched["containerPort"], variable)
                     pairs.add((caller, target))
+    # Egress stays open: the gateway reaches Redis, RabbitMQ and every service, the services
+    # Postgres, Redis, RabbitMQ and svc-auth, all at deployment-specific addresses. A policy that
+    # restricts egress would have to allow all of that.
+    for policy in rendered_policies:
+        if "Egress" in (policy["spec"].get("policyTypes") or []):
+            fail(f"NetworkPolicy {policy['metadata']['name']} restricts egress: the components need Redis, "
+                 "RabbitMQ, Postgres and each other (the gateway every service); allow them first")
     # svc-auth: every component fetches its key set or service tokens (or will, when it starts
     # verifying tokens), whether or not it has AUTH_URL today.
     if AUTH_SERVER in deployments:
@@ -676,6 +692,70 @@ def cmd_coverage(root, rendered, scaling):
           f"ConfigMap, ServiceAccount, NetworkPolicy{', HPA, PDB' if scaling else ''}, in-cluster metrics port "
           f"({scraped}) each; migration Jobs for {', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}; "
           f"{reachable} caller→service paths admitted by the NetworkPolicies")
+
+
+# --------------------------------------------------------------------------------------- expect
+
+ASSERTION = re.compile(r"^(?P<component>[a-z0-9-]+)\s+(?P<negate>!)?(?P<name>[A-Z_][A-Z0-9_]*)"
+                       r"(?:=(?P<value>.*)|<-(?P<kind>secret|configmap):(?P<source>[^/\s]+)/(?P<key>\S+))?$")
+
+
+def mounted_from(pod, container, path):
+    """(kind, name, key) of the Secret or ConfigMap key the file at `path` comes from, or None."""
+    for mount in container.get("volumeMounts") or []:
+        directory = mount["mountPath"].rstrip("/") + "/"
+        if not path.startswith(directory):
+            continue
+        relative = path[len(directory):]
+        volume = next((v for v in pod.get("volumes") or [] if v["name"] == mount["name"]), None)
+        if volume is None:
+            return None
+        for kind, field, name_field in (("secret", "secret", "secretName"), ("configmap", "configMap", "name")):
+            if field in volume:
+                source = volume[field]
+                items = source.get("items")
+                key = next((item["key"] for item in items if item["path"] == relative), None) if items else relative
+                return (kind, source.get(name_field), key) if key else None
+        return None
+    return None
+
+
+def cmd_expect(rendered, assertions):
+    docs = load_docs(rendered)
+    config_maps = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
+    deployments = {component(doc): doc for doc in docs if doc["kind"] == "Deployment"}
+    checked = 0
+    for assertion in filter(None, (part.strip() for part in assertions.split(";"))):
+        match = ASSERTION.match(assertion)
+        if not match:
+            fail(f"cannot parse the assertion {assertion!r}")
+            continue
+        checked += 1
+        name, deployment = match["name"], deployments.get(match["component"])
+        if deployment is None:
+            fail(f"{assertion}: no Deployment of component {match['component']}")
+            continue
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        environment = {}
+        for source in container.get("envFrom") or []:
+            environment.update((config_maps.get((source.get("configMapRef") or {}).get("name")) or {}).get("data") or {})
+        for variable in container.get("env") or []:
+            environment[variable["name"]] = variable.get("value", "<valueFrom>")
+        if match["negate"]:
+            if name in environment:
+                fail(f"{assertion}: {match['component']} has {name}={environment[name]}")
+        elif name not in environment:
+            fail(f"{assertion}: {match['component']} has no {name}")
+        elif match["value"] is not None and str(environment[name]) != match["value"]:
+            fail(f"{assertion}: {match['component']} has {name}={environment[name]}")
+        elif match["kind"]:
+            wanted = (match["kind"], match["source"], match["key"])
+            found = [mounted_from(pod, container, path) for path in str(environment[name]).split(",")]
+            if wanted not in found:
+                fail(f"{assertion}: {name}={environment[name]} is mounted from {found} (want {wanted[0]} {wanted[1]}, key {wanted[2]})")
+    finish(f"expect {assertions}")
+    print(f"{checked} assertion(s) hold")
 
 
 # ---------------------------------------------------------------------------------- consistency
@@ -818,6 +898,8 @@ def main(argv):
         cmd_crds(argv[2], argv[3:])
     elif len(argv) >= 4 and argv[1] == "coverage":
         cmd_coverage(argv[2], argv[3], "--scaling" in argv[4:])
+    elif len(argv) == 4 and argv[1] == "expect":
+        cmd_expect(argv[2], argv[3])
     elif len(argv) >= 4 and argv[1] == "consistency":
         cmd_consistency(argv[2], argv[3:])
     else:

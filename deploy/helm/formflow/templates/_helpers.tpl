@@ -85,8 +85,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 The components as a JSON list ({"items": [...]}): the gateway first, then the services sorted by
 name, each componentDefaults deep-merged with its own block, plus:
   name, kind ("gateway" | "service"), binary, port (the main container port), portName,
-  uses {postgres, redis, amqp, auth}, migrations {enabled}, config, envPrefix, fullName, and
-  authServer (true for svc-auth, the token issuer).
+  uses {postgres, redis, amqp, auth}, migrations {enabled}, config, envPrefix, fullName,
+  authServer (true for svc-auth, the token issuer), and serviceClient {clientId, secretKey} for
+  a client of svc-auth (the gateway).
+The gateway always uses Redis, RabbitMQ and svc-auth (uses.redis, uses.amqp, uses.auth).
 Numbers come back as floats from fromJson: templates pipe them through `int`.
 */}}
 {{- define "formflow.components" -}}
@@ -99,7 +101,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $gw "binary" "gateway" }}
 {{- $_ = set $gw "port" .Values.gateway.port }}
 {{- $_ = set $gw "portName" "http" }}
-{{- $_ = set $gw "uses" $noUses }}
+{{- $_ = set $gw "uses" (dict "postgres" false "redis" true "amqp" true "auth" true) }}
 {{- $_ = set $gw "migrations" (dict "enabled" false) }}
 {{- $_ = set $gw "authServer" false }}
 {{- $_ = set $gw "fullName" (include "formflow.componentName" (list $root "gateway")) }}
@@ -116,6 +118,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $c "migrations" (mergeOverwrite (dict "enabled" false) (get $svc "migrations" | default dict)) }}
 {{- $_ = set $c "config" (get $svc "config" | default dict) }}
 {{- $_ = set $c "authServer" (eq $name (include "formflow.authServerName" $root)) }}
+{{- $_ = set $c "serviceClient" (get $svc "serviceClient" | default dict) }}
 {{- $_ = set $c "fullName" (include "formflow.componentName" (list $root $name)) }}
 {{- $items = append $items $c }}
 {{- end }}
@@ -140,9 +143,11 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- end }}
 {{- end }}
 
-{{/* Where secrets and the JWKS are mounted, and the variables naming those files. */}}
+{{/* Where secrets, the JWKS and the gateway's extra descriptor sets are mounted, and the
+variables naming those files. */}}
 {{- define "formflow.secretDir" -}}/var/run/secrets/formflow{{- end }}
 {{- define "formflow.jwksDir" -}}/etc/formflow/jwks{{- end }}
+{{- define "formflow.descriptorDir" -}}/etc/formflow/descriptors{{- end }}
 
 {{/* The service that issues tokens (and the one it creates tenants in): their keys in
 .Values.services. */}}
@@ -159,6 +164,17 @@ AUTH_TENANT_URL. Argument: (list $ "svc-tenant"); fails when the service is not 
 {{- fail (printf "services.%s is missing: %s" $name (index . 2)) }}
 {{- end }}
 {{- printf "http://%s.%s.svc:%d" (include "formflow.componentName" (list $root $name)) $root.Release.Namespace ($svc.grpcPort | int) }}
+{{- end }}
+
+{{/* GATEWAY_TRUSTED_PROXIES: gateway.trustedProxies, or with `auto` 1 behind the chart's
+Ingress or HTTPRoute (the proxy appends to X-Forwarded-For) and 0 without them. */}}
+{{- define "formflow.trustedProxies" -}}
+{{- $value := .Values.gateway.trustedProxies }}
+{{- if eq (toString $value) "auto" }}
+{{- ternary "1" "0" (or .Values.ingress.enabled .Values.httpRoute.enabled) }}
+{{- else }}
+{{- $value | int }}
+{{- end }}
 {{- end }}
 
 {{/* Whether the optional extra JWKS (auth.jwks) is configured: "true" or "". */}}
@@ -199,9 +215,44 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 {{- $_ = set $data "GATEWAY_HTTP_ADDR" (printf "0.0.0.0:%d" ($c.port | int)) }}
 {{- /* /metrics on its own listener, never on the public HTTP port. */}}
 {{- $_ = set $data "GATEWAY_METRICS_ADDR" (printf "0.0.0.0:%d" ($root.Values.metrics.port | int)) }}
+{{- /* Every service but svc-auth, whose URL is AUTH_URL (uses.auth, below). */}}
 {{- range $name := keys $root.Values.services | sortAlpha }}
+{{- if ne $name (include "formflow.authServerName" $root) }}
 {{- $svc := index $root.Values.services $name }}
 {{- $_ = set $data (printf "GATEWAY_%s_URL" $svc.envPrefix) (include "formflow.serviceUrl" (list $root $name "")) }}
+{{- end }}
+{{- end }}
+{{- $gw := $root.Values.gateway }}
+{{- $_ = set $data "GATEWAY_BASE_DOMAIN" $root.Values.baseDomain }}
+{{- with $gw.defaultTenant }}
+{{- $_ = set $data "GATEWAY_DEFAULT_TENANT" . }}
+{{- end }}
+{{- $_ = set $data "GATEWAY_BODY_LIMIT_BYTES" ($gw.bodyLimitBytes | int64 | toString) }}
+{{- $_ = set $data "GATEWAY_REQUEST_TIMEOUT" $gw.requestTimeout }}
+{{- with $gw.corsOrigins }}
+{{- $_ = set $data "GATEWAY_CORS_ORIGINS" (join "," .) }}
+{{- end }}
+{{- $_ = set $data "GATEWAY_TRUSTED_PROXIES" (include "formflow.trustedProxies" $root) }}
+{{- $_ = set $data "GATEWAY_MAINTENANCE" (ternary "true" "false" (eq (toString $gw.maintenance.enabled) "true")) }}
+{{- $_ = set $data "GATEWAY_MAINTENANCE_RETRY_AFTER" ($gw.maintenance.retryAfterSeconds | int | toString) }}
+{{- $_ = set $data "GATEWAY_ANONYMOUS_RATE" ($gw.rateLimits.anonymous.perMinute | int | toString) }}
+{{- $_ = set $data "GATEWAY_ANONYMOUS_BURST" ($gw.rateLimits.anonymous.burst | int | toString) }}
+{{- $_ = set $data "GATEWAY_CALLER_RATE" ($gw.rateLimits.caller.perMinute | int | toString) }}
+{{- $_ = set $data "GATEWAY_CALLER_BURST" ($gw.rateLimits.caller.burst | int | toString) }}
+{{- $_ = set $data "GATEWAY_API_KEY_CACHE_TTL" $gw.cacheTtl.apiKeys }}
+{{- $_ = set $data "GATEWAY_TENANT_CACHE_TTL" $gw.cacheTtl.tenants }}
+{{- with $gw.extraApis }}
+{{- $files := list }}
+{{- $routes := list }}
+{{- range . }}
+{{- $files = append $files (printf "%s/%s/%s" (include "formflow.descriptorDir" $root) .name .descriptorSet.key) }}
+{{- $url := .url }}
+{{- range .packages }}
+{{- $routes = append $routes (printf "%s=%s" . $url) }}
+{{- end }}
+{{- end }}
+{{- $_ = set $data "GATEWAY_DESCRIPTOR_SETS" (join "," $files) }}
+{{- $_ = set $data "GATEWAY_PACKAGE_ROUTES" (join "," $routes) }}
 {{- end }}
 {{- else }}
 {{- $_ = set $data (printf "%s_GRPC_ADDR" $c.envPrefix) (printf "0.0.0.0:%d" ($c.port | int)) }}
@@ -229,9 +280,18 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 {{- if $c.uses.auth }}
 {{- /* Verifies tokens: svc-auth's key set, fetched at start (the pod fails until svc-auth
 answers), on unknown key ids and every five minutes. */}}
-{{- $_ = set $data "AUTH_URL" (include "formflow.serviceUrl" (list $root (include "formflow.authServerName" $root) (printf "services.%s has uses.auth: it verifies tokens against svc-auth's keys" $c.name))) }}
+{{- $why := printf "services.%s has uses.auth: it verifies tokens against svc-auth's keys" $c.name }}
+{{- if eq $c.kind "gateway" }}
+{{- $why = "the gateway verifies tokens and API keys and obtains service tokens there (AUTH_URL)" }}
+{{- end }}
+{{- $_ = set $data "AUTH_URL" (include "formflow.serviceUrl" (list $root (include "formflow.authServerName" $root) $why)) }}
 {{- $_ = set $data "AUTH_ISSUER" $auth.issuer }}
 {{- $_ = set $data "AUTH_AUDIENCE" $auth.audience }}
+{{- end }}
+{{- with $c.serviceClient }}
+{{- /* A client of svc-auth: its id, and its secret from svc-auth's service clients Secret. */}}
+{{- $_ = set $data "AUTH_CLIENT_ID" .clientId }}
+{{- $_ = set $data "AUTH_CLIENT_SECRET_FILE" (printf "%s/auth-client-secret/secret" (include "formflow.secretDir" $root)) }}
 {{- end }}
 {{- if $c.authServer }}
 {{- /* The issuer: what it issues, how it protects passwords and logins, its two secrets, and
@@ -310,6 +370,26 @@ svc-tenant, where sign-up creates tenants. */}}
       - key: {{ $root.Values.auth.serviceClients.key }}
         path: clients
 {{- end }}
+{{- with $c.serviceClient }}
+- name: auth-client-secret
+  secret:
+    secretName: {{ $root.Values.auth.serviceClients.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .secretKey }}
+        path: secret
+{{- end }}
+{{- if eq $c.kind "gateway" }}
+{{- range $root.Values.gateway.extraApis }}
+- name: api-{{ .name }}
+  configMap:
+    name: {{ .descriptorSet.name }}
+    defaultMode: 0444
+    items:
+      - key: {{ .descriptorSet.key }}
+        path: {{ .descriptorSet.key }}
+{{- end }}
+{{- end }}
 {{- if include "formflow.mountsJwks" (list $root $c) }}
 - name: jwks
 {{- if $root.Values.auth.jwks.existingSecret }}
@@ -342,6 +422,18 @@ svc-tenant, where sign-up creates tenants. */}}
 {{- range $secret := list "auth-encryption-keys" "auth-service-clients" }}
 - name: {{ $secret }}
   mountPath: {{ include "formflow.secretDir" $ }}/{{ $secret }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if $c.serviceClient }}
+- name: auth-client-secret
+  mountPath: {{ include "formflow.secretDir" $ }}/auth-client-secret
+  readOnly: true
+{{- end }}
+{{- if eq $c.kind "gateway" }}
+{{- range $root.Values.gateway.extraApis }}
+- name: api-{{ .name }}
+  mountPath: {{ include "formflow.descriptorDir" $ }}/{{ .name }}
   readOnly: true
 {{- end }}
 {{- end }}

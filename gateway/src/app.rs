@@ -310,7 +310,7 @@ async fn api(
         .await
         {
             Ok(response) => response,
-            Err(error) => error.for_request(&request_id).into_response(),
+            Err(error) => grpc_web::error_response(&error),
         };
     }
     shared.gateway.handle(request, peer, &request_id).await

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tonic_types::StatusExt;
 
 /// An HTTP status more precise than a gRPC code's, and its headers.
-pub type SpecialStatus = (StatusCode, Vec<(http::HeaderName, HeaderValue)>);
+pub type SpecialStatus = (StatusCode, http::HeaderMap);
 
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct ApiError {
     /// `Retry-After` seconds, for 429 and 503.
     pub retry_after: Option<u32>,
     /// An HTTP status that says more than the code's (405 for a wrong method, 413 for a body
-    /// too large), with the headers that go with it (`Allow`).
+    /// too large), with the headers that go with it (`Allow`, `RateLimit-*`).
     pub http_status: Option<Box<SpecialStatus>>,
 }
 
@@ -178,9 +178,7 @@ impl IntoResponse for ApiError {
         let mut response = match self.http_status {
             Some(special) => {
                 let (status, headers) = *special;
-                let mut response = (status, body).into_response();
-                response.headers_mut().extend(headers);
-                response
+                (status, headers, body).into_response()
             }
             None => (http_status(self.code), body).into_response(),
         };

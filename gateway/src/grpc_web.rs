@@ -99,3 +99,25 @@ pub async fn relay(
     );
     Ok(Response::from_parts(parts, Body::new(body)).into_response())
 }
+
+/// A gateway refusal as a gRPC-web client understands it: a trailers-only answer, HTTP 200
+/// with `grpc-status` and `grpc-message` (percent-encoded), plus `Retry-After` when set.
+pub fn error_response(error: &ApiError) -> Response {
+    let message =
+        percent_encoding::utf8_percent_encode(&error.message, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc-web+proto"),
+    );
+    headers.insert("grpc-status", HeaderValue::from(error.code as i32));
+    if let Ok(value) = HeaderValue::from_str(&message) {
+        headers.insert("grpc-message", value);
+    }
+    if let Some(seconds) = error.retry_after {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}

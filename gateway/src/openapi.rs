@@ -16,13 +16,23 @@ pub fn document(table: &RouteTable) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut schemas = BTreeMap::new();
     let mut pending: Vec<MessageDescriptor> = Vec::new();
+    // Operation ids must be unique: additional bindings get `_2`, `_3`, ...
+    let mut bindings_seen: BTreeMap<&str, usize> = BTreeMap::new();
     for route in table.routes() {
         let (path, path_parameters) = openapi_path(route);
-        let operation = operation(route, path_parameters, &mut pending);
-        paths
-            .entry(path)
-            .or_default()
-            .insert(route.method.as_str().to_ascii_lowercase(), operation);
+        let mut operation = operation(route, path_parameters, &mut pending);
+        let seen = bindings_seen.entry(route.rpc.full_name()).or_default();
+        *seen += 1;
+        if *seen > 1 {
+            operation.insert(
+                "operationId".into(),
+                json!(format!("{}_{seen}", route.rpc.full_name())),
+            );
+        }
+        paths.entry(path).or_default().insert(
+            route.method.as_str().to_ascii_lowercase(),
+            Value::Object(operation),
+        );
     }
     let mut seen = HashSet::new();
     while let Some(message) = pending.pop() {
@@ -120,7 +130,7 @@ fn operation(
     route: &Route,
     path_parameters: Vec<(String, String)>,
     pending: &mut Vec<MessageDescriptor>,
-) -> Value {
+) -> Map<String, Value> {
     let input = route.rpc.input();
     let output = route.rpc.output();
     let mut parameters: Vec<Value> = path_parameters
@@ -211,7 +221,7 @@ fn operation(
     if route.policy.public {
         operation.insert("security".into(), json!([]));
     }
-    Value::Object(operation)
+    operation
 }
 
 fn schema_ref(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {

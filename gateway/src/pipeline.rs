@@ -133,7 +133,8 @@ impl Gateway {
                     ),
                 )
                 .with_reason("PAYLOAD_TOO_LARGE");
-                error.http_status = Some(Box::new((StatusCode::PAYLOAD_TOO_LARGE, Vec::new())));
+                error.http_status =
+                    Some(Box::new((StatusCode::PAYLOAD_TOO_LARGE, HeaderMap::new())));
                 error
             })?;
         let content_type = parts
@@ -255,13 +256,9 @@ impl Gateway {
                 .and_then(|caller| caller.token_tenant)
                 .map(TenantRef::Id)
                 .or_else(|| self.settings.default_tenant.clone());
+            // Not found: the check below refuses the request unless its RPC needs no tenant.
             if let Some(reference) = implicit {
-                tenant = Some(
-                    self.tenants
-                        .resolve(&reference)
-                        .await?
-                        .ok_or_else(tenant_not_found)?,
-                );
+                tenant = self.tenants.resolve(&reference).await?;
             }
         }
         let platform_operator = caller
@@ -332,6 +329,9 @@ impl Gateway {
             )
             .with_reason("RATE_LIMITED");
             error.retry_after = Some(u32::try_from(rate.retry_after_seconds).unwrap_or(u32::MAX));
+            let mut headers = HeaderMap::new();
+            rate_limit_headers(&mut headers, &rate);
+            error.http_status = Some(Box::new((StatusCode::TOO_MANY_REQUESTS, headers)));
             return Err(error);
         }
         Ok(Admitted {
@@ -406,12 +406,11 @@ fn method_not_allowed(methods: Vec<Method>) -> ApiError {
         format!("method not allowed; this path takes {allow}"),
     )
     .with_reason("METHOD_NOT_ALLOWED");
-    error.http_status = Some(Box::new((
-        StatusCode::METHOD_NOT_ALLOWED,
-        HeaderValue::from_str(&allow)
-            .map(|value| vec![(header::ALLOW, value)])
-            .unwrap_or_default(),
-    )));
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        headers.insert(header::ALLOW, value);
+    }
+    error.http_status = Some(Box::new((StatusCode::METHOD_NOT_ALLOWED, headers)));
     error
 }
 

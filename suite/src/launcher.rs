@@ -278,7 +278,6 @@ async fn named(
 
 fn print_banner(args: &UpArgs, gateway_addr: SocketAddr, demo: &demo::Demo) {
     let host = args.host;
-    let auth_port = args.grpc_base_port + 1;
     let tenant_port = args.grpc_base_port;
     let mut lines = vec![
         String::new(),
@@ -302,13 +301,15 @@ fn print_banner(args: &UpArgs, gateway_addr: SocketAddr, demo: &demo::Demo) {
         format!("Platform admin {}  password {}", demo::ADMIN_EMAIL, demo.admin_password),
         format!("  (passwords are kept in {})", args.state_dir.display()),
         String::new(),
-        "Log in (REST through the gateway comes with its transcoding; over gRPC today):".to_owned(),
+        "Log in over REST through the gateway, then call the API with the token:".to_owned(),
         format!(
-            "  grpcurl -plaintext -H 'x-tenant-id: {}' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' {host}:{auth_port} formflow.auth.v1.AuthService/Login",
-            demo.tenant_id,
+            "  curl -s -H 'x-tenant-id: {}' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' http://{gateway_addr}/api/v1/auth:login",
+            demo.slug,
             demo::OWNER_EMAIL,
             demo.owner_password
         ),
+        format!("  curl -s -H \"authorization: Bearer $ACCESS_TOKEN\" http://{gateway_addr}/api/v1/users/me"),
+        format!("  curl -s http://{gateway_addr}/openapi.json    # every route, OpenAPI 3"),
         format!(
             "  grpcurl -plaintext -H \"authorization: Bearer $ACCESS_TOKEN\" -d '{{\"name\":\"tenants/{}\"}}' {host}:{tenant_port} formflow.tenant.v1.TenantService/GetTenant",
             demo.tenant_id

@@ -239,3 +239,128 @@ fn clean_error(message: &str) -> String {
         .trim()
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+    use prost_reflect::DescriptorPool;
+
+    use super::*;
+    use crate::transcode::routes::RouteTable;
+
+    /// Every route of the suite's own protos.
+    fn table() -> &'static RouteTable {
+        static TABLE: OnceLock<RouteTable> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+            let mut table = RouteTable::default();
+            table.add_pool(&pool, |_| Some("any".to_owned())).unwrap();
+            table
+        })
+    }
+
+    /// Query parameters made of real field names (nested and camelCase too) and hostile values.
+    fn query() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "page_size",
+            "pageSize",
+            "page_token",
+            "filter",
+            "name",
+            "update_mask",
+            "tenant.slug",
+            "tenant.rate_limits.burst",
+            "tenant.settings",
+            "tenant.domains",
+            "member.role",
+            "show_deleted",
+            "api_key.expire_time",
+            "a.b.c",
+            "",
+            "tenant..slug",
+            ".",
+            "tenant.",
+            "key",
+        ]);
+        let value = prop_oneof![
+            "\\PC{0,12}",
+            Just("-1".to_owned()),
+            Just("99999999999999999999".to_owned()),
+            Just("true".to_owned()),
+            Just("ROLE_OWNER".to_owned()),
+            Just("1970-01-01T00:00:00Z".to_owned()),
+            Just("%ZZ".to_owned()),
+        ];
+        prop::collection::vec((key, value), 0..6).prop_map(|pairs| {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (key, value) in pairs {
+                query.append_pair(key, &value);
+            }
+            query.finish()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn query_strings_map_or_are_refused_never_panic(
+            index in any::<prop::sample::Index>(),
+            query in query(),
+            raw in "\\PC{0,40}",
+        ) {
+            let route = index.get(table().routes());
+            let _ = build_request(route, &Vec::new(), Some(&query), None, Bytes::new());
+            let _ = build_request(route, &Vec::new(), Some(&raw), None, Bytes::new());
+        }
+
+        #[test]
+        fn bodies_and_path_values_map_or_are_refused_never_panic(
+            index in any::<prop::sample::Index>(),
+            body in "\\PC{0,60}",
+            value in "\\PC{0,12}",
+        ) {
+            let route = index.get(table().routes());
+            let bindings: Bindings = route
+                .template
+                .variables
+                .iter()
+                .map(|variable| (variable.field_path.clone(), value.clone()))
+                .collect();
+            let _ = build_request(route, &bindings, None, Some("application/json"), Bytes::from(body));
+        }
+    }
+
+    #[test]
+    fn repeated_and_nested_parameters_build_the_message() {
+        let route = table()
+            .routes()
+            .iter()
+            .find(|route| {
+                route.grpc_path.as_ref() == "/formflow.tenant.v1.TenantService/ListTenants"
+            })
+            .unwrap();
+        let message = build_request(
+            route,
+            &Vec::new(),
+            Some("page_size=5&pageToken=abc"),
+            None,
+            Bytes::new(),
+        )
+        .unwrap();
+        let json = response_json(&message, None).unwrap();
+        assert_eq!(
+            (json["page_size"].as_i64(), json["page_token"].as_str()),
+            (Some(5), Some("abc"))
+        );
+        let error = build_request(
+            route,
+            &Vec::new(),
+            Some("page_size=5&page_size=6"),
+            None,
+            Bytes::new(),
+        )
+        .unwrap_err();
+        assert_eq!(error.field, "page_size");
+    }
+}

@@ -146,6 +146,7 @@ impl Transcoder {
             .unary(request, Self::path(route)?, codec)
             .await
             .map(tonic::Response::into_inner)
+            .map_err(transport_unavailable)
     }
 
     /// Calls a server-streaming RPC.
@@ -164,5 +165,17 @@ impl Transcoder {
             .server_streaming(request, Self::path(route)?, codec)
             .await
             .map(tonic::Response::into_inner)
+            .map_err(transport_unavailable)
+    }
+}
+
+/// A status that comes from the connection failing (it has an error source; statuses a service
+/// answered have none) means the service is unavailable, whatever code the transport chose.
+fn transport_unavailable(status: tonic::Status) -> tonic::Status {
+    if std::error::Error::source(&status).is_some() {
+        tracing::warn!(error = %status, "upstream connection failed");
+        tonic::Status::unavailable("upstream unavailable")
+    } else {
+        status
     }
 }

@@ -141,12 +141,27 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Option<(u16, serde_json::Value)> {
+    request(addr, "GET", path, headers, "").await
+}
+
+/// A request over HTTP/1.1 with a JSON body; `None` when nothing listens yet.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, serde_json::Value)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
@@ -196,6 +211,32 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(error["error"]["code"], "NOT_FOUND");
     assert_eq!(error["error"]["request_id"], "e2e-42");
     assert!(error["error"]["details"].is_array());
+
+    // The demo owner logs in over REST, as the banner says, and reads who they are.
+    let password = std::fs::read_to_string(state_dir.join("demo-owner-password")).unwrap();
+    let login =
+        serde_json::json!({"email": "owner@demo.formflow.test", "password": password.trim()});
+    let (status, session) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/auth:login",
+        &[("x-tenant-id", "demo")],
+        &login.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{session}");
+    let token = session["tokens"]["access_token"].as_str().unwrap();
+    let (status, me) = get(
+        suite.gateway,
+        "/api/v1/users/me",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["tenant_id"], demo_tenant);
+    assert_eq!(me["member"]["role"], "ROLE_OWNER");
 
     suite.terminate().await;
 

@@ -1,0 +1,187 @@
+//! Errors: the one JSON shape, the canonical gRPC to HTTP mapping, details carried, internal
+//! detail hidden, unavailable upstreams and slow ones.
+
+use std::time::Duration;
+
+use platform::testing::TcpProxy;
+use serde_json::json;
+
+use crate::helpers::TestSuite;
+
+#[tokio::test]
+async fn every_grpc_code_maps_to_its_http_status() {
+    let suite = TestSuite::spawn().await;
+    let tenant = suite.create_tenant("acme").await;
+    let token = suite.token(&tenant);
+    let expected = [
+        (1, 499, "CANCELLED"),
+        (2, 500, "UNKNOWN"),
+        (3, 400, "INVALID_ARGUMENT"),
+        (4, 504, "DEADLINE_EXCEEDED"),
+        (5, 404, "NOT_FOUND"),
+        (6, 409, "ALREADY_EXISTS"),
+        (7, 403, "PERMISSION_DENIED"),
+        (8, 429, "RESOURCE_EXHAUSTED"),
+        (9, 400, "FAILED_PRECONDITION"),
+        (10, 409, "ABORTED"),
+        (11, 400, "OUT_OF_RANGE"),
+        (12, 501, "UNIMPLEMENTED"),
+        (13, 500, "INTERNAL"),
+        (14, 503, "UNAVAILABLE"),
+        (15, 500, "DATA_LOSS"),
+        (16, 401, "UNAUTHENTICATED"),
+    ];
+    for (code, status, name) in expected {
+        let reply = suite
+            .gateway
+            .post("/v1/fail")
+            .tenant(&tenant)
+            .bearer(&token)
+            .header("x-request-id", &format!("req-{code}"))
+            .json(&json!({"code": code, "message": "the service says why"}))
+            .send()
+            .await;
+        assert_eq!(reply.status, status, "code {code}: {}", reply.text());
+        assert_eq!(reply.error_code(), name);
+        let body = reply.json();
+        assert_eq!(body["error"]["request_id"], format!("req-{code}"));
+        assert_eq!(
+            reply.header("x-request-id"),
+            Some(format!("req-{code}").as_str())
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        match code {
+            // Internal failures never show the service's words.
+            2 | 13 | 15 => assert_eq!(message, "internal error"),
+            4 | 14 => assert_ne!(message, "the service says why"),
+            _ => assert_eq!(message, "the service says why"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn reasons_and_field_violations_reach_the_client_and_secrets_do_not() {
+    let suite = TestSuite::spawn().await;
+    let tenant = suite.create_tenant("acme").await;
+    let token = suite.token(&tenant);
+    let reply = suite
+        .gateway
+        .post("/v1/fail")
+        .tenant(&tenant)
+        .bearer(&token)
+        .json(&json!({
+            "code": 3,
+            "message": "2 fields are invalid",
+            "reason": "FORM_INVALID",
+            "violations": {"form.title": "must not be empty", "form.fields[0].key": "is taken"},
+        }))
+        .send()
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.error_code(), "FORM_INVALID");
+    let body = reply.json();
+    let details = body["error"]["details"].as_array().unwrap();
+    let violations = details
+        .iter()
+        .find(|detail| detail["@type"] == "type.googleapis.com/google.rpc.BadRequest")
+        .expect("field violations")["field_violations"]
+        .clone();
+    assert_eq!(
+        violations,
+        json!([
+            {"field": "form.fields[0].key", "description": "is taken"},
+            {"field": "form.title", "description": "must not be empty"},
+        ])
+    );
+    let info = details
+        .iter()
+        .find(|detail| detail["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
+        .expect("error info");
+    assert_eq!(
+        (info["reason"].as_str(), info["domain"].as_str()),
+        (Some("FORM_INVALID"), Some("acme.example"))
+    );
+
+    let reply = suite
+        .gateway
+        .post("/v1/fail")
+        .tenant(&tenant)
+        .bearer(&token)
+        .json(&json!({"code": 13, "message": "connect postgres://app:hunter2@db:5432 failed"}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 500);
+    assert!(!reply.text().contains("hunter2"), "{}", reply.text());
+    assert!(!reply.text().contains("postgres"), "{}", reply.text());
+}
+
+#[tokio::test]
+async fn slow_services_time_out_with_504() {
+    let suite = TestSuite::spawn_with(|config| {
+        config.edge.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let tenant = suite.create_tenant("acme").await;
+    let sleep = |duration: &str| {
+        suite
+            .gateway
+            .post("/v1/sleep")
+            .tenant(&tenant)
+            .bearer(&suite.token(&tenant))
+            .json(&json!({"duration": duration}))
+    };
+    assert_eq!(sleep("0.010s").send().await.status, 200);
+    let reply = sleep("3s").send().await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (504, "DEADLINE_EXCEEDED".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn unreachable_services_answer_503_and_recover() {
+    let suite = TestSuite::spawn().await;
+    let proxy = TcpProxy::start(suite.echo_addr).await;
+    let gateway = suite
+        .start_gateway(|config| {
+            config.upstreams.package_routes = vec![format!("acme.echo.v1=http://{}", proxy.addr())];
+        })
+        .await;
+    let tenant = suite.create_tenant("acme").await;
+    let token = suite.token(&tenant);
+    let echo = || {
+        gateway
+            .post("/v1/echo")
+            .tenant(&tenant)
+            .bearer(&token)
+            .json(&json!({}))
+    };
+    assert_eq!(echo().send().await.status, 200);
+
+    proxy.cut();
+    let reply = echo().send().await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (503, "UNAVAILABLE".to_owned())
+    );
+    assert!(reply.header("retry-after").is_some());
+    proxy.restore();
+    platform::testing::wait_until(
+        Duration::from_secs(10),
+        "the service is reachable again",
+        || async { echo().send().await.status == 200 },
+    )
+    .await;
+
+    // A suite service that is not running at all.
+    let reply = gateway
+        .get("/api/v1/forms")
+        .tenant(&tenant)
+        .bearer(&token)
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (503, "UNAVAILABLE".to_owned())
+    );
+}

@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh          every benchmark
 #   scripts/bench.sh auth     svc-auth: login latency, argon2id, token verification
+#   scripts/bench.sh gateway  the gateway: REST through it against direct gRPC
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --infra-only >/dev/null
@@ -12,4 +13,7 @@ source .formflow/env
 which="${1:-all}"
 if [ "$which" = all ] || [ "$which" = auth ]; then
   cargo bench -q -p svc-auth --bench auth
+fi
+if [ "$which" = all ] || [ "$which" = gateway ]; then
+  cargo bench -q -p gateway --bench gateway
 fi

@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use platform::amqp::{Consumer, Outcome};
 use platform::auth::{JwtVerifier, RevokedSessions, ServiceTokens};
 use platform::context::REQUEST_ID_HEADER;
@@ -225,8 +226,14 @@ impl App {
                     .into_future(),
             );
         }
+        // Small responses must leave at once, not wait for the client's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

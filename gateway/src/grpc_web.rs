@@ -37,7 +37,9 @@ pub fn is_grpc_web(request: &Request<Body>) -> bool {
 
 /// The HTTP client relaying to the services.
 pub fn client() -> Client<HttpConnector, Body> {
-    Client::builder(TokioExecutor::new()).build_http()
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 /// Relays one gRPC-web call.

@@ -320,7 +320,16 @@ impl Gateway {
             )),
             None => keys.push((format!("ip:{client_ip}"), self.settings.anonymous_limit)),
         }
-        let rate = self.limiter.check(&keys).await;
+        let revocation_key = caller
+            .as_ref()
+            .and_then(|caller| caller.revocation_key.clone());
+        let rate = self.limiter.check(&keys, revocation_key).await;
+        if rate.revoked {
+            return Err(ApiError::new(
+                tonic::Code::Unauthenticated,
+                "the session has ended",
+            ));
+        }
         if !rate.allowed {
             metrics::counter!("gateway_rate_limited_total").increment(1);
             let mut error = ApiError::new(

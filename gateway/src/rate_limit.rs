@@ -42,16 +42,25 @@ pub struct Decision {
     pub reset_seconds: u64,
     /// `Retry-After` when refused.
     pub retry_after_seconds: u64,
+    /// The caller's session was revoked: refused, and nothing charged.
+    pub revoked: bool,
 }
 
 /// Checks all keys, then charges all of them if every one allows: a refused request costs
-/// nothing. KEYS are the counters; ARGV holds emission and tolerance in ms for each.
+/// nothing. KEYS are the counters; ARGV holds emission and tolerance in ms for each. When
+/// there is one KEY more than ARGV pairs, it is the caller's session revocation marker: if it
+/// exists the answer is {-1} and nothing is charged (one round trip for both checks).
 const SCRIPT: &str = r#"
+local counters = #ARGV / 2
+if #KEYS > counters and redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  return {-1}
+end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local results = {}
 local allowed = 1
-for i, key in ipairs(KEYS) do
+for i = 1, counters do
+  local key = KEYS[i]
   local emission = tonumber(ARGV[2 * i - 1])
   local tolerance = tonumber(ARGV[2 * i])
   local tat = tonumber(redis.call('GET', key) or now)
@@ -64,7 +73,8 @@ for i, key in ipairs(KEYS) do
   end
 end
 local out = {allowed}
-for i, key in ipairs(KEYS) do
+for i = 1, counters do
+  local key = KEYS[i]
   local emission = tonumber(ARGV[2 * i - 1])
   local tolerance = tonumber(ARGV[2 * i])
   local tat = results[i][3]
@@ -108,8 +118,13 @@ impl RateLimiter {
         }
     }
 
-    /// Checks (and, if allowed, charges) every `(key, limit)`.
-    pub async fn check(&self, keys: &[(String, Limit)]) -> Decision {
+    /// Checks (and, if allowed, charges) every `(key, limit)`; with `revocation_key` (a
+    /// full Redis key), first refuses a revoked session without charging anything.
+    pub async fn check(
+        &self,
+        keys: &[(String, Limit)],
+        revocation_key: Option<String>,
+    ) -> Decision {
         if keys.is_empty() {
             return Decision {
                 allowed: true,
@@ -117,6 +132,7 @@ impl RateLimiter {
                 remaining: 0,
                 reset_seconds: 0,
                 retry_after_seconds: 0,
+                revoked: false,
             };
         }
         let mut invocation = self.script.prepare_invoke();
@@ -126,9 +142,22 @@ impl RateLimiter {
                 .arg(limit.emission_ms())
                 .arg(limit.tolerance_ms());
         }
+        if let Some(revocation_key) = revocation_key {
+            invocation.key(revocation_key);
+        }
         let mut connection = self.redis.connection();
         let answer: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut connection).await;
         let (allowed, per_key) = match answer {
+            Ok(values) if values.first() == Some(&-1) => {
+                return Decision {
+                    allowed: false,
+                    limit: 0,
+                    remaining: 0,
+                    reset_seconds: 0,
+                    retry_after_seconds: 0,
+                    revoked: true,
+                };
+            }
             Ok(values) if values.len() == 1 + 3 * keys.len() => {
                 let per_key: Vec<(u64, u64, u64)> = values[1..]
                     .chunks(3)
@@ -142,6 +171,8 @@ impl RateLimiter {
                     .collect();
                 (values[0] == 1, per_key)
             }
+            // Redis unreachable: the limits hold in process; revocations are not known, and
+            // revoked tokens live until they expire (15 minutes).
             Ok(_) | Err(_) => {
                 metrics::counter!("gateway_rate_limit_fallback_total").increment(1);
                 self.check_locally(keys)
@@ -213,6 +244,7 @@ fn summarise(allowed: bool, keys: &[(String, Limit)], per_key: &[(u64, u64, u64)
         remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
         reset_seconds: reset_ms.div_ceil(1000),
         retry_after_seconds: retry_after_ms.div_ceil(1000).max(u64::from(!allowed)),
+        revoked: false,
     }
 }
 
@@ -241,24 +273,27 @@ mod tests {
             },
         )];
         for expected_remaining in [2, 1, 0] {
-            let decision = limiter.check(&keys).await;
+            let decision = limiter.check(&keys, None).await;
             assert!(decision.allowed);
             assert_eq!(decision.remaining, expected_remaining);
             assert_eq!(decision.limit, 3);
         }
-        let refused = limiter.check(&keys).await;
+        let refused = limiter.check(&keys, None).await;
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after_seconds, 1);
         // Another key is unaffected.
         assert!(
             limiter
-                .check(&[(
-                    "ip:2".to_owned(),
-                    Limit {
-                        per_minute: 60,
-                        burst: 3
-                    }
-                )])
+                .check(
+                    &[(
+                        "ip:2".to_owned(),
+                        Limit {
+                            per_minute: 60,
+                            burst: 3
+                        }
+                    )],
+                    None
+                )
                 .await
                 .allowed
         );
@@ -281,9 +316,14 @@ mod tests {
                 burst: 2,
             },
         );
-        assert!(limiter.check(&[tight.clone(), loose.clone()]).await.allowed);
-        assert!(!limiter.check(&[tight, loose.clone()]).await.allowed);
+        assert!(
+            limiter
+                .check(&[tight.clone(), loose.clone()], None)
+                .await
+                .allowed
+        );
+        assert!(!limiter.check(&[tight, loose.clone()], None).await.allowed);
         // The loose key was charged once only: one more request fits.
-        assert!(limiter.check(&[loose]).await.allowed);
+        assert!(limiter.check(&[loose], None).await.allowed);
     }
 }

@@ -27,7 +27,9 @@ impl RevokedSessions {
         }
     }
 
-    fn key(&self, session: Uuid) -> String {
+    /// The Redis key that marks `session` revoked, for callers that check it inside a script
+    /// of their own (the gateway, in its rate limit round trip).
+    pub fn key(&self, session: Uuid) -> String {
         self.redis.key(&format!("auth:revoked-session:{session}"))
     }
 

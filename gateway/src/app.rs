@@ -307,7 +307,8 @@ async fn api(
         .map(|id| id.0.clone())
         .unwrap_or_default();
     if grpc_web::is_grpc_web(&request) {
-        return match grpc_web::relay(
+        let label = grpc_web::route_label(&shared.gateway, request.uri().path());
+        let mut response = match grpc_web::relay(
             &shared.gateway,
             &shared.grpc_web,
             request,
@@ -319,6 +320,10 @@ async fn api(
             Ok(response) => response,
             Err(error) => grpc_web::error_response(&error),
         };
+        if let Some(label) = label {
+            response.extensions_mut().insert(label);
+        }
+        return response;
     }
     shared.gateway.handle(request, peer, &request_id).await
 }

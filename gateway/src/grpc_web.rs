@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::error::ApiError;
-use crate::pipeline::Gateway;
+use crate::pipeline::{Gateway, RouteLabel};
 use crate::tenant::strip_tenant_prefix;
 use crate::transcode::routes::policy_of;
 
@@ -40,6 +40,16 @@ pub fn client() -> Client<HttpConnector, Body> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// The metrics label of a gRPC-web call (`gRPC-web /package.Service/Method`), for RPCs the
+/// gateway knows: labels stay bounded whatever paths clients send.
+pub fn route_label(gateway: &Gateway, path: &str) -> Option<RouteLabel> {
+    let path = strip_tenant_prefix(path).map_or_else(|| path.to_owned(), |(_, rest)| rest);
+    gateway
+        .transcoder
+        .rpc_for_path(&path)
+        .map(|_| RouteLabel(format!("gRPC-web {path}").into()))
 }
 
 /// Relays one gRPC-web call.

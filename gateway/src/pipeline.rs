@@ -22,6 +22,7 @@ use crate::tenant::{TenantRef, TenantResolver, request_host, strip_tenant_prefix
 use crate::transcode::Transcoder;
 use crate::transcode::message::{build_request, http_body_parts, is_http_body, response_json};
 use crate::transcode::routes::{Lookup, Route};
+use crate::transcode::template::Bindings;
 
 /// Headers forwarded to services as gRPC metadata, as they are.
 const FORWARDED_HEADERS: [&str; 6] = [
@@ -90,28 +91,47 @@ impl Gateway {
         request_id: &str,
     ) -> Response {
         let (parts, body) = request.into_parts();
-        match self.serve(parts, body, peer, request_id).await {
-            Ok(response) => response,
-            Err(error) => error.for_request(request_id).into_response(),
-        }
-    }
-
-    async fn serve(
-        &self,
-        parts: http::request::Parts,
-        body: Body,
-        peer: SocketAddr,
-        request_id: &str,
-    ) -> Result<Response, ApiError> {
         let (path_tenant, path) = match strip_tenant_prefix(parts.uri.path()) {
             Some((slug, rest)) => (Some(slug), rest),
             None => (None, parts.uri.path().to_owned()),
         };
         let (route, bindings) = match self.transcoder.table().lookup(&parts.method, &path) {
             Lookup::Found(route, bindings) => (route, bindings),
-            Lookup::MethodNotAllowed(methods) => return Err(method_not_allowed(methods)),
-            Lookup::NotFound => return Err(ApiError::new(tonic::Code::NotFound, "no such route")),
+            Lookup::MethodNotAllowed(methods) => {
+                return method_not_allowed(methods)
+                    .for_request(request_id)
+                    .into_response();
+            }
+            Lookup::NotFound => {
+                return ApiError::new(tonic::Code::NotFound, "no such route")
+                    .for_request(request_id)
+                    .into_response();
+            }
         };
+        let mut response = match self
+            .serve(route, bindings, path_tenant, parts, body, peer, request_id)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => error.for_request(request_id).into_response(),
+        };
+        response
+            .extensions_mut()
+            .insert(RouteLabel(route.label.clone()));
+        response
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn serve(
+        &self,
+        route: &Route,
+        bindings: Bindings,
+        path_tenant: Option<String>,
+        parts: http::request::Parts,
+        body: Body,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
         let admitted = self
             .admit(
                 &parts.headers,
@@ -184,9 +204,6 @@ impl Gateway {
             unary_response(route, &answer)?
         };
         rate_limit_headers(response.headers_mut(), &admitted.rate);
-        response.extensions_mut().insert(RouteLabel(
-            format!("{} {}", route.method, route.template).into(),
-        ));
         Ok(response)
     }
 

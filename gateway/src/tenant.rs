@@ -108,6 +108,8 @@ impl TenantResolver {
             metrics::counter!("gateway_tenant_cache_total", "level" => "process", "result" => "hit").increment(1);
             return Ok(cached);
         }
+        metrics::counter!("gateway_tenant_cache_total", "level" => "process", "result" => "miss")
+            .increment(1);
         let redis_key = self.redis.key(&format!("gateway:tenant:{key}"));
         let mut connection = self.redis.connection();
         let cached: redis::RedisResult<Option<String>> = connection.get(&redis_key).await;

@@ -92,11 +92,6 @@ impl Transcoder {
         &self.table
     }
 
-    /// The descriptor pools (for the OpenAPI document).
-    pub fn pools(&self) -> &[DescriptorPool] {
-        &self.pools
-    }
-
     /// Every upstream and its channel (readiness checks).
     pub fn channels(&self) -> impl Iterator<Item = (&str, &Channel)> {
         self.channels
@@ -118,17 +113,22 @@ impl Transcoder {
         })
     }
 
-    fn client(&self, route: &Route) -> Result<tonic::client::Grpc<Channel>, tonic::Status> {
+    /// A ready client for the route's upstream, the gRPC path and the codec of its RPC.
+    async fn prepare(
+        &self,
+        route: &Route,
+    ) -> Result<(tonic::client::Grpc<Channel>, PathAndQuery, DynamicCodec), tonic::Status> {
         let channel = self
             .channels
             .get(route.upstream.as_ref())
             .ok_or_else(|| tonic::Status::unavailable("no upstream serves this API"))?;
-        Ok(tonic::client::Grpc::new(channel.clone()))
-    }
-
-    fn path(route: &Route) -> Result<PathAndQuery, tonic::Status> {
-        PathAndQuery::from_maybe_shared(route.grpc_path.to_string())
-            .map_err(|_| tonic::Status::internal("invalid gRPC path"))
+        let mut client = tonic::client::Grpc::new(channel.clone());
+        client.ready().await.map_err(|error| {
+            tonic::Status::unavailable(format!("upstream unavailable: {error}"))
+        })?;
+        let path = PathAndQuery::from_maybe_shared(route.grpc_path.to_string())
+            .map_err(|_| tonic::Status::internal("invalid gRPC path"))?;
+        Ok((client, path, DynamicCodec::new(route.rpc.output())))
     }
 
     /// Calls a unary RPC.
@@ -137,13 +137,9 @@ impl Transcoder {
         route: &Route,
         request: tonic::Request<DynamicMessage>,
     ) -> Result<DynamicMessage, tonic::Status> {
-        let mut client = self.client(route)?;
-        client.ready().await.map_err(|error| {
-            tonic::Status::unavailable(format!("upstream unavailable: {error}"))
-        })?;
-        let codec = DynamicCodec::new(route.rpc.output());
+        let (mut client, path, codec) = self.prepare(route).await?;
         client
-            .unary(request, Self::path(route)?, codec)
+            .unary(request, path, codec)
             .await
             .map(tonic::Response::into_inner)
             .map_err(transport_unavailable)
@@ -156,13 +152,9 @@ impl Transcoder {
         request: tonic::Request<DynamicMessage>,
     ) -> Result<impl Stream<Item = Result<DynamicMessage, tonic::Status>> + use<>, tonic::Status>
     {
-        let mut client = self.client(route)?;
-        client.ready().await.map_err(|error| {
-            tonic::Status::unavailable(format!("upstream unavailable: {error}"))
-        })?;
-        let codec = DynamicCodec::new(route.rpc.output());
+        let (mut client, path, codec) = self.prepare(route).await?;
         client
-            .server_streaming(request, Self::path(route)?, codec)
+            .server_streaming(request, path, codec)
             .await
             .map(tonic::Response::into_inner)
             .map_err(transport_unavailable)

@@ -51,6 +51,8 @@ pub struct Route {
     pub upstream: Arc<str>,
     /// Exposure policy.
     pub policy: Policy,
+    /// `METHOD /template`, the route's metrics label.
+    pub label: Arc<str>,
 }
 
 /// The outcome of looking a request up.
@@ -263,6 +265,7 @@ fn read_rule(
         );
     }
     Ok(Route {
+        label: format!("{method} {template}").into(),
         method,
         template,
         body,

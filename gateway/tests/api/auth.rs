@@ -147,6 +147,19 @@ async fn every_bad_token_is_refused_with_401() {
     );
 }
 
+/// A new session of the owner of `tenant`, through the gateway.
+async fn log_in(suite: &TestSuite, tenant: &Tenant) -> Value {
+    let reply = suite
+        .gateway
+        .post("/api/v1/auth:login")
+        .tenant(tenant)
+        .json(&json!({"email": format!("owner@{}.example", tenant.slug), "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["tokens"].clone()
+}
+
 /// Signs up a tenant through the gateway; its owner's tokens.
 async fn sign_up(suite: &TestSuite, slug: &str) -> (Tenant, Value) {
     let reply = suite
@@ -171,7 +184,7 @@ async fn sign_up(suite: &TestSuite, slug: &str) -> (Tenant, Value) {
 }
 
 #[tokio::test]
-async fn sessions_from_svc_auth_work_until_logout() {
+async fn sessions_from_svc_auth_rotate_detect_reuse_and_end_at_logout() {
     let suite = TestSuite::spawn().await;
     let (acme, tokens) = sign_up(&suite, "acme").await;
 
@@ -192,6 +205,32 @@ async fn sessions_from_svc_auth_work_until_logout() {
     let reply = me(&access).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["member"]["role"], "ROLE_OWNER");
+
+    // Refresh rotates; a refresh token used twice ends the whole session at once.
+    let login_tokens = log_in(&suite, &acme).await;
+    let refresh = |token: &str| {
+        suite
+            .gateway
+            .post("/api/v1/auth:refresh")
+            .tenant(&acme)
+            .json(&json!({"refresh_token": token}))
+            .send()
+    };
+    let reply = refresh(login_tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let rotated = reply.json();
+    assert_ne!(rotated["refresh_token"], login_tokens["refresh_token"]);
+    let rotated_access = rotated["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me(&rotated_access).await.status, 200);
+    let reply = refresh(login_tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(reply.status, 401, "reuse is refused: {}", reply.text());
+    assert_eq!(
+        me(&rotated_access).await.status,
+        401,
+        "the session ended with the reuse"
+    );
+    let reply = refresh(rotated["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(reply.status, 401, "the whole family is revoked");
 
     // Logging out ends this session at once at the gateway, not the other one.
     let reply = suite

@@ -339,6 +339,16 @@ async fn health_readiness_metrics_and_response_headers() {
         .await;
     assert_eq!(reply.header("content-encoding"), Some("gzip"));
 
+    // Errors keep their route's label.
+    let reply = suite
+        .gateway
+        .get("/v1/shelves/s/books/0")
+        .tenant(&acme)
+        .bearer(&suite.token(&acme))
+        .send()
+        .await;
+    assert_eq!(reply.status, 404);
+
     let reply = suite.gateway.get("/metrics").send().await;
     assert_eq!(reply.status, 200);
     let metrics = reply.text();

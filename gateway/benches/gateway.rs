@@ -9,25 +9,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clap::Parser;
 use echo_service::pb::acme::echo::v1::GetBookRequest;
 use echo_service::pb::acme::echo::v1::echo_service_client::EchoServiceClient;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use platform::testing::TestInfra;
+use platform::testing::{TestInfra, TestKeys};
 use proto::formflow::auth::v1 as wire;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use proto::formflow::tenant::v1::{GetTenantRequest, RateLimits, Tenant, UpdateTenantRequest};
-use secrecy::SecretString;
+use testkit::{Options, Services};
 use tonic::Request;
 
 const CONCURRENCY: usize = 32;
 const WARM_UP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
-const GATEWAY_CLIENT: (&str, &str) = ("gateway", "bench-gateway-secret-0123456789");
 
 /// A gRPC request with the caller's token and tenant, as the gateway would send it.
 fn grpc_request<T>(message: T, authorization: &str, tenant_id: &str) -> Request<T> {
@@ -96,96 +94,34 @@ async fn main() -> anyhow::Result<()> {
         "gateway benchmark: {CONCURRENCY} concurrent callers, {MEASURE:?} per measurement, release build\n"
     );
     let infra = TestInfra::new().await;
-    let tenant_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let auth = svc_auth::App::build(svc_auth::Config {
-        command: None,
-        grpc_addr: "127.0.0.1:0".parse()?,
-        metrics_addr: None,
-        tenant_url: format!("http://{tenant_addr}"),
-        migrate_only: false,
-        extra_jwks_file: None,
-        tokens: svc_auth::config::TokenConfig {
-            issuer: "formflow".into(),
-            audience: "formflow".into(),
-            access_token_ttl: Duration::from_secs(900),
-            refresh_token_ttl: Duration::from_secs(3600),
-            service_token_ttl: Duration::from_secs(300),
-        },
-        security: svc_auth::config::SecurityConfig {
-            argon2_memory_kib: 19_456,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-            password_min_length: 12,
-            lockout_threshold: 5,
-            lockout_base: Duration::from_secs(60),
-            lockout_max: Duration::from_secs(3600),
-            ip_failure_limit: 30,
-            ip_failure_window: Duration::from_secs(900),
-        },
-        secrets: svc_auth::config::SecretsConfig {
-            encryption_keys: Some(SecretString::from(
-                svc_auth::crypto::Sealer::generate_key_entry("bench"),
-            )),
-            encryption_keys_file: None,
-            service_clients: Some(SecretString::from(format!(
-                "{}:{}",
-                GATEWAY_CLIENT.0, GATEWAY_CLIENT.1
-            ))),
-            service_clients_file: None,
-        },
-        db: infra.db.clone(),
-        redis: infra.redis.clone(),
-        amqp: infra.amqp.clone(),
-        telemetry: Default::default(),
-    })
-    .await?;
-    let auth_url = format!("http://{}", auth.grpc_addr());
-    tokio::spawn(auth.run_until_stopped(std::future::pending()));
     // svc-tenant trusts the bench's key too, for the platform administrator's call below.
-    let keys = platform::testing::TestKeys::new();
-    let verification = platform::config::AuthConfig {
-        auth_url: Some(auth_url.clone()),
-        auth_jwks_file: keys.auth_config().auth_jwks_file,
-        auth_issuer: "formflow".into(),
-        auth_audience: "formflow".into(),
-    };
-    let tenant = svc_tenant::App::build(svc_tenant::Config {
-        grpc_addr: tenant_addr,
-        metrics_addr: None,
-        base_domain: None,
-        cache_ttl: Duration::from_secs(300),
-        migrate_only: false,
-        db: infra.db.clone(),
-        redis: infra.redis.clone(),
-        amqp: infra.amqp.clone(),
-        auth: verification.clone(),
-        telemetry: Default::default(),
-    })
-    .await?;
-    tokio::spawn(tenant.run_until_stopped(std::future::pending()));
+    let keys = TestKeys::new();
+    let services = Services::start(
+        &infra,
+        &keys,
+        Options {
+            security: testkit::owasp_security(),
+            base_domain: None,
+        },
+    )
+    .await;
+    let tenant_addr = services.tenant_addr;
     let echo_addr = echo_service::spawn().await;
 
     let descriptor_file =
         std::env::temp_dir().join(format!("ff-bench-echo-{}.binpb", uuid::Uuid::new_v4()));
     std::fs::write(&descriptor_file, echo_service::DESCRIPTOR_SET)?;
-    let mut config =
-        gateway::Config::try_parse_from(["gateway", "--auth-client-id", GATEWAY_CLIENT.0])?;
-    config.http_addr = "127.0.0.1:0".parse()?;
-    config.upstreams.tenant_url = format!("http://{tenant_addr}");
+    let mut config = services.gateway_config(&infra, &keys);
     config.upstreams.descriptor_sets = vec![descriptor_file.clone()];
     config.upstreams.package_routes = vec![format!("{}=http://{echo_addr}", echo_service::PACKAGE)];
     config.edge.caller_rate = 10_000_000;
     config.edge.caller_burst = 1_000_000;
-    config.redis = infra.redis.clone();
-    config.amqp = infra.amqp.clone();
-    config.auth = verification;
-    config.credentials.auth_client_secret = Some(SecretString::from(GATEWAY_CLIENT.1));
     let gateway = gateway::App::build(config).await?;
     let gateway_addr = gateway.http_addr();
     tokio::spawn(gateway.run_until_stopped(std::future::pending()));
 
     // An owner of a tenant, logged in.
-    let signed_up = AuthServiceClient::connect(auth_url)
+    let signed_up = AuthServiceClient::connect(format!("http://{}", services.auth_addr))
         .await?
         .sign_up(wire::SignUpRequest {
             tenant_slug: "bench".into(),

@@ -5,27 +5,23 @@
 use std::time::{Duration, Instant};
 
 use platform::auth::JwtVerifier;
-use platform::testing::TestInfra;
+use platform::testing::{TestInfra, TestKeys};
 use proto::formflow::auth::v1 as wire;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use secrecy::SecretString;
-use svc_auth::config::{SecretsConfig, SecurityConfig, TokenConfig};
-use svc_auth::crypto::{Passwords, Sealer};
+use svc_auth::config::SecurityConfig;
+use svc_auth::crypto::Passwords;
+use testkit::{Options, Services};
 use tonic::Request;
 
 const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
 
+/// OWASP's argon2id; no lockout, since the benchmark fails logins on purpose.
 fn security() -> SecurityConfig {
     SecurityConfig {
-        argon2_memory_kib: 19_456,
-        argon2_iterations: 2,
-        argon2_parallelism: 1,
-        password_min_length: 12,
         lockout_threshold: 1_000_000,
-        lockout_base: Duration::from_secs(60),
-        lockout_max: Duration::from_secs(3600),
         ip_failure_limit: 1_000_000,
-        ip_failure_window: Duration::from_secs(900),
+        ..testkit::owasp_security()
     }
 }
 
@@ -64,55 +60,17 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. Login over gRPC against a real svc-auth and svc-tenant.
     let infra = TestInfra::new().await;
-    let tenant_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let auth = svc_auth::App::build(svc_auth::Config {
-        command: None,
-        grpc_addr: "127.0.0.1:0".parse()?,
-        metrics_addr: None,
-        tenant_url: format!("http://{tenant_addr}"),
-        migrate_only: false,
-        extra_jwks_file: None,
-        tokens: TokenConfig {
-            issuer: "formflow".into(),
-            audience: "formflow".into(),
-            access_token_ttl: Duration::from_secs(900),
-            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
-            service_token_ttl: Duration::from_secs(300),
+    let keys = TestKeys::new();
+    let services = Services::start(
+        &infra,
+        &keys,
+        Options {
+            security: security(),
+            base_domain: None,
         },
-        security: security(),
-        secrets: SecretsConfig {
-            encryption_keys: Some(SecretString::from(Sealer::generate_key_entry("bench"))),
-            encryption_keys_file: None,
-            service_clients: None,
-            service_clients_file: None,
-        },
-        db: infra.db.clone(),
-        redis: infra.redis.clone(),
-        amqp: infra.amqp.clone(),
-        telemetry: Default::default(),
-    })
-    .await?;
-    let auth_addr = auth.grpc_addr();
-    tokio::spawn(auth.run_until_stopped(std::future::pending()));
-    let tenant = svc_tenant::App::build(svc_tenant::Config {
-        grpc_addr: tenant_addr,
-        metrics_addr: None,
-        base_domain: None,
-        cache_ttl: Duration::from_secs(300),
-        migrate_only: false,
-        db: infra.db.clone(),
-        redis: infra.redis.clone(),
-        amqp: infra.amqp.clone(),
-        auth: platform::config::AuthConfig {
-            auth_url: Some(format!("http://{auth_addr}")),
-            auth_jwks_file: None,
-            auth_issuer: "formflow".into(),
-            auth_audience: "formflow".into(),
-        },
-        telemetry: Default::default(),
-    })
-    .await?;
-    tokio::spawn(tenant.run_until_stopped(std::future::pending()));
+    )
+    .await;
+    let auth_addr = services.auth_addr;
 
     let client = AuthServiceClient::connect(format!("http://{auth_addr}")).await?;
     let signed_up = client

@@ -13,16 +13,12 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use platform::config::AuthConfig;
 use platform::context::{Role, TenantId};
 use platform::testing::{TestInfra, TestKeys};
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use svc_auth::config::{SecretsConfig, SecurityConfig, TokenConfig};
+use testkit::{Options, Services};
 use tokio::sync::oneshot;
 
-/// The gateway's client id and secret at svc-auth.
-const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789");
 /// A password svc-auth's policy accepts.
 pub(crate) const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
 /// Base domain of tenant subdomains in the tests.
@@ -34,11 +30,9 @@ pub(crate) struct TestSuite {
     pub(crate) keys: TestKeys,
     /// The first gateway.
     pub(crate) gateway: Gateway,
-    pub(crate) auth_addr: SocketAddr,
-    pub(crate) tenant_addr: SocketAddr,
+    services: Services,
     pub(crate) echo_addr: SocketAddr,
     descriptor_file: PathBuf,
-    stops: Vec<oneshot::Sender<()>>,
 }
 
 /// One running gateway and a client for it. It stops when the last clone is dropped, or on
@@ -48,13 +42,6 @@ pub(crate) struct Gateway {
     pub(crate) addr: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     stop: Arc<Mutex<Option<oneshot::Sender<()>>>>,
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 fn init_test_logs() {
@@ -77,78 +64,7 @@ impl TestSuite {
         init_test_logs();
         let infra = TestInfra::new().await;
         let keys = TestKeys::new();
-        let tenant_addr = free_addr();
-        let auth = svc_auth::App::build(svc_auth::Config {
-            command: None,
-            grpc_addr: "127.0.0.1:0".parse().unwrap(),
-            metrics_addr: None,
-            tenant_url: format!("http://{tenant_addr}"),
-            migrate_only: false,
-            extra_jwks_file: keys.auth_config().auth_jwks_file,
-            tokens: TokenConfig {
-                issuer: "formflow".into(),
-                audience: "formflow".into(),
-                access_token_ttl: Duration::from_secs(900),
-                refresh_token_ttl: Duration::from_secs(3600),
-                service_token_ttl: Duration::from_secs(300),
-            },
-            security: SecurityConfig {
-                // Cheap hashes keep the tests fast.
-                argon2_memory_kib: 1024,
-                argon2_iterations: 1,
-                argon2_parallelism: 1,
-                password_min_length: 12,
-                lockout_threshold: 5,
-                lockout_base: Duration::from_secs(2),
-                lockout_max: Duration::from_secs(60),
-                ip_failure_limit: 1000,
-                ip_failure_window: Duration::from_secs(60),
-            },
-            secrets: SecretsConfig {
-                encryption_keys: Some(SecretString::from(
-                    svc_auth::crypto::Sealer::generate_key_entry("test"),
-                )),
-                encryption_keys_file: None,
-                service_clients: Some(SecretString::from(format!(
-                    "{}:{}",
-                    GATEWAY_CLIENT.0, GATEWAY_CLIENT.1
-                ))),
-                service_clients_file: None,
-            },
-            db: infra.db.clone(),
-            redis: infra.redis.clone(),
-            amqp: infra.amqp.clone(),
-            telemetry: Default::default(),
-        })
-        .await
-        .expect("svc-auth starts");
-        let auth_addr = auth.grpc_addr();
-        let mut stops = Vec::new();
-        stops.push(spawn_until_stopped(|stopped| {
-            auth.run_until_stopped(stopped)
-        }));
-
-        let tenant = svc_tenant::App::build(svc_tenant::Config {
-            grpc_addr: tenant_addr,
-            metrics_addr: None,
-            base_domain: Some(BASE_DOMAIN.into()),
-            cache_ttl: Duration::from_secs(300),
-            migrate_only: false,
-            db: infra.db.clone(),
-            redis: infra.redis.clone(),
-            amqp: infra.amqp.clone(),
-            auth: AuthConfig {
-                auth_url: Some(format!("http://{auth_addr}")),
-                ..keys.auth_config()
-            },
-            telemetry: Default::default(),
-        })
-        .await
-        .expect("svc-tenant starts");
-        stops.push(spawn_until_stopped(|stopped| {
-            tenant.run_until_stopped(stopped)
-        }));
-
+        let services = Services::start(&infra, &keys, Options::default()).await;
         let echo_addr = echo_service::spawn().await;
         let descriptor_file =
             std::env::temp_dir().join(format!("ff-echo-{}.binpb", uuid::Uuid::new_v4()));
@@ -157,35 +73,23 @@ impl TestSuite {
         let mut suite = TestSuite {
             infra,
             keys,
+            services,
             gateway: Gateway {
                 addr: "127.0.0.1:1".parse().unwrap(),
                 client: Client::builder(TokioExecutor::new()).build_http(),
                 stop: Arc::default(),
             },
-            auth_addr,
-            tenant_addr,
             echo_addr,
             descriptor_file,
-            stops,
         };
         suite.gateway = suite.start_gateway(configure).await;
         suite
     }
 
-    /// The configuration the tests' gateways start from.
+    /// The configuration the tests' gateways start from: the echo service's descriptor set
+    /// from its file and its package routed to it, as another team's API would be.
     pub(crate) fn gateway_config(&self) -> gateway::Config {
-        use clap::Parser;
-        let mut config =
-            gateway::Config::try_parse_from(["gateway", "--auth-client-id", GATEWAY_CLIENT.0])
-                .unwrap();
-        config.http_addr = "127.0.0.1:0".parse().unwrap();
-        config.upstreams.tenant_url = format!("http://{}", self.tenant_addr);
-        // The other suite services are not running: their routes answer 503.
-        let nowhere = format!("http://{}", free_addr());
-        config.upstreams.forms_url = nowhere.clone();
-        config.upstreams.workflow_url = nowhere.clone();
-        config.upstreams.ai_url = nowhere.clone();
-        config.upstreams.notify_url = nowhere;
+        let mut config = self.services.gateway_config(&self.infra, &self.keys);
         config.upstreams.descriptor_sets = vec![self.descriptor_file.clone()];
         config.upstreams.package_routes = vec![format!(
             "{}=http://{}",
@@ -195,13 +99,6 @@ impl TestSuite {
         config.edge.base_domain = Some(BASE_DOMAIN.into());
         // Only events can explain a fresh answer within a test.
         config.edge.tenant_cache_ttl = Duration::from_secs(300);
-        config.redis = self.infra.redis.clone();
-        config.amqp = self.infra.amqp.clone();
-        config.auth = AuthConfig {
-            auth_url: Some(format!("http://{}", self.auth_addr)),
-            ..self.keys.auth_config()
-        };
-        config.credentials.auth_client_secret = Some(SecretString::from(GATEWAY_CLIENT.1));
         config
     }
 
@@ -271,9 +168,6 @@ impl TestSuite {
 impl Drop for TestSuite {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.descriptor_file);
-        for stop in self.stops.drain(..) {
-            let _ = stop.send(());
-        }
     }
 }
 

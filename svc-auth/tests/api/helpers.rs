@@ -2,25 +2,20 @@
 //! and RabbitMQ prefix, with clients for each kind of caller.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use platform::config::AuthConfig;
 use platform::context::TenantId;
 use platform::testing::{TestInfra, TestKeys};
 use proto::formflow::auth::v1 as wire;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
-use secrecy::SecretString;
-use svc_auth::config::{SecretsConfig, SecurityConfig, TokenConfig};
-use svc_auth::crypto::Sealer;
-use tokio::sync::oneshot;
+use testkit::Services;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-/// The gateway's client id and secret in the test configuration.
-pub(crate) const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789");
+pub(crate) use testkit::GATEWAY_CLIENT;
+
 /// A password the policy accepts.
 pub(crate) const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
 
@@ -52,42 +47,14 @@ pub(crate) type Auth = AuthServiceClient<InterceptedService<Channel, Metadata>>;
 pub(crate) type Tenants = TenantServiceClient<InterceptedService<Channel, Metadata>>;
 
 /// How a test wants the services configured.
-pub(crate) struct Options {
-    pub(crate) security: SecurityConfig,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            security: SecurityConfig {
-                // Cheap hashes keep the suite fast; the benchmark measures the real costs.
-                argon2_memory_kib: 1024,
-                argon2_iterations: 1,
-                argon2_parallelism: 1,
-                password_min_length: 12,
-                lockout_threshold: 3,
-                lockout_base: Duration::from_secs(2),
-                lockout_max: Duration::from_secs(3600),
-                ip_failure_limit: 50,
-                ip_failure_window: Duration::from_secs(900),
-            },
-        }
-    }
-}
+pub(crate) use testkit::Options;
 
 pub(crate) struct TestApp {
     pub(crate) infra: TestInfra,
     pub(crate) keys: TestKeys,
     auth_channel: Channel,
     tenant_channel: Channel,
-    stops: Vec<oneshot::Sender<()>>,
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    _services: Services,
 }
 
 impl TestApp {
@@ -99,76 +66,13 @@ impl TestApp {
         init_test_logs();
         let infra = TestInfra::new().await;
         let keys = TestKeys::new();
-        let tenant_addr = free_addr();
-        let auth_config = svc_auth::Config {
-            command: None,
-            grpc_addr: "127.0.0.1:0".parse().unwrap(),
-            metrics_addr: None,
-            tenant_url: format!("http://{tenant_addr}"),
-            migrate_only: false,
-            extra_jwks_file: keys.auth_config().auth_jwks_file,
-            tokens: TokenConfig {
-                issuer: "formflow".into(),
-                audience: "formflow".into(),
-                access_token_ttl: Duration::from_secs(900),
-                refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
-                service_token_ttl: Duration::from_secs(300),
-            },
-            security: options.security,
-            secrets: SecretsConfig {
-                encryption_keys: Some(SecretString::from(Sealer::generate_key_entry("test"))),
-                encryption_keys_file: None,
-                service_clients: Some(SecretString::from(format!(
-                    "{}:{}",
-                    GATEWAY_CLIENT.0, GATEWAY_CLIENT.1
-                ))),
-                service_clients_file: None,
-            },
-            db: infra.db.clone(),
-            redis: infra.redis.clone(),
-            amqp: infra.amqp.clone(),
-            telemetry: Default::default(),
-        };
-        let auth = svc_auth::App::build(auth_config)
-            .await
-            .expect("svc-auth starts");
-        let auth_addr = auth.grpc_addr();
-        let mut stops = Vec::new();
-        let (stop, stopped) = oneshot::channel::<()>();
-        stops.push(stop);
-        tokio::spawn(auth.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-
-        let tenant = svc_tenant::App::build(svc_tenant::Config {
-            grpc_addr: tenant_addr,
-            metrics_addr: None,
-            base_domain: Some("forms.test".into()),
-            cache_ttl: Duration::from_secs(300),
-            migrate_only: false,
-            db: infra.db.clone(),
-            redis: infra.redis.clone(),
-            amqp: infra.amqp.clone(),
-            auth: AuthConfig {
-                auth_url: Some(format!("http://{auth_addr}")),
-                ..keys.auth_config()
-            },
-            telemetry: Default::default(),
-        })
-        .await
-        .expect("svc-tenant starts");
-        let (stop, stopped) = oneshot::channel::<()>();
-        stops.push(stop);
-        tokio::spawn(tenant.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-
+        let services = Services::start(&infra, &keys, options).await;
         TestApp {
             infra,
             keys,
-            auth_channel: connect(auth_addr).await,
-            tenant_channel: connect(tenant_addr).await,
-            stops,
+            auth_channel: connect(services.auth_addr).await,
+            tenant_channel: connect(services.tenant_addr).await,
+            _services: services,
         }
     }
 
@@ -245,14 +149,6 @@ impl TestApp {
             })
             .await
             .map(tonic::Response::into_inner)
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        for stop in self.stops.drain(..) {
-            let _ = stop.send(());
-        }
     }
 }
 

@@ -69,7 +69,27 @@ pub struct Services {
 
 impl Services {
     /// Starts both over `infra`.
+    ///
+    /// svc-auth must know svc-tenant's address before svc-tenant binds it, so the port is
+    /// chosen free and may be taken by a parallel test in between: then both start again on
+    /// other ports.
     pub async fn start(infra: &TestInfra, keys: &TestKeys, options: Options) -> Services {
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            match Self::try_start(infra, keys, options.clone()).await {
+                Ok(services) => return services,
+                Err(error) if attempt < ATTEMPTS && port_taken(&error) => continue,
+                Err(error) => panic!("svc-tenant starts: {error:?}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    async fn try_start(
+        infra: &TestInfra,
+        keys: &TestKeys,
+        options: Options,
+    ) -> anyhow::Result<Services> {
         let tenant_addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port");
@@ -124,17 +144,16 @@ impl Services {
             auth: verification(keys, auth_addr),
             telemetry: Default::default(),
         })
-        .await
-        .expect("svc-tenant starts");
+        .await?;
         let (tenant_stop, tenant_stopped) = oneshot::channel::<()>();
         tokio::spawn(tenant.run_until_stopped(async {
             let _ = tenant_stopped.await;
         }));
-        Services {
+        Ok(Services {
             auth_addr,
             tenant_addr,
             stops: vec![auth_stop, tenant_stop],
-        }
+        })
     }
 
     /// A gateway configuration in front of these services: svc-tenant and svc-auth as
@@ -147,10 +166,8 @@ impl Services {
                 .expect("the gateway's defaults parse");
         config.http_addr = "127.0.0.1:0".parse().expect("an address");
         config.upstreams.tenant_url = format!("http://{}", self.tenant_addr);
-        let nowhere = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|addr| format!("http://{addr}"))
-            .expect("a free port");
+        // Port 1: refused at once, and no test can be listening there.
+        let nowhere = "http://127.0.0.1:1".to_owned();
         config.upstreams.forms_url = nowhere.clone();
         config.upstreams.workflow_url = nowhere.clone();
         config.upstreams.ai_url = nowhere.clone();
@@ -161,6 +178,15 @@ impl Services {
         config.credentials.auth_client_secret = Some(SecretString::from(GATEWAY_CLIENT.1));
         config
     }
+}
+
+/// Whether `error` says an address was in use.
+fn port_taken(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
 }
 
 /// Token verification trusting svc-auth's keys and `keys`.

@@ -62,6 +62,16 @@ async fn callers_share_one_budget_across_gateway_replicas() {
         .send()
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
+
+    // Refusals are counted (both gateways share this process's metrics registry).
+    let metrics = suite.gateway.get("/metrics").send().await.text();
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("gateway_rate_limited_total "))
+        .expect("a rate limit counter")
+        .parse()
+        .unwrap();
+    assert_eq!(refused, 2.0, "{metrics}");
 }
 
 #[tokio::test]

@@ -71,12 +71,15 @@ impl Services {
     /// Starts both over `infra`.
     ///
     /// svc-auth must know svc-tenant's address before svc-tenant binds it, so the port is
-    /// chosen free and may be taken by a parallel test in between: then both start again on
-    /// other ports.
+    /// chosen free and may be taken by a parallel test in between (rarely: it is
+    /// chosen outside the ephemeral range): then both start again on other ports.
     pub async fn start(infra: &TestInfra, keys: &TestKeys, options: Options) -> Services {
         const ATTEMPTS: u32 = 5;
+        // One key for every attempt: a failed attempt may have sealed svc-auth's signing key
+        // with it already.
+        let encryption_keys = svc_auth::crypto::Sealer::generate_key_entry("test");
         for attempt in 1..=ATTEMPTS {
-            match Self::try_start(infra, keys, options.clone()).await {
+            match Self::try_start(infra, keys, options.clone(), &encryption_keys).await {
                 Ok(services) => return services,
                 Err(error) if attempt < ATTEMPTS && port_taken(&error) => continue,
                 Err(error) => panic!("svc-tenant starts: {error:?}"),
@@ -89,10 +92,9 @@ impl Services {
         infra: &TestInfra,
         keys: &TestKeys,
         options: Options,
+        encryption_keys: &str,
     ) -> anyhow::Result<Services> {
-        let tenant_addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port");
+        let tenant_addr = port_outside_the_ephemeral_range();
         let auth = svc_auth::App::build(svc_auth::Config {
             command: None,
             grpc_addr: "127.0.0.1:0".parse().expect("an address"),
@@ -109,9 +111,7 @@ impl Services {
             },
             security: options.security,
             secrets: SecretsConfig {
-                encryption_keys: Some(SecretString::from(
-                    svc_auth::crypto::Sealer::generate_key_entry("test"),
-                )),
+                encryption_keys: Some(SecretString::from(encryption_keys.to_owned())),
                 encryption_keys_file: None,
                 service_clients: Some(SecretString::from(format!(
                     "{}:{}",
@@ -177,6 +177,21 @@ impl Services {
         config.auth = verification(keys, self.auth_addr);
         config.credentials.auth_client_secret = Some(SecretString::from(GATEWAY_CLIENT.1));
         config
+    }
+}
+
+/// A free loopback port below Linux's ephemeral range (32768+), where the ports other tests
+/// bind to `:0` are never handed out: only another pick like this one can take it first.
+fn port_outside_the_ephemeral_range() -> SocketAddr {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = 20_000 + (random % 12_000) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().expect("a bound listener");
+        }
     }
 }
 

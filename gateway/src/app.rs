@@ -47,7 +47,8 @@ struct Shared {
         hyper_util::client::legacy::connect::HttpConnector,
         Body,
     >,
-    openapi: serde_json::Value,
+    /// The OpenAPI document, serialised once.
+    openapi: bytes::Bytes,
 }
 
 /// A bound gateway, not serving yet.
@@ -155,7 +156,7 @@ impl App {
             },
             transcoder,
         };
-        let openapi = openapi::document(gateway.transcoder.table());
+        let openapi = serde_json::to_vec(&openapi::document(gateway.transcoder.table()))?.into();
         let shared = Arc::new(Shared {
             gateway,
             grpc_web: grpc_web::client(),
@@ -167,9 +168,12 @@ impl App {
             .route("/readyz", get(readiness))
             .route(
                 "/openapi.json",
-                get(
-                    |State(shared): State<Arc<Shared>>| async move { Json(shared.openapi.clone()) },
-                ),
+                get(|State(shared): State<Arc<Shared>>| async move {
+                    (
+                        [(http::header::CONTENT_TYPE, "application/json")],
+                        shared.openapi.clone(),
+                    )
+                }),
             );
         let metrics_listener = match config.metrics_addr {
             Some(addr) => Some(TcpListener::bind(addr).await?),

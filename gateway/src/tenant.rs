@@ -189,22 +189,12 @@ impl TenantResolver {
                 references.push(TenantRef::Host(format!("{slug}.{base}")));
             }
         }
-        for list in ["domains"] {
-            for domain in tenant[list]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|value| value.as_str())
-            {
-                references.push(TenantRef::Host(domain.to_owned()));
-            }
-        }
-        for domain in event["data"]["previous_domains"]
+        let current = tenant["domains"].as_array().into_iter().flatten();
+        let previous = event["data"]["previous_domains"]
             .as_array()
             .into_iter()
-            .flatten()
-            .filter_map(|value| value.as_str())
-        {
+            .flatten();
+        for domain in current.chain(previous).filter_map(|value| value.as_str()) {
             references.push(TenantRef::Host(domain.to_owned()));
         }
         let keys: Vec<String> = references

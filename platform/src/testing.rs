@@ -218,6 +218,26 @@ impl Drop for TestKeys {
     }
 }
 
+/// The first of `count` consecutive free loopback ports, below Linux's ephemeral range
+/// (32768+) where the ports other tests bind to `:0` are never handed out: for a server whose
+/// address another must know before it binds, only another pick like this one can take it
+/// first.
+pub fn free_ports_outside_the_ephemeral_range(count: u16) -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let base = 20_000 + (random % 12_000) as u16;
+        let block: Vec<_> = (base..base + count)
+            .map(|port| std::net::TcpListener::bind(("127.0.0.1", port)))
+            .collect();
+        if block.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+}
+
 /// Polls `condition` every 25 ms until it holds; panics after `timeout`.
 pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
 where

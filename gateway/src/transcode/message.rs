@@ -337,7 +337,7 @@ mod tests {
             .routes()
             .iter()
             .find(|route| {
-                route.grpc_path.as_ref() == "/formflow.tenant.v1.TenantService/ListTenants"
+                route.grpc_path.as_str() == "/formflow.tenant.v1.TenantService/ListTenants"
             })
             .unwrap();
         let message = build_request(

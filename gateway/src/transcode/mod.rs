@@ -126,9 +126,11 @@ impl Transcoder {
         client.ready().await.map_err(|error| {
             tonic::Status::unavailable(format!("upstream unavailable: {error}"))
         })?;
-        let path = PathAndQuery::from_maybe_shared(route.grpc_path.to_string())
-            .map_err(|_| tonic::Status::internal("invalid gRPC path"))?;
-        Ok((client, path, DynamicCodec::new(route.rpc.output())))
+        Ok((
+            client,
+            route.grpc_path.clone(),
+            DynamicCodec::new(route.rpc.output()),
+        ))
     }
 
     /// Calls a unary RPC.

@@ -46,7 +46,7 @@ pub struct Route {
     /// The RPC.
     pub rpc: MethodDescriptor,
     /// gRPC path, `/package.Service/Method`.
-    pub grpc_path: Arc<str>,
+    pub grpc_path: http::uri::PathAndQuery,
     /// Name of the upstream that serves the RPC's package.
     pub upstream: Arc<str>,
     /// Exposure policy.
@@ -98,7 +98,12 @@ impl RouteTable {
                 else {
                     continue;
                 };
-                let grpc_path: Arc<str> = format!("/{}/{}", service.full_name(), rpc.name()).into();
+                let grpc_path = http::uri::PathAndQuery::try_from(format!(
+                    "/{}/{}",
+                    service.full_name(),
+                    rpc.name()
+                ))
+                .with_context(|| format!("the gRPC path of {}", rpc.full_name()))?;
                 let mut rules = vec![rule.clone()];
                 if let Value::List(additional) = rule
                     .get_field_by_name("additional_bindings")
@@ -196,7 +201,7 @@ fn read_policy(policy: &DynamicMessage) -> (Policy, bool) {
 fn read_rule(
     rule: &DynamicMessage,
     rpc: &MethodDescriptor,
-    grpc_path: Arc<str>,
+    grpc_path: http::uri::PathAndQuery,
     upstream: Arc<str>,
     policy: Policy,
 ) -> anyhow::Result<Route> {

@@ -54,6 +54,23 @@ fn page_position<T>(
     parsed
 }
 
+/// The id a page token of lists ordered by id carries.
+fn id_page_position(
+    violations: &mut FieldViolations,
+    token: &str,
+    filter: &str,
+) -> Option<uuid::Uuid> {
+    page_position(violations, token, filter, |position| {
+        uuid::Uuid::try_parse(position).ok()
+    })
+}
+
+/// The page token after `last`, the last id of a full page; empty at the end.
+fn id_page_token(filter: &str, last: Option<uuid::Uuid>) -> String {
+    last.map(|id| encode_page_token(filter, &id.to_string()))
+        .unwrap_or_default()
+}
+
 fn login_response(outcome: LoginOutcome) -> wire::LoginResponse {
     match outcome {
         LoginOutcome::Tokens(tokens) => wire::LoginResponse {
@@ -391,17 +408,13 @@ impl AuthService for AuthApi {
             }
         };
         let filter = state.unwrap_or("any");
-        let before = page_position(&mut violations, &message.page_token, filter, |position| {
-            uuid::Uuid::try_parse(position).ok()
-        });
+        let before = id_page_position(&mut violations, &message.page_token, filter);
         violations.into_result()?;
         let (invitations, next) = self
             .identity
             .list_invitations(caller, page_size, before, state)
             .await?;
-        let next_page_token = next
-            .map(|id| encode_page_token(filter, &id.to_string()))
-            .unwrap_or_default();
+        let next_page_token = id_page_token(filter, next);
         Ok(Response::new(wire::ListInvitationsResponse {
             invitations: invitations
                 .iter()
@@ -650,17 +663,13 @@ impl AuthService for AuthApi {
             }
         };
         let filter = state.unwrap_or("any");
-        let before = page_position(&mut violations, &message.page_token, filter, |position| {
-            uuid::Uuid::try_parse(position).ok()
-        });
+        let before = id_page_position(&mut violations, &message.page_token, filter);
         violations.into_result()?;
         let (keys, next) = self
             .identity
             .list_api_keys(caller, page_size, before, state)
             .await?;
-        let next_page_token = next
-            .map(|id| encode_page_token(filter, &id.to_string()))
-            .unwrap_or_default();
+        let next_page_token = id_page_token(filter, next);
         Ok(Response::new(wire::ListApiKeysResponse {
             api_keys: keys.iter().map(convert::api_key_to_proto).collect(),
             next_page_token,

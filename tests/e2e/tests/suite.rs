@@ -1,7 +1,7 @@
 //! The one-process suite, as `scripts/setup.sh` starts it: every service answers, the demo
 //! tenant exists once, errors have the documented shape, and SIGTERM stops it cleanly.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -26,22 +26,10 @@ fn formflow_binary() -> PathBuf {
     binary
 }
 
-/// A base port with six free ports after it, and a free gateway port; below Linux's ephemeral
-/// range (32768+), where the ports other tests bind to `:0` are never handed out.
+/// A base port with six free ports after it, and a free gateway port.
 fn free_ports() -> (u16, u16) {
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let base = 20_000 + (random % 12_000) as u16;
-        let block: Vec<_> = (base..base + 7)
-            .map(|port| TcpListener::bind(("127.0.0.1", port)))
-            .collect();
-        if block.iter().all(Result::is_ok) {
-            return (base, base + 6);
-        }
-    }
+    let base = platform::testing::free_ports_outside_the_ephemeral_range(7);
+    (base, base + 6)
 }
 
 struct Suite {

@@ -94,7 +94,10 @@ impl Services {
         options: Options,
         encryption_keys: &str,
     ) -> anyhow::Result<Services> {
-        let tenant_addr = port_outside_the_ephemeral_range();
+        let tenant_addr = SocketAddr::from((
+            [127, 0, 0, 1],
+            platform::testing::free_ports_outside_the_ephemeral_range(1),
+        ));
         let auth = svc_auth::App::build(svc_auth::Config {
             command: None,
             grpc_addr: "127.0.0.1:0".parse().expect("an address"),
@@ -177,21 +180,6 @@ impl Services {
         config.auth = verification(keys, self.auth_addr);
         config.credentials.auth_client_secret = Some(SecretString::from(GATEWAY_CLIENT.1));
         config
-    }
-}
-
-/// A free loopback port below Linux's ephemeral range (32768+), where the ports other tests
-/// bind to `:0` are never handed out: only another pick like this one can take it first.
-fn port_outside_the_ephemeral_range() -> SocketAddr {
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let port = 20_000 + (random % 12_000) as u16;
-        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            return listener.local_addr().expect("a bound listener");
-        }
     }
 }
 

@@ -370,6 +370,43 @@ impl RequestContext {
             .as_ref()
             .ok_or_else(crate::error::unauthenticated)
     }
+
+    /// The tenant the caller acts in: its token's tenant, or, for platform operators and
+    /// services not bound to a tenant, the tenant the call was routed to (`x-tenant-id`);
+    /// FAILED_PRECONDITION when there is none.
+    pub fn acting_tenant(&self) -> Result<TenantId, Status> {
+        match self.principal()? {
+            Principal::User { tenant_id, .. } | Principal::ApiKey { tenant_id, .. } => {
+                Ok(*tenant_id)
+            }
+            Principal::Service {
+                tenant_id: Some(tenant_id),
+                ..
+            } => Ok(*tenant_id),
+            Principal::PlatformAdmin { .. }
+            | Principal::Service {
+                tenant_id: None, ..
+            } => self.tenant_id.ok_or_else(|| {
+                Status::failed_precondition(
+                    "no tenant: call through the gateway or send x-tenant-id",
+                )
+            }),
+        }
+    }
+
+    /// The tenant the caller acts in, when it has `permission` there; PERMISSION_DENIED
+    /// otherwise.
+    pub fn authorize(&self, permission: Permission) -> Result<TenantId, Status> {
+        let tenant = self.acting_tenant()?;
+        if self.principal()?.allows(tenant, permission) {
+            Ok(tenant)
+        } else {
+            Err(Status::permission_denied(format!(
+                "this needs the {} permission",
+                permission.as_str()
+            )))
+        }
+    }
 }
 
 /// A tower layer that verifies the bearer token of every call (when there is one) and stores

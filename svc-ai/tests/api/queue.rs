@@ -1,0 +1,80 @@
+//! The bounded queue: a full queue refuses at once, stale requests do not run, and stopping
+//! drains what was accepted.
+
+use std::time::Duration;
+
+use tonic::Code;
+
+use crate::helpers::{TestApp, embed};
+
+/// 16 texts of the longest input: one request keeps the model busy for a second or so.
+fn heavy() -> Vec<String> {
+    vec!["lorem ipsum dolor sit amet ".repeat(60); 16]
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_resource_exhausted_and_serves_what_it_accepted() {
+    let app = TestApp::spawn_with(|config| {
+        config.models.queue_capacity = 1;
+        config.models.max_batch = 8;
+    })
+    .await;
+    let client = app.member();
+    let calls = (0..8).map(|_| {
+        let mut client = client.clone();
+        async move {
+            let heavy = heavy();
+            let refs: Vec<&str> = heavy.iter().map(String::as_str).collect();
+            embed(&mut client, &refs).await
+        }
+    });
+    let outcomes = futures_util::future::join_all(calls).await;
+    let served = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    let refused: Vec<_> = outcomes
+        .iter()
+        .filter_map(|outcome| outcome.as_ref().err())
+        .collect();
+    // One running, one waiting; the others arrive while both are taken.
+    assert!(served >= 1, "{served} served");
+    assert!(!refused.is_empty(), "none refused");
+    for status in &refused {
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert!(status.message().contains("retry later"));
+    }
+    for embeddings in outcomes.iter().flatten() {
+        assert_eq!(embeddings.len(), 16);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn requests_that_waited_past_the_queue_timeout_do_not_run() {
+    let app = TestApp::spawn_with(|config| config.models.queue_timeout = Duration::ZERO).await;
+    let mut client = app.member();
+    let status = embed(&mut client, &["hello"]).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_finishes_the_accepted_requests_first() {
+    let app = TestApp::spawn().await;
+    let client = app.member();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                let heavy = heavy();
+                let refs: Vec<&str> = heavy.iter().map(String::as_str).collect();
+                embed(&mut client, &refs).await
+            })
+        })
+        .collect();
+    // Let them reach the queue, then stop while they run.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.stop().await;
+    for call in calls {
+        let embeddings = call.await.unwrap().expect("accepted before the stop");
+        assert_eq!(embeddings.len(), 16);
+    }
+}

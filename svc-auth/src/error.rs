@@ -36,9 +36,10 @@ pub enum Error {
     /// The etag sent with an update is not the current one.
     #[error("the resource changed since it was read (etag mismatch); read it again")]
     EtagMismatch,
-    /// Another service answered with an error the caller should see.
+    /// A refusal already phrased as a gRPC status: another service's answer the caller should
+    /// see, or the platform's tenant and permission checks.
     #[error(transparent)]
-    Upstream(Status),
+    Status(Status),
     /// Anything else: a bug or an infrastructure failure.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -78,7 +79,7 @@ impl From<Error> for Status {
             Error::AlreadyExists(_) => Status::already_exists(message),
             Error::FailedPrecondition(_) => Status::failed_precondition(message),
             Error::EtagMismatch => Status::aborted(message),
-            Error::Upstream(status) => status,
+            Error::Status(status) => status,
             Error::Unexpected(cause) => platform::error::internal(cause),
         }
     }

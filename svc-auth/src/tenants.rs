@@ -128,7 +128,7 @@ fn upstream(status: tonic::Status) -> Error {
     use tonic::Code;
     match status.code() {
         Code::InvalidArgument | Code::AlreadyExists | Code::NotFound | Code::FailedPrecondition => {
-            Error::Upstream(status)
+            Error::Status(status)
         }
         _ => Error::Unexpected(anyhow::anyhow!("svc-tenant failed: {status:?}")),
     }

@@ -75,34 +75,15 @@ impl<'a> Caller<'a> {
         self.context.session_id
     }
 
-    /// The tenant the caller acts in: its token's tenant, or, for platform operators, the
-    /// routed tenant.
+    /// The tenant the caller acts in ([`RequestContext::acting_tenant`]).
     pub fn tenant(&self) -> Result<TenantId, Error> {
-        match self.principal()? {
-            Principal::User { tenant_id, .. } | Principal::ApiKey { tenant_id, .. } => {
-                Ok(*tenant_id)
-            }
-            Principal::Service {
-                tenant_id: Some(tenant_id),
-                ..
-            } => Ok(*tenant_id),
-            Principal::PlatformAdmin { .. }
-            | Principal::Service {
-                tenant_id: None, ..
-            } => self.routed_tenant(),
-        }
+        self.context.acting_tenant().map_err(Error::Status)
     }
 
-    /// The caller's tenant, if the caller has `permission` there.
+    /// The caller's tenant, if the caller has `permission` there
+    /// ([`RequestContext::authorize`]).
     pub fn authorize(&self, permission: Permission) -> Result<TenantId, Error> {
-        let tenant = self.tenant()?;
-        if self.principal()?.allows(tenant, permission) {
-            Ok(tenant)
-        } else {
-            Err(Error::PermissionDenied(
-                "the caller's role does not allow this",
-            ))
-        }
+        self.context.authorize(permission).map_err(Error::Status)
     }
 
     /// The tenant the gateway resolved, required by calls made without a user token.

@@ -194,7 +194,7 @@ impl Identity {
 /// `tenant_display_name`.
 fn sign_up_field_names(error: Error) -> Error {
     use tonic_types::StatusExt;
-    let Error::Upstream(status) = &error else {
+    let Error::Status(status) = &error else {
         return error;
     };
     let Some(bad_request) = status.get_details_bad_request() else {

@@ -4,42 +4,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use platform::context::{Role, TenantId};
-use platform::testing::TestKeys;
+use platform::testing::{CallMetadata, TestKeys};
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
 use proto::formflow::ai::v1::{EmbedRequest, Embedding};
 use svc_ai::{App, Config, ModelsConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 /// The model `scripts/fetch-ai-assets.sh` installs.
 pub(crate) const MODEL: &str = "models/all-minilm-l6-v2";
 
-/// Adds a bearer token (and optionally a routed tenant) to every call.
-#[derive(Clone)]
-pub(crate) struct Credentials {
-    authorization: Option<MetadataValue<Ascii>>,
-    routed_tenant: Option<MetadataValue<Ascii>>,
-}
-
-impl tonic::service::Interceptor for Credentials {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(authorization) = &self.authorization {
-            request
-                .metadata_mut()
-                .insert("authorization", authorization.clone());
-        }
-        if let Some(tenant) = &self.routed_tenant {
-            request.metadata_mut().insert("x-tenant-id", tenant.clone());
-        }
-        Ok(request)
-    }
-}
-
-pub(crate) type Client = AiServiceClient<InterceptedService<Channel, Credentials>>;
+pub(crate) type Client = AiServiceClient<InterceptedService<Channel, CallMetadata>>;
 
 /// The models the test environment installed.
 pub(crate) fn models_config() -> ModelsConfig {
@@ -106,11 +84,7 @@ impl TestApp {
 
     /// A client sending `token` (none: anonymous) and, when given, a routed tenant.
     pub(crate) fn client(&self, token: Option<&str>, routed: Option<TenantId>) -> Client {
-        let credentials = Credentials {
-            authorization: token.map(|token| format!("Bearer {token}").parse().unwrap()),
-            routed_tenant: routed.map(|tenant| tenant.to_string().parse().unwrap()),
-        };
-        AiServiceClient::with_interceptor(self.channel.clone(), credentials)
+        AiServiceClient::with_interceptor(self.channel.clone(), CallMetadata::new(token, routed))
     }
 
     /// A client of a user with `role` in `tenant`.

@@ -4,47 +4,22 @@
 use std::net::SocketAddr;
 
 use platform::context::TenantId;
-use platform::testing::{TestInfra, TestKeys};
+use platform::testing::{CallMetadata, TestInfra, TestKeys};
 use proto::formflow::auth::v1 as wire;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use testkit::Services;
-use tonic::metadata::MetadataValue;
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Request, Status};
 
 pub(crate) use testkit::GATEWAY_CLIENT;
 
 /// A password the policy accepts.
 pub(crate) const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
 
-/// Adds credentials, a routed tenant and a client address to every call, as the gateway does.
-#[derive(Clone, Default)]
-pub(crate) struct Metadata {
-    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
-    tenant: Option<MetadataValue<tonic::metadata::Ascii>>,
-    client_ip: Option<MetadataValue<tonic::metadata::Ascii>>,
-}
-
-impl tonic::service::Interceptor for Metadata {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let metadata = request.metadata_mut();
-        if let Some(value) = &self.authorization {
-            metadata.insert("authorization", value.clone());
-        }
-        if let Some(value) = &self.tenant {
-            metadata.insert("x-tenant-id", value.clone());
-        }
-        if let Some(value) = &self.client_ip {
-            metadata.insert("x-client-ip", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-pub(crate) type Auth = AuthServiceClient<InterceptedService<Channel, Metadata>>;
-pub(crate) type Tenants = TenantServiceClient<InterceptedService<Channel, Metadata>>;
+pub(crate) type Auth = AuthServiceClient<InterceptedService<Channel, CallMetadata>>;
+pub(crate) type Tenants = TenantServiceClient<InterceptedService<Channel, CallMetadata>>;
 
 /// How a test wants the services configured.
 pub(crate) use testkit::Options;
@@ -76,23 +51,11 @@ impl TestApp {
         }
     }
 
-    fn metadata(
-        token: Option<&str>,
-        tenant: Option<TenantId>,
-        client_ip: Option<&str>,
-    ) -> Metadata {
-        Metadata {
-            authorization: token.map(|token| format!("Bearer {token}").parse().unwrap()),
-            tenant: tenant.map(|tenant| tenant.to_string().parse().unwrap()),
-            client_ip: client_ip.map(|ip| ip.parse().unwrap()),
-        }
-    }
-
     /// svc-auth as an anonymous caller routed to `tenant` (what the gateway sends for public RPCs).
     pub(crate) fn auth_public(&self, tenant: Option<TenantId>) -> Auth {
         AuthServiceClient::with_interceptor(
             self.auth_channel.clone(),
-            Self::metadata(None, tenant, Some("203.0.113.7")),
+            CallMetadata::new(None, tenant).from_client_ip("203.0.113.7"),
         )
     }
 
@@ -100,7 +63,7 @@ impl TestApp {
     pub(crate) fn auth_from(&self, tenant: Option<TenantId>, client_ip: &str) -> Auth {
         AuthServiceClient::with_interceptor(
             self.auth_channel.clone(),
-            Self::metadata(None, tenant, Some(client_ip)),
+            CallMetadata::new(None, tenant).from_client_ip(client_ip),
         )
     }
 
@@ -108,7 +71,7 @@ impl TestApp {
     pub(crate) fn auth_with(&self, token: &str) -> Auth {
         AuthServiceClient::with_interceptor(
             self.auth_channel.clone(),
-            Self::metadata(Some(token), None, Some("203.0.113.7")),
+            CallMetadata::new(Some(token), None).from_client_ip("203.0.113.7"),
         )
     }
 
@@ -116,7 +79,7 @@ impl TestApp {
     pub(crate) fn tenants_with(&self, token: &str) -> Tenants {
         TenantServiceClient::with_interceptor(
             self.tenant_channel.clone(),
-            Self::metadata(Some(token), None, None),
+            CallMetadata::new(Some(token), None),
         )
     }
 

@@ -5,42 +5,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use platform::context::{Role, TenantId};
-use platform::testing::{TestInfra, TestKeys};
+use platform::testing::{CallMetadata, TestInfra, TestKeys};
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use proto::formflow::tenant::v1::{CreateTenantRequest, Tenant};
 use svc_tenant::{App, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::metadata::MetadataValue;
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Request, Status};
 
 /// Base domain the test service resolves subdomains against.
 pub(crate) const BASE_DOMAIN: &str = "forms.test";
 
-/// Adds a bearer token (and optionally a routed tenant) to every call.
-#[derive(Clone)]
-pub(crate) struct Credentials {
-    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
-    routed_tenant: Option<MetadataValue<tonic::metadata::Ascii>>,
-}
-
-impl tonic::service::Interceptor for Credentials {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(authorization) = &self.authorization {
-            request
-                .metadata_mut()
-                .insert("authorization", authorization.clone());
-        }
-        if let Some(tenant) = &self.routed_tenant {
-            request.metadata_mut().insert("x-tenant-id", tenant.clone());
-        }
-        Ok(request)
-    }
-}
-
-pub(crate) type Client = TenantServiceClient<InterceptedService<Channel, Credentials>>;
+pub(crate) type Client = TenantServiceClient<InterceptedService<Channel, CallMetadata>>;
 
 pub(crate) struct TestApp {
     pub(crate) infra: TestInfra,
@@ -98,11 +76,10 @@ impl TestApp {
     }
 
     fn client_with(&self, token: Option<String>, routed_tenant: Option<TenantId>) -> Client {
-        let credentials = Credentials {
-            authorization: token.map(|token| format!("Bearer {token}").parse().unwrap()),
-            routed_tenant: routed_tenant.map(|tenant| tenant.to_string().parse().unwrap()),
-        };
-        TenantServiceClient::with_interceptor(self.channel.clone(), credentials)
+        TenantServiceClient::with_interceptor(
+            self.channel.clone(),
+            CallMetadata::new(token.as_deref(), routed_tenant),
+        )
     }
 
     pub(crate) fn anonymous(&self) -> Client {

@@ -37,3 +37,15 @@ pub struct Config {
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Config::command().debug_assert();
+    }
+}

@@ -1,10 +1,10 @@
 //! Wire <-> domain: every request is validated here into domain types, collecting one field
 //! violation per bad field; responses and events are built here from domain types.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
 use platform::error::FieldViolations;
+use platform::paging::{decode_page_token, encode_page_token, page_size};
 use proto::formflow::tenant::v1 as wire;
 use proto::formflow::tenant::v1::resolve_tenant_request::Key;
 
@@ -13,10 +13,6 @@ use crate::domain::{
     Tenant, TenantStatus,
 };
 use crate::tenants::{NewTenant, ResolveKey, TenantChanges};
-
-/// Default and largest page sizes of ListTenants.
-const DEFAULT_PAGE_SIZE: usize = 50;
-const MAX_PAGE_SIZE: usize = 100;
 
 /// The wire form of a tenant.
 pub fn tenant_to_proto(tenant: &Tenant) -> wire::Tenant {
@@ -221,17 +217,7 @@ pub fn list_request(
     request: &wire::ListTenantsRequest,
 ) -> Result<(Option<TenantId>, Option<TenantStatus>, usize), FieldViolations> {
     let mut violations = FieldViolations::new();
-    let page_size = match request.page_size {
-        0 => Some(DEFAULT_PAGE_SIZE),
-        size @ 1.. if size as usize <= MAX_PAGE_SIZE => Some(size as usize),
-        _ => {
-            violations.add(
-                "page_size",
-                format!("must be between 0 and {MAX_PAGE_SIZE}"),
-            );
-            None
-        }
-    };
+    let page_size = page_size(&mut violations, request.page_size);
     let status = match wire::TenantStatus::try_from(request.status) {
         Ok(wire::TenantStatus::Unspecified) => None,
         Ok(wire::TenantStatus::Active) => Some(TenantStatus::Active),
@@ -242,42 +228,29 @@ pub fn list_request(
             None
         }
     };
-    let after = if request.page_token.is_empty() {
-        None
-    } else {
-        match decode_page_token(&request.page_token) {
-            Some((token_status, after)) if token_status == request.status => Some(after),
-            Some(_) => {
-                violations.add("page_token", "was issued for another status filter");
-                None
-            }
-            None => {
-                violations.add("page_token", "is not a page token this service issued");
-                None
-            }
+    let after = decode_page_token(
+        &mut violations,
+        &request.page_token,
+        &status_filter(request.status),
+    )
+    .and_then(|position| {
+        let after = TenantId::parse(&position).ok();
+        if after.is_none() {
+            violations.add("page_token", "is not a page token this service issued");
         }
-    };
+        after
+    });
     violations.into_result()?;
-    Ok((after, status, page_size.unwrap_or(DEFAULT_PAGE_SIZE)))
+    Ok((after, status, page_size))
 }
 
 /// The token of the page after `after`, bound to the status filter it was issued for.
-pub fn encode_page_token(status: i32, after: TenantId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{status}:{after}"))
+pub fn next_page_token(status: i32, after: TenantId) -> String {
+    encode_page_token(&status_filter(status), &after.to_string())
 }
 
-fn decode_page_token(token: &str) -> Option<(i32, TenantId)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let mut parts = text.splitn(3, ':');
-    if parts.next()? != "v1" {
-        return None;
-    }
-    let status = parts.next()?.parse().ok()?;
-    let after = TenantId::parse(parts.next()?).ok()?;
-    Some((status, after))
+fn status_filter(status: i32) -> String {
+    format!("status={status}")
 }
 
 /// Validates SuspendTenant.
@@ -401,19 +374,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_tokens_round_trip_and_reject_tampering() {
+    fn page_tokens_round_trip_within_their_status_filter() {
         let after = TenantId::generate();
-        let token = encode_page_token(1, after);
-        assert_eq!(decode_page_token(&token), Some((1, after)));
-        assert_eq!(decode_page_token("garbage"), None);
-        assert_eq!(decode_page_token(""), None);
-        let request = wire::ListTenantsRequest {
+        let request = |page_token: &str, status| wire::ListTenantsRequest {
             page_size: 10,
-            page_token: token,
-            status: 2,
+            page_token: page_token.to_owned(),
+            status,
         };
-        let violations = list_request(&request).unwrap_err();
-        assert_eq!(violations.violations()[0].0, "page_token");
+        let token = next_page_token(1, after);
+        assert_eq!(list_request(&request(&token, 1)).unwrap().0, Some(after));
+        for (page_token, status) in [
+            (token.as_str(), 2),
+            ("garbage", 1),
+            (&encode_page_token("status=1", "not-an-id"), 1),
+        ] {
+            let violations = list_request(&request(page_token, status)).unwrap_err();
+            assert_eq!(violations.violations()[0].0, "page_token", "{page_token}");
+        }
     }
 
     #[test]
@@ -422,7 +399,7 @@ mod tests {
             page_size,
             ..Default::default()
         };
-        assert_eq!(list_request(&request(0)).unwrap().2, DEFAULT_PAGE_SIZE);
+        assert_eq!(list_request(&request(0)).unwrap().2, 50);
         assert_eq!(list_request(&request(100)).unwrap().2, 100);
         assert!(list_request(&request(101)).is_err());
         assert!(list_request(&request(-1)).is_err());

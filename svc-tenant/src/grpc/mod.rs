@@ -68,7 +68,7 @@ impl TenantService for TenantApi {
         let page = self.tenants.list(caller, after, status, page_size).await?;
         let next_page_token = page
             .next_after
-            .map(|after| convert::encode_page_token(request.get_ref().status, after))
+            .map(|after| convert::next_page_token(request.get_ref().status, after))
             .unwrap_or_default();
         Ok(Response::new(wire::ListTenantsResponse {
             tenants: page.tenants.iter().map(convert::tenant_to_proto).collect(),

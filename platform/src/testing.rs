@@ -6,7 +6,8 @@
 //!
 //! Reads `DATABASE_URL` (any database on the server; default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), `REDIS_URL` and `AMQP_URL` (local defaults).
-//! Test databases are named `ff_test_*`; `scripts/test.sh` drops them after a run.
+//! Test databases are named `ff_test_<seconds since 1970>_<uuid>`; `scripts/test.sh` drops them
+//! after a run, and each new test drops those older than a day (left by other ways of running).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,12 +48,17 @@ impl TestInfra {
         let unique = Uuid::new_v4().simple().to_string();
         let server_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let database_name = format!("ff_test_{unique}");
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs();
+        let database_name = format!("ff_test_{created}_{unique}");
         let mut admin = sqlx::PgConnection::connect(&server_url)
             .await
             .unwrap_or_else(|error| {
                 panic!("Postgres is unreachable at DATABASE_URL ({error}); {SETUP_HINT}")
             });
+        drop_stale_databases(&mut admin, created).await;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE DATABASE {database_name}"
         )))
@@ -108,6 +114,33 @@ impl TestInfra {
         sqlx::PgConnection::connect(self.db.url().unwrap().expose_secret())
             .await
             .expect("connecting to the test database")
+    }
+}
+
+/// Drops the test databases created more than a day before `now` (seconds since 1970): those
+/// of runs that did not go through `scripts/test.sh`, which drops them all when it ends. No test
+/// runs for a day, so none of them is in use; another test dropping the same one meanwhile is
+/// fine.
+async fn drop_stale_databases(admin: &mut sqlx::PgConnection, now: u64) {
+    let names: Vec<String> = sqlx::query_scalar(
+        r"SELECT datname FROM pg_database WHERE datname ~ '^ff_test_[0-9]+_[0-9a-f]{32}$'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let created = name
+            .strip_prefix("ff_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|seconds| seconds.parse::<u64>().ok());
+        if created.is_some_and(|created| created + 24 * 3600 < now) {
+            // The name matched the pattern above: digits, hex and underscores only.
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *admin)
+            .await;
+        }
     }
 }
 

@@ -62,6 +62,22 @@ pub fn decode_page_token(
     }
 }
 
+/// The position a page token carries, parsed by `parse` ([`decode_page_token`]), or a violation
+/// of `page_token` when it does not parse either.
+pub fn decode_page_position<T>(
+    violations: &mut FieldViolations,
+    token: &str,
+    filter: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    let position = decode_page_token(violations, token, filter)?;
+    let parsed = parse(&position);
+    if parsed.is_none() {
+        violations.add("page_token", "is not a page token this service issued");
+    }
+    parsed
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -85,6 +101,24 @@ mod tests {
             None
         );
         assert_eq!(violations.violations().len(), 2);
+    }
+
+    #[test]
+    fn positions_that_do_not_parse_are_violations() {
+        let token = encode_page_token("", "12");
+        let mut violations = FieldViolations::new();
+        let parse = |position: &str| position.parse::<u8>().ok();
+        assert_eq!(
+            decode_page_position(&mut violations, &token, "", parse),
+            Some(12)
+        );
+        assert!(violations.is_empty());
+        let token = encode_page_token("", "1200");
+        assert_eq!(
+            decode_page_position(&mut violations, &token, "", parse),
+            None
+        );
+        assert_eq!(violations.violations().len(), 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use secrecy::ExposeSecret;
 
 use platform::context::UserId;
-use platform::paging::{decode_page_token, encode_page_token, page_size};
+use platform::paging::{decode_page_position, encode_page_token, page_size};
 
 use crate::domain::{PersonName, role_from_proto};
 use crate::identity::{
@@ -39,28 +39,13 @@ fn caller<T>(request: &Request<T>) -> Result<Caller<'_>, Status> {
     })
 }
 
-/// The position a page token carries, parsed by `parse`, or a violation of `page_token`.
-fn page_position<T>(
-    violations: &mut FieldViolations,
-    token: &str,
-    filter: &str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Option<T> {
-    let position = decode_page_token(violations, token, filter)?;
-    let parsed = parse(&position);
-    if parsed.is_none() {
-        violations.add("page_token", "is not a page token this service issued");
-    }
-    parsed
-}
-
 /// The id a page token of lists ordered by id carries.
 fn id_page_position(
     violations: &mut FieldViolations,
     token: &str,
     filter: &str,
 ) -> Option<uuid::Uuid> {
-    page_position(violations, token, filter, |position| {
+    decode_page_position(violations, token, filter, |position| {
         uuid::Uuid::try_parse(position).ok()
     })
 }
@@ -488,15 +473,16 @@ impl AuthService for AuthApi {
             }
         };
         let filter = role.map_or("any", |role| role.as_str());
-        let after = page_position(&mut violations, &message.page_token, filter, |position| {
-            let (time, user) = position.split_once('|')?;
-            Some((
-                chrono::DateTime::parse_from_rfc3339(time)
-                    .ok()?
-                    .with_timezone(&chrono::Utc),
-                uuid::Uuid::try_parse(user).ok()?,
-            ))
-        });
+        let after =
+            decode_page_position(&mut violations, &message.page_token, filter, |position| {
+                let (time, user) = position.split_once('|')?;
+                Some((
+                    chrono::DateTime::parse_from_rfc3339(time)
+                        .ok()?
+                        .with_timezone(&chrono::Utc),
+                    uuid::Uuid::try_parse(user).ok()?,
+                ))
+            });
         violations.into_result()?;
         let (members, next) = self
             .identity

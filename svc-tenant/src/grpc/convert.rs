@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
 use platform::error::FieldViolations;
-use platform::paging::{decode_page_token, encode_page_token, page_size};
+use platform::paging::{decode_page_position, encode_page_token, page_size};
 use proto::formflow::tenant::v1 as wire;
 use proto::formflow::tenant::v1::resolve_tenant_request::Key;
 
@@ -228,18 +228,12 @@ pub fn list_request(
             None
         }
     };
-    let after = decode_page_token(
+    let after = decode_page_position(
         &mut violations,
         &request.page_token,
         &status_filter(request.status),
-    )
-    .and_then(|position| {
-        let after = TenantId::parse(&position).ok();
-        if after.is_none() {
-            violations.add("page_token", "is not a page token this service issued");
-        }
-        after
-    });
+        |position| TenantId::parse(position).ok(),
+    );
     violations.into_result()?;
     Ok((after, status, page_size))
 }

@@ -2,12 +2,6 @@
 //! behind are dropped after a day.
 
 use platform::testing::TestInfra;
-use sqlx::Connection;
-
-fn server_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 async fn database_exists(admin: &mut sqlx::PgConnection, name: &str) -> bool {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
@@ -19,7 +13,8 @@ async fn database_exists(admin: &mut sqlx::PgConnection, name: &str) -> bool {
 
 #[tokio::test]
 async fn a_new_test_drops_test_databases_older_than_a_day_and_no_others() {
-    let mut admin = sqlx::PgConnection::connect(&server_url()).await.unwrap();
+    // Any database of the server sees and creates them all: the first test's will do.
+    let mut admin = TestInfra::new().await.admin_connection().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -393,7 +393,10 @@ mod tests {
             page_size,
             ..Default::default()
         };
-        assert_eq!(list_request(&request(0)).unwrap().2, 50);
+        assert_eq!(
+            list_request(&request(0)).unwrap().2,
+            platform::paging::DEFAULT_PAGE_SIZE
+        );
         assert_eq!(list_request(&request(100)).unwrap().2, 100);
         assert!(list_request(&request(101)).is_err());
         assert!(list_request(&request(-1)).is_err());

@@ -3,7 +3,9 @@
 # time without a database. Run it after changing a query or a migration. With --check, fails
 # when .sqlx/ is out of date instead of rewriting it (CI does this).
 #
-# Applies every service's migrations to a scratch database, then runs `cargo sqlx prepare`.
+# Applies every service's migrations to a scratch database, each in its schema with the
+# platform's conventions merged in by version (as platform::db does), then runs
+# `cargo sqlx prepare`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=()
@@ -24,9 +26,12 @@ database=ff_sqlx_prepare
 scratch_url="${DATABASE_URL%/*}/$database"
 psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database"
 trap 'psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)"' EXIT
-for migrations in */migrations; do
-  for migration in $(ls "$migrations"/*.sql | sort); do
-    psql "$scratch_url" -q -v ON_ERROR_STOP=1 -f "$migration" >/dev/null
+for migrations in svc-*/migrations; do
+  schema=${migrations%/migrations}
+  schema=${schema#svc-}
+  psql "$scratch_url" -q -v ON_ERROR_STOP=1 -c "CREATE SCHEMA IF NOT EXISTS $schema"
+  for migration in $(ls "$migrations"/*.sql platform/migrations/*.sql | awk -F/ '{print $NF "\t" $0}' | sort | cut -f2); do
+    PGOPTIONS="-c search_path=$schema -c client_min_messages=warning" psql "$scratch_url" -q -v ON_ERROR_STOP=1 -f "$migration" >/dev/null
   done
 done
 SQLX_OFFLINE=false DATABASE_URL="$scratch_url" cargo sqlx prepare --workspace "${check[@]}"

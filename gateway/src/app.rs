@@ -91,10 +91,10 @@ impl App {
             .upstreams
             .suite(&auth_url)
             .iter()
-            .map(|(name, url, package)| Upstream {
-                name: (*name).to_owned(),
+            .map(|(service, url)| Upstream {
+                name: service.name.to_owned(),
                 url: (*url).to_owned(),
-                packages: vec![(*package).to_owned()],
+                packages: vec![service.package.to_owned()],
             })
             .collect();
         for route in &config.upstreams.package_routes {
@@ -211,11 +211,14 @@ impl App {
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.http_addr(), "gateway listening");
         let shutdown = platform::shutdown::token(shutdown);
-        self.shared
-            .gateway
-            .authenticator
-            .verifier()
-            .spawn_periodic_refresh(shutdown.clone());
+        tokio::spawn(
+            self.shared
+                .gateway
+                .authenticator
+                .verifier()
+                .clone()
+                .keep_fresh(shutdown.clone()),
+        );
         tokio::spawn(forget_changed_tenants(
             self.config.amqp.clone(),
             self.shared.clone(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use platform::config::{
     AmqpConfig, AuthConfig, RedisConfig, ServiceCredentialsConfig, parse_duration,
 };
+use platform::suite::{self, SuiteService};
 use platform::telemetry::TelemetryConfig;
 
 /// gateway: FormFlow's HTTP/JSON edge.
@@ -40,35 +41,19 @@ pub struct Config {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Upstreams {
     /// gRPC URL of svc-tenant.
-    #[arg(
-        long,
-        env = "GATEWAY_TENANT_URL",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    #[arg(long, env = "GATEWAY_TENANT_URL", default_value_t = suite::TENANT.local_url())]
     pub tenant_url: String,
     /// gRPC URL of svc-forms.
-    #[arg(
-        long,
-        env = "GATEWAY_FORMS_URL",
-        default_value = "http://127.0.0.1:50053"
-    )]
+    #[arg(long, env = "GATEWAY_FORMS_URL", default_value_t = suite::FORMS.local_url())]
     pub forms_url: String,
     /// gRPC URL of svc-workflow.
-    #[arg(
-        long,
-        env = "GATEWAY_WORKFLOW_URL",
-        default_value = "http://127.0.0.1:50054"
-    )]
+    #[arg(long, env = "GATEWAY_WORKFLOW_URL", default_value_t = suite::WORKFLOW.local_url())]
     pub workflow_url: String,
     /// gRPC URL of svc-ai.
-    #[arg(long, env = "GATEWAY_AI_URL", default_value = "http://127.0.0.1:50055")]
+    #[arg(long, env = "GATEWAY_AI_URL", default_value_t = suite::AI.local_url())]
     pub ai_url: String,
     /// gRPC URL of svc-notify.
-    #[arg(
-        long,
-        env = "GATEWAY_NOTIFY_URL",
-        default_value = "http://127.0.0.1:50056"
-    )]
+    #[arg(long, env = "GATEWAY_NOTIFY_URL", default_value_t = suite::NOTIFY.local_url())]
     pub notify_url: String,
     /// Extra descriptor sets (`protoc --include_imports --descriptor_set_out`) whose annotated
     /// RPCs the gateway serves too, comma-separated paths.
@@ -81,15 +66,15 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// `(service name, URL, package)` of every suite upstream; svc-auth's URL is AUTH_URL.
-    pub fn suite<'a>(&'a self, auth_url: &'a str) -> [(&'static str, &'a str, &'static str); 6] {
+    /// Every suite service with its URL; svc-auth's URL is AUTH_URL.
+    pub fn suite<'a>(&'a self, auth_url: &'a str) -> [(SuiteService, &'a str); 6] {
         [
-            ("svc-tenant", &self.tenant_url, "formflow.tenant.v1"),
-            ("svc-auth", auth_url, "formflow.auth.v1"),
-            ("svc-forms", &self.forms_url, "formflow.forms.v1"),
-            ("svc-workflow", &self.workflow_url, "formflow.workflow.v1"),
-            ("svc-ai", &self.ai_url, "formflow.ai.v1"),
-            ("svc-notify", &self.notify_url, "formflow.notify.v1"),
+            (suite::TENANT, self.tenant_url.as_str()),
+            (suite::AUTH, auth_url),
+            (suite::FORMS, self.forms_url.as_str()),
+            (suite::WORKFLOW, self.workflow_url.as_str()),
+            (suite::AI, self.ai_url.as_str()),
+            (suite::NOTIFY, self.notify_url.as_str()),
         ]
     }
 }

@@ -29,6 +29,17 @@ pub fn resolve_secret(
         .with_context(|| format!("{variable} or {variable}_FILE must be set"))
 }
 
+/// The infrastructure a service with state connects to: Postgres, Redis and RabbitMQ.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InfraConfig {
+    #[command(flatten)]
+    pub db: DbConfig,
+    #[command(flatten)]
+    pub redis: RedisConfig,
+    #[command(flatten)]
+    pub amqp: AmqpConfig,
+}
+
 /// Postgres connection settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DbConfig {

@@ -1,6 +1,16 @@
 //! Postgres: one schema per service, embedded migrations, and transactions scoped to a tenant
 //! for row-level security.
 //!
+//! Every schema gets the platform's conventions (`platform/migrations`: the outbox, the audit
+//! log, the consumers' processed events and the `enable_tenant_isolation(table)` function for
+//! row-level security) merged by version with the service's own migrations, so a service's
+//! first migration can use them ([`with_platform_migrations`]).
+//!
+//! Conflicts on unique constraints (a slug taken, a member added twice) are one strategy
+//! everywhere: `INSERT … ON CONFLICT … DO NOTHING`, the store function answers whether the row
+//! went in, and the operation turns `false` into its named outcome (`SLUG_TAKEN`). No
+//! constraint names leak into Rust, and the transaction stays usable.
+//!
 //! Migrations run as the role of `DATABASE_URL`, which owns the schema. Queries then run as the
 //! application role (`DB_APP_ROLE`), which owns nothing and does not bypass RLS, so the policies
 //! hold even for code that forgets a `WHERE tenant_id = …`. The tenant of a transaction is set
@@ -17,6 +27,21 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::config::DbConfig;
 use crate::context::TenantId;
+
+/// The platform's migrations, applied in every service's schema.
+static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The service's migrations and the platform's, in version order: what [`Db::connect`] and
+/// [`Db::migrate_only`] apply, recorded in the schema's `_sqlx_migrations`.
+pub fn with_platform_migrations(service: &Migrator) -> Migrator {
+    Migrator::with_migrations(
+        PLATFORM_MIGRATOR
+            .iter()
+            .chain(service.iter())
+            .cloned()
+            .collect(),
+    )
+}
 
 /// A service's connection pool, bound to its schema.
 #[derive(Debug, Clone)]
@@ -150,7 +175,7 @@ async fn migrate(
         .execute("SELECT pg_advisory_unlock(7236017316591420)")
         .await?;
     created.with_context(|| format!("creating schema {schema}"))?;
-    migrator
+    with_platform_migrations(migrator)
         .run(&mut connection)
         .await
         .with_context(|| format!("migrating schema {schema}"))?;

@@ -1,9 +1,27 @@
-//! Building `tonic::Status` values that carry machine-readable details: field violations
-//! (`google.rpc.BadRequest`) for invalid input and a reason (`google.rpc.ErrorInfo`) for
-//! errors the gateway maps to its own codes (`TENANT_SUSPENDED`, ...).
+//! The error core every service shares, and `tonic::Status` values that carry
+//! machine-readable details: field violations (`google.rpc.BadRequest`) for invalid input and
+//! a stable reason (`google.rpc.ErrorInfo`, e.g. `SLUG_TAKEN`) that the gateway shows as the
+//! error's `code`.
+//!
+//! A service's `Error` names its own outcomes, each with its reason, and wraps
+//! [`CommonError`] for the rest; [`common_error_conversions!`](crate::common_error_conversions)
+//! gives it the `From` impls that let `?` work on every error the core covers:
+//!
+//! ```ignore
+//! #[derive(Debug, thiserror::Error)]
+//! pub enum Error {
+//!     #[error("slug {0} is already taken")]
+//!     SlugTaken(Slug),
+//!     #[error(transparent)]
+//!     Common(#[from] CommonError),
+//! }
+//! platform::common_error_conversions!(Error);
+//! ```
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::context::Permission;
 
 /// Error domain of every `ErrorInfo` the suite emits.
 pub const ERROR_DOMAIN: &str = "formflow.dev";
@@ -93,12 +111,133 @@ impl From<FieldViolations> for Status {
 /// A status whose `ErrorInfo.reason` (SCREAMING_SNAKE_CASE) tells clients and the gateway what
 /// happened beyond the code.
 pub fn status_with_reason(code: Code, reason: &str, message: impl Into<String>) -> Status {
-    let details = ErrorDetails::with_error_info(
-        reason,
-        ERROR_DOMAIN,
-        std::collections::HashMap::<String, String>::new(),
-    );
+    status_with_info(code, reason, message, [])
+}
+
+/// A status with a reason and `ErrorInfo.metadata` (what a client needs to act on it, e.g.
+/// `locked_until`).
+pub fn status_with_info<const N: usize>(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: [(&str, &str); N],
+) -> Status {
+    let metadata: std::collections::HashMap<String, String> = metadata
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
     Status::with_error_details(code, message, details)
+}
+
+/// What every service's operations can fail with besides their own outcomes.
+#[derive(Debug, thiserror::Error)]
+pub enum CommonError {
+    /// The request is malformed: one violation per bad field.
+    #[error(transparent)]
+    InvalidArgument(#[from] FieldViolations),
+    /// The platform's checks refused the caller.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// An update named a version (etag) that is no longer current.
+    #[error("the {0} changed since it was read (etag mismatch); read it again")]
+    EtagMismatch(&'static str),
+    /// Anything else: a bug or an infrastructure failure. Logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for CommonError {
+    fn from(error: sqlx::Error) -> Self {
+        CommonError::Unexpected(error.into())
+    }
+}
+
+impl From<CommonError> for Status {
+    fn from(error: CommonError) -> Self {
+        match error {
+            CommonError::InvalidArgument(violations) => violations.into(),
+            CommonError::Access(refusal) => refusal.into(),
+            CommonError::EtagMismatch(_) => {
+                status_with_reason(Code::Aborted, "ETAG_MISMATCH", error.to_string())
+            }
+            CommonError::Unexpected(cause) => internal(cause),
+        }
+    }
+}
+
+/// Implements `From` for a service's `Error` (which has a `Common(CommonError)` variant) from
+/// every error [`CommonError`] covers: field violations, access refusals, `sqlx` and `anyhow`
+/// errors.
+#[macro_export]
+macro_rules! common_error_conversions {
+    ($error:ident) => {
+        impl From<$crate::error::FieldViolations> for $error {
+            fn from(violations: $crate::error::FieldViolations) -> Self {
+                $error::Common(violations.into())
+            }
+        }
+        impl From<$crate::error::AccessError> for $error {
+            fn from(refusal: $crate::error::AccessError) -> Self {
+                $error::Common(refusal.into())
+            }
+        }
+        impl From<$crate::__private::sqlx::Error> for $error {
+            fn from(error: $crate::__private::sqlx::Error) -> Self {
+                $error::Common(error.into())
+            }
+        }
+        impl From<$crate::__private::anyhow::Error> for $error {
+            fn from(error: $crate::__private::anyhow::Error) -> Self {
+                $error::Common(error.into())
+            }
+        }
+    };
+}
+
+/// Why the platform's checks ([`RequestContext`](crate::context::RequestContext)) refuse a
+/// caller. Services wrap it in their errors ([`CommonError::Access`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// No credentials, or credentials that did not verify.
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
+    /// The call names no tenant for a caller that acts on any.
+    #[error("no tenant: call through the gateway or send x-tenant-id")]
+    NoTenant,
+    /// The caller lacks a permission on the tenant.
+    #[error("this needs the {} permission", .0.as_str())]
+    MissingPermission(Permission),
+    /// Only platform administrators and suite services may do this.
+    #[error("only platform administrators and suite services may do this")]
+    PlatformOnly,
+    /// Only a user signed in to a tenant may do this.
+    #[error("only users signed in to a tenant can do this")]
+    UsersOnly,
+}
+
+impl From<AccessError> for Status {
+    fn from(refusal: AccessError) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            AccessError::Unauthenticated => Status::unauthenticated(message),
+            AccessError::NoTenant => {
+                status_with_reason(Code::FailedPrecondition, "NO_TENANT", message)
+            }
+            AccessError::MissingPermission(permission) => status_with_info(
+                Code::PermissionDenied,
+                "PERMISSION_DENIED",
+                message,
+                [("permission", permission.as_str())],
+            ),
+            AccessError::PlatformOnly => {
+                status_with_reason(Code::PermissionDenied, "PLATFORM_ONLY", message)
+            }
+            AccessError::UsersOnly => {
+                status_with_reason(Code::FailedPrecondition, "USERS_ONLY", message)
+            }
+        }
+    }
 }
 
 /// Logs an unexpected error with its whole cause chain and returns a status that reveals none
@@ -106,11 +245,6 @@ pub fn status_with_reason(code: Code, reason: &str, message: impl Into<String>) 
 pub fn internal(error: anyhow::Error) -> Status {
     tracing::error!(error = ?error, "unexpected error");
     Status::internal("internal error")
-}
-
-/// The message every handler answers when the caller has no credentials.
-pub fn unauthenticated() -> Status {
-    Status::unauthenticated("missing or invalid credentials")
 }
 
 #[cfg(test)]

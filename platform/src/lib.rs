@@ -7,25 +7,49 @@
 //! - [`amqp`]: RabbitMQ topology, a confirming publisher, a consumer with retries and DLQ.
 //! - [`events`] and [`outbox`]: the event envelope and the transactional outbox with its relay.
 //! - [`auth`] and [`context`]: JWT verification and signing, principals, the request context.
-//! - [`error`]: `tonic::Status` with field violations and reasons.
+//! - [`id`]: typed resource ids (`platform::id!`).
+//! - [`error`]: the error core of every service, `tonic::Status` with field violations and
+//!   reasons.
+//! - [`audit`]: the audit trail, one shape for every service.
+//! - [`wire`]: timestamps, resource names, etags, field masks and enum fields on the wire.
 //! - [`paging`]: page sizes and opaque page tokens.
-//! - [`server`], [`metrics`], [`shutdown`]: the gRPC server with health, reflection, gRPC-web,
-//!   `/metrics` and graceful shutdown.
-//! - `testing` (feature `test-util`): per-test databases, prefixes, keys and a TCP proxy.
+//! - [`runtime`], [`server`], [`metrics`], [`shutdown`]: what a service runs in: the gRPC
+//!   server with health, reflection, gRPC-web and `/metrics`, its background tasks, graceful
+//!   shutdown.
+//! - [`suite`]: the table of the suite's services.
+//! - `testing` (feature `test-util`): per-test databases, prefixes and keys, services started
+//!   in process, status helpers and a TCP proxy.
 
 pub mod amqp;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod id;
 pub mod metrics;
 pub mod outbox;
 pub mod paging;
 pub mod redis;
+pub mod runtime;
 pub mod server;
 pub mod shutdown;
+pub mod suite;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod wire;
+
+/// What the platform's macros expand to; not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    pub use anyhow;
+    pub use serde;
+    pub use sqlx;
+    pub use uuid;
+}
+
+// The macros name this crate `::platform`, inside it as well as outside.
+extern crate self as platform;

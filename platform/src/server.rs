@@ -27,7 +27,59 @@ const REFLECTION_SERVICES: [&str; 2] = [
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-/// A gRPC server being assembled: bound to its ports, services added, not serving yet.
+/// The ports a service listens on, bound before it is built: from addresses
+/// ([`Listeners::bind`]), or from listeners the caller bound already ([`Listeners::new`]), as
+/// the one-process suite and the tests do to learn every address before anything starts.
+#[derive(Debug)]
+pub struct Listeners {
+    grpc: TcpListener,
+    metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the gRPC port and, when given, the metrics port. Port 0 picks a free port.
+    pub async fn bind(
+        grpc_addr: SocketAddr,
+        metrics_addr: Option<SocketAddr>,
+    ) -> anyhow::Result<Self> {
+        let grpc = TcpListener::bind(grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC port {grpc_addr}"))?;
+        let metrics = match metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics port {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { grpc, metrics })
+    }
+
+    /// Listeners bound already.
+    pub fn new(grpc: TcpListener, metrics: Option<TcpListener>) -> Self {
+        Self { grpc, metrics }
+    }
+
+    /// A gRPC listener on a free loopback port and no metrics listener (tests).
+    pub async fn loopback() -> anyhow::Result<Self> {
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None).await
+    }
+
+    /// Where the gRPC server listens.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc.local_addr().expect("a bound listener")
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(|listener| listener.local_addr().expect("a bound listener"))
+    }
+}
+
+/// A gRPC server being assembled: listening, services added, not serving yet.
 #[derive(Debug)]
 pub struct GrpcServer {
     service_name: &'static str,
@@ -38,42 +90,20 @@ pub struct GrpcServer {
 }
 
 impl GrpcServer {
-    /// Binds the gRPC port and, when given, the metrics port. Port 0 picks a free port.
-    pub async fn bind(
-        service_name: &'static str,
-        grpc_addr: SocketAddr,
-        metrics_addr: Option<SocketAddr>,
-    ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(grpc_addr)
-            .await
-            .with_context(|| format!("binding the gRPC port {grpc_addr}"))?;
-        let metrics_listener = match metrics_addr {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the metrics port {addr}"))?,
-            ),
-            None => None,
-        };
-        Ok(Self {
+    /// A server on `listeners`.
+    pub fn new(service_name: &'static str, listeners: Listeners) -> Self {
+        Self {
             service_name,
-            listener,
-            metrics_listener,
+            listener: listeners.grpc,
+            metrics_listener: listeners.metrics,
             routes: RoutesBuilder::default(),
             served: Vec::new(),
-        })
+        }
     }
 
     /// Where the gRPC server listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener")
-    }
-
-    /// Where `/metrics` is served, when it is.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .map(|listener| listener.local_addr().expect("a bound listener"))
     }
 
     /// Adds a gRPC service; health reports it SERVING once the server runs.

@@ -4,6 +4,9 @@
 //! fail the test with a message saying how to start them: a skipped integration test is a test
 //! that did not run.
 //!
+//! [`TestServer`] runs any suite service in process on a loopback port, the way production
+//! runs it; the status helpers read what a failed call said.
+//!
 //! Reads `DATABASE_URL` (any database on the server; default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), `REDIS_URL` and `AMQP_URL` (local defaults).
 //! Test databases are named `ff_test_<seconds since 1970>_<uuid>`; `scripts/test.sh` drops them
@@ -19,13 +22,19 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
 use uuid::Uuid;
 
 use crate::auth::{Claims, JwtSigner};
-use crate::config::{AmqpConfig, AuthConfig, DbConfig, RedisConfig};
+use crate::config::{AmqpConfig, AuthConfig, DbConfig, InfraConfig, RedisConfig};
 use crate::context::{Role, TenantId, UserId};
+use crate::runtime::Runtime;
+use crate::server::Listeners;
 
 const SETUP_HINT: &str = "start the local servers with `scripts/setup.sh --infra-only`";
 
@@ -45,6 +54,7 @@ pub struct TestInfra {
 impl TestInfra {
     /// Creates the database and checks that Redis and RabbitMQ answer.
     pub async fn new() -> TestInfra {
+        init_test_logs();
         let unique = Uuid::new_v4().simple().to_string();
         let server_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
@@ -106,6 +116,15 @@ impl TestInfra {
             redis,
             amqp,
             database_name,
+        }
+    }
+
+    /// The settings a service connects to this infrastructure with.
+    pub fn config(&self) -> InfraConfig {
+        InfraConfig {
+            db: self.db.clone(),
+            redis: self.redis.clone(),
+            amqp: self.amqp.clone(),
         }
     }
 
@@ -299,24 +318,132 @@ impl tonic::service::Interceptor for CallMetadata {
     }
 }
 
-/// The first of `count` consecutive free loopback ports, below Linux's ephemeral range
-/// (32768+) where the ports other tests bind to `:0` are never handed out: for a server whose
-/// address another must know before it binds, only another pick like this one can take it
-/// first.
-pub fn free_ports_outside_the_ephemeral_range(count: u16) -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let base = 20_000 + (random % 12_000) as u16;
-        let block: Vec<_> = (base..base + count)
-            .map(|port| std::net::TcpListener::bind(("127.0.0.1", port)))
-            .collect();
-        if block.iter().all(Result::is_ok) {
-            return base;
+/// A service running in this process on a loopback port, as production runs it (the same
+/// [`Runtime`]), with a channel to it. It stops when dropped, or gracefully with
+/// [`TestServer::stop`].
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Builds a service with `build` on a free loopback port and runs it: the one way tests
+    /// start a suite service, e.g. `TestServer::start(|listeners| svc_tenant::build(config,
+    /// listeners))`.
+    pub async fn start<F, Fut>(build: F) -> TestServer
+    where
+        F: FnOnce(Listeners) -> Fut,
+        Fut: Future<Output = anyhow::Result<Runtime>>,
+    {
+        let listeners = Listeners::loopback()
+            .await
+            .expect("binding a loopback port");
+        let runtime = build(listeners).await.expect("the service starts");
+        Self::run(runtime).await
+    }
+
+    /// Runs a service built already (on listeners the test bound itself).
+    pub async fn run(runtime: Runtime) -> TestServer {
+        init_test_logs();
+        let addr = runtime.grpc_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(runtime.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("a valid URL")
+            .connect()
+            .await
+            .expect("connecting to the service under test");
+        TestServer {
+            addr,
+            channel,
+            stop: Some(stop),
+            task: Some(task),
         }
     }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A channel to it (clones share one connection).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Asks it to stop and waits until it has drained; fails the test unless it stopped
+    /// cleanly.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("the service task did not panic")
+                .expect("the service stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Shows the services' logs when `TEST_LOG` is set (`RUST_LOG` filters them).
+pub fn init_test_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Fails unless `result` is an error with `code`; returns its status.
+#[track_caller]
+pub fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) -> Status {
+    match result {
+        Err(status) if status.code() == code => status,
+        other => panic!("expected {code:?}, got {other:?}"),
+    }
+}
+
+/// The fields an INVALID_ARGUMENT status names in its `BadRequest` details, in order.
+#[track_caller]
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
+
+/// The `ErrorInfo` reason of a status; empty when it has none.
+pub fn error_reason(status: &Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+/// The `ErrorInfo` metadata of a status; empty when it has none.
+pub fn error_metadata(status: &Status) -> std::collections::HashMap<String, String> {
+    status
+        .get_details_error_info()
+        .map(|info| info.metadata)
+        .unwrap_or_default()
 }
 
 /// Polls `condition` every 25 ms until it holds; panics after `timeout`.

@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use platform::server::GrpcServer;
+use platform::server::{GrpcServer, Listeners};
 use platform::telemetry::{LogFormat, TelemetryConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -52,9 +52,7 @@ async fn rpc_spans_reach_the_collector_in_the_callers_trace() {
     )
     .unwrap();
 
-    let server = GrpcServer::bind("telemetry-test", "127.0.0.1:0".parse().unwrap(), None)
-        .await
-        .unwrap();
+    let server = GrpcServer::new("telemetry-test", Listeners::loopback().await.unwrap());
     let addr = server.local_addr();
     let shutdown = CancellationToken::new();
     tokio::spawn(server.serve(shutdown.clone()));

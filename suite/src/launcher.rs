@@ -3,10 +3,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use platform::config::{AmqpConfig, AuthConfig, DbConfig, RedisConfig};
+use clap::Parser;
+use platform::config::{AuthConfig, InfraConfig};
+use platform::server::Listeners;
+use platform::suite::{AI, AUTH, FORMS, NOTIFY, SERVICES, SuiteService, TENANT, WORKFLOW};
 use platform::telemetry::TelemetryConfig;
 use secrecy::SecretString;
 use tokio::task::JoinSet;
@@ -21,12 +23,12 @@ pub struct UpArgs {
     /// Address every service and the gateway listen on.
     #[arg(long, env = "FORMFLOW_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
-    /// Port of the gateway (HTTP).
+    /// Port of the gateway (HTTP); 0 picks a free one.
     #[arg(long, env = "FORMFLOW_GATEWAY_PORT", default_value_t = 8080)]
     pub gateway_port: u16,
     /// gRPC port of svc-tenant; svc-auth, svc-forms, svc-workflow, svc-ai and svc-notify take
-    /// the next five.
-    #[arg(long, env = "FORMFLOW_GRPC_BASE_PORT", default_value_t = 50051)]
+    /// the next five. 0 picks a free port for each; the banner says which.
+    #[arg(long, env = "FORMFLOW_GRPC_BASE_PORT", default_value_t = TENANT.default_port)]
     pub grpc_base_port: u16,
     /// Directory for the development signing key and other local state.
     #[arg(long, env = "FORMFLOW_STATE_DIR", default_value = ".formflow")]
@@ -38,11 +40,7 @@ pub struct UpArgs {
     #[arg(long, env = "FORMFLOW_DEMO")]
     pub demo: bool,
     #[command(flatten)]
-    pub db: DbConfig,
-    #[command(flatten)]
-    pub redis: RedisConfig,
-    #[command(flatten)]
-    pub amqp: AmqpConfig,
+    pub infra: InfraConfig,
     /// svc-ai's models (`scripts/setup.sh` installs them and sets these).
     #[command(flatten)]
     pub ai: svc_ai::ModelsConfig,
@@ -50,119 +48,132 @@ pub struct UpArgs {
     pub telemetry: TelemetryConfig,
 }
 
-/// Ports of the services, in the order of `grpc_base_port` + 0..5.
-const SERVICES: [&str; 6] = [
-    "svc-tenant",
-    "svc-auth",
-    "svc-forms",
-    "svc-workflow",
-    "svc-ai",
-    "svc-notify",
-];
+/// Every service's port, bound before anything starts: each service learns where the others
+/// are before they serve, and port 0 works.
+struct Ports {
+    listeners: Vec<Option<Listeners>>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Ports {
+    async fn bind(args: &UpArgs) -> anyhow::Result<Ports> {
+        let mut listeners = Vec::new();
+        for (index, service) in SERVICES.iter().enumerate() {
+            let port = match args.grpc_base_port {
+                0 => 0,
+                base => base + index as u16,
+            };
+            let bound = Listeners::bind(SocketAddr::new(args.host, port), None)
+                .await
+                .with_context(|| format!("binding the port of {}", service.name))?;
+            listeners.push(Some(bound));
+        }
+        let addrs = listeners
+            .iter()
+            .flatten()
+            .map(Listeners::grpc_addr)
+            .collect();
+        Ok(Ports { listeners, addrs })
+    }
+
+    fn index(service: SuiteService) -> usize {
+        SERVICES
+            .iter()
+            .position(|known| *known == service)
+            .expect("a service of the table")
+    }
+
+    fn take(&mut self, service: SuiteService) -> Listeners {
+        self.listeners[Self::index(service)]
+            .take()
+            .expect("each service starts once")
+    }
+
+    fn addr(&self, service: SuiteService) -> SocketAddr {
+        self.addrs[Self::index(service)]
+    }
+
+    fn url(&self, service: SuiteService) -> String {
+        format!("http://{}", self.addr(service))
+    }
+}
+
+/// A service's configuration: the defaults its `--help` documents, parsed the same way.
+fn defaults<C: Parser>(service: SuiteService) -> anyhow::Result<C> {
+    C::try_parse_from([service.name]).with_context(|| format!("the defaults of {}", service.name))
+}
 
 /// Runs the suite until a signal or the first failure.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let _telemetry = platform::telemetry::init("formflow", &args.telemetry)?;
     let keys = DevKeys::load_or_create(&args.state_dir)?;
-    let grpc_addr = |index: u16| SocketAddr::new(args.host, args.grpc_base_port + index);
-    let url = |index: u16| format!("http://{}", grpc_addr(index));
+    let mut ports = Ports::bind(&args).await?;
     let shutdown = platform::shutdown::token(platform::shutdown::signal());
     let mut tasks = JoinSet::new();
 
     // svc-auth first: every other service fetches its signing keys at start.
-    let auth_config = auth_config(&args, &keys, grpc_addr(1), url(0))?;
-    let auth = svc_auth::App::build(auth_config.clone())
+    let auth_config = auth_config(&args, &keys, ports.url(TENANT))?;
+    let auth = svc_auth::build(auth_config.clone(), ports.take(AUTH))
         .await
         .context("starting svc-auth")?;
-    let auth_addr = auth.grpc_addr();
-    tasks.spawn(named(
-        "svc-auth",
-        auth.run_until_stopped(stopped(&shutdown)),
-    ));
+    tasks.spawn(named(AUTH, auth.run_until_stopped(stopped(&shutdown))));
     // Services trust svc-auth's keys, and the dev key that `formflow token` signs with.
     let verification = AuthConfig {
-        auth_url: Some(url(1)),
+        auth_url: Some(ports.url(AUTH)),
         auth_jwks_file: Some(keys.jwks_path()),
-        auth_issuer: "formflow".to_owned(),
-        auth_audience: "formflow".to_owned(),
+        ..defaults::<svc_tenant::Config>(TENANT)?.auth
     };
 
-    let tenant = svc_tenant::App::build(svc_tenant::Config {
-        grpc_addr: grpc_addr(0),
-        metrics_addr: None,
-        base_domain: Some(args.base_domain.clone()),
-        cache_ttl: Duration::from_secs(300),
-        migrate_only: false,
-        db: args.db.clone(),
-        redis: args.redis.clone(),
-        amqp: args.amqp.clone(),
-        auth: verification.clone(),
-        telemetry: args.telemetry.clone(),
-    })
-    .await
-    .context("starting svc-tenant")?;
-    let tenant_addr = tenant.grpc_addr();
+    let mut tenant_config: svc_tenant::Config = defaults(TENANT)?;
+    tenant_config.base_domain = Some(args.base_domain.clone());
+    tenant_config.infra = args.infra.clone();
+    tenant_config.auth = verification.clone();
+    tenant_config.telemetry = args.telemetry.clone();
+    let tenant = svc_tenant::build(tenant_config, ports.take(TENANT))
+        .await
+        .context("starting svc-tenant")?;
+    tasks.spawn(named(TENANT, tenant.run_until_stopped(stopped(&shutdown))));
+
+    let forms = svc_forms::build(defaults(FORMS)?, ports.take(FORMS)).await?;
+    tasks.spawn(named(FORMS, forms.run_until_stopped(stopped(&shutdown))));
+    let workflow = svc_workflow::build(defaults(WORKFLOW)?, ports.take(WORKFLOW)).await?;
     tasks.spawn(named(
-        "svc-tenant",
-        tenant.run_until_stopped(stopped(&shutdown)),
+        WORKFLOW,
+        workflow.run_until_stopped(stopped(&shutdown)),
     ));
-    tasks.spawn(named(
-        "svc-forms",
-        svc_forms::run(
-            svc_forms::Config {
-                grpc_addr: grpc_addr(2),
-                metrics_addr: None,
-                telemetry: args.telemetry.clone(),
-            },
-            stopped(&shutdown),
-        ),
-    ));
-    tasks.spawn(named(
-        "svc-workflow",
-        svc_workflow::run(
-            svc_workflow::Config {
-                grpc_addr: grpc_addr(3),
-                metrics_addr: None,
-                telemetry: args.telemetry.clone(),
-            },
-            stopped(&shutdown),
-        ),
-    ));
-    let ai = svc_ai::App::build(svc_ai::Config {
-        grpc_addr: grpc_addr(4),
-        metrics_addr: None,
-        models: args.ai.clone(),
-        auth: verification.clone(),
-        telemetry: args.telemetry.clone(),
-    })
-    .await
-    .context("starting svc-ai")?;
-    tasks.spawn(named("svc-ai", ai.run_until_stopped(stopped(&shutdown))));
-    tasks.spawn(named(
-        "svc-notify",
-        svc_notify::run(
-            svc_notify::Config {
-                grpc_addr: grpc_addr(5),
-                metrics_addr: None,
-                telemetry: args.telemetry.clone(),
-            },
-            stopped(&shutdown),
-        ),
-    ));
-    let gateway = gateway::App::build(gateway_config(&args, verification, url)?)
+    let mut ai_config: svc_ai::Config = defaults(AI)?;
+    ai_config.models = args.ai.clone();
+    ai_config.auth = verification.clone();
+    ai_config.telemetry = args.telemetry.clone();
+    let ai = svc_ai::build(ai_config, ports.take(AI))
+        .await
+        .context("starting svc-ai")?;
+    tasks.spawn(named(AI, ai.run_until_stopped(stopped(&shutdown))));
+    let notify = svc_notify::build(defaults(NOTIFY)?, ports.take(NOTIFY)).await?;
+    tasks.spawn(named(NOTIFY, notify.run_until_stopped(stopped(&shutdown))));
+
+    let gateway = gateway::App::build(gateway_config(&args, verification, &ports)?)
         .await
         .context("starting the gateway")?;
     let gateway_addr = gateway.http_addr();
-    tasks.spawn(named(
-        "gateway",
-        gateway.run_until_stopped(stopped(&shutdown)),
-    ));
+    let gateway_stopped = stopped(&shutdown);
+    tasks.spawn(async move {
+        gateway
+            .run_until_stopped(gateway_stopped)
+            .await
+            .context("the gateway failed")
+    });
 
     if args.demo {
-        let demo = demo::ensure_demo(&auth_config, auth_addr, tenant_addr, &args.state_dir)
-            .await
-            .context("creating the demo")?;
-        print_banner(&args, gateway_addr, &demo);
+        let demo = demo::ensure_demo(
+            &auth_config,
+            ports.addr(AUTH),
+            ports.addr(TENANT),
+            &args.state_dir,
+        )
+        .await
+        .context("creating the demo")?;
+        print_banner(&args, gateway_addr, &ports.addrs, &demo);
     }
     tracing::info!(%gateway_addr, "FormFlow suite running");
 
@@ -188,20 +199,19 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 fn gateway_config(
     args: &UpArgs,
     verification: AuthConfig,
-    url: impl Fn(u16) -> String,
+    ports: &Ports,
 ) -> anyhow::Result<gateway::Config> {
-    use clap::Parser;
     // Everything not set here keeps the default `gateway --help` documents.
     let mut config = gateway::Config::try_parse_from(["gateway", "--auth-client-id", "gateway"])?;
     config.http_addr = SocketAddr::new(args.host, args.gateway_port);
-    config.upstreams.tenant_url = url(0);
-    config.upstreams.forms_url = url(2);
-    config.upstreams.workflow_url = url(3);
-    config.upstreams.ai_url = url(4);
-    config.upstreams.notify_url = url(5);
+    config.upstreams.tenant_url = ports.url(TENANT);
+    config.upstreams.forms_url = ports.url(FORMS);
+    config.upstreams.workflow_url = ports.url(WORKFLOW);
+    config.upstreams.ai_url = ports.url(AI);
+    config.upstreams.notify_url = ports.url(NOTIFY);
     config.edge.base_domain = Some(args.base_domain.clone());
-    config.redis = args.redis.clone();
-    config.amqp = args.amqp.clone();
+    config.redis = args.infra.redis.clone();
+    config.amqp = args.infra.amqp.clone();
     config.auth = verification;
     let clients = state_secret(&args.state_dir, "service-clients", || {
         format!("gateway:{}", random_password())
@@ -215,12 +225,11 @@ fn gateway_config(
     Ok(config)
 }
 
-/// svc-auth's configuration: shared blocks from the arguments, development secrets (created
-/// on first start) from the state directory.
+/// svc-auth's configuration: its defaults, the shared blocks from the arguments, development
+/// secrets (created on first start) from the state directory.
 fn auth_config(
     args: &UpArgs,
     keys: &DevKeys,
-    grpc_addr: SocketAddr,
     tenant_url: String,
 ) -> anyhow::Result<svc_auth::Config> {
     let encryption_keys = state_secret(&args.state_dir, "auth-encryption-keys", || {
@@ -229,42 +238,14 @@ fn auth_config(
     let service_clients = state_secret(&args.state_dir, "service-clients", || {
         format!("gateway:{}", random_password())
     })?;
-    Ok(svc_auth::Config {
-        command: None,
-        grpc_addr,
-        metrics_addr: None,
-        tenant_url,
-        migrate_only: false,
-        extra_jwks_file: Some(keys.jwks_path()),
-        tokens: svc_auth::config::TokenConfig {
-            issuer: "formflow".to_owned(),
-            audience: "formflow".to_owned(),
-            access_token_ttl: Duration::from_secs(15 * 60),
-            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
-            service_token_ttl: Duration::from_secs(5 * 60),
-        },
-        security: svc_auth::config::SecurityConfig {
-            argon2_memory_kib: 19_456,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-            password_min_length: 12,
-            lockout_threshold: 5,
-            lockout_base: Duration::from_secs(60),
-            lockout_max: Duration::from_secs(3600),
-            ip_failure_limit: 30,
-            ip_failure_window: Duration::from_secs(900),
-        },
-        secrets: svc_auth::config::SecretsConfig {
-            encryption_keys: Some(SecretString::from(encryption_keys)),
-            encryption_keys_file: None,
-            service_clients: Some(SecretString::from(service_clients)),
-            service_clients_file: None,
-        },
-        db: args.db.clone(),
-        redis: args.redis.clone(),
-        amqp: args.amqp.clone(),
-        telemetry: args.telemetry.clone(),
-    })
+    let mut config: svc_auth::Config = defaults(AUTH)?;
+    config.tenant_url = tenant_url;
+    config.extra_jwks_file = Some(keys.jwks_path());
+    config.secrets.encryption_keys = Some(SecretString::from(encryption_keys));
+    config.secrets.service_clients = Some(SecretString::from(service_clients));
+    config.infra = args.infra.clone();
+    config.telemetry = args.telemetry.clone();
+    Ok(config)
 }
 
 fn stopped(token: &CancellationToken) -> impl Future<Output = ()> + Send + 'static {
@@ -272,25 +253,31 @@ fn stopped(token: &CancellationToken) -> impl Future<Output = ()> + Send + 'stat
 }
 
 async fn named(
-    name: &'static str,
-    service: impl Future<Output = anyhow::Result<()>>,
+    service: SuiteService,
+    running: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
-    service.await.with_context(|| format!("{name} failed"))
+    running
+        .await
+        .with_context(|| format!("{} failed", service.name))
 }
 
-fn print_banner(args: &UpArgs, gateway_addr: SocketAddr, demo: &demo::Demo) {
-    let host = args.host;
-    let tenant_port = args.grpc_base_port;
+fn print_banner(
+    args: &UpArgs,
+    gateway_addr: SocketAddr,
+    service_addrs: &[SocketAddr],
+    demo: &demo::Demo,
+) {
+    let tenant_addr = service_addrs[0];
     let mut lines = vec![
         String::new(),
         "FormFlow is running. Ctrl-C stops it.".to_owned(),
         String::new(),
         format!("  gateway       http://{gateway_addr}   (/healthz, /readyz, /metrics)"),
     ];
-    for (index, name) in SERVICES.iter().enumerate() {
-        let port = args.grpc_base_port + index as u16;
+    for (service, addr) in SERVICES.iter().zip(service_addrs) {
         lines.push(format!(
-            "  {name:<13} {host}:{port}   (gRPC, reflection, health)"
+            "  {:<13} {addr}   (gRPC, reflection, health)",
+            service.name
         ));
     }
     lines.extend([
@@ -313,7 +300,7 @@ fn print_banner(args: &UpArgs, gateway_addr: SocketAddr, demo: &demo::Demo) {
         format!("  curl -s -H \"authorization: Bearer $ACCESS_TOKEN\" http://{gateway_addr}/api/v1/users/me"),
         format!("  curl -s http://{gateway_addr}/openapi.json    # every route, OpenAPI 3"),
         format!(
-            "  grpcurl -plaintext -H \"authorization: Bearer $ACCESS_TOKEN\" -d '{{\"name\":\"tenants/{}\"}}' {host}:{tenant_port} formflow.tenant.v1.TenantService/GetTenant",
+            "  grpcurl -plaintext -H \"authorization: Bearer $ACCESS_TOKEN\" -d '{{\"name\":\"tenants/{}\"}}' {tenant_addr} formflow.tenant.v1.TenantService/GetTenant",
             demo.tenant_id
         ),
         "  cargo run -q --bin formflow -- token --platform-admin    # a dev-key token for scripts".to_owned(),

@@ -4,11 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use platform::context::{Role, TenantId};
-use platform::testing::TestKeys;
+use platform::server::Listeners;
+use platform::testing::{TestKeys, TestServer};
 use proto::formflow::ai::v1::EmbedRequest;
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
-use svc_ai::{App, Config, ModelsConfig};
+use svc_ai::{Config, ModelsConfig};
 use tonic::Request;
 use tonic::transport::Channel;
 
@@ -121,40 +123,23 @@ async fn run(
     );
 }
 
-async fn start(
-    keys: &TestKeys,
-    max_batch: u16,
-) -> anyhow::Result<(
-    Client,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-    Duration,
-)> {
-    let models = ModelsConfig {
+/// A release svc-ai (its defaults, with these models and batch size) and how long its models
+/// took to load.
+async fn start(keys: &TestKeys, max_batch: u16) -> anyhow::Result<(TestServer, Duration)> {
+    let mut config = Config::try_parse_from(["svc-ai"])?;
+    config.models = ModelsConfig {
         models_dir: std::env::var("AI_MODELS_DIR")?.into(),
         onnxruntime_library: std::env::var("AI_ONNXRUNTIME_LIBRARY")?.into(),
-        inference_threads: 2,
         queue_capacity: 1024,
         max_batch,
         queue_timeout: Duration::from_secs(60),
+        ..config.models
     };
+    config.auth = keys.auth_config();
     let started = Instant::now();
-    let app = App::build(Config {
-        grpc_addr: "127.0.0.1:0".parse()?,
-        metrics_addr: None,
-        models,
-        auth: keys.auth_config(),
-        telemetry: Default::default(),
-    })
-    .await?;
+    let runtime = svc_ai::build(config, Listeners::loopback().await?).await?;
     let load = started.elapsed();
-    let addr = app.grpc_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let client = AiServiceClient::connect(format!("http://{addr}")).await?;
-    Ok((client, stop, task, load))
+    Ok((TestServer::run(runtime).await, load))
 }
 
 #[tokio::main]
@@ -167,7 +152,8 @@ async fn main() -> anyhow::Result<()> {
     let token = keys.user_token(TenantId::generate(), Role::Member);
 
     for max_batch in [32, 1] {
-        let (client, stop, task, load) = start(&keys, max_batch).await?;
+        let (server, load) = start(&keys, max_batch).await?;
+        let client = AiServiceClient::new(server.channel());
         println!("AI_MAX_BATCH={max_batch} (models loaded and checked in {load:.0?})");
         // Warm up: first runs allocate ONNX Runtime's buffers.
         run("  warm-up", &client, &token, 4, 1, 10).await;
@@ -175,8 +161,7 @@ async fn main() -> anyhow::Result<()> {
         run("  1 caller, 32 texts per call", &client, &token, 1, 32, 10).await;
         run("  8 callers, 1 text per call", &client, &token, 8, 1, 50).await;
         run("  32 callers, 1 text per call", &client, &token, 32, 1, 20).await;
-        let _ = stop.send(());
-        task.await??;
+        server.stop().await;
         println!();
     }
     Ok(())

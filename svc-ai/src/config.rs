@@ -12,7 +12,7 @@ use platform::telemetry::TelemetryConfig;
 #[command(name = "svc-ai", version)]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long, env = "AI_GRPC_ADDR", default_value = "0.0.0.0:50055")]
+    #[arg(long, env = "AI_GRPC_ADDR", default_value_t = platform::suite::AI.default_grpc_addr())]
     pub grpc_addr: SocketAddr,
     /// Address of the Prometheus `/metrics` listener; none when unset.
     #[arg(long, env = "AI_METRICS_ADDR")]

@@ -12,5 +12,5 @@ pub mod grpc;
 pub mod models;
 pub mod pool;
 
-pub use app::{App, SERVICE_NAME, run};
+pub use app::{SERVICE_NAME, build, run};
 pub use config::{Config, ModelsConfig};

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use platform::config::{AmqpConfig, DbConfig, RedisConfig, parse_duration, resolve_secret};
+use platform::config::{InfraConfig, parse_duration, resolve_secret};
 use platform::telemetry::TelemetryConfig;
 use secrecy::SecretString;
 
@@ -17,17 +17,13 @@ pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Address the gRPC server listens on.
-    #[arg(long, env = "AUTH_GRPC_ADDR", default_value = "0.0.0.0:50052")]
+    #[arg(long, env = "AUTH_GRPC_ADDR", default_value_t = platform::suite::AUTH.default_grpc_addr())]
     pub grpc_addr: SocketAddr,
     /// Address of the Prometheus `/metrics` listener; none when unset.
     #[arg(long, env = "AUTH_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// gRPC URL of svc-tenant (sign-up creates tenants there).
-    #[arg(
-        long,
-        env = "AUTH_TENANT_URL",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    #[arg(long, env = "AUTH_TENANT_URL", default_value_t = platform::suite::TENANT.local_url())]
     pub tenant_url: String,
     /// Run the database migrations, then exit (for the deployment's migration job).
     #[arg(long, env = "AUTH_MIGRATE_ONLY")]
@@ -43,11 +39,7 @@ pub struct Config {
     #[command(flatten)]
     pub secrets: SecretsConfig,
     #[command(flatten)]
-    pub db: DbConfig,
-    #[command(flatten)]
-    pub redis: RedisConfig,
-    #[command(flatten)]
-    pub amqp: AmqpConfig,
+    pub infra: InfraConfig,
     #[command(flatten)]
     pub telemetry: TelemetryConfig,
 }

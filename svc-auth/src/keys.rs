@@ -12,12 +12,9 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
 use platform::auth::{Claims, JwtSigner, JwtVerifier};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
 use crate::crypto::Sealer;
 
-/// How often each replica reloads the ring.
-const RELOAD_EVERY: Duration = Duration::from_secs(10);
 /// Algorithm of every key.
 pub const ALGORITHM: &str = "EdDSA";
 
@@ -60,6 +57,9 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
+    /// How often each replica reloads the ring, to pick up a rotation another replica made.
+    pub const RELOAD_PERIOD: Duration = Duration::from_secs(10);
+
     /// Loads the ring, creating the first key on a fresh database. `verifier` (which may pin
     /// extra keys) is kept trusting exactly the ring's published keys besides those.
     pub async fn load(
@@ -99,25 +99,6 @@ impl KeyRing {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(loaded);
         Ok(())
-    }
-
-    /// Reloads every few seconds until `shutdown`.
-    pub fn spawn_reload(self: &Arc<Self>, shutdown: CancellationToken) {
-        let ring = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(RELOAD_EVERY) => {}
-                }
-                if let Err(error) = ring.reload().await {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "cannot reload the signing keys"
-                    );
-                }
-            }
-        });
     }
 
     /// Signs `claims` with the active key.

@@ -32,5 +32,5 @@ pub mod store;
 pub mod tenants;
 pub mod totp;
 
-pub use app::{App, run};
+pub use app::{build, run};
 pub use config::Config;

@@ -7,18 +7,19 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use platform::server::GrpcServer;
+use platform::runtime::Runtime;
+use platform::server::Listeners;
 use platform::telemetry::TelemetryConfig;
 
 /// Name of the service in logs, metrics and connection names.
-pub const SERVICE_NAME: &str = "svc-forms";
+pub const SERVICE_NAME: &str = platform::suite::FORMS.name;
 
 /// svc-forms: forms, their versions, submissions and per-form analytics.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "svc-forms", version)]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long, env = "FORMS_GRPC_ADDR", default_value = "0.0.0.0:50053")]
+    #[arg(long, env = "FORMS_GRPC_ADDR", default_value_t = platform::suite::FORMS.default_grpc_addr())]
     pub grpc_addr: SocketAddr,
     /// Address of the Prometheus `/metrics` listener; none when unset.
     #[arg(long, env = "FORMS_METRICS_ADDR")]
@@ -27,12 +28,19 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
 }
 
+/// Readies the service on `listeners`.
+pub async fn build(_config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
+    Ok(Runtime::new(SERVICE_NAME, listeners))
+}
+
 /// Serves until `shutdown` completes, then drains in-flight calls.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    platform::metrics::install();
-    let server = GrpcServer::bind(SERVICE_NAME, config.grpc_addr, config.metrics_addr).await?;
-    server.serve(platform::shutdown::token(shutdown)).await
+    let listeners = Listeners::bind(config.grpc_addr, config.metrics_addr).await?;
+    build(config, listeners)
+        .await?
+        .run_until_stopped(shutdown)
+        .await
 }

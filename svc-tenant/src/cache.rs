@@ -9,6 +9,24 @@ use proto::formflow::tenant::v1::ResolvedTenant;
 use redis::AsyncCommands;
 
 use crate::domain::{DomainName, Slug, Tenant};
+use crate::events::{plan_to_proto, status_to_proto};
+
+/// What ResolveTenant answers for a tenant, and the cache keeps.
+pub fn resolved_to_proto(tenant: &Tenant) -> ResolvedTenant {
+    let limits = tenant.effective_rate_limits();
+    ResolvedTenant {
+        name: platform::wire::resource_name("tenants", tenant.id),
+        id: tenant.id.to_string(),
+        slug: tenant.slug.to_string(),
+        display_name: tenant.display_name.as_str().to_owned(),
+        status: status_to_proto(tenant.status) as i32,
+        plan: plan_to_proto(tenant.plan) as i32,
+        rate_limits: Some(proto::formflow::tenant::v1::RateLimits {
+            requests_per_minute: limits.requests_per_minute,
+            burst: limits.burst,
+        }),
+    }
+}
 
 /// What a cached resolution is keyed by.
 #[derive(Debug, Clone)]

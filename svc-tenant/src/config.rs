@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use platform::config::{AmqpConfig, AuthConfig, DbConfig, RedisConfig, parse_duration};
+use platform::config::{AuthConfig, InfraConfig, parse_duration};
 use platform::telemetry::TelemetryConfig;
 
 /// svc-tenant: tenants, their domains, settings and limits, and tenant resolution.
@@ -11,7 +11,7 @@ use platform::telemetry::TelemetryConfig;
 #[command(name = "svc-tenant", version)]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long, env = "TENANT_GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    #[arg(long, env = "TENANT_GRPC_ADDR", default_value_t = platform::suite::TENANT.default_grpc_addr())]
     pub grpc_addr: SocketAddr,
     /// Address of the Prometheus `/metrics` listener; none when unset.
     #[arg(long, env = "TENANT_METRICS_ADDR")]
@@ -27,11 +27,7 @@ pub struct Config {
     #[arg(long, env = "TENANT_MIGRATE_ONLY")]
     pub migrate_only: bool,
     #[command(flatten)]
-    pub db: DbConfig,
-    #[command(flatten)]
-    pub redis: RedisConfig,
-    #[command(flatten)]
-    pub amqp: AmqpConfig,
+    pub infra: InfraConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
     #[command(flatten)]

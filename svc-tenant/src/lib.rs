@@ -3,13 +3,16 @@
 //! a request's id, slug or host to its tenant for the gateway, through a Redis cache that every
 //! change invalidates, and announces every change as a `tenant.*` event through its outbox.
 //!
-//! - [`app`]: build and run the service (`App::build`, `run`).
+//! Layers point one way: `grpc` → `operations` → `domain`, `store`, `cache`, `events`.
+//!
+//! - [`app`]: build and run the service (`build`, `run`).
 //! - [`config`]: flags and environment variables.
-//! - [`grpc`]: the `TenantService` handlers and wire conversions.
-//! - [`tenants`]: the operations, their permissions, audit rows and events.
+//! - [`grpc`]: the `TenantService` handlers and request parsing.
+//! - [`operations`]: permissions, transactions, audit rows, events and cache invalidation.
 //! - [`domain`]: validated types and rules, without IO.
 //! - [`store`]: the SQL.
 //! - [`cache`]: resolved tenants in Redis.
+//! - [`events`]: the `tenant.*` events and the tenant's wire form.
 //! - [`error`]: errors and their gRPC statuses.
 
 pub mod app;
@@ -17,9 +20,10 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
+pub mod operations;
 pub mod store;
-pub mod tenants;
 
-pub use app::{App, run};
+pub use app::{build, run};
 pub use config::Config;

@@ -11,28 +11,6 @@ use crate::domain::{
     DisplayName, DomainName, Plan, RateLimits, Settings, Slug, Tenant, TenantStatus,
 };
 
-/// A failed write: a conflict, or anything else.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// The slug or domain is taken (its unique constraint refused the row).
-    #[error("unique constraint")]
-    Conflict,
-    /// Any other failure.
-    #[error(transparent)]
-    Other(#[from] sqlx::Error),
-}
-
-fn write_error(error: sqlx::Error) -> WriteError {
-    let constraint = error
-        .as_database_error()
-        .filter(|database_error| database_error.is_unique_violation())
-        .and_then(|database_error| database_error.constraint().map(str::to_owned));
-    match constraint.as_deref() {
-        Some("tenants_slug_key" | "tenant_domains_pkey") => WriteError::Conflict,
-        _ => WriteError::Other(error),
-    }
-}
-
 struct TenantRow {
     id: Uuid,
     slug: String,
@@ -81,15 +59,13 @@ impl TryFrom<TenantRow> for Tenant {
     }
 }
 
-/// Inserts a new tenant (its domains are inserted with [`insert_domain`]).
-pub async fn insert_tenant(
-    connection: &mut PgConnection,
-    tenant: &Tenant,
-) -> Result<(), WriteError> {
-    sqlx::query!(
+/// Inserts a new tenant (its domains are inserted with [`insert_domain`]); `false` when its
+/// slug is taken.
+pub async fn insert_tenant(connection: &mut PgConnection, tenant: &Tenant) -> sqlx::Result<bool> {
+    let inserted = sqlx::query!(
         "INSERT INTO tenant.tenants \
              (id, slug, display_name, status, plan, settings, requests_per_minute, burst, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (slug) DO NOTHING",
         tenant.id.as_uuid(),
         tenant.slug.as_str(),
         tenant.display_name.as_str(),
@@ -103,26 +79,24 @@ pub async fn insert_tenant(
         tenant.updated_at,
     )
     .execute(connection)
-    .await
-    .map_err(write_error)?;
-    Ok(())
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
-/// Gives `domain` to `tenant`.
+/// Gives `domain` to `tenant`; `false` when another tenant has it.
 pub async fn insert_domain(
     connection: &mut PgConnection,
     tenant: TenantId,
     domain: &DomainName,
-) -> Result<(), WriteError> {
-    sqlx::query!(
-        "INSERT INTO tenant.tenant_domains (domain, tenant_id) VALUES ($1, $2)",
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query!(
+        "INSERT INTO tenant.tenant_domains (domain, tenant_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING",
         domain.as_str(),
         tenant.as_uuid(),
     )
     .execute(connection)
-    .await
-    .map_err(write_error)?;
-    Ok(())
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Takes `domain` away from `tenant`.
@@ -253,39 +227,4 @@ pub async fn update_tenant(
     .fetch_one(connection)
     .await?;
     Ok((row.version, row.updated_at))
-}
-
-/// An entry of the audit trail.
-#[derive(Debug)]
-pub struct AuditEntry<'a> {
-    /// Tenant changed.
-    pub tenant_id: TenantId,
-    /// Who changed it (`user:…`, `platform-admin:…`, `service:…`).
-    pub actor: String,
-    /// What was done: `create`, `update`, `suspend`, `reactivate`, `delete`.
-    pub action: &'static str,
-    /// Changed fields with their new values (never secrets).
-    pub changes: serde_json::Value,
-    /// Request id, to find the call in the logs.
-    pub request_id: &'a str,
-}
-
-/// Appends to the audit trail.
-pub async fn insert_audit(
-    connection: &mut PgConnection,
-    entry: AuditEntry<'_>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO tenant.audit_log (id, tenant_id, actor, action, changes, request_id) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        Uuid::now_v7(),
-        entry.tenant_id.as_uuid(),
-        entry.actor,
-        entry.action,
-        entry.changes,
-        entry.request_id,
-    )
-    .execute(connection)
-    .await?;
-    Ok(())
 }

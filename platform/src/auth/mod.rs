@@ -24,7 +24,7 @@ pub use service_tokens::ServiceTokens;
 pub use signer::JwtSigner;
 pub use verifier::JwtVerifier;
 
-use crate::context::{Permission, Principal, Role, TenantId, UserId};
+use crate::context::{ApiKeyId, Permission, Principal, Role, TenantId, UserId};
 
 /// Claims of FormFlow access and service tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +78,8 @@ impl Claims {
         }
         let role = self.role.as_deref().and_then(Role::parse);
         if self.typ.as_deref() == Some("api_key") {
-            let key_id = uuid::Uuid::try_parse(&self.sub)
-                .map_err(|_| AuthError::Claims("sub is not a key id"))?;
+            let key_id =
+                ApiKeyId::parse(&self.sub).map_err(|_| AuthError::Claims("sub is not a key id"))?;
             let scopes = match &self.scope {
                 Some(scope) => scope
                     .split_whitespace()

@@ -189,27 +189,19 @@ impl JwtVerifier {
             })
     }
 
-    /// Fetches svc-auth's key set every few minutes until `shutdown`, so keys it retired
-    /// stop being trusted. Does nothing without `AUTH_URL`.
-    pub fn spawn_periodic_refresh(&self, shutdown: tokio_util::sync::CancellationToken) {
+    /// Fetches svc-auth's key set every few minutes until `stopped`, so keys it retired stop
+    /// being trusted. Returns at once without `AUTH_URL`.
+    pub async fn keep_fresh(self, stopped: tokio_util::sync::CancellationToken) {
         if self.inner.remote.is_none() {
             return;
         }
-        let verifier = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(PERIODIC_REFETCH) => {}
-                }
-                if let Err(error) = verifier.fetch().await {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "cannot refresh the signing keys"
-                    );
-                }
-            }
-        });
+        crate::runtime::repeat(
+            "refreshing the token keys",
+            PERIODIC_REFETCH,
+            || self.fetch(),
+            stopped,
+        )
+        .await;
     }
 
     async fn fetch_unless_recent(&self) -> anyhow::Result<()> {

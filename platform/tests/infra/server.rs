@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use platform::server::GrpcServer;
+use platform::server::{GrpcServer, Listeners};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -21,15 +21,15 @@ async fn http1(addr: SocketAddr, request: &[u8]) -> String {
 
 #[tokio::test]
 async fn browsers_reach_services_over_grpc_web_and_metrics_are_served() {
-    let server = GrpcServer::bind(
-        "test",
+    let listeners = Listeners::bind(
         "127.0.0.1:0".parse().unwrap(),
         Some("127.0.0.1:0".parse().unwrap()),
     )
     .await
     .unwrap();
-    let grpc_addr = server.local_addr();
-    let metrics_addr = server.metrics_addr().unwrap();
+    let grpc_addr = listeners.grpc_addr();
+    let metrics_addr = listeners.metrics_addr().unwrap();
+    let server = GrpcServer::new("test", listeners);
     platform::metrics::install();
     let shutdown = CancellationToken::new();
     let serving = tokio::spawn(server.serve(shutdown.clone()));

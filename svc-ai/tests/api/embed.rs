@@ -146,11 +146,27 @@ async fn a_missing_model_directory_or_runtime_stops_the_start_with_the_reason() 
     let mut config = crate::helpers::config(&keys);
     config.models.models_dir =
         std::env::temp_dir().join(format!("no-models-{}", uuid::Uuid::new_v4()));
-    let error = format!("{:#}", svc_ai::App::build(config).await.unwrap_err());
+    let error = format!(
+        "{:#}",
+        svc_ai::build(
+            config,
+            platform::server::Listeners::loopback().await.unwrap()
+        )
+        .await
+        .unwrap_err()
+    );
     assert!(error.contains("fetch-ai-assets"), "{error}");
 
     let mut config = crate::helpers::config(&keys);
     config.models.onnxruntime_library = "/nonexistent/libonnxruntime.so".into();
-    let error = format!("{:#}", svc_ai::App::build(config).await.unwrap_err());
+    let error = format!(
+        "{:#}",
+        svc_ai::build(
+            config,
+            platform::server::Listeners::loopback().await.unwrap()
+        )
+        .await
+        .unwrap_err()
+    );
     assert!(error.contains("ONNX Runtime library"), "{error}");
 }

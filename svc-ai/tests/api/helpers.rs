@@ -3,16 +3,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Parser;
 use platform::context::{Role, TenantId};
-use platform::testing::{CallMetadata, TestKeys};
+use platform::testing::{CallMetadata, TestKeys, TestServer};
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
 use proto::formflow::ai::v1::{EmbedRequest, Embedding};
-use svc_ai::{App, Config, ModelsConfig};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use svc_ai::{Config, ModelsConfig};
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+
+pub(crate) use platform::testing::{expect_code, violated_fields as bad_fields};
 
 /// The model `scripts/fetch-ai-assets.sh` installs.
 pub(crate) const MODEL: &str = "models/all-minilm-l6-v2";
@@ -36,21 +37,17 @@ pub(crate) fn models_config() -> ModelsConfig {
     }
 }
 
+/// svc-ai's defaults (`svc-ai --help`), with the installed models and `keys` trusted.
 pub(crate) fn config(keys: &TestKeys) -> Config {
-    Config {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        metrics_addr: None,
-        models: models_config(),
-        auth: keys.auth_config(),
-        telemetry: Default::default(),
-    }
+    let mut config = Config::try_parse_from(["svc-ai"]).expect("the defaults parse");
+    config.models = models_config();
+    config.auth = keys.auth_config();
+    config
 }
 
 pub(crate) struct TestApp {
     pub(crate) keys: TestKeys,
-    channel: Channel,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    server: TestServer,
 }
 
 impl TestApp {
@@ -63,28 +60,13 @@ impl TestApp {
         let keys = TestKeys::new();
         let mut config = config(&keys);
         configure(&mut config);
-        let app = App::build(config).await.expect("svc-ai starts");
-        let addr = app.grpc_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connecting to svc-ai");
-        TestApp {
-            keys,
-            channel,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        let server = TestServer::start(|listeners| svc_ai::build(config, listeners)).await;
+        TestApp { keys, server }
     }
 
     /// A client sending `token` (none: anonymous) and, when given, a routed tenant.
     pub(crate) fn client(&self, token: Option<&str>, routed: Option<TenantId>) -> Client {
-        AiServiceClient::with_interceptor(self.channel.clone(), CallMetadata::new(token, routed))
+        AiServiceClient::with_interceptor(self.server.channel(), CallMetadata::new(token, routed))
     }
 
     /// A client of a user with `role` in `tenant`.
@@ -98,14 +80,8 @@ impl TestApp {
     }
 
     /// Stops the service and waits until it has drained.
-    pub(crate) async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task
-            .take()
-            .unwrap()
-            .await
-            .unwrap()
-            .expect("svc-ai stops cleanly");
+    pub(crate) async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -123,26 +99,4 @@ pub(crate) async fn embed(client: &mut Client, texts: &[&str]) -> Result<Vec<Emb
 
 pub(crate) fn cosine(a: &Embedding, b: &Embedding) -> f32 {
     a.values.iter().zip(&b.values).map(|(x, y)| x * y).sum()
-}
-
-/// Fails unless `result` is an error with `code`; returns its status.
-#[track_caller]
-pub(crate) fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) -> Status {
-    match result {
-        Err(status) if status.code() == code => status,
-        other => panic!("expected {code:?}, got {other:?}"),
-    }
-}
-
-/// The fields an INVALID_ARGUMENT status names.
-pub(crate) fn bad_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("a BadRequest detail")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
 }

@@ -72,18 +72,22 @@ impl<'a> Caller<'a> {
 
     /// The session named by the caller's access token.
     pub fn session_id(&self) -> Option<uuid::Uuid> {
-        self.context.session_id
+        self.context.session_id.map(|session| session.as_uuid())
     }
 
     /// The tenant the caller acts in ([`RequestContext::acting_tenant`]).
     pub fn tenant(&self) -> Result<TenantId, Error> {
-        self.context.acting_tenant().map_err(Error::Status)
+        self.context
+            .acting_tenant()
+            .map_err(|refusal| Error::Status(refusal.into()))
     }
 
     /// The caller's tenant, if the caller has `permission` there
     /// ([`RequestContext::authorize`]).
     pub fn authorize(&self, permission: Permission) -> Result<TenantId, Error> {
-        self.context.authorize(permission).map_err(Error::Status)
+        self.context
+            .authorize(permission)
+            .map_err(|refusal| Error::Status(refusal.into()))
     }
 
     /// The tenant the gateway resolved, required by calls made without a user token.

@@ -13,6 +13,7 @@ use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
+pub(crate) use platform::testing::violated_fields;
 pub(crate) use testkit::GATEWAY_CLIENT;
 
 /// A password the policy accepts.
@@ -38,7 +39,6 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_with(options: Options) -> TestApp {
-        init_test_logs();
         let infra = TestInfra::new().await;
         let keys = TestKeys::new();
         let services = Services::start(&infra, &keys, options).await;
@@ -134,36 +134,4 @@ pub(crate) fn access_token(response: &wire::LoginResponse) -> String {
         .expect("tokens")
         .access_token
         .clone()
-}
-
-/// The field names of the violations in an INVALID_ARGUMENT status.
-pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("field violations")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
-}
-
-/// The `ErrorInfo` reason and metadata of a status.
-pub(crate) fn error_info(
-    status: &Status,
-) -> Option<(String, std::collections::HashMap<String, String>)> {
-    use tonic_types::StatusExt;
-    status
-        .get_details_error_info()
-        .map(|info| (info.reason, info.metadata))
-}
-
-fn init_test_logs() {
-    if std::env::var("TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
 }

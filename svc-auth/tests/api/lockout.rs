@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use platform::amqp::{Consumer, Outcome};
+use platform::testing::{error_metadata, error_reason};
 use proto::formflow::auth::v1 as wire;
 use sqlx::Row;
 use tonic::Code;
 
-use crate::helpers::{Options, PASSWORD, TestApp, error_info, tenant_of};
+use crate::helpers::{Options, PASSWORD, TestApp, tenant_of};
 
 /// Fails `count` logins with a wrong password; returns the last answer.
 async fn fail(app: &TestApp, tenant: platform::context::TenantId, count: usize) -> tonic::Status {
@@ -25,7 +26,7 @@ async fn fail(app: &TestApp, tenant: platform::context::TenantId, count: usize) 
 
 fn locked_for(status: &tonic::Status) -> chrono::Duration {
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-    let (reason, metadata) = error_info(status).unwrap();
+    let (reason, metadata) = (error_reason(status), error_metadata(status));
     assert_eq!(reason, "ACCOUNT_LOCKED");
     let until = chrono::DateTime::parse_from_rfc3339(&metadata["locked_until"]).unwrap();
     until.with_timezone(&chrono::Utc) - chrono::Utc::now()
@@ -182,7 +183,7 @@ async fn an_address_that_fails_too_often_is_refused_while_others_are_not() {
         .await
         .unwrap_err();
     assert_eq!(throttled.code(), Code::ResourceExhausted);
-    assert_eq!(error_info(&throttled).unwrap().0, "TOO_MANY_ATTEMPTS");
+    assert_eq!(error_reason(&throttled), "TOO_MANY_ATTEMPTS");
     // Ada, from her own address, is not affected.
     app.login(tenant, "ada@example.com", PASSWORD)
         .await

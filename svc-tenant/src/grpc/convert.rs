@@ -1,95 +1,24 @@
-//! Wire <-> domain: every request is validated here into domain types, collecting one field
-//! violation per bad field; responses and events are built here from domain types.
+//! Wire -> domain: every request is validated here into domain types, collecting one field
+//! violation per bad field. Responses carry the tenant's wire form, built in `events`.
 
-use chrono::{DateTime, Utc};
 use platform::context::TenantId;
 use platform::error::FieldViolations;
 use platform::paging::{decode_page_position, encode_page_token, page_size};
+use platform::wire as wire_helpers;
 use proto::formflow::tenant::v1 as wire;
 use proto::formflow::tenant::v1::resolve_tenant_request::Key;
 
 use crate::domain::{
     DisplayName, DomainName, Host, MAX_DOMAINS, Plan, RateLimits, Settings, Slug, SuspensionReason,
-    Tenant, TenantStatus,
+    TenantStatus,
 };
-use crate::tenants::{NewTenant, ResolveKey, TenantChanges};
+use crate::operations::{NewTenant, ResolveKey, TenantChanges};
 
-/// The wire form of a tenant.
-pub fn tenant_to_proto(tenant: &Tenant) -> wire::Tenant {
-    wire::Tenant {
-        name: format!("tenants/{}", tenant.id),
-        id: tenant.id.to_string(),
-        slug: tenant.slug.to_string(),
-        display_name: tenant.display_name.as_str().to_owned(),
-        domains: tenant.domains.iter().map(ToString::to_string).collect(),
-        status: status_to_proto(tenant.status) as i32,
-        plan: plan_to_proto(tenant.plan) as i32,
-        settings: Some(settings_to_proto(&tenant.settings)),
-        rate_limits: Some(wire::RateLimits {
-            requests_per_minute: tenant.rate_limits.requests_per_minute,
-            burst: tenant.rate_limits.burst,
-        }),
-        suspension_reason: tenant.suspension_reason.clone().unwrap_or_default(),
-        create_time: Some(timestamp(tenant.created_at)),
-        update_time: Some(timestamp(tenant.updated_at)),
-        etag: tenant.etag(),
-    }
-}
-
-/// What ResolveTenant answers for a tenant.
-pub fn resolved_to_proto(tenant: &Tenant) -> wire::ResolvedTenant {
-    let limits = tenant.effective_rate_limits();
-    wire::ResolvedTenant {
-        name: format!("tenants/{}", tenant.id),
-        id: tenant.id.to_string(),
-        slug: tenant.slug.to_string(),
-        display_name: tenant.display_name.as_str().to_owned(),
-        status: status_to_proto(tenant.status) as i32,
-        plan: plan_to_proto(tenant.plan) as i32,
-        rate_limits: Some(wire::RateLimits {
-            requests_per_minute: limits.requests_per_minute,
-            burst: limits.burst,
-        }),
-    }
-}
-
-fn status_to_proto(status: TenantStatus) -> wire::TenantStatus {
-    match status {
-        TenantStatus::Active => wire::TenantStatus::Active,
-        TenantStatus::Suspended => wire::TenantStatus::Suspended,
-        TenantStatus::Deleted => wire::TenantStatus::Deleted,
-    }
-}
-
-fn plan_to_proto(plan: Plan) -> wire::Plan {
-    match plan {
-        Plan::Free => wire::Plan::Free,
-        Plan::Team => wire::Plan::Team,
-        Plan::Enterprise => wire::Plan::Enterprise,
-    }
-}
-
-fn settings_to_proto(settings: &Settings) -> pbjson_types::Struct {
-    serde_json::from_value(serde_json::Value::Object(settings.as_map().clone()))
-        .expect("a JSON object is a Struct")
-}
-
-fn timestamp(time: DateTime<Utc>) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub use crate::events::tenant_to_proto;
 
 /// Parses a resource name `tenants/{id}`.
-pub fn parse_name(violations: &mut FieldViolations, field: &str, name: &str) -> Option<TenantId> {
-    let id = name
-        .strip_prefix("tenants/")
-        .and_then(|id| TenantId::parse(id).ok());
-    if id.is_none() {
-        violations.add(field, "must be a tenant resource name, tenants/{uuid}");
-    }
-    id
+fn parse_name(violations: &mut FieldViolations, field: &str, name: &str) -> Option<TenantId> {
+    wire_helpers::parse_resource_name(violations, field, name, "tenants")
 }
 
 /// Validates CreateTenant. Output-only fields of the tenant are ignored, as AIP-203 says.
@@ -112,14 +41,10 @@ pub fn new_tenant(
         &tenant.domains,
         base_domain,
     );
-    let plan = match wire::Plan::try_from(tenant.plan) {
-        Ok(wire::Plan::Unspecified | wire::Plan::Free) => Some(Plan::Free),
-        Ok(wire::Plan::Team) => Some(Plan::Team),
-        Ok(wire::Plan::Enterprise) => Some(Plan::Enterprise),
-        Err(_) => {
-            violations.add("tenant.plan", "is not a known plan");
-            None
-        }
+    let plan = if tenant.plan == wire::Plan::Unspecified as i32 {
+        Some(Plan::Free)
+    } else {
+        wire_helpers::enum_field(&mut violations, "tenant.plan", tenant.plan, plan_from_proto)
     };
     let settings = parse_settings(&mut violations, "tenant.settings", tenant.settings);
     let rate_limits = parse_limits(&mut violations, "tenant.rate_limits", tenant.rate_limits);
@@ -154,30 +79,25 @@ pub fn tenant_changes(
         return Err(FieldViolations::single("tenant", "is required"));
     };
     let id = parse_name(&mut violations, "tenant.name", &tenant.name);
-    let paths = request
-        .update_mask
-        .map(|mask| mask.paths)
-        .unwrap_or_default();
+    let paths = wire_helpers::mask_paths(request.update_mask.as_ref());
     if paths.is_empty() {
         violations.add(
             "update_mask",
             "must name the fields to change: display_name, domains, settings, plan, rate_limits",
         );
     }
-    let mut changes = TenantChanges::default();
-    if !tenant.etag.is_empty() {
-        changes.expected_version = violations.check(
+    let mut changes = TenantChanges {
+        expected_version: wire_helpers::expected_version(
+            &mut violations,
             "tenant.etag",
-            tenant
-                .etag
-                .parse::<i64>()
-                .map_err(|_| "is not an etag this service issued"),
-        );
-    }
+            &tenant.etag,
+        ),
+        ..TenantChanges::default()
+    };
     let mut settings = tenant.settings;
     let mut rate_limits = tenant.rate_limits;
     for path in &paths {
-        match snake_case(path).as_str() {
+        match path.as_str() {
             "display_name" => {
                 changes.display_name =
                     violations.check("tenant.display_name", DisplayName::parse(&tenant.display_name));
@@ -189,12 +109,9 @@ pub fn tenant_changes(
             "settings" => {
                 changes.settings = parse_settings(&mut violations, "tenant.settings", settings.take());
             }
-            "plan" => match wire::Plan::try_from(tenant.plan) {
-                Ok(wire::Plan::Free) => changes.plan = Some(Plan::Free),
-                Ok(wire::Plan::Team) => changes.plan = Some(Plan::Team),
-                Ok(wire::Plan::Enterprise) => changes.plan = Some(Plan::Enterprise),
-                Ok(wire::Plan::Unspecified) | Err(_) => violations.add("tenant.plan", "must be a known plan"),
-            },
+            "plan" => {
+                changes.plan = wire_helpers::enum_field(&mut violations, "tenant.plan", tenant.plan, plan_from_proto);
+            }
             "rate_limits" => {
                 changes.rate_limits =
                     parse_limits(&mut violations, "tenant.rate_limits", rate_limits.take());
@@ -218,16 +135,18 @@ pub fn list_request(
 ) -> Result<(Option<TenantId>, Option<TenantStatus>, usize), FieldViolations> {
     let mut violations = FieldViolations::new();
     let page_size = page_size(&mut violations, request.page_size);
-    let status = match wire::TenantStatus::try_from(request.status) {
-        Ok(wire::TenantStatus::Unspecified) => None,
-        Ok(wire::TenantStatus::Active) => Some(TenantStatus::Active),
-        Ok(wire::TenantStatus::Suspended) => Some(TenantStatus::Suspended),
-        Ok(wire::TenantStatus::Deleted) => Some(TenantStatus::Deleted),
-        Err(_) => {
-            violations.add("status", "is not a known status");
-            None
-        }
-    };
+    let status =
+        wire_helpers::enum_filter(
+            &mut violations,
+            "status",
+            request.status,
+            |status| match status {
+                wire::TenantStatus::Unspecified => None,
+                wire::TenantStatus::Active => Some(TenantStatus::Active),
+                wire::TenantStatus::Suspended => Some(TenantStatus::Suspended),
+                wire::TenantStatus::Deleted => Some(TenantStatus::Deleted),
+            },
+        );
     let after = decode_page_position(
         &mut violations,
         &request.page_token,
@@ -347,18 +266,14 @@ fn parse_limits(
     )
 }
 
-/// Field-mask paths may arrive in lowerCamelCase (the JSON form) or snake_case.
-fn snake_case(path: &str) -> String {
-    let mut snake = String::with_capacity(path.len() + 4);
-    for character in path.chars() {
-        if character.is_ascii_uppercase() {
-            snake.push('_');
-            snake.push(character.to_ascii_lowercase());
-        } else {
-            snake.push(character);
-        }
+/// A plan a request may name (not UNSPECIFIED).
+fn plan_from_proto(plan: wire::Plan) -> Option<Plan> {
+    match plan {
+        wire::Plan::Unspecified => None,
+        wire::Plan::Free => Some(Plan::Free),
+        wire::Plan::Team => Some(Plan::Team),
+        wire::Plan::Enterprise => Some(Plan::Enterprise),
     }
-    snake
 }
 
 #[cfg(test)]

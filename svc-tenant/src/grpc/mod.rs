@@ -8,7 +8,7 @@ use proto::formflow::tenant::v1 as wire;
 use proto::formflow::tenant::v1::tenant_service_server::TenantService;
 use tonic::{Request, Response, Status};
 
-use crate::tenants::{Caller, Tenants};
+use crate::operations::Tenants;
 
 /// The `TenantService` implementation.
 #[derive(Debug, Clone)]
@@ -27,25 +27,16 @@ impl TenantApi {
     }
 }
 
-/// The caller of an authenticated RPC, or UNAUTHENTICATED.
-fn caller<T>(request: &Request<T>) -> Result<Caller<'_>, Status> {
-    let context = RequestContext::of(request)?;
-    Ok(Caller {
-        principal: context.principal()?,
-        request_id: &context.request_id,
-    })
-}
-
 #[tonic::async_trait]
 impl TenantService for TenantApi {
     async fn create_tenant(
         &self,
         request: Request<wire::CreateTenantRequest>,
     ) -> Result<Response<wire::Tenant>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let new_tenant =
             convert::new_tenant(request.get_ref().clone(), self.base_domain.as_deref())?;
-        let tenant = self.tenants.create(caller, new_tenant).await?;
+        let tenant = self.tenants.create(context, new_tenant).await?;
         Ok(Response::new(convert::tenant_to_proto(&tenant)))
     }
 
@@ -53,9 +44,9 @@ impl TenantService for TenantApi {
         &self,
         request: Request<wire::GetTenantRequest>,
     ) -> Result<Response<wire::Tenant>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let id = convert::name_only(&request.get_ref().name)?;
-        let tenant = self.tenants.get(caller, id).await?;
+        let tenant = self.tenants.get(context, id).await?;
         Ok(Response::new(convert::tenant_to_proto(&tenant)))
     }
 
@@ -63,9 +54,9 @@ impl TenantService for TenantApi {
         &self,
         request: Request<wire::ListTenantsRequest>,
     ) -> Result<Response<wire::ListTenantsResponse>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let (after, status, page_size) = convert::list_request(request.get_ref())?;
-        let page = self.tenants.list(caller, after, status, page_size).await?;
+        let page = self.tenants.list(context, after, status, page_size).await?;
         let next_page_token = page
             .next_after
             .map(|after| convert::next_page_token(request.get_ref().status, after))
@@ -80,10 +71,10 @@ impl TenantService for TenantApi {
         &self,
         request: Request<wire::UpdateTenantRequest>,
     ) -> Result<Response<wire::Tenant>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let (id, changes) =
             convert::tenant_changes(request.get_ref().clone(), self.base_domain.as_deref())?;
-        let tenant = self.tenants.update(caller, id, changes).await?;
+        let tenant = self.tenants.update(context, id, changes).await?;
         Ok(Response::new(convert::tenant_to_proto(&tenant)))
     }
 
@@ -91,9 +82,9 @@ impl TenantService for TenantApi {
         &self,
         request: Request<wire::SuspendTenantRequest>,
     ) -> Result<Response<wire::Tenant>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let (id, reason) = convert::suspend_request(request.get_ref())?;
-        let tenant = self.tenants.suspend(caller, id, reason).await?;
+        let tenant = self.tenants.suspend(context, id, reason).await?;
         Ok(Response::new(convert::tenant_to_proto(&tenant)))
     }
 
@@ -101,9 +92,9 @@ impl TenantService for TenantApi {
         &self,
         request: Request<wire::ReactivateTenantRequest>,
     ) -> Result<Response<wire::Tenant>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let id = convert::name_only(&request.get_ref().name)?;
-        let tenant = self.tenants.reactivate(caller, id).await?;
+        let tenant = self.tenants.reactivate(context, id).await?;
         Ok(Response::new(convert::tenant_to_proto(&tenant)))
     }
 
@@ -111,9 +102,9 @@ impl TenantService for TenantApi {
         &self,
         request: Request<wire::DeleteTenantRequest>,
     ) -> Result<Response<wire::Tenant>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let id = convert::name_only(&request.get_ref().name)?;
-        let tenant = self.tenants.delete(caller, id).await?;
+        let tenant = self.tenants.delete(context, id).await?;
         Ok(Response::new(convert::tenant_to_proto(&tenant)))
     }
 
@@ -121,9 +112,9 @@ impl TenantService for TenantApi {
         &self,
         request: Request<wire::ResolveTenantRequest>,
     ) -> Result<Response<wire::ResolvedTenant>, Status> {
-        let caller = caller(&request)?;
+        let context = RequestContext::of(&request)?;
         let key = convert::resolve_key(request.get_ref().clone(), self.base_domain.as_deref())?;
-        let resolved = self.tenants.resolve(caller, key).await?;
+        let resolved = self.tenants.resolve(context, key).await?;
         Ok(Response::new(resolved))
     }
 }

@@ -146,7 +146,8 @@ async fn a_domain_given_up_stops_resolving_at_once() {
 async fn resolution_keeps_working_while_redis_is_unreachable() {
     let infra = platform::testing::TestInfra::new().await;
     let app = TestApp::spawn_with(infra, |config| {
-        config.redis = platform::config::RedisConfig::for_url("redis://127.0.0.1:1", "unused:");
+        config.infra.redis =
+            platform::config::RedisConfig::for_url("redis://127.0.0.1:1", "unused:");
     })
     .await;
     let tenant = app.create_tenant("acme").await;

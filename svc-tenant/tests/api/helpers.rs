@@ -2,18 +2,17 @@
 //! prefix, with typed clients for each kind of caller.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
+use clap::Parser;
 use platform::context::{Role, TenantId};
-use platform::testing::{CallMetadata, TestInfra, TestKeys};
+use platform::testing::{CallMetadata, TestInfra, TestKeys, TestServer};
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use proto::formflow::tenant::v1::{CreateTenantRequest, Tenant};
-use svc_tenant::{App, Config};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tonic::Status;
+use svc_tenant::Config;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+pub(crate) use platform::testing::{error_reason as reason, violated_fields};
 
 /// Base domain the test service resolves subdomains against.
 pub(crate) const BASE_DOMAIN: &str = "forms.test";
@@ -24,9 +23,7 @@ pub(crate) struct TestApp {
     pub(crate) infra: TestInfra,
     pub(crate) keys: TestKeys,
     pub(crate) addr: SocketAddr,
-    channel: Channel,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    server: TestServer,
 }
 
 impl TestApp {
@@ -34,50 +31,30 @@ impl TestApp {
         Self::spawn_with(TestInfra::new().await, |_| {}).await
     }
 
-    /// Starts the service over `infra`, after `configure` adjusted its config.
+    /// Starts the service over `infra`, after `configure` adjusted its config (the defaults
+    /// `svc-tenant --help` documents, with the test's infrastructure and keys).
     pub(crate) async fn spawn_with(
         infra: TestInfra,
         configure: impl FnOnce(&mut Config),
     ) -> TestApp {
-        init_test_logs();
         let keys = TestKeys::new();
-        let mut config = Config {
-            grpc_addr: "127.0.0.1:0".parse().unwrap(),
-            metrics_addr: None,
-            base_domain: Some(BASE_DOMAIN.to_owned()),
-            cache_ttl: Duration::from_secs(300),
-            migrate_only: false,
-            db: infra.db.clone(),
-            redis: infra.redis.clone(),
-            amqp: infra.amqp.clone(),
-            auth: keys.auth_config(),
-            telemetry: Default::default(),
-        };
+        let mut config = Config::try_parse_from(["svc-tenant"]).expect("the defaults parse");
+        config.base_domain = Some(BASE_DOMAIN.to_owned());
+        config.infra = infra.config();
+        config.auth = keys.auth_config();
         configure(&mut config);
-        let app = App::build(config).await.expect("svc-tenant starts");
-        let addr = app.grpc_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connecting to svc-tenant");
+        let server = TestServer::start(|listeners| svc_tenant::build(config, listeners)).await;
         TestApp {
             infra,
             keys,
-            addr,
-            channel,
-            stop: Some(stop),
-            task: Some(task),
+            addr: server.addr(),
+            server,
         }
     }
 
     fn client_with(&self, token: Option<String>, routed_tenant: Option<TenantId>) -> Client {
         TenantServiceClient::with_interceptor(
-            self.channel.clone(),
+            self.server.channel(),
             CallMetadata::new(token.as_deref(), routed_tenant),
         )
     }
@@ -128,55 +105,11 @@ impl TestApp {
     }
 
     /// Stops the service gracefully and waits until it has.
-    pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("the service task").expect("a clean stop");
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub(crate) async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
 pub(crate) fn id_of(tenant: &Tenant) -> TenantId {
     TenantId::parse(&tenant.id).unwrap()
-}
-
-/// The field names of the violations in an INVALID_ARGUMENT status.
-pub(crate) fn violated_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("field violations")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
-}
-
-/// The `ErrorInfo.reason` of a status.
-pub(crate) fn reason(status: &Status) -> String {
-    use tonic_types::StatusExt;
-    status
-        .get_details_error_info()
-        .map(|info| info.reason)
-        .unwrap_or_default()
-}
-
-fn init_test_logs() {
-    if std::env::var("TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
 }

@@ -336,7 +336,7 @@ async fn every_change_leaves_an_audit_row() {
         .await
         .unwrap();
     let rows = sqlx::query(
-        "SELECT action, actor, changes, request_id FROM tenant.audit_log WHERE tenant_id = $1 ORDER BY id",
+        "SELECT action, actor, details, request_id FROM tenant.audit_log WHERE tenant_id = $1 ORDER BY id",
     )
     .bind(id_of(&tenant).as_uuid())
     .fetch_all(&mut connection)
@@ -351,6 +351,6 @@ async fn every_change_leaves_an_audit_row() {
         assert!(row.get::<String, _>("actor").starts_with("platform-admin:"));
         assert!(!row.get::<String, _>("request_id").is_empty());
     }
-    let plan_change: serde_json::Value = rows[1].get("changes");
+    let plan_change: serde_json::Value = rows[1].get("details");
     assert_eq!(plan_change, serde_json::json!({"plan": "enterprise"}));
 }

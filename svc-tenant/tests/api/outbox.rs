@@ -20,7 +20,7 @@ async fn events_written_while_the_broker_is_down_are_delivered_once_it_is_back()
     let proxy = TcpProxy::start(broker).await;
     let proxied = proxied_url(&infra, proxy.addr());
     let app = TestApp::spawn_with(infra, |config| {
-        config.amqp.amqp_url = Some(proxied.into());
+        config.infra.amqp.amqp_url = Some(proxied.into());
     })
     .await;
     let mut observer = observe_tenant_events(&app.infra.amqp).await;
@@ -97,7 +97,7 @@ async fn a_service_restart_delivers_what_the_previous_run_left_in_the_outbox() {
     let proxy = TcpProxy::start(broker).await;
     let proxied = proxied_url(&infra, proxy.addr());
     let first_run = TestApp::spawn_with(infra.clone(), |config| {
-        config.amqp.amqp_url = Some(proxied.into());
+        config.infra.amqp.amqp_url = Some(proxied.into());
     })
     .await;
     let mut observer = observe_tenant_events(&infra.amqp).await;

@@ -26,12 +26,6 @@ fn formflow_binary() -> PathBuf {
     binary
 }
 
-/// A base port with six free ports after it, and a free gateway port.
-fn free_ports() -> (u16, u16) {
-    let base = platform::testing::free_ports_outside_the_ephemeral_range(7);
-    (base, base + 6)
-}
-
 struct Suite {
     child: Child,
     gateway: SocketAddr,
@@ -40,11 +34,10 @@ struct Suite {
 
 impl Suite {
     async fn start(infra: &TestInfra, state_dir: &std::path::Path) -> Suite {
-        let (grpc_base, gateway_port) = free_ports();
+        // Port 0 everywhere: the suite binds free ports and its banner says which.
         let mut child = Command::new(formflow_binary())
             .args(["up", "--demo", "--host", "127.0.0.1"])
-            .args(["--grpc-base-port", &grpc_base.to_string()])
-            .args(["--gateway-port", &gateway_port.to_string()])
+            .args(["--grpc-base-port", "0", "--gateway-port", "0"])
             .arg("--state-dir")
             .arg(state_dir)
             .env("DATABASE_URL", infra.db.url().unwrap().expose_secret())
@@ -68,11 +61,18 @@ impl Suite {
                 }
             }
         });
-        let suite = Suite {
+        let mut suite = Suite {
             child,
-            gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)),
+            gateway: SocketAddr::from(([127, 0, 0, 1], 0)),
             output,
         };
+        let gateway_line = suite.banner_line("  gateway ").await;
+        suite.gateway = gateway_line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no gateway address in {gateway_line:?}"));
         wait_until(
             Duration::from_secs(60),
             "the gateway reports ready",
@@ -86,18 +86,23 @@ impl Suite {
         suite
     }
 
-    /// The id printed on the "Demo tenant" line of the banner.
-    async fn demo_tenant_id(&mut self) -> String {
-        let line = tokio::time::timeout(Duration::from_secs(30), async {
+    /// The next line of the banner that starts with `prefix`.
+    async fn banner_line(&mut self, prefix: &str) -> String {
+        tokio::time::timeout(Duration::from_secs(60), async {
             loop {
                 let line = self.output.recv().await.expect("the banner is printed");
-                if line.starts_with("Demo tenant") {
+                if line.starts_with(prefix) {
                     return line;
                 }
             }
         })
         .await
-        .expect("the banner names the demo tenant");
+        .unwrap_or_else(|_| panic!("the banner has a line starting with {prefix:?}"))
+    }
+
+    /// The id printed on the "Demo tenant" line of the banner.
+    async fn demo_tenant_id(&mut self) -> String {
+        let line = self.banner_line("Demo tenant").await;
         line.split(", id ")
             .nth(1)
             .and_then(|rest| rest.split(',').next())
@@ -173,15 +178,8 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
 
     let (status, ready) = get(suite.gateway, "/readyz", &[]).await.unwrap();
     assert_eq!(status, 200);
-    for service in [
-        "svc-tenant",
-        "svc-auth",
-        "svc-forms",
-        "svc-workflow",
-        "svc-ai",
-        "svc-notify",
-    ] {
-        assert_eq!(ready["upstreams"][service], "serving", "{ready}");
+    for service in platform::suite::SERVICES {
+        assert_eq!(ready["upstreams"][service.name], "serving", "{ready}");
     }
     let (status, health) = get(suite.gateway, "/healthz", &[]).await.unwrap();
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));

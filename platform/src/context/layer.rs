@@ -1,0 +1,177 @@
+//! The tower layer that verifies each call's token and puts its [`RequestContext`] into the
+//! request's extensions.
+
+use tonic::Status;
+
+use super::{
+    CLIENT_IP_HEADER, CLIENT_USER_AGENT_HEADER, Principal, REQUEST_ID_HEADER, RequestContext,
+    SessionId, TENANT_ID_HEADER, TenantId,
+};
+use crate::auth::{AuthError, JwtVerifier};
+
+/// A tower layer that verifies the bearer token of every call (when there is one) and stores
+/// the resulting [`RequestContext`] in the request's extensions, where handlers find it with
+/// [`RequestContext::of`]. A bad token fails the call with UNAUTHENTICATED before the handler
+/// runs; no token leaves the principal empty, for the handler to refuse unless the RPC is
+/// public. `x-tenant-id` is the gateway's routing decision: for a user or a tenant-bound service
+/// it must match the token's tenant.
+///
+/// Wrap each API service with it (`ContextLayer::new(verifier).layer(server)`); health and
+/// reflection stay unauthenticated.
+#[derive(Debug, Clone)]
+pub struct ContextLayer {
+    verifier: JwtVerifier,
+}
+
+impl ContextLayer {
+    /// A layer verifying tokens with `verifier`.
+    pub fn new(verifier: JwtVerifier) -> Self {
+        Self { verifier }
+    }
+}
+
+impl<S> tower::Layer<S> for ContextLayer {
+    type Service = ContextService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ContextService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+/// The service [`ContextLayer`] wraps around an API service.
+#[derive(Debug, Clone)]
+pub struct ContextService<S> {
+    inner: S,
+    verifier: JwtVerifier,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for ContextService<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for ContextService<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        Box::pin(async move {
+            let peer = request
+                .extensions()
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|info| info.remote_addr())
+                .map(|addr| addr.ip().to_string());
+            match request_context(&verifier, request.headers(), peer).await {
+                Ok(context) => {
+                    request.extensions_mut().insert(context);
+                    inner.call(request).await
+                }
+                Err(status) => Ok(status.into_http()),
+            }
+        })
+    }
+}
+
+/// Builds the context of a call from its headers (gRPC metadata) and its peer's address.
+pub async fn request_context(
+    verifier: &JwtVerifier,
+    headers: &http::HeaderMap,
+    peer: Option<String>,
+) -> Result<RequestContext, Status> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty())
+    };
+    let client_ip = header(CLIENT_IP_HEADER)
+        .map(str::to_owned)
+        .or(peer)
+        .unwrap_or_default();
+    let user_agent: String = header(CLIENT_USER_AGENT_HEADER)
+        .or_else(|| header("user-agent"))
+        .unwrap_or_default()
+        .chars()
+        .take(500)
+        .collect();
+    let request_id = headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (principal, session_id) = match headers.get(http::header::AUTHORIZATION) {
+        None => (None, None),
+        Some(value) => {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .ok_or_else(|| Status::unauthenticated("authorization must be a Bearer token"))?;
+            let claims = verifier.verify(token.trim()).await.map_err(auth_status)?;
+            let session_id = claims
+                .sid
+                .as_deref()
+                .and_then(|sid| SessionId::parse(sid).ok());
+            (Some(claims.principal().map_err(auth_status)?), session_id)
+        }
+    };
+    let tenant_id = headers
+        .get(TENANT_ID_HEADER)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|value| TenantId::parse(value).ok())
+                .ok_or_else(|| Status::invalid_argument("x-tenant-id must be a tenant id"))
+        })
+        .transpose()?;
+    let token_tenant = match &principal {
+        Some(Principal::User { tenant_id, .. } | Principal::ApiKey { tenant_id, .. }) => {
+            Some(*tenant_id)
+        }
+        Some(Principal::Service { tenant_id, .. }) => *tenant_id,
+        Some(Principal::PlatformAdmin { .. }) | None => None,
+    };
+    if let (Some(routed), Some(token_tenant)) = (tenant_id, token_tenant)
+        && routed != token_tenant
+    {
+        return Err(Status::permission_denied(
+            "the token belongs to another tenant than the request",
+        ));
+    }
+    Ok(RequestContext {
+        request_id,
+        principal,
+        session_id,
+        tenant_id,
+        client_ip,
+        user_agent,
+    })
+}
+
+fn auth_status(error: AuthError) -> Status {
+    Status::unauthenticated(error.to_string())
+}

@@ -14,13 +14,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use platform::amqp::{Consumer, Outcome};
+use platform::amqp::Outcome;
 use platform::auth::{JwtVerifier, RevokedSessions, ServiceTokens};
+use platform::consumer::{self, Audience, EventHandler, ReceivedEvent, Subscription};
 use platform::context::REQUEST_ID_HEADER;
 use platform::redis::Redis;
+use platform::suite;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -28,7 +29,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, EdgeConfig};
 use crate::error::ApiError;
 use crate::pipeline::{EdgeSettings, Gateway, RouteLabel};
 use crate::rate_limit::{Limit, RateLimiter};
@@ -80,36 +81,7 @@ impl App {
         let tokens = Arc::new(ServiceTokens::new(&auth_url, &config.credentials)?);
         let redis = Redis::connect(&config.redis)?;
 
-        let mut descriptor_sets = vec![proto::FILE_DESCRIPTOR_SET.to_vec()];
-        for path in &config.upstreams.descriptor_sets {
-            descriptor_sets.push(
-                std::fs::read(path)
-                    .with_context(|| format!("reading descriptor set {}", path.display()))?,
-            );
-        }
-        let mut upstreams: Vec<Upstream> = config
-            .upstreams
-            .suite(&auth_url)
-            .iter()
-            .map(|(service, url)| Upstream {
-                name: service.name.to_owned(),
-                url: (*url).to_owned(),
-                packages: vec![service.package.to_owned()],
-            })
-            .collect();
-        for route in &config.upstreams.package_routes {
-            let (package, url) = route.split_once('=').with_context(|| {
-                format!("GATEWAY_PACKAGE_ROUTES entry {route:?} is not package=url")
-            })?;
-            match upstreams.iter_mut().find(|upstream| upstream.url == url) {
-                Some(upstream) => upstream.packages.push(package.to_owned()),
-                None => upstreams.push(Upstream {
-                    name: url.to_owned(),
-                    url: url.to_owned(),
-                    packages: vec![package.to_owned()],
-                }),
-            }
-        }
+        let (descriptor_sets, upstreams) = upstreams(&config, &auth_url)?;
         let transcoder = Transcoder::new(&descriptor_sets, &upstreams, Duration::from_secs(2))?;
         let channel = |service: &str| {
             transcoder
@@ -118,7 +90,8 @@ impl App {
                 .map(|(_, channel)| channel.clone())
                 .with_context(|| format!("no {service} upstream"))
         };
-        let (tenant_channel, auth_channel) = (channel("svc-tenant")?, channel("svc-auth")?);
+        let (tenant_channel, auth_channel) =
+            (channel(suite::TENANT.name)?, channel(suite::AUTH.name)?);
 
         let edge = &config.edge;
         let gateway = Gateway {
@@ -138,22 +111,7 @@ impl App {
                 edge.api_key_cache_ttl,
             ),
             limiter: RateLimiter::new(redis),
-            settings: EdgeSettings {
-                default_tenant: edge.default_tenant.as_deref().map(TenantRef::from_header),
-                body_limit: edge.body_limit_bytes,
-                request_timeout: edge.request_timeout,
-                trusted_proxies: edge.trusted_proxies,
-                maintenance: edge.maintenance,
-                maintenance_retry_after: edge.maintenance_retry_after,
-                anonymous_limit: Limit {
-                    per_minute: edge.anonymous_rate,
-                    burst: edge.anonymous_burst,
-                },
-                caller_limit: Limit {
-                    per_minute: edge.caller_rate,
-                    burst: edge.caller_burst,
-                },
-            },
+            settings: EdgeSettings::from(edge),
             transcoder,
         };
         let openapi = serde_json::to_vec(&openapi::document(gateway.transcoder.table()))?.into();
@@ -163,32 +121,7 @@ impl App {
             openapi,
         });
 
-        let mut router = axum::Router::new()
-            .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-            .route("/readyz", get(readiness))
-            .route(
-                "/openapi.json",
-                get(|State(shared): State<Arc<Shared>>| async move {
-                    (
-                        [(http::header::CONTENT_TYPE, "application/json")],
-                        shared.openapi.clone(),
-                    )
-                }),
-            );
-        let metrics_listener = match config.metrics_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await?),
-            None => {
-                router = router.route("/metrics", get(|| async { platform::metrics::render() }));
-                None
-            }
-        };
-        let router = router
-            .fallback(api)
-            .with_state(shared.clone())
-            .layer(middleware::from_fn(observe))
-            .layer(CompressionLayer::new())
-            .layer(cors(&config.edge.cors_origins))
-            .layer(middleware::from_fn(request_id));
+        let (router, metrics_listener) = router(shared.clone(), &config).await?;
         let listener = TcpListener::bind(config.http_addr).await?;
         Ok(App {
             listener,
@@ -219,9 +152,15 @@ impl App {
                 .clone()
                 .keep_fresh(shutdown.clone()),
         );
-        tokio::spawn(forget_changed_tenants(
+        tokio::spawn(consumer::run(
             self.config.amqp.clone(),
-            self.shared.clone(),
+            "gateway",
+            Subscription {
+                audience: Audience::EveryReplica,
+                bindings: &["tenant.#"],
+                prefetch: 100,
+            },
+            ForgetChangedTenants(self.shared.clone()),
             shutdown.clone(),
         ));
         if let Some(metrics_listener) = self.metrics_listener {
@@ -250,6 +189,99 @@ impl App {
     }
 }
 
+/// The descriptor sets the gateway serves (the suite's, then the configured files) and the
+/// upstream serving each package: the suite's services, then `GATEWAY_PACKAGE_ROUTES`.
+fn upstreams(config: &Config, auth_url: &str) -> anyhow::Result<(Vec<Vec<u8>>, Vec<Upstream>)> {
+    let mut descriptor_sets = vec![proto::FILE_DESCRIPTOR_SET.to_vec()];
+    for path in &config.upstreams.descriptor_sets {
+        descriptor_sets.push(
+            std::fs::read(path)
+                .with_context(|| format!("reading descriptor set {}", path.display()))?,
+        );
+    }
+    let mut upstreams: Vec<Upstream> = config
+        .upstreams
+        .suite(auth_url)
+        .iter()
+        .map(|(service, url)| Upstream {
+            name: service.name.to_owned(),
+            url: (*url).to_owned(),
+            packages: vec![service.package.to_owned()],
+        })
+        .collect();
+    for route in &config.upstreams.package_routes {
+        let (package, url) = route.split_once('=').with_context(|| {
+            format!("GATEWAY_PACKAGE_ROUTES entry {route:?} is not package=url")
+        })?;
+        match upstreams.iter_mut().find(|upstream| upstream.url == url) {
+            Some(upstream) => upstream.packages.push(package.to_owned()),
+            None => upstreams.push(Upstream {
+                name: url.to_owned(),
+                url: url.to_owned(),
+                packages: vec![package.to_owned()],
+            }),
+        }
+    }
+    Ok((descriptor_sets, upstreams))
+}
+
+impl From<&EdgeConfig> for EdgeSettings {
+    fn from(edge: &EdgeConfig) -> Self {
+        EdgeSettings {
+            default_tenant: edge.default_tenant.as_deref().map(TenantRef::from_header),
+            body_limit: edge.body_limit_bytes,
+            request_timeout: edge.request_timeout,
+            trusted_proxies: edge.trusted_proxies,
+            maintenance: edge.maintenance,
+            maintenance_retry_after: edge.maintenance_retry_after,
+            anonymous_limit: Limit {
+                per_minute: edge.anonymous_rate,
+                burst: edge.anonymous_burst,
+            },
+            caller_limit: Limit {
+                per_minute: edge.caller_rate,
+                burst: edge.caller_burst,
+            },
+        }
+    }
+}
+
+/// The HTTP routes: health, readiness, the OpenAPI document, `/metrics` (unless it has a port
+/// of its own, which is bound here) and the API, behind request ids, CORS, compression and
+/// the request log.
+async fn router(
+    shared: Arc<Shared>,
+    config: &Config,
+) -> anyhow::Result<(axum::Router, Option<TcpListener>)> {
+    let mut router = axum::Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readiness))
+        .route(
+            "/openapi.json",
+            get(|State(shared): State<Arc<Shared>>| async move {
+                (
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    shared.openapi.clone(),
+                )
+            }),
+        );
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => {
+            router = router.route("/metrics", get(|| async { platform::metrics::render() }));
+            None
+        }
+    };
+    let router = router
+        .fallback(api)
+        .with_state(shared)
+        .layer(middleware::from_fn(observe))
+        .layer(CompressionLayer::new())
+        .layer(cors(&config.edge.cors_origins))
+        .layer(middleware::from_fn(request_id));
+    Ok((router, metrics_listener))
+}
+
 /// Runs the gateway until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -258,47 +290,14 @@ pub async fn run(
     App::build(config).await?.run_until_stopped(shutdown).await
 }
 
-/// Keeps the tenant caches honest: every `tenant.*` event drops what it changed. Reconnects
-/// after broker failures; until it is back, cache entries expire by themselves.
-async fn forget_changed_tenants(
-    amqp: platform::config::AmqpConfig,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-) {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        let consumed = async {
-            let mut consumer = Consumer::start_broadcast(&amqp, "gateway", &["tenant.#"]).await?;
-            backoff = Duration::from_millis(500);
-            loop {
-                consumer
-                    .process_next(|delivery| {
-                        let event: serde_json::Value =
-                            serde_json::from_slice(&delivery.data).unwrap_or_default();
-                        let tenants = shared.gateway.tenants.clone();
-                        async move {
-                            tenants.forget(&event).await;
-                            Outcome::Done
-                        }
-                    })
-                    .await?;
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), anyhow::Error>(())
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            result = consumed => {
-                if let Err(error) = result {
-                    tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "tenant events unavailable");
-                }
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+/// Keeps the tenant caches honest: every `tenant.*` event drops what it changed. Until the
+/// broker is back after a failure, cache entries expire by themselves.
+struct ForgetChangedTenants(Arc<Shared>);
+
+impl EventHandler for ForgetChangedTenants {
+    async fn handle(&self, event: ReceivedEvent) -> Outcome {
+        self.0.gateway.tenants.forget(event.data()).await;
+        Outcome::Done
     }
 }
 
@@ -436,9 +435,7 @@ async fn observe(request: Request, next: Next) -> Response {
             _ => "unmatched".to_owned(),
         });
     let status = response.status().as_u16().to_string();
-    metrics::histogram!("gateway_request_duration_seconds", "route" => route.clone())
-        .record(elapsed.as_secs_f64());
-    metrics::counter!("gateway_requests_total", "route" => route.clone(), "status" => status.clone()).increment(1);
+    crate::metrics::request(&route, &status, elapsed);
     if !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
         tracing::info!(%method, %route, %status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
     }

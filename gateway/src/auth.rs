@@ -217,26 +217,27 @@ impl Authenticator {
             }
             return Ok(cached.caller);
         }
-        let service_token = self.tokens.token(None).await.map_err(|error| {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "no service token to verify API keys"
-            );
-            ApiError::new(
-                tonic::Code::Unavailable,
-                "API key verification is unavailable",
+        let request = self
+            .tokens
+            .authorize(
+                VerifyApiKeyRequest {
+                    secret,
+                    tenant_id: tenant.map(|tenant| tenant.to_string()).unwrap_or_default(),
+                },
+                None,
+                None,
             )
-        })?;
-        let mut request = tonic::Request::new(VerifyApiKeyRequest {
-            secret,
-            tenant_id: tenant.map(|tenant| tenant.to_string()).unwrap_or_default(),
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {service_token}")
-                .parse()
-                .map_err(|_| ApiError::new(tonic::Code::Internal, "internal error"))?,
-        );
+            .await
+            .map_err(|error| {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "no service token to verify API keys"
+                );
+                ApiError::new(
+                    tonic::Code::Unavailable,
+                    "API key verification is unavailable",
+                )
+            })?;
         let verified = match self.auth.clone().verify_api_key(request).await {
             Ok(response) => response.into_inner(),
             Err(status) if status.code() == tonic::Code::Unauthenticated => {

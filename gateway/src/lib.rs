@@ -18,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grpc_web;
+mod metrics;
 pub mod openapi;
 pub mod pipeline;
 pub mod rate_limit;

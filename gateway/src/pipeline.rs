@@ -207,7 +207,8 @@ impl Gateway {
         Ok(response)
     }
 
-    /// Resolves the tenant, authenticates, enforces maintenance and rate limits.
+    /// Resolves the tenant, authenticates, enforces maintenance and rate limits, in that
+    /// order.
     pub(crate) async fn admit(
         &self,
         headers: &HeaderMap,
@@ -218,25 +219,60 @@ impl Gateway {
     ) -> Result<Admitted, ApiError> {
         let client_ip = client_ip(headers, peer, self.settings.trusted_proxies);
         let credentials = Credentials::from_headers(headers)?;
+        let mut tenant = self.named_tenant(headers, path_tenant).await?;
+        let tenant_id = tenant
+            .as_ref()
+            .and_then(|tenant| TenantId::parse(&tenant.id).ok());
+        let caller = self
+            .authenticator
+            .authenticate(credentials, tenant_id)
+            .await?;
+        if caller.is_none() && !public {
+            return Err(ApiError::new(
+                tonic::Code::Unauthenticated,
+                "missing credentials: send a bearer token or an API key",
+            ));
+        }
+        if tenant.is_none() {
+            tenant = self.implicit_tenant(caller.as_ref()).await?;
+        }
+        check_tenant(tenant.as_deref(), caller.as_ref(), tenant_optional)?;
+        self.check_maintenance(caller.as_ref())?;
+        let rate = self
+            .limit_rate(tenant.as_deref(), caller.as_ref(), &client_ip)
+            .await?;
+        Ok(Admitted {
+            tenant,
+            caller,
+            client_ip,
+            rate,
+        })
+    }
 
-        // Explicit indications: header, path prefix, host. They must agree.
-        let mut explicit: Vec<(TenantRef, bool)> = Vec::new();
+    /// The tenant a request names explicitly: `X-Tenant-ID`, the `/t/{slug}/` prefix, a tenant
+    /// host. They must agree; a name that does not resolve is refused (a host only when it is
+    /// a tenant subdomain: any other host may be the API's own).
+    async fn named_tenant(
+        &self,
+        headers: &HeaderMap,
+        path_tenant: Option<String>,
+    ) -> Result<Option<Arc<ResolvedTenant>>, ApiError> {
+        let mut named: Vec<(TenantRef, bool)> = Vec::new();
         if let Some(value) = headers.get("x-tenant-id") {
             let value = value
                 .to_str()
                 .map_err(|_| ApiError::bad_field("X-Tenant-ID", "must be a tenant id or slug"))?;
-            explicit.push((TenantRef::from_header(value.trim()), true));
+            named.push((TenantRef::from_header(value.trim()), true));
         }
         if let Some(slug) = path_tenant {
-            explicit.push((TenantRef::Slug(slug), true));
+            named.push((TenantRef::Slug(slug), true));
         }
         if let Some(host) = request_host(headers) {
-            // A tenant subdomain must resolve; any other host may simply be the API's own.
             let must_resolve = self.tenants.is_tenant_subdomain(&host);
-            explicit.push((TenantRef::Host(host), must_resolve));
+            named.push((TenantRef::Host(host), must_resolve));
         }
         let mut tenant: Option<Arc<ResolvedTenant>> = None;
-        for (reference, must_resolve) in explicit {
+        for (reference, must_resolve) in named {
             match self.tenants.resolve(&reference).await? {
                 Some(found) => match &tenant {
                     Some(current) if current.id != found.id => {
@@ -253,73 +289,52 @@ impl Gateway {
                 None => {}
             }
         }
+        Ok(tenant)
+    }
 
-        let tenant_id = tenant
-            .as_ref()
-            .and_then(|tenant| TenantId::parse(&tenant.id).ok());
-        let caller = self
-            .authenticator
-            .authenticate(credentials, tenant_id)
-            .await?;
-        if caller.is_none() && !public {
-            return Err(ApiError::new(
-                tonic::Code::Unauthenticated,
-                "missing credentials: send a bearer token or an API key",
-            ));
+    /// The tenant of a request that names none: its token's, else the configured default.
+    /// Not found is no error here: [`check_tenant`] refuses the request unless its RPC needs
+    /// no tenant.
+    async fn implicit_tenant(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<Option<Arc<ResolvedTenant>>, ApiError> {
+        let implicit = caller
+            .and_then(|caller| caller.token_tenant)
+            .map(TenantRef::Id)
+            .or_else(|| self.settings.default_tenant.clone());
+        match implicit {
+            Some(reference) => self.tenants.resolve(&reference).await,
+            None => Ok(None),
         }
-        if tenant.is_none() {
-            let implicit = caller
-                .as_ref()
-                .and_then(|caller| caller.token_tenant)
-                .map(TenantRef::Id)
-                .or_else(|| self.settings.default_tenant.clone());
-            // Not found: the check below refuses the request unless its RPC needs no tenant.
-            if let Some(reference) = implicit {
-                tenant = self.tenants.resolve(&reference).await?;
-            }
-        }
-        let platform_operator = caller
-            .as_ref()
-            .is_some_and(|caller| caller.principal.is_platform_operator());
-        if let (Some(tenant), Some(caller)) = (&tenant, &caller)
-            && let Some(token_tenant) = caller.token_tenant
-            && token_tenant.to_string() != tenant.id
-        {
-            return Err(ApiError::new(
-                tonic::Code::PermissionDenied,
-                "the credentials belong to another tenant",
-            ));
-        }
-        if let Some(tenant) = &tenant
-            && tenant.status() == TenantStatus::Suspended
-            && !platform_operator
-        {
-            return Err(
-                ApiError::new(tonic::Code::PermissionDenied, "the tenant is suspended")
-                    .with_reason("TENANT_SUSPENDED"),
-            );
-        }
-        if tenant.is_none() && !tenant_optional {
-            return Err(ApiError::new(
-                tonic::Code::NotFound,
-                "no tenant: send X-Tenant-ID, use /t/{slug}/ or a tenant's host",
-            )
-            .with_reason("TENANT_NOT_FOUND"));
-        }
-        if self.settings.maintenance
-            && !matches!(
-                caller.as_ref().map(|caller| &caller.principal),
-                Some(Principal::PlatformAdmin { .. })
-            )
-        {
-            let mut error = ApiError::new(tonic::Code::Unavailable, "down for maintenance")
-                .with_reason("MAINTENANCE");
-            error.retry_after = Some(self.settings.maintenance_retry_after);
-            return Err(error);
-        }
+    }
 
+    /// In maintenance, only platform administrators get through.
+    fn check_maintenance(&self, caller: Option<&Caller>) -> Result<(), ApiError> {
+        let platform_admin = matches!(
+            caller.map(|caller| &caller.principal),
+            Some(Principal::PlatformAdmin { .. })
+        );
+        if !self.settings.maintenance || platform_admin {
+            return Ok(());
+        }
+        let mut error = ApiError::new(tonic::Code::Unavailable, "down for maintenance")
+            .with_reason("MAINTENANCE");
+        error.retry_after = Some(self.settings.maintenance_retry_after);
+        Err(error)
+    }
+
+    /// Counts the request against its tenant's limit and its caller's (or its address's, for
+    /// anonymous calls), and refuses it past either; refuses a revoked session too, which the
+    /// same Redis round trip checks.
+    async fn limit_rate(
+        &self,
+        tenant: Option<&ResolvedTenant>,
+        caller: Option<&Caller>,
+        client_ip: &str,
+    ) -> Result<Decision, ApiError> {
         let mut keys = Vec::new();
-        if let Some(tenant) = &tenant
+        if let Some(tenant) = tenant
             && let Some(limits) = &tenant.rate_limits
         {
             keys.push((
@@ -330,16 +345,14 @@ impl Gateway {
                 },
             ));
         }
-        match &caller {
+        match caller {
             Some(caller) => keys.push((
                 format!("caller:{}", caller.rate_key),
                 self.settings.caller_limit,
             )),
             None => keys.push((format!("ip:{client_ip}"), self.settings.anonymous_limit)),
         }
-        let revocation_key = caller
-            .as_ref()
-            .and_then(|caller| caller.revocation_key.clone());
+        let revocation_key = caller.and_then(|caller| caller.revocation_key.clone());
         let rate = self.limiter.check(&keys, revocation_key).await;
         if rate.revoked {
             return Err(ApiError::new(
@@ -348,7 +361,7 @@ impl Gateway {
             ));
         }
         if !rate.allowed {
-            metrics::counter!("gateway_rate_limited_total").increment(1);
+            crate::metrics::rate_limited();
             let mut error = ApiError::new(
                 tonic::Code::ResourceExhausted,
                 "too many requests; slow down",
@@ -360,12 +373,7 @@ impl Gateway {
             error.http_status = Some(Box::new((StatusCode::TOO_MANY_REQUESTS, headers)));
             return Err(error);
         }
-        Ok(Admitted {
-            tenant,
-            caller,
-            client_ip,
-            rate,
-        })
+        Ok(rate)
     }
 
     /// The metadata services read: request id, credentials, tenant, client, trace context.
@@ -418,6 +426,41 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// Refuses credentials of another tenant than the request's, a suspended tenant (but for
+/// platform operators), and a missing tenant where the RPC needs one.
+fn check_tenant(
+    tenant: Option<&ResolvedTenant>,
+    caller: Option<&Caller>,
+    tenant_optional: bool,
+) -> Result<(), ApiError> {
+    let Some(tenant) = tenant else {
+        if tenant_optional {
+            return Ok(());
+        }
+        return Err(ApiError::new(
+            tonic::Code::NotFound,
+            "no tenant: send X-Tenant-ID, use /t/{slug}/ or a tenant's host",
+        )
+        .with_reason("TENANT_NOT_FOUND"));
+    };
+    if let Some(token_tenant) = caller.and_then(|caller| caller.token_tenant)
+        && token_tenant.to_string() != tenant.id
+    {
+        return Err(ApiError::new(
+            tonic::Code::PermissionDenied,
+            "the credentials belong to another tenant",
+        ));
+    }
+    let platform_operator = caller.is_some_and(|caller| caller.principal.is_platform_operator());
+    if tenant.status() == TenantStatus::Suspended && !platform_operator {
+        return Err(
+            ApiError::new(tonic::Code::PermissionDenied, "the tenant is suspended")
+                .with_reason("TENANT_SUSPENDED"),
+        );
+    }
+    Ok(())
 }
 
 fn tenant_not_found() -> ApiError {

@@ -174,7 +174,7 @@ impl RateLimiter {
             // Redis unreachable: the limits hold in process; revocations are not known, and
             // revoked tokens live until they expire (15 minutes).
             Ok(_) | Err(_) => {
-                metrics::counter!("gateway_rate_limit_fallback_total").increment(1);
+                crate::metrics::rate_limit_fallback();
                 self.check_locally(keys)
             }
         };

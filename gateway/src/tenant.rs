@@ -105,46 +105,41 @@ impl TenantResolver {
     ) -> Result<Option<Arc<ResolvedTenant>>, ApiError> {
         let key = reference.cache_key();
         if let Some(cached) = self.local.get(&key) {
-            metrics::counter!("gateway_tenant_cache_total", "level" => "process", "result" => "hit").increment(1);
+            crate::metrics::tenant_cache("process", "hit");
             return Ok(cached);
         }
-        metrics::counter!("gateway_tenant_cache_total", "level" => "process", "result" => "miss")
-            .increment(1);
+        crate::metrics::tenant_cache("process", "miss");
         let redis_key = self.redis.key(&format!("gateway:tenant:{key}"));
         let mut connection = self.redis.connection();
         let cached: redis::RedisResult<Option<String>> = connection.get(&redis_key).await;
         if let Ok(Some(json)) = &cached
             && let Ok(resolved) = serde_json::from_str::<ResolvedTenant>(json)
         {
-            metrics::counter!("gateway_tenant_cache_total", "level" => "redis", "result" => "hit")
-                .increment(1);
+            crate::metrics::tenant_cache("redis", "hit");
             let resolved = Some(Arc::new(resolved));
             self.local.insert(key, resolved.clone());
             return Ok(resolved);
         }
-        metrics::counter!("gateway_tenant_cache_total", "level" => "redis", "result" => "miss")
-            .increment(1);
+        crate::metrics::tenant_cache("redis", "miss");
 
-        let token = self.tokens.token(None).await.map_err(|error| {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "no service token to resolve tenants"
-            );
-            ApiError::new(tonic::Code::Unavailable, "tenant resolution is unavailable")
-        })?;
-        let mut request = tonic::Request::new(ResolveTenantRequest {
+        let request = ResolveTenantRequest {
             key: Some(match reference {
                 TenantRef::Id(id) => Key::Id(id.to_string()),
                 TenantRef::Slug(slug) => Key::Slug(slug.clone()),
                 TenantRef::Host(host) => Key::Host(host.clone()),
             }),
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {token}")
-                .parse()
-                .map_err(|_| ApiError::new(tonic::Code::Internal, "internal error"))?,
-        );
+        };
+        let request = self
+            .tokens
+            .authorize(request, None, None)
+            .await
+            .map_err(|error| {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "no service token to resolve tenants"
+                );
+                ApiError::new(tonic::Code::Unavailable, "tenant resolution is unavailable")
+            })?;
         let resolved = match self.client.clone().resolve_tenant(request).await {
             Ok(response) => Some(Arc::new(response.into_inner())),
             Err(status)
@@ -173,9 +168,9 @@ impl TenantResolver {
 
     /// Forgets what a `tenant.*` event says changed: every process entry, and the Redis
     /// entries of the tenant's id, slug, domains and previous domains.
-    pub async fn forget(&self, event: &serde_json::Value) {
+    pub async fn forget(&self, event_data: &serde_json::Value) {
         self.local.invalidate_all();
-        let tenant = &event["data"]["tenant"];
+        let tenant = &event_data["tenant"];
         let mut references = Vec::new();
         if let Some(id) = tenant["id"]
             .as_str()
@@ -190,7 +185,7 @@ impl TenantResolver {
             }
         }
         let current = tenant["domains"].as_array().into_iter().flatten();
-        let previous = event["data"]["previous_domains"]
+        let previous = event_data["previous_domains"]
             .as_array()
             .into_iter()
             .flatten();

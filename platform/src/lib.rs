@@ -5,9 +5,11 @@
 //! - [`db`]: per-service schema, embedded migrations, tenant-scoped transactions (RLS).
 //! - [`redis`]: the shared Redis connection and key prefix.
 //! - [`amqp`]: RabbitMQ topology, a confirming publisher, a consumer with retries and DLQ.
+//! - [`consumer`]: reacting to events: typed decoding, a reconnecting runner, handled-once.
 //! - [`events`] and [`outbox`]: the event envelope and the transactional outbox with its relay.
 //! - [`auth`] and [`context`]: JWT verification and signing, principals, the request context.
 //! - [`id`]: typed resource ids (`platform::id!`).
+//! - [`client`]: channels to other suite services and authorised requests.
 //! - [`error`]: the error core of every service, `tonic::Status` with field violations and
 //!   reasons.
 //! - [`audit`]: the audit trail, one shape for every service.
@@ -23,7 +25,9 @@
 pub mod amqp;
 pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod config;
+pub mod consumer;
 pub mod context;
 pub mod db;
 pub mod error;

@@ -1,5 +1,10 @@
-//! The process-wide Prometheus recorder. Every crate records with the `metrics` macros; the
-//! `/metrics` listeners render this recorder. Tenant ids are never labels.
+//! The process-wide Prometheus recorder, which the `/metrics` listeners render, and the
+//! platform's own metrics; each crate declares its metrics in its own `metrics.rs` like these.
+//! Tenant ids are never labels.
+
+use std::time::Duration;
+
+use crate::amqp::Disposition;
 
 use std::sync::OnceLock;
 
@@ -32,4 +37,45 @@ pub fn render() -> String {
     let handle = handle();
     handle.run_upkeep();
     handle.render()
+}
+
+/// `grpc_server_handled_total{grpc_service, grpc_method, grpc_code}` and
+/// `grpc_server_handling_seconds{grpc_service, grpc_method}`: every call a service answered.
+pub(crate) fn rpc_handled(service: &'static str, method: &str, code: &str, elapsed: Duration) {
+    metrics::counter!(
+        "grpc_server_handled_total",
+        "grpc_service" => service,
+        "grpc_method" => method.to_owned(),
+        "grpc_code" => code.to_owned(),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "grpc_server_handling_seconds",
+        "grpc_service" => service,
+        "grpc_method" => method.to_owned(),
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+/// `outbox_published_events_total{table}`: events the relay published.
+pub(crate) fn outbox_published(table: &str, events: usize) {
+    metrics::counter!("outbox_published_events_total", "table" => table.to_owned())
+        .increment(events as u64);
+}
+
+/// `outbox_backlog_events{table}`: events waiting to be published.
+pub(crate) fn outbox_backlog(table: &str, events: i64) {
+    metrics::gauge!("outbox_backlog_events", "table" => table.to_owned()).set(events as f64);
+}
+
+/// `consumer_events_total{queue, disposition}`: events consumed, by what became of them
+/// (`acked`, `retrying`, `dead_lettered`).
+pub(crate) fn event_consumed(queue: &str, disposition: Disposition) {
+    let disposition = match disposition {
+        Disposition::Acked => "acked",
+        Disposition::Retrying(_) => "retrying",
+        Disposition::DeadLettered => "dead_lettered",
+    };
+    metrics::counter!("consumer_events_total", "queue" => queue.to_owned(), "disposition" => disposition)
+        .increment(1);
 }

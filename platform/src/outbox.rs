@@ -147,8 +147,7 @@ impl OutboxRelay {
             .context("marking outbox rows published")?;
         }
         transaction.commit().await?;
-        metrics::counter!("outbox_published_events_total", "table" => table.to_string())
-            .increment(published.len() as u64);
+        crate::metrics::outbox_published(table, published.len());
         match failure {
             Some(error) => Err(error.context(format!(
                 "publishing outbox events ({} published before the failure)",
@@ -206,8 +205,7 @@ impl OutboxRelay {
                 }
             };
             if let Ok(backlog) = self.backlog().await {
-                metrics::gauge!("outbox_backlog_events", "table" => table.clone())
-                    .set(backlog as f64);
+                crate::metrics::outbox_backlog(&table, backlog);
             }
             if last_cleanup.elapsed() > Duration::from_secs(3600) {
                 last_cleanup = tokio::time::Instant::now();

@@ -28,7 +28,8 @@ use sqlx::migrate::Migrator;
 
 use crate::amqp::Publisher;
 use crate::auth::JwtVerifier;
-use crate::config::InfraConfig;
+use crate::config::{AmqpConfig, InfraConfig};
+use crate::consumer::{self, EventHandler, Subscription};
 use crate::context::ContextLayer;
 use crate::db::Db;
 use crate::outbox::{Outbox, OutboxRelay};
@@ -107,6 +108,20 @@ impl Runtime {
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         self.spawn(what, move |stopped| repeat(what, period, tick, stopped))
+    }
+
+    /// Consumes `subscription` with `handler` while the service runs ([`consumer::run`]).
+    pub fn consume<H: EventHandler>(
+        &mut self,
+        amqp: &AmqpConfig,
+        subscription: Subscription,
+        handler: H,
+    ) -> &mut Self {
+        let amqp = amqp.clone();
+        let name = self.server.service_name();
+        self.spawn("event consumer", move |stopped| {
+            consumer::run(amqp, name, subscription, handler, stopped)
+        })
     }
 
     /// Publishes the service's outbox while it runs.

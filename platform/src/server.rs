@@ -106,6 +106,11 @@ impl GrpcServer {
         self.listener.local_addr().expect("a bound listener")
     }
 
+    /// The name of the service it serves.
+    pub fn service_name(&self) -> &'static str {
+        self.service_name
+    }
+
     /// Adds a gRPC service; health reports it SERVING once the server runs.
     pub fn add_service<S>(&mut self, service: S) -> &mut Self
     where
@@ -293,19 +298,7 @@ where
                     response.headers_mut().insert(REQUEST_ID_HEADER, value);
                 }
                 let code_name = format!("{code:?}");
-                metrics::counter!(
-                    "grpc_server_handled_total",
-                    "grpc_service" => service_name,
-                    "grpc_method" => method.clone(),
-                    "grpc_code" => code_name.clone(),
-                )
-                .increment(1);
-                metrics::histogram!(
-                    "grpc_server_handling_seconds",
-                    "grpc_service" => service_name,
-                    "grpc_method" => method.clone(),
-                )
-                .record(elapsed.as_secs_f64());
+                crate::metrics::rpc_handled(service_name, &method, &code_name, elapsed);
                 let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
                 if method.starts_with("/grpc.health.") {
                     tracing::debug!(code = %code_name, elapsed_ms, "rpc finished");

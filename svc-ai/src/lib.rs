@@ -9,6 +9,7 @@
 pub mod app;
 pub mod config;
 pub mod grpc;
+mod metrics;
 pub mod models;
 pub mod pool;
 

@@ -65,15 +65,14 @@ impl LoadedModel {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
                 return Err(match refused {
                     TrySendError::Full(_) => {
-                        metrics::counter!("ai_requests_refused_total", "model" => self.manifest.id.clone(), "reason" => "queue_full").increment(1);
+                        crate::metrics::request_refused(&self.manifest.id, "queue_full");
                         InferenceError::Busy
                     }
                     TrySendError::Disconnected(_) => InferenceError::Stopped,
                 });
             }
         }
-        metrics::gauge!("ai_queue_depth", "model" => self.manifest.id.clone())
-            .set(self.waiting.load(Ordering::Relaxed) as f64);
+        crate::metrics::queue_depth(&self.manifest.id, self.waiting.load(Ordering::Relaxed));
         answer.await.unwrap_or(Err(InferenceError::Stopped))
     }
 }
@@ -189,7 +188,7 @@ impl Worker {
                 }
             }
             let left = self.waiting.fetch_sub(jobs.len(), Ordering::Relaxed) - jobs.len();
-            metrics::gauge!("ai_queue_depth", "model" => model.clone()).set(left as f64);
+            crate::metrics::queue_depth(&model, left);
 
             let mut live = Vec::with_capacity(jobs.len());
             for job in jobs {
@@ -197,7 +196,7 @@ impl Worker {
                     continue; // the caller has gone (deadline, cancellation)
                 }
                 if job.enqueued.elapsed() > self.queue_timeout {
-                    metrics::counter!("ai_requests_refused_total", "model" => model.clone(), "reason" => "expired").increment(1);
+                    crate::metrics::request_refused(&model, "expired");
                     let _ = job.reply.send(Err(InferenceError::Expired));
                     continue;
                 }
@@ -252,11 +251,13 @@ impl Worker {
         for chunk in texts.chunks(self.max_batch) {
             let batch: Vec<&tokenizers::Encoding> =
                 chunk.iter().map(|(_, _, encoding)| encoding).collect();
-            metrics::histogram!("ai_inference_batch_size").record(batch.len() as f64);
+            crate::metrics::batch_size(batch.len());
             let started = Instant::now();
             let embedded = self.embedder.embed(&batch)?;
-            metrics::histogram!("ai_inference_seconds", "model" => self.embedder.manifest().id.clone())
-                .record(started.elapsed().as_secs_f64());
+            crate::metrics::inference_seconds(
+                &self.embedder.manifest().id,
+                started.elapsed().as_secs_f64(),
+            );
             for ((job, position, _), embedding) in chunk.iter().zip(embedded) {
                 if let Ok(slots) = &mut results[*job] {
                     slots[*position] = Some(embedding);

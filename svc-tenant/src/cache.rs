@@ -67,7 +67,7 @@ impl TenantCache {
         match cached {
             Ok(Some(json)) => match serde_json::from_str(&json) {
                 Ok(resolved) => {
-                    metrics::counter!("tenant_resolve_cache_total", "result" => "hit").increment(1);
+                    crate::metrics::resolve_cache("hit");
                     Some(resolved)
                 }
                 Err(error) => {
@@ -76,11 +76,11 @@ impl TenantCache {
                 }
             },
             Ok(None) => {
-                metrics::counter!("tenant_resolve_cache_total", "result" => "miss").increment(1);
+                crate::metrics::resolve_cache("miss");
                 None
             }
             Err(error) => {
-                metrics::counter!("tenant_resolve_cache_total", "result" => "error").increment(1);
+                crate::metrics::resolve_cache("error");
                 tracing::warn!(%error, "tenant cache unavailable, reading Postgres");
                 None
             }

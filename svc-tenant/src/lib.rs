@@ -14,6 +14,7 @@
 //! - [`cache`]: resolved tenants in Redis.
 //! - [`events`]: the `tenant.*` events and the tenant's wire form.
 //! - [`error`]: errors and their gRPC statuses.
+//! - `metrics`: the service's metrics.
 
 pub mod app;
 pub mod cache;
@@ -22,6 +23,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+mod metrics;
 pub mod operations;
 pub mod store;
 

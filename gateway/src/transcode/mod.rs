@@ -18,7 +18,7 @@ use anyhow::Context;
 use futures_util::Stream;
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, DynamicMessage};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use self::codec::DynamicCodec;
 use self::routes::{Route, RouteTable};
@@ -72,8 +72,8 @@ impl Transcoder {
             for package in &upstream.packages {
                 packages.insert(package.clone(), upstream.name.clone());
             }
-            let channel = Endpoint::from_shared(upstream.url.clone())
-                .with_context(|| format!("the URL of upstream {} is invalid", upstream.name))?
+            let setting = format!("the URL of upstream {}", upstream.name);
+            let channel = platform::client::endpoint(&upstream.url, &setting)?
                 .connect_timeout(connect_timeout)
                 .connect_lazy();
             channels.insert(upstream.name.clone(), channel);

@@ -38,17 +38,24 @@ impl std::fmt::Debug for ServiceTokens {
 impl ServiceTokens {
     /// Tokens from svc-auth at `auth_url` for the configured client.
     pub fn new(auth_url: &str, credentials: &ServiceCredentialsConfig) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(auth_url.to_owned())
-            .context("AUTH_URL is not a valid URL")?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
         Ok(Self {
-            client: AuthServiceClient::new(channel),
+            client: AuthServiceClient::new(crate::client::channel(auth_url, "AUTH_URL")?),
             client_id: credentials.auth_client_id.clone(),
             client_secret: credentials.client_secret()?,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A request carrying a token acting for `tenant` (the platform when `None`) and the
+    /// request id of the call it belongs to, if any.
+    pub async fn authorize<T>(
+        &self,
+        message: T,
+        tenant: Option<TenantId>,
+        request_id: Option<&str>,
+    ) -> anyhow::Result<tonic::Request<T>> {
+        let token = self.token(tenant).await?;
+        crate::client::authorized(message, &token, request_id)
     }
 
     /// A valid token acting for `tenant`, or for the platform when `None`.

@@ -84,17 +84,10 @@ impl JwtVerifier {
             None => HashMap::new(),
         };
         let remote = match &config.auth_url {
-            Some(url) => {
-                let channel = tonic::transport::Endpoint::from_shared(url.clone())
-                    .context("AUTH_URL is not a valid URL")?
-                    .connect_timeout(Duration::from_secs(2))
-                    .timeout(Duration::from_secs(5))
-                    .connect_lazy();
-                Some(Remote {
-                    client: AuthServiceClient::new(channel),
-                    last_fetch: tokio::sync::Mutex::new(None),
-                })
-            }
+            Some(url) => Some(Remote {
+                client: AuthServiceClient::new(crate::client::channel(url, "AUTH_URL")?),
+                last_fetch: tokio::sync::Mutex::new(None),
+            }),
             None => None,
         };
         anyhow::ensure!(

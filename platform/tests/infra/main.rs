@@ -1,5 +1,6 @@
 //! The platform's infrastructure pieces against the real servers.
 
 mod amqp;
+mod consumer;
 mod server;
 mod testing;

@@ -1,0 +1,41 @@
+//! RabbitMQ: the exchanges and queues every service agrees on, a publisher with confirms that
+//! reconnects by itself, and a consumer with delayed retries and a dead-letter queue.
+//!
+//! Topology (names under the deployment's prefix, `formflow` by default):
+//!
+//! - `formflow.events`: topic exchange for domain events, routing key `{type}.v1`.
+//! - `formflow.dlx`: topic exchange receiving what consumers reject for good.
+//! - per consumer queue `formflow.{queue}`: bound to the events exchange; dead-letters to
+//!   `formflow.dlx` with its own name as routing key, into `formflow.{queue}.dlq`.
+//! - `formflow.{queue}.retry.{n}` for each retry `n`: a parking queue without consumers that
+//!   dead-letters back to the work queue when a message's per-message TTL ends. The TTL is
+//!   `base × 2^(n-1)` plus up to 20 % jitter; as RabbitMQ expires messages from the head only,
+//!   a message may wait up to that jitter longer than its own TTL.
+
+//!
+//! - [`topology`]: the names, and their declaration.
+//! - [`publisher`]: publishing with confirms.
+//! - [`consumer`]: consuming one queue, with retries and the dead-letter queue.
+
+mod consumer;
+mod publisher;
+mod topology;
+
+use anyhow::Context;
+use lapin::{Connection, ConnectionProperties};
+use secrecy::ExposeSecret;
+
+pub use consumer::{Consumer, Disposition, Outcome, retries_of, retry_delay};
+pub use publisher::{OutgoingMessage, Publisher};
+pub use topology::{QueueNames, RETRY_HEADER, Topology, declare_exchanges, declare_queue};
+
+use crate::config::AmqpConfig;
+
+/// Opens a connection named after the service (visible in RabbitMQ's connection list).
+pub async fn connect(config: &AmqpConfig, connection_name: &str) -> anyhow::Result<Connection> {
+    let url = config.url()?;
+    let properties = ConnectionProperties::default().with_connection_name(connection_name.into());
+    Connection::connect(url.expose_secret(), properties)
+        .await
+        .context("connecting to RabbitMQ")
+}

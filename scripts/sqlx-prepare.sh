@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=()
+shopt -s nullglob
 [ "${1:-}" = "--check" ] && check=(--check)
 
 scripts/setup.sh --infra-only >/dev/null
@@ -30,7 +31,7 @@ for migrations in svc-*/migrations; do
   schema=${migrations%/migrations}
   schema=${schema#svc-}
   psql "$scratch_url" -q -v ON_ERROR_STOP=1 -c "CREATE SCHEMA IF NOT EXISTS $schema"
-  for migration in $(ls "$migrations"/*.sql platform/migrations/*.sql | awk -F/ '{print $NF "\t" $0}' | sort | cut -f2); do
+  for migration in $(printf '%s\n' "$migrations"/*.sql platform/migrations/*.sql | awk -F/ '{print $NF "\t" $0}' | sort | cut -f2); do
     PGOPTIONS="-c search_path=$schema -c client_min_messages=warning" psql "$scratch_url" -q -v ON_ERROR_STOP=1 -f "$migration" >/dev/null
   done
 done

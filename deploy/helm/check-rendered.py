@@ -335,7 +335,9 @@ def workspace_crates(root):
         package = re.search(r'^\s*name\s*=\s*"([^"]+)"', text, re.M).group(1)
         binary = binaries[0] if binaries else package
         migrations = manifest.parent / "migrations"
-        has_migrations = migrations.is_dir() and any(migrations.glob("*.sql"))
+        # A migrations/ directory means the crate owns a schema: the platform's own migrations
+        # (outbox, audit log, processed events) run there before the crate's first one exists.
+        has_migrations = migrations.is_dir()
         crates.append((manifest.parent.name, binary, has_migrations))
     return crates
 

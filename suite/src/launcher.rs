@@ -149,7 +149,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting svc-ai")?;
     tasks.spawn(named(AI, ai.run_until_stopped(stopped(&shutdown))));
-    let notify = svc_notify::build(defaults(NOTIFY)?, ports.take(NOTIFY)).await?;
+    let mut notify_config: svc_notify::Config = defaults(NOTIFY)?;
+    notify_config.infra = args.infra.clone();
+    notify_config.auth = verification.clone();
+    notify_config.telemetry = args.telemetry.clone();
+    let notify = svc_notify::build(notify_config, ports.take(NOTIFY))
+        .await
+        .context("starting svc-notify")?;
     tasks.spawn(named(NOTIFY, notify.run_until_stopped(stopped(&shutdown))));
 
     let gateway = gateway::App::build(gateway_config(&args, verification, &ports)?)

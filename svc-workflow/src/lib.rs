@@ -1,46 +1,20 @@
 //! svc-workflow will own workflows, triggers, executions, schedules and credentials.
 //!
-//! Today it is the skeleton every service starts from: it parses its configuration, serves
-//! gRPC health and reflection on its port, and shuts down gracefully. Its API is drafted in
-//! `proto/protos/formflow/workflow/v1/` and lands with its own issue.
+//! Today it is the template a service starts from, on the platform's service kit: it owns
+//! the Postgres schema `workflow` (with the platform's outbox, audit log, processed events and
+//! row-level security function, and its own migrations in `migrations/`), relays its outbox
+//! to RabbitMQ, verifies tokens, and serves its API — drafted in
+//! `proto/protos/formflow/workflow/v1/` — whose every RPC answers UNIMPLEMENTED until it is built.
+//! A service grows the rooms svc-tenant has: `operations` (permissions, transactions, audit,
+//! events), `domain`, `store`, `events` and `error`, with `grpc` → `operations` → the rest.
+//!
+//! - [`app`]: build and run the service (`build`, `run`).
+//! - [`config`]: flags and environment variables.
+//! - [`grpc`]: the `WorkflowService` handlers.
 
-use std::future::Future;
-use std::net::SocketAddr;
+pub mod app;
+pub mod config;
+pub mod grpc;
 
-use platform::runtime::Runtime;
-use platform::server::Listeners;
-use platform::telemetry::TelemetryConfig;
-
-/// Name of the service in logs, metrics and connection names.
-pub const SERVICE_NAME: &str = platform::suite::WORKFLOW.name;
-
-/// svc-workflow: workflows, triggers, executions, schedules and credentials.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-workflow", version)]
-pub struct Config {
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "WORKFLOW_GRPC_ADDR", default_value_t = platform::suite::WORKFLOW.default_grpc_addr())]
-    pub grpc_addr: SocketAddr,
-    /// Address of the Prometheus `/metrics` listener; none when unset.
-    #[arg(long, env = "WORKFLOW_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-}
-
-/// Readies the service on `listeners`.
-pub async fn build(_config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
-    Ok(Runtime::new(SERVICE_NAME, listeners))
-}
-
-/// Serves until `shutdown` completes, then drains in-flight calls.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let listeners = Listeners::bind(config.grpc_addr, config.metrics_addr).await?;
-    build(config, listeners)
-        .await?
-        .run_until_stopped(shutdown)
-        .await
-}
+pub use app::{SERVICE_NAME, build, run};
+pub use config::Config;

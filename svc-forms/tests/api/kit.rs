@@ -1,0 +1,164 @@
+//! What every service built on the service kit answers before its own API exists: health,
+//! reflection (v1 and v1alpha), gRPC-web from browsers, verified tokens, its schema with the
+//! platform's conventions, and a graceful stop.
+
+use std::time::Duration;
+
+use clap::Parser;
+use platform::context::{Role, TenantId};
+use platform::testing::{CallMetadata, TestInfra, TestKeys, TestServer, expect_code};
+use proto::formflow::forms::v1::GetFormRequest;
+use proto::formflow::forms::v1::form_service_client::FormServiceClient;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+const API: &str = "formflow.forms.v1.FormService";
+
+async fn start(infra: &TestInfra, keys: &TestKeys) -> TestServer {
+    let mut config = svc_forms::Config::try_parse_from(["svc-forms"]).unwrap();
+    config.infra = infra.config();
+    config.auth = keys.auth_config();
+    TestServer::start(|listeners| svc_forms::build(config, listeners)).await
+}
+
+#[tokio::test]
+async fn health_reports_the_api_serving() {
+    let (infra, keys) = (TestInfra::new().await, TestKeys::new());
+    let server = start(&infra, &keys).await;
+    let mut health = HealthClient::new(server.channel());
+    for service in ["", API] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reflection_lists_exactly_what_is_served() {
+    let (infra, keys) = (TestInfra::new().await, TestKeys::new());
+    let server = start(&infra, &keys).await;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(server.channel())
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(listed)) = answer.message_response else {
+        panic!("not a service list: {answer:?}");
+    };
+    let mut names: Vec<String> = listed
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            API,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn browsers_reach_it_over_grpc_web() {
+    let (infra, keys) = (TestInfra::new().await, TestKeys::new());
+    let server = start(&infra, &keys).await;
+    // An empty HealthCheckRequest in one gRPC-web frame: flag 0, length 0.
+    let mut request = b"POST /grpc.health.v1.Health/Check HTTP/1.1\r\n\
+        host: localhost\r\n\
+        content-type: application/grpc-web+proto\r\n\
+        x-grpc-web: 1\r\n\
+        content-length: 5\r\n\
+        connection: close\r\n\r\n"
+        .to_vec();
+    request.extend_from_slice(&[0, 0, 0, 0, 0]);
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("application/grpc-web"), "{response}");
+    assert!(response.contains("grpc-status:0"), "{response}");
+}
+
+#[tokio::test]
+async fn tokens_are_verified_before_rpcs_that_are_not_built_yet() {
+    let (infra, keys) = (TestInfra::new().await, TestKeys::new());
+    let server = start(&infra, &keys).await;
+    let client = |token: &str| {
+        FormServiceClient::with_interceptor(server.channel(), CallMetadata::new(Some(token), None))
+    };
+    let request = || GetFormRequest {
+        name: format!("forms/{}", uuid::Uuid::now_v7()),
+    };
+
+    let forged = TestKeys::new().user_token(TenantId::generate(), Role::Owner);
+    expect_code(
+        client(&forged).get_form(request()).await,
+        Code::Unauthenticated,
+    );
+    let member = keys.user_token(TenantId::generate(), Role::Member);
+    expect_code(
+        client(&member).get_form(request()).await,
+        Code::Unimplemented,
+    );
+}
+
+#[tokio::test]
+async fn its_schema_has_the_platform_conventions_and_migrations_run_once() {
+    let (infra, keys) = (TestInfra::new().await, TestKeys::new());
+    start(&infra, &keys).await.stop().await;
+    // A second start over the same database migrates nothing again.
+    start(&infra, &keys).await.stop().await;
+
+    let mut admin = infra.admin_connection().await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'forms' ORDER BY tablename",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "_sqlx_migrations",
+            "audit_log",
+            "outbox",
+            "processed_events"
+        ]
+    );
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM forms._sqlx_migrations")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let expected = platform::db::with_platform_migrations(&svc_forms::app::MIGRATOR)
+        .iter()
+        .count();
+    assert_eq!(applied as usize, expected);
+}

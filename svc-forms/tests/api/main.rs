@@ -1,0 +1,3 @@
+//! svc-forms over real gRPC, Postgres, Redis and RabbitMQ.
+
+mod kit;

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use platform::audit::AuditLog;
 use platform::auth::{JwtVerifier, RevokedSessions};
 use platform::context::UserId;
 use platform::db::Db;
@@ -17,8 +18,8 @@ use crate::config::{Command, Config};
 use crate::crypto::{Passwords, Sealer};
 use crate::domain::{Email, PasswordPolicy, PersonName};
 use crate::grpc::AuthApi;
-use crate::identity::{Identity, Settings};
 use crate::keys::KeyRing;
+use crate::operations::{Identity, Settings};
 use crate::service_clients::ServiceClients;
 use crate::tenants::TenantClient;
 
@@ -77,6 +78,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         clients,
         tenants,
         outbox: connections.outbox,
+        audit: AuditLog::new(SCHEMA),
         revocations: RevokedSessions::new(
             connections.redis.clone(),
             config.tokens.access_token_ttl,

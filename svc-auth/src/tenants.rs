@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 use crate::error::Error;
 
 /// Signs the service tokens of svc-auth's own calls.
-pub type TokenMinter = Arc<dyn Fn() -> Result<String, Error> + Send + Sync>;
+pub type TokenMinter = Arc<dyn Fn() -> anyhow::Result<String> + Send + Sync>;
 
 /// A client of svc-tenant.
 #[derive(Clone)]
@@ -90,7 +90,7 @@ impl TenantClient {
     pub async fn delete(&self, id: TenantId, request_id: &str) -> Result<(), Error> {
         let request = self.request(
             wire::DeleteTenantRequest {
-                name: format!("tenants/{id}"),
+                name: platform::wire::resource_name("tenants", id),
             },
             request_id,
         )?;
@@ -128,8 +128,8 @@ fn upstream(status: tonic::Status) -> Error {
     use tonic::Code;
     match status.code() {
         Code::InvalidArgument | Code::AlreadyExists | Code::NotFound | Code::FailedPrecondition => {
-            Error::Status(status)
+            Error::TenantRefused(status)
         }
-        _ => Error::Unexpected(anyhow::anyhow!("svc-tenant failed: {status:?}")),
+        _ => anyhow::anyhow!("svc-tenant failed: {status:?}").into(),
     }
 }

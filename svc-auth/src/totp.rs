@@ -1,6 +1,7 @@
 //! TOTP (RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps, one step of clock skew either way)
 //! and one-time recovery codes.
 
+use platform::context::UserId;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 /// Codes accepted from one step before to one step after the current one.
@@ -72,13 +73,13 @@ pub fn new_recovery_codes() -> Vec<String> {
 
 /// The digest a recovery code is stored by; the user's id is mixed in, so equal codes of two
 /// users differ in the table. Case and dashes are ignored, as users type them loosely.
-pub fn recovery_code_digest(user_id: uuid::Uuid, code: &str) -> Vec<u8> {
+pub fn recovery_code_digest(user_id: UserId, code: &str) -> Vec<u8> {
     let normalised: String = code
         .chars()
         .filter(|character| *character != '-' && !character.is_whitespace())
         .map(|character| character.to_ascii_lowercase())
         .collect();
-    let mut input = user_id.as_bytes().to_vec();
+    let mut input = user_id.as_uuid().as_bytes().to_vec();
     input.extend_from_slice(normalised.as_bytes());
     ring::digest::digest(&ring::digest::SHA256, &input)
         .as_ref()
@@ -168,7 +169,7 @@ mod tests {
                 .iter()
                 .all(|code| code.len() == 19 && code.matches('-').count() == 3)
         );
-        let user = uuid::Uuid::now_v7();
+        let user = UserId::generate();
         let code = &codes[0];
         assert_eq!(
             recovery_code_digest(user, code),
@@ -176,7 +177,7 @@ mod tests {
         );
         assert_ne!(
             recovery_code_digest(user, code),
-            recovery_code_digest(uuid::Uuid::now_v7(), code)
+            recovery_code_digest(UserId::generate(), code)
         );
         assert!(!is_totp_code(code));
         assert!(is_totp_code("123456"));

@@ -1,42 +1,55 @@
+//! Invitations and password resets: the two emailed one-time tokens, stored as digests.
+
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::{Role, TenantId, UserId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// An invitation as stored.
-#[derive(Debug, Clone)]
-pub struct InvitationRow {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub email: String,
-    pub role: String,
-    pub message: String,
-    pub inviter_id: Uuid,
-    pub state: String,
-    pub expires_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub accepted_by: Option<Uuid>,
+use crate::domain::{Email, Invitation, InvitationId, InvitationState, PasswordReset};
+
+struct InvitationRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    email: String,
+    role: String,
+    message: String,
+    inviter_id: Uuid,
+    state: String,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    accepted_by: Option<Uuid>,
 }
 
-impl InvitationRow {
-    /// The role it grants.
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Viewer)
-    }
+impl TryFrom<InvitationRow> for Invitation {
+    type Error = anyhow::Error;
 
-    /// Whether it can still be accepted.
-    pub fn is_pending(&self) -> bool {
-        self.state == "pending" && self.expires_at > Utc::now()
+    // The table checks roles and states, and emails were validated on the way in.
+    fn try_from(row: InvitationRow) -> anyhow::Result<Invitation> {
+        Ok(Invitation {
+            id: InvitationId::from(row.id),
+            tenant_id: TenantId::from(row.tenant_id),
+            email: Email::parse(&row.email).context("stored email")?,
+            role: Role::parse(&row.role).with_context(|| format!("stored role {:?}", row.role))?,
+            message: row.message,
+            inviter_id: UserId::from(row.inviter_id),
+            state: InvitationState::parse(&row.state)
+                .with_context(|| format!("stored invitation state {:?}", row.state))?,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            closed_at: row.closed_at,
+            accepted_by: row.accepted_by.map(UserId::from),
+        })
     }
 }
 
 /// A new invitation.
 #[derive(Debug)]
 pub struct NewInvitation<'a> {
-    pub id: Uuid,
+    pub id: InvitationId,
     pub tenant_id: TenantId,
-    pub email: &'a str,
+    pub email: &'a Email,
     pub role: Role,
     pub message: &'a str,
     pub token_digest: &'a [u8],
@@ -44,7 +57,7 @@ pub struct NewInvitation<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Inserts an invitation; `false` when a pending one exists for the email.
+/// Inserts a pending invitation; `false` when a pending one exists for the email.
 pub async fn insert_invitation(
     connection: &mut PgConnection,
     invitation: &NewInvitation<'_>,
@@ -53,9 +66,9 @@ pub async fn insert_invitation(
         "INSERT INTO auth.invitations (id, tenant_id, email, role, message, token_hash, inviter_id, state, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) \
          ON CONFLICT (tenant_id, email) WHERE state = 'pending' DO NOTHING",
-        invitation.id,
+        invitation.id.as_uuid(),
         invitation.tenant_id.as_uuid(),
-        invitation.email,
+        invitation.email.as_str(),
         invitation.role.as_str(),
         invitation.message,
         invitation.token_digest,
@@ -86,43 +99,46 @@ pub async fn expire_invitations(
 pub async fn get_invitation(
     connection: &mut PgConnection,
     tenant: TenantId,
-    id: Uuid,
-) -> sqlx::Result<Option<InvitationRow>> {
-    sqlx::query_as!(
+    id: InvitationId,
+) -> anyhow::Result<Option<Invitation>> {
+    let row = sqlx::query_as!(
         InvitationRow,
         "SELECT id, tenant_id, email, role, message, inviter_id, state, expires_at, created_at, closed_at, accepted_by \
          FROM auth.invitations WHERE tenant_id = $1 AND id = $2",
         tenant.as_uuid(),
-        id,
+        id.as_uuid(),
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    row.map(Invitation::try_from).transpose()
 }
 
 /// The invitation with `digest`, locked (platform transaction: the token names its tenant).
 pub async fn find_invitation_by_token(
     connection: &mut PgConnection,
     digest: &[u8],
-) -> sqlx::Result<Option<InvitationRow>> {
-    sqlx::query_as!(
+) -> anyhow::Result<Option<Invitation>> {
+    let row = sqlx::query_as!(
         InvitationRow,
         "SELECT id, tenant_id, email, role, message, inviter_id, state, expires_at, created_at, closed_at, accepted_by \
          FROM auth.invitations WHERE token_hash = $1 FOR UPDATE",
         digest,
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    row.map(Invitation::try_from).transpose()
 }
 
-/// One page of `tenant`'s invitations before `before` (newest first), with `state` if given.
+/// One page of `tenant`'s invitations before `before` (newest first), with `state` (its
+/// stored name) if given.
 pub async fn list_invitations(
     connection: &mut PgConnection,
     tenant: TenantId,
-    before: Option<Uuid>,
+    before: Option<InvitationId>,
     state: Option<&str>,
     limit: i64,
-) -> sqlx::Result<Vec<InvitationRow>> {
-    sqlx::query_as!(
+) -> anyhow::Result<Vec<Invitation>> {
+    let rows = sqlx::query_as!(
         InvitationRow,
         "SELECT id, tenant_id, email, role, message, inviter_id, state, expires_at, created_at, closed_at, accepted_by \
          FROM auth.invitations \
@@ -130,26 +146,32 @@ pub async fn list_invitations(
            AND ($3::text IS NULL OR state = $3) \
          ORDER BY id DESC LIMIT $4",
         tenant.as_uuid(),
-        before,
+        before.map(|id| id.as_uuid()),
         state,
         limit,
     )
     .fetch_all(connection)
-    .await
+    .await?;
+    rows.into_iter().map(Invitation::try_from).collect()
 }
 
-/// Closes an invitation as `state` (`revoked` or `accepted`); `false` when it was not pending.
+/// Closes a pending invitation as `state` (revoked or accepted, by `accepted_by`); `false`
+/// when it was not pending.
 pub async fn close_invitation(
     connection: &mut PgConnection,
-    id: Uuid,
-    state: &str,
+    id: InvitationId,
+    state: InvitationState,
     accepted_by: Option<UserId>,
 ) -> sqlx::Result<bool> {
+    debug_assert!(
+        matches!(state, InvitationState::Revoked | InvitationState::Accepted),
+        "only revocation and acceptance close an invitation by hand"
+    );
     let closed = sqlx::query!(
         "UPDATE auth.invitations SET state = $2, closed_at = now(), accepted_by = $3 \
          WHERE id = $1 AND state = 'pending'",
-        id,
-        state,
+        id.as_uuid(),
+        state.as_str(),
         accepted_by.map(|user| user.as_uuid()),
     )
     .execute(connection)
@@ -157,14 +179,22 @@ pub async fn close_invitation(
     Ok(closed.rows_affected() == 1)
 }
 
-/// A password reset by token digest, locked (platform transaction).
-#[derive(Debug, Clone)]
-pub struct PasswordResetRow {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub user_id: Uuid,
-    pub expires_at: DateTime<Utc>,
-    pub used_at: Option<DateTime<Utc>>,
+struct PasswordResetRow {
+    tenant_id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+}
+
+impl From<PasswordResetRow> for PasswordReset {
+    fn from(row: PasswordResetRow) -> PasswordReset {
+        PasswordReset {
+            tenant_id: TenantId::from(row.tenant_id),
+            user_id: UserId::from(row.user_id),
+            expires_at: row.expires_at,
+            used_at: row.used_at,
+        }
+    }
 }
 
 /// Inserts a password reset.
@@ -188,21 +218,22 @@ pub async fn insert_password_reset(
     Ok(())
 }
 
-/// The reset with `digest`, locked.
+/// The reset with `digest`, locked (platform transaction: the token names its tenant).
 pub async fn find_password_reset(
     connection: &mut PgConnection,
     digest: &[u8],
-) -> sqlx::Result<Option<PasswordResetRow>> {
-    sqlx::query_as!(
+) -> sqlx::Result<Option<PasswordReset>> {
+    let row = sqlx::query_as!(
         PasswordResetRow,
-        "SELECT id, tenant_id, user_id, expires_at, used_at FROM auth.password_resets WHERE token_hash = $1 FOR UPDATE",
+        "SELECT tenant_id, user_id, expires_at, used_at FROM auth.password_resets WHERE token_hash = $1 FOR UPDATE",
         digest,
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    Ok(row.map(PasswordReset::from))
 }
 
-/// Uses up a reset, and every other pending reset of the user.
+/// Uses up every pending reset of the user (the one used, and any other).
 pub async fn consume_password_resets(
     connection: &mut PgConnection,
     user: UserId,

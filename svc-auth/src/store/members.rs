@@ -1,25 +1,39 @@
+//! Memberships: who belongs to which tenant, with which role.
+
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::{Role, TenantId, UserId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// A membership with what members see of its user.
-#[derive(Debug, Clone)]
-pub struct MemberRow {
-    pub tenant_id: Uuid,
-    pub user_id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub role: String,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+use crate::domain::{Email, Member, PersonName};
+
+struct MemberRow {
+    tenant_id: Uuid,
+    user_id: Uuid,
+    email: String,
+    display_name: String,
+    role: String,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-impl MemberRow {
-    /// The role (stored values are checked by the table).
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Viewer)
+impl TryFrom<MemberRow> for Member {
+    type Error = anyhow::Error;
+
+    // The table checks roles, and users were validated on the way in.
+    fn try_from(row: MemberRow) -> anyhow::Result<Member> {
+        Ok(Member {
+            tenant_id: TenantId::from(row.tenant_id),
+            user_id: UserId::from(row.user_id),
+            email: Email::parse(&row.email).context("stored email")?,
+            display_name: PersonName::parse(&row.display_name).context("stored display name")?,
+            role: Role::parse(&row.role).with_context(|| format!("stored role {:?}", row.role))?,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
     }
 }
 
@@ -29,7 +43,7 @@ pub async fn get_member(
     tenant: TenantId,
     user: UserId,
     for_update: bool,
-) -> sqlx::Result<Option<MemberRow>> {
+) -> anyhow::Result<Option<Member>> {
     if for_update {
         sqlx::query!(
             "SELECT 1 AS locked FROM auth.memberships WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
@@ -39,7 +53,7 @@ pub async fn get_member(
         .fetch_optional(&mut *connection)
         .await?;
     }
-    sqlx::query_as!(
+    let row = sqlx::query_as!(
         MemberRow,
         "SELECT m.tenant_id, m.user_id, u.email, u.display_name, m.role, m.version, m.created_at, m.updated_at \
          FROM auth.memberships m JOIN auth.users u ON u.id = m.user_id \
@@ -48,7 +62,8 @@ pub async fn get_member(
         user.as_uuid(),
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    row.map(Member::try_from).transpose()
 }
 
 /// Adds `user` to `tenant` with `role`; `false` when they are a member already.
@@ -69,16 +84,17 @@ pub async fn insert_member(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// One page of `tenant`'s members after `after`, with `role` if given, oldest first.
+/// One page of `tenant`'s members after `after` (a join time and user), with `role` if given,
+/// oldest first.
 pub async fn list_members(
     connection: &mut PgConnection,
     tenant: TenantId,
-    after: Option<(DateTime<Utc>, Uuid)>,
+    after: Option<(DateTime<Utc>, UserId)>,
     role: Option<Role>,
     limit: i64,
-) -> sqlx::Result<Vec<MemberRow>> {
+) -> anyhow::Result<Vec<Member>> {
     let (after_time, after_user) = after.unzip();
-    sqlx::query_as!(
+    let rows = sqlx::query_as!(
         MemberRow,
         "SELECT m.tenant_id, m.user_id, u.email, u.display_name, m.role, m.version, m.created_at, m.updated_at \
          FROM auth.memberships m JOIN auth.users u ON u.id = m.user_id \
@@ -88,11 +104,12 @@ pub async fn list_members(
         tenant.as_uuid(),
         role.map(Role::as_str),
         after_time,
-        after_user,
+        after_user.map(|user| user.as_uuid()),
         limit,
     )
     .fetch_all(connection)
-    .await
+    .await?;
+    rows.into_iter().map(Member::try_from).collect()
 }
 
 /// Changes a member's role.

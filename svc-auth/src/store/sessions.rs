@@ -1,22 +1,36 @@
+//! Sessions, their refresh tokens, two-factor challenges and the login log.
+
 use chrono::{DateTime, Utc};
-use platform::context::{TenantId, UserId};
+use platform::context::{SessionId, TenantId, UserId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// A session as stored.
-#[derive(Debug, Clone)]
-pub struct SessionRow {
-    pub id: Uuid,
-    pub tenant_id: Option<Uuid>,
-    pub user_id: Uuid,
-    pub expires_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
+use crate::domain::{Challenge, ChallengeId, RefreshToken, RefreshTokenId, Session};
+
+struct SessionRow {
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Session {
+        Session {
+            id: SessionId::from(row.id),
+            tenant_id: row.tenant_id.map(TenantId::from),
+            user_id: UserId::from(row.user_id),
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+        }
+    }
 }
 
 /// A new session.
 #[derive(Debug)]
 pub struct NewSession<'a> {
-    pub id: Uuid,
+    pub id: SessionId,
     pub tenant_id: Option<TenantId>,
     pub user_id: UserId,
     pub ip_address: &'a str,
@@ -32,7 +46,7 @@ pub async fn insert_session(
     sqlx::query!(
         "INSERT INTO auth.sessions (id, tenant_id, user_id, ip_address, user_agent, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
-        session.id,
+        session.id.as_uuid(),
         session.tenant_id.map(|tenant| tenant.as_uuid()),
         session.user_id.as_uuid(),
         session.ip_address,
@@ -47,26 +61,27 @@ pub async fn insert_session(
 /// A session by id.
 pub async fn get_session(
     connection: &mut PgConnection,
-    id: Uuid,
-) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as!(
+    id: SessionId,
+) -> sqlx::Result<Option<Session>> {
+    let row = sqlx::query_as!(
         SessionRow,
         "SELECT id, tenant_id, user_id, expires_at, revoked_at FROM auth.sessions WHERE id = $1",
-        id,
+        id.as_uuid(),
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    Ok(row.map(Session::from))
 }
 
 /// Revokes one session; answers whether it was live.
 pub async fn revoke_session(
     connection: &mut PgConnection,
-    id: Uuid,
+    id: SessionId,
     reason: &str,
 ) -> sqlx::Result<bool> {
     let revoked = sqlx::query!(
         "UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
-        id,
+        id.as_uuid(),
         reason,
     )
     .execute(connection)
@@ -79,45 +94,58 @@ pub async fn revoke_session(
 pub async fn revoke_user_sessions(
     connection: &mut PgConnection,
     user: UserId,
-    keep: Option<Uuid>,
+    keep: Option<SessionId>,
     reason: &str,
-) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar!(
+) -> sqlx::Result<Vec<SessionId>> {
+    let revoked = sqlx::query_scalar!(
         "UPDATE auth.sessions SET revoked_at = now(), revoke_reason = $3 \
          WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2) RETURNING id",
         user.as_uuid(),
-        keep,
+        keep.map(|session| session.as_uuid()),
         reason,
     )
     .fetch_all(connection)
-    .await
+    .await?;
+    Ok(revoked.into_iter().map(SessionId::from).collect())
 }
 
-/// A refresh token with its session.
-#[derive(Debug, Clone)]
-pub struct RefreshTokenRow {
-    pub id: Uuid,
-    pub tenant_id: Option<Uuid>,
-    pub session_id: Uuid,
-    pub expires_at: DateTime<Utc>,
-    pub used_at: Option<DateTime<Utc>>,
-    pub user_id: Uuid,
-    pub session_revoked_at: Option<DateTime<Utc>>,
+struct RefreshTokenRow {
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    session_id: Uuid,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    user_id: Uuid,
+    session_revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<RefreshTokenRow> for RefreshToken {
+    fn from(row: RefreshTokenRow) -> RefreshToken {
+        RefreshToken {
+            id: RefreshTokenId::from(row.id),
+            tenant_id: row.tenant_id.map(TenantId::from),
+            session_id: SessionId::from(row.session_id),
+            user_id: UserId::from(row.user_id),
+            expires_at: row.expires_at,
+            used_at: row.used_at,
+            session_revoked_at: row.session_revoked_at,
+        }
+    }
 }
 
 /// Inserts a refresh token of `session`.
 pub async fn insert_refresh_token(
     connection: &mut PgConnection,
     tenant: Option<TenantId>,
-    session: Uuid,
+    session: SessionId,
     digest: &[u8],
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO auth.refresh_tokens (id, tenant_id, session_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        Uuid::now_v7(),
+        RefreshTokenId::generate().as_uuid(),
         tenant.map(|tenant| tenant.as_uuid()),
-        session,
+        session.as_uuid(),
         digest,
         expires_at,
     )
@@ -130,8 +158,8 @@ pub async fn insert_refresh_token(
 pub async fn find_refresh_token(
     connection: &mut PgConnection,
     digest: &[u8],
-) -> sqlx::Result<Option<RefreshTokenRow>> {
-    sqlx::query_as!(
+) -> sqlx::Result<Option<RefreshToken>> {
+    let row = sqlx::query_as!(
         RefreshTokenRow,
         "SELECT r.id, r.tenant_id, r.session_id, r.expires_at, r.used_at, s.user_id, \
                 s.revoked_at AS session_revoked_at \
@@ -140,31 +168,47 @@ pub async fn find_refresh_token(
         digest,
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    Ok(row.map(RefreshToken::from))
 }
 
 /// Marks a refresh token used; `false` when it was used already (by a concurrent refresh, or
 /// by a thief).
-pub async fn consume_refresh_token(connection: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+pub async fn consume_refresh_token(
+    connection: &mut PgConnection,
+    id: RefreshTokenId,
+) -> sqlx::Result<bool> {
     let consumed = sqlx::query!(
         "UPDATE auth.refresh_tokens SET used_at = now() WHERE id = $1 AND used_at IS NULL",
-        id,
+        id.as_uuid(),
     )
     .execute(connection)
     .await?;
     Ok(consumed.rows_affected() == 1)
 }
 
-/// A pending second login step.
-#[derive(Debug, Clone)]
-pub struct ChallengeRow {
-    pub id: Uuid,
-    pub tenant_id: Option<Uuid>,
-    pub user_id: Uuid,
-    pub ip_address: String,
-    pub user_agent: String,
-    pub expires_at: DateTime<Utc>,
-    pub used_at: Option<DateTime<Utc>>,
+struct ChallengeRow {
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    user_id: Uuid,
+    ip_address: String,
+    user_agent: String,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+}
+
+impl From<ChallengeRow> for Challenge {
+    fn from(row: ChallengeRow) -> Challenge {
+        Challenge {
+            id: ChallengeId::from(row.id),
+            tenant_id: row.tenant_id.map(TenantId::from),
+            user_id: UserId::from(row.user_id),
+            ip_address: row.ip_address,
+            user_agent: row.user_agent,
+            expires_at: row.expires_at,
+            used_at: row.used_at,
+        }
+    }
 }
 
 /// Inserts a login challenge.
@@ -180,7 +224,7 @@ pub async fn insert_challenge(
     sqlx::query!(
         "INSERT INTO auth.login_challenges (id, tenant_id, user_id, token_hash, ip_address, user_agent, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        Uuid::now_v7(),
+        ChallengeId::generate().as_uuid(),
         tenant.map(|tenant| tenant.as_uuid()),
         user.as_uuid(),
         digest,
@@ -197,22 +241,23 @@ pub async fn insert_challenge(
 pub async fn find_challenge(
     connection: &mut PgConnection,
     digest: &[u8],
-) -> sqlx::Result<Option<ChallengeRow>> {
-    sqlx::query_as!(
+) -> sqlx::Result<Option<Challenge>> {
+    let row = sqlx::query_as!(
         ChallengeRow,
         "SELECT id, tenant_id, user_id, ip_address, user_agent, expires_at, used_at \
          FROM auth.login_challenges WHERE token_hash = $1 FOR UPDATE",
         digest,
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    Ok(row.map(Challenge::from))
 }
 
 /// Marks a challenge used.
-pub async fn consume_challenge(connection: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+pub async fn consume_challenge(connection: &mut PgConnection, id: ChallengeId) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE auth.login_challenges SET used_at = now() WHERE id = $1",
-        id
+        id.as_uuid()
     )
     .execute(connection)
     .await?;

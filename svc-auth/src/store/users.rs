@@ -1,40 +1,60 @@
+//! Users: global accounts, their passwords, lockout counters and two-factor secrets.
+
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::UserId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::Email;
+use crate::domain::{Email, PendingTotp, PersonName, User};
 
-/// A user as stored. Users are global (not tenant-owned); what a tenant sees of them goes
-/// through its memberships.
-#[derive(Debug, Clone)]
-pub struct UserRow {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub password_hash: String,
-    pub platform_admin: bool,
-    pub totp_secret: Option<Vec<u8>>,
-    pub totp_pending_secret: Option<Vec<u8>>,
-    pub totp_pending_until: Option<DateTime<Utc>>,
-    pub totp_last_step: i64,
-    pub failed_logins: i32,
-    pub lock_count: i32,
-    pub locked_until: Option<DateTime<Utc>>,
-    pub last_login_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+struct UserRow {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    password_hash: String,
+    platform_admin: bool,
+    totp_secret: Option<Vec<u8>>,
+    totp_pending_secret: Option<Vec<u8>>,
+    totp_pending_until: Option<DateTime<Utc>>,
+    totp_last_step: i64,
+    failed_logins: i32,
+    lock_count: i32,
+    locked_until: Option<DateTime<Utc>>,
+    last_login_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-impl UserRow {
-    /// The user's id.
-    pub fn user_id(&self) -> UserId {
-        UserId::from(self.id)
-    }
+impl TryFrom<UserRow> for User {
+    type Error = anyhow::Error;
 
-    /// Whether login asks for a second factor.
-    pub fn two_factor_enabled(&self) -> bool {
-        self.totp_secret.is_some()
+    // Stored users were validated on the way in; a row that fails here is corrupt.
+    fn try_from(row: UserRow) -> anyhow::Result<User> {
+        let totp_pending = match (row.totp_pending_secret, row.totp_pending_until) {
+            (Some(sealed_secret), Some(until)) => Some(PendingTotp {
+                sealed_secret,
+                until,
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!("user {} has half a pending TOTP enrolment", row.id),
+        };
+        Ok(User {
+            id: UserId::from(row.id),
+            email: Email::parse(&row.email).context("stored email")?,
+            display_name: PersonName::parse(&row.display_name).context("stored display name")?,
+            password_hash: row.password_hash,
+            platform_admin: row.platform_admin,
+            totp_secret: row.totp_secret,
+            totp_pending,
+            totp_last_step: row.totp_last_step,
+            failed_logins: u32::try_from(row.failed_logins).context("stored failed logins")?,
+            lock_count: u32::try_from(row.lock_count).context("stored lock count")?,
+            locked_until: row.locked_until,
+            last_login_at: row.last_login_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
     }
 }
 
@@ -42,14 +62,15 @@ impl UserRow {
 pub async fn find_user_by_email(
     connection: &mut PgConnection,
     email: &Email,
-) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as!(
+) -> anyhow::Result<Option<User>> {
+    let row = sqlx::query_as!(
         UserRow,
         "SELECT * FROM auth.users WHERE email = $1",
         email.as_str()
     )
     .fetch_optional(connection)
-    .await
+    .await?;
+    row.map(User::try_from).transpose()
 }
 
 /// The user with `id`, its row locked until the transaction ends when `for_update`.
@@ -57,15 +78,15 @@ pub async fn get_user(
     connection: &mut PgConnection,
     id: UserId,
     for_update: bool,
-) -> sqlx::Result<Option<UserRow>> {
-    if for_update {
+) -> anyhow::Result<Option<User>> {
+    let row = if for_update {
         sqlx::query_as!(
             UserRow,
             "SELECT * FROM auth.users WHERE id = $1 FOR UPDATE",
             id.as_uuid()
         )
         .fetch_optional(connection)
-        .await
+        .await?
     } else {
         sqlx::query_as!(
             UserRow,
@@ -73,8 +94,9 @@ pub async fn get_user(
             id.as_uuid()
         )
         .fetch_optional(connection)
-        .await
-    }
+        .await?
+    };
+    row.map(User::try_from).transpose()
 }
 
 /// Inserts a user; `Ok(false)` when the email is taken.
@@ -82,7 +104,7 @@ pub async fn insert_user(
     connection: &mut PgConnection,
     id: UserId,
     email: &Email,
-    display_name: &str,
+    display_name: &PersonName,
     password_hash: &str,
     platform_admin: bool,
 ) -> sqlx::Result<bool> {
@@ -91,7 +113,7 @@ pub async fn insert_user(
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING",
         id.as_uuid(),
         email.as_str(),
-        display_name,
+        display_name.as_str(),
         password_hash,
         platform_admin,
     )
@@ -100,13 +122,15 @@ pub async fn insert_user(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// Records a failed login; locks the account until `locked_until` when given.
+/// Records a failed login: the account's consecutive failures are now `failed_logins`; locks
+/// it until `lock` when given.
 pub async fn record_login_failure(
     connection: &mut PgConnection,
     id: UserId,
-    failed_logins: i32,
+    failed_logins: u32,
     lock: Option<DateTime<Utc>>,
-) -> sqlx::Result<()> {
+) -> anyhow::Result<()> {
+    let failed_logins = i32::try_from(failed_logins).context("failed logins")?;
     sqlx::query!(
         "UPDATE auth.users SET failed_logins = $2, \
              locked_until = coalesce($3, locked_until), \

@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
+use platform::audit::AuditEntry;
 use platform::auth::Claims;
-use platform::context::{Principal, TenantId};
+use platform::context::{Principal, RequestContext, TenantId};
 
-use super::{Caller, Identity, Settings};
+use super::{Identity, Settings};
 use crate::error::Error;
 use crate::keys::{KeyRing, SigningKeyInfo};
-use crate::store::{self, AuditEntry};
 
 /// A token issued, with its expiry.
 #[derive(Debug, Clone)]
@@ -24,6 +24,7 @@ pub const SELF_CLIENT_ID: &str = "svc-auth";
 
 impl Identity {
     /// Issues a service token to a configured client, for `tenant` or for the platform.
+    #[tracing::instrument(skip_all, fields(%client_id, tenant_id = ?tenant))]
     pub async fn issue_service_token(
         &self,
         client_id: &str,
@@ -33,14 +34,14 @@ impl Identity {
         if !self.clients.verify(client_id, client_secret) {
             metrics::counter!("auth_service_tokens_total", "result" => "refused").increment(1);
             tracing::warn!(%client_id, "service token refused: wrong client id or secret");
-            return Err(Error::Unauthenticated("invalid client credentials"));
+            return Err(Error::InvalidClientCredentials);
         }
         metrics::counter!("auth_service_tokens_total", "result" => "issued").increment(1);
         self.service_token(client_id, tenant)
     }
 
-    /// Signs a service token for `client_id` (svc-auth's own calls use this directly).
-    pub fn service_token(
+    /// Signs a service token for `client_id`.
+    fn service_token(
         &self,
         client_id: &str,
         tenant: Option<TenantId>,
@@ -57,7 +58,7 @@ impl Identity {
     }
 
     /// A platform-wide service token for svc-auth's own calls to other services.
-    pub fn mint_self_token(keys: &KeyRing, settings: &Settings) -> Result<String, Error> {
+    pub fn mint_self_token(keys: &KeyRing, settings: &Settings) -> anyhow::Result<String> {
         let now = Utc::now().timestamp();
         let lifetime = i64::try_from(settings.tokens.service_token_ttl.as_secs()).unwrap_or(300);
         let claims = Claims {
@@ -74,7 +75,7 @@ impl Identity {
             iat: now,
             exp: now + lifetime,
         };
-        Ok(keys.sign(&claims)?)
+        keys.sign(&claims)
     }
 
     /// Claims for `subject` valid for `lifetime` from now.
@@ -102,28 +103,25 @@ impl Identity {
     }
 
     /// Retires the signing key and starts signing with a new one (platform administrators).
-    pub async fn rotate_signing_key(&self, caller: Caller<'_>) -> Result<SigningKeyInfo, Error> {
-        let principal = caller.principal()?;
-        if !matches!(principal, Principal::PlatformAdmin { .. }) {
-            return Err(Error::PermissionDenied(
-                "only platform administrators rotate signing keys",
-            ));
+    #[tracing::instrument(skip_all)]
+    pub async fn rotate_signing_key(
+        &self,
+        context: &RequestContext,
+    ) -> Result<SigningKeyInfo, Error> {
+        if !matches!(context.principal()?, Principal::PlatformAdmin { .. }) {
+            return Err(Error::PlatformAdminsOnly);
         }
         let previous = self.keys.active();
         let rotated = self.keys.rotate().await?;
         let mut transaction = self.db.platform_tx().await?;
-        store::insert_audit(
-            &mut transaction,
-            AuditEntry {
-                tenant_id: None,
-                actor: principal.audit_name(),
-                action: "signing_key.rotate",
-                target: format!("signingKeys/{}", rotated.kid),
-                details: serde_json::json!({"retired": previous.kid}),
-                request_id: &caller.context.request_id,
-            },
-        )
-        .await?;
+        let entry = AuditEntry::by(
+            context,
+            None,
+            "signing_key.rotate",
+            platform::wire::resource_name("signingKeys", &rotated.kid),
+            serde_json::json!({"retired": previous.kid}),
+        );
+        self.audit(&mut transaction, entry).await?;
         transaction.commit().await?;
         tracing::info!(kid = %rotated.kid, retired = %previous.kid, "signing key rotated");
         Ok(rotated)

@@ -1,13 +1,17 @@
 //! TOTP enrolment, confirmation, recovery codes, and turning it off.
 
 use chrono::{DateTime, Utc};
+use platform::context::RequestContext;
 use platform::error::FieldViolations;
 use secrecy::SecretString;
+use sqlx::PgConnection;
 
 use super::login::totp_context;
-use super::{Caller, Identity};
+use super::sessions::session_of;
+use super::{Identity, own_account_entry};
+use crate::domain::User;
 use crate::error::Error;
-use crate::store::{self, AuditEntry, UserRow};
+use crate::store;
 use crate::totp;
 
 /// How long an unconfirmed TOTP secret waits for its first code.
@@ -25,31 +29,30 @@ pub struct Enrolment {
 }
 
 impl Identity {
-    /// The calling user's row, locked, if their session is live.
-    async fn caller_user(
+    /// The calling user, locked, if their session is live.
+    async fn calling_user(
         &self,
-        caller: Caller<'_>,
-        connection: &mut sqlx::PgConnection,
-    ) -> Result<UserRow, Error> {
-        let (user_id, _, session) = self.session_of(caller)?;
+        context: &RequestContext,
+        connection: &mut PgConnection,
+    ) -> Result<User, Error> {
+        let (user_id, _, session) = session_of(context)?;
         self.require_live_session(session).await?;
         store::get_user(connection, user_id, true)
             .await?
-            .ok_or(Error::Unauthenticated("the user no longer exists"))
+            .ok_or(Error::AccountGone)
     }
 
     /// Starts enrolment after checking the password.
+    #[tracing::instrument(skip_all)]
     pub async fn enrol_totp(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
         password: &SecretString,
     ) -> Result<Enrolment, Error> {
         let mut transaction = self.db.platform_tx().await?;
-        let user = self.caller_user(caller, &mut transaction).await?;
+        let user = self.calling_user(context, &mut transaction).await?;
         if user.two_factor_enabled() {
-            return Err(Error::FailedPrecondition(
-                "two-factor authentication is already on",
-            ));
+            return Err(Error::TwoFactorEnabled);
         }
         if !self
             .passwords
@@ -61,9 +64,9 @@ impl Identity {
         let secret = totp::new_secret();
         let sealed = self.sealer.seal(&totp_context(user.id), &secret)?;
         let expires_at = Utc::now() + ENROLMENT_TTL;
-        store::set_pending_totp(&mut transaction, user.user_id(), &sealed, expires_at).await?;
+        store::set_pending_totp(&mut transaction, user.id, &sealed, expires_at).await?;
         transaction.commit().await?;
-        let (base32, uri) = totp::provisioning(&secret, &user.email)?;
+        let (base32, uri) = totp::provisioning(&secret, user.email.as_str())?;
         Ok(Enrolment {
             secret: SecretString::from(base32),
             otpauth_uri: SecretString::from(uri),
@@ -72,51 +75,52 @@ impl Identity {
     }
 
     /// Confirms enrolment with a first code; answers the recovery codes.
-    pub async fn confirm_totp(&self, caller: Caller<'_>, code: &str) -> Result<Vec<String>, Error> {
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_totp(
+        &self,
+        context: &RequestContext,
+        code: &str,
+    ) -> Result<Vec<String>, Error> {
         let mut transaction = self.db.platform_tx().await?;
-        let user = self.caller_user(caller, &mut transaction).await?;
-        let (Some(sealed), Some(until)) = (&user.totp_pending_secret, user.totp_pending_until)
-        else {
-            return Err(Error::FailedPrecondition(
-                "no enrolment is in progress: call EnrolTotp first",
-            ));
+        let user = self.calling_user(context, &mut transaction).await?;
+        let Some(pending) = &user.totp_pending else {
+            return Err(Error::NoTotpEnrolment);
         };
-        if until <= Utc::now() {
-            return Err(Error::FailedPrecondition(
-                "the enrolment expired: call EnrolTotp again",
-            ));
+        if pending.until <= Utc::now() {
+            return Err(Error::TotpEnrolmentExpired);
         }
-        let secret = self.sealer.open(&totp_context(user.id), sealed)?;
+        let secret = self
+            .sealer
+            .open(&totp_context(user.id), &pending.sealed_secret)?;
         let now = u64::try_from(Utc::now().timestamp()).unwrap_or_default();
         let Some(step) = totp::matching_step(&secret, code.trim(), now) else {
             return Err(FieldViolations::single("code", "does not match the authenticator").into());
         };
         store::enable_totp(
             &mut transaction,
-            user.user_id(),
+            user.id,
             i64::try_from(step).unwrap_or(i64::MAX),
         )
         .await?;
         let codes = self.replace_recovery_codes(&mut transaction, &user).await?;
-        self.audit_user(&mut transaction, caller, &user, "totp.enable")
-            .await?;
+        let entry = own_account_entry(context, user.id, "totp.enable");
+        self.audit(&mut transaction, entry).await?;
         transaction.commit().await?;
         Ok(codes)
     }
 
     /// Turns two-factor authentication off after checking the password and a code.
+    #[tracing::instrument(skip_all)]
     pub async fn disable_totp(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
         password: &SecretString,
         code: &str,
     ) -> Result<(), Error> {
         let mut transaction = self.db.platform_tx().await?;
-        let user = self.caller_user(caller, &mut transaction).await?;
+        let user = self.calling_user(context, &mut transaction).await?;
         if !user.two_factor_enabled() {
-            return Err(Error::FailedPrecondition(
-                "two-factor authentication is off",
-            ));
+            return Err(Error::TwoFactorDisabled);
         }
         let mut violations = FieldViolations::new();
         if !self
@@ -134,25 +138,24 @@ impl Identity {
             violations.add("code", "is not a valid code");
         }
         violations.into_result()?;
-        store::disable_totp(&mut transaction, user.user_id()).await?;
-        self.audit_user(&mut transaction, caller, &user, "totp.disable")
-            .await?;
+        store::disable_totp(&mut transaction, user.id).await?;
+        let entry = own_account_entry(context, user.id, "totp.disable");
+        self.audit(&mut transaction, entry).await?;
         transaction.commit().await?;
         Ok(())
     }
 
     /// Replaces the recovery codes after checking a TOTP code.
+    #[tracing::instrument(skip_all)]
     pub async fn regenerate_recovery_codes(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
         code: &str,
     ) -> Result<Vec<String>, Error> {
         let mut transaction = self.db.platform_tx().await?;
-        let user = self.caller_user(caller, &mut transaction).await?;
+        let user = self.calling_user(context, &mut transaction).await?;
         if !user.two_factor_enabled() {
-            return Err(Error::FailedPrecondition(
-                "two-factor authentication is off",
-            ));
+            return Err(Error::TwoFactorDisabled);
         }
         if !totp::is_totp_code(code.trim())
             || !self
@@ -164,45 +167,23 @@ impl Identity {
             );
         }
         let codes = self.replace_recovery_codes(&mut transaction, &user).await?;
-        self.audit_user(&mut transaction, caller, &user, "totp.recovery_codes")
-            .await?;
+        let entry = own_account_entry(context, user.id, "totp.recovery_codes");
+        self.audit(&mut transaction, entry).await?;
         transaction.commit().await?;
         Ok(codes)
     }
 
     async fn replace_recovery_codes(
         &self,
-        connection: &mut sqlx::PgConnection,
-        user: &UserRow,
+        connection: &mut PgConnection,
+        user: &User,
     ) -> Result<Vec<String>, Error> {
         let codes = totp::new_recovery_codes();
         let digests: Vec<Vec<u8>> = codes
             .iter()
             .map(|code| totp::recovery_code_digest(user.id, code))
             .collect();
-        store::replace_recovery_codes(connection, user.user_id(), &digests).await?;
+        store::replace_recovery_codes(connection, user.id, &digests).await?;
         Ok(codes)
-    }
-
-    pub(crate) async fn audit_user(
-        &self,
-        connection: &mut sqlx::PgConnection,
-        caller: Caller<'_>,
-        user: &UserRow,
-        action: &'static str,
-    ) -> Result<(), Error> {
-        store::insert_audit(
-            connection,
-            AuditEntry {
-                tenant_id: caller.tenant().ok(),
-                actor: format!("user:{}", user.id),
-                action,
-                target: format!("users/{}", user.id),
-                details: serde_json::json!({"ip_address": caller.context.client_ip}),
-                request_id: &caller.context.request_id,
-            },
-        )
-        .await?;
-        Ok(())
     }
 }

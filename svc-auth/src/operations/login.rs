@@ -2,19 +2,18 @@
 //! per-address limit, and a record of every attempt.
 
 use chrono::{DateTime, Utc};
-use platform::context::{TenantId, UserId};
-use proto::formflow::events::v1 as events;
-use proto::formflow::events::v1::LoginFailureReason;
+use platform::context::{RequestContext, TenantId, UserId};
 use redis::AsyncCommands;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgConnection;
 
+use super::Identity;
 use super::sessions::{SessionSubject, SessionTokens};
-use super::{Caller, Identity};
 use crate::crypto::{new_token, token_digest};
-use crate::domain::Email;
+use crate::domain::{Email, FailureOutcome, LoginFailure, User};
 use crate::error::Error;
-use crate::store::{self, LoginAttempt, UserRow};
+use crate::events::{self, FailedLogin};
+use crate::store::{self, LoginAttempt};
 use crate::totp;
 
 /// What Login answers.
@@ -31,36 +30,39 @@ pub enum LoginOutcome {
     },
 }
 
-/// The one answer to every failed login, whatever failed.
-const LOGIN_REFUSED: Error = Error::Unauthenticated("invalid email or password");
+/// How a login attempt ended, as the login log records it.
+#[derive(Debug, Clone, Copy)]
+enum Attempt {
+    /// A step succeeded, as described.
+    Succeeded(&'static str),
+    /// It failed.
+    Failed(LoginFailure),
+}
+
 /// How long a two-factor challenge lives.
 const CHALLENGE_TTL: chrono::Duration = chrono::Duration::minutes(5);
 
 impl Identity {
     /// Logs in to the routed tenant, or, without one, as a platform administrator.
+    #[tracing::instrument(skip_all, fields(tenant_id = ?context.tenant_id))]
     pub async fn login(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
         email: &Email,
         password: &SecretString,
     ) -> Result<LoginOutcome, Error> {
-        let tenant = caller.context.tenant_id;
-        self.refuse_throttled_address(caller).await?;
+        let tenant = context.tenant_id;
+        self.refuse_throttled_address(context).await?;
         let mut transaction = self.db.platform_tx().await?;
         let user = store::find_user_by_email(&mut transaction, email).await?;
         transaction.commit().await?;
 
         if let Some(user) = &user
-            && let Some(until) = user.locked_until.filter(|until| *until > Utc::now())
+            && let Some(until) = user.locked_at(Utc::now())
         {
-            self.record_failure(
-                caller,
-                tenant,
-                email,
-                Some(user),
-                LoginFailureReason::AccountLocked,
-            )
-            .await?;
+            let failure = LoginFailure::AccountLocked;
+            self.record_failure(context, tenant, email, Some(user), failure)
+                .await?;
             return Err(Error::AccountLocked(until));
         }
         // Unknown users are checked against a dummy hash: the answer takes as long.
@@ -72,65 +74,42 @@ impl Identity {
             )
             .await?;
         let Some(user) = user else {
-            self.record_failure(
-                caller,
-                tenant,
-                email,
-                None,
-                LoginFailureReason::UnknownEmail,
-            )
-            .await?;
-            return Err(LOGIN_REFUSED);
+            let failure = LoginFailure::UnknownEmail;
+            self.record_failure(context, tenant, email, None, failure)
+                .await?;
+            return Err(Error::InvalidCredentials);
         };
         if !password_matches {
+            let failure = LoginFailure::WrongPassword;
             let locked_until = self
-                .record_failure(
-                    caller,
-                    tenant,
-                    email,
-                    Some(&user),
-                    LoginFailureReason::WrongPassword,
-                )
+                .record_failure(context, tenant, email, Some(&user), failure)
                 .await?;
-            return Err(match locked_until {
-                Some(until) => Error::AccountLocked(until),
-                None => LOGIN_REFUSED,
-            });
+            return Err(locked_until.map_or(Error::InvalidCredentials, Error::AccountLocked));
         }
-        let subject = match self.subject_for(&user, tenant).await? {
-            Some(subject) => subject,
-            None => {
-                self.record_failure(
-                    caller,
-                    tenant,
-                    email,
-                    Some(&user),
-                    LoginFailureReason::NotAMember,
-                )
+        let Some(subject) = self.subject_for(&user, tenant).await? else {
+            let failure = LoginFailure::NotAMember;
+            self.record_failure(context, tenant, email, Some(&user), failure)
                 .await?;
-                return Err(LOGIN_REFUSED);
-            }
+            return Err(Error::InvalidCredentials);
         };
-        self.complete_first_factor(caller, &user, subject, email)
-            .await
+        self.complete_first_factor(context, &user, subject).await
     }
 
     /// The session subject `user` logs in as: a member of `tenant`, or, without a tenant, a
     /// platform administrator. `None` when they are neither.
     async fn subject_for(
         &self,
-        user: &UserRow,
+        user: &User,
         tenant: Option<TenantId>,
     ) -> Result<Option<SessionSubject>, Error> {
         match tenant {
             Some(tenant) => {
                 let mut transaction = self.db.tenant_tx(tenant).await?;
-                let member =
-                    store::get_member(&mut transaction, tenant, user.user_id(), false).await?;
+                let member = store::get_member(&mut transaction, tenant, user.id, false).await?;
                 transaction.commit().await?;
                 Ok(member.map(|member| SessionSubject::Member {
                     tenant,
-                    role: member.role(),
+                    role: member.role,
                 }))
             }
             None if user.platform_admin => Ok(Some(SessionSubject::PlatformAdmin)),
@@ -140,10 +119,9 @@ impl Identity {
 
     async fn complete_first_factor(
         &self,
-        caller: Caller<'_>,
-        user: &UserRow,
+        context: &RequestContext,
+        user: &User,
         subject: SessionSubject,
-        email: &Email,
     ) -> Result<LoginOutcome, Error> {
         let tenant = subject.tenant();
         let mut transaction = self.transaction_for(tenant).await?;
@@ -155,21 +133,21 @@ impl Identity {
             store::insert_challenge(
                 &mut transaction,
                 tenant,
-                user.user_id(),
+                user.id,
                 &digest,
-                &caller.context.client_ip,
-                &caller.context.user_agent,
+                &context.client_ip,
+                &context.user_agent,
                 expires_at,
             )
             .await?;
+            let attempt = Attempt::Succeeded("password ok, second factor required");
             self.log_attempt(
                 &mut transaction,
-                caller,
+                context,
                 tenant,
-                email,
-                Some(user.user_id()),
-                true,
-                "password ok, second factor required",
+                &user.email,
+                Some(user.id),
+                attempt,
             )
             .await?;
             transaction.commit().await?;
@@ -178,24 +156,18 @@ impl Identity {
                 expires_at,
             });
         }
-        store::record_login_success(&mut transaction, user.user_id()).await?;
+        store::record_login_success(&mut transaction, user.id).await?;
         let tokens = self
-            .start_session(
-                &mut transaction,
-                user.user_id(),
-                subject,
-                &caller.context.client_ip,
-                &caller.context.user_agent,
-            )
+            .start_session(&mut transaction, context, user.id, subject)
             .await?;
+        let attempt = Attempt::Succeeded("logged in");
         self.log_attempt(
             &mut transaction,
-            caller,
+            context,
             tenant,
-            email,
-            Some(user.user_id()),
-            true,
-            "logged in",
+            &user.email,
+            Some(user.id),
+            attempt,
         )
         .await?;
         transaction.commit().await?;
@@ -203,52 +175,38 @@ impl Identity {
     }
 
     /// Completes a two-step login with a TOTP code or a recovery code.
+    #[tracing::instrument(skip_all, fields(tenant_id = ?context.tenant_id))]
     pub async fn verify_totp(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
         challenge: &SecretString,
         code: &str,
     ) -> Result<SessionTokens, Error> {
-        const REFUSED: Error = Error::Unauthenticated("invalid or expired challenge or code");
-        self.refuse_throttled_address(caller).await?;
+        self.refuse_throttled_address(context).await?;
         let mut transaction = self.db.platform_tx().await?;
         let Some(found) =
             store::find_challenge(&mut transaction, &token_digest(challenge.expose_secret()))
                 .await?
         else {
-            return Err(REFUSED);
+            return Err(Error::InvalidSecondFactor);
         };
-        let tenant = found.tenant_id.map(TenantId::from);
-        let user_id = UserId::from(found.user_id);
-        let user = store::get_user(&mut transaction, user_id, true)
+        let tenant = found.tenant_id;
+        let user = store::get_user(&mut transaction, found.user_id, true)
             .await?
-            .ok_or(REFUSED)?;
-        let email = Email::parse(&user.email).map_err(|_| REFUSED)?;
-        if found.used_at.is_some()
-            || found.expires_at <= Utc::now()
-            || (caller.context.tenant_id.is_some() && caller.context.tenant_id != tenant)
-        {
+            .ok_or(Error::InvalidSecondFactor)?;
+        let now = Utc::now();
+        if !found.is_open_at(now) || (context.tenant_id.is_some() && context.tenant_id != tenant) {
             transaction.commit().await?;
-            self.record_failure(
-                caller,
-                tenant,
-                &email,
-                Some(&user),
-                LoginFailureReason::InvalidChallenge,
-            )
-            .await?;
-            return Err(REFUSED);
+            let failure = LoginFailure::InvalidChallenge;
+            self.record_failure(context, tenant, &user.email, Some(&user), failure)
+                .await?;
+            return Err(Error::InvalidSecondFactor);
         }
-        if let Some(until) = user.locked_until.filter(|until| *until > Utc::now()) {
+        if let Some(until) = user.locked_at(now) {
             transaction.commit().await?;
-            self.record_failure(
-                caller,
-                tenant,
-                &email,
-                Some(&user),
-                LoginFailureReason::AccountLocked,
-            )
-            .await?;
+            let failure = LoginFailure::AccountLocked;
+            self.record_failure(context, tenant, &user.email, Some(&user), failure)
+                .await?;
             return Err(Error::AccountLocked(until));
         }
         if !self
@@ -256,45 +214,31 @@ impl Identity {
             .await?
         {
             transaction.commit().await?;
+            let failure = LoginFailure::WrongCode;
             let locked_until = self
-                .record_failure(
-                    caller,
-                    tenant,
-                    &email,
-                    Some(&user),
-                    LoginFailureReason::WrongCode,
-                )
+                .record_failure(context, tenant, &user.email, Some(&user), failure)
                 .await?;
-            return Err(match locked_until {
-                Some(until) => Error::AccountLocked(until),
-                None => REFUSED,
-            });
+            return Err(locked_until.map_or(Error::InvalidSecondFactor, Error::AccountLocked));
         }
         store::consume_challenge(&mut transaction, found.id).await?;
         transaction.commit().await?;
 
         let Some(subject) = self.subject_for(&user, tenant).await? else {
-            return Err(REFUSED);
+            return Err(Error::InvalidSecondFactor);
         };
         let mut transaction = self.transaction_for(tenant).await?;
-        store::record_login_success(&mut transaction, user_id).await?;
+        store::record_login_success(&mut transaction, user.id).await?;
         let tokens = self
-            .start_session(
-                &mut transaction,
-                user_id,
-                subject,
-                &caller.context.client_ip,
-                &caller.context.user_agent,
-            )
+            .start_session(&mut transaction, context, user.id, subject)
             .await?;
+        let attempt = Attempt::Succeeded("logged in with a second factor");
         self.log_attempt(
             &mut transaction,
-            caller,
+            context,
             tenant,
-            &email,
-            Some(user_id),
-            true,
-            "logged in with a second factor",
+            &user.email,
+            Some(user.id),
+            attempt,
         )
         .await?;
         transaction.commit().await?;
@@ -306,7 +250,7 @@ impl Identity {
     pub(crate) async fn accept_second_factor(
         &self,
         connection: &mut PgConnection,
-        user: &UserRow,
+        user: &User,
         code: &str,
     ) -> Result<bool, Error> {
         let code = code.trim();
@@ -322,115 +266,100 @@ impl Identity {
             // A code is accepted once: a step at or before the last accepted one is a replay.
             Ok(store::consume_totp_step(
                 connection,
-                user.user_id(),
+                user.id,
                 i64::try_from(step).unwrap_or(i64::MAX),
             )
             .await?)
         } else {
             let digest = totp::recovery_code_digest(user.id, code);
-            Ok(store::consume_recovery_code(connection, user.user_id(), &digest).await?)
+            Ok(store::consume_recovery_code(connection, user.id, &digest).await?)
         }
     }
 
     /// Counts a failure against the address and (for wrong passwords and codes) the account,
-    /// locking it when it reaches the threshold; logs the attempt and emits
+    /// locking it when the lockout policy says so; logs the attempt and emits
     /// `auth.login.failed`. Returns until when the account is locked, if it is.
     async fn record_failure(
         &self,
-        caller: Caller<'_>,
+        context: &RequestContext,
         tenant: Option<TenantId>,
         email: &Email,
-        user: Option<&UserRow>,
-        reason: LoginFailureReason,
+        user: Option<&User>,
+        failure: LoginFailure,
     ) -> Result<Option<DateTime<Utc>>, Error> {
-        self.count_address_failure(caller).await;
-        let counts_against_account = matches!(
-            reason,
-            LoginFailureReason::WrongPassword | LoginFailureReason::WrongCode
-        );
+        self.count_address_failure(context).await;
         let mut transaction = self.transaction_for(tenant).await?;
+        let now = Utc::now();
         let mut failed_attempts = 0;
-        let mut locked_until = user
-            .and_then(|user| user.locked_until)
-            .filter(|until| *until > Utc::now());
+        let mut locked_until = user.and_then(|user| user.locked_at(now));
         if let Some(user) = user
-            && counts_against_account
+            && failure.counts_against_account()
         {
-            let current = store::get_user(&mut transaction, user.user_id(), true)
+            let current = store::get_user(&mut transaction, user.id, true)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("user {} vanished", user.id))?;
-            failed_attempts = current.failed_logins + 1;
-            let security = &self.settings.security;
-            let lock = if failed_attempts
-                >= i32::try_from(security.lockout_threshold).unwrap_or(i32::MAX)
-            {
-                // Each lock lasts twice the previous one, up to the maximum.
-                let doubling =
-                    2_u32.saturating_pow(u32::try_from(current.lock_count).unwrap_or(0).min(20));
-                let duration = security
-                    .lockout_base
-                    .saturating_mul(doubling)
-                    .min(security.lockout_max);
-                Some(Utc::now() + duration)
-            } else {
-                None
+            let outcome = self
+                .settings
+                .lockout_policy()
+                .after_failure(current.failed_logins, current.lock_count);
+            failed_attempts = outcome.failed_attempts();
+            let (count, lock) = match outcome {
+                FailureOutcome::Counted { failed_attempts } => (failed_attempts, None),
+                // A lock starts the count over.
+                FailureOutcome::Locked { duration, .. } => (0, Some(now + duration)),
             };
-            store::record_login_failure(
-                &mut transaction,
-                user.user_id(),
-                if lock.is_some() { 0 } else { failed_attempts },
-                lock,
-            )
-            .await?;
+            store::record_login_failure(&mut transaction, user.id, count, lock).await?;
             locked_until = lock.or(locked_until);
         }
-        self.log_attempt(
-            &mut transaction,
-            caller,
-            tenant,
+        let user_id = user.map(|user| user.id);
+        let attempt = Attempt::Failed(failure);
+        self.log_attempt(&mut transaction, context, tenant, email, user_id, attempt)
+            .await?;
+        let failed = FailedLogin {
             email,
-            user.map(UserRow::user_id),
-            false,
-            reason.as_str_name(),
+            user: user_id,
+            failure,
+            failed_attempts,
+            locked_until,
+        };
+        self.enqueue(
+            &mut transaction,
+            tenant,
+            events::login_failed(context, failed),
         )
         .await?;
-        let event = events::LoginFailed {
-            email: email.to_string(),
-            user_id: user.map(|user| user.id.to_string()).unwrap_or_default(),
-            reason: reason as i32,
-            ip_address: caller.context.client_ip.clone(),
-            user_agent: caller.context.user_agent.clone(),
-            failed_attempts,
-            locked_until: locked_until.map(crate::grpc::convert::timestamp),
-        };
-        self.outbox.enqueue(&mut transaction, tenant, event).await?;
         transaction.commit().await?;
         self.outbox.notify();
-        metrics::counter!("auth_login_failures_total", "reason" => reason.as_str_name())
-            .increment(1);
-        tracing::info!(reason = reason.as_str_name(), ip = %caller.context.client_ip, "login failed");
+        let reason = events::login_failure_reason(failure).as_str_name();
+        metrics::counter!("auth_login_failures_total", "reason" => reason).increment(1);
+        tracing::info!(reason, ip = %context.client_ip, "login failed");
         Ok(locked_until)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the login log entry of an attempt.
     async fn log_attempt(
         &self,
         connection: &mut PgConnection,
-        caller: Caller<'_>,
+        context: &RequestContext,
         tenant: Option<TenantId>,
         email: &Email,
         user: Option<UserId>,
-        succeeded: bool,
-        reason: &str,
+        attempt: Attempt,
     ) -> Result<(), Error> {
+        let (succeeded, reason) = match attempt {
+            Attempt::Succeeded(description) => (true, description),
+            Attempt::Failed(failure) => {
+                (false, events::login_failure_reason(failure).as_str_name())
+            }
+        };
         store::insert_login_attempt(
             connection,
             &LoginAttempt {
                 tenant_id: tenant,
                 user_id: user,
                 email: email.as_str(),
-                ip_address: &caller.context.client_ip,
-                user_agent: &caller.context.user_agent,
+                ip_address: &context.client_ip,
+                user_agent: &context.user_agent,
                 succeeded,
                 reason,
             },
@@ -439,17 +368,17 @@ impl Identity {
         Ok(())
     }
 
-    fn address_key(&self, caller: Caller<'_>) -> String {
+    fn address_key(&self, context: &RequestContext) -> String {
         self.redis
-            .key(&format!("auth:login-failures:{}", caller.context.client_ip))
+            .key(&format!("auth:login-failures:{}", context.client_ip))
     }
 
     /// Refuses an address that failed too often lately. Redis being down lifts the limit
     /// (account lockout still holds).
-    async fn refuse_throttled_address(&self, caller: Caller<'_>) -> Result<(), Error> {
+    async fn refuse_throttled_address(&self, context: &RequestContext) -> Result<(), Error> {
         let mut connection = self.redis.connection();
         let failures: redis::RedisResult<Option<u32>> =
-            connection.get(self.address_key(caller)).await;
+            connection.get(self.address_key(context)).await;
         match failures {
             Ok(Some(count)) if count >= self.settings.security.ip_failure_limit => {
                 Err(Error::TooManyAttempts)
@@ -462,8 +391,8 @@ impl Identity {
         }
     }
 
-    async fn count_address_failure(&self, caller: Caller<'_>) {
-        let key = self.address_key(caller);
+    async fn count_address_failure(&self, context: &RequestContext) {
+        let key = self.address_key(context);
         let window = self.settings.security.ip_failure_window.as_secs().max(1);
         let mut connection = self.redis.connection();
         let counted: redis::RedisResult<()> = redis::pipe()
@@ -478,20 +407,9 @@ impl Identity {
             tracing::warn!(%error, "cannot count a failed login against its address");
         }
     }
-
-    /// A transaction scoped to `tenant`, or platform-wide for platform sessions.
-    pub(crate) async fn transaction_for(
-        &self,
-        tenant: Option<TenantId>,
-    ) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        match tenant {
-            Some(tenant) => self.db.tenant_tx(tenant).await,
-            None => self.db.platform_tx().await,
-        }
-    }
 }
 
 /// The sealing context of a user's TOTP secret.
-pub(crate) fn totp_context(user: uuid::Uuid) -> String {
+pub(crate) fn totp_context(user: UserId) -> String {
     format!("totp:{user}")
 }

@@ -38,8 +38,10 @@ kubernetes-validate). Subcommands:
       and the container's `env` values; <component> is the app.kubernetes.io/component label.
   consistency ROOT RENDERED... 
       Every environment variable the chart or docker-compose.yml sets for a binary is one that
-      binary reads (clap `env = "…"` of its Parser struct, following #[command(flatten)] into its
-      own crate and platform: AUTH_URL is refused on svc-auth, which does not read it); the
+      binary reads (clap `env = "…"` of its Parser struct or `ServiceConfig<marker, options>`
+      alias, following #[command(flatten)] into its own crate and platform, and the
+      `<PREFIX>_GRPC_ADDR|METRICS_ADDR|MIGRATE_ONLY` of `ServeConfig<marker>` from
+      platform/src/suite.rs: AUTH_URL is refused on svc-auth, which does not read it); the
       Dockerfile builds every deployable binary with
       the toolchain of rust-toolchain.toml; docker-compose.yml runs every binary; the chart's
       appVersion is the workspace version.
@@ -343,10 +345,41 @@ def workspace_crates(root):
 
 
 def crate_metrics_env(root, crate):
-    """The *_METRICS_ADDR variables a crate's own sources read (clap `env = "…"`)."""
+    """The *_METRICS_ADDR variables a crate's own sources read (clap `env = "…"`, or the
+    platform's ServeConfig for a service of the suite's table)."""
+    table = suite_table(root)
     names = set()
     for path in (root / crate / "src").rglob("*.rs"):
-        names.update(re.findall(r'\benv\s*=\s*"([A-Z][A-Z0-9_]*_METRICS_ADDR)"', path.read_text()))
+        text = path.read_text()
+        names.update(re.findall(r'\benv\s*=\s*"([A-Z][A-Z0-9_]*_METRICS_ADDR)"', text))
+        for marker in SERVE_CONFIG_USE.findall(text):
+            names.update(name for name in serve_env(table, marker) if name.endswith("_METRICS_ADDR"))
+    return names
+
+
+SUITE_ENTRY = re.compile(r"pub const (\w+): SuiteService = SuiteService \{(.*?)\};", re.S)
+SUITE_MARKER = re.compile(r"impl SuiteMember for (\w+) \{\s*const SERVICE: SuiteService = (\w+);")
+SERVE_CONFIG_USE = re.compile(r"\bServ(?:e|ice)Config<(\w+)")
+
+
+def suite_table(root):
+    """`marker type -> (env prefix, owns a schema)` from platform/src/suite.rs."""
+    text = (root / "platform/src/suite.rs").read_text()
+    entries = {}
+    for constant, body in SUITE_ENTRY.findall(text):
+        prefix = re.search(r'env_prefix:\s*"([A-Z0-9_]+)"', body).group(1)
+        entries[constant] = (prefix, re.search(r"schema:\s*Some\(", body) is not None)
+    return {marker: entries[constant] for marker, constant in SUITE_MARKER.findall(text)}
+
+
+def serve_env(table, marker):
+    """The variables `ServeConfig<marker>` reads: named after the service's prefix."""
+    if marker not in table:
+        return set()
+    prefix, owns_schema = table[marker]
+    names = {f"{prefix}_GRPC_ADDR", f"{prefix}_METRICS_ADDR"}
+    if owns_schema:
+        names.add(f"{prefix}_MIGRATE_ONLY")
     return names
 
 
@@ -769,9 +802,11 @@ def env_names_read(root):
     return names
 
 
-STRUCT = re.compile(r"^pub struct (\w+)\s*\{(.*?)^\}", re.S | re.M)
+STRUCT = re.compile(r"^pub struct (\w+)(?:<[^>{]*>)?\s*\{(.*?)^\}", re.S | re.M)
 PARSER = re.compile(r"#\[derive\([^)]*\bclap::Parser\b[^)]*\)\]\s*(?:#\[[^\n]*\]\s*|///[^\n]*\s*)*pub struct (\w+)")
-FLATTEN = re.compile(r"#\[command\(flatten\)\]\s*(?:///[^\n]*\s*|#\[[^\n]*\]\s*)*pub \w+\s*:\s*(?:\w+::)*(\w+)\s*,")
+FLATTEN = re.compile(r"#\[command\(flatten\)\]\s*(?:///[^\n]*\s*|#\[[^\n]*\]\s*)*pub \w+\s*:\s*(?:\w+::)*(\w+)(?:<(\w+)>)?\s*,")
+# A service configured with the platform's ServiceConfig<marker, options>: its Parser.
+SERVICE_CONFIG_ALIAS = re.compile(r"pub type Config = ServiceConfig<(\w+),\s*(\w+)>;")
 
 
 def structs_of(directory):
@@ -788,16 +823,25 @@ def env_read_by_binaries(root, crates):
     names and those of the structs it flattens (#[command(flatten)]), looked up in its crate,
     then in platform."""
     platform = structs_of(root / "platform/src")
+    table = suite_table(root)
     read = {}
     for crate, binary, _ in crates:
         own = structs_of(root / crate / "src")
-        parsers = [name for path in (root / crate / "src").rglob("*.rs") for name in PARSER.findall(path.read_text())]
+        sources = [path.read_text() for path in (root / crate / "src").rglob("*.rs")]
+        parsers = [(name, {}) for text in sources for name in PARSER.findall(text)]
+        parsers += [
+            ("ServiceConfig", {"S": marker, "O": options})
+            for text in sources
+            for marker, options in SERVICE_CONFIG_ALIAS.findall(text)
+        ]
         if len(parsers) != 1:
-            fail(f"{crate}: found {len(parsers)} structs deriving clap::Parser (want 1): {parsers}")
+            fail(f"{crate}: found {len(parsers)} clap Parser configurations (want 1): {parsers}")
             continue
         names, pending, seen = set(), [parsers[0]], set()
+        generics = parsers[0][1]
         while pending:
-            struct = pending.pop()
+            struct, _ = pending.pop()
+            struct = generics.get(struct, struct)
             if struct in seen:
                 continue
             seen.add(struct)
@@ -806,7 +850,11 @@ def env_read_by_binaries(root, crates):
                 fail(f"{crate}: cannot find the struct {struct} it flattens (in {crate}/src or platform/src)")
                 continue
             names.update(re.findall(r'\benv\s*=\s*"([A-Z_][A-Z0-9_]*)"', body))
-            pending.extend(FLATTEN.findall(body))
+            for flattened, argument in FLATTEN.findall(body):
+                if flattened == "ServeConfig":
+                    names.update(serve_env(table, generics.get(argument, argument)))
+                else:
+                    pending.append((flattened, {}))
         read[binary] = names
     return read
 

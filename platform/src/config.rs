@@ -2,11 +2,17 @@
 //! `Config`. Every option has a flag and an environment variable; every secret can instead be
 //! read from a file named by `<VAR>_FILE`, as Kubernetes and Docker mount secrets.
 
+use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use secrecy::SecretString;
+
+use crate::suite::SuiteMember;
+use crate::telemetry::TelemetryConfig;
 
 /// Reads a secret: the value itself when given, else the trimmed content of `file`, else
 /// `default`. The error names the variable, never the value.
@@ -27,6 +33,161 @@ pub fn resolve_secret(
     default
         .map(SecretString::from)
         .with_context(|| format!("{variable} or {variable}_FILE must be set"))
+}
+
+/// The configuration of a suite service with state: where it listens ([`ServeConfig`]), its
+/// own options `O`, the infrastructure, token verification and telemetry. Its `--help` is the
+/// service's (`svc-forms --help`): name and description come from the suite's table.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceConfig<S: SuiteMember, O: clap::Args> {
+    #[command(flatten)]
+    pub serve: ServeConfig<S>,
+    #[command(flatten)]
+    pub options: O,
+    #[command(flatten)]
+    pub infra: InfraConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+impl<S: SuiteMember, O: clap::Args> clap::CommandFactory for ServiceConfig<S, O> {
+    fn command() -> Command {
+        named_after::<S>(<Self as clap::Args>::augment_args(Command::new(
+            S::SERVICE.name,
+        )))
+    }
+
+    fn command_for_update() -> Command {
+        named_after::<S>(<Self as clap::Args>::augment_args_for_update(Command::new(
+            S::SERVICE.name,
+        )))
+    }
+}
+
+impl<S: SuiteMember, O: clap::Args> clap::Parser for ServiceConfig<S, O> {}
+
+/// `command` titled after the service (after the derive, which would title it with this
+/// struct's documentation).
+fn named_after<S: SuiteMember>(command: Command) -> Command {
+    let service = S::SERVICE;
+    command
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(format!("{}: {}.", service.name, service.about))
+        .long_about(None)
+}
+
+/// A service without options of its own.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NoOptions {}
+
+/// Where a suite service listens, and whether it only migrates its schema. Flags and
+/// variables are named after the service: `--grpc-addr` / `TENANT_GRPC_ADDR` (default: the
+/// service's port on every interface), `--metrics-addr` / `TENANT_METRICS_ADDR`, and, for a
+/// service that owns a schema, `--migrate-only` / `TENANT_MIGRATE_ONLY`.
+pub struct ServeConfig<S> {
+    /// Address the gRPC server listens on.
+    pub grpc_addr: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener; none when unset.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Run the database migrations, then exit (for the deployment's migration job).
+    pub migrate_only: bool,
+    service: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for ServeConfig<S> {
+    fn clone(&self) -> Self {
+        Self {
+            grpc_addr: self.grpc_addr,
+            metrics_addr: self.metrics_addr,
+            migrate_only: self.migrate_only,
+            service: PhantomData,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for ServeConfig<S> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ServeConfig")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("migrate_only", &self.migrate_only)
+            .finish()
+    }
+}
+
+impl<S: SuiteMember> ServeConfig<S> {
+    /// Binds the ports.
+    pub async fn listeners(&self) -> anyhow::Result<crate::server::Listeners> {
+        crate::server::Listeners::bind(self.grpc_addr, self.metrics_addr).await
+    }
+}
+
+const GRPC_ADDR: &str = "grpc_addr";
+const METRICS_ADDR: &str = "metrics_addr";
+const MIGRATE_ONLY: &str = "migrate_only";
+
+impl<S: SuiteMember> clap::FromArgMatches for ServeConfig<S> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            grpc_addr: *matches
+                .get_one::<SocketAddr>(GRPC_ADDR)
+                .expect("the gRPC address has a default"),
+            metrics_addr: matches.get_one::<SocketAddr>(METRICS_ADDR).copied(),
+            migrate_only: S::SERVICE.schema.is_some() && matches.get_flag(MIGRATE_ONLY),
+            service: PhantomData,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl<S: SuiteMember> clap::Args for ServeConfig<S> {
+    fn augment_args(command: Command) -> Command {
+        let service = S::SERVICE;
+        // clap keeps names as `&'static str`; a few bytes per parse.
+        let name = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+        let variable = |suffix: &str| name(format!("{}_{suffix}", service.env_prefix));
+        let command = command
+            .arg(
+                Arg::new(GRPC_ADDR)
+                    .long("grpc-addr")
+                    .value_name("GRPC_ADDR")
+                    .env(variable("GRPC_ADDR"))
+                    .value_parser(clap::value_parser!(SocketAddr))
+                    .default_value(name(service.default_grpc_addr().to_string()))
+                    .help("Address the gRPC server listens on"),
+            )
+            .arg(
+                Arg::new(METRICS_ADDR)
+                    .long("metrics-addr")
+                    .value_name("METRICS_ADDR")
+                    .env(variable("METRICS_ADDR"))
+                    .value_parser(clap::value_parser!(SocketAddr))
+                    .help("Address of the Prometheus `/metrics` listener; none when unset"),
+            );
+        if service.schema.is_none() {
+            return command;
+        }
+        command.arg(
+            Arg::new(MIGRATE_ONLY)
+                .long("migrate-only")
+                .env(variable("MIGRATE_ONLY"))
+                .action(ArgAction::SetTrue)
+                .help(
+                    "Run the database migrations, then exit (for the deployment's migration job)",
+                ),
+        )
+    }
+
+    fn augment_args_for_update(command: Command) -> Command {
+        Self::augment_args(command)
+    }
 }
 
 /// The infrastructure a service with state connects to: Postgres, Redis and RabbitMQ.
@@ -265,6 +426,53 @@ mod tests {
         let missing = resolve_secret(None, None, "X", None).unwrap_err();
         assert_eq!(missing.to_string(), "X or X_FILE must be set");
         std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[test]
+    fn service_configs_are_named_after_their_service() {
+        use clap::{CommandFactory, Parser};
+        type Config = ServiceConfig<crate::suite::Tenant, NoOptions>;
+        Config::command().debug_assert();
+        let defaults = Config::try_parse_from(["svc-tenant"]).unwrap();
+        assert_eq!(
+            defaults.serve.grpc_addr,
+            crate::suite::TENANT.default_grpc_addr()
+        );
+        assert!(!defaults.serve.migrate_only);
+        let set = Config::try_parse_from([
+            "svc-tenant",
+            "--grpc-addr",
+            "127.0.0.1:7000",
+            "--metrics-addr",
+            "127.0.0.1:7001",
+            "--migrate-only",
+        ])
+        .unwrap();
+        assert_eq!(set.serve.grpc_addr.port(), 7000);
+        assert_eq!(set.serve.metrics_addr.map(|addr| addr.port()), Some(7001));
+        assert!(set.serve.migrate_only);
+        let help = Config::command().render_long_help().to_string();
+        assert!(help.starts_with("svc-tenant: tenants"), "{help}");
+        for variable in [
+            "TENANT_GRPC_ADDR",
+            "TENANT_METRICS_ADDR",
+            "TENANT_MIGRATE_ONLY",
+        ] {
+            assert!(help.contains(variable), "{variable} in {help}");
+        }
+    }
+
+    #[test]
+    fn services_without_a_schema_have_no_migrate_only() {
+        use clap::Parser;
+        #[derive(Debug, clap::Parser)]
+        struct Config {
+            #[command(flatten)]
+            serve: ServeConfig<crate::suite::Ai>,
+        }
+        assert!(Config::try_parse_from(["svc-ai", "--migrate-only"]).is_err());
+        let config = Config::try_parse_from(["svc-ai"]).unwrap();
+        assert_eq!(config.serve.grpc_addr, crate::suite::AI.default_grpc_addr());
     }
 
     #[test]

@@ -43,6 +43,28 @@ pub fn with_platform_migrations(service: &Migrator) -> Migrator {
     )
 }
 
+/// A service's Postgres schema and its embedded migrations:
+/// `pub static SCHEMA: Schema = Schema::new(suite::FORMS, sqlx::migrate!());`
+#[derive(Debug)]
+pub struct Schema {
+    /// The schema's name, from the suite's table.
+    pub name: &'static str,
+    /// The service's own migrations (the platform's are merged in when they run).
+    pub migrations: Migrator,
+}
+
+impl Schema {
+    /// The schema of `service`, which must own one.
+    pub const fn new(service: crate::suite::SuiteService, migrations: Migrator) -> Schema {
+        Schema {
+            name: service
+                .schema
+                .expect("the service owns a schema in the suite's table"),
+            migrations,
+        }
+    }
+}
+
 /// A service's connection pool, bound to its schema.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -51,14 +73,14 @@ pub struct Db {
 }
 
 impl Db {
-    /// Creates `schema` if needed, runs `migrator` in it and grants its tables to the
+    /// Creates the schema if needed, runs its migrations (with the platform's) and grants its tables to the
     /// application role (unless `DB_MIGRATE` is off), and returns a pool whose connections use
     /// that role and schema.
-    pub async fn connect(
-        config: &DbConfig,
-        schema: &'static str,
-        migrator: &Migrator,
-    ) -> anyhow::Result<Db> {
+    pub async fn connect(config: &DbConfig, schema: &Schema) -> anyhow::Result<Db> {
+        let Schema {
+            name: schema,
+            migrations: ref migrator,
+        } = *schema;
         ensure_identifier(schema)?;
         let url = config.url()?;
         let options = PgConnectOptions::from_str(url.expose_secret())
@@ -99,11 +121,11 @@ impl Db {
 
     /// Runs the migrations and nothing else (the `--migrate-only` mode of a service, used by the
     /// deployment's migration job).
-    pub async fn migrate_only(
-        config: &DbConfig,
-        schema: &'static str,
-        migrator: &Migrator,
-    ) -> anyhow::Result<()> {
+    pub async fn migrate_only(config: &DbConfig, schema: &Schema) -> anyhow::Result<()> {
+        let Schema {
+            name: schema,
+            migrations: ref migrator,
+        } = *schema;
         ensure_identifier(schema)?;
         let url = config.url()?;
         let options = PgConnectOptions::from_str(url.expose_secret())

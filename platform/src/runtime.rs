@@ -3,14 +3,20 @@
 //! keys; its background tasks (outbox relay, consumers, timers) alongside; and a shutdown that
 //! drains in-flight calls before it stops the background tasks.
 //!
-//! A service's `app.rs` builds its operations, then hands them to a [`Runtime`]:
+//! A service with state starts from [`ServiceConfig::start`] (its connections, and a runtime
+//! that verifies tokens and relays the outbox), builds its operations, and serves them:
 //!
 //! ```ignore
-//! let mut runtime = Runtime::new(SERVICE_NAME, listeners);
-//! runtime
-//!     .serve_api(&verifier, TenantServiceServer::new(api))
-//!     .relay_outbox(relay);
-//! runtime.run_until_stopped(shutdown).await
+//! pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
+//!     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
+//!     let tenants = Tenants::new(connections.db, connections.outbox);
+//!     runtime.serve_api(TenantServiceServer::new(TenantApi::new(tenants)));
+//!     Ok(runtime)
+//! }
+//!
+//! pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+//!     config.run(&SCHEMA, build, shutdown).await
+//! }
 //! ```
 
 use std::convert::Infallible;
@@ -24,17 +30,16 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tower::Layer;
 
-use sqlx::migrate::Migrator;
-
 use crate::amqp::Publisher;
 use crate::auth::JwtVerifier;
-use crate::config::{AmqpConfig, InfraConfig};
+use crate::config::{AmqpConfig, InfraConfig, ServiceConfig};
 use crate::consumer::{self, EventHandler, Subscription};
 use crate::context::ContextLayer;
-use crate::db::Db;
+use crate::db::{Db, Schema};
 use crate::outbox::{Outbox, OutboxRelay};
 use crate::redis::Redis;
 use crate::server::{GrpcServer, Listeners};
+use crate::suite::SuiteMember;
 
 /// A task that runs beside the server until the token it is given is cancelled.
 type BackgroundTask = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
@@ -42,6 +47,7 @@ type BackgroundTask = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()
 /// A built service: its listeners bound, its API added, not serving yet.
 pub struct Runtime {
     server: GrpcServer,
+    verifier: JwtVerifier,
     tasks: Vec<(&'static str, BackgroundTask)>,
 }
 
@@ -59,18 +65,24 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// A runtime serving on `listeners`; installs the metrics recorder.
-    pub fn new(service_name: &'static str, listeners: Listeners) -> Self {
+    /// A runtime serving on `listeners` whose APIs verify tokens with `verifier` (kept fresh
+    /// while the service runs); installs the metrics recorder.
+    pub fn new(service_name: &'static str, listeners: Listeners, verifier: JwtVerifier) -> Self {
         crate::metrics::install();
-        Self {
+        let mut runtime = Self {
             server: GrpcServer::new(service_name, listeners),
+            verifier: verifier.clone(),
             tasks: Vec::new(),
-        }
+        };
+        runtime.spawn("token key refresh", move |stopped| {
+            verifier.keep_fresh(stopped)
+        });
+        runtime
     }
 
-    /// Serves `api` behind the [`ContextLayer`], which verifies each call's token with
-    /// `verifier`; keeps the verifier's keys fresh while the service runs.
-    pub fn serve_api<S>(&mut self, verifier: &JwtVerifier, api: S) -> &mut Self
+    /// Serves `api` behind the [`ContextLayer`], which verifies each call's token and puts
+    /// the call's [`RequestContext`](crate::context::RequestContext) in its extensions.
+    pub fn serve_api<S>(&mut self, api: S) -> &mut Self
     where
         S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
             + NamedService
@@ -81,11 +93,8 @@ impl Runtime {
         S::Future: Send + 'static,
     {
         self.server
-            .add_service(ContextLayer::new(verifier.clone()).layer(api));
-        let verifier = verifier.clone();
-        self.spawn("token key refresh", move |stopped| {
-            verifier.keep_fresh(stopped)
-        })
+            .add_service(ContextLayer::new(self.verifier.clone()).layer(api));
+        self
     }
 
     /// Runs `task` beside the server. Its token is cancelled once the server has drained, so
@@ -182,8 +191,8 @@ pub async fn repeat<F, Fut>(
 }
 
 /// What a service with state connects to at start: its schema in Postgres (created and
-/// migrated with the platform's conventions), Redis, and its outbox with the relay that
-/// publishes it ([`Runtime::relay_outbox`]).
+/// migrated with the platform's conventions), Redis, and its outbox, which
+/// [`Connections::relay`] publishes.
 #[derive(Debug)]
 pub struct Connections {
     /// The pool, bound to the service's schema.
@@ -192,27 +201,67 @@ pub struct Connections {
     pub redis: Redis,
     /// The outbox operations enqueue events in.
     pub outbox: Outbox,
-    /// The relay publishing the outbox to RabbitMQ.
-    pub relay: OutboxRelay,
+    amqp: AmqpConfig,
+    service: &'static str,
 }
 
 impl Connections {
-    /// Connects `service`, which owns `schema` with `migrations`.
+    /// Connects `service`, which owns `schema`.
     pub async fn open(
         config: &InfraConfig,
         service: &'static str,
-        schema: &'static str,
-        migrations: &Migrator,
+        schema: &Schema,
     ) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.db, schema, migrations).await?;
-        let redis = Redis::connect(&config.redis)?;
-        let outbox = Outbox::new(schema);
-        let relay = outbox.relay(db.pool().clone(), Publisher::new(&config.amqp, service));
         Ok(Self {
-            db,
-            redis,
-            outbox,
-            relay,
+            db: Db::connect(&config.db, schema).await?,
+            redis: Redis::connect(&config.redis)?,
+            outbox: Outbox::new(schema.name),
+            amqp: config.amqp.clone(),
+            service,
         })
+    }
+
+    /// The relay publishing the outbox to RabbitMQ ([`Runtime::relay_outbox`]).
+    pub fn relay(&self) -> OutboxRelay {
+        let publisher = Publisher::new(&self.amqp, self.service);
+        self.outbox.relay(self.db.pool().clone(), publisher)
+    }
+}
+
+impl<S: SuiteMember, O: clap::Args> ServiceConfig<S, O> {
+    /// The start of every service with state: a token verifier (svc-auth's keys fetched), the
+    /// connections (the schema migrated), and a runtime on `listeners` relaying the outbox.
+    pub async fn start(
+        &self,
+        schema: &Schema,
+        listeners: Listeners,
+    ) -> anyhow::Result<(Runtime, Connections)> {
+        let verifier = JwtVerifier::from_config(&self.auth).await?;
+        let connections = Connections::open(&self.infra, S::SERVICE.name, schema).await?;
+        let mut runtime = Runtime::new(S::SERVICE.name, listeners, verifier);
+        runtime.relay_outbox(connections.relay());
+        Ok((runtime, connections))
+    }
+
+    /// Runs the service `build` builds until `shutdown`, on the ports configured; with
+    /// `--migrate-only`, migrates `schema` and returns instead.
+    pub async fn run<F, Fut>(
+        self,
+        schema: &Schema,
+        build: F,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()>
+    where
+        F: FnOnce(Self, Listeners) -> Fut,
+        Fut: Future<Output = anyhow::Result<Runtime>>,
+    {
+        if self.serve.migrate_only {
+            return Db::migrate_only(&self.infra.db, schema).await;
+        }
+        let listeners = self.serve.listeners().await?;
+        build(self, listeners)
+            .await?
+            .run_until_stopped(shutdown)
+            .await
     }
 }

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use platform::config::{AuthConfig, InfraConfig};
+use platform::config::{AuthConfig, InfraConfig, ServiceConfig};
 use platform::server::Listeners;
-use platform::suite::{AI, AUTH, FORMS, NOTIFY, SERVICES, SuiteService, TENANT, WORKFLOW};
+use platform::suite::{
+    AI, AUTH, FORMS, NOTIFY, SERVICES, SuiteMember, SuiteService, TENANT, WORKFLOW,
+};
 use platform::telemetry::TelemetryConfig;
 use secrecy::SecretString;
 use tokio::task::JoinSet;
@@ -103,6 +105,19 @@ fn defaults<C: Parser>(service: SuiteService) -> anyhow::Result<C> {
     C::try_parse_from([service.name]).with_context(|| format!("the defaults of {}", service.name))
 }
 
+/// The configuration of a service with state: its defaults, with the suite's infrastructure,
+/// token verification and telemetry.
+fn with_suite<S: SuiteMember, O: clap::Args>(
+    args: &UpArgs,
+    verification: &AuthConfig,
+) -> anyhow::Result<ServiceConfig<S, O>> {
+    let mut config: ServiceConfig<S, O> = defaults(S::SERVICE)?;
+    config.infra = args.infra.clone();
+    config.auth = verification.clone();
+    config.telemetry = args.telemetry.clone();
+    Ok(config)
+}
+
 /// Runs the suite until a signal or the first failure.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let _telemetry = platform::telemetry::init("formflow", &args.telemetry)?;
@@ -124,19 +139,19 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         ..defaults::<svc_tenant::Config>(TENANT)?.auth
     };
 
-    let mut tenant_config: svc_tenant::Config = defaults(TENANT)?;
-    tenant_config.base_domain = Some(args.base_domain.clone());
-    tenant_config.infra = args.infra.clone();
-    tenant_config.auth = verification.clone();
-    tenant_config.telemetry = args.telemetry.clone();
+    let mut tenant_config: svc_tenant::Config = with_suite(&args, &verification)?;
+    tenant_config.options.base_domain = Some(args.base_domain.clone());
     let tenant = svc_tenant::build(tenant_config, ports.take(TENANT))
         .await
         .context("starting svc-tenant")?;
     tasks.spawn(named(TENANT, tenant.run_until_stopped(stopped(&shutdown))));
-
-    let forms = svc_forms::build(defaults(FORMS)?, ports.take(FORMS)).await?;
+    let forms = svc_forms::build(with_suite(&args, &verification)?, ports.take(FORMS))
+        .await
+        .context("starting svc-forms")?;
     tasks.spawn(named(FORMS, forms.run_until_stopped(stopped(&shutdown))));
-    let workflow = svc_workflow::build(defaults(WORKFLOW)?, ports.take(WORKFLOW)).await?;
+    let workflow = svc_workflow::build(with_suite(&args, &verification)?, ports.take(WORKFLOW))
+        .await
+        .context("starting svc-workflow")?;
     tasks.spawn(named(
         WORKFLOW,
         workflow.run_until_stopped(stopped(&shutdown)),
@@ -149,11 +164,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting svc-ai")?;
     tasks.spawn(named(AI, ai.run_until_stopped(stopped(&shutdown))));
-    let mut notify_config: svc_notify::Config = defaults(NOTIFY)?;
-    notify_config.infra = args.infra.clone();
-    notify_config.auth = verification.clone();
-    notify_config.telemetry = args.telemetry.clone();
-    let notify = svc_notify::build(notify_config, ports.take(NOTIFY))
+    let notify = svc_notify::build(with_suite(&args, &verification)?, ports.take(NOTIFY))
         .await
         .context("starting svc-notify")?;
     tasks.spawn(named(NOTIFY, notify.run_until_stopped(stopped(&shutdown))));

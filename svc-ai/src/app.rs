@@ -22,9 +22,9 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     let verifier = JwtVerifier::from_config(&config.auth).await?;
     let models = config.models.clone();
     let pool = Arc::new(tokio::task::spawn_blocking(move || InferencePool::load(&models)).await??);
-    let mut runtime = Runtime::new(SERVICE_NAME, listeners);
+    let mut runtime = Runtime::new(SERVICE_NAME, listeners, verifier);
     runtime
-        .serve_api(&verifier, AiServiceServer::new(AiApi::new(pool.clone())))
+        .serve_api(AiServiceServer::new(AiApi::new(pool.clone())))
         .spawn("inference pool", |stopped| async move {
             stopped.cancelled().await;
             // The server is gone with its handlers' clones of the pool; this is the last one.
@@ -40,7 +40,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listeners = Listeners::bind(config.grpc_addr, config.metrics_addr).await?;
+    let listeners = config.serve.listeners().await?;
     build(config, listeners)
         .await?
         .run_until_stopped(shutdown)

@@ -1,22 +1,18 @@
 //! Configuration of svc-ai: flags and environment variables (`svc-ai --help`).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use platform::config::{AuthConfig, parse_duration};
+use platform::config::{AuthConfig, ServeConfig, parse_duration};
+use platform::suite::Ai;
 use platform::telemetry::TelemetryConfig;
 
 /// svc-ai: local ONNX text models (embeddings, zero-shot classification) on a fixed CPU pool.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "svc-ai", version)]
 pub struct Config {
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "AI_GRPC_ADDR", default_value_t = platform::suite::AI.default_grpc_addr())]
-    pub grpc_addr: SocketAddr,
-    /// Address of the Prometheus `/metrics` listener; none when unset.
-    #[arg(long, env = "AI_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub serve: ServeConfig<Ai>,
     #[command(flatten)]
     pub models: ModelsConfig,
     #[command(flatten)]

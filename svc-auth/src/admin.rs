@@ -41,7 +41,7 @@ pub async fn ensure_platform_admin(
         details: serde_json::json!({"new_user": created}),
         request_id: String::new(),
     };
-    AuditLog::new(SCHEMA)
+    AuditLog::new(SCHEMA.name)
         .record(&mut transaction, entry)
         .await?;
     transaction.commit().await?;

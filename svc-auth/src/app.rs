@@ -7,9 +7,10 @@ use anyhow::Context;
 use platform::audit::AuditLog;
 use platform::auth::{JwtVerifier, RevokedSessions};
 use platform::context::UserId;
-use platform::db::Db;
+use platform::db::{Db, Schema};
 use platform::runtime::{Connections, Runtime};
 use platform::server::Listeners;
+use platform::suite::AUTH;
 use proto::formflow::auth::v1::auth_service_server::AuthServiceServer;
 use secrecy::SecretString;
 
@@ -23,13 +24,10 @@ use crate::operations::{Identity, Settings};
 use crate::service_clients::ServiceClients;
 use crate::tenants::TenantClient;
 
-/// The Postgres schema svc-auth owns.
-pub const SCHEMA: &str = "auth";
 /// Name of the service in logs, metrics and connection names.
-pub const SERVICE_NAME: &str = platform::suite::AUTH.name;
-
-/// The embedded migrations of the `auth` schema.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+pub const SERVICE_NAME: &str = AUTH.name;
+/// The `auth` schema and its migrations.
+pub static SCHEMA: Schema = Schema::new(AUTH, sqlx::migrate!());
 
 /// Connects to Postgres (migrating it), Redis and RabbitMQ, loads (or creates) the signing
 /// keys, and readies the API on `listeners`; nothing is served until the runtime runs.
@@ -37,7 +35,8 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     let sealer = Arc::new(Sealer::from_config(&config.secrets.encryption_keys()?)?);
     let clients = Arc::new(ServiceClients::parse(&config.secrets.service_clients()?)?);
     let passwords = Passwords::new(&config.security)?;
-    let connections = Connections::open(&config.infra, SERVICE_NAME, SCHEMA, &MIGRATOR).await?;
+    let connections = Connections::open(&config.infra, SERVICE_NAME, &SCHEMA).await?;
+    let relay = connections.relay();
     let extra_trusted = match &config.extra_jwks_file {
         Some(path) => serde_json::from_str(
             &std::fs::read_to_string(path)
@@ -78,7 +77,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         clients,
         tenants,
         outbox: connections.outbox,
-        audit: AuditLog::new(SCHEMA),
+        audit: AuditLog::new(SCHEMA.name),
         revocations: RevokedSessions::new(
             connections.redis.clone(),
             config.tokens.access_token_ttl,
@@ -87,13 +86,10 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         settings,
     };
 
-    let mut runtime = Runtime::new(SERVICE_NAME, listeners);
+    let mut runtime = Runtime::new(SERVICE_NAME, listeners, keys.verifier());
     runtime
-        .serve_api(
-            &keys.verifier(),
-            AuthServiceServer::new(AuthApi::new(identity)),
-        )
-        .relay_outbox(connections.relay)
+        .serve_api(AuthServiceServer::new(AuthApi::new(identity)))
+        .relay_outbox(relay)
         .every(
             "reloading the signing keys",
             KeyRing::RELOAD_PERIOD,
@@ -111,8 +107,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if config.migrate_only {
-        return Db::migrate_only(&config.infra.db, SCHEMA, &MIGRATOR).await;
+    if config.serve.migrate_only {
+        return Db::migrate_only(&config.infra.db, &SCHEMA).await;
     }
     match &config.command {
         Some(Command::CreatePlatformAdmin {
@@ -137,7 +133,7 @@ pub async fn run(
             Ok(())
         }
         None => {
-            let listeners = Listeners::bind(config.grpc_addr, config.metrics_addr).await?;
+            let listeners = config.serve.listeners().await?;
             build(config, listeners)
                 .await?
                 .run_until_stopped(shutdown)
@@ -162,6 +158,6 @@ pub async fn create_platform_admin(
     policy
         .check(password, &[email.as_str()])
         .map_err(|error| anyhow::anyhow!("the password {error}"))?;
-    let db = Db::connect(&config.infra.db, SCHEMA, &MIGRATOR).await?;
+    let db = Db::connect(&config.infra.db, &SCHEMA).await?;
     ensure_platform_admin(&db, &passwords, &email, &display_name, password).await
 }

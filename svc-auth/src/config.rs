@@ -1,10 +1,10 @@
 //! Configuration of svc-auth: flags and environment variables (`svc-auth --help`).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use platform::config::{InfraConfig, parse_duration, resolve_secret};
+use platform::config::{InfraConfig, ServeConfig, parse_duration, resolve_secret};
+use platform::suite::Auth;
 use platform::telemetry::TelemetryConfig;
 use secrecy::SecretString;
 
@@ -16,18 +16,11 @@ pub struct Config {
     /// What to do instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "AUTH_GRPC_ADDR", default_value_t = platform::suite::AUTH.default_grpc_addr())]
-    pub grpc_addr: SocketAddr,
-    /// Address of the Prometheus `/metrics` listener; none when unset.
-    #[arg(long, env = "AUTH_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub serve: ServeConfig<Auth>,
     /// gRPC URL of svc-tenant (sign-up creates tenants there).
     #[arg(long, env = "AUTH_TENANT_URL", default_value_t = platform::suite::TENANT.local_url())]
     pub tenant_url: String,
-    /// Run the database migrations, then exit (for the deployment's migration job).
-    #[arg(long, env = "AUTH_MIGRATE_ONLY")]
-    pub migrate_only: bool,
     /// A JSON Web Key Set file whose keys svc-auth trusts besides its own (development keys,
     /// tests, break-glass access). Leave unset in production unless you mean it.
     #[arg(long, env = "AUTH_JWKS_FILE")]

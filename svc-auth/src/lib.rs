@@ -19,6 +19,7 @@
 //! - [`error`]: errors and their gRPC statuses.
 //! - [`crypto`]: password hashing, token digests, sealing at rest.
 //! - [`keys`]: the signing key ring and its rotation.
+//! - `metrics`: the service's metrics.
 //! - [`service_clients`]: the services allowed to obtain service tokens.
 //! - [`tenants`]: calls to svc-tenant.
 //! - [`totp`]: TOTP codes and recovery codes.
@@ -32,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod keys;
+mod metrics;
 pub mod operations;
 pub mod service_clients;
 pub mod store;

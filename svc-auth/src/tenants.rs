@@ -1,9 +1,7 @@
 //! svc-auth's calls to svc-tenant, made as the service `svc-auth` with tokens it signs itself.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use platform::context::TenantId;
 use proto::formflow::tenant::v1 as wire;
 use proto::formflow::tenant::v1::resolve_tenant_request::Key;
@@ -33,31 +31,19 @@ impl std::fmt::Debug for TenantClient {
 impl TenantClient {
     /// A client of svc-tenant at `url` (connected lazily).
     pub fn new(url: &str, mint: TokenMinter) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-            .context("AUTH_TENANT_URL is not a valid URL")?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
         Ok(Self {
-            client: TenantServiceClient::new(channel),
+            client: TenantServiceClient::new(platform::client::channel(url, "AUTH_TENANT_URL")?),
             mint,
         })
     }
 
     fn request<T>(&self, message: T, request_id: &str) -> Result<tonic::Request<T>, Error> {
-        let mut request = tonic::Request::new(message);
         let token = (self.mint)()?;
-        let metadata = request.metadata_mut();
-        metadata.insert(
-            "authorization",
-            format!("Bearer {token}")
-                .parse()
-                .map_err(anyhow::Error::from)?,
-        );
-        if let Ok(request_id) = request_id.parse() {
-            metadata.insert(platform::context::REQUEST_ID_HEADER, request_id);
-        }
-        Ok(request)
+        Ok(platform::client::authorized(
+            message,
+            &token,
+            Some(request_id),
+        )?)
     }
 
     /// Creates a tenant. Its errors (slug taken, invalid fields) reach the caller as they are,

@@ -2,33 +2,26 @@
 
 use std::future::Future;
 
-use platform::auth::JwtVerifier;
-use platform::db::Db;
-use platform::runtime::{Connections, Runtime};
+use platform::db::Schema;
+use platform::runtime::Runtime;
 use platform::server::Listeners;
+use platform::suite::NOTIFY;
 use proto::formflow::notify::v1::notify_service_server::NotifyServiceServer;
 
 use crate::config::Config;
 use crate::grpc::NotifyApi;
 
 /// Name of the service in logs, metrics and connection names.
-pub const SERVICE_NAME: &str = platform::suite::NOTIFY.name;
-/// The Postgres schema svc-notify owns.
-pub const SCHEMA: &str = "notify";
-/// The embedded migrations of the `notify` schema.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+pub const SERVICE_NAME: &str = NOTIFY.name;
+/// The `notify` schema and its migrations.
+pub static SCHEMA: Schema = Schema::new(NOTIFY, sqlx::migrate!());
 
 /// Connects to Postgres (migrating it), Redis and RabbitMQ, and readies the API on
-/// `listeners`; nothing is served until the runtime runs.
+/// `listeners`; nothing is served until the runtime runs. The operations will take the
+/// connections' pool, Redis and outbox.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
-    let verifier = JwtVerifier::from_config(&config.auth).await?;
-    // The operations take the pool, Redis and the outbox when the first RPC lands.
-    let Connections { relay, .. } =
-        Connections::open(&config.infra, SERVICE_NAME, SCHEMA, &MIGRATOR).await?;
-    let mut runtime = Runtime::new(SERVICE_NAME, listeners);
-    runtime
-        .serve_api(&verifier, NotifyServiceServer::new(NotifyApi))
-        .relay_outbox(relay);
+    let (mut runtime, _connections) = config.start(&SCHEMA, listeners).await?;
+    runtime.serve_api(NotifyServiceServer::new(NotifyApi));
     Ok(runtime)
 }
 
@@ -37,12 +30,5 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if config.migrate_only {
-        return Db::migrate_only(&config.infra.db, SCHEMA, &MIGRATOR).await;
-    }
-    let listeners = Listeners::bind(config.grpc_addr, config.metrics_addr).await?;
-    build(config, listeners)
-        .await?
-        .run_until_stopped(shutdown)
-        .await
+    config.run(&SCHEMA, build, shutdown).await
 }

@@ -1,30 +1,10 @@
 //! Configuration of svc-notify: flags and environment variables (`svc-notify --help`).
 
-use std::net::SocketAddr;
+use platform::config::{NoOptions, ServiceConfig};
+use platform::suite::Notify;
 
-use platform::config::{AuthConfig, InfraConfig};
-use platform::telemetry::TelemetryConfig;
-
-/// svc-notify: notifications: templates, channels, preferences, deliveries and the in-app inbox.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-notify", version)]
-pub struct Config {
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "NOTIFY_GRPC_ADDR", default_value_t = platform::suite::NOTIFY.default_grpc_addr())]
-    pub grpc_addr: SocketAddr,
-    /// Address of the Prometheus `/metrics` listener; none when unset.
-    #[arg(long, env = "NOTIFY_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
-    /// Run the database migrations, then exit (for the deployment's migration job).
-    #[arg(long, env = "NOTIFY_MIGRATE_ONLY")]
-    pub migrate_only: bool,
-    #[command(flatten)]
-    pub infra: InfraConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-}
+/// svc-notify's configuration: the kit's blocks; its own options come with its domain.
+pub type Config = ServiceConfig<Notify, NoOptions>;
 
 #[cfg(test)]
 mod tests {

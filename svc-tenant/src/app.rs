@@ -2,10 +2,10 @@
 
 use std::future::Future;
 
-use platform::auth::JwtVerifier;
-use platform::db::Db;
-use platform::runtime::{Connections, Runtime};
+use platform::db::Schema;
+use platform::runtime::Runtime;
 use platform::server::Listeners;
+use platform::suite::TENANT;
 use proto::formflow::tenant::v1::tenant_service_server::TenantServiceServer;
 
 use crate::cache::TenantCache;
@@ -14,27 +14,24 @@ use crate::grpc::TenantApi;
 use crate::operations::Tenants;
 
 /// Name of the service in logs, metrics and connection names.
-pub const SERVICE_NAME: &str = platform::suite::TENANT.name;
-/// The Postgres schema svc-tenant owns.
-pub const SCHEMA: &str = "tenant";
-/// The embedded migrations of the `tenant` schema.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+pub const SERVICE_NAME: &str = TENANT.name;
+/// The `tenant` schema and its migrations.
+pub static SCHEMA: Schema = Schema::new(TENANT, sqlx::migrate!());
 
 /// Connects to Postgres (migrating it), Redis and RabbitMQ, and readies the API on
 /// `listeners`; nothing is served until the runtime runs.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
-    let verifier = JwtVerifier::from_config(&config.auth).await?;
-    let connections = Connections::open(&config.infra, SERVICE_NAME, SCHEMA, &MIGRATOR).await?;
-    let cache = TenantCache::new(connections.redis, config.cache_ttl);
+    let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
+    let cache = TenantCache::new(connections.redis, config.options.cache_ttl);
     let tenants = Tenants::new(connections.db, cache, connections.outbox);
-    let base_domain = config.base_domain.map(|base| base.to_ascii_lowercase());
-    let mut runtime = Runtime::new(SERVICE_NAME, listeners);
-    runtime
-        .serve_api(
-            &verifier,
-            TenantServiceServer::new(TenantApi::new(tenants, base_domain)),
-        )
-        .relay_outbox(connections.relay);
+    let base_domain = config
+        .options
+        .base_domain
+        .map(|base| base.to_ascii_lowercase());
+    runtime.serve_api(TenantServiceServer::new(TenantApi::new(
+        tenants,
+        base_domain,
+    )));
     Ok(runtime)
 }
 
@@ -43,12 +40,5 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if config.migrate_only {
-        return Db::migrate_only(&config.infra.db, SCHEMA, &MIGRATOR).await;
-    }
-    let listeners = Listeners::bind(config.grpc_addr, config.metrics_addr).await?;
-    build(config, listeners)
-        .await?
-        .run_until_stopped(shutdown)
-        .await
+    config.run(&SCHEMA, build, shutdown).await
 }

@@ -1,30 +1,10 @@
 //! Configuration of svc-workflow: flags and environment variables (`svc-workflow --help`).
 
-use std::net::SocketAddr;
+use platform::config::{NoOptions, ServiceConfig};
+use platform::suite::Workflow;
 
-use platform::config::{AuthConfig, InfraConfig};
-use platform::telemetry::TelemetryConfig;
-
-/// svc-workflow: workflows, triggers, executions, schedules and credentials.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-workflow", version)]
-pub struct Config {
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "WORKFLOW_GRPC_ADDR", default_value_t = platform::suite::WORKFLOW.default_grpc_addr())]
-    pub grpc_addr: SocketAddr,
-    /// Address of the Prometheus `/metrics` listener; none when unset.
-    #[arg(long, env = "WORKFLOW_METRICS_ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
-    /// Run the database migrations, then exit (for the deployment's migration job).
-    #[arg(long, env = "WORKFLOW_MIGRATE_ONLY")]
-    pub migrate_only: bool,
-    #[command(flatten)]
-    pub infra: InfraConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
-}
+/// svc-workflow's configuration: the kit's blocks; its own options come with its domain.
+pub type Config = ServiceConfig<Workflow, NoOptions>;
 
 #[cfg(test)]
 mod tests {

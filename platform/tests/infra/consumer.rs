@@ -11,7 +11,7 @@ use platform::consumer::{
     self, Audience, EventHandler, ProcessedEvents, ReceivedEvent, Subscription,
 };
 use platform::context::TenantId;
-use platform::db::Db;
+use platform::db::{Db, Schema};
 use platform::events::{Envelope, Event};
 use platform::testing::{TestInfra, wait_until};
 use proto::formflow::events::v1::TenantSuspended;
@@ -80,10 +80,11 @@ impl Fixture {
             .execute(&mut admin)
             .await
             .unwrap();
-        let no_migrations = Migrator::with_migrations(Vec::new());
-        let db = Db::connect(&infra.db, SCHEMA, &no_migrations)
-            .await
-            .unwrap();
+        let schema = Schema {
+            name: SCHEMA,
+            migrations: Migrator::with_migrations(Vec::new()),
+        };
+        let db = Db::connect(&infra.db, &schema).await.unwrap();
         let deliveries = Arc::default();
         let stopped = CancellationToken::new();
         let handler = RecordSuspensions {

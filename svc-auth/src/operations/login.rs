@@ -331,7 +331,7 @@ impl Identity {
         transaction.commit().await?;
         self.outbox.notify();
         let reason = events::login_failure_reason(failure).as_str_name();
-        metrics::counter!("auth_login_failures_total", "reason" => reason).increment(1);
+        crate::metrics::login_failed(reason);
         tracing::info!(reason, ip = %context.client_ip, "login failed");
         Ok(locked_until)
     }

@@ -32,11 +32,11 @@ impl Identity {
         tenant: Option<TenantId>,
     ) -> Result<IssuedToken, Error> {
         if !self.clients.verify(client_id, client_secret) {
-            metrics::counter!("auth_service_tokens_total", "result" => "refused").increment(1);
+            crate::metrics::service_token("refused");
             tracing::warn!(%client_id, "service token refused: wrong client id or secret");
             return Err(Error::InvalidClientCredentials);
         }
-        metrics::counter!("auth_service_tokens_total", "result" => "issued").increment(1);
+        crate::metrics::service_token("issued");
         self.service_token(client_id, tenant)
     }
 

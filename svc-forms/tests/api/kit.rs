@@ -157,7 +157,7 @@ async fn its_schema_has_the_platform_conventions_and_migrations_run_once() {
         .fetch_one(&mut admin)
         .await
         .unwrap();
-    let expected = platform::db::with_platform_migrations(&svc_forms::app::MIGRATOR)
+    let expected = platform::db::with_platform_migrations(&svc_forms::app::SCHEMA.migrations)
         .iter()
         .count();
     assert_eq!(applied as usize, expected);

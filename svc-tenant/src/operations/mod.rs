@@ -42,7 +42,7 @@ impl Tenants {
             db,
             cache,
             outbox,
-            audit: AuditLog::new(SCHEMA),
+            audit: AuditLog::new(SCHEMA.name),
         }
     }
 

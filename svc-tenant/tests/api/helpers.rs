@@ -39,7 +39,7 @@ impl TestApp {
     ) -> TestApp {
         let keys = TestKeys::new();
         let mut config = Config::try_parse_from(["svc-tenant"]).expect("the defaults parse");
-        config.base_domain = Some(BASE_DOMAIN.to_owned());
+        config.options.base_domain = Some(BASE_DOMAIN.to_owned());
         config.infra = infra.config();
         config.auth = keys.auth_config();
         configure(&mut config);

@@ -3,7 +3,7 @@
 
 use platform::db::Db;
 use sqlx::Row;
-use svc_tenant::app::{MIGRATOR, SCHEMA};
+use svc_tenant::app::SCHEMA;
 
 use crate::helpers::{TestApp, id_of};
 
@@ -19,7 +19,7 @@ async fn queries_see_only_the_transactions_tenant() {
         })
         .await;
     let globex = app.create_tenant("globex").await;
-    let db = Db::connect(&app.infra.db, SCHEMA, &MIGRATOR).await.unwrap();
+    let db = Db::connect(&app.infra.db, &SCHEMA).await.unwrap();
 
     let role: String = sqlx::query("SELECT current_user::text")
         .fetch_one(db.pool())
@@ -95,13 +95,9 @@ async fn queries_see_only_the_transactions_tenant() {
 #[tokio::test]
 async fn migrations_run_twice_without_harm() {
     let infra = platform::testing::TestInfra::new().await;
-    Db::migrate_only(&infra.db, SCHEMA, &MIGRATOR)
-        .await
-        .unwrap();
-    Db::migrate_only(&infra.db, SCHEMA, &MIGRATOR)
-        .await
-        .unwrap();
-    let db = Db::connect(&infra.db, SCHEMA, &MIGRATOR).await.unwrap();
+    Db::migrate_only(&infra.db, &SCHEMA).await.unwrap();
+    Db::migrate_only(&infra.db, &SCHEMA).await.unwrap();
+    let db = Db::connect(&infra.db, &SCHEMA).await.unwrap();
     let applied: i64 = sqlx::query("SELECT count(*) FROM tenant._sqlx_migrations")
         .fetch_one(db.pool())
         .await
@@ -109,7 +105,7 @@ async fn migrations_run_twice_without_harm() {
         .get(0);
     assert_eq!(
         applied as usize,
-        platform::db::with_platform_migrations(&MIGRATOR)
+        platform::db::with_platform_migrations(&SCHEMA.migrations)
             .iter()
             .count()
     );

@@ -89,7 +89,7 @@ impl Services {
 
         let mut tenant_config = svc_tenant::Config::try_parse_from(["svc-tenant"])
             .expect("svc-tenant's defaults parse");
-        tenant_config.base_domain = options.base_domain;
+        tenant_config.options.base_domain = options.base_domain;
         tenant_config.infra = infra.config();
         tenant_config.auth = verification(keys, auth.addr());
         let tenant = TestServer::run(

@@ -15,8 +15,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use platform::testing::{TestInfra, TestKeys};
-use proto::formflow::auth::v1 as wire;
-use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use proto::formflow::tenant::v1::{GetTenantRequest, RateLimits, Tenant, UpdateTenantRequest};
 use testkit::{Options, Services};
@@ -121,17 +119,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(gateway.run_until_stopped(std::future::pending()));
 
     // An owner of a tenant, logged in.
-    let signed_up = AuthServiceClient::connect(format!("http://{}", services.auth_addr))
-        .await?
-        .sign_up(wire::SignUpRequest {
-            tenant_slug: "bench".into(),
-            tenant_display_name: "Bench".into(),
-            email: "bench@example.com".into(),
-            password: PASSWORD.into(),
-            display_name: "Bench".into(),
-        })
-        .await?
-        .into_inner();
+    let signed_up = services
+        .sign_up("bench", "bench@example.com", PASSWORD)
+        .await?;
     let tenant_id = signed_up.tenant.expect("a tenant").id;
     let token = signed_up.tokens.expect("tokens").access_token;
     // The free plan's 600 requests a minute would refuse nearly all of the run.

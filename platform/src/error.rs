@@ -69,6 +69,14 @@ impl FieldViolations {
         &self.violations
     }
 
+    /// The fields recorded, in order.
+    pub fn fields(&self) -> Vec<&str> {
+        self.violations
+            .iter()
+            .map(|(field, _)| field.as_str())
+            .collect()
+    }
+
     /// `Ok(())` when nothing was recorded, else `Err(self)`.
     pub fn into_result(self) -> Result<(), FieldViolations> {
         if self.is_empty() { Ok(()) } else { Err(self) }

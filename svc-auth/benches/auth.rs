@@ -73,17 +73,9 @@ async fn main() -> anyhow::Result<()> {
     let auth_addr = services.auth_addr;
 
     let client = AuthServiceClient::connect(format!("http://{auth_addr}")).await?;
-    let signed_up = client
-        .clone()
-        .sign_up(wire::SignUpRequest {
-            tenant_slug: "bench".into(),
-            tenant_display_name: "Bench".into(),
-            email: "bench@example.com".into(),
-            password: PASSWORD.into(),
-            display_name: "Bench".into(),
-        })
-        .await?
-        .into_inner();
+    let signed_up = services
+        .sign_up("bench", "bench@example.com", PASSWORD)
+        .await?;
     let tenant_id = signed_up.tenant.unwrap().id;
     let login = |email: &'static str, password: &'static str| {
         let mut client = client.clone();

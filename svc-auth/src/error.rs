@@ -14,6 +14,9 @@ use crate::domain::InvitationId;
 /// What can go wrong in an identity operation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// What every service's operations can fail with.
+    #[error(transparent)]
+    Common(#[from] CommonError),
     /// Login refused: unknown email, wrong password or not a member, told apart by nobody.
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -108,9 +111,6 @@ pub enum Error {
     /// a tenant that does not exist).
     #[error("svc-tenant refused: {}", .0.message())]
     TenantRefused(Status),
-    /// What every service's operations can fail with.
-    #[error(transparent)]
-    Common(#[from] CommonError),
 }
 
 platform::common_error_conversions!(Error);

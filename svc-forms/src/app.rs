@@ -1,6 +1,5 @@
-//! Building and running svc-forms: what `main`, the suite launcher and the tests all start.
-
-use std::future::Future;
+//! Building svc-forms: what `main` (through `Config::run`), the suite launcher and the tests
+//! all start.
 
 use platform::db::Schema;
 use platform::runtime::Runtime;
@@ -23,12 +22,4 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     let (mut runtime, _connections) = config.start(&SCHEMA, listeners).await?;
     runtime.serve_api(FormServiceServer::new(FormsApi));
     Ok(runtime)
-}
-
-/// Runs svc-forms until `shutdown` completes; with `--migrate-only`, migrates and returns.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    config.run(&SCHEMA, build, shutdown).await
 }

@@ -4,5 +4,8 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let config = svc_notify::Config::parse();
     let _telemetry = platform::telemetry::init(svc_notify::SERVICE_NAME, &config.telemetry)?;
-    svc_notify::run(config, platform::shutdown::signal()).await
+    let (schema, build) = (&svc_notify::app::SCHEMA, svc_notify::build);
+    config
+        .run(schema, build, platform::shutdown::signal())
+        .await
 }

@@ -1,6 +1,5 @@
-//! Building and running svc-tenant: what `main`, the suite launcher and the tests all start.
-
-use std::future::Future;
+//! Building svc-tenant: what `main` (through `Config::run`), the suite launcher and the tests
+//! all start.
 
 use platform::db::Schema;
 use platform::runtime::Runtime;
@@ -33,12 +32,4 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         base_domain,
     )));
     Ok(runtime)
-}
-
-/// Runs svc-tenant until `shutdown` completes; with `--migrate-only`, migrates and returns.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    config.run(&SCHEMA, build, shutdown).await
 }

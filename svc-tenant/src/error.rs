@@ -9,6 +9,9 @@ use crate::domain::{DomainName, Slug};
 /// What can go wrong in a tenant operation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// What every service's operations can fail with.
+    #[error(transparent)]
+    Common(#[from] CommonError),
     /// No such tenant (or it is deleted and the caller may not see deleted tenants).
     #[error("tenant {0} not found")]
     TenantNotFound(String),
@@ -24,9 +27,6 @@ pub enum Error {
     /// The tenant is not in a state that allows the operation.
     #[error("{0}")]
     WrongStatus(&'static str),
-    /// What every service's operations can fail with.
-    #[error(transparent)]
-    Common(#[from] CommonError),
 }
 
 platform::common_error_conversions!(Error);

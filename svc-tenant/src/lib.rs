@@ -5,7 +5,7 @@
 //!
 //! Layers point one way: `grpc` → `operations` → `domain`, `store`, `cache`, `events`.
 //!
-//! - [`app`]: build and run the service (`build`, `run`).
+//! - [`app`]: build the service (`build`); `main` runs it with `Config::run`.
 //! - [`config`]: flags and environment variables.
 //! - [`grpc`]: the `TenantService` handlers and request parsing.
 //! - [`operations`]: permissions, transactions, audit rows, events and cache invalidation.
@@ -27,5 +27,5 @@ mod metrics;
 pub mod operations;
 pub mod store;
 
-pub use app::{build, run};
+pub use app::{SERVICE_NAME, build};
 pub use config::Config;

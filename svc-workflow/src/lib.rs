@@ -8,7 +8,7 @@
 //! A service grows the rooms svc-tenant has: `operations` (permissions, transactions, audit,
 //! events), `domain`, `store`, `events` and `error`, with `grpc` → `operations` → the rest.
 //!
-//! - [`app`]: build and run the service (`build`, `run`).
+//! - [`app`]: build the service (`build`); `main` runs it with `Config::run`.
 //! - [`config`]: flags and environment variables.
 //! - [`grpc`]: the `WorkflowService` handlers.
 
@@ -16,5 +16,5 @@ pub mod app;
 pub mod config;
 pub mod grpc;
 
-pub use app::{SERVICE_NAME, build, run};
+pub use app::{SERVICE_NAME, build};
 pub use config::Config;

@@ -4,5 +4,8 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let config = svc_workflow::Config::parse();
     let _telemetry = platform::telemetry::init(svc_workflow::SERVICE_NAME, &config.telemetry)?;
-    svc_workflow::run(config, platform::shutdown::signal()).await
+    let (schema, build) = (&svc_workflow::app::SCHEMA, svc_workflow::build);
+    config
+        .run(schema, build, platform::shutdown::signal())
+        .await
 }

@@ -333,11 +333,7 @@ mod tests {
             }),
         };
         let violations = new_tenant(request, Some("forms.example.com")).unwrap_err();
-        let fields: Vec<&str> = violations
-            .violations()
-            .iter()
-            .map(|(field, _)| field.as_str())
-            .collect();
+        let fields = violations.fields();
         assert_eq!(
             fields,
             [

@@ -10,6 +10,8 @@ use clap::Parser;
 use platform::config::AuthConfig;
 use platform::server::Listeners;
 use platform::testing::{TestInfra, TestKeys, TestServer};
+use proto::formflow::auth::v1 as wire;
+use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use secrecy::SecretString;
 use svc_auth::config::SecurityConfig;
 
@@ -103,6 +105,25 @@ impl Services {
             tenant_addr,
             _servers: [auth, tenant],
         }
+    }
+
+    /// Signs up tenant `slug` owned by `email` with `password`, as anyone can, straight at
+    /// svc-auth.
+    pub async fn sign_up(
+        &self,
+        slug: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<wire::SignUpResponse> {
+        let mut client = AuthServiceClient::connect(format!("http://{}", self.auth_addr)).await?;
+        let request = wire::SignUpRequest {
+            tenant_slug: slug.into(),
+            tenant_display_name: format!("{slug} Inc."),
+            email: email.into(),
+            password: password.into(),
+            display_name: "Ada Lovelace".into(),
+        };
+        Ok(client.sign_up(request).await?.into_inner())
     }
 
     /// A gateway configuration in front of these services: svc-tenant and svc-auth as

@@ -111,14 +111,6 @@ fn scopes(violations: &mut FieldViolations, field: &str, scopes: &[String]) -> V
 mod tests {
     use super::*;
 
-    fn fields(violations: &FieldViolations) -> Vec<&str> {
-        violations
-            .violations()
-            .iter()
-            .map(|(field, _)| field.as_str())
-            .collect()
-    }
-
     #[test]
     fn every_bad_field_of_an_api_key_is_reported() {
         let request = wire::CreateApiKeyRequest {
@@ -135,7 +127,7 @@ mod tests {
         };
         let violations = new_api_key(&request).unwrap_err();
         assert_eq!(
-            fields(&violations),
+            violations.fields(),
             [
                 "api_key.display_name",
                 "api_key.role",

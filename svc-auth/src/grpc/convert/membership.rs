@@ -197,14 +197,6 @@ mod tests {
     use super::*;
     use crate::events::role_to_proto;
 
-    fn fields(violations: &FieldViolations) -> Vec<&str> {
-        violations
-            .violations()
-            .iter()
-            .map(|(field, _)| field.as_str())
-            .collect()
-    }
-
     #[test]
     fn roles_round_trip_through_the_wire() {
         for role in [Role::Owner, Role::Admin, Role::Member, Role::Viewer] {
@@ -230,7 +222,7 @@ mod tests {
             }),
         };
         assert_eq!(
-            fields(&new_invitation(&request).unwrap_err()),
+            new_invitation(&request).unwrap_err().fields(),
             ["invitation.ttl"]
         );
     }
@@ -252,7 +244,7 @@ mod tests {
         let (_, after, role) = member_listing(&request(wire::Role::Admin)).unwrap();
         assert_eq!((after, role), (Some(position), Some(Role::Admin)));
         let violations = member_listing(&request(wire::Role::Viewer)).unwrap_err();
-        assert_eq!(fields(&violations), ["page_token"]);
+        assert_eq!(violations.fields(), ["page_token"]);
     }
 
     #[test]
@@ -270,7 +262,7 @@ mod tests {
         assert!(member_update(&request(&["role"])).is_ok());
         for paths in [&[][..], &["role", "email"], &["email"]] {
             let violations = member_update(&request(paths)).unwrap_err();
-            assert_eq!(fields(&violations), ["update_mask"], "{paths:?}");
+            assert_eq!(violations.fields(), ["update_mask"], "{paths:?}");
         }
     }
 

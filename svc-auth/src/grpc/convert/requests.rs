@@ -232,11 +232,7 @@ mod tests {
             display_name: "\u{7}".into(),
         };
         let violations = sign_up(&request).unwrap_err();
-        let fields: Vec<&str> = violations
-            .violations()
-            .iter()
-            .map(|(field, _)| field.as_str())
-            .collect();
+        let fields = violations.fields();
         assert_eq!(
             fields,
             [

@@ -93,6 +93,13 @@ impl ApiError {
         }
         if let Some(info) = status.get_details_error_info() {
             error.reason = Some(info.reason.clone());
+            // The Idempotency-Key draft's answer to a key reused for another request.
+            if info.reason == "IDEMPOTENCY_KEY_REUSED" {
+                error.http_status = Some(Box::new((
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    http::HeaderMap::new(),
+                )));
+            }
             error.details.push(json!({
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": info.reason,
@@ -228,6 +235,17 @@ mod tests {
         assert_eq!(body["error"]["message"], "internal error");
         assert_eq!(body["error"]["code"], "INTERNAL");
         assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_reused_idempotency_key_answers_422() {
+        let status = platform::error::status_with_reason(
+            tonic::Code::InvalidArgument,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this idempotency key was used for a different request",
+        );
+        let response = ApiError::from_status(&status).into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[test]

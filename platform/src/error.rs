@@ -22,6 +22,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::context::Permission;
+use crate::idempotency::IdempotencyError;
 
 /// Error domain of every `ErrorInfo` the suite emits.
 pub const ERROR_DOMAIN: &str = "formflow.dev";
@@ -150,6 +151,9 @@ pub enum CommonError {
     /// An update named a version (etag) that is no longer current.
     #[error("the {0} changed since it was read (etag mismatch); read it again")]
     EtagMismatch(&'static str),
+    /// The call's `Idempotency-Key` cannot be used for it.
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
     /// Anything else: a bug or an infrastructure failure. Logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -169,14 +173,23 @@ impl From<CommonError> for Status {
             CommonError::EtagMismatch(_) => {
                 status_with_reason(Code::Aborted, "ETAG_MISMATCH", error.to_string())
             }
+            CommonError::Idempotency(IdempotencyError::InFlight) => {
+                status_with_reason(Code::Aborted, "IDEMPOTENCY_KEY_IN_USE", error.to_string())
+            }
+            CommonError::Idempotency(IdempotencyError::Reused) => status_with_reason(
+                Code::InvalidArgument,
+                "IDEMPOTENCY_KEY_REUSED",
+                error.to_string(),
+            ),
+            CommonError::Idempotency(IdempotencyError::Unexpected(cause)) => internal(cause),
             CommonError::Unexpected(cause) => internal(cause),
         }
     }
 }
 
 /// Implements `From` for a service's `Error` (which has a `Common(CommonError)` variant) from
-/// every error [`CommonError`] covers: field violations, access refusals, `sqlx` and `anyhow`
-/// errors.
+/// every error [`CommonError`] covers: field violations, access refusals, idempotency key
+/// refusals, `sqlx` and `anyhow` errors.
 #[macro_export]
 macro_rules! common_error_conversions {
     ($error:ident) => {
@@ -192,6 +205,11 @@ macro_rules! common_error_conversions {
         }
         impl From<$crate::__private::sqlx::Error> for $error {
             fn from(error: $crate::__private::sqlx::Error) -> Self {
+                $error::Common(error.into())
+            }
+        }
+        impl From<$crate::idempotency::IdempotencyError> for $error {
+            fn from(error: $crate::idempotency::IdempotencyError) -> Self {
                 $error::Common(error.into())
             }
         }

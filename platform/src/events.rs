@@ -45,6 +45,9 @@ event_types! {
     events::LoginFailed => "auth.login.failed",
     events::InvitationCreated => "auth.invitation.created",
     events::PasswordResetRequested => "auth.password_reset.requested",
+    events::FormPublished => "forms.form.published",
+    events::SubmissionCreated => "forms.submission.created",
+    events::SubmissionDeleted => "forms.submission.deleted",
 }
 
 /// The envelope of an event on the wire.

@@ -9,6 +9,7 @@
 //! - [`events`] and [`outbox`]: the event envelope and the transactional outbox with its relay.
 //! - [`auth`] and [`context`]: JWT verification and signing, principals, the request context.
 //! - [`id`]: typed resource ids (`platform::id!`).
+//! - [`idempotency`]: `Idempotency-Key`: answers replayed, reuse and concurrency refused.
 //! - [`client`]: channels to other suite services and authorised requests.
 //! - [`error`]: the error core of every service, `tonic::Status` with field violations and
 //!   reasons.
@@ -33,6 +34,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod id;
+pub mod idempotency;
 pub mod metrics;
 pub mod outbox;
 pub mod paging;

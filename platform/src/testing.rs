@@ -30,6 +30,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
+use crate::amqp::{Consumer, Outcome};
 use crate::auth::{Claims, JwtSigner};
 use crate::config::{AmqpConfig, AuthConfig, DbConfig, InfraConfig, RedisConfig};
 use crate::context::{Role, TenantId, UserId};
@@ -128,11 +129,17 @@ impl TestInfra {
         }
     }
 
-    /// A superuser connection to the test database, to inspect what services wrote.
+    /// A connection to the test database that sees every tenant's rows (`app.platform` on,
+    /// past row-level security), to inspect what services wrote.
     pub async fn admin_connection(&self) -> sqlx::PgConnection {
-        sqlx::PgConnection::connect(self.db.url().unwrap().expose_secret())
+        let mut connection = sqlx::PgConnection::connect(self.db.url().unwrap().expose_secret())
             .await
-            .expect("connecting to the test database")
+            .expect("connecting to the test database");
+        sqlx::query("SELECT set_config('app.platform', 'on', false)")
+            .execute(&mut connection)
+            .await
+            .expect("seeing every tenant's rows");
+        connection
     }
 }
 
@@ -394,6 +401,113 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+    }
+}
+
+/// A message as a test received it: routing key, AMQP message id and type, and the JSON body.
+#[derive(Debug, Clone)]
+pub struct ReceivedMessage {
+    /// The routing key it was published with.
+    pub routing_key: String,
+    /// Its message id (an event's id).
+    pub message_id: String,
+    /// Its type (an event's type).
+    pub kind: String,
+    /// Its body.
+    pub body: serde_json::Value,
+}
+
+/// A queue of the test's own, bound to the events exchange, declared at once so that nothing
+/// published afterwards is missed.
+#[derive(Debug)]
+pub struct EventObserver {
+    consumer: Consumer,
+}
+
+impl EventObserver {
+    /// Observes the events matching `bindings` (`forms.#`).
+    pub async fn start(amqp: &AmqpConfig, bindings: &[&str]) -> EventObserver {
+        let queue = format!("test-observer-{}", Uuid::new_v4().simple());
+        let consumer = Consumer::start(amqp, "test-observer", &queue, bindings, 500)
+            .await
+            .expect("starting the event observer");
+        EventObserver { consumer }
+    }
+
+    /// The next `count` messages, acknowledged; fails the test after `timeout`.
+    pub async fn receive(&mut self, count: usize, timeout: Duration) -> Vec<ReceivedMessage> {
+        let mut received = Vec::new();
+        tokio::time::timeout(timeout, async {
+            while received.len() < count {
+                self.consumer
+                    .process_next(|delivery| {
+                        let text = |value: Option<&lapin::types::ShortString>| {
+                            value.map(ToString::to_string).unwrap_or_default()
+                        };
+                        received.push(ReceivedMessage {
+                            routing_key: delivery.routing_key.to_string(),
+                            message_id: text(delivery.properties.message_id().as_ref()),
+                            kind: text(delivery.properties.kind().as_ref()),
+                            body: serde_json::from_slice(&delivery.data).expect("a JSON body"),
+                        });
+                        async { Outcome::Done }
+                    })
+                    .await
+                    .expect("receiving an event");
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("only {} of {count} events arrived", received.len()));
+        received
+    }
+
+    /// Whether no other message arrives within `window`.
+    pub async fn nothing_more_arrives(&mut self, window: Duration) -> bool {
+        tokio::time::timeout(
+            window,
+            self.consumer.process_next(|_| async { Outcome::Done }),
+        )
+        .await
+        .is_err()
+    }
+}
+
+impl TestInfra {
+    /// Where this test's RabbitMQ listens, to put a [`TcpProxy`] in front of it.
+    pub async fn broker_addr(&self) -> SocketAddr {
+        let url = self.amqp.url().expect("an AMQP URL");
+        let authority = url
+            .expose_secret()
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .map(|authority| authority.rsplit('@').next().unwrap_or(authority).to_owned())
+            .expect("AMQP_URL has a host");
+        let authority = if authority.contains(':') {
+            authority
+        } else {
+            format!("{authority}:5672")
+        };
+        tokio::net::lookup_host(authority)
+            .await
+            .expect("resolving the broker")
+            .next()
+            .expect("the broker's address")
+    }
+
+    /// This test's AMQP URL, through `proxy` instead of straight to the broker.
+    pub fn amqp_url_through(&self, proxy: SocketAddr) -> String {
+        let url = self.amqp.url().expect("an AMQP URL");
+        let (scheme, rest) = url
+            .expose_secret()
+            .split_once("://")
+            .map(|(scheme, rest)| (scheme.to_owned(), rest.to_owned()))
+            .expect("AMQP_URL has a scheme");
+        let (authority, path) = rest.split_once('/').unwrap_or((&rest, ""));
+        match authority.rsplit_once('@') {
+            Some((credentials, _)) => format!("{scheme}://{credentials}@{proxy}/{path}"),
+            None => format!("{scheme}://{proxy}/{path}"),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::{
     SessionId, TENANT_ID_HEADER, TenantId,
 };
 use crate::auth::{AuthError, JwtVerifier};
+use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey};
 
 /// A tower layer that verifies the bearer token of every call (when there is one) and stores
 /// the resulting [`RequestContext`] in the request's extensions, where handlers find it with
@@ -162,6 +163,18 @@ pub async fn request_context(
             "the token belongs to another tenant than the request",
         ));
     }
+    // A key that is present but unreadable is refused, never ignored: ignoring it would turn
+    // the client's retry into a second write.
+    let idempotency_key = headers
+        .get(IDEMPOTENCY_KEY_HEADER)
+        .filter(|key| !key.is_empty())
+        .map(|key| {
+            key.to_str()
+                .map_err(|_| IdempotencyKey::INVALID)
+                .and_then(IdempotencyKey::parse)
+                .map_err(Status::invalid_argument)
+        })
+        .transpose()?;
     Ok(RequestContext {
         request_id,
         principal,
@@ -169,6 +182,7 @@ pub async fn request_context(
         tenant_id,
         client_ip,
         user_agent,
+        idempotency_key,
     })
 }
 

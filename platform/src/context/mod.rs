@@ -15,6 +15,7 @@ pub use layer::{ContextLayer, ContextService, request_context};
 pub use principal::{Permission, Principal, Role};
 
 use crate::error::AccessError;
+use crate::idempotency::IdempotencyKey;
 
 /// Metadata key of the request id (also the `X-Request-ID` HTTP header).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -62,6 +63,8 @@ pub struct RequestContext {
     /// The end client's user agent: `x-client-user-agent` from the gateway, else the caller's
     /// `user-agent`; at most 500 characters.
     pub user_agent: String,
+    /// The call's `Idempotency-Key` (`idempotency-key` metadata), when it sent one.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl RequestContext {
@@ -83,6 +86,7 @@ impl RequestContext {
             tenant_id: None,
             client_ip: String::new(),
             user_agent: String::new(),
+            idempotency_key: None,
         }
     }
 
@@ -181,6 +185,7 @@ mod tests {
             tenant_id: routed,
             client_ip: String::new(),
             user_agent: String::new(),
+            idempotency_key: None,
         }
     }
 

@@ -66,6 +66,10 @@ pub enum Permission {
     FormsWrite,
     /// Read and export submissions.
     SubmissionsRead,
+    /// Submit forms that do not take public submissions.
+    SubmissionsCreate,
+    /// Delete submissions for good (the right to erasure).
+    SubmissionsDelete,
     /// Read workflows and executions.
     WorkflowsRead,
     /// Create and edit workflows.
@@ -84,7 +88,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 18] = [
         Permission::TenantRead,
         Permission::TenantManage,
         Permission::MembersRead,
@@ -94,6 +98,8 @@ impl Permission {
         Permission::FormsRead,
         Permission::FormsWrite,
         Permission::SubmissionsRead,
+        Permission::SubmissionsCreate,
+        Permission::SubmissionsDelete,
         Permission::WorkflowsRead,
         Permission::WorkflowsWrite,
         Permission::WorkflowsRun,
@@ -115,6 +121,8 @@ impl Permission {
             Permission::FormsRead => "forms:read",
             Permission::FormsWrite => "forms:write",
             Permission::SubmissionsRead => "submissions:read",
+            Permission::SubmissionsCreate => "submissions:create",
+            Permission::SubmissionsDelete => "submissions:delete",
             Permission::WorkflowsRead => "workflows:read",
             Permission::WorkflowsWrite => "workflows:write",
             Permission::WorkflowsRun => "workflows:run",
@@ -142,6 +150,7 @@ impl Permission {
             | Permission::WorkflowsRead
             | Permission::NotificationsRead => Role::Viewer,
             Permission::FormsWrite
+            | Permission::SubmissionsCreate
             | Permission::WorkflowsWrite
             | Permission::WorkflowsRun
             | Permission::AiUse => Role::Member,
@@ -149,6 +158,7 @@ impl Permission {
             | Permission::MembersManage
             | Permission::ApiKeysManage
             | Permission::CredentialsManage
+            | Permission::SubmissionsDelete
             | Permission::NotificationsManage => Role::Admin,
             Permission::OwnersManage => Role::Owner,
         }

@@ -121,10 +121,6 @@ async fn every_attempt_is_logged_with_its_address_and_agent() {
         .unwrap();
 
     let mut connection = app.infra.admin_connection().await;
-    sqlx::query("SELECT set_config('app.platform', 'on', false)")
-        .execute(&mut connection)
-        .await
-        .unwrap();
     let rows = sqlx::query("SELECT email, succeeded, reason, ip_address, tenant_id FROM auth.login_attempts ORDER BY id")
         .fetch_all(&mut connection)
         .await

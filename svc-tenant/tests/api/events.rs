@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use platform::amqp::{Consumer, Outcome};
-use platform::config::AmqpConfig;
 use platform::events::Envelope;
+use platform::testing::EventObserver;
 use proto::formflow::events::v1::{TenantCreated, TenantDeleted, TenantSuspended, TenantUpdated};
 use proto::formflow::tenant::v1::{
     DeleteTenantRequest, ReactivateTenantRequest, SuspendTenantRequest, Tenant, TenantStatus,
@@ -13,77 +12,10 @@ use proto::formflow::tenant::v1::{
 
 use crate::helpers::TestApp;
 
-/// A message as received: routing key, AMQP message id and type, and the body.
-#[derive(Debug, Clone)]
-pub(crate) struct Received {
-    pub(crate) routing_key: String,
-    pub(crate) message_id: String,
-    pub(crate) kind: String,
-    pub(crate) body: serde_json::Value,
-}
-
-/// A queue bound to every tenant event, declared before anything is published.
-pub(crate) async fn observe_tenant_events(amqp: &AmqpConfig) -> Consumer {
-    Consumer::start(
-        amqp,
-        "test-observer",
-        "test.tenant-events",
-        &["tenant.#"],
-        50,
-    )
-    .await
-    .expect("starting the observer")
-}
-
-/// The next `count` messages, acknowledged; fails the test after `timeout`.
-pub(crate) async fn receive(
-    consumer: &mut Consumer,
-    count: usize,
-    timeout: Duration,
-) -> Vec<Received> {
-    let mut received = Vec::new();
-    tokio::time::timeout(timeout, async {
-        while received.len() < count {
-            consumer
-                .process_next(|delivery| {
-                    received.push(Received {
-                        routing_key: delivery.routing_key.to_string(),
-                        message_id: delivery
-                            .properties
-                            .message_id()
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                        kind: delivery
-                            .properties
-                            .kind()
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                        body: serde_json::from_slice(&delivery.data).expect("a JSON body"),
-                    });
-                    async { Outcome::Done }
-                })
-                .await
-                .expect("receiving an event");
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("only {} of {count} events arrived", received.len()));
-    received
-}
-
-/// Whether another message arrives within `window`.
-pub(crate) async fn nothing_more_arrives(consumer: &mut Consumer, window: Duration) -> bool {
-    tokio::time::timeout(window, consumer.process_next(|_| async { Outcome::Done }))
-        .await
-        .is_err()
-}
-
 #[tokio::test]
 async fn each_change_publishes_its_event() {
     let app = TestApp::spawn().await;
-    let mut observer = observe_tenant_events(&app.infra.amqp).await;
+    let mut observer = EventObserver::start(&app.infra.amqp, &["tenant.#"]).await;
 
     let tenant = app.create_tenant("acme").await;
     let admin = app.platform_admin();
@@ -125,7 +57,7 @@ async fn each_change_publishes_its_event() {
         .await
         .unwrap();
 
-    let events = receive(&mut observer, 5, Duration::from_secs(20)).await;
+    let events = observer.receive(5, Duration::from_secs(20)).await;
     let routing_keys: Vec<&str> = events
         .iter()
         .map(|event| event.routing_key.as_str())
@@ -161,15 +93,19 @@ async fn each_change_publishes_its_event() {
     let deleted: Envelope<TenantDeleted> = serde_json::from_value(events[4].body.clone()).unwrap();
     assert_eq!(deleted.data.tenant.unwrap().status(), TenantStatus::Deleted);
 
-    assert!(nothing_more_arrives(&mut observer, Duration::from_millis(500)).await);
+    assert!(
+        observer
+            .nothing_more_arrives(Duration::from_millis(500))
+            .await
+    );
 }
 
 #[tokio::test]
 async fn refused_requests_publish_nothing() {
     let app = TestApp::spawn().await;
-    let mut observer = observe_tenant_events(&app.infra.amqp).await;
+    let mut observer = EventObserver::start(&app.infra.amqp, &["tenant.#"]).await;
     let tenant = app.create_tenant("acme").await;
-    receive(&mut observer, 1, Duration::from_secs(20)).await;
+    observer.receive(1, Duration::from_secs(20)).await;
 
     // A duplicate slug and a lost update both fail: no event may escape either.
     let duplicate = app
@@ -198,5 +134,5 @@ async fn refused_requests_publish_nothing() {
         })
         .await;
     assert!(stale.is_err());
-    assert!(nothing_more_arrives(&mut observer, Duration::from_secs(2)).await);
+    assert!(observer.nothing_more_arrives(Duration::from_secs(2)).await);
 }

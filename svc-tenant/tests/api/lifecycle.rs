@@ -331,10 +331,6 @@ async fn every_change_leaves_an_audit_row() {
         .unwrap();
 
     let mut connection = app.infra.admin_connection().await;
-    sqlx::query("SELECT set_config('app.platform', 'on', false)")
-        .execute(&mut connection)
-        .await
-        .unwrap();
     let rows = sqlx::query(
         "SELECT action, actor, details, request_id FROM tenant.audit_log WHERE tenant_id = $1 ORDER BY id",
     )

@@ -85,7 +85,7 @@ async fn service_tokens_go_to_configured_clients_only() {
         assert_eq!(refused.code(), Code::Unauthenticated, "{client}");
     }
 
-    // A token bound to one tenant reaches that tenant only.
+    // A token bound to one tenant reaches that tenant only: another is not found.
     let bound = issue(
         &app,
         GATEWAY_CLIENT.0,
@@ -102,7 +102,7 @@ async fn service_tokens_go_to_configured_clients_only() {
         })
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(refused.code(), Code::NotFound);
 }
 
 #[tokio::test]

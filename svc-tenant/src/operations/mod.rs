@@ -129,6 +129,15 @@ struct Change<'a> {
     changed_fields: &'a [&'a str],
 }
 
+/// The suite's tenant rule: to a caller bound to one tenant, another tenant is NOT_FOUND,
+/// exactly as one that never existed.
+fn hide_other_tenants(context: &RequestContext, id: TenantId) -> Result<(), Error> {
+    if !context.principal()?.is_platform_operator() && context.acting_tenant()? != id {
+        return Err(Error::TenantNotFound(id.to_string()));
+    }
+    Ok(())
+}
+
 /// The tenant `id`, locked for update; deleted tenants are not found.
 async fn load_for_change(connection: &mut PgConnection, id: TenantId) -> Result<Tenant, Error> {
     store::get_tenant(connection, id, true)

@@ -4,7 +4,9 @@ use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
 use serde_json::json;
 
-use super::{Change, Tenants, domain_strings, give_domain, limits_json, load_for_change};
+use super::{
+    Change, Tenants, domain_strings, give_domain, hide_other_tenants, limits_json, load_for_change,
+};
 use crate::domain::{
     DisplayName, DomainName, Plan, RateLimits, Settings, Slug, Tenant, TenantStatus,
 };
@@ -104,6 +106,7 @@ impl Tenants {
     /// Reads a tenant: its own members, or platform operators (who also see deleted ones).
     #[tracing::instrument(skip_all, fields(tenant_id = %id))]
     pub async fn get(&self, context: &RequestContext, id: TenantId) -> Result<Tenant, Error> {
+        hide_other_tenants(context, id)?;
         context.authorize_on(id, Permission::TenantRead)?;
         let principal = context.principal()?;
         let mut transaction = self.transaction_for(principal, id).await?;
@@ -152,6 +155,7 @@ impl Tenants {
         id: TenantId,
         changes: TenantChanges,
     ) -> Result<Tenant, Error> {
+        hide_other_tenants(context, id)?;
         context.authorize_on(id, Permission::TenantManage)?;
         let principal = context.principal()?;
         let platform_operator = principal.is_platform_operator();

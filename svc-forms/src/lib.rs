@@ -1,20 +1,30 @@
-//! svc-forms will own forms, their versions, submissions and per-form analytics.
+//! svc-forms owns forms: an editable draft of typed fields with conditional logic and
+//! sections, live settings (public submissions, a submission window, a maximum), immutable
+//! published versions, and the submissions to them, each validated against its version and
+//! stored with its `forms.submission.created` event in one transaction, idempotently with an
+//! `Idempotency-Key`.
 //!
-//! Today it is the template a service starts from, on the platform's service kit: it owns
-//! the Postgres schema `forms` (with the platform's outbox, audit log, processed events and
-//! row-level security function, and its own migrations in `migrations/`), relays its outbox
-//! to RabbitMQ, verifies tokens, and serves its API — drafted in
-//! `proto/protos/formflow/forms/v1/` — whose every RPC answers UNIMPLEMENTED until it is built.
-//! A service grows the rooms svc-tenant has: `operations` (permissions, transactions, audit,
-//! events), `domain`, `store`, `events` and `error`, with `grpc` → `operations` → the rest.
+//! Layers point one way: `grpc` → `operations` → `domain`, `store`, `events`.
 //!
 //! - [`app`]: build the service (`build`); `main` runs it with `Config::run`.
 //! - [`config`]: flags and environment variables.
-//! - [`grpc`]: the `FormService` handlers.
+//! - [`grpc`]: the `FormService` handlers and request parsing.
+//! - [`operations`]: permissions, transactions, audit rows, events, idempotency.
+//! - [`domain`]: fields, logic, answers, forms, versions; no IO.
+//! - [`store`]: the SQL.
+//! - [`events`]: the `forms.*` events and the wire forms they share with responses.
+//! - [`error`]: errors and their gRPC statuses.
+//! - `metrics`: the service's metrics.
 
 pub mod app;
 pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
 pub mod grpc;
+mod metrics;
+pub mod operations;
+pub mod store;
 
 pub use app::{SERVICE_NAME, build};
 pub use config::Config;

@@ -264,6 +264,93 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
         "MODEL_TASK_EMBEDDING"
     );
 
+    // A form made and published over REST takes anonymous submissions through the gateway;
+    // a retry with the same Idempotency-Key answers the same submission, other answers under
+    // that key are 422.
+    let form = serde_json::json!({
+        "title": "Contact us",
+        "fields": [{"id": "email", "type": "FIELD_TYPE_EMAIL", "label": "Email", "required": true}],
+        "settings": {"public_submissions": true},
+    });
+    let auth = [("authorization", bearer.as_str())];
+    let (status, form) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/forms",
+        &auth,
+        &form.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{form}");
+    assert_eq!(form["slug"], "contact-us");
+    let (status, published) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/forms/contact-us:publish",
+        &auth,
+        "{}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, &published["published_version"]),
+        (200, &serde_json::json!(1))
+    );
+    let submissions = format!("/api/v1/{}/submissions", form["name"].as_str().unwrap());
+    let anonymous = |key: &'static str| [("x-tenant-id", "demo"), ("idempotency-key", key)];
+    let answer = r#"{"data": {"email": "ada@example.org"}}"#;
+    let (status, first) = request(
+        suite.gateway,
+        "POST",
+        &submissions,
+        &anonymous("e2e-1"),
+        answer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{first}");
+    let (status, retried) = request(
+        suite.gateway,
+        "POST",
+        &submissions,
+        &anonymous("e2e-1"),
+        answer,
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, &retried["id"]), (200, &first["id"]));
+    let (status, error) = request(
+        suite.gateway,
+        "POST",
+        &submissions,
+        &anonymous("e2e-1"),
+        r#"{"data": {"email": "bob@example.org"}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    let (status, error) = request(
+        suite.gateway,
+        "POST",
+        &submissions,
+        &anonymous("e2e-2"),
+        r#"{"data": {"email": "nope"}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{error}");
+    let violation = &error["error"]["details"][0]["field_violations"][0];
+    assert_eq!(violation["field"], "submission.data.email", "{error}");
+    let (status, listed) = get(suite.gateway, &submissions, &auth).await.unwrap();
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["submissions"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+
     suite.terminate().await;
 
     // A second start over the same database finds the demo tenant instead of making another.

@@ -1,0 +1,214 @@
+//! The `FormService` gRPC API: handlers of a few lines that parse the request ([`convert`]),
+//! call [`Forms`] with the call's context, and convert the answer back (`crate::events` holds
+//! the wire forms). ExportSubmissions and GetFormAnalytics answer UNIMPLEMENTED until they are
+//! built (the generated defaults of a draft service).
+
+pub mod convert;
+
+use platform::context::RequestContext;
+use proto::formflow::forms::v1 as wire;
+use proto::formflow::forms::v1::form_service_server::FormService;
+use tonic::{Request, Response, Status};
+
+use crate::domain::json_schema;
+use crate::events::{
+    field_to_proto, form_to_proto, object_to_proto, submission_to_proto, version_to_proto,
+};
+use crate::operations::Forms;
+
+/// The `FormService` implementation.
+#[derive(Debug, Clone)]
+pub struct FormsApi {
+    forms: Forms,
+}
+
+impl FormsApi {
+    /// An API over `forms`.
+    pub fn new(forms: Forms) -> Self {
+        Self { forms }
+    }
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl FormService for FormsApi {
+    async fn create_form(&self, request: Request<wire::CreateFormRequest>) -> Answer<wire::Form> {
+        let context = RequestContext::of(&request)?;
+        let new = convert::new_form(request.get_ref().clone())?;
+        let form = self.forms.create(context, new).await?;
+        Ok(Response::new(form_to_proto(&form)))
+    }
+
+    async fn get_form(&self, request: Request<wire::GetFormRequest>) -> Answer<wire::Form> {
+        let context = RequestContext::of(&request)?;
+        let form = convert::form_only(&request.get_ref().name)?;
+        let form = self.forms.get(context, &form).await?;
+        Ok(Response::new(form_to_proto(&form)))
+    }
+
+    async fn list_forms(
+        &self,
+        request: Request<wire::ListFormsRequest>,
+    ) -> Answer<wire::ListFormsResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_forms(request.get_ref())?;
+        let page = self
+            .forms
+            .list(
+                context,
+                listing.after,
+                listing.state,
+                listing.search.as_deref(),
+                listing.page_size,
+            )
+            .await?;
+        Ok(Response::new(wire::ListFormsResponse {
+            forms: page.forms.iter().map(form_to_proto).collect(),
+            next_page_token: listing.next_page_token(page.next),
+        }))
+    }
+
+    async fn update_form(&self, request: Request<wire::UpdateFormRequest>) -> Answer<wire::Form> {
+        let context = RequestContext::of(&request)?;
+        let (form, changes) = convert::form_changes(request.get_ref().clone())?;
+        let form = self.forms.update(context, &form, changes).await?;
+        Ok(Response::new(form_to_proto(&form)))
+    }
+
+    async fn publish_form(&self, request: Request<wire::PublishFormRequest>) -> Answer<wire::Form> {
+        let context = RequestContext::of(&request)?;
+        let (form, expected_version) = convert::publish(request.get_ref())?;
+        let (form, _) = self.forms.publish(context, &form, expected_version).await?;
+        Ok(Response::new(form_to_proto(&form)))
+    }
+
+    async fn archive_form(&self, request: Request<wire::ArchiveFormRequest>) -> Answer<wire::Form> {
+        let context = RequestContext::of(&request)?;
+        let form = convert::form_only(&request.get_ref().name)?;
+        let form = self.forms.archive(context, &form).await?;
+        Ok(Response::new(form_to_proto(&form)))
+    }
+
+    async fn unarchive_form(
+        &self,
+        request: Request<wire::UnarchiveFormRequest>,
+    ) -> Answer<wire::Form> {
+        let context = RequestContext::of(&request)?;
+        let form = convert::form_only(&request.get_ref().name)?;
+        let form = self.forms.unarchive(context, &form).await?;
+        Ok(Response::new(form_to_proto(&form)))
+    }
+
+    async fn list_form_versions(
+        &self,
+        request: Request<wire::ListFormVersionsRequest>,
+    ) -> Answer<wire::ListFormVersionsResponse> {
+        let context = RequestContext::of(&request)?;
+        let (form, before, page_size) = convert::list_versions(request.get_ref())?;
+        let page = self
+            .forms
+            .list_versions(context, &form, before, page_size)
+            .await?;
+        Ok(Response::new(wire::ListFormVersionsResponse {
+            versions: page.versions.iter().map(version_to_proto).collect(),
+            next_page_token: convert::next_versions_token(
+                &request.get_ref().parent,
+                page.next_before,
+            ),
+        }))
+    }
+
+    async fn get_form_version(
+        &self,
+        request: Request<wire::GetFormVersionRequest>,
+    ) -> Answer<wire::FormVersion> {
+        let context = RequestContext::of(&request)?;
+        let (form, version) = convert::version_name(&request.get_ref().name)?;
+        let version = self.forms.get_version(context, &form, version).await?;
+        Ok(Response::new(version_to_proto(&version)))
+    }
+
+    async fn get_form_version_json_schema(
+        &self,
+        request: Request<wire::GetFormVersionJsonSchemaRequest>,
+    ) -> Answer<pbjson_types::Struct> {
+        let context = RequestContext::of(&request)?;
+        let (form, version) = convert::version_name(&request.get_ref().name)?;
+        let version = self.forms.get_version(context, &form, version).await?;
+        let schema = json_schema(&version.definition);
+        Ok(Response::new(object_to_proto(&schema)))
+    }
+
+    async fn get_published_form(
+        &self,
+        request: Request<wire::GetPublishedFormRequest>,
+    ) -> Answer<wire::PublishedForm> {
+        let context = RequestContext::of(&request)?;
+        let form = convert::form_only(&request.get_ref().name)?;
+        let (form, version) = self.forms.get_published(context, &form).await?;
+        let accepting = form.refuses_submissions(chrono::Utc::now()).is_none();
+        Ok(Response::new(wire::PublishedForm {
+            name: crate::events::form_name(&form),
+            version: version.version,
+            title: version.definition.title,
+            description: version.definition.description,
+            fields: version
+                .definition
+                .fields
+                .iter()
+                .map(field_to_proto)
+                .collect(),
+            accepting_submissions: accepting,
+            confirmation_message: form.settings.confirmation_message,
+            redirect_url: form.settings.redirect_url,
+            close_time: form.settings.close_time.map(platform::wire::timestamp),
+        }))
+    }
+
+    async fn submit_form(
+        &self,
+        request: Request<wire::SubmitFormRequest>,
+    ) -> Answer<wire::Submission> {
+        let context = RequestContext::of(&request)?;
+        let new = convert::submit(request.get_ref().clone())?;
+        let submission = self.forms.submit(context, new).await?;
+        Ok(Response::new(submission_to_proto(&submission)))
+    }
+
+    async fn list_submissions(
+        &self,
+        request: Request<wire::ListSubmissionsRequest>,
+    ) -> Answer<wire::ListSubmissionsResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_submissions(request.get_ref())?;
+        let page = self
+            .forms
+            .list_submissions(context, &listing.form, listing.query.clone())
+            .await?;
+        Ok(Response::new(wire::ListSubmissionsResponse {
+            submissions: page.submissions.iter().map(submission_to_proto).collect(),
+            next_page_token: listing.next_page_token(page.next),
+        }))
+    }
+
+    async fn get_submission(
+        &self,
+        request: Request<wire::GetSubmissionRequest>,
+    ) -> Answer<wire::Submission> {
+        let context = RequestContext::of(&request)?;
+        let (form, id) = convert::submission_name(&request.get_ref().name)?;
+        let submission = self.forms.get_submission(context, &form, id).await?;
+        Ok(Response::new(submission_to_proto(&submission)))
+    }
+
+    async fn delete_submission(
+        &self,
+        request: Request<wire::DeleteSubmissionRequest>,
+    ) -> Answer<pbjson_types::Empty> {
+        let context = RequestContext::of(&request)?;
+        let (form, id) = convert::submission_name(&request.get_ref().name)?;
+        self.forms.delete_submission(context, &form, id).await?;
+        Ok(Response::new(pbjson_types::Empty {}))
+    }
+}

@@ -1,0 +1,123 @@
+//! Form operations: who may do what, the transaction each runs in, its audit row and its
+//! event. Handlers in `grpc` only translate to and from the wire.
+//!
+//! - [`forms`]: create, read, list, update, archive, unarchive.
+//! - [`versions`]: publish, versions, their JSON Schema, the published form.
+//! - [`submissions`]: submit (idempotently), list, read, delete.
+//!
+//! Tenants: a form of another tenant is NOT_FOUND whatever the caller may do, since every
+//! query runs in the caller's tenant (and row-level security agrees).
+
+mod forms;
+mod submissions;
+mod versions;
+
+use platform::audit::{AuditEntry, AuditLog};
+use platform::context::{Principal, RequestContext, TenantId};
+use platform::db::Db;
+use platform::events::Event;
+use platform::idempotency::Idempotency;
+use platform::outbox::Outbox;
+use sqlx::PgConnection;
+
+pub use forms::{FormChanges, FormPage, NewForm};
+pub use submissions::{NewSubmission, SubmissionPage, SubmissionQuery};
+pub use versions::VersionPage;
+
+use crate::app::SCHEMA;
+use crate::domain::Form;
+use crate::error::Error;
+use crate::events::form_name;
+use crate::store::{self, FormRef};
+
+/// The form operations, over the service's database and outbox.
+#[derive(Debug, Clone)]
+pub struct Forms {
+    db: Db,
+    outbox: Outbox,
+    audit: AuditLog,
+    idempotency: Idempotency,
+}
+
+impl Forms {
+    /// Operations over these dependencies.
+    pub fn new(db: Db, outbox: Outbox) -> Self {
+        Self {
+            db,
+            outbox,
+            audit: AuditLog::new(SCHEMA.name),
+            idempotency: Idempotency::new(SCHEMA.name),
+        }
+    }
+
+    /// Deletes idempotency keys past their retention.
+    pub async fn forget_expired_keys(&self) -> anyhow::Result<()> {
+        let mut transaction = self.db.platform_tx().await?;
+        self.idempotency.forget_expired(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn enqueue<T: Event>(
+        &self,
+        transaction: &mut PgConnection,
+        tenant: TenantId,
+        event: T,
+    ) -> Result<(), Error> {
+        self.outbox
+            .enqueue(transaction, Some(tenant), event)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit(
+        &self,
+        transaction: &mut PgConnection,
+        context: &RequestContext,
+        form: &Form,
+        action: &'static str,
+        details: serde_json::Value,
+    ) -> Result<(), Error> {
+        let entry = AuditEntry::by(
+            context,
+            Some(form.tenant_id),
+            action,
+            form_name(form),
+            details,
+        );
+        self.audit.record(transaction, entry).await?;
+        Ok(())
+    }
+}
+
+/// The form `form` names in `tenant`, or FORM_NOT_FOUND.
+async fn load(
+    transaction: &mut PgConnection,
+    tenant: TenantId,
+    form: &FormRef,
+    for_update: bool,
+) -> Result<Form, Error> {
+    store::get_form(transaction, tenant, form, for_update)
+        .await?
+        .ok_or_else(|| Error::FormNotFound(describe(form)))
+}
+
+fn describe(form: &FormRef) -> String {
+    match form {
+        FormRef::Id(id) => format!("forms/{id}"),
+        FormRef::Slug(slug) => format!("forms/{slug}"),
+    }
+}
+
+/// The caller as forms and submissions record it: `users/…`, `apiKeys/…`, `services/…`;
+/// empty when anonymous.
+fn principal_name(context: &RequestContext) -> String {
+    match &context.principal {
+        None => String::new(),
+        Some(Principal::User { user_id, .. } | Principal::PlatformAdmin { user_id }) => {
+            format!("users/{user_id}")
+        }
+        Some(Principal::ApiKey { key_id, .. }) => format!("apiKeys/{key_id}"),
+        Some(Principal::Service { name, .. }) => format!("services/{name}"),
+    }
+}

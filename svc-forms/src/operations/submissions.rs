@@ -1,0 +1,211 @@
+//! Submitting a form, and reading and deleting its submissions. A submission, its event and
+//! its idempotency key are written in one transaction, so an acknowledged submission always
+//! has exactly one event and a retry with the same key never makes a second one.
+
+use chrono::{SubsecRound, Utc};
+use platform::context::{Permission, RequestContext};
+use platform::error::FieldViolations;
+use platform::idempotency::Claim;
+use serde_json::{Map, Value, json};
+
+use super::versions::{submitters_tenant, visible_to_submitter};
+use super::{Forms, load, principal_name};
+use crate::domain::{Submission, SubmissionId, check_answers};
+use crate::error::Error;
+use crate::events::{self, submission_to_proto};
+use crate::store::{self, FormRef, SubmissionFilter, SubmissionPosition};
+
+/// A submission as sent.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    /// The form it answers.
+    pub form: FormRef,
+    /// The answers by field id, not checked yet.
+    pub data: Map<String, Value>,
+}
+
+/// What a listing of submissions shows.
+#[derive(Debug, Clone, Default)]
+pub struct SubmissionQuery {
+    /// Which submissions.
+    pub filter: SubmissionFilter,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
+    /// Where the page starts.
+    pub after: Option<SubmissionPosition>,
+    /// How many at most.
+    pub page_size: usize,
+}
+
+/// A page of submissions and where the next starts.
+#[derive(Debug)]
+pub struct SubmissionPage {
+    /// The submissions.
+    pub submissions: Vec<Submission>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<SubmissionPosition>,
+}
+
+impl Forms {
+    /// Checks a submission against the form's latest published version, stores it with its
+    /// `forms.submission.created` event and answers it. With an idempotency key, a retry of
+    /// the same submission answers the first one again.
+    #[tracing::instrument(skip_all)]
+    pub async fn submit(
+        &self,
+        context: &RequestContext,
+        new: NewSubmission,
+    ) -> Result<Submission, Error> {
+        let tenant = submitters_tenant(context)?;
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let mut form = load(&mut transaction, tenant, &new.form, false).await?;
+        let name = visible_to_submitter(context, &form, Permission::SubmissionsCreate)?;
+        let scope = format!("SubmitForm {name}");
+        let request = platform::idempotency::canonical_json(&Value::Object(new.data.clone()));
+        if let Some(key) = &context.idempotency_key
+            && let Claim::Replay(answer) = self
+                .idempotency
+                .claim(&mut transaction, tenant, &scope, key, &request)
+                .await?
+        {
+            transaction.commit().await?;
+            return Ok(events::submission_from_proto(answer)?);
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        if let Some(refusal) = form.refuses_submissions(now) {
+            return Err(Error::SubmissionRefused(refusal));
+        }
+        if form.settings.max_submissions > 0 {
+            // Counted under the form's row lock, so concurrent submissions cannot overshoot.
+            form = load(&mut transaction, tenant, &FormRef::Id(form.id), true).await?;
+            let count = store::count_submissions(&mut transaction, tenant, form.id).await?;
+            if form.settings.is_full(count) {
+                return Err(Error::SubmissionRefused(
+                    crate::domain::SubmissionRefusal::Full,
+                ));
+            }
+        }
+        let version = store::get_version(&mut transaction, tenant, form.id, form.published_version)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{name} has no version {}", form.published_version))?;
+        let answers = check_answers(&version.definition.fields, &new.data).map_err(|problems| {
+            let mut violations = FieldViolations::new();
+            for (field, reason) in problems {
+                violations.add(format!("submission.data.{field}"), reason);
+            }
+            violations
+        })?;
+        let submission = Submission {
+            id: SubmissionId::generate(),
+            form_id: form.id,
+            form_version: version.version,
+            data: answers.to_json(),
+            submitter: principal_name(context),
+            created_at: now,
+        };
+        store::insert_submission(&mut transaction, tenant, &submission).await?;
+        let event = events::submission_created(&form, &version, &submission, &answers);
+        self.enqueue(&mut transaction, tenant, event).await?;
+        if let Some(key) = &context.idempotency_key {
+            let answer = submission_to_proto(&submission);
+            self.idempotency
+                .complete(&mut transaction, tenant, &scope, key, &request, &answer)
+                .await?;
+        }
+        transaction.commit().await?;
+        self.outbox.notify();
+        crate::metrics::submission_received();
+        Ok(submission)
+    }
+
+    /// One page of a form's submissions.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_submissions(
+        &self,
+        context: &RequestContext,
+        form: &FormRef,
+        query: SubmissionQuery,
+    ) -> Result<SubmissionPage, Error> {
+        let tenant = context.authorize(Permission::SubmissionsRead)?;
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let form = load(&mut transaction, tenant, form, false).await?;
+        let limit = i64::try_from(query.page_size + 1).unwrap_or(i64::MAX);
+        let mut submissions = store::list_submissions(
+            &mut transaction,
+            tenant,
+            form.id,
+            &query.filter,
+            query.oldest_first,
+            query.after,
+            limit,
+        )
+        .await?;
+        transaction.commit().await?;
+        let next = if submissions.len() > query.page_size {
+            submissions.truncate(query.page_size);
+            submissions
+                .last()
+                .map(|submission| (submission.created_at, submission.id))
+        } else {
+            None
+        };
+        Ok(SubmissionPage { submissions, next })
+    }
+
+    /// A submission of a form.
+    #[tracing::instrument(skip_all)]
+    pub async fn get_submission(
+        &self,
+        context: &RequestContext,
+        form: &FormRef,
+        id: SubmissionId,
+    ) -> Result<Submission, Error> {
+        let tenant = context.authorize(Permission::SubmissionsRead)?;
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let form = load(&mut transaction, tenant, form, false).await?;
+        let submission = store::get_submission(&mut transaction, tenant, form.id, id)
+            .await?
+            .ok_or_else(|| {
+                Error::SubmissionNotFound(format!("forms/{}/submissions/{id}", form.id))
+            })?;
+        transaction.commit().await?;
+        Ok(submission)
+    }
+
+    /// Deletes a submission for good and emits `forms.submission.deleted`.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_submission(
+        &self,
+        context: &RequestContext,
+        form: &FormRef,
+        id: SubmissionId,
+    ) -> Result<(), Error> {
+        let tenant = context.authorize(Permission::SubmissionsDelete)?;
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let form = load(&mut transaction, tenant, form, false).await?;
+        let submission = store::get_submission(&mut transaction, tenant, form.id, id)
+            .await?
+            .ok_or_else(|| {
+                Error::SubmissionNotFound(format!("forms/{}/submissions/{id}", form.id))
+            })?;
+        store::delete_submission(&mut transaction, tenant, form.id, id).await?;
+        let details = json!({"submission": id.to_string()});
+        self.audit(
+            &mut transaction,
+            context,
+            &form,
+            "submission.delete",
+            details,
+        )
+        .await?;
+        self.enqueue(
+            &mut transaction,
+            tenant,
+            events::submission_deleted(&submission),
+        )
+        .await?;
+        transaction.commit().await?;
+        self.outbox.notify();
+        Ok(())
+    }
+}

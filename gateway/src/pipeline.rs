@@ -171,7 +171,14 @@ impl Gateway {
             request_id,
         )?;
 
-        let mut response = if route.rpc.is_server_streaming() {
+        let mut response = if route.rpc.is_server_streaming() && is_http_body(&route.rpc.output()) {
+            let chunks = self
+                .transcoder
+                .server_streaming(route, grpc_request)
+                .await
+                .map_err(|status| ApiError::from_status(&status))?;
+            stream::respond_raw(chunks).await?
+        } else if route.rpc.is_server_streaming() {
             let wants_ndjson = parts
                 .headers
                 .get(header::ACCEPT)

@@ -1,5 +1,6 @@
 //! Server-streaming RPCs over HTTP: Server-Sent Events (`data:` lines, an `error` event if the
-//! stream fails), or newline-delimited JSON when the client asks for `application/x-ndjson`.
+//! stream fails), or newline-delimited JSON when the client asks for `application/x-ndjson`;
+//! a stream of `google.api.HttpBody` chunks is one raw body (a file download).
 
 use std::convert::Infallible;
 
@@ -9,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 use prost_reflect::DynamicMessage;
 
 use crate::error::ApiError;
-use crate::transcode::message::response_json;
+use crate::transcode::message::{http_body_parts, response_json};
 
 /// The HTTP response relaying `messages`.
 pub fn respond(
@@ -50,4 +51,32 @@ pub fn respond(
     Sse::new(events)
         .keep_alive(axum::response::sse::KeepAlive::default())
         .into_response()
+}
+
+/// The HTTP response of a stream of `google.api.HttpBody` chunks: their data as one body, with
+/// the first chunk's content type, relayed as it comes. A failure before the first chunk is an
+/// ordinary error response; a later one aborts the body, so that the client sees a truncated
+/// transfer, never a complete-looking file.
+pub async fn respond_raw(
+    messages: impl Stream<Item = Result<DynamicMessage, tonic::Status>> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let mut messages = Box::pin(messages);
+    let (content_type, first) = match messages.next().await {
+        Some(Ok(message)) => http_body_parts(&message),
+        Some(Err(status)) => return Err(ApiError::from_status(&status)),
+        None => ("application/octet-stream".to_owned(), Vec::new()),
+    };
+    let rest = messages.map(|item| match item {
+        Ok(message) => Ok(bytes::Bytes::from(http_body_parts(&message).1)),
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), "a raw stream failed part way");
+            Err(std::io::Error::other(status.message().to_owned()))
+        }
+    });
+    let body = futures_util::stream::once(async { Ok(bytes::Bytes::from(first)) }).chain(rest);
+    Ok((
+        [(http::header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }

@@ -195,6 +195,50 @@ impl EchoService for Echo {
         }))
     }
 
+    type DownloadChunksStream = Pin<Box<dyn Stream<Item = Result<HttpBody, Status>> + Send>>;
+
+    async fn download_chunks(
+        &self,
+        request: Request<DownloadChunksRequest>,
+    ) -> Result<Response<Self::DownloadChunksStream>, Status> {
+        let request = request.into_inner();
+        if request.fail_with != 0 && request.chunks == 0 {
+            return Err(Status::new(
+                tonic::Code::from_i32(request.fail_with),
+                "no such download",
+            ));
+        }
+        let interval = request
+            .interval
+            .and_then(|interval| Duration::try_from(interval).ok())
+            .unwrap_or(Duration::ZERO);
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            for n in 1..=request.chunks {
+                let chunk = HttpBody {
+                    content_type: "text/csv".to_owned(),
+                    data: format!("{},{n}\n", request.name).into_bytes(),
+                    extensions: Vec::new(),
+                };
+                if sender.send(Ok(chunk)).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(interval).await;
+            }
+            if request.fail_with != 0 {
+                let _ = sender
+                    .send(Err(Status::new(
+                        tonic::Code::from_i32(request.fail_with),
+                        "the download failed",
+                    )))
+                    .await;
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+
     async fn fail(&self, request: Request<FailRequest>) -> Result<Response<()>, Status> {
         let request = request.into_inner();
         let code = tonic::Code::from_i32(request.code);

@@ -92,6 +92,49 @@ async fn server_streams_arrive_as_server_sent_events_or_ndjson() {
     assert!(first.contains(r#"{"n":1}"#), "{first}");
 }
 
+#[tokio::test]
+async fn streams_of_raw_bodies_arrive_as_one_file() {
+    let suite = TestSuite::spawn().await;
+    let acme = suite.create_tenant("acme").await;
+    let token = suite.token(&acme);
+    let download = |query: &str| {
+        suite
+            .gateway
+            .get(&format!("/v1/downloads/report:chunks?{query}"))
+            .tenant(&acme)
+            .bearer(&token)
+    };
+
+    let reply = download("chunks=3").send().await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("text/csv"));
+    assert_eq!(reply.text(), "report,1\nreport,2\nreport,3\n");
+
+    // Refused before the first chunk: an ordinary error.
+    let reply = download("fail_with=5").send().await;
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (404, "NOT_FOUND".to_owned())
+    );
+
+    // Failing part way: the body is cut short, never ended as if complete.
+    let response = download("chunks=2&fail_with=13&interval=0.2s")
+        .send_streaming()
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let ended = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => received.extend_from_slice(&frame.into_data().unwrap_or_default()),
+            Some(Err(_)) => break false,
+            None => break true,
+        }
+    };
+    assert!(!ended, "a failed download must not end cleanly");
+    assert_eq!(String::from_utf8_lossy(&received), "report,1\nreport,2\n");
+}
+
 /// A gRPC-web frame holding `message`.
 fn grpc_web_frame(message: &impl Message) -> Bytes {
     let payload = message.encode_to_vec();

@@ -22,7 +22,7 @@ pub static SCHEMA: Schema = Schema::new(FORMS, sqlx::migrate!());
 /// `listeners`; nothing is served until the runtime runs.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
-    let forms = Forms::new(connections.db, connections.outbox);
+    let forms = Forms::new(connections.db, connections.outbox, connections.redis);
     let cleaner = forms.clone();
     runtime
         .serve_api(FormServiceServer::new(FormsApi::new(forms)))

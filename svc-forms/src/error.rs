@@ -36,6 +36,18 @@ pub enum Error {
     /// The form takes no submission now.
     #[error("{}", .0.message())]
     SubmissionRefused(SubmissionRefusal),
+    /// The honeypot field was filled.
+    #[error("the submission looks automated")]
+    SpamSuspected,
+    /// The start token is unknown, of another form, or expired.
+    #[error("the start token is unknown or expired: fetch the published form again")]
+    StartTokenInvalid,
+    /// The start token's submission was already accepted.
+    #[error("the start token was already used for a submission: fetch the published form again")]
+    StartTokenUsed,
+    /// The form was submitted sooner after its view than a person could fill it.
+    #[error("the form was submitted too soon after it was shown")]
+    SubmittedTooFast,
 }
 
 platform::common_error_conversions!(Error);
@@ -58,6 +70,10 @@ impl From<Error> for Status {
             Error::FormNotArchived => precondition("FORM_NOT_ARCHIVED"),
             Error::NothingToPublish => precondition("FORM_EMPTY"),
             Error::SubmissionRefused(refusal) => precondition(refusal.reason()),
+            Error::SpamSuspected => precondition("SPAM_SUSPECTED"),
+            Error::StartTokenInvalid => precondition("START_TOKEN_INVALID"),
+            Error::StartTokenUsed => precondition("START_TOKEN_USED"),
+            Error::SubmittedTooFast => precondition("SUBMITTED_TOO_FAST"),
         }
     }
 }

@@ -70,6 +70,7 @@ pub fn settings_to_proto(settings: &Settings) -> wire::FormSettings {
         confirmation_message: settings.confirmation_message.clone(),
         redirect_url: settings.redirect_url.clone(),
         notification_recipients: settings.notification_recipients.clone(),
+        require_start_token: settings.require_start_token,
     }
 }
 

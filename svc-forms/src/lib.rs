@@ -4,7 +4,7 @@
 //! stored with its `forms.submission.created` event in one transaction, idempotently with an
 //! `Idempotency-Key`.
 //!
-//! Layers point one way: `grpc` → `operations` → `domain`, `store`, `events`.
+//! Layers point one way: `grpc` → `operations` → `domain`, `store`, `events`, `export`.
 //!
 //! - [`app`]: build the service (`build`); `main` runs it with `Config::run`.
 //! - [`config`]: flags and environment variables.
@@ -13,6 +13,7 @@
 //! - [`domain`]: fields, logic, answers, forms, versions; no IO.
 //! - [`store`]: the SQL.
 //! - [`events`]: the `forms.*` events and the wire forms they share with responses.
+//! - [`export`]: the CSV and NDJSON files of exports.
 //! - [`error`]: errors and their gRPC statuses.
 //! - `metrics`: the service's metrics.
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod grpc;
 mod metrics;
 pub mod operations;

@@ -3,6 +3,8 @@
 //! tenant. Stored rows were validated on the way in; a row that fails to become a domain type
 //! is corrupt, an error.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
@@ -12,6 +14,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Definition, Field, Form, FormId, FormSlug, FormState, FormVersion, Submission, SubmissionId,
+    ViewId,
 };
 
 /// How a request names a form: by id or by slug.
@@ -491,4 +494,289 @@ pub async fn list_submissions(
         .await?
     };
     rows.into_iter().map(Submission::try_from).collect()
+}
+
+/// Every submission of a form matching `filter`, oldest first, read from the connection as
+/// the stream is polled: the whole result is never in memory.
+pub fn stream_submissions<'c>(
+    connection: &'c mut PgConnection,
+    tenant: TenantId,
+    form: FormId,
+    filter: &SubmissionFilter,
+) -> impl futures_util::Stream<Item = anyhow::Result<Submission>> + Send + 'c {
+    use futures_util::StreamExt;
+    sqlx::query_as!(
+        SubmissionRow,
+        "SELECT id, form_id, form_version, data, submitter, created_at FROM forms.submissions \
+         WHERE tenant_id = $1 AND form_id = $2 \
+           AND ($3::int IS NULL OR form_version = $3) \
+           AND ($4::timestamptz IS NULL OR created_at >= $4) \
+           AND ($5::timestamptz IS NULL OR created_at < $5) \
+           AND data @> $6 \
+         ORDER BY created_at, id",
+        tenant.as_uuid(),
+        form.as_uuid(),
+        filter.form_version,
+        filter.start_time,
+        filter.end_time,
+        Value::Object(filter.answers.clone()),
+    )
+    .fetch(connection)
+    .map(|row| Submission::try_from(row?))
+}
+
+/// Records a view of a published form; its id is the start token handed to the submitter.
+pub async fn insert_view(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    form: FormId,
+    view: ViewId,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO forms.form_views (id, tenant_id, form_id) VALUES ($1, $2, $3)",
+        view.as_uuid(),
+        tenant.as_uuid(),
+        form.as_uuid(),
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Marks a view started, once.
+pub async fn start_view(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    view: ViewId,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE forms.form_views SET started_at = coalesce(started_at, now()) \
+         WHERE tenant_id = $1 AND id = $2",
+        tenant.as_uuid(),
+        view.as_uuid(),
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// A view of `form`, locked: when it was made and when its submission was accepted.
+pub async fn lock_view(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    form: FormId,
+    view: ViewId,
+) -> sqlx::Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>)>> {
+    let row = sqlx::query!(
+        "SELECT created_at, submitted_at FROM forms.form_views \
+         WHERE tenant_id = $1 AND form_id = $2 AND id = $3 FOR UPDATE",
+        tenant.as_uuid(),
+        form.as_uuid(),
+        view.as_uuid(),
+    )
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(|row| (row.created_at, row.submitted_at)))
+}
+
+/// Records that the submission of a view was accepted at `at`.
+pub async fn submit_view(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    view: ViewId,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE forms.form_views SET submitted_at = $3, started_at = coalesce(started_at, $3) \
+         WHERE tenant_id = $1 AND id = $2",
+        tenant.as_uuid(),
+        view.as_uuid(),
+        at,
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Views, starts and submissions of one time bucket.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BucketCounts {
+    /// Where the bucket starts.
+    pub start: DateTime<Utc>,
+    /// Views made in it.
+    pub views: i64,
+    /// Of those, views started.
+    pub starts: i64,
+    /// Submissions received in it.
+    pub submissions: i64,
+}
+
+/// The counts of a form in [`start`, `end`) per `unit` (`hour`, `day`, `week`) bucket of
+/// `time_zone`, empty buckets included.
+pub async fn bucket_counts(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    form: FormId,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    unit: &str,
+    time_zone: &str,
+) -> sqlx::Result<Vec<BucketCounts>> {
+    let rows = sqlx::query!(
+        r#"WITH buckets AS (
+             SELECT generate_series(
+                      date_trunc($5, $3 AT TIME ZONE $6),
+                      ($4 AT TIME ZONE $6) - interval '1 microsecond',
+                      ('1 ' || $5)::interval) AS local_start),
+           views AS (
+             SELECT date_trunc($5, created_at AT TIME ZONE $6) AS local_start,
+                    count(*) AS views, count(started_at) AS starts
+             FROM forms.form_views
+             WHERE tenant_id = $1 AND form_id = $2 AND created_at >= $3 AND created_at < $4
+             GROUP BY 1),
+           submitted AS (
+             SELECT date_trunc($5, created_at AT TIME ZONE $6) AS local_start,
+                    count(*) AS submissions
+             FROM forms.submissions
+             WHERE tenant_id = $1 AND form_id = $2 AND created_at >= $3 AND created_at < $4
+             GROUP BY 1)
+           SELECT b.local_start AT TIME ZONE $6 AS "start!",
+                  coalesce(v.views, 0) AS "views!", coalesce(v.starts, 0) AS "starts!",
+                  coalesce(s.submissions, 0) AS "submissions!"
+           FROM buckets b
+           LEFT JOIN views v USING (local_start)
+           LEFT JOIN submitted s USING (local_start)
+           ORDER BY 1"#,
+        tenant.as_uuid(),
+        form.as_uuid(),
+        start,
+        end,
+        unit,
+        time_zone,
+    )
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| BucketCounts {
+            start: row.start,
+            views: row.views,
+            starts: row.starts,
+            submissions: row.submissions,
+        })
+        .collect())
+}
+
+/// The median and mean seconds from a view to its submission, over views submitted in
+/// [`start`, `end`).
+pub async fn completion_times(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    form: FormId,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> sqlx::Result<(Option<f64>, Option<f64>)> {
+    let row = sqlx::query!(
+        "SELECT percentile_cont(0.5) WITHIN GROUP \
+                  (ORDER BY extract(epoch FROM submitted_at - created_at))::float8 AS median, \
+                avg(extract(epoch FROM submitted_at - created_at))::float8 AS mean \
+         FROM forms.form_views \
+         WHERE tenant_id = $1 AND form_id = $2 AND submitted_at >= $3 AND submitted_at < $4",
+        tenant.as_uuid(),
+        form.as_uuid(),
+        start,
+        end,
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok((row.median, row.mean))
+}
+
+/// Answer statistics of one field over a period.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnswerStats {
+    /// Submissions that answered it.
+    pub answers: i64,
+    /// Least numeric answer.
+    pub min: Option<f64>,
+    /// Greatest numeric answer.
+    pub max: Option<f64>,
+    /// Mean numeric answer.
+    pub mean: Option<f64>,
+    /// Answers per value (each choice of a list apart), as text.
+    pub values: Vec<(String, i64)>,
+}
+
+/// Answer statistics per field id of the submissions received in [`start`, `end`), with
+/// value counts for the fields in `counted`.
+pub async fn answer_stats(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    form: FormId,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    counted: &[String],
+) -> sqlx::Result<BTreeMap<String, AnswerStats>> {
+    let mut stats = BTreeMap::new();
+    let rows = sqlx::query!(
+        r#"SELECT e.key AS "field!", count(*) AS "answers!",
+                  min((e.value #>> '{}')::float8) FILTER (WHERE jsonb_typeof(e.value) = 'number') AS min,
+                  max((e.value #>> '{}')::float8) FILTER (WHERE jsonb_typeof(e.value) = 'number') AS max,
+                  avg((e.value #>> '{}')::float8) FILTER (WHERE jsonb_typeof(e.value) = 'number') AS mean
+           FROM forms.submissions s CROSS JOIN LATERAL jsonb_each(s.data) AS e
+           WHERE s.tenant_id = $1 AND s.form_id = $2 AND s.created_at >= $3 AND s.created_at < $4
+           GROUP BY e.key"#,
+        tenant.as_uuid(),
+        form.as_uuid(),
+        start,
+        end,
+    )
+    .fetch_all(&mut *connection)
+    .await?;
+    for row in rows {
+        stats.insert(
+            row.field,
+            AnswerStats {
+                answers: row.answers,
+                min: row.min,
+                max: row.max,
+                mean: row.mean,
+                values: Vec::new(),
+            },
+        );
+    }
+    let values = sqlx::query!(
+        r#"SELECT e.key AS "field!", v.value AS "value!", count(*) AS "count!"
+           FROM forms.submissions s
+           CROSS JOIN LATERAL jsonb_each(s.data) AS e
+           CROSS JOIN LATERAL (
+             SELECT jsonb_array_elements_text(e.value) WHERE jsonb_typeof(e.value) = 'array'
+             UNION ALL
+             SELECT e.value #>> '{}' WHERE jsonb_typeof(e.value) <> 'array') AS v(value)
+           WHERE s.tenant_id = $1 AND s.form_id = $2 AND s.created_at >= $3 AND s.created_at < $4
+             AND e.key = ANY($5)
+           GROUP BY 1, 2
+           ORDER BY 3 DESC, 2"#,
+        tenant.as_uuid(),
+        form.as_uuid(),
+        start,
+        end,
+        counted,
+    )
+    .fetch_all(connection)
+    .await?;
+    for row in values {
+        if let Some(field) = stats.get_mut(&row.field) {
+            field.values.push((row.value, row.count));
+        }
+    }
+    Ok(stats)
+}
+
+/// Whether Postgres knows `name` as a time zone.
+pub async fn time_zone_exists(connection: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS "exists!""#,
+        name,
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(exists)
 }

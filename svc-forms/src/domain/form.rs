@@ -71,6 +71,9 @@ pub struct Settings {
     /// Addresses told of each submission (through svc-notify).
     #[serde(default)]
     pub notification_recipients: Vec<String>,
+    /// Anonymous submissions need a start token.
+    #[serde(default)]
+    pub require_start_token: bool,
 }
 
 /// Why a form takes no submission now.
@@ -172,6 +175,8 @@ pub enum SettingsPart {
     RedirectUrl,
     /// `notification_recipients`.
     NotificationRecipients,
+    /// `require_start_token`.
+    RequireStartToken,
 }
 
 impl SettingsPart {
@@ -187,6 +192,7 @@ impl SettingsPart {
             ".confirmation_message" => SettingsPart::ConfirmationMessage,
             ".redirect_url" => SettingsPart::RedirectUrl,
             ".notification_recipients" => SettingsPart::NotificationRecipients,
+            ".require_start_token" => SettingsPart::RequireStartToken,
             _ => return None,
         })
     }
@@ -211,6 +217,7 @@ impl Settings {
                 self.notification_recipients
                     .clone_from(&new.notification_recipients);
             }
+            SettingsPart::RequireStartToken => self.require_start_token = new.require_start_token,
         }
     }
 

@@ -36,3 +36,8 @@ platform::id!(
     SubmissionId,
     "submission id"
 );
+platform::id!(
+    /// Id of a view of a published form, which is also its start token.
+    ViewId,
+    "view id"
+);

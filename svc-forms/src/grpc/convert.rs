@@ -8,6 +8,7 @@ use platform::wire::{enum_field, enum_filter, expected_version, from_timestamp, 
 use proto::formflow::forms::v1 as wire;
 use serde_json::{Map, Value};
 
+use crate::domain::ViewId;
 use crate::domain::answers::MAX_DATA_BYTES;
 use crate::domain::field::{MAX_CHOICES, RATING_MAX, TEXTAREA_MAX, normalise_email};
 use crate::domain::form::MAX_RECIPIENTS;
@@ -15,7 +16,10 @@ use crate::domain::{
     Choice, Condition, Constraints, Definition, Field, FieldId, FieldKind, FormId, FormSlug,
     FormState, Operator, Pattern, Settings, SettingsPart, SubmissionId, check_definition,
 };
-use crate::operations::{FormChanges, NewForm, NewSubmission, SubmissionQuery};
+use crate::export::Format;
+use crate::operations::{
+    AnalyticsQuery, FormChanges, Interval, NewForm, NewSubmission, SubmissionQuery,
+};
 use crate::store::{FormPosition, FormRef, SubmissionFilter, SubmissionPosition};
 
 /// The form a resource name `forms/{id or slug}` names.
@@ -603,6 +607,7 @@ fn settings(
         confirmation_message: settings.confirmation_message,
         redirect_url: settings.redirect_url,
         notification_recipients: recipients,
+        require_start_token: settings.require_start_token,
     };
     if let Some((field, reason)) = parsed.conflict() {
         violations.add(format!("form.{field}"), reason);
@@ -707,6 +712,16 @@ pub fn next_versions_token(parent: &str, before: Option<i32>) -> String {
 pub fn submit(request: wire::SubmitFormRequest) -> Result<NewSubmission, FieldViolations> {
     let mut violations = FieldViolations::new();
     let form = form_ref(&mut violations, "parent", &request.parent);
+    let start_token = match request.start_token.as_str() {
+        "" => Some(None),
+        token => {
+            let parsed = uuid::Uuid::try_parse(token).ok().map(ViewId::from);
+            if parsed.is_none() {
+                violations.add("start_token", "is not a start token from GetPublishedForm");
+            }
+            parsed.map(Some)
+        }
+    };
     let data = match request.submission.and_then(|submission| submission.data) {
         None => {
             violations.add("submission.data", "is required");
@@ -727,8 +742,13 @@ pub fn submit(request: wire::SubmitFormRequest) -> Result<NewSubmission, FieldVi
             }
         },
     };
-    match (form, data) {
-        (Some(form), Some(data)) => Ok(NewSubmission { form, data }),
+    match (form, data, start_token) {
+        (Some(form), Some(data), Some(start_token)) => Ok(NewSubmission {
+            form,
+            data,
+            start_token,
+            honeypot_filled: !request.honeypot.is_empty(),
+        }),
         _ => Err(violations),
     }
 }
@@ -761,12 +781,13 @@ pub fn list_submissions(
     let mut violations = FieldViolations::new();
     let form = form_ref(&mut violations, "parent", &request.parent);
     let page_size = page_size(&mut violations, request.page_size);
-    if request.form_version < 0 {
-        violations.add("form_version", "must not be negative");
-    }
-    let start_time = time(&mut violations, "start_time", request.start_time.as_ref());
-    let end_time = time(&mut violations, "end_time", request.end_time.as_ref());
-    let answers = answer_filter(&mut violations, &request.filter);
+    let filter = submission_filter(
+        &mut violations,
+        request.form_version,
+        request.start_time.as_ref(),
+        request.end_time.as_ref(),
+        &request.filter,
+    );
     let oldest_first = match request.order_by.trim() {
         "" | "create_time desc" => false,
         "create_time" | "create_time asc" => true,
@@ -778,36 +799,164 @@ pub fn list_submissions(
             false
         }
     };
-    let filter = format!(
+    let token_filter = format!(
         "{}|{}|{:?}|{:?}|{}|{oldest_first}",
         request.parent, request.form_version, request.start_time, request.end_time, request.filter
     );
     let after = decode_page_position(
         &mut violations,
         &request.page_token,
-        &filter,
+        &token_filter,
         time_and_id::<SubmissionId>,
     );
-    let (Some(form), Some(start_time), Some(end_time), Some(answers)) =
-        (form, start_time, end_time, answers)
-    else {
+    let (Some(form), Some(filter)) = (form, filter) else {
         return Err(violations);
     };
     violations.into_result()?;
     Ok(SubmissionListing {
         form,
         query: SubmissionQuery {
-            filter: SubmissionFilter {
-                form_version: (request.form_version > 0).then_some(request.form_version),
-                start_time,
-                end_time,
-                answers,
-            },
+            filter,
             oldest_first,
             after,
             page_size,
         },
-        filter,
+        filter: token_filter,
+    })
+}
+
+/// Checks ExportSubmissions: the form, the file format and the same filters as
+/// ListSubmissions.
+pub fn export_submissions(
+    request: &wire::ExportSubmissionsRequest,
+) -> Result<(FormRef, SubmissionFilter, Format), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let form = form_ref(&mut violations, "parent", &request.parent);
+    let filter = submission_filter(
+        &mut violations,
+        request.form_version,
+        request.start_time.as_ref(),
+        request.end_time.as_ref(),
+        &request.filter,
+    );
+    let format = enum_field(
+        &mut violations,
+        "format",
+        request.format,
+        |format| match format {
+            wire::ExportFormat::Csv => Some(Format::Csv),
+            wire::ExportFormat::Ndjson => Some(Format::Ndjson),
+            wire::ExportFormat::Unspecified => None,
+        },
+    );
+    match (form, filter, format) {
+        (Some(form), Some(filter), Some(format)) => {
+            violations.into_result()?;
+            Ok((form, filter, format))
+        }
+        _ => Err(violations),
+    }
+}
+
+/// Longest period of GetFormAnalytics.
+const MAX_ANALYTICS_DAYS: i64 = 400;
+/// Most buckets of GetFormAnalytics.
+const MAX_ANALYTICS_BUCKETS: i64 = 1_000;
+
+/// Checks GetFormAnalytics: the form, the period (30 days up to `now` unless it says
+/// otherwise), the interval and the time zone. Also the key its answer is cached under, made
+/// of the request as sent, so that a period ending "now" is served from the cache for a
+/// minute.
+pub fn analytics(
+    request: &wire::GetFormAnalyticsRequest,
+    now: DateTime<Utc>,
+) -> Result<(FormRef, AnalyticsQuery, String), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let form = match request.name.strip_suffix("/analytics") {
+        Some(form) => form_ref(&mut violations, "name", form),
+        None => {
+            violations.add("name", "must be forms/{form}/analytics");
+            None
+        }
+    };
+    let end = time(&mut violations, "end_time", request.end_time.as_ref());
+    let start = time(&mut violations, "start_time", request.start_time.as_ref());
+    let interval = enum_field(&mut violations, "interval", request.interval, |interval| {
+        Some(match interval {
+            wire::AnalyticsInterval::Hour => Interval::Hour,
+            wire::AnalyticsInterval::Unspecified | wire::AnalyticsInterval::Day => Interval::Day,
+            wire::AnalyticsInterval::Week => Interval::Week,
+        })
+    });
+    let time_zone = match request.time_zone.as_str() {
+        "" => "UTC".to_owned(),
+        zone => zone.to_owned(),
+    };
+    let plausible_zone = time_zone.len() <= 64
+        && time_zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '+' | '-'));
+    if !plausible_zone {
+        violations.add("time_zone", "is not an IANA time zone (`Europe/Paris`)");
+    }
+    let (Some(form), Some(end), Some(start), Some(interval)) = (form, end, start, interval) else {
+        return Err(violations);
+    };
+    let end = end.unwrap_or(now);
+    let start = start.unwrap_or(end - chrono::Duration::days(30));
+    if start >= end {
+        violations.add("start_time", "must be before end_time");
+    } else if end - start > chrono::Duration::days(MAX_ANALYTICS_DAYS) {
+        violations.add(
+            "end_time",
+            format!("must be at most {MAX_ANALYTICS_DAYS} days after start_time"),
+        );
+    } else if (end - start).num_seconds() / interval.length().num_seconds() >= MAX_ANALYTICS_BUCKETS
+    {
+        violations.add(
+            "interval",
+            format!(
+                "makes more than {MAX_ANALYTICS_BUCKETS} buckets: choose a longer interval or a shorter period"
+            ),
+        );
+    }
+    violations.into_result()?;
+    let cache_key = format!(
+        "{:?}|{:?}|{interval:?}|{time_zone}",
+        request.start_time.as_ref().map(|t| (t.seconds, t.nanos)),
+        request.end_time.as_ref().map(|t| (t.seconds, t.nanos)),
+    );
+    Ok((
+        form,
+        AnalyticsQuery {
+            start,
+            end,
+            interval,
+            time_zone,
+        },
+        cache_key,
+    ))
+}
+
+/// The submissions a listing or an export takes: by version, receipt time and answers.
+fn submission_filter(
+    violations: &mut FieldViolations,
+    form_version: i32,
+    start_time: Option<&pbjson_types::Timestamp>,
+    end_time: Option<&pbjson_types::Timestamp>,
+    filter: &str,
+) -> Option<SubmissionFilter> {
+    if form_version < 0 {
+        violations.add("form_version", "must not be negative");
+    }
+    let start_time = time(violations, "start_time", start_time);
+    let end_time = time(violations, "end_time", end_time);
+    let answers = answer_filter(violations, filter);
+    Some(SubmissionFilter {
+        form_version: (form_version > 0).then_some(form_version),
+        start_time: start_time?,
+        end_time: end_time?,
+        answers: answers?,
     })
 }
 

@@ -1,20 +1,25 @@
 //! The `FormService` gRPC API: handlers of a few lines that parse the request ([`convert`]),
 //! call [`Forms`] with the call's context, and convert the answer back (`crate::events` holds
-//! the wire forms). ExportSubmissions and GetFormAnalytics answer UNIMPLEMENTED until they are
-//! built (the generated defaults of a draft service).
+//! the wire forms).
 
 pub mod convert;
 
+use futures_util::StreamExt;
 use platform::context::RequestContext;
 use proto::formflow::forms::v1 as wire;
 use proto::formflow::forms::v1::form_service_server::FormService;
+use proto::google::api::HttpBody;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
+
+use platform::wire::timestamp;
 
 use crate::domain::json_schema;
 use crate::events::{
     field_to_proto, form_to_proto, object_to_proto, submission_to_proto, version_to_proto,
 };
-use crate::operations::Forms;
+use crate::operations::{Analytics, Forms};
 
 /// The `FormService` implementation.
 #[derive(Debug, Clone)]
@@ -146,7 +151,7 @@ impl FormService for FormsApi {
     ) -> Answer<wire::PublishedForm> {
         let context = RequestContext::of(&request)?;
         let form = convert::form_only(&request.get_ref().name)?;
-        let (form, version) = self.forms.get_published(context, &form).await?;
+        let (form, version, view) = self.forms.get_published(context, &form).await?;
         let accepting = form.refuses_submissions(chrono::Utc::now()).is_none();
         Ok(Response::new(wire::PublishedForm {
             name: crate::events::form_name(&form),
@@ -163,6 +168,7 @@ impl FormService for FormsApi {
             confirmation_message: form.settings.confirmation_message,
             redirect_url: form.settings.redirect_url,
             close_time: form.settings.close_time.map(platform::wire::timestamp),
+            start_token: view.to_string(),
         }))
     }
 
@@ -202,6 +208,38 @@ impl FormService for FormsApi {
         Ok(Response::new(submission_to_proto(&submission)))
     }
 
+    async fn export_submissions(
+        &self,
+        request: Request<wire::ExportSubmissionsRequest>,
+    ) -> Answer<BoxStream<HttpBody>> {
+        let context = RequestContext::of(&request)?;
+        let (form, filter, format) = convert::export_submissions(request.get_ref())?;
+        let export = self.forms.export(context, &form, filter, format).await?;
+        let chunks = ReceiverStream::new(export.chunks).map(move |chunk| {
+            chunk
+                .map(|data| HttpBody {
+                    content_type: export.content_type.to_owned(),
+                    data,
+                    extensions: Vec::new(),
+                })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(chunks)))
+    }
+
+    async fn get_form_analytics(
+        &self,
+        request: Request<wire::GetFormAnalyticsRequest>,
+    ) -> Answer<wire::FormAnalytics> {
+        let context = RequestContext::of(&request)?;
+        let (form, query, cache_key) = convert::analytics(request.get_ref(), chrono::Utc::now())?;
+        let analytics = self
+            .forms
+            .analytics(context, &form, query, &cache_key)
+            .await?;
+        Ok(Response::new(analytics_to_proto(&analytics)))
+    }
+
     async fn delete_submission(
         &self,
         request: Request<wire::DeleteSubmissionRequest>,
@@ -210,5 +248,57 @@ impl FormService for FormsApi {
         let (form, id) = convert::submission_name(&request.get_ref().name)?;
         self.forms.delete_submission(context, &form, id).await?;
         Ok(Response::new(pbjson_types::Empty {}))
+    }
+}
+
+fn analytics_to_proto(analytics: &Analytics) -> wire::FormAnalytics {
+    let (views, submissions) = (analytics.views(), analytics.submissions());
+    let rate = |part: i64, whole: i64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
+    wire::FormAnalytics {
+        name: format!("forms/{}/analytics", analytics.form_id),
+        start_time: Some(timestamp(analytics.start)),
+        end_time: Some(timestamp(analytics.end)),
+        view_count: views,
+        submission_count: submissions,
+        conversion_rate: rate(submissions, views),
+        start_count: analytics.starts(),
+        median_completion_seconds: analytics.median_completion_seconds,
+        mean_completion_seconds: analytics.mean_completion_seconds,
+        buckets: analytics
+            .buckets
+            .iter()
+            .map(|bucket| wire::AnalyticsBucket {
+                start_time: Some(timestamp(bucket.start)),
+                view_count: bucket.views,
+                submission_count: bucket.submissions,
+                start_count: bucket.starts,
+            })
+            .collect(),
+        fields: analytics
+            .fields
+            .iter()
+            .map(|(id, _, stats)| wire::FieldAnalytics {
+                field_id: id.to_string(),
+                answer_count: stats.answers,
+                answer_rate: rate(stats.answers, submissions),
+                value_counts: stats
+                    .values
+                    .iter()
+                    .map(|(value, count)| wire::ValueCount {
+                        value: value.clone(),
+                        count: *count,
+                    })
+                    .collect(),
+                min: stats.min,
+                max: stats.max,
+                mean: stats.mean,
+            })
+            .collect(),
     }
 }

@@ -4,10 +4,14 @@
 //! - [`forms`]: create, read, list, update, archive, unarchive.
 //! - [`versions`]: publish, versions, their JSON Schema, the published form.
 //! - [`submissions`]: submit (idempotently), list, read, delete.
+//! - [`export`]: a form's submissions as a CSV or NDJSON file of any size.
+//! - [`analytics`]: views, starts, submissions, completion times and answer statistics.
 //!
 //! Tenants: a form of another tenant is NOT_FOUND whatever the caller may do, since every
 //! query runs in the caller's tenant (and row-level security agrees).
 
+mod analytics;
+mod export;
 mod forms;
 mod submissions;
 mod versions;
@@ -18,8 +22,11 @@ use platform::db::Db;
 use platform::events::Event;
 use platform::idempotency::Idempotency;
 use platform::outbox::Outbox;
+use platform::redis::Redis;
 use sqlx::PgConnection;
 
+pub use analytics::{Analytics, AnalyticsQuery, Interval};
+pub use export::Export;
 pub use forms::{FormChanges, FormPage, NewForm};
 pub use submissions::{NewSubmission, SubmissionPage, SubmissionQuery};
 pub use versions::VersionPage;
@@ -37,14 +44,16 @@ pub struct Forms {
     outbox: Outbox,
     audit: AuditLog,
     idempotency: Idempotency,
+    redis: Redis,
 }
 
 impl Forms {
     /// Operations over these dependencies.
-    pub fn new(db: Db, outbox: Outbox) -> Self {
+    pub fn new(db: Db, outbox: Outbox, redis: Redis) -> Self {
         Self {
             db,
             outbox,
+            redis,
             audit: AuditLog::new(SCHEMA.name),
             idempotency: Idempotency::new(SCHEMA.name),
         }

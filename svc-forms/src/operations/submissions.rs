@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::versions::{submitters_tenant, visible_to_submitter};
 use super::{Forms, load, principal_name};
-use crate::domain::{Submission, SubmissionId, check_answers};
+use crate::domain::{Submission, SubmissionId, ViewId, check_answers};
 use crate::error::Error;
 use crate::events::{self, submission_to_proto};
 use crate::store::{self, FormRef, SubmissionFilter, SubmissionPosition};
@@ -22,6 +22,10 @@ pub struct NewSubmission {
     pub form: FormRef,
     /// The answers by field id, not checked yet.
     pub data: Map<String, Value>,
+    /// The start token of the view it was filled in.
+    pub start_token: Option<ViewId>,
+    /// Whether the honeypot field was filled, as only robots do.
+    pub honeypot_filled: bool,
 }
 
 /// What a listing of submissions shows.
@@ -46,6 +50,36 @@ pub struct SubmissionPage {
     pub next: Option<SubmissionPosition>,
 }
 
+/// How long a start token is good for.
+const START_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+/// The least time a person takes to fill a form.
+const MIN_FILL_TIME: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Whether `token` is a view of `form` that may still be submitted, now.
+async fn check_start_token(
+    transaction: &mut sqlx::PgConnection,
+    tenant: platform::context::TenantId,
+    form: &crate::domain::Form,
+    token: ViewId,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), Error> {
+    let Some((viewed_at, submitted_at)) =
+        store::lock_view(transaction, tenant, form.id, token).await?
+    else {
+        return Err(Error::StartTokenInvalid);
+    };
+    if submitted_at.is_some() {
+        return Err(Error::StartTokenUsed);
+    }
+    if now - viewed_at > START_TOKEN_LIFETIME {
+        return Err(Error::StartTokenInvalid);
+    }
+    if now - viewed_at < MIN_FILL_TIME {
+        return Err(Error::SubmittedTooFast);
+    }
+    Ok(())
+}
+
 impl Forms {
     /// Checks a submission against the form's latest published version, stores it with its
     /// `forms.submission.created` event and answers it. With an idempotency key, a retry of
@@ -56,7 +90,16 @@ impl Forms {
         context: &RequestContext,
         new: NewSubmission,
     ) -> Result<Submission, Error> {
+        if new.honeypot_filled {
+            return Err(Error::SpamSuspected);
+        }
         let tenant = submitters_tenant(context)?;
+        if let Some(token) = new.start_token {
+            // An attempt starts its view even when it is refused, so apart from the submission.
+            let mut transaction = self.db.tenant_tx(tenant).await?;
+            store::start_view(&mut transaction, tenant, token).await?;
+            transaction.commit().await?;
+        }
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let mut form = load(&mut transaction, tenant, &new.form, false).await?;
         let name = visible_to_submitter(context, &form, Permission::SubmissionsCreate)?;
@@ -74,6 +117,17 @@ impl Forms {
         let now = Utc::now().trunc_subsecs(6);
         if let Some(refusal) = form.refuses_submissions(now) {
             return Err(Error::SubmissionRefused(refusal));
+        }
+        match new.start_token {
+            Some(token) => check_start_token(&mut transaction, tenant, &form, token, now).await?,
+            None if form.settings.require_start_token && context.principal.is_none() => {
+                return Err(FieldViolations::single(
+                    "start_token",
+                    "is required: send the start_token of GetPublishedForm",
+                )
+                .into());
+            }
+            None => {}
         }
         if form.settings.max_submissions > 0 {
             // Counted under the form's row lock, so concurrent submissions cannot overshoot.
@@ -104,6 +158,9 @@ impl Forms {
             created_at: now,
         };
         store::insert_submission(&mut transaction, tenant, &submission).await?;
+        if let Some(token) = new.start_token {
+            store::submit_view(&mut transaction, tenant, token, now).await?;
+        }
         let event = events::submission_created(&form, &version, &submission, &answers);
         self.enqueue(&mut transaction, tenant, event).await?;
         if let Some(key) = &context.idempotency_key {

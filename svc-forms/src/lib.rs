@@ -14,6 +14,7 @@
 //! - [`store`]: the SQL.
 //! - [`events`]: the `forms.*` events and the wire forms they share with responses.
 //! - [`export`]: the CSV and NDJSON files of exports.
+//! - [`page`]: the hosted form page, HTML without and with JavaScript.
 //! - [`error`]: errors and their gRPC statuses.
 //! - `metrics`: the service's metrics.
 
@@ -26,6 +27,7 @@ pub mod export;
 pub mod grpc;
 mod metrics;
 pub mod operations;
+pub mod page;
 pub mod store;
 
 pub use app::{SERVICE_NAME, build};

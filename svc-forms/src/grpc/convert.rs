@@ -45,6 +45,13 @@ pub fn form_only(name: &str) -> Result<FormRef, FieldViolations> {
     form_ref(&mut violations, "name", name).ok_or(violations)
 }
 
+/// The form a hosted page names by its slug.
+pub fn page_form(slug: &str) -> Result<FormRef, FieldViolations> {
+    FormSlug::parse(slug)
+        .map(FormRef::Slug)
+        .map_err(|reason| FieldViolations::single("slug", reason))
+}
+
 /// The form and child id a name `forms/{form}/{collection}/{child}` names.
 fn child_name<'a>(
     violations: &mut FieldViolations,

@@ -15,11 +15,15 @@ use tonic::{Request, Response, Status};
 
 use platform::wire::timestamp;
 
+use crate::domain::ViewId;
 use crate::domain::json_schema;
+use crate::error::Error;
 use crate::events::{
     field_to_proto, form_to_proto, object_to_proto, submission_to_proto, version_to_proto,
 };
-use crate::operations::{Analytics, Forms};
+use crate::operations::{Analytics, Forms, NewSubmission};
+use crate::page::{self, Posted, Problem};
+use platform::error::CommonError;
 
 /// The `FormService` implementation.
 #[derive(Debug, Clone)]
@@ -151,7 +155,7 @@ impl FormService for FormsApi {
     ) -> Answer<wire::PublishedForm> {
         let context = RequestContext::of(&request)?;
         let form = convert::form_only(&request.get_ref().name)?;
-        let (form, version, view) = self.forms.get_published(context, &form).await?;
+        let (form, version, view) = self.forms.get_published(context, &form, true).await?;
         let accepting = form.refuses_submissions(chrono::Utc::now()).is_none();
         Ok(Response::new(wire::PublishedForm {
             name: crate::events::form_name(&form),
@@ -168,7 +172,7 @@ impl FormService for FormsApi {
             confirmation_message: form.settings.confirmation_message,
             redirect_url: form.settings.redirect_url,
             close_time: form.settings.close_time.map(platform::wire::timestamp),
-            start_token: view.to_string(),
+            start_token: view.map(|view| view.to_string()).unwrap_or_default(),
         }))
     }
 
@@ -240,6 +244,66 @@ impl FormService for FormsApi {
         Ok(Response::new(analytics_to_proto(&analytics)))
     }
 
+    async fn render_form_page(
+        &self,
+        request: Request<wire::RenderFormPageRequest>,
+    ) -> Answer<HttpBody> {
+        let context = RequestContext::of(&request)?;
+        let form = convert::page_form(&request.get_ref().slug)?;
+        let (form, version, view) = self.forms.get_published(context, &form, true).await?;
+        let accepting = form.refuses_submissions(chrono::Utc::now()).is_none();
+        let view = view.expect("a new view was asked for");
+        let html = page::render_form(&form, &version, accepting, view, None, &[]);
+        Ok(Response::new(html_body(html)))
+    }
+
+    async fn submit_form_page(
+        &self,
+        request: Request<wire::SubmitFormPageRequest>,
+    ) -> Answer<HttpBody> {
+        let context = RequestContext::of(&request)?;
+        let form_ref = convert::page_form(&request.get_ref().slug)?;
+        let body = request
+            .get_ref()
+            .body
+            .as_ref()
+            .map(|body| body.data.as_slice());
+        let posted = Posted::parse(body.unwrap_or_default());
+        let (form, version, _) = self.forms.get_published(context, &form_ref, false).await?;
+        let token = posted
+            .start_token()
+            .and_then(|token| uuid::Uuid::try_parse(token).ok())
+            .map(ViewId::from);
+        let new = NewSubmission {
+            form: form_ref.clone(),
+            data: posted.answers(&version.definition.fields),
+            start_token: token,
+            honeypot_filled: posted.honeypot_filled(),
+        };
+        let problems = match self.forms.submit(context, new).await {
+            Ok(_) => return Ok(Response::new(html_body(page::render_done(&form, &version)))),
+            Err(error) => page_problems(error)?,
+        };
+        // A refused post keeps its token, unless the token itself was the problem.
+        let token = match token {
+            Some(token) if !problems.1 => token,
+            _ => {
+                let (_, _, view) = self.forms.get_published(context, &form_ref, true).await?;
+                view.expect("a new view was asked for")
+            }
+        };
+        let accepting = form.refuses_submissions(chrono::Utc::now()).is_none();
+        let html = page::render_form(
+            &form,
+            &version,
+            accepting,
+            token,
+            Some(&posted),
+            &problems.0,
+        );
+        Ok(Response::new(html_body(html)))
+    }
+
     async fn delete_submission(
         &self,
         request: Request<wire::DeleteSubmissionRequest>,
@@ -301,4 +365,55 @@ fn analytics_to_proto(analytics: &Analytics) -> wire::FormAnalytics {
             })
             .collect(),
     }
+}
+
+fn html_body(html: String) -> HttpBody {
+    HttpBody {
+        content_type: page::CONTENT_TYPE.to_owned(),
+        data: html.into_bytes(),
+        extensions: Vec::new(),
+    }
+}
+
+/// The problems a refused post shows on its page, and whether its start token must be
+/// replaced; errors a page cannot show go to the caller as they are.
+fn page_problems(error: Error) -> Result<(Vec<Problem>, bool), Status> {
+    let whole = |message: String| Problem {
+        field: None,
+        message,
+    };
+    Ok(match error {
+        Error::Common(CommonError::InvalidArgument(violations)) => {
+            let token_problem = violations.fields().contains(&"start_token");
+            let problems = violations
+                .violations()
+                .iter()
+                .map(
+                    |(field, message)| match field.strip_prefix("submission.data.") {
+                        Some(id) => Problem {
+                            field: Some(id.to_owned()),
+                            message: capitalised(message),
+                        },
+                        None => whole("The page expired: please submit it again.".to_owned()),
+                    },
+                )
+                .collect();
+            (problems, token_problem)
+        }
+        error @ (Error::StartTokenInvalid | Error::StartTokenUsed) => {
+            (vec![whole(capitalised(&error.to_string()))], true)
+        }
+        error @ (Error::SubmissionRefused(_) | Error::SpamSuspected | Error::SubmittedTooFast) => {
+            (vec![whole(capitalised(&error.to_string()))], false)
+        }
+        error => return Err(error.into()),
+    })
+}
+
+fn capitalised(message: &str) -> String {
+    let mut characters = message.chars();
+    characters
+        .next()
+        .map(|first| first.to_uppercase().chain(characters).collect())
+        .unwrap_or_default()
 }

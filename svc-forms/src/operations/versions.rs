@@ -113,14 +113,16 @@ impl Forms {
     }
 
     /// What a submitter sees: the form's latest published version and whether it takes
-    /// submissions now, counted as a view whose id is the start token to submit with. Without
-    /// credentials only forms that take public submissions are found.
+    /// submissions now, counted as a view whose id is the start token to submit with (`None`:
+    /// shown again to the same submitter, with the token they have). Without credentials
+    /// only forms that take public submissions are found.
     #[tracing::instrument(skip_all)]
     pub async fn get_published(
         &self,
         context: &RequestContext,
         form: &FormRef,
-    ) -> Result<(Form, FormVersion, ViewId), Error> {
+        new_view: bool,
+    ) -> Result<(Form, FormVersion, Option<ViewId>), Error> {
         let tenant = submitters_tenant(context)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let form = load(&mut transaction, tenant, form, false).await?;
@@ -129,9 +131,14 @@ impl Forms {
             return Err(Error::FormNotFound(found));
         }
         let version = version_of(&mut transaction, tenant, form.id, form.published_version).await?;
-        // Random, not time-ordered: a token must not be guessable.
-        let view = ViewId::from(uuid::Uuid::new_v4());
-        store::insert_view(&mut transaction, tenant, form.id, view).await?;
+        let view = if new_view {
+            // Random, not time-ordered: a token must not be guessable.
+            let view = ViewId::from(uuid::Uuid::new_v4());
+            store::insert_view(&mut transaction, tenant, form.id, view).await?;
+            Some(view)
+        } else {
+            None
+        };
         transaction.commit().await?;
         Ok((form, version, view))
     }

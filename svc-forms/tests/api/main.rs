@@ -9,6 +9,7 @@ mod helpers;
 mod idempotency;
 mod isolation;
 mod kit;
+mod page;
 mod spam;
 mod submissions;
 mod versions;

@@ -160,9 +160,12 @@ async fn request_raw(
 ) -> Option<(u16, String, String)> {
     let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(name, _)| *name == "content-type") {
+        request.push_str("content-type: application/json\r\n");
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -178,6 +181,27 @@ async fn request_raw(
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, head.to_owned(), body.to_owned()))
+}
+
+/// The demo owner's access token, logged in over REST with the password the suite wrote.
+async fn demo_owner_token(gateway: SocketAddr, state_dir: &std::path::Path) -> String {
+    let password = std::fs::read_to_string(state_dir.join("demo-owner-password")).unwrap();
+    let login =
+        serde_json::json!({"email": "owner@demo.formflow.test", "password": password.trim()});
+    let (status, session) = request(
+        gateway,
+        "POST",
+        "/api/v1/auth:login",
+        &[("x-tenant-id", "demo")],
+        &login.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{session}");
+    session["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -209,20 +233,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert!(error["error"]["details"].is_array());
 
     // The demo owner logs in over REST, as the banner says, and reads who they are.
-    let password = std::fs::read_to_string(state_dir.join("demo-owner-password")).unwrap();
-    let login =
-        serde_json::json!({"email": "owner@demo.formflow.test", "password": password.trim()});
-    let (status, session) = request(
-        suite.gateway,
-        "POST",
-        "/api/v1/auth:login",
-        &[("x-tenant-id", "demo")],
-        &login.to_string(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 200, "{session}");
-    let token = session["tokens"]["access_token"].as_str().unwrap();
+    let token = &demo_owner_token(suite.gateway, &state_dir).await;
     let (status, me) = get(
         suite.gateway,
         "/api/v1/users/me",
@@ -380,11 +391,261 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert!(csv.contains("id,create_time,form_version,email"), "{csv}");
     assert!(csv.contains("ada@example.org"), "{csv}");
 
+    // The hosted page, tenant in the path, posted as a browser without JavaScript would.
+    let (status, head, page) = request_raw(suite.gateway, "GET", "/t/demo/f/contact-us", &[], "")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{head}{page}");
+    assert!(
+        head.to_lowercase().contains("content-type: text/html"),
+        "{head}"
+    );
+    assert!(page.contains("<h1>Contact us</h1>"), "{page}");
+    let marker = r#"name="_start_token" value=""#;
+    let at = page.find(marker).unwrap() + marker.len();
+    let token = &page[at..at + 36];
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let (status, head, done) = request_raw(
+        suite.gateway,
+        "POST",
+        "/t/demo/f/contact-us",
+        &form,
+        &format!("_start_token={token}&email=grace%40example.org&website="),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{head}{done}");
+    assert!(done.contains("Your answers were recorded"), "{done}");
+    let (_, listed) = get(suite.gateway, &submissions, &auth).await.unwrap();
+    assert_eq!(
+        listed["submissions"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
+
     suite.terminate().await;
 
     // A second start over the same database finds the demo tenant instead of making another.
     let mut again = Suite::start(&infra, &state_dir).await;
     assert_eq!(again.demo_tenant_id().await, demo_tenant);
     again.terminate().await;
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// A headless Chromium driven over WebDriver by a chromedriver of its own.
+struct Browser {
+    client: fantoccini::Client,
+    _driver: tokio::process::Child,
+}
+
+impl Browser {
+    async fn start(javascript: bool) -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new(
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned()),
+        )
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting chromedriver (scripts/setup.sh installs Debian's chromium-driver)");
+        let mut prefs = serde_json::Map::new();
+        if !javascript {
+            prefs.insert(
+                "profile.managed_default_content_settings.javascript".into(),
+                2.into(),
+            );
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1000,1400"],
+                "prefs": prefs,
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut attempts = 0;
+        let client = loop {
+            match fantoccini::ClientBuilder::native()
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(error) if attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = error;
+                }
+                Err(error) => panic!("chromedriver did not start a session: {error}"),
+            }
+        };
+        Browser {
+            client,
+            _driver: driver,
+        }
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{css}: {error}"))
+    }
+
+    async fn shown(&self, css: &str) -> bool {
+        self.find(css).await.is_displayed().await.unwrap()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let input = self.find(css).await;
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks Submit and waits for the next page.
+    async fn submit(&self) {
+        let button = self.find("button[type=submit]").await;
+        button.click().await.unwrap();
+        self.client
+            .wait()
+            .for_element(fantoccini::Locator::Css("[role=status], [role=alert]"))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_hosted_form_page_works_in_chromium_with_and_without_javascript() {
+    let infra = TestInfra::new().await;
+    let state_dir = std::env::temp_dir().join(format!("ff-e2e-{}", uuid::Uuid::new_v4()));
+    let mut suite = Suite::start(&infra, &state_dir).await;
+    suite.demo_tenant_id().await;
+    let token = demo_owner_token(suite.gateway, &state_dir).await;
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+
+    // A support form: the details section shows only for support requests.
+    let form = serde_json::json!({
+        "title": "Help desk",
+        "slug": "help",
+        "fields": [
+            {"id": "topic", "type": "FIELD_TYPE_RADIO", "label": "Topic", "required": true,
+             "options": [{"value": "sales", "label": "Sales"}, {"value": "support", "label": "Support"}]},
+            {"id": "email", "type": "FIELD_TYPE_EMAIL", "label": "Email", "required": true},
+            {"id": "details", "type": "FIELD_TYPE_SECTION", "label": "Support details",
+             "visible_when": {"field_id": "topic", "operator": "CONDITION_OPERATOR_EQUALS", "value": "support"}},
+            {"id": "steps", "type": "FIELD_TYPE_TEXTAREA", "label": "What happened?", "required": true},
+        ],
+        "settings": {"public_submissions": true, "confirmation_message": "Ticket received."},
+    });
+    let (status, created) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/forms",
+        &auth,
+        &form.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{created}");
+    let (status, published) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/forms/help:publish",
+        &auth,
+        "{}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{published}");
+    let page = format!("http://{}/t/demo/f/help", suite.gateway);
+    let submissions = format!("/api/v1/{}/submissions", created["name"].as_str().unwrap());
+
+    // With JavaScript: logic shows the section as the submitter answers.
+    let browser = Browser::start(true).await;
+    browser.client.goto(&page).await.unwrap();
+    assert_eq!(browser.client.title().await.unwrap(), "Help desk");
+    assert!(
+        !browser.shown("#section-details").await,
+        "hidden until support is chosen"
+    );
+    browser
+        .find("input[name=topic][value=support]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(browser.shown("#section-details").await);
+    browser.type_into("#input-email", "not an email").await;
+    browser
+        .type_into("#input-steps", "The export stopped")
+        .await;
+    // A person takes a moment: the start token refuses anything faster than 2 s.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    browser.submit().await;
+    let error = browser.find("#error-email").await.text().await.unwrap();
+    assert_eq!(error, "Must be an email address");
+    assert!(
+        browser.shown("#section-details").await,
+        "the answers are kept"
+    );
+    browser.type_into("#input-email", "ada@example.org").await;
+    browser.submit().await;
+    let done = browser.find("[role=status]").await.text().await.unwrap();
+    assert_eq!(done, "Ticket received.");
+    browser.client.close().await.unwrap();
+
+    // Without JavaScript: everything shows, and the server applies the logic.
+    let browser = Browser::start(false).await;
+    browser.client.goto(&page).await.unwrap();
+    assert!(browser.shown("#section-details").await);
+    browser
+        .find("input[name=topic][value=sales]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.type_into("#input-email", "grace@example.org").await;
+    browser
+        .type_into("#input-steps", "not asked for sales")
+        .await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    browser.submit().await;
+    let done = browser.find("[role=status]").await.text().await.unwrap();
+    assert_eq!(done, "Ticket received.");
+    browser.client.close().await.unwrap();
+
+    // Both arrived, as the API shows them.
+    let (status, listed) = get(
+        suite.gateway,
+        &format!("{submissions}?order_by=create_time"),
+        &auth,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let data: Vec<&serde_json::Value> = listed["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|submission| &submission["data"])
+        .collect();
+    assert_eq!(
+        data,
+        [
+            &serde_json::json!({"topic": "support", "email": "ada@example.org", "steps": "The export stopped"}),
+            &serde_json::json!({"topic": "sales", "email": "grace@example.org"}),
+        ]
+    );
+    suite.terminate().await;
     let _ = std::fs::remove_dir_all(state_dir);
 }

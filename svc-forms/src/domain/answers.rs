@@ -128,27 +128,17 @@ mod tests {
 
     use super::*;
     use crate::domain::condition::{Condition, Operator};
-    use crate::domain::field::{Choice, Constraints};
+    use crate::domain::field::Choice;
 
     fn field(id: &str, kind: FieldKind) -> Field {
         Field {
-            id: FieldId::parse(id).unwrap(),
-            kind,
-            label: id.into(),
-            help_text: String::new(),
-            placeholder: String::new(),
-            required: false,
-            constraints: Constraints::default(),
-            error_message: String::new(),
             choices: ["bug", "question"]
                 .map(|value| Choice {
                     value: value.into(),
                     label: value.into(),
                 })
                 .to_vec(),
-            default: None,
-            visible_when: None,
-            required_when: None,
+            ..Field::new(FieldId::parse(id).unwrap(), kind, id)
         }
     }
 

@@ -150,27 +150,17 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::field::{Choice, Constraints};
+    use crate::domain::field::Choice;
 
     fn tested(kind: FieldKind) -> Field {
         Field {
-            id: FieldId::parse("tested").unwrap(),
-            kind,
-            label: "Tested".into(),
-            help_text: String::new(),
-            placeholder: String::new(),
-            required: false,
-            constraints: Constraints::default(),
-            error_message: String::new(),
             choices: ["a", "b"]
                 .map(|value| Choice {
                     value: value.into(),
                     label: value.into(),
                 })
                 .to_vec(),
-            default: None,
-            visible_when: None,
-            required_when: None,
+            ..Field::new(FieldId::parse("tested").unwrap(), kind, "Tested")
         }
     }
 

@@ -85,18 +85,10 @@ mod tests {
 
     use super::*;
     use crate::domain::condition::{Condition, Operator};
-    use crate::domain::field::{Choice, Constraints, FieldId};
+    use crate::domain::field::{Choice, FieldId};
 
     fn field(id: &str, kind: FieldKind) -> Field {
         Field {
-            id: FieldId::parse(id).unwrap(),
-            kind,
-            label: id.into(),
-            help_text: String::new(),
-            placeholder: String::new(),
-            required: false,
-            constraints: Constraints::default(),
-            error_message: String::new(),
             choices: if kind.has_choices() {
                 vec![Choice {
                     value: "yes".into(),
@@ -105,9 +97,7 @@ mod tests {
             } else {
                 Vec::new()
             },
-            default: None,
-            visible_when: None,
-            required_when: None,
+            ..Field::new(FieldId::parse(id).unwrap(), kind, id)
         }
     }
 

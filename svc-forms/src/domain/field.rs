@@ -273,6 +273,25 @@ pub struct Field {
 }
 
 impl Field {
+    /// A field of `kind` with only its id and label: no help, constraints, choices, default
+    /// or logic, not required.
+    pub fn new(id: FieldId, kind: FieldKind, label: impl Into<String>) -> Field {
+        Field {
+            id,
+            kind,
+            label: label.into(),
+            help_text: String::new(),
+            placeholder: String::new(),
+            required: false,
+            constraints: Constraints::default(),
+            error_message: String::new(),
+            choices: Vec::new(),
+            default: None,
+            visible_when: None,
+            required_when: None,
+        }
+    }
+
     /// The largest rating of a RATING field.
     pub fn rating_scale(&self) -> u32 {
         self.constraints.max.map_or(5, |max| max as u32)

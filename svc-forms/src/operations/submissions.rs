@@ -50,6 +50,18 @@ pub struct SubmissionPage {
     pub next: Option<SubmissionPosition>,
 }
 
+/// A submission of `form`, or SUBMISSION_NOT_FOUND.
+async fn find_submission(
+    transaction: &mut sqlx::PgConnection,
+    tenant: platform::context::TenantId,
+    form: crate::domain::FormId,
+    id: SubmissionId,
+) -> Result<Submission, Error> {
+    store::get_submission(transaction, tenant, form, id)
+        .await?
+        .ok_or_else(|| Error::SubmissionNotFound(format!("forms/{form}/submissions/{id}")))
+}
+
 /// How long a start token is good for.
 const START_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
 /// The least time a person takes to fill a form.
@@ -220,11 +232,7 @@ impl Forms {
         let tenant = context.authorize(Permission::SubmissionsRead)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let form = load(&mut transaction, tenant, form, false).await?;
-        let submission = store::get_submission(&mut transaction, tenant, form.id, id)
-            .await?
-            .ok_or_else(|| {
-                Error::SubmissionNotFound(format!("forms/{}/submissions/{id}", form.id))
-            })?;
+        let submission = find_submission(&mut transaction, tenant, form.id, id).await?;
         transaction.commit().await?;
         Ok(submission)
     }
@@ -240,11 +248,7 @@ impl Forms {
         let tenant = context.authorize(Permission::SubmissionsDelete)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let form = load(&mut transaction, tenant, form, false).await?;
-        let submission = store::get_submission(&mut transaction, tenant, form.id, id)
-            .await?
-            .ok_or_else(|| {
-                Error::SubmissionNotFound(format!("forms/{}/submissions/{id}", form.id))
-            })?;
+        let submission = find_submission(&mut transaction, tenant, form.id, id).await?;
         store::delete_submission(&mut transaction, tenant, form.id, id).await?;
         let details = json!({"submission": id.to_string()});
         self.audit(

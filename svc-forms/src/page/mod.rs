@@ -335,23 +335,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::{Constraints, FieldId};
+    use crate::domain::FieldId;
 
     fn field(id: &str, kind: FieldKind) -> Field {
-        Field {
-            id: FieldId::parse(id).unwrap(),
-            kind,
-            label: format!("The {id}"),
-            help_text: String::new(),
-            placeholder: String::new(),
-            required: false,
-            constraints: Constraints::default(),
-            error_message: String::new(),
-            choices: Vec::new(),
-            default: None,
-            visible_when: None,
-            required_when: None,
-        }
+        Field::new(FieldId::parse(id).unwrap(), kind, format!("The {id}"))
     }
 
     #[test]

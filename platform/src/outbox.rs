@@ -120,23 +120,20 @@ impl OutboxRelay {
             .await
             .context("reading the outbox")?;
 
-        let mut published = Vec::with_capacity(pending.len());
-        let mut failure = None;
-        for (id, event_type, routing_key, payload) in pending {
+        let mut events = Vec::with_capacity(pending.len());
+        for (id, event_type, routing_key, payload) in &pending {
             let message = OutgoingMessage {
                 message_id: id.to_string(),
-                kind: event_type,
-                body: serde_json::to_vec(&payload)?,
+                kind: event_type.clone(),
+                body: serde_json::to_vec(payload)?,
                 ..OutgoingMessage::default()
             };
-            match self.publisher.publish_event(&routing_key, &message).await {
-                Ok(()) => published.push(id),
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            }
+            events.push((routing_key.clone(), message));
         }
+        // The whole batch goes out before its confirms are awaited; only the confirmed prefix
+        // is marked, the rest is sent again (with the same ids) on the next call.
+        let (confirmed, failure) = self.publisher.publish_events(&events).await;
+        let published: Vec<Uuid> = pending[..confirmed].iter().map(|row| row.0).collect();
         if !published.is_empty() {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE {table} SET published_at = now() WHERE id = ANY($1)"

@@ -92,6 +92,103 @@ impl Publisher {
         message: &OutgoingMessage,
     ) -> anyhow::Result<()> {
         let mut state = self.state.lock().await;
+        let channel = self.connected(&mut state).await?;
+        let result = publish_confirmed(channel, exchange, routing_key, message).await;
+        if result.is_err() {
+            // Drop the connection; the next call starts afresh.
+            *state = None;
+        }
+        result
+    }
+
+    /// Publishes `events` (routing key, message) in order on the events exchange, then waits
+    /// for all their confirms: one round trip for the batch, not one per event. Answers how
+    /// many, from the first, the broker confirmed, and the failure that stopped the rest.
+    pub async fn publish_events(
+        &self,
+        events: &[(String, OutgoingMessage)],
+    ) -> (usize, Option<anyhow::Error>) {
+        let mut state = self.state.lock().await;
+        let exchange = self.topology.events_exchange();
+        let result = async {
+            let channel = self.connected(&mut state).await?;
+            let mut confirms = Vec::with_capacity(events.len());
+            for (routing_key, message) in events {
+                let confirm = channel
+                    .basic_publish(
+                        exchange.as_str().into(),
+                        routing_key.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &message.body,
+                        message.properties(),
+                    )
+                    .await
+                    .context("publishing")?;
+                confirms.push(confirm);
+            }
+            Ok::<_, anyhow::Error>(confirms)
+        };
+        let confirms = match tokio::time::timeout(PUBLISH_TIMEOUT, result).await {
+            Ok(Ok(confirms)) => confirms,
+            Ok(Err(error)) => {
+                *state = None;
+                return (0, Some(error));
+            }
+            Err(_) => {
+                *state = None;
+                return (
+                    0,
+                    Some(anyhow::anyhow!("timed out publishing to the broker")),
+                );
+            }
+        };
+        let waited = tokio::time::timeout(PUBLISH_TIMEOUT, async {
+            let mut confirmed = 0;
+            for (confirm, (_, message)) in confirms.into_iter().zip(events) {
+                let confirmation = confirm.await.map_err(|error| {
+                    let error = anyhow::Error::from(error);
+                    (
+                        confirmed,
+                        error.context("waiting for the publisher confirm"),
+                    )
+                })?;
+                match confirmation {
+                    Confirmation::Ack(_) => confirmed += 1,
+                    Confirmation::Nack(_) => {
+                        return Err((
+                            confirmed,
+                            anyhow::anyhow!("the broker refused message {}", message.message_id),
+                        ));
+                    }
+                    Confirmation::NotRequested => {
+                        return Err((
+                            confirmed,
+                            anyhow::anyhow!("publisher confirms are not enabled on the channel"),
+                        ));
+                    }
+                }
+            }
+            Ok(confirmed)
+        })
+        .await;
+        match waited {
+            Ok(Ok(confirmed)) => (confirmed, None),
+            Ok(Err((confirmed, error))) => {
+                *state = None;
+                (confirmed, Some(error))
+            }
+            Err(_) => {
+                *state = None;
+                (0, Some(anyhow::anyhow!("timed out waiting for the broker")))
+            }
+        }
+    }
+
+    /// The channel of `state`, connected (again) when it is not.
+    async fn connected<'s>(
+        &self,
+        state: &'s mut Option<(Connection, Channel)>,
+    ) -> anyhow::Result<&'s Channel> {
         if state.as_ref().is_none_or(|(connection, channel)| {
             !connection.status().connected() || !channel.status().connected()
         }) {
@@ -104,13 +201,7 @@ impl Publisher {
             declare_exchanges(&channel, &self.topology).await?;
             *state = Some((connection, channel));
         }
-        let (_, channel) = state.as_ref().expect("connected above");
-        let result = publish_confirmed(channel, exchange, routing_key, message).await;
-        if result.is_err() {
-            // Drop the connection; the next call starts afresh.
-            *state = None;
-        }
-        result
+        Ok(&state.as_ref().expect("connected above").1)
     }
 }
 

@@ -6,6 +6,7 @@
 #   scripts/bench.sh auth     svc-auth: login latency, argon2id, token verification
 #   scripts/bench.sh gateway  the gateway: REST through it against direct gRPC
 #   scripts/bench.sh ai       svc-ai: embedding latency, throughput and CPU per text
+#   scripts/bench.sh forms    svc-forms: anonymous submissions through the gateway, event lag, CPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --infra-only >/dev/null
@@ -20,4 +21,7 @@ if [ "$which" = all ] || [ "$which" = gateway ]; then
 fi
 if [ "$which" = all ] || [ "$which" = ai ]; then
   cargo bench -q -p svc-ai --bench embed
+fi
+if [ "$which" = all ] || [ "$which" = forms ]; then
+  cargo bench -q -p svc-forms --bench submit
 fi

@@ -1,7 +1,8 @@
 //! svc-auth and svc-tenant started in this process over one test's database, Redis prefix and
-//! RabbitMQ prefix, as svc-auth's tests, the gateway's tests and both benchmarks need them,
-//! and the configuration of a gateway in front of them. Every configuration starts from the
-//! defaults each binary's `--help` documents.
+//! RabbitMQ prefix, as svc-auth's tests, the gateway's tests and the benchmarks need them,
+//! optionally svc-forms beside them ([`Services::start_with_forms`]), and the configuration
+//! of a gateway in front of them. Every configuration starts from the defaults each binary's
+//! `--help` documents.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -56,15 +57,17 @@ impl Default for Options {
     }
 }
 
-/// svc-auth and svc-tenant, running until dropped. Both trust `keys` besides svc-auth's own
-/// signing keys, so tests can mint any token.
+/// svc-auth and svc-tenant, and svc-forms when asked for, running until dropped. Each trusts
+/// `keys` besides svc-auth's own signing keys, so tests can mint any token.
 #[derive(Debug)]
 pub struct Services {
     /// svc-auth's gRPC address.
     pub auth_addr: SocketAddr,
     /// svc-tenant's gRPC address.
     pub tenant_addr: SocketAddr,
-    _servers: [TestServer; 2],
+    /// svc-forms's gRPC address, when it was started.
+    pub forms_addr: Option<SocketAddr>,
+    _servers: Vec<TestServer>,
 }
 
 impl Services {
@@ -103,8 +106,28 @@ impl Services {
         Services {
             auth_addr: auth.addr(),
             tenant_addr,
-            _servers: [auth, tenant],
+            forms_addr: None,
+            _servers: vec![auth, tenant],
         }
+    }
+
+    /// Starts svc-auth and svc-tenant as [`Services::start`] does, and svc-forms beside them
+    /// over the same `infra` (its own `forms` schema), trusting svc-auth's keys and `keys`;
+    /// [`Services::gateway_config`] then routes the forms API to it.
+    pub async fn start_with_forms(
+        infra: &TestInfra,
+        keys: &TestKeys,
+        options: Options,
+    ) -> Services {
+        let mut services = Self::start(infra, keys, options).await;
+        let mut forms_config =
+            svc_forms::Config::try_parse_from(["svc-forms"]).expect("svc-forms's defaults parse");
+        forms_config.infra = infra.config();
+        forms_config.auth = verification(keys, services.auth_addr);
+        let forms = TestServer::start(|listeners| svc_forms::build(forms_config, listeners)).await;
+        services.forms_addr = Some(forms.addr());
+        services._servers.push(forms);
+        services
     }
 
     /// Signs up tenant `slug` owned by `email` with `password`, as anyone can, straight at
@@ -127,8 +150,9 @@ impl Services {
     }
 
     /// A gateway configuration in front of these services: svc-tenant and svc-auth as
-    /// upstreams, the other suite services pointing nowhere (their routes answer 503), the
-    /// gateway's client at svc-auth, `infra`'s Redis and RabbitMQ, defaults otherwise.
+    /// upstreams (and svc-forms when it runs), the other suite services pointing nowhere (their
+    /// routes answer 503), the gateway's client at svc-auth, `infra`'s Redis and RabbitMQ,
+    /// defaults otherwise.
     pub fn gateway_config(&self, infra: &TestInfra, keys: &TestKeys) -> gateway::Config {
         let mut config =
             gateway::Config::try_parse_from(["gateway", "--auth-client-id", GATEWAY_CLIENT.0])
@@ -137,7 +161,10 @@ impl Services {
         config.upstreams.tenant_url = format!("http://{}", self.tenant_addr);
         // Port 1: refused at once, and no test can be listening there.
         let nowhere = "http://127.0.0.1:1".to_owned();
-        config.upstreams.forms_url = nowhere.clone();
+        config.upstreams.forms_url = match self.forms_addr {
+            Some(forms_addr) => format!("http://{forms_addr}"),
+            None => nowhere.clone(),
+        };
         config.upstreams.workflow_url = nowhere.clone();
         config.upstreams.ai_url = nowhere.clone();
         config.upstreams.notify_url = nowhere;

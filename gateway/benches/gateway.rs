@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use platform::testing::{TestInfra, TestKeys};
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
-use proto::formflow::tenant::v1::{GetTenantRequest, RateLimits, Tenant, UpdateTenantRequest};
+use proto::formflow::tenant::v1::GetTenantRequest;
 use testkit::{Options, Services};
 use tonic::Request;
 
@@ -125,27 +125,7 @@ async fn main() -> anyhow::Result<()> {
     let tenant_id = signed_up.tenant.expect("a tenant").id;
     let token = signed_up.tokens.expect("tokens").access_token;
     // The free plan's 600 requests a minute would refuse nearly all of the run.
-    let mut raise = Request::new(UpdateTenantRequest {
-        tenant: Some(Tenant {
-            name: format!("tenants/{tenant_id}"),
-            rate_limits: Some(RateLimits {
-                requests_per_minute: 1_000_000,
-                burst: 1_000_000,
-            }),
-            ..Tenant::default()
-        }),
-        update_mask: Some(proto::pbjson_types::FieldMask {
-            paths: vec!["rate_limits".into()],
-        }),
-    });
-    raise.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", keys.platform_admin_token()).parse()?,
-    );
-    TenantServiceClient::connect(format!("http://{tenant_addr}"))
-        .await?
-        .update_tenant(raise)
-        .await?;
+    services.lift_rate_limits(&keys, &tenant_id).await?;
     let authorization: Arc<str> = format!("Bearer {token}").into();
 
     // As curl and browsers do.

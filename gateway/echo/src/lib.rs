@@ -208,34 +208,17 @@ impl EchoService for Echo {
                 "no such download",
             ));
         }
-        let interval = request
-            .interval
-            .and_then(|interval| Duration::try_from(interval).ok())
-            .unwrap_or(Duration::ZERO);
-        let (sender, receiver) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            for n in 1..=request.chunks {
-                let chunk = HttpBody {
-                    content_type: "text/csv".to_owned(),
-                    data: format!("{},{n}\n", request.name).into_bytes(),
-                    extensions: Vec::new(),
-                };
-                if sender.send(Ok(chunk)).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(interval).await;
-            }
-            if request.fail_with != 0 {
-                let _ = sender
-                    .send(Err(Status::new(
-                        tonic::Code::from_i32(request.fail_with),
-                        "the download failed",
-                    )))
-                    .await;
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        let name = request.name;
+        Ok(Response::new(paced(
+            request.chunks,
+            move |n| HttpBody {
+                content_type: "text/csv".to_owned(),
+                data: format!("{name},{n}\n").into_bytes(),
+                extensions: Vec::new(),
+            },
+            request.interval,
+            request.fail_with,
+            "the download failed",
         )))
     }
 
@@ -276,29 +259,12 @@ impl EchoService for Echo {
         if request.count < 0 {
             return Err(Status::invalid_argument("count must not be negative"));
         }
-        let interval = request
-            .interval
-            .and_then(|interval| Duration::try_from(interval).ok())
-            .unwrap_or(Duration::ZERO);
-        let (sender, receiver) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            for n in 1..=request.count {
-                if sender.send(Ok(Tick { n })).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(interval).await;
-            }
-            if request.fail_with != 0 {
-                let _ = sender
-                    .send(Err(Status::new(
-                        tonic::Code::from_i32(request.fail_with),
-                        "the count failed",
-                    )))
-                    .await;
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        Ok(Response::new(paced(
+            request.count,
+            |n| Tick { n },
+            request.interval,
+            request.fail_with,
+            "the count failed",
         )))
     }
 
@@ -320,6 +286,35 @@ impl EchoService for Echo {
 }
 
 /// Serves the echo service (with gRPC-web and health) on `listener` until the process ends.
+/// A stream of `item(1..=count)`, a pause of `interval` after each, then the gRPC code
+/// `fail_with` with `failure` unless it is 0.
+fn paced<T: Send + 'static>(
+    count: i32,
+    item: impl Fn(i32) -> T + Send + 'static,
+    interval: Option<prost_types::Duration>,
+    fail_with: i32,
+    failure: &'static str,
+) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>> {
+    let interval = interval
+        .and_then(|interval| Duration::try_from(interval).ok())
+        .unwrap_or(Duration::ZERO);
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        for n in 1..=count {
+            if sender.send(Ok(item(n))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(interval).await;
+        }
+        if fail_with != 0 {
+            let _ = sender
+                .send(Err(Status::new(tonic::Code::from_i32(fail_with), failure)))
+                .await;
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}
+
 pub async fn serve(listener: TcpListener) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .accept_http1(true)

@@ -35,8 +35,6 @@ use platform::context::TenantId;
 use platform::testing::{CallMetadata, TestInfra, TestKeys};
 use proto::formflow::forms::v1 as wire;
 use proto::formflow::forms::v1::form_service_client::FormServiceClient;
-use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
-use proto::formflow::tenant::v1::{RateLimits, Tenant, UpdateTenantRequest};
 use testkit::{Options, Services};
 
 use crate::cpu::{CpuSnapshot, CpuUse};
@@ -450,27 +448,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let tenant_id = signed_up.tenant.expect("a tenant").id;
     let authorization = format!("Bearer {}", signed_up.tokens.expect("tokens").access_token);
-    let mut raise = tonic::Request::new(UpdateTenantRequest {
-        tenant: Some(Tenant {
-            name: format!("tenants/{tenant_id}"),
-            rate_limits: Some(RateLimits {
-                requests_per_minute: 1_000_000,
-                burst: 1_000_000,
-            }),
-            ..Tenant::default()
-        }),
-        update_mask: Some(proto::pbjson_types::FieldMask {
-            paths: vec!["rate_limits".into()],
-        }),
-    });
-    raise.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", keys.platform_admin_token()).parse()?,
-    );
-    TenantServiceClient::connect(format!("http://{}", services.tenant_addr))
-        .await?
-        .update_tenant(raise)
-        .await?;
+    services.lift_rate_limits(&keys, &tenant_id).await?;
 
     // As curl and browsers do: a kept-alive HTTP/1.1 connection per caller.
     let mut connector = HttpConnector::new();

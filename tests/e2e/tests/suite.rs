@@ -204,6 +204,29 @@ async fn demo_owner_token(gateway: SocketAddr, state_dir: &std::path::Path) -> S
         .to_owned()
 }
 
+/// Creates `form` over REST with the caller's `auth` and publishes it by its slug: the
+/// published form.
+async fn create_and_publish(
+    gateway: SocketAddr,
+    auth: &[(&str, &str)],
+    form: &serde_json::Value,
+) -> serde_json::Value {
+    let (status, created) = request(gateway, "POST", "/api/v1/forms", auth, &form.to_string())
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{created}");
+    // By slug, as people write it.
+    let publish = format!(
+        "/api/v1/forms/{}:publish",
+        created["slug"].as_str().unwrap()
+    );
+    let (status, published) = request(gateway, "POST", &publish, auth, "{}")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{published}");
+    published
+}
+
 #[tokio::test]
 async fn the_suite_starts_serves_and_stops_cleanly() {
     let infra = TestInfra::new().await;
@@ -296,30 +319,9 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
         "settings": {"public_submissions": true},
     });
     let auth = [("authorization", bearer.as_str())];
-    let (status, form) = request(
-        suite.gateway,
-        "POST",
-        "/api/v1/forms",
-        &auth,
-        &form.to_string(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 200, "{form}");
+    let form = create_and_publish(suite.gateway, &auth, &form).await;
     assert_eq!(form["slug"], "contact-us");
-    let (status, published) = request(
-        suite.gateway,
-        "POST",
-        "/api/v1/forms/contact-us:publish",
-        &auth,
-        "{}",
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (status, &published["published_version"]),
-        (200, &serde_json::json!(1))
-    );
+    assert_eq!(form["published_version"], 1);
     let submissions = format!("/api/v1/{}/submissions", form["name"].as_str().unwrap());
     let anonymous = |key: &'static str| [("x-tenant-id", "demo"), ("idempotency-key", key)];
     let answer = r#"{"data": {"email": "ada@example.org"}}"#;
@@ -480,10 +482,10 @@ impl Browser {
                 .await
             {
                 Ok(client) => break client,
-                Err(error) if attempts < 50 => {
+                // chromedriver is still starting.
+                Err(_) if attempts < 50 => {
                     attempts += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    let _ = error;
                 }
                 Err(error) => panic!("chromedriver did not start a session: {error}"),
             }
@@ -547,26 +549,7 @@ async fn the_hosted_form_page_works_in_chromium_with_and_without_javascript() {
         ],
         "settings": {"public_submissions": true, "confirmation_message": "Ticket received."},
     });
-    let (status, created) = request(
-        suite.gateway,
-        "POST",
-        "/api/v1/forms",
-        &auth,
-        &form.to_string(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 200, "{created}");
-    let (status, published) = request(
-        suite.gateway,
-        "POST",
-        "/api/v1/forms/help:publish",
-        &auth,
-        "{}",
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 200, "{published}");
+    let created = create_and_publish(suite.gateway, &auth, &form).await;
     let page = format!("http://{}/t/demo/f/help", suite.gateway);
     let submissions = format!("/api/v1/{}/submissions", created["name"].as_str().unwrap());
 

@@ -13,6 +13,8 @@ use platform::server::Listeners;
 use platform::testing::{TestInfra, TestKeys, TestServer};
 use proto::formflow::auth::v1 as wire;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
+use proto::formflow::tenant::v1 as tenant_wire;
+use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use secrecy::SecretString;
 use svc_auth::config::SecurityConfig;
 
@@ -147,6 +149,33 @@ impl Services {
             display_name: "Ada Lovelace".into(),
         };
         Ok(client.sign_up(request).await?.into_inner())
+    }
+
+    /// Raises tenant `tenant_id`'s rate limits out of a benchmark's way (its plan's would
+    /// refuse most of a run), as a platform administrator signed by `keys`.
+    pub async fn lift_rate_limits(&self, keys: &TestKeys, tenant_id: &str) -> anyhow::Result<()> {
+        let mut request = tonic::Request::new(tenant_wire::UpdateTenantRequest {
+            tenant: Some(tenant_wire::Tenant {
+                name: format!("tenants/{tenant_id}"),
+                rate_limits: Some(tenant_wire::RateLimits {
+                    requests_per_minute: 1_000_000,
+                    burst: 1_000_000,
+                }),
+                ..tenant_wire::Tenant::default()
+            }),
+            update_mask: Some(proto::pbjson_types::FieldMask {
+                paths: vec!["rate_limits".into()],
+            }),
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", keys.platform_admin_token()).parse()?,
+        );
+        TenantServiceClient::connect(format!("http://{}", self.tenant_addr))
+            .await?
+            .update_tenant(request)
+            .await?;
+        Ok(())
     }
 
     /// A gateway configuration in front of these services: svc-tenant and svc-auth as

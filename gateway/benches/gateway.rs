@@ -15,8 +15,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use platform::testing::{TestInfra, TestKeys};
-use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use proto::formflow::tenant::v1::GetTenantRequest;
+use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use testkit::{Options, Services};
 use tonic::Request;
 

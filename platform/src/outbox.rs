@@ -12,12 +12,18 @@
 //!     tenant_id    uuid,
 //!     event_type   text NOT NULL,
 //!     routing_key  text NOT NULL,
-//!     payload      jsonb NOT NULL,            -- the whole envelope
+//!     payload      jsonb NOT NULL,            -- the whole envelope, or its redacted form
 //!     created_at   timestamptz NOT NULL DEFAULT now(),
-//!     published_at timestamptz
+//!     published_at timestamptz,
+//!     sealed       bytea                      -- the envelope of a sealed event, until published
 //! );
 //! CREATE INDEX outbox_pending ON <schema>.outbox (id) WHERE published_at IS NULL;
 //! ```
+//!
+//! An event that carries a usable secret (a one-time token svc-notify mails) is never stored
+//! in clear: [`Outbox::enqueue_sealed`] keeps its redacted form in `payload`, for operators, and
+//! the whole envelope encrypted under the service's key ([`EventSealer`]) in `sealed`, which the
+//! relay opens to publish and erases once RabbitMQ has confirmed it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,11 +41,31 @@ use crate::events::{Envelope, Event};
 /// Published rows are kept this long, for operators, then deleted.
 const RETENTION: &str = "7 days";
 
+/// Encrypts the events that carry a secret while they wait in the outbox, bound to `context`
+/// (the outbox row): implemented by the service with its own keys.
+pub trait EventSealer: Send + Sync + 'static {
+    /// Encrypts `plaintext` for `context`.
+    fn seal(&self, context: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>>;
+    /// Decrypts what [`EventSealer::seal`] encrypted for `context`.
+    fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>>;
+}
+
 /// A service's outbox: where events are enqueued, and the bell that wakes its relay.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Outbox {
     table: Arc<str>,
     wake: Arc<Notify>,
+    sealer: Option<Arc<dyn EventSealer>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Outbox")
+            .field("table", &self.table)
+            .field("seals", &self.sealer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Outbox {
@@ -48,7 +74,15 @@ impl Outbox {
         Self {
             table: format!("{schema}.outbox").into(),
             wake: Arc::new(Notify::new()),
+            sealer: None,
         }
+    }
+
+    /// This outbox, sealing events enqueued with [`Outbox::enqueue_sealed`] with `sealer`.
+    #[must_use]
+    pub fn with_sealer(mut self, sealer: Arc<dyn EventSealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 
     /// Adds `event` to the outbox inside the caller's transaction and returns its id. Call
@@ -61,19 +95,79 @@ impl Outbox {
     ) -> anyhow::Result<Uuid> {
         let envelope = Envelope::new(tenant_id, event);
         let payload = serde_json::to_value(&envelope).context("serialising an event")?;
+        self.insert::<T>(transaction, &envelope, payload, None)
+            .await
+    }
+
+    /// Adds `event`, which carries a secret, sealed: the row keeps the envelope with `redact`
+    /// applied to the event in clear, and the whole envelope only encrypted, until published.
+    /// Fails unless the outbox has a sealer ([`Outbox::with_sealer`]).
+    pub async fn enqueue_sealed<T: Event>(
+        &self,
+        transaction: &mut PgConnection,
+        tenant_id: Option<TenantId>,
+        event: T,
+        redact: impl FnOnce(&mut T),
+    ) -> anyhow::Result<Uuid> {
+        let sealer = self
+            .sealer
+            .as_ref()
+            .context("this outbox has no sealer for events that carry secrets")?;
+        let mut envelope = Envelope::new(tenant_id, event);
+        let whole = serde_json::to_vec(&envelope).context("serialising an event")?;
+        let sealed = sealer.seal(&self.seal_context(envelope.event_id), &whole)?;
+        redact(&mut envelope.data);
+        let payload = serde_json::to_value(&envelope).context("serialising an event")?;
+        self.insert::<T>(transaction, &envelope, payload, Some(sealed))
+            .await
+    }
+
+    async fn insert<T: Event>(
+        &self,
+        transaction: &mut PgConnection,
+        envelope: &Envelope<T>,
+        payload: serde_json::Value,
+        sealed: Option<Vec<u8>>,
+    ) -> anyhow::Result<Uuid> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO {} (id, tenant_id, event_type, routing_key, payload) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO {} (id, tenant_id, event_type, routing_key, payload, sealed) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
             self.table
         )))
         .bind(envelope.event_id)
-        .bind(tenant_id.map(|tenant| tenant.as_uuid()))
+        .bind(envelope.tenant_id.map(|tenant| tenant.as_uuid()))
         .bind(T::TYPE)
         .bind(T::routing_key())
         .bind(payload)
+        .bind(sealed)
         .execute(transaction)
         .await
         .context("writing to the outbox")?;
         Ok(envelope.event_id)
+    }
+
+    /// What a sealed envelope is bound to: its row, so a sealed value copied elsewhere does
+    /// not open.
+    fn seal_context(&self, event_id: Uuid) -> String {
+        format!("{}:{event_id}", self.table)
+    }
+
+    /// The body to publish for an outbox row: its sealed envelope opened, or its payload.
+    fn body(
+        &self,
+        id: Uuid,
+        payload: &serde_json::Value,
+        sealed: Option<&[u8]>,
+    ) -> anyhow::Result<Vec<u8>> {
+        match sealed {
+            None => Ok(serde_json::to_vec(payload)?),
+            Some(sealed) => self
+                .sealer
+                .as_ref()
+                .context("a sealed event waits in the outbox, but this service has no sealer")?
+                .open(&self.seal_context(id), sealed)
+                .with_context(|| format!("opening the sealed event {id}")),
+        }
     }
 
     /// Wakes the relay (after a commit that enqueued events).
@@ -110,9 +204,10 @@ impl OutboxRelay {
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let table = &self.outbox.table;
         let mut transaction = self.pool.begin().await?;
-        let pending: Vec<(Uuid, String, String, serde_json::Value)> =
+        #[allow(clippy::type_complexity)]
+        let pending: Vec<(Uuid, String, String, serde_json::Value, Option<Vec<u8>>)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, event_type, routing_key, payload FROM {table} \
+                "SELECT id, event_type, routing_key, payload, sealed FROM {table} \
                  WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
             )))
             .bind(self.batch_size)
@@ -120,12 +215,22 @@ impl OutboxRelay {
             .await
             .context("reading the outbox")?;
 
+        // A row whose body cannot be made (a sealed event whose key is gone) stops the batch
+        // there, like a failed publish: the rows before it still go out.
         let mut events = Vec::with_capacity(pending.len());
-        for (id, event_type, routing_key, payload) in &pending {
+        let mut unready = None;
+        for (id, event_type, routing_key, payload, sealed) in &pending {
+            let body = match self.outbox.body(*id, payload, sealed.as_deref()) {
+                Ok(body) => body,
+                Err(error) => {
+                    unready = Some(error);
+                    break;
+                }
+            };
             let message = OutgoingMessage {
                 message_id: id.to_string(),
                 kind: event_type.clone(),
-                body: serde_json::to_vec(payload)?,
+                body,
                 ..OutgoingMessage::default()
             };
             events.push((routing_key.clone(), message));
@@ -133,10 +238,11 @@ impl OutboxRelay {
         // The whole batch goes out before its confirms are awaited; only the confirmed prefix
         // is marked, the rest is sent again (with the same ids) on the next call.
         let (confirmed, failure) = self.publisher.publish_events(&events).await;
+        let failure = failure.or(unready);
         let published: Vec<Uuid> = pending[..confirmed].iter().map(|row| row.0).collect();
         if !published.is_empty() {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE {table} SET published_at = now() WHERE id = ANY($1)"
+                "UPDATE {table} SET published_at = now(), sealed = NULL WHERE id = ANY($1)"
             )))
             .bind(&published)
             .execute(&mut *transaction)
@@ -180,7 +286,7 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         let table = self.outbox.table.to_string();
         let mut backoff = Duration::from_millis(200);
-        let mut last_cleanup = tokio::time::Instant::now();
+        let mut last_cleanup: Option<tokio::time::Instant> = None;
         loop {
             let result = loop {
                 match self.relay_batch().await {
@@ -204,8 +310,8 @@ impl OutboxRelay {
             if let Ok(backlog) = self.backlog().await {
                 crate::metrics::outbox_backlog(&table, backlog);
             }
-            if last_cleanup.elapsed() > Duration::from_secs(3600) {
-                last_cleanup = tokio::time::Instant::now();
+            if last_cleanup.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
+                last_cleanup = Some(tokio::time::Instant::now());
                 if let Err(error) = self.delete_old_published().await {
                     tracing::warn!(%table, error = format!("{error:#}"), "outbox cleanup failed");
                 }

@@ -35,7 +35,8 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     let sealer = Arc::new(Sealer::from_config(&config.secrets.encryption_keys()?)?);
     let clients = Arc::new(ServiceClients::parse(&config.secrets.service_clients()?)?);
     let passwords = Passwords::new(&config.security)?;
-    let connections = Connections::open(&config.infra, SERVICE_NAME, &SCHEMA).await?;
+    let mut connections = Connections::open(&config.infra, SERVICE_NAME, &SCHEMA).await?;
+    connections.outbox = connections.outbox.with_sealer(sealer.clone());
     let relay = connections.relay();
     let extra_trusted = match &config.extra_jwks_file {
         Some(path) => serde_json::from_str(

@@ -1,6 +1,7 @@
 //! Secrets at rest: argon2id password hashes (hashed off the async runtime, with a bounded
 //! number at a time), random tokens stored as SHA-256 digests, and AES-256-GCM sealing of the
-//! private data svc-auth must read back (signing keys, TOTP secrets).
+//! private data svc-auth must read back (signing keys, TOTP secrets, and one-time tokens while
+//! their events wait in the outbox).
 
 use std::sync::Arc;
 
@@ -228,6 +229,17 @@ impl Sealer {
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut in_out)
             .map_err(|_| anyhow::anyhow!("sealed value does not open (wrong key or context)"))?;
         Ok(plaintext.to_vec())
+    }
+}
+
+/// One-time tokens wait in the outbox sealed like the other secrets svc-auth reads back.
+impl platform::outbox::EventSealer for Sealer {
+    fn seal(&self, context: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+        Sealer::seal(self, context, plaintext)
+    }
+
+    fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        Sealer::open(self, context, sealed)
     }
 }
 

@@ -2,5 +2,6 @@
 
 mod amqp;
 mod consumer;
+mod outbox;
 mod server;
 mod testing;

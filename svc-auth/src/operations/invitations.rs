@@ -98,7 +98,10 @@ impl Identity {
             .map(|user| user.display_name.as_str().to_owned())
             .unwrap_or_default();
         let event = events::invitation_created(&invitation, &token, &resolved, &inviter_name);
-        self.enqueue(&mut transaction, Some(tenant), event).await?;
+        self.enqueue_sealed(&mut transaction, Some(tenant), event, |event| {
+            event.token.clear();
+        })
+        .await?;
         let details =
             serde_json::json!({"email": request.email.as_str(), "role": request.role.as_str()});
         let entry = invitation_entry(context, tenant, id, "invitation.create", details);

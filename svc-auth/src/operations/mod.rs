@@ -131,6 +131,22 @@ impl Identity {
         self.outbox.enqueue(connection, tenant, event).await?;
         Ok(())
     }
+
+    /// Enqueues `event`, which carries a one-time token, sealed under the service's key: the
+    /// outbox keeps it in clear only with `redact` applied, and erases the sealed envelope once
+    /// published.
+    async fn enqueue_sealed<T: Event>(
+        &self,
+        connection: &mut PgConnection,
+        tenant: Option<TenantId>,
+        event: T,
+        redact: impl FnOnce(&mut T),
+    ) -> Result<(), Error> {
+        self.outbox
+            .enqueue_sealed(connection, tenant, event, redact)
+            .await?;
+        Ok(())
+    }
 }
 
 /// An audit entry for what the caller of `context` did to `target` in `tenant`, recorded as

@@ -96,7 +96,10 @@ impl Identity {
             &resolved,
             &context.client_ip,
         );
-        self.enqueue(&mut transaction, Some(tenant), event).await?;
+        self.enqueue_sealed(&mut transaction, Some(tenant), event, |event| {
+            event.token.clear();
+        })
+        .await?;
         let entry = AuditEntry::by(
             context,
             Some(tenant),

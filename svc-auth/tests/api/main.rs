@@ -7,6 +7,7 @@ mod keys;
 mod lockout;
 mod members;
 mod passwords;
+mod secrets_at_rest;
 mod sessions;
 mod signup;
 mod two_factor;

@@ -49,6 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_with_config(prost_config, &drafts, &includes)?;
 
     let descriptor_set = std::fs::read(&descriptor_path)?;
+    std::fs::write(
+        out_dir.join("rpc_messages.rs"),
+        rpc_message_impls(&descriptor_set)?,
+    )?;
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_set)?
         .preserve_proto_field_names()
@@ -58,10 +62,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn tonic_builder() -> tonic_prost_build::Builder {
     tonic_prost_build::configure()
+        // Every server and client decodes through the suite's codec (src/codec.rs), which
+        // refuses input no service can store.
+        .codec_path("crate::codec::CheckedCodec")
         // pbjson-types replaces prost-types so that well-known types get proto3 JSON; that in
         // turn requires compiling the well-known types as extern paths.
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+}
+
+/// `impl RpcMessage` for every input and output type of every service, which the codec needs.
+fn rpc_message_impls(descriptor_set: &[u8]) -> Result<String, Box<dyn std::error::Error>> {
+    let pool = prost_reflect::DescriptorPool::decode(descriptor_set)?;
+    let mut messages = std::collections::BTreeMap::new();
+    for service in pool.services() {
+        for method in service.methods() {
+            *messages
+                .entry(method.input().full_name().to_owned())
+                .or_insert(false) = true;
+            messages
+                .entry(method.output().full_name().to_owned())
+                .or_insert(false);
+        }
+    }
+    let mut impls = String::new();
+    for (full_name, is_request) in messages {
+        let (package, name) = full_name
+            .rsplit_once('.')
+            .ok_or("a message outside a package")?;
+        let path = match package {
+            "google.protobuf" => format!("::pbjson_types::{name}"),
+            package => format!("crate::{}::{name}", package.replace('.', "::")),
+        };
+        impls.push_str(&format!(
+            "impl crate::codec::RpcMessage for {path} {{\n    \
+             const FULL_NAME: &'static str = \"{full_name}\";\n    \
+             const IS_REQUEST: bool = {is_request};\n}}\n"
+        ));
+    }
+    Ok(impls)
 }
 
 fn collect_protos(dir: &Path, protos: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -28,7 +28,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, GatewayToken};
 use crate::config::{Config, EdgeConfig};
 use crate::error::ApiError;
 use crate::pipeline::{EdgeSettings, Gateway, RouteLabel};
@@ -93,8 +93,18 @@ impl App {
         let (tenant_channel, auth_channel) =
             (channel(suite::TENANT.name)?, channel(suite::AUTH.name)?);
 
+        let gateway_token = GatewayToken::new(tokens.clone());
+        if let Err(error) = gateway_token.refresh().await {
+            // Services record the gateway's address instead of clients' until a refresh works.
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "no service token for the gateway yet"
+            );
+        }
+
         let edge = &config.edge;
         let gateway = Gateway {
+            gateway_token,
             tenants: TenantResolver::new(
                 tenant_channel,
                 tokens.clone(),
@@ -152,6 +162,16 @@ impl App {
                 .clone()
                 .keep_fresh(shutdown.clone()),
         );
+        let gateway_token = self.shared.gateway.gateway_token.clone();
+        tokio::spawn(platform::runtime::repeat(
+            "refreshing the gateway's service token",
+            GatewayToken::REFRESH_PERIOD,
+            move || {
+                let gateway_token = gateway_token.clone();
+                async move { gateway_token.refresh().await }
+            },
+            shutdown.clone(),
+        ));
         tokio::spawn(consumer::run(
             self.config.amqp.clone(),
             "gateway",
@@ -401,7 +421,8 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Security headers, `X-Response-Time`, a log line and the request metrics of every response.
+/// Security and cache headers, `X-Response-Time`, a log line and the request metrics of every
+/// response.
 async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -434,6 +455,15 @@ async fn observe(request: Request, next: Next) -> Response {
         "strict-transport-security",
         HeaderValue::from_static("max-age=31536000; includeSubDomains"),
     );
+    // Answers carry tokens, secrets (API keys, recovery codes) and tenants' data: no browser,
+    // proxy or CDN keeps them, unless the answer itself says it may be kept.
+    if !headers.contains_key(http::header::CACHE_CONTROL) {
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        headers.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
     if let Ok(value) = HeaderValue::from_str(&format!("{:.3}ms", elapsed.as_secs_f64() * 1000.0)) {
         headers.insert("x-response-time", value);
     }

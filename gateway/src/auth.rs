@@ -275,6 +275,58 @@ impl Authenticator {
     }
 }
 
+/// The gateway's own service token, sent to the suite's services as `x-gateway-token` beside
+/// the caller's credentials: with it they believe the client address and user agent the
+/// gateway forwards, which they would take from anyone otherwise. Requests read it without
+/// waiting; [`GatewayToken::refresh`], run in the background, renews it, so a slow svc-auth
+/// never holds a request up (services then record the gateway's address, not the client's).
+#[derive(Clone)]
+pub struct GatewayToken {
+    tokens: Arc<ServiceTokens>,
+    current: Arc<std::sync::RwLock<Option<Arc<str>>>>,
+}
+
+impl std::fmt::Debug for GatewayToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("GatewayToken")
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayToken {
+    /// How often [`GatewayToken::refresh`] should run: well within a service token's life
+    /// (minutes), which `ServiceTokens` renews a minute before it ends.
+    pub const REFRESH_PERIOD: Duration = Duration::from_secs(15);
+
+    /// The gateway's platform-wide service tokens from `tokens`; none until the first refresh.
+    pub fn new(tokens: Arc<ServiceTokens>) -> Self {
+        Self {
+            tokens,
+            current: Arc::default(),
+        }
+    }
+
+    /// The token to send, if one was obtained.
+    pub fn current(&self) -> Option<Arc<str>> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Obtains a token from svc-auth unless the one held lives on for a while.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        let token = self.tokens.token(None).await?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(token.into());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

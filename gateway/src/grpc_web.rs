@@ -17,12 +17,13 @@ use crate::tenant::strip_tenant_prefix;
 use crate::transcode::routes::policy_of;
 
 /// Headers the gateway sets itself; a client's own values are dropped.
-const REPLACED: [&str; 6] = [
+const REPLACED: [&str; 7] = [
     "authorization",
     "x-api-key",
     "x-tenant-id",
     "x-client-ip",
     "x-client-user-agent",
+    "x-gateway-token",
     "x-request-id",
 ];
 
@@ -65,7 +66,7 @@ pub async fn relay(
         Some((slug, rest)) => (Some(slug), rest),
         None => (None, parts.uri.path().to_owned()),
     };
-    let (rpc, upstream_url) = gateway
+    let (rpc, upstream, upstream_url) = gateway
         .transcoder
         .rpc_for_path(&path)
         .ok_or_else(|| ApiError::new(tonic::Code::Unimplemented, "no such RPC"))?;
@@ -84,7 +85,13 @@ pub async fn relay(
         .await?;
 
     let mut metadata = tonic::metadata::MetadataMap::new();
-    gateway.add_metadata(&mut metadata, &parts.headers, &admitted, request_id)?;
+    gateway.add_metadata(
+        &mut metadata,
+        &parts.headers,
+        &admitted,
+        request_id,
+        upstream,
+    )?;
     for name in REPLACED {
         parts.headers.remove(name);
     }

@@ -9,18 +9,21 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use platform::context::{
-    CLIENT_IP_HEADER, CLIENT_USER_AGENT_HEADER, Principal, REQUEST_ID_HEADER, TENANT_ID_HEADER,
-    TenantId,
+    CLIENT_IP_HEADER, CLIENT_USER_AGENT_HEADER, GATEWAY_TOKEN_HEADER, Principal, REQUEST_ID_HEADER,
+    TENANT_ID_HEADER, TenantId,
 };
 use proto::formflow::tenant::v1::{ResolvedTenant, TenantStatus};
 
-use crate::auth::{Authenticator, Caller, Credentials};
+use crate::auth::{Authenticator, Caller, Credentials, GatewayToken};
 use crate::error::ApiError;
 use crate::rate_limit::{Decision, Limit, RateLimiter};
 use crate::stream;
 use crate::tenant::{TenantRef, TenantResolver, request_host, strip_tenant_prefix};
 use crate::transcode::Transcoder;
-use crate::transcode::message::{build_request, http_body_parts, is_http_body, response_json};
+use crate::transcode::message::{
+    build_request, http_body_parts, is_blank, is_http_body, is_json_content_type, response_json,
+    takes_json_body,
+};
 use crate::transcode::routes::{Lookup, Route};
 use crate::transcode::template::Bindings;
 
@@ -64,6 +67,8 @@ pub struct Gateway {
     pub tenants: TenantResolver,
     /// Authentication.
     pub authenticator: Authenticator,
+    /// The gateway's own service token, which the suite's services get beside each call.
+    pub gateway_token: GatewayToken,
     /// Rate limits.
     pub limiter: RateLimiter,
     /// Settings.
@@ -161,6 +166,20 @@ impl Gateway {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok());
+        // A body read as JSON must say so: a form or `text/plain` post (which browsers send
+        // across origins without asking) is not taken for JSON.
+        if takes_json_body(route) && !is_blank(&bytes) && !is_json_content_type(content_type) {
+            let mut error = ApiError::new(
+                tonic::Code::InvalidArgument,
+                "the request body must be JSON, sent with Content-Type: application/json",
+            )
+            .with_reason("UNSUPPORTED_MEDIA_TYPE");
+            error.http_status = Some(Box::new((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                HeaderMap::new(),
+            )));
+            return Err(error);
+        }
         let message = build_request(route, &bindings, parts.uri.query(), content_type, bytes)
             .map_err(|error| ApiError::bad_field(&error.field, &error.description))?;
         let mut grpc_request = tonic::Request::new(message);
@@ -169,6 +188,7 @@ impl Gateway {
             &parts.headers,
             &admitted,
             request_id,
+            &route.upstream,
         )?;
 
         let mut response = if route.rpc.is_server_streaming() && is_http_body(&route.rpc.output()) {
@@ -383,13 +403,16 @@ impl Gateway {
         Ok(rate)
     }
 
-    /// The metadata services read: request id, credentials, tenant, client, trace context.
+    /// The metadata services read: request id, credentials, tenant, client, trace context,
+    /// and, for the suite's own services (never another team's upstream), the gateway's
+    /// service token that makes them believe the client's address and user agent.
     pub(crate) fn add_metadata(
         &self,
         metadata: &mut tonic::metadata::MetadataMap,
         headers: &HeaderMap,
         admitted: &Admitted,
         request_id: &str,
+        upstream: &str,
     ) -> Result<(), ApiError> {
         let invalid = |_| {
             ApiError::new(
@@ -408,6 +431,11 @@ impl Gateway {
         }
         if let Some(tenant) = &admitted.tenant {
             metadata.insert(TENANT_ID_HEADER, tenant.id.parse().map_err(invalid)?);
+        }
+        if is_suite_service(upstream)
+            && let Some(token) = self.gateway_token.current()
+        {
+            metadata.insert(GATEWAY_TOKEN_HEADER, token.parse().map_err(invalid)?);
         }
         if !admitted.client_ip.is_empty() {
             metadata.insert(
@@ -468,6 +496,14 @@ fn check_tenant(
         );
     }
     Ok(())
+}
+
+/// Whether `upstream` (a name of the transcoder's) is one of the suite's services, which may
+/// see the gateway's service token; an upstream added by configuration is named by its URL.
+fn is_suite_service(upstream: &str) -> bool {
+    platform::suite::SERVICES
+        .iter()
+        .any(|service| service.name == upstream)
 }
 
 fn tenant_not_found() -> ApiError {

@@ -217,8 +217,8 @@ impl TestKeys {
         }
     }
 
-    /// Signs arbitrary claims.
-    pub fn sign(&self, claims: &Claims) -> String {
+    /// Signs arbitrary claims: [`Claims`], or JSON with members `Claims` lacks (`nbf`).
+    pub fn sign(&self, claims: &impl serde::Serialize) -> String {
         self.signer.sign(claims).expect("signing test claims")
     }
 
@@ -279,13 +279,15 @@ impl Drop for TestKeys {
 }
 
 /// What the gateway adds to every call it forwards, for a test's client to send straight to a
-/// service: a bearer token, the routed tenant (`x-tenant-id`) and the client's address
-/// (`x-client-ip`); each optional.
+/// service: a bearer token, the routed tenant (`x-tenant-id`), the client's address
+/// (`x-client-ip`) and the gateway's own token (`x-gateway-token`) that makes the service
+/// believe the address; each optional.
 #[derive(Debug, Clone, Default)]
 pub struct CallMetadata {
     authorization: Option<MetadataValue<Ascii>>,
     tenant: Option<MetadataValue<Ascii>>,
     client_ip: Option<MetadataValue<Ascii>>,
+    gateway_token: Option<MetadataValue<Ascii>>,
 }
 
 impl CallMetadata {
@@ -296,12 +298,21 @@ impl CallMetadata {
                 .map(|token| format!("Bearer {token}").parse().expect("a token is ASCII")),
             tenant: tenant.map(|tenant| tenant.to_string().parse().expect("a tenant id is ASCII")),
             client_ip: None,
+            gateway_token: None,
         }
     }
 
-    /// Also sends `ip` as the client's address.
+    /// Also sends `ip` as the client's address, which services ignore unless the call comes
+    /// [`CallMetadata::via_gateway`].
     pub fn from_client_ip(mut self, ip: &str) -> CallMetadata {
         self.client_ip = Some(ip.parse().expect("an address is ASCII"));
+        self
+    }
+
+    /// Also sends `gateway_token` (a service token, e.g. [`TestKeys::service_token`]) as the
+    /// gateway's, as the gateway does.
+    pub fn via_gateway(mut self, gateway_token: &str) -> CallMetadata {
+        self.gateway_token = Some(gateway_token.parse().expect("a token is ASCII"));
         self
     }
 }
@@ -320,6 +331,9 @@ impl tonic::service::Interceptor for CallMetadata {
         }
         if let Some(value) = &self.client_ip {
             metadata.insert(crate::context::CLIENT_IP_HEADER, value.clone());
+        }
+        if let Some(value) = &self.gateway_token {
+            metadata.insert(crate::context::GATEWAY_TOKEN_HEADER, value.clone());
         }
         Ok(request)
     }

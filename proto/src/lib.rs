@@ -3,26 +3,25 @@
 //! The `.proto` sources live in `protos/`; `build.rs` compiles them into this crate at build
 //! time (nothing generated is committed). Modules mirror the protobuf packages:
 //!
-//! - [`formflow::api::v1`]: options shared by every service (which RPCs are public).
-//! - [`formflow::tenant::v1`]: `TenantService`.
-//! - [`formflow::auth::v1`]: `AuthService`.
-//! - [`formflow::forms::v1`]: `FormService`.
-//! - [`formflow::workflow::v1`]: `WorkflowService`.
-//! - [`formflow::ai::v1`]: `AiService`.
-//! - [`formflow::notify::v1`]: `NotifyService`.
-//! - [`formflow::events::v1`]: payloads of the events published on RabbitMQ.
-//! - [`google::api`]: the HTTP annotations the gateway transcodes from.
+//! - [`formflow::api::v1`] — options shared by every service (which RPCs are public).
+//! - [`formflow::tenant::v1`] — `TenantService`.
+//! - [`formflow::auth::v1`] — `AuthService`.
+//! - [`formflow::forms::v1`] — `FormService`.
+//! - [`formflow::workflow::v1`] — `WorkflowService`.
+//! - [`formflow::ai::v1`] — `AiService`.
+//! - [`formflow::notify::v1`] — `NotifyService`.
+//! - [`formflow::events::v1`] — payloads of the events published on RabbitMQ.
+//! - [`google::api`] — the HTTP annotations the gateway transcodes from.
 //!
 //! Every message has serde impls that follow the proto3 JSON mapping (pbjson), writing proto
 //! field names and accepting lowerCamelCase too. [`FILE_DESCRIPTOR_SET`] holds the descriptors of
 //! every file, imports included, for server reflection and for the gateway.
 
-// Generated code: rustdoc and lint rules for hand-written code don't apply to it.
-#![allow(unreachable_pub, missing_debug_implementations, clippy::all)]
-
 pub use pbjson_types;
 pub use prost;
 pub use tonic;
+
+pub mod codec;
 
 /// Serialized `google.protobuf.FileDescriptorSet` of every FormFlow proto and its imports.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
@@ -35,6 +34,8 @@ macro_rules! include_package {
     };
 }
 
+// Generated code: rustdoc and lint rules for hand-written code don't apply to it.
+#[allow(unreachable_pub, missing_debug_implementations, clippy::all)]
 pub mod formflow {
     pub mod api {
         pub mod v1 {
@@ -78,8 +79,11 @@ pub mod formflow {
     }
 }
 
+#[allow(unreachable_pub, missing_debug_implementations, clippy::all)]
 pub mod google {
     pub mod api {
         include_package!("google.api");
     }
 }
+
+include!(concat!(env!("OUT_DIR"), "/rpc_messages.rs"));

@@ -20,7 +20,7 @@ use crate::crypto::{Passwords, Sealer};
 use crate::domain::{Email, PasswordPolicy, PersonName};
 use crate::grpc::AuthApi;
 use crate::keys::KeyRing;
-use crate::operations::{Identity, Settings};
+use crate::operations::{Identity, Settings, reset_queue};
 use crate::service_clients::ServiceClients;
 use crate::tenants::TenantClient;
 
@@ -70,6 +70,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         &config.tenant_url,
         Arc::new(move || Identity::mint_self_token(&minting_keys, &minting_settings)),
     )?;
+    let (reset_requests, reset_worker) = reset_queue(config.password_reset_queue);
     let identity = Identity {
         db: connections.db,
         keys: keys.clone(),
@@ -85,12 +86,17 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         ),
         redis: connections.redis,
         settings,
+        reset_requests,
     };
+    let reset_identity = identity.clone();
 
     let mut runtime = Runtime::new(SERVICE_NAME, listeners, keys.verifier());
     runtime
         .serve_api(AuthServiceServer::new(AuthApi::new(identity)))
         .relay_outbox(relay)
+        .spawn("password reset requests", move |stopped| {
+            reset_worker.run(reset_identity, stopped.cancelled_owned())
+        })
         .every(
             "reloading the signing keys",
             KeyRing::RELOAD_PERIOD,

@@ -1,5 +1,6 @@
 //! Configuration of svc-auth: flags and environment variables (`svc-auth --help`).
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +26,11 @@ pub struct Config {
     /// tests, break-glass access). Leave unset in production unless you mean it.
     #[arg(long, env = "AUTH_JWKS_FILE")]
     pub extra_jwks_file: Option<PathBuf>,
+    /// Password reset requests waiting to be worked on (off the request path, so the answer
+    /// takes as long for a member as for anyone); beyond it, requests are answered alike but
+    /// dropped, and counted as `dropped` in auth_password_reset_requests_total.
+    #[arg(long, env = "AUTH_PASSWORD_RESET_QUEUE", default_value = "1024")]
+    pub password_reset_queue: NonZeroUsize,
     #[command(flatten)]
     pub tokens: TokenConfig,
     #[command(flatten)]

@@ -11,3 +11,10 @@ pub(crate) fn login_failed(reason: &'static str) {
 pub(crate) fn service_token(result: &'static str) {
     metrics::counter!("auth_service_tokens_total", "result" => result).increment(1);
 }
+
+/// `auth_password_reset_requests_total{result}`: password reset requests `queued` for the
+/// worker, `dropped` because its queue was full (answered alike all the same), or `failed`
+/// while worked on.
+pub(crate) fn password_reset_request(result: &'static str) {
+    metrics::counter!("auth_password_reset_requests_total", "result" => result).increment(1);
+}

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use prost_reflect::{
-    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, SerializeOptions,
+    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions,
 };
 use serde_json::{Map, Value};
 
@@ -122,8 +122,43 @@ pub fn build_request(
     })
 }
 
+/// Whether `route` reads its request body as JSON: it takes a body, and not as a
+/// google.api.HttpBody field (a raw body of any content type).
+pub fn takes_json_body(route: &Route) -> bool {
+    match &route.body {
+        BodyRule::None => false,
+        BodyRule::Whole => true,
+        BodyRule::Field(field) => !route.rpc.input().get_field_by_name(field).is_some_and(
+            |descriptor| matches!(descriptor.kind(), Kind::Message(message) if message.full_name() == HTTP_BODY),
+        ),
+    }
+}
+
+/// Whether a body is no body at all: empty, or whitespace only (an empty message).
+pub fn is_blank(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Whether `content_type` names JSON: `application/json` or `application/<anything>+json`,
+/// with or without parameters (`; charset=utf-8`).
+pub fn is_json_content_type(content_type: Option<&str>) -> bool {
+    let Some(content_type) = content_type else {
+        return false;
+    };
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media_type == "application/json"
+        || media_type
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.len() > "+json".len() && subtype.ends_with("+json"))
+}
+
 fn parse_json_body(body: &Bytes) -> Result<Option<Value>, InputError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if is_blank(body) {
         return Ok(None);
     }
     serde_json::from_slice(body)
@@ -199,17 +234,35 @@ pub fn serialize_options() -> SerializeOptions {
         .stringify_64_bit_integers(true)
 }
 
+/// svc-auth's JSON Web Key Set, whose JSON must be the standard JWKS (RFC 7517).
+const JSON_WEB_KEY_SET: &str = "formflow.auth.v1.JsonWebKeySet";
+
 /// A response message (or its `response_body` field) as JSON.
 pub fn response_json(
     message: &DynamicMessage,
     response_body: Option<&str>,
 ) -> Result<Value, serde_json::Error> {
-    let whole =
+    let mut whole =
         message.serialize_with_options(serde_json::value::Serializer, &serialize_options())?;
+    if message.descriptor().full_name() == JSON_WEB_KEY_SET {
+        omit_empty_key_members(&mut whole);
+    }
     Ok(match response_body {
         Some(field) => whole.get(field).cloned().unwrap_or(Value::Null),
         None => whole,
     })
+}
+
+/// A JWK's members are there only when they mean something: a proto3 string cannot be absent,
+/// so the empty ones (`y` of an Ed25519 key, which RFC 8037 does not define) are left out
+/// rather than sent as `""`, which JWK libraries refuse or misread.
+fn omit_empty_key_members(key_set: &mut Value) {
+    let Some(keys) = key_set.get_mut("keys").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for key in keys.iter_mut().filter_map(Value::as_object_mut) {
+        key.retain(|_, member| member.as_str() != Some(""));
+    }
 }
 
 /// The raw body and content type of a google.api.HttpBody message.
@@ -362,5 +415,67 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.field, "page_size");
+    }
+
+    #[test]
+    fn json_content_types_are_told_from_the_others() {
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON;charset=UTF-8",
+            "application/merge-patch+json",
+            "application/vnd.api+json ; charset=utf-8",
+        ] {
+            assert!(is_json_content_type(Some(json)), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "application/+json",
+            "text/json+xml",
+            "application/xml; note=application/json",
+            "",
+        ] {
+            assert!(!is_json_content_type(Some(other)), "{other}");
+        }
+        assert!(!is_json_content_type(None));
+    }
+
+    #[test]
+    fn raw_body_routes_take_any_content_type_and_the_others_json() {
+        let routes = table().routes();
+        let submit_page = routes
+            .iter()
+            .find(|route| route.rpc.name() == "SubmitFormPage")
+            .unwrap();
+        assert!(!takes_json_body(submit_page));
+        let login = routes
+            .iter()
+            .find(|route| route.rpc.name() == "Login")
+            .unwrap();
+        assert!(takes_json_body(login));
+        let create_invitation = routes
+            .iter()
+            .find(|route| route.rpc.name() == "CreateInvitation")
+            .unwrap();
+        assert!(takes_json_body(create_invitation), "a body field");
+    }
+
+    #[test]
+    fn ed25519_keys_have_no_y_and_other_members_stay() {
+        let mut key_set = serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "x": "abc", "y": "", "kid": "k1", "use": "sig"},
+            {"kty": "EC", "crv": "P-256", "x": "abc", "y": "def", "kid": "k2", "use": "sig"},
+        ]});
+        omit_empty_key_members(&mut key_set);
+        assert_eq!(
+            key_set,
+            serde_json::json!({"keys": [
+                {"kty": "OKP", "crv": "Ed25519", "x": "abc", "kid": "k1", "use": "sig"},
+                {"kty": "EC", "crv": "P-256", "x": "abc", "y": "def", "kid": "k2", "use": "sig"},
+            ]})
+        );
     }
 }

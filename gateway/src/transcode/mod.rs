@@ -99,9 +99,12 @@ impl Transcoder {
             .map(|(name, channel)| (name.as_str(), channel))
     }
 
-    /// The RPC a gRPC path names (`/package.Service/Method`) and the URL of its upstream, if
-    /// an upstream serves its package.
-    pub fn rpc_for_path(&self, path: &str) -> Option<(prost_reflect::MethodDescriptor, &str)> {
+    /// The RPC a gRPC path names (`/package.Service/Method`), and the name and URL of its
+    /// upstream, if an upstream serves its package.
+    pub fn rpc_for_path(
+        &self,
+        path: &str,
+    ) -> Option<(prost_reflect::MethodDescriptor, &str, &str)> {
         let (service, method) = path.strip_prefix('/')?.split_once('/')?;
         self.pools.iter().find_map(|pool| {
             let service = pool.get_service_by_name(service)?;
@@ -109,7 +112,7 @@ impl Transcoder {
             let rpc = service
                 .methods()
                 .find(|candidate| candidate.name() == method)?;
-            Some((rpc, self.urls.get(upstream)?.as_str()))
+            Some((rpc, upstream.as_str(), self.urls.get(upstream)?.as_str()))
         })
     }
 

@@ -147,8 +147,50 @@ async fn every_bad_token_is_refused_with_401() {
     );
 }
 
+#[tokio::test]
+async fn tokens_not_valid_yet_or_issued_in_the_future_are_refused_with_401() {
+    let suite = TestSuite::spawn().await;
+    let acme = suite.create_tenant("acme").await;
+    let now = chrono::Utc::now().timestamp();
+    let with = |member: &str, at: i64| {
+        let mut claims = suite.keys.claims(&uuid::Uuid::now_v7().to_string());
+        claims.tid = Some(acme.id.to_string());
+        claims.role = Some("member".into());
+        let mut claims = serde_json::to_value(claims).unwrap();
+        claims[member] = json!(at);
+        suite.keys.sign(&claims)
+    };
+    let (suite, acme) = (&suite, &acme);
+    let whoami = |token: String| async move {
+        suite
+            .gateway
+            .get("/v1/whoami")
+            .tenant(acme)
+            .bearer(&token)
+            .send()
+            .await
+    };
+    for member in ["nbf", "iat"] {
+        let reply = whoami(with(member, now + 3600)).await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (401, "UNAUTHENTICATED".to_owned()),
+            "{member} an hour ahead: {}",
+            reply.text()
+        );
+        // A few seconds of clock skew are tolerated.
+        let reply = whoami(with(member, now + 10)).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{member} within the leeway: {}",
+            reply.text()
+        );
+    }
+}
+
 /// A new session of the owner of `tenant`, through the gateway.
-async fn log_in(suite: &TestSuite, tenant: &Tenant) -> Value {
+pub(crate) async fn log_in(suite: &TestSuite, tenant: &Tenant) -> Value {
     let reply = suite
         .gateway
         .post("/api/v1/auth:login")
@@ -161,7 +203,7 @@ async fn log_in(suite: &TestSuite, tenant: &Tenant) -> Value {
 }
 
 /// Signs up a tenant through the gateway; its owner's tokens.
-async fn sign_up(suite: &TestSuite, slug: &str) -> (Tenant, Value) {
+pub(crate) async fn sign_up(suite: &TestSuite, slug: &str) -> (Tenant, Value) {
     let reply = suite
         .gateway
         .post("/api/v1/auth:signUp")

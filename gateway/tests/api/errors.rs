@@ -185,3 +185,88 @@ async fn unreachable_services_answer_503_and_recover() {
         (503, "UNAVAILABLE".to_owned())
     );
 }
+
+#[tokio::test]
+async fn bodies_read_as_json_need_a_json_content_type() {
+    let suite = TestSuite::spawn().await;
+    let tenant = suite.create_tenant("acme").await;
+    let token = suite.token(&tenant);
+    let post = |path: &str| suite.gateway.post(path).tenant(&tenant).bearer(&token);
+    let json = r#"{"string_value": "x"}"#;
+
+    // A body whose content type is not JSON, or that has none, is refused with 415.
+    for (path, content_type, body) in [
+        ("/v1/echo", Some("text/plain"), json),
+        ("/v1/echo", Some("text/plain; charset=utf-8"), json),
+        (
+            "/v1/echo",
+            Some("application/x-www-form-urlencoded"),
+            "string_value=x",
+        ),
+        ("/v1/echo", Some("multipart/form-data; boundary=b"), json),
+        ("/v1/echo", None, json),
+        // Other routes, and the suite's own.
+        ("/v1/shelves/s/books/b:publish", Some("text/plain"), "{}"),
+        (
+            "/api/v1/auth:login",
+            Some("text/plain"),
+            r#"{"email": "a@b.c"}"#,
+        ),
+    ] {
+        let request = post(path);
+        let request = match content_type {
+            Some(content_type) => request.body(content_type, body),
+            None => request.untyped_body(body),
+        };
+        let reply = request.send().await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (415, "UNSUPPORTED_MEDIA_TYPE".to_owned()),
+            "{path} as {content_type:?}: {}",
+            reply.text()
+        );
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
+    }
+    // A `body: "field"` route.
+    let reply = suite
+        .gateway
+        .request(http::Method::PATCH, "/v1/shelves/s/books/b")
+        .tenant(&tenant)
+        .bearer(&token)
+        .body("text/plain", r#"{"title": "x"}"#)
+        .send()
+        .await;
+    assert_eq!(reply.status, 415, "{}", reply.text());
+
+    // JSON in any of its spellings is read.
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        "application/merge-patch+json",
+    ] {
+        let reply = post("/v1/echo").body(content_type, json).send().await;
+        assert_eq!(reply.status, 200, "{content_type}: {}", reply.text());
+        assert_eq!(reply.json()["string_value"], "x");
+    }
+    // No body needs no content type; raw bodies take any.
+    let reply = post("/v1/echo").body("text/plain", "").send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "image/png",
+        "text/plain",
+    ] {
+        let reply = post("/v1/uploads/file")
+            .body(content_type, "a=1&b=2")
+            .send()
+            .await;
+        assert_eq!(reply.status, 200, "{content_type}: {}", reply.text());
+        assert_eq!(reply.json()["content_type"], content_type);
+    }
+}

@@ -291,6 +291,12 @@ impl RequestBuilder {
         self
     }
 
+    /// A body without a content type.
+    pub(crate) fn untyped_body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
     pub(crate) async fn send(self) -> Reply {
         let request = self.request.body(Full::new(self.body)).unwrap();
         let response = tokio::time::timeout(

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod credentials;
 mod edge;
 mod errors;
 mod rate_limits;

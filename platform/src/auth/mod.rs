@@ -121,6 +121,9 @@ pub enum AuthError {
     /// The token has expired.
     #[error("token expired")]
     Expired,
+    /// The token is not valid yet: its `nbf` or its `iat` is in the future.
+    #[error("token not valid yet")]
+    NotYetValid,
     /// The token verifies but its claims don't describe a principal.
     #[error("invalid token claims: {0}")]
     Claims(&'static str),

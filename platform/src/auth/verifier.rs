@@ -15,7 +15,8 @@ use tonic::transport::Channel;
 use super::{AuthError, Claims};
 use crate::config::AuthConfig;
 
-/// Seconds of clock skew tolerated on `exp` and `iat`.
+/// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`, the one leeway of every check of
+/// a token's validity window.
 const LEEWAY_SECONDS: u64 = 30;
 /// Shortest time between two fetches of svc-auth's key set caused by unknown key ids: tokens
 /// with made-up key ids cost svc-auth at most four fetches a second per replica, and a key it
@@ -113,6 +114,7 @@ impl JwtVerifier {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.algorithms = vec![Algorithm::EdDSA];
         validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -137,7 +139,8 @@ impl JwtVerifier {
         Ok(())
     }
 
-    /// Verifies signature, algorithm, issuer, audience and expiry, and returns the claims. A
+    /// Verifies signature, algorithm, issuer, audience and validity window (`exp`, and `nbf` and
+    /// `iat` not in the future, give or take the leeway), and returns the claims. A
     /// token naming an unknown key makes the verifier fetch svc-auth's key set (at most four
     /// times a second, concurrent callers sharing one fetch) and try again: a key svc-auth just
     /// started signing with is trusted at once.
@@ -174,12 +177,20 @@ impl JwtVerifier {
             .get(&key_id)
             .or_else(|| fetched.get(&key_id))
             .ok_or(AuthError::UnknownKey)?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.inner.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.inner.validation)
             .map(|data| data.claims)
             .map_err(|error| match error.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 _ => AuthError::Invalid,
-            })
+            })?;
+        // jsonwebtoken checks `nbf` but not `iat`: a token issued in the future was minted by a
+        // clock (or a signer) that cannot be trusted with the rest of its window either.
+        let latest_issue = chrono::Utc::now().timestamp() + LEEWAY_SECONDS as i64;
+        if claims.iat > latest_issue {
+            return Err(AuthError::NotYetValid);
+        }
+        Ok(claims)
     }
 
     /// Fetches svc-auth's key set every few minutes until `stopped`, so keys it retired stop
@@ -386,6 +397,36 @@ mod tests {
         assert_eq!(
             verifier.verify_with_known_keys(&signer.sign(&expired).unwrap()),
             Err(AuthError::Expired)
+        );
+    }
+
+    #[test]
+    fn tokens_not_valid_yet_are_refused_after_the_leeway() {
+        let signer = JwtSigner::generate().unwrap();
+        let verifier = JwtVerifier::new(&signer.jwks(), ISSUER, AUDIENCE).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let with = |member: &str, at: i64| {
+            let mut claims = serde_json::to_value(user_claims()).unwrap();
+            claims[member] = serde_json::json!(at);
+            signer.sign(&claims).unwrap()
+        };
+        for member in ["nbf", "iat"] {
+            assert_eq!(
+                verifier.verify_with_known_keys(&with(member, now + 3600)),
+                Err(AuthError::NotYetValid),
+                "{member} an hour ahead"
+            );
+            assert!(
+                verifier
+                    .verify_with_known_keys(&with(member, now + 10))
+                    .is_ok(),
+                "{member} within the leeway"
+            );
+        }
+        assert!(
+            verifier
+                .verify_with_known_keys(&with("nbf", now - 60))
+                .is_ok()
         );
     }
 

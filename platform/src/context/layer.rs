@@ -4,8 +4,8 @@
 use tonic::Status;
 
 use super::{
-    CLIENT_IP_HEADER, CLIENT_USER_AGENT_HEADER, Principal, REQUEST_ID_HEADER, RequestContext,
-    SessionId, TENANT_ID_HEADER, TenantId,
+    CLIENT_IP_HEADER, CLIENT_USER_AGENT_HEADER, GATEWAY_TOKEN_HEADER, Principal, REQUEST_ID_HEADER,
+    RequestContext, SessionId, TENANT_ID_HEADER, TenantId,
 };
 use crate::auth::{AuthError, JwtVerifier};
 use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey};
@@ -15,7 +15,9 @@ use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey};
 /// [`RequestContext::of`]. A bad token fails the call with UNAUTHENTICATED before the handler
 /// runs; no token leaves the principal empty, for the handler to refuse unless the RPC is
 /// public. `x-tenant-id` is the gateway's routing decision: for a user or a tenant-bound service
-/// it must match the token's tenant.
+/// it must match the token's tenant. The client's address and user agent the gateway forwards
+/// (`x-client-ip`, `x-client-user-agent`) are believed only beside a valid `x-gateway-token`;
+/// without one the call's peer is the client.
 ///
 /// Wrap each API service with it (`ContextLayer::new(verifier).layer(server)`); health and
 /// reflection stay unauthenticated.
@@ -108,11 +110,18 @@ pub async fn request_context(
             .and_then(|value| value.to_str().ok())
             .filter(|value| !value.is_empty())
     };
-    let client_ip = header(CLIENT_IP_HEADER)
+    // What the gateway says of the end client is believed only when the gateway says it:
+    // anyone reaching the service's port could send these headers.
+    let from_gateway = match header(GATEWAY_TOKEN_HEADER) {
+        Some(token) => is_gateway(verifier, token).await,
+        None => false,
+    };
+    let forwarded = |name: &str| header(name).filter(|_| from_gateway);
+    let client_ip = forwarded(CLIENT_IP_HEADER)
         .map(str::to_owned)
         .or(peer)
         .unwrap_or_default();
-    let user_agent: String = header(CLIENT_USER_AGENT_HEADER)
+    let user_agent: String = forwarded(CLIENT_USER_AGENT_HEADER)
         .or_else(|| header("user-agent"))
         .unwrap_or_default()
         .chars()
@@ -186,6 +195,121 @@ pub async fn request_context(
     })
 }
 
+/// Whether `token` is a valid service token: only the suite's own components obtain one (with
+/// a client secret svc-auth lists), and of them only the gateway forwards end clients' calls.
+/// A bad one is no reason to refuse the call, which its own credentials decide on; it only
+/// makes the service record its peer instead of what the headers claim.
+async fn is_gateway(verifier: &JwtVerifier, token: &str) -> bool {
+    match verifier
+        .verify(token.trim())
+        .await
+        .map(|claims| claims.principal())
+    {
+        Ok(Ok(Principal::Service { .. })) => true,
+        Ok(Ok(_)) => {
+            tracing::warn!("x-gateway-token is not a service token; client headers ignored");
+            false
+        }
+        Ok(Err(error)) | Err(error) => {
+            tracing::warn!(%error, "x-gateway-token refused; client headers ignored");
+            false
+        }
+    }
+}
+
 fn auth_status(error: AuthError) -> Status {
     Status::unauthenticated(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Claims, JwtSigner};
+    use crate::context::{Role, UserId};
+
+    const PEER: &str = "10.1.2.3";
+
+    fn service_claims(name: &str) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            iss: "formflow".into(),
+            aud: "formflow".into(),
+            sub: name.into(),
+            tid: None,
+            role: None,
+            sid: None,
+            prole: None,
+            typ: Some("service".into()),
+            scope: None,
+            jti: uuid::Uuid::new_v4().to_string(),
+            iat: now,
+            exp: now + 300,
+        }
+    }
+
+    async fn client_of(verifier: &JwtVerifier, pairs: &[(&str, &str)]) -> (String, String) {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let context = request_context(verifier, &headers, Some(PEER.to_owned()))
+            .await
+            .unwrap();
+        (context.client_ip, context.user_agent)
+    }
+
+    #[tokio::test]
+    async fn client_headers_are_believed_only_beside_a_gateway_token() {
+        let signer = JwtSigner::generate().unwrap();
+        let verifier = JwtVerifier::new(&signer.jwks(), "formflow", "formflow").unwrap();
+        let claimed = [
+            (CLIENT_IP_HEADER, "203.0.113.9"),
+            (CLIENT_USER_AGENT_HEADER, "Browser/1.0"),
+            ("user-agent", "tonic/0.14"),
+        ];
+        fn with_gateway_token<'a>(
+            claimed: &[(&'a str, &'a str)],
+            token: &'a str,
+        ) -> Vec<(&'a str, &'a str)> {
+            let mut pairs = claimed.to_vec();
+            pairs.push((GATEWAY_TOKEN_HEADER, token));
+            pairs
+        }
+        let peer = (PEER.to_owned(), "tonic/0.14".to_owned());
+
+        assert_eq!(client_of(&verifier, &claimed).await, peer, "no token");
+        let gateway = signer.sign(&service_claims("gateway")).unwrap();
+        assert_eq!(
+            client_of(&verifier, &with_gateway_token(&claimed, &gateway)).await,
+            ("203.0.113.9".to_owned(), "Browser/1.0".to_owned())
+        );
+
+        let mut user_claims = service_claims(&UserId::generate().to_string());
+        user_claims.typ = None;
+        user_claims.tid = Some(TenantId::generate().to_string());
+        user_claims.role = Some(Role::Admin.as_str().to_owned());
+        let user = signer.sign(&user_claims).unwrap();
+        let foreign = JwtSigner::generate()
+            .unwrap()
+            .sign(&service_claims("gateway"))
+            .unwrap();
+        let mut expired_claims = service_claims("gateway");
+        expired_claims.exp -= 3600;
+        let expired = signer.sign(&expired_claims).unwrap();
+        for (what, token) in [
+            ("a user's", user.as_str()),
+            ("a foreign key's", &foreign),
+            ("an expired", &expired),
+            ("a garbage", "not.a.token"),
+        ] {
+            assert_eq!(
+                client_of(&verifier, &with_gateway_token(&claimed, token)).await,
+                peer,
+                "{what} token"
+            );
+        }
+    }
 }

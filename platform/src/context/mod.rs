@@ -21,10 +21,16 @@ use crate::idempotency::IdempotencyKey;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Metadata key of the tenant resolved by the gateway.
 pub const TENANT_ID_HEADER: &str = "x-tenant-id";
-/// Metadata key of the end client's IP address, as the gateway saw it.
+/// Metadata key of the end client's IP address, as the gateway saw it; trusted only beside a
+/// valid [`GATEWAY_TOKEN_HEADER`].
 pub const CLIENT_IP_HEADER: &str = "x-client-ip";
-/// Metadata key of the end client's `User-Agent`, forwarded by the gateway.
+/// Metadata key of the end client's `User-Agent`, forwarded by the gateway; trusted only
+/// beside a valid [`GATEWAY_TOKEN_HEADER`].
 pub const CLIENT_USER_AGENT_HEADER: &str = "x-client-user-agent";
+/// Metadata key of the gateway's own service token, sent beside the caller's credentials: it
+/// proves that the call comes through the gateway, whose client address and user agent the
+/// service may then record instead of its peer's.
+pub const GATEWAY_TOKEN_HEADER: &str = "x-gateway-token";
 
 crate::id!(
     /// Id of a tenant.
@@ -58,10 +64,11 @@ pub struct RequestContext {
     pub session_id: Option<SessionId>,
     /// Tenant the gateway resolved for this request (`x-tenant-id`), when it did.
     pub tenant_id: Option<TenantId>,
-    /// The end client's address: `x-client-ip` from the gateway, else the peer's address.
+    /// The end client's address: `x-client-ip` when the gateway forwarded the call (it carries
+    /// a valid `x-gateway-token`), else the peer's address.
     pub client_ip: String,
-    /// The end client's user agent: `x-client-user-agent` from the gateway, else the caller's
-    /// `user-agent`; at most 500 characters.
+    /// The end client's user agent: `x-client-user-agent` when the gateway forwarded the call,
+    /// else the caller's `user-agent`; at most 500 characters.
     pub user_agent: String,
     /// The call's `Idempotency-Key` (`idempotency-key` metadata), when it sent one.
     pub idempotency_key: Option<IdempotencyKey>,

@@ -6,6 +6,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use platform::context::{Role, TenantId, UserId};
 
+use super::LockoutState;
+
 /// A login email: trimmed, lower-cased, `local@domain` with a dotted domain, at most 254
 /// characters, no spaces, control characters or `:` (it names the TOTP account).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -114,12 +116,9 @@ pub struct User {
     pub totp_pending: Option<PendingTotp>,
     /// The last TOTP time step accepted: a code is accepted once.
     pub totp_last_step: i64,
-    /// Consecutive failed logins since the last success or lock.
-    pub failed_logins: u32,
-    /// Locks since the last full login; each lasts longer than the one before.
-    pub lock_count: u32,
-    /// Until when the account is (or was last) locked.
-    pub locked_until: Option<DateTime<Utc>>,
+    /// Lockout of logins without a tenant (platform administration); logins to a tenant count
+    /// on the membership ([`MemberStanding`](super::MemberStanding)).
+    pub platform_lockout: LockoutState,
     /// Last full login.
     pub last_login_at: Option<DateTime<Utc>>,
     /// Created at.
@@ -132,11 +131,6 @@ impl User {
     /// Whether login asks for a second factor.
     pub fn two_factor_enabled(&self) -> bool {
         self.totp_secret.is_some()
-    }
-
-    /// Until when the account is locked, if it is at `now`.
-    pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.locked_until.filter(|until| *until > now)
     }
 }
 

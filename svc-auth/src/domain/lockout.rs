@@ -1,7 +1,12 @@
 //! Brute-force protection: why a login failed, which failures count against an account, when
-//! they lock it and for how long.
+//! they lock it and for how long. An account counts failures per scope, its membership of a
+//! tenant or (for logins without a tenant) platform administration, so failures sent to one
+//! tenant never lock it out of another.
 
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use platform::context::Role;
 
 /// Why a login attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -10,7 +15,8 @@ pub enum LoginFailure {
     UnknownEmail,
     /// The password was wrong.
     WrongPassword,
-    /// The user exists but is not a member of the tenant.
+    /// The user exists but is not a member of the tenant (or, without a tenant, not a platform
+    /// administrator). Recorded as such, but answered, and worked on, as an unknown email.
     NotAMember,
     /// The account was locked; the password was not checked.
     AccountLocked,
@@ -32,6 +38,34 @@ impl LoginFailure {
             | LoginFailure::InvalidChallenge => false,
         }
     }
+}
+
+/// An account's lockout counters in one scope: a membership, or platform administration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockoutState {
+    /// Consecutive failed logins since the last success or lock.
+    pub failed_logins: u32,
+    /// Locks since the last full login; each lasts longer than the one before.
+    pub lock_count: u32,
+    /// Until when the account is (or was last) locked.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl LockoutState {
+    /// Until when the account is locked in this scope, if it is at `now`.
+    pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.locked_until.filter(|until| *until > now)
+    }
+}
+
+/// What a login to a tenant needs of a member: the role to log in as, and the lockout of the
+/// membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberStanding {
+    /// The member's role in the tenant.
+    pub role: Role,
+    /// The membership's lockout counters.
+    pub lockout: LockoutState,
 }
 
 /// Account lockout: `threshold` consecutive failures lock the account; the first lock lasts
@@ -77,7 +111,7 @@ impl FailureOutcome {
 
 impl LockoutPolicy {
     /// What one more failure does to an account with `failed_logins` consecutive failures and
-    /// `lock_count` locks since its last full login.
+    /// `lock_count` locks since its last full login (in the scope the failure counts in).
     pub fn after_failure(&self, failed_logins: u32, lock_count: u32) -> FailureOutcome {
         let failed_attempts = failed_logins.saturating_add(1);
         if failed_attempts >= self.threshold {

@@ -25,6 +25,6 @@ pub use invitation::{
     DEFAULT_INVITATION_TTL, InvalidInvitationTtl, Invitation, InvitationId, InvitationState,
     invitation_ttl,
 };
-pub use lockout::{FailureOutcome, LockoutPolicy, LoginFailure};
+pub use lockout::{FailureOutcome, LockoutPolicy, LockoutState, LoginFailure, MemberStanding};
 pub use password::{EnteredPasswordError, PasswordError, PasswordPolicy, check_entered_password};
 pub use session::{Challenge, ChallengeId, PasswordReset, RefreshToken, RefreshTokenId, Session};

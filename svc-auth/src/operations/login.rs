@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 use super::Identity;
 use super::sessions::{SessionSubject, SessionTokens};
 use crate::crypto::{new_token, token_digest};
-use crate::domain::{Email, FailureOutcome, LoginFailure, User};
+use crate::domain::{Email, FailureOutcome, LockoutState, LoginFailure, User};
 use crate::error::Error;
 use crate::events::{self, FailedLogin};
 use crate::store::{self, LoginAttempt};
@@ -42,8 +42,29 @@ enum Attempt {
 /// How long a two-factor challenge lives.
 const CHALLENGE_TTL: chrono::Duration = chrono::Duration::minutes(5);
 
+/// The account a login is for, as far as the routed scope knows it.
+#[derive(Debug)]
+enum Candidate {
+    /// No account has the email.
+    Unknown,
+    /// An account has it, but may not log in here: not a member of the routed tenant, or,
+    /// without one, not a platform administrator.
+    NotAMember(UserId),
+    /// An account that may log in here, as `subject`, with its lockout here.
+    Member {
+        user: Box<User>,
+        subject: SessionSubject,
+        lockout: LockoutState,
+    },
+}
+
 impl Identity {
     /// Logs in to the routed tenant, or, without one, as a platform administrator.
+    ///
+    /// Only an account that may log in there has its password checked and its failures
+    /// counted (per tenant, so no tenant can lock an account out of another). Any other email,
+    /// known or not, is checked against a dummy hash and answered alike: neither the answer
+    /// nor the work behind it tells which emails exist elsewhere.
     #[tracing::instrument(skip_all, fields(tenant_id = ?context.tenant_id))]
     pub async fn login(
         &self,
@@ -53,46 +74,89 @@ impl Identity {
     ) -> Result<LoginOutcome, Error> {
         let tenant = context.tenant_id;
         self.refuse_throttled_address(context).await?;
-        let mut transaction = self.db.platform_tx().await?;
-        let user = store::find_user_by_email(&mut transaction, email).await?;
-        transaction.commit().await?;
+        let candidate = self.find_candidate(tenant, email).await?;
 
-        if let Some(user) = &user
-            && let Some(until) = user.locked_at(Utc::now())
+        if let Candidate::Member { user, lockout, .. } = &candidate
+            && let Some(until) = lockout.locked_at(Utc::now())
         {
             let failure = LoginFailure::AccountLocked;
-            self.record_failure(context, tenant, email, Some(user), failure)
+            self.record_failure(context, tenant, email, Some(user.id), failure, Some(until))
                 .await?;
             return Err(Error::AccountLocked(until));
         }
-        // Unknown users are checked against a dummy hash: the answer takes as long.
-        let password_matches = self
-            .passwords
-            .verify(
-                password,
-                user.as_ref().map(|user| user.password_hash.as_str()),
-            )
-            .await?;
-        let Some(user) = user else {
-            let failure = LoginFailure::UnknownEmail;
-            self.record_failure(context, tenant, email, None, failure)
-                .await?;
-            return Err(Error::InvalidCredentials);
+        // Anyone but a member is checked against a dummy hash: the answer takes as long.
+        let password_hash = match &candidate {
+            Candidate::Member { user, .. } => Some(user.password_hash.as_str()),
+            Candidate::Unknown | Candidate::NotAMember(_) => None,
+        };
+        let password_matches = self.passwords.verify(password, password_hash).await?;
+        let (user, subject) = match candidate {
+            Candidate::Member { user, subject, .. } => (user, subject),
+            Candidate::Unknown => {
+                let failure = LoginFailure::UnknownEmail;
+                self.record_failure(context, tenant, email, None, failure, None)
+                    .await?;
+                return Err(Error::InvalidCredentials);
+            }
+            Candidate::NotAMember(user) => {
+                let failure = LoginFailure::NotAMember;
+                self.record_failure(context, tenant, email, Some(user), failure, None)
+                    .await?;
+                return Err(Error::InvalidCredentials);
+            }
         };
         if !password_matches {
             let failure = LoginFailure::WrongPassword;
             let locked_until = self
-                .record_failure(context, tenant, email, Some(&user), failure)
+                .record_failure(context, tenant, email, Some(user.id), failure, None)
                 .await?;
             return Err(locked_until.map_or(Error::InvalidCredentials, Error::AccountLocked));
         }
-        let Some(subject) = self.subject_for(&user, tenant).await? else {
-            let failure = LoginFailure::NotAMember;
-            self.record_failure(context, tenant, email, Some(&user), failure)
-                .await?;
-            return Err(Error::InvalidCredentials);
-        };
         self.complete_first_factor(context, &user, subject).await
+    }
+
+    /// The account with `email`, as a login to `tenant` (or, without one, to platform
+    /// administration) sees it: one query whether the email is unknown, a member's or not.
+    async fn find_candidate(
+        &self,
+        tenant: Option<TenantId>,
+        email: &Email,
+    ) -> Result<Candidate, Error> {
+        let candidate = match tenant {
+            Some(tenant) => {
+                let mut transaction = self.db.tenant_tx(tenant).await?;
+                let found =
+                    store::find_user_for_tenant_login(&mut transaction, tenant, email).await?;
+                transaction.commit().await?;
+                match found {
+                    None => Candidate::Unknown,
+                    Some((user, None)) => Candidate::NotAMember(user.id),
+                    Some((user, Some(standing))) => Candidate::Member {
+                        user: Box::new(user),
+                        subject: SessionSubject::Member {
+                            tenant,
+                            role: standing.role,
+                        },
+                        lockout: standing.lockout,
+                    },
+                }
+            }
+            None => {
+                let mut transaction = self.db.platform_tx().await?;
+                let found = store::find_user_by_email(&mut transaction, email).await?;
+                transaction.commit().await?;
+                match found {
+                    None => Candidate::Unknown,
+                    Some(user) if !user.platform_admin => Candidate::NotAMember(user.id),
+                    Some(user) => Candidate::Member {
+                        lockout: user.platform_lockout,
+                        user: Box::new(user),
+                        subject: SessionSubject::PlatformAdmin,
+                    },
+                }
+            }
+        };
+        Ok(candidate)
     }
 
     /// The session subject `user` logs in as: a member of `tenant`, or, without a tenant, a
@@ -156,7 +220,7 @@ impl Identity {
                 expires_at,
             });
         }
-        store::record_login_success(&mut transaction, user.id).await?;
+        store::record_login_success(&mut transaction, tenant, user.id).await?;
         let tokens = self
             .start_session(&mut transaction, context, user.id, subject)
             .await?;
@@ -195,18 +259,33 @@ impl Identity {
             .await?
             .ok_or(Error::InvalidSecondFactor)?;
         let now = Utc::now();
-        if !found.is_open_at(now) || (context.tenant_id.is_some() && context.tenant_id != tenant) {
+        let challenge_applies =
+            found.is_open_at(now) && (context.tenant_id.is_none() || context.tenant_id == tenant);
+        // The lockout of the scope the challenge is for; none when the membership ended since.
+        let lockout = if challenge_applies {
+            store::lock_lockout(&mut transaction, tenant, user.id).await?
+        } else {
+            None
+        };
+        let Some(lockout) = lockout else {
             transaction.commit().await?;
             let failure = LoginFailure::InvalidChallenge;
-            self.record_failure(context, tenant, &user.email, Some(&user), failure)
+            self.record_failure(context, tenant, &user.email, Some(user.id), failure, None)
                 .await?;
             return Err(Error::InvalidSecondFactor);
-        }
-        if let Some(until) = user.locked_at(now) {
+        };
+        if let Some(until) = lockout.locked_at(now) {
             transaction.commit().await?;
             let failure = LoginFailure::AccountLocked;
-            self.record_failure(context, tenant, &user.email, Some(&user), failure)
-                .await?;
+            self.record_failure(
+                context,
+                tenant,
+                &user.email,
+                Some(user.id),
+                failure,
+                Some(until),
+            )
+            .await?;
             return Err(Error::AccountLocked(until));
         }
         if !self
@@ -216,7 +295,7 @@ impl Identity {
             transaction.commit().await?;
             let failure = LoginFailure::WrongCode;
             let locked_until = self
-                .record_failure(context, tenant, &user.email, Some(&user), failure)
+                .record_failure(context, tenant, &user.email, Some(user.id), failure, None)
                 .await?;
             return Err(locked_until.map_or(Error::InvalidSecondFactor, Error::AccountLocked));
         }
@@ -227,7 +306,7 @@ impl Identity {
             return Err(Error::InvalidSecondFactor);
         };
         let mut transaction = self.transaction_for(tenant).await?;
-        store::record_login_success(&mut transaction, user.id).await?;
+        store::record_login_success(&mut transaction, tenant, user.id).await?;
         let tokens = self
             .start_session(&mut transaction, context, user.id, subject)
             .await?;
@@ -276,28 +355,27 @@ impl Identity {
         }
     }
 
-    /// Counts a failure against the address and (for wrong passwords and codes) the account,
-    /// locking it when the lockout policy says so; logs the attempt and emits
-    /// `auth.login.failed`. Returns until when the account is locked, if it is.
+    /// Counts a failure against the address and (for wrong passwords and codes) against
+    /// `user` in `tenant`, locking them out there when the lockout policy says so; logs the
+    /// attempt and emits `auth.login.failed`. `locked_until` is a lock found in force already.
+    /// Returns until when the account is locked there, if it is.
     async fn record_failure(
         &self,
         context: &RequestContext,
         tenant: Option<TenantId>,
         email: &Email,
-        user: Option<&User>,
+        user: Option<UserId>,
         failure: LoginFailure,
+        locked_until: Option<DateTime<Utc>>,
     ) -> Result<Option<DateTime<Utc>>, Error> {
         self.count_address_failure(context).await;
         let mut transaction = self.transaction_for(tenant).await?;
-        let now = Utc::now();
         let mut failed_attempts = 0;
-        let mut locked_until = user.and_then(|user| user.locked_at(now));
+        let mut locked_until = locked_until;
         if let Some(user) = user
             && failure.counts_against_account()
+            && let Some(current) = store::lock_lockout(&mut transaction, tenant, user).await?
         {
-            let current = store::get_user(&mut transaction, user.id, true)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("user {} vanished", user.id))?;
             let outcome = self
                 .settings
                 .lockout_policy()
@@ -306,18 +384,17 @@ impl Identity {
             let (count, lock) = match outcome {
                 FailureOutcome::Counted { failed_attempts } => (failed_attempts, None),
                 // A lock starts the count over.
-                FailureOutcome::Locked { duration, .. } => (0, Some(now + duration)),
+                FailureOutcome::Locked { duration, .. } => (0, Some(Utc::now() + duration)),
             };
-            store::record_login_failure(&mut transaction, user.id, count, lock).await?;
+            store::record_login_failure(&mut transaction, tenant, user, count, lock).await?;
             locked_until = lock.or(locked_until);
         }
-        let user_id = user.map(|user| user.id);
         let attempt = Attempt::Failed(failure);
-        self.log_attempt(&mut transaction, context, tenant, email, user_id, attempt)
+        self.log_attempt(&mut transaction, context, tenant, email, user, attempt)
             .await?;
         let failed = FailedLogin {
             email,
-            user: user_id,
+            user,
             failure,
             failed_attempts,
             locked_until,

@@ -7,6 +7,7 @@
 //! - `sessions`: tokens, refresh with reuse detection, logout.
 //! - `account`: the caller's own account.
 //! - `passwords`: changing and resetting passwords.
+//! - `reset_requests`: the queue and worker that handle reset requests off the request path.
 //! - `two_factor`: TOTP enrolment and recovery codes.
 //! - `invitations`, `members`: who belongs to a tenant, with which role.
 //! - `api_keys`: keys for machine clients.
@@ -18,6 +19,7 @@ mod invitations;
 mod login;
 mod members;
 mod passwords;
+mod reset_requests;
 mod service;
 mod sessions;
 mod signup;
@@ -44,6 +46,8 @@ pub use service::{IssuedToken, SELF_CLIENT_ID};
 pub use sessions::SessionTokens;
 pub use signup::{SignUp, SignedUp};
 pub use two_factor::Enrolment;
+
+pub(crate) use reset_requests::{ResetRequests, reset_queue};
 
 use crate::config::{SecurityConfig, TokenConfig};
 use crate::crypto::{Passwords, Sealer};
@@ -99,6 +103,7 @@ pub struct Identity {
     pub(crate) redis: Redis,
     pub(crate) revocations: RevokedSessions,
     pub(crate) settings: Arc<Settings>,
+    pub(crate) reset_requests: ResetRequests,
 }
 
 impl Identity {

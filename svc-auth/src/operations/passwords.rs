@@ -65,10 +65,24 @@ impl Identity {
         Ok(revoked.len())
     }
 
-    /// Starts a reset: when `email` belongs to a member of the routed tenant, creates a token
-    /// and emits the event that mails it. Answers the same either way.
+    /// Starts a reset of `email` in the routed tenant: queues it for the worker
+    /// ([`Identity::send_password_reset`]) and answers at once, the same whether or not the
+    /// email belongs to a member, in the same time.
     #[tracing::instrument(skip_all)]
     pub async fn request_password_reset(
+        &self,
+        context: &RequestContext,
+        email: &Email,
+    ) -> Result<(), Error> {
+        context.routed_tenant()?;
+        self.reset_requests.submit(context, email);
+        Ok(())
+    }
+
+    /// Works a queued reset request: when `email` belongs to a member of the routed tenant,
+    /// creates a token and emits the event that mails it; otherwise does nothing.
+    #[tracing::instrument(skip_all, fields(request_id = %context.request_id))]
+    pub(crate) async fn send_password_reset(
         &self,
         context: &RequestContext,
         email: &Email,

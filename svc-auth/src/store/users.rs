@@ -6,24 +6,25 @@ use platform::context::UserId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::lockout_state;
 use crate::domain::{Email, PendingTotp, PersonName, User};
 
-struct UserRow {
-    id: Uuid,
-    email: String,
-    display_name: String,
-    password_hash: String,
-    platform_admin: bool,
-    totp_secret: Option<Vec<u8>>,
-    totp_pending_secret: Option<Vec<u8>>,
-    totp_pending_until: Option<DateTime<Utc>>,
-    totp_last_step: i64,
-    failed_logins: i32,
-    lock_count: i32,
-    locked_until: Option<DateTime<Utc>>,
-    last_login_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(super) struct UserRow {
+    pub(super) id: Uuid,
+    pub(super) email: String,
+    pub(super) display_name: String,
+    pub(super) password_hash: String,
+    pub(super) platform_admin: bool,
+    pub(super) totp_secret: Option<Vec<u8>>,
+    pub(super) totp_pending_secret: Option<Vec<u8>>,
+    pub(super) totp_pending_until: Option<DateTime<Utc>>,
+    pub(super) totp_last_step: i64,
+    pub(super) failed_logins: i32,
+    pub(super) lock_count: i32,
+    pub(super) locked_until: Option<DateTime<Utc>>,
+    pub(super) last_login_at: Option<DateTime<Utc>>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -48,9 +49,7 @@ impl TryFrom<UserRow> for User {
             totp_secret: row.totp_secret,
             totp_pending,
             totp_last_step: row.totp_last_step,
-            failed_logins: u32::try_from(row.failed_logins).context("stored failed logins")?,
-            lock_count: u32::try_from(row.lock_count).context("stored lock count")?,
-            locked_until: row.locked_until,
+            platform_lockout: lockout_state(row.failed_logins, row.lock_count, row.locked_until)?,
             last_login_at: row.last_login_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -122,43 +121,8 @@ pub async fn insert_user(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// Records a failed login: the account's consecutive failures are now `failed_logins`; locks
-/// it until `lock` when given.
-pub async fn record_login_failure(
-    connection: &mut PgConnection,
-    id: UserId,
-    failed_logins: u32,
-    lock: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
-    let failed_logins = i32::try_from(failed_logins).context("failed logins")?;
-    sqlx::query!(
-        "UPDATE auth.users SET failed_logins = $2, \
-             locked_until = coalesce($3, locked_until), \
-             lock_count = lock_count + CASE WHEN $3::timestamptz IS NULL THEN 0 ELSE 1 END \
-         WHERE id = $1",
-        id.as_uuid(),
-        failed_logins,
-        lock,
-    )
-    .execute(connection)
-    .await?;
-    Ok(())
-}
-
-/// Records a successful login: failures and escalation start over.
-pub async fn record_login_success(connection: &mut PgConnection, id: UserId) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE auth.users SET failed_logins = 0, lock_count = 0, locked_until = NULL, last_login_at = now() \
-         WHERE id = $1",
-        id.as_uuid(),
-    )
-    .execute(connection)
-    .await?;
-    Ok(())
-}
-
-/// Sets a new password hash; `unlock` also clears failures and locks (a reset proves the user
-/// owns the email).
+/// Sets a new password hash; `unlock` also clears failures and locks, in every tenant the
+/// transaction sees as well as for logins without one (a reset proves the user owns the email).
 pub async fn set_password(
     connection: &mut PgConnection,
     id: UserId,
@@ -166,7 +130,11 @@ pub async fn set_password(
     unlock: bool,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE auth.users SET password_hash = $2, updated_at = now(), \
+        "WITH unlocked AS ( \
+             UPDATE auth.memberships SET failed_logins = 0, lock_count = 0, locked_until = NULL \
+             WHERE user_id = $1 AND $3 \
+         ) \
+         UPDATE auth.users SET password_hash = $2, updated_at = now(), \
              failed_logins = CASE WHEN $3 THEN 0 ELSE failed_logins END, \
              lock_count = CASE WHEN $3 THEN 0 ELSE lock_count END, \
              locked_until = CASE WHEN $3 THEN NULL ELSE locked_until END \

@@ -53,26 +53,33 @@ impl TestApp {
 
     /// svc-auth as an anonymous caller routed to `tenant` (what the gateway sends for public RPCs).
     pub(crate) fn auth_public(&self, tenant: Option<TenantId>) -> Auth {
-        AuthServiceClient::with_interceptor(
-            self.auth_channel.clone(),
-            CallMetadata::new(None, tenant).from_client_ip("203.0.113.7"),
-        )
+        self.auth_from(tenant, "203.0.113.7")
     }
 
-    /// svc-auth from a given client address.
+    /// svc-auth from a given client address, through the gateway.
     pub(crate) fn auth_from(&self, tenant: Option<TenantId>, client_ip: &str) -> Auth {
         AuthServiceClient::with_interceptor(
             self.auth_channel.clone(),
-            CallMetadata::new(None, tenant).from_client_ip(client_ip),
+            self.via_gateway(CallMetadata::new(None, tenant).from_client_ip(client_ip)),
         )
     }
 
-    /// svc-auth with a bearer token.
+    /// svc-auth with a bearer token, through the gateway.
     pub(crate) fn auth_with(&self, token: &str) -> Auth {
         AuthServiceClient::with_interceptor(
             self.auth_channel.clone(),
-            CallMetadata::new(Some(token), None).from_client_ip("203.0.113.7"),
+            self.via_gateway(CallMetadata::new(Some(token), None).from_client_ip("203.0.113.7")),
         )
+    }
+
+    /// svc-auth called straight at its port, not through the gateway, with `metadata` as is.
+    pub(crate) fn auth_direct(&self, metadata: CallMetadata) -> Auth {
+        AuthServiceClient::with_interceptor(self.auth_channel.clone(), metadata)
+    }
+
+    /// `metadata` with the gateway's token, as the gateway sends it.
+    fn via_gateway(&self, metadata: CallMetadata) -> CallMetadata {
+        metadata.via_gateway(&self.keys.service_token(GATEWAY_CLIENT.0, None))
     }
 
     /// svc-tenant with a bearer token.

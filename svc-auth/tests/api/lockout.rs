@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use platform::amqp::{Consumer, Outcome};
+use platform::context::TenantId;
 use platform::testing::{error_metadata, error_reason};
 use proto::formflow::auth::v1 as wire;
 use sqlx::Row;
@@ -12,7 +13,7 @@ use tonic::Code;
 use crate::helpers::{Options, PASSWORD, TestApp, tenant_of};
 
 /// Fails `count` logins with a wrong password; returns the last answer.
-async fn fail(app: &TestApp, tenant: platform::context::TenantId, count: usize) -> tonic::Status {
+async fn fail(app: &TestApp, tenant: TenantId, count: usize) -> tonic::Status {
     let mut last = None;
     for _ in 0..count {
         last = Some(
@@ -184,4 +185,77 @@ async fn an_address_that_fails_too_often_is_refused_while_others_are_not() {
     app.login(tenant, "ada@example.com", PASSWORD)
         .await
         .unwrap();
+}
+
+/// All a client can see of a refused login: code, message, reason, metadata and the encoded
+/// details.
+fn answer(
+    status: &tonic::Status,
+) -> (
+    Code,
+    String,
+    String,
+    std::collections::HashMap<String, String>,
+    Vec<u8>,
+) {
+    (
+        status.code(),
+        status.message().to_owned(),
+        error_reason(status),
+        error_metadata(status),
+        status.details().to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn another_tenant_can_neither_lock_a_member_out_nor_tell_their_email_from_an_unknown_one() {
+    // Arrange: Ada is a member of acme and of beta; Mallory owns her own tenant.
+    let app = TestApp::spawn().await;
+    let acme = tenant_of(&app.sign_up("acme", "ada@example.com").await);
+    let beta = tenant_of(&app.sign_up("beta", "ada@example.com").await);
+    let mallory = tenant_of(&app.sign_up("mallory", "mallory@example.com").await);
+    let refused = |tenant: Option<TenantId>, email: &str, password: &str| {
+        let request = wire::LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        };
+        let mut attacker = app.auth_from(tenant, "198.51.100.66");
+        async move { attacker.login(request).await.unwrap_err() }
+    };
+
+    // Act: far more wrong passwords with Ada's email than the threshold (3 in tests), routed
+    // to Mallory's tenant, and to no tenant (platform administration, which Ada is not part
+    // of either); each answered exactly as an unknown email is.
+    for tenant in [Some(mallory), None] {
+        for attempt in 0..6 {
+            let with_ada = refused(tenant, "ada@example.com", "wrong-password-xyz").await;
+            let with_nobody = refused(tenant, "nobody@example.com", "wrong-password-xyz").await;
+            assert_eq!(
+                answer(&with_ada),
+                answer(&with_nobody),
+                "{tenant:?}, attempt {attempt}"
+            );
+            assert_eq!(with_ada.code(), Code::Unauthenticated);
+            assert_eq!(error_reason(&with_ada), "INVALID_CREDENTIALS");
+        }
+        // Even her right password tells nothing there.
+        assert_eq!(
+            answer(&refused(tenant, "ada@example.com", PASSWORD).await),
+            answer(&refused(tenant, "nobody@example.com", PASSWORD).await)
+        );
+    }
+
+    // Assert: Ada still logs in to her own tenants.
+    app.login(acme, "ada@example.com", PASSWORD).await.unwrap();
+    app.login(beta, "ada@example.com", PASSWORD).await.unwrap();
+
+    // Her own tenant still locks after its own threshold, and that lock is acme's alone.
+    assert_eq!(fail(&app, acme, 2).await.code(), Code::Unauthenticated);
+    locked_for(&fail(&app, acme, 1).await);
+    locked_for(
+        &app.login(acme, "ada@example.com", PASSWORD)
+            .await
+            .unwrap_err(),
+    );
+    app.login(beta, "ada@example.com", PASSWORD).await.unwrap();
 }

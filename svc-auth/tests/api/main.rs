@@ -3,6 +3,7 @@
 mod helpers;
 
 mod api_keys;
+mod callers;
 mod keys;
 mod lockout;
 mod members;

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use platform::amqp::{Consumer, Outcome};
+use platform::testing::EventObserver;
 use proto::formflow::auth::v1 as wire;
+use sqlx::Connection;
 use tonic::Code;
 
 use crate::helpers::{PASSWORD, TestApp, tenant_of, violated_fields};
@@ -183,4 +185,44 @@ async fn a_reset_token_sets_a_new_password_once_and_unlocks_the_account() {
             .code(),
         Code::Unauthenticated
     );
+}
+
+#[tokio::test]
+async fn a_reset_request_is_answered_before_any_of_its_work_is_done() {
+    // Arrange: a transaction holds every table the reset works on, so a request that waits
+    // for that work cannot be answered until it ends.
+    let app = TestApp::spawn().await;
+    let tenant = tenant_of(&app.sign_up("acme", "ada@example.com").await);
+    let mut events =
+        EventObserver::start(&app.infra.amqp, &["auth.password_reset.requested.#"]).await;
+    let mut blocker = app.infra.admin_connection().await;
+    let mut held = blocker.begin().await.unwrap();
+    sqlx::query(
+        "LOCK TABLE auth.users, auth.memberships, auth.password_resets IN ACCESS EXCLUSIVE MODE",
+    )
+    .execute(&mut *held)
+    .await
+    .unwrap();
+
+    // Act and assert: an unknown email and a member's are both answered meanwhile.
+    let public = app.auth_public(Some(tenant));
+    for email in ["nobody@example.com", "ada@example.com"] {
+        let request = wire::RequestPasswordResetRequest {
+            email: email.into(),
+        };
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            public.clone().request_password_reset(request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the reset request for {email} waited for the reset work"))
+        .unwrap();
+    }
+
+    // Once the tables are free, the member's reset is sent, and only hers.
+    held.rollback().await.unwrap();
+    let sent = events.receive(1, Duration::from_secs(20)).await;
+    assert_eq!(sent[0].body["data"]["email"], "ada@example.com");
+    let token = sent[0].body["data"]["token"].as_str().unwrap();
+    assert!(token.starts_with("ffp_"), "{token}");
 }

@@ -301,6 +301,10 @@ impl Field {
     /// why it is not a valid answer. A required CHECKBOX answered `false` is the caller's
     /// business (it is valid, only not enough).
     pub fn check_answer(&self, value: &Value) -> Result<Value, String> {
+        // The API's codec refuses NUL before this; a hosted page's form post arrives as bytes.
+        if holds_nul(value) {
+            return Err(proto::codec::NUL_REFUSED.to_owned());
+        }
         let answer = match self.kind {
             FieldKind::Text | FieldKind::TextArea => self.text(value),
             FieldKind::Email => email(value),
@@ -443,6 +447,18 @@ impl Field {
         rating
             .map(|rating| Value::from(rating as i64))
             .ok_or_else(|| format!("must be a whole number from 1 to {scale}"))
+    }
+}
+
+/// Whether a string in `value` holds a NUL character, which Postgres cannot store.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(values) => values.iter().any(holds_nul),
+        Value::Object(entries) => entries
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
     }
 }
 
@@ -591,7 +607,12 @@ mod tests {
                     (json!(42.0), json!("42")),
                     (json!(1.5), json!("1.5")),
                 ],
-                vec![json!(true), json!(["a"]), json!("x".repeat(1001))],
+                vec![
+                    json!(true),
+                    json!(["a"]),
+                    json!("x".repeat(1001)),
+                    json!("a\u{0}b"),
+                ],
             ),
             (
                 FieldKind::TextArea,

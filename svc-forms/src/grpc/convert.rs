@@ -967,10 +967,17 @@ fn submission_filter(
     })
 }
 
+/// The longest `filter` taken: conditions on a few answers, not documents.
+const FILTER_MAX: usize = 2000;
+
 fn answer_filter(violations: &mut FieldViolations, filter: &str) -> Option<Map<String, Value>> {
     let mut answers = Map::new();
     if filter.trim().is_empty() {
         return Some(answers);
+    }
+    if filter.chars().count() > FILTER_MAX {
+        violations.add("filter", format!("must be at most {FILTER_MAX} characters"));
+        return None;
     }
     for condition in filter.split(" AND ") {
         let parsed = condition.split_once('=').and_then(|(field, value)| {
@@ -987,7 +994,7 @@ fn answer_filter(violations: &mut FieldViolations, filter: &str) -> Option<Map<S
                     "filter",
                     format!(
                         "{:?} is not `data.<field_id> = <JSON value>`",
-                        condition.trim()
+                        condition.trim().chars().take(100).collect::<String>()
                     ),
                 );
                 return None;

@@ -7,6 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use platform::testing::{TestInfra, wait_until};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, Kind, MapKey, MessageDescriptor, MethodDescriptor, Value,
+};
 use secrecy::ExposeSecret;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -631,4 +634,266 @@ async fn the_hosted_form_page_works_in_chromium_with_and_without_javascript() {
     );
     suite.terminate().await;
     let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// The hostile strings sent to every string field: a NUL character (which Postgres cannot
+/// store) inside text and alone, and characters that trip careless code — a string longer
+/// than a B-tree index row, quotes and SQL, direction overrides, emoji, a byte order mark,
+/// paths and escapes.
+fn hostile_strings() -> Vec<(&'static str, String)> {
+    vec![
+        ("NUL inside", "ab\u{0}cd".to_owned()),
+        ("NUL alone", "\u{0}".to_owned()),
+        ("3,000 two-byte characters", "é".repeat(3000)),
+        (
+            "quotes, SQL and odd characters",
+            "'; DROP TABLE users; -- \"\\ \u{202e}😀\u{feff} ../../etc/passwd %00 ${x} {{x}} <script>"
+                .to_owned(),
+        ),
+    ]
+}
+
+/// Every place a string goes in `message` (`tenant.settings`, `form.fields.label`), down to
+/// `depth` nested messages: string fields, repeated strings, maps with string keys, and
+/// `google.protobuf.Struct` (a JSON object).
+fn string_leaves(message: &MessageDescriptor, prefix: &str, depth: usize) -> Vec<String> {
+    let mut leaves = Vec::new();
+    for field in message.fields() {
+        let path = if prefix.is_empty() {
+            field.name().to_owned()
+        } else {
+            format!("{prefix}.{}", field.name())
+        };
+        match field.kind() {
+            Kind::String => leaves.push(path),
+            Kind::Message(entry) if field.is_map() => {
+                if matches!(entry.map_entry_key_field().kind(), Kind::String) {
+                    leaves.push(path);
+                }
+            }
+            Kind::Message(nested) if nested.full_name() == "google.protobuf.Struct" => {
+                leaves.push(path);
+            }
+            Kind::Message(nested)
+                if depth > 0 && !nested.full_name().starts_with("google.protobuf.") =>
+            {
+                leaves.extend(string_leaves(&nested, &path, depth - 1));
+            }
+            _ => {}
+        }
+    }
+    leaves
+}
+
+/// A `message` with `hostile` in each of `leaves` (paths from [`string_leaves`]).
+fn hostile_message(
+    message: &MessageDescriptor,
+    prefix: &str,
+    leaves: &[String],
+    hostile: &str,
+) -> DynamicMessage {
+    let mut built = DynamicMessage::new(message.clone());
+    for field in message.fields() {
+        let path = if prefix.is_empty() {
+            field.name().to_owned()
+        } else {
+            format!("{prefix}.{}", field.name())
+        };
+        let chosen = leaves.iter().any(|leaf| *leaf == path);
+        let inside = leaves
+            .iter()
+            .any(|leaf| leaf.starts_with(&format!("{path}.")));
+        let text = || Value::String(hostile.to_owned());
+        let value = match field.kind() {
+            Kind::String if chosen => text(),
+            Kind::Message(entry) if chosen && field.is_map() => {
+                let value = match entry.map_entry_value_field().kind() {
+                    Kind::String => text(),
+                    Kind::Message(value) => Value::Message(DynamicMessage::new(value)),
+                    _ => entry.map_entry_value_field().default_value(),
+                };
+                Value::Map([(MapKey::String(hostile.to_owned()), value)].into())
+            }
+            Kind::Message(structure) if chosen => {
+                let value = structure
+                    .get_field_by_name("fields")
+                    .and_then(|fields| match fields.kind() {
+                        Kind::Message(entry) => Some(entry),
+                        _ => None,
+                    })
+                    .map(|entry| entry.map_entry_value_field())
+                    .map(|value_field| match value_field.kind() {
+                        Kind::Message(json_value) => {
+                            let mut json_value = DynamicMessage::new(json_value);
+                            json_value.set_field_by_name("string_value", text());
+                            json_value
+                        }
+                        _ => unreachable!("Struct values are google.protobuf.Value"),
+                    })
+                    .expect("google.protobuf.Struct has fields");
+                let mut object = DynamicMessage::new(structure);
+                object.set_field_by_name(
+                    "fields",
+                    Value::Map(
+                        [(MapKey::String(hostile.to_owned()), Value::Message(value))].into(),
+                    ),
+                );
+                Value::Message(object)
+            }
+            Kind::Message(nested) if inside => {
+                Value::Message(hostile_message(&nested, &path, leaves, hostile))
+            }
+            _ => continue,
+        };
+        let value = match value {
+            Value::String(_) | Value::Message(_) if field.is_list() => Value::List(vec![value]),
+            value => value,
+        };
+        built.set_field(&field, value);
+    }
+    built
+}
+
+/// What an RPC answered to one hostile request: its status code, or OK.
+async fn call_hostile(
+    channel: &tonic::transport::Channel,
+    method: &MethodDescriptor,
+    request: DynamicMessage,
+    token: &str,
+) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    let path = tonic::codegen::http::uri::PathAndQuery::try_from(path).unwrap();
+    let mut request = tonic::Request::new(request);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request.set_timeout(Duration::from_secs(30));
+    // The answer's content does not matter: Empty skips every field of it.
+    let codec = tonic_prost::ProstCodec::<DynamicMessage, proto::pbjson_types::Empty>::default();
+    if method.is_server_streaming() {
+        let mut stream = grpc
+            .server_streaming(request, path, codec)
+            .await?
+            .into_inner();
+        stream.message().await?;
+    } else {
+        grpc.unary(request, path, codec).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_strings_in_every_field_of_every_rpc_never_cause_a_server_error() {
+    use tonic::Code;
+
+    let infra = TestInfra::new().await;
+    let state_dir = std::env::temp_dir().join(format!("ff-e2e-{}", uuid::Uuid::new_v4()));
+    let mut suite = Suite::start(&infra, &state_dir).await;
+    let mut channels = Vec::new();
+    for service in platform::suite::SERVICES {
+        let line = suite.banner_line(&format!("  {:<13} ", service.name)).await;
+        let addr = line
+            .split_whitespace()
+            .nth(1)
+            .expect("an address")
+            .to_owned();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {}: {error}", service.name));
+        channels.push((service.package, channel));
+    }
+    let token = demo_owner_token(suite.gateway, &state_dir).await;
+    let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+
+    let mut calls = 0;
+    let mut failures = Vec::new();
+    for service in pool.services() {
+        let channel = &channels
+            .iter()
+            .find(|(package, _)| *package == service.package_name())
+            .unwrap_or_else(|| panic!("{} is served by no service", service.full_name()))
+            .1;
+        for method in service.methods() {
+            let leaves = string_leaves(&method.input(), "", 3);
+            // All of them at once: the codec and every service's validation see each string.
+            let selections = [leaves.clone()];
+            if leaves.is_empty() {
+                continue;
+            }
+            for (what, hostile) in hostile_strings() {
+                for selection in &selections {
+                    let request = hostile_message(&method.input(), "", selection, &hostile);
+                    let answer = call_hostile(channel, &method, request, &token).await;
+                    calls += 1;
+                    let code = answer.as_ref().err().map_or(Code::Ok, tonic::Status::code);
+                    let refused_nul = !what.starts_with("NUL") || code == Code::InvalidArgument;
+                    let server_error = matches!(
+                        code,
+                        Code::Internal
+                            | Code::Unknown
+                            | Code::DataLoss
+                            | Code::Unavailable
+                            | Code::DeadlineExceeded
+                    );
+                    if server_error || !refused_nul {
+                        failures.push(format!(
+                            "{}/{} with {what} in {selection:?}: {answer:?}",
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(calls > 300, "only {calls} calls");
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} hostile calls failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Through the gateway, the refusal names the field, as the shared error shape does.
+    let auth = [("authorization", format!("Bearer {token}"))];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let invitation = r#"{"email":"linus@example.com","role":"ROLE_MEMBER","message":"a\u0000b"}"#;
+    let (status, error) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/invitations",
+        &auth,
+        invitation,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{error}");
+    assert!(error.to_string().contains("invitation.message"), "{error}");
+    let demo_tenant = suite.demo_tenant_id().await;
+    let settings = r#"{"settings":{"the\u0000key":"the\u0000value"}}"#;
+    let (status, error) = request(
+        suite.gateway,
+        "PATCH",
+        &format!("/api/v1/tenants/{demo_tenant}?update_mask=settings"),
+        &auth,
+        settings,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("tenant.settings.the\\\\u0000key"),
+        "{error}"
+    );
+
+    suite.terminate().await;
+    let _ = std::fs::remove_dir_all(&state_dir);
 }

@@ -699,7 +699,7 @@ fn hostile_message(
         } else {
             format!("{prefix}.{}", field.name())
         };
-        let chosen = leaves.iter().any(|leaf| *leaf == path);
+        let chosen = leaves.contains(&path);
         let inside = leaves
             .iter()
             .any(|leaf| leaf.starts_with(&format!("{path}.")));

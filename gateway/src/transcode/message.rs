@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use prost_reflect::{
-    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions,
+    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, SerializeOptions,
 };
 use serde_json::{Map, Value};
 
@@ -234,35 +234,17 @@ pub fn serialize_options() -> SerializeOptions {
         .stringify_64_bit_integers(true)
 }
 
-/// svc-auth's JSON Web Key Set, whose JSON must be the standard JWKS (RFC 7517).
-const JSON_WEB_KEY_SET: &str = "formflow.auth.v1.JsonWebKeySet";
-
 /// A response message (or its `response_body` field) as JSON.
 pub fn response_json(
     message: &DynamicMessage,
     response_body: Option<&str>,
 ) -> Result<Value, serde_json::Error> {
-    let mut whole =
+    let whole =
         message.serialize_with_options(serde_json::value::Serializer, &serialize_options())?;
-    if message.descriptor().full_name() == JSON_WEB_KEY_SET {
-        omit_empty_key_members(&mut whole);
-    }
     Ok(match response_body {
         Some(field) => whole.get(field).cloned().unwrap_or(Value::Null),
         None => whole,
     })
-}
-
-/// A JWK's members are there only when they mean something: a proto3 string cannot be absent,
-/// so the empty ones (`y` of an Ed25519 key, which RFC 8037 does not define) are left out
-/// rather than sent as `""`, which JWK libraries refuse or misread.
-fn omit_empty_key_members(key_set: &mut Value) {
-    let Some(keys) = key_set.get_mut("keys").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for key in keys.iter_mut().filter_map(Value::as_object_mut) {
-        key.retain(|_, member| member.as_str() != Some(""));
-    }
 }
 
 /// The raw body and content type of a google.api.HttpBody message.
@@ -461,21 +443,5 @@ mod tests {
             .find(|route| route.rpc.name() == "CreateInvitation")
             .unwrap();
         assert!(takes_json_body(create_invitation), "a body field");
-    }
-
-    #[test]
-    fn ed25519_keys_have_no_y_and_other_members_stay() {
-        let mut key_set = serde_json::json!({"keys": [
-            {"kty": "OKP", "crv": "Ed25519", "x": "abc", "y": "", "kid": "k1", "use": "sig"},
-            {"kty": "EC", "crv": "P-256", "x": "abc", "y": "def", "kid": "k2", "use": "sig"},
-        ]});
-        omit_empty_key_members(&mut key_set);
-        assert_eq!(
-            key_set,
-            serde_json::json!({"keys": [
-                {"kty": "OKP", "crv": "Ed25519", "x": "abc", "kid": "k1", "use": "sig"},
-                {"kty": "EC", "crv": "P-256", "x": "abc", "y": "def", "kid": "k2", "use": "sig"},
-            ]})
-        );
     }
 }

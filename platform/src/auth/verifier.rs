@@ -40,6 +40,9 @@ struct Inner {
     /// Keys from svc-auth, replaced on every fetch.
     fetched: RwLock<HashMap<String, DecodingKey>>,
     remote: Option<Remote>,
+    /// The last service token [`JwtVerifier::is_service_token`] believed, with its `exp`: the
+    /// gateway sends the same one beside every call for minutes.
+    last_service_token: RwLock<Option<(String, i64)>>,
 }
 
 struct Remote {
@@ -124,8 +127,39 @@ impl JwtVerifier {
                 pinned,
                 fetched: RwLock::default(),
                 remote,
+                last_service_token: RwLock::default(),
             }),
         }
+    }
+
+    /// Whether `token` is a valid service token. The last one believed is remembered until it
+    /// expires, so a token sent beside every call is verified once.
+    pub async fn is_service_token(&self, token: &str) -> Result<bool, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((last, exp)) = &*self
+            .inner
+            .last_service_token
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            && last == token
+            && now < *exp
+        {
+            return Ok(true);
+        }
+        let claims = self.verify(token).await?;
+        let exp = claims.exp;
+        if !matches!(
+            claims.principal()?,
+            crate::context::Principal::Service { .. }
+        ) {
+            return Ok(false);
+        }
+        *self
+            .inner
+            .last_service_token
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((token.to_owned(), exp));
+        Ok(true)
     }
 
     /// Replaces the non-pinned keys (svc-auth uses this for its own key ring).

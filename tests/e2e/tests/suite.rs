@@ -715,30 +715,21 @@ fn hostile_message(
                 Value::Map([(MapKey::String(hostile.to_owned()), value)].into())
             }
             Kind::Message(structure) if chosen => {
-                let value = structure
-                    .get_field_by_name("fields")
-                    .and_then(|fields| match fields.kind() {
-                        Kind::Message(entry) => Some(entry),
-                        _ => None,
-                    })
-                    .map(|entry| entry.map_entry_value_field())
-                    .map(|value_field| match value_field.kind() {
-                        Kind::Message(json_value) => {
-                            let mut json_value = DynamicMessage::new(json_value);
-                            json_value.set_field_by_name("string_value", text());
-                            json_value
-                        }
-                        _ => unreachable!("Struct values are google.protobuf.Value"),
-                    })
-                    .expect("google.protobuf.Struct has fields");
-                let mut object = DynamicMessage::new(structure);
-                object.set_field_by_name(
-                    "fields",
-                    Value::Map(
-                        [(MapKey::String(hostile.to_owned()), Value::Message(value))].into(),
-                    ),
-                );
-                Value::Message(object)
+                // A google.protobuf.Struct: `{hostile: hostile}`.
+                use proto::pbjson_types::{Struct, Value as JsonValue, value::Kind as JsonKind};
+                use proto::prost::Message;
+                let object = Struct {
+                    fields: [(
+                        hostile.to_owned(),
+                        JsonValue {
+                            kind: Some(JsonKind::StringValue(hostile.to_owned())),
+                        },
+                    )]
+                    .into(),
+                };
+                Value::Message(
+                    DynamicMessage::decode(structure, object.encode_to_vec().as_slice()).unwrap(),
+                )
             }
             Kind::Message(nested) if inside => {
                 Value::Message(hostile_message(&nested, &path, leaves, hostile))

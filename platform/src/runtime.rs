@@ -31,7 +31,7 @@ use tonic::server::NamedService;
 use tower::Layer;
 
 use crate::amqp::Publisher;
-use crate::auth::JwtVerifier;
+use crate::auth::{JwtVerifier, RevokedSessions};
 use crate::config::{AmqpConfig, InfraConfig, ServiceConfig};
 use crate::consumer::{self, EventHandler, Subscription};
 use crate::context::ContextLayer;
@@ -48,6 +48,7 @@ type BackgroundTask = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()
 pub struct Runtime {
     server: GrpcServer,
     verifier: JwtVerifier,
+    revocations: Option<RevokedSessions>,
     tasks: Vec<(&'static str, BackgroundTask)>,
 }
 
@@ -72,12 +73,20 @@ impl Runtime {
         let mut runtime = Self {
             server: GrpcServer::new(service_name, listeners),
             verifier: verifier.clone(),
+            revocations: None,
             tasks: Vec::new(),
         };
         runtime.spawn("token key refresh", move |stopped| {
             verifier.keep_fresh(stopped)
         });
         runtime
+    }
+
+    /// Makes the APIs served from now on refuse tokens of revoked sessions (a logout, a
+    /// removal or a role change in svc-auth), for calls that do not come through the gateway.
+    pub fn refuse_revoked_sessions(&mut self, revocations: RevokedSessions) -> &mut Self {
+        self.revocations = Some(revocations);
+        self
     }
 
     /// Serves `api` behind the [`ContextLayer`], which verifies each call's token and puts
@@ -92,8 +101,9 @@ impl Runtime {
             + 'static,
         S::Future: Send + 'static,
     {
-        self.server
-            .add_service(ContextLayer::new(self.verifier.clone()).layer(api));
+        let context =
+            ContextLayer::new(self.verifier.clone()).with_revocations(self.revocations.clone());
+        self.server.add_service(context.layer(api));
         self
     }
 
@@ -230,7 +240,8 @@ impl Connections {
 
 impl<S: SuiteMember, O: clap::Args> ServiceConfig<S, O> {
     /// The start of every service with state: a token verifier (svc-auth's keys fetched), the
-    /// connections (the schema migrated), and a runtime on `listeners` relaying the outbox.
+    /// connections (the schema migrated), and a runtime on `listeners` relaying the outbox and
+    /// refusing tokens of revoked sessions.
     pub async fn start(
         &self,
         schema: &Schema,
@@ -239,7 +250,11 @@ impl<S: SuiteMember, O: clap::Args> ServiceConfig<S, O> {
         let verifier = JwtVerifier::from_config(&self.auth).await?;
         let connections = Connections::open(&self.infra, S::SERVICE.name, schema).await?;
         let mut runtime = Runtime::new(S::SERVICE.name, listeners, verifier);
-        runtime.relay_outbox(connections.relay());
+        // Only checked here: svc-auth adds the entries, with their lifetime.
+        let revocations = RevokedSessions::new(connections.redis.clone(), Duration::ZERO);
+        runtime
+            .relay_outbox(connections.relay())
+            .refuse_revoked_sessions(revocations);
         Ok((runtime, connections))
     }
 

@@ -92,6 +92,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
 
     let mut runtime = Runtime::new(SERVICE_NAME, listeners, keys.verifier());
     runtime
+        .refuse_revoked_sessions(identity.revocations.clone())
         .serve_api(AuthServiceServer::new(AuthApi::new(identity)))
         .relay_outbox(relay)
         .spawn("password reset requests", move |stopped| {

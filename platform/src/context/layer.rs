@@ -7,7 +7,8 @@ use super::{
     CLIENT_IP_HEADER, CLIENT_USER_AGENT_HEADER, GATEWAY_TOKEN_HEADER, Principal, REQUEST_ID_HEADER,
     RequestContext, SessionId, TENANT_ID_HEADER, TenantId,
 };
-use crate::auth::{AuthError, JwtVerifier};
+use crate::auth::{AuthError, JwtVerifier, RevokedSessions};
+use crate::error::status_with_reason;
 use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey};
 
 /// A tower layer that verifies the bearer token of every call (when there is one) and stores
@@ -19,17 +20,35 @@ use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey};
 /// (`x-client-ip`, `x-client-user-agent`) are believed only beside a valid `x-gateway-token`;
 /// without one the call's peer is the client.
 ///
+/// With [`ContextLayer::with_revocations`], a user's token whose session was revoked since it
+/// was issued (logout, a removal, a role change) is refused here too, so that a service's own
+/// permission checks never act on a stale role. Calls beside a valid gateway token skip the
+/// lookup: the gateway refused revoked sessions already.
+///
+/// The UNIMPLEMENTED answer of an RPC a draft service has not built yet names the RPC.
+///
 /// Wrap each API service with it (`ContextLayer::new(verifier).layer(server)`); health and
 /// reflection stay unauthenticated.
 #[derive(Debug, Clone)]
 pub struct ContextLayer {
     verifier: JwtVerifier,
+    revocations: Option<RevokedSessions>,
 }
 
 impl ContextLayer {
     /// A layer verifying tokens with `verifier`.
     pub fn new(verifier: JwtVerifier) -> Self {
-        Self { verifier }
+        Self {
+            verifier,
+            revocations: None,
+        }
+    }
+
+    /// Also refuses tokens of sessions on the revocation list. If Redis cannot answer, the
+    /// call goes on (logged): a revoked token then lives until it expires, as at the gateway.
+    pub fn with_revocations(mut self, revocations: Option<RevokedSessions>) -> Self {
+        self.revocations = revocations;
+        self
     }
 }
 
@@ -40,6 +59,7 @@ impl<S> tower::Layer<S> for ContextLayer {
         ContextService {
             inner,
             verifier: self.verifier.clone(),
+            revocations: self.revocations.clone(),
         }
     }
 }
@@ -49,6 +69,7 @@ impl<S> tower::Layer<S> for ContextLayer {
 pub struct ContextService<S> {
     inner: S,
     verifier: JwtVerifier,
+    revocations: Option<RevokedSessions>,
 }
 
 impl<S: tonic::server::NamedService> tonic::server::NamedService for ContextService<S> {
@@ -81,16 +102,21 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
+        let revocations = self.revocations.clone();
         Box::pin(async move {
             let peer = request
                 .extensions()
                 .get::<tonic::transport::server::TcpConnectInfo>()
                 .and_then(|info| info.remote_addr())
                 .map(|addr| addr.ip().to_string());
-            match request_context(&verifier, request.headers(), peer).await {
+            let revocations = revocations.as_ref();
+            match request_context(&verifier, revocations, request.headers(), peer).await {
                 Ok(context) => {
                     request.extensions_mut().insert(context);
-                    inner.call(request).await
+                    let rpc = request.uri().path().to_owned();
+                    let mut response = inner.call(request).await?;
+                    name_unbuilt_rpc(&mut response, &rpc);
+                    Ok(response)
                 }
                 Err(status) => Ok(status.into_http()),
             }
@@ -98,9 +124,35 @@ where
     }
 }
 
-/// Builds the context of a call from its headers (gRPC metadata) and its peer's address.
+/// The message tonic's default stub of an RPC not built yet answers with.
+const STUB_MESSAGE: &str = "Not%20yet%20implemented";
+
+/// Names the RPC in the UNIMPLEMENTED answer of a draft service's stub, which says only "Not
+/// yet implemented", so that a client (and the gateway's 501) knows which RPC is missing.
+fn name_unbuilt_rpc<B>(response: &mut http::Response<B>, rpc: &str) {
+    let headers = response.headers_mut();
+    let unimplemented = headers
+        .get("grpc-status")
+        .is_some_and(|status| status.as_bytes() == b"12");
+    if !unimplemented
+        || headers
+            .get("grpc-message")
+            .is_none_or(|message| message.as_bytes() != STUB_MESSAGE.as_bytes())
+    {
+        return;
+    }
+    let rpc = rpc.trim_start_matches('/').replace('/', ".");
+    let message = format!("{rpc}%20is%20not%20built%20yet");
+    if let Ok(message) = http::HeaderValue::from_str(&message) {
+        headers.insert("grpc-message", message);
+    }
+}
+
+/// Builds the context of a call from its headers (gRPC metadata) and its peer's address,
+/// refusing a user's session on `revocations` when it is given.
 pub async fn request_context(
     verifier: &JwtVerifier,
+    revocations: Option<&RevokedSessions>,
     headers: &http::HeaderMap,
     peer: Option<String>,
 ) -> Result<RequestContext, Status> {
@@ -148,6 +200,9 @@ pub async fn request_context(
             (Some(claims.principal().map_err(auth_status)?), session_id)
         }
     };
+    if let (Some(revocations), Some(session), false) = (revocations, session_id, from_gateway) {
+        check_session(revocations, session).await?;
+    }
     let tenant_id = headers
         .get(TENANT_ID_HEADER)
         .map(|value| {
@@ -213,6 +268,26 @@ async fn is_gateway(verifier: &JwtVerifier, token: &str) -> bool {
     }
 }
 
+/// Refuses a session on the revocation list. Calls the gateway vouches for skip this: it
+/// checks the list itself, in the same round trip as its rate limits.
+async fn check_session(revocations: &RevokedSessions, session: SessionId) -> Result<(), Status> {
+    match revocations.is_revoked(session.as_uuid()).await {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(status_with_reason(
+            tonic::Code::Unauthenticated,
+            "SESSION_ENDED",
+            "the session has ended",
+        )),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "cannot check the revocation list; the token is trusted until it expires"
+            );
+            Ok(())
+        }
+    }
+}
+
 fn auth_status(error: AuthError) -> Status {
     Status::unauthenticated(error.to_string())
 }
@@ -251,7 +326,7 @@ mod tests {
                 value.parse().unwrap(),
             );
         }
-        let context = request_context(verifier, &headers, Some(PEER.to_owned()))
+        let context = request_context(verifier, None, &headers, Some(PEER.to_owned()))
             .await
             .unwrap();
         (context.client_ip, context.user_agent)

@@ -69,7 +69,9 @@ impl Identity {
         context: &RequestContext,
         request: NewApiKeyRequest,
     ) -> Result<CreatedApiKey, Error> {
-        let tenant = context.authorize(Permission::ApiKeysManage)?;
+        let tenant = self
+            .authorize_live(context, Permission::ApiKeysManage)
+            .await?;
         let (creator, creator_role) = match context.principal()? {
             Principal::User { user_id, role, .. } => (*user_id, *role),
             Principal::PlatformAdmin { user_id } => (*user_id, Role::Owner),
@@ -123,7 +125,9 @@ impl Identity {
         mut before: Option<ApiKeyId>,
         state: Option<ApiKeyState>,
     ) -> Result<ApiKeyPage, Error> {
-        let tenant = context.authorize(Permission::ApiKeysManage)?;
+        let tenant = self
+            .authorize_live(context, Permission::ApiKeysManage)
+            .await?;
         // The state is derived (expiry), so filter after reading, reading on until the page fills.
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let now = Utc::now();
@@ -157,7 +161,9 @@ impl Identity {
         context: &RequestContext,
         id: ApiKeyId,
     ) -> Result<ApiKey, Error> {
-        let tenant = context.authorize(Permission::ApiKeysManage)?;
+        let tenant = self
+            .authorize_live(context, Permission::ApiKeysManage)
+            .await?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let key = store::get_api_key(&mut transaction, tenant, id)
             .await?
@@ -173,7 +179,9 @@ impl Identity {
         context: &RequestContext,
         id: ApiKeyId,
     ) -> Result<ApiKey, Error> {
-        let tenant = context.authorize(Permission::ApiKeysManage)?;
+        let tenant = self
+            .authorize_live(context, Permission::ApiKeysManage)
+            .await?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         if store::get_api_key(&mut transaction, tenant, id)
             .await?

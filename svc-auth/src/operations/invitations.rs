@@ -55,7 +55,9 @@ impl Identity {
         context: &RequestContext,
         request: NewInvitationRequest,
     ) -> Result<Invitation, Error> {
-        let tenant = context.authorize(Permission::MembersManage)?;
+        let tenant = self
+            .authorize_live(context, Permission::MembersManage)
+            .await?;
         if request.role == Role::Owner {
             context
                 .authorize_on(tenant, Permission::OwnersManage)
@@ -149,7 +151,9 @@ impl Identity {
         context: &RequestContext,
         id: InvitationId,
     ) -> Result<Invitation, Error> {
-        let tenant = context.authorize(Permission::MembersManage)?;
+        let tenant = self
+            .authorize_live(context, Permission::MembersManage)
+            .await?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let invitation = store::get_invitation(&mut transaction, tenant, id)
             .await?

@@ -76,7 +76,8 @@ impl Identity {
         Ok(member)
     }
 
-    /// Changes a member's role, if `expected_version` (when given) is still theirs.
+    /// Changes a member's role, if `expected_version` (when given) is still theirs, and ends
+    /// their sessions in the tenant: they sign in again with the new role.
     #[tracing::instrument(skip_all, fields(user_id = %user, role = role.as_str()))]
     pub async fn update_member_role(
         &self,
@@ -85,7 +86,9 @@ impl Identity {
         role: Role,
         expected_version: Option<i64>,
     ) -> Result<Member, Error> {
-        let tenant = context.authorize(Permission::MembersManage)?;
+        let tenant = self
+            .authorize_live(context, Permission::MembersManage)
+            .await?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let owners = store::lock_owners(&mut transaction, tenant).await?;
         let member = store::get_member(&mut transaction, tenant, user, true)
@@ -102,8 +105,13 @@ impl Identity {
         if member.role == Role::Owner && role != Role::Owner && owners <= 1 {
             return Err(Error::LastOwner);
         }
+        // Tokens carry the role they were issued with: the member's sessions in the tenant
+        // end with the change, so that no service acts on the old role until it expires.
+        let mut revoked = Vec::new();
         if member.role != role {
             store::update_role(&mut transaction, tenant, user, role).await?;
+            revoked =
+                store::revoke_user_sessions(&mut transaction, user, None, "role changed").await?;
             let details = serde_json::json!({"from": member.role.as_str(), "to": role.as_str()});
             let entry = member_entry(context, tenant, user, "member.update", details);
             self.audit(&mut transaction, entry).await?;
@@ -112,6 +120,7 @@ impl Identity {
             .await?
             .ok_or(Error::MemberNotFound(user))?;
         transaction.commit().await?;
+        self.announce_revoked(&revoked).await;
         Ok(updated)
     }
 
@@ -124,7 +133,8 @@ impl Identity {
         let tenant = if removing_self {
             context.acting_tenant()?
         } else {
-            context.authorize(Permission::MembersManage)?
+            self.authorize_live(context, Permission::MembersManage)
+                .await?
         };
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let owners = store::lock_owners(&mut transaction, tenant).await?;

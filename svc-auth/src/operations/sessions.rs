@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use platform::audit::AuditEntry;
-use platform::context::{Principal, RequestContext, Role, SessionId, TenantId, UserId};
+use platform::context::{Permission, Principal, RequestContext, Role, SessionId, TenantId, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgConnection;
 
@@ -223,6 +223,24 @@ impl Identity {
             Some(found) if found.is_live_at(Utc::now()) => Ok(()),
             _ => Err(Error::SessionEnded),
         }
+    }
+
+    /// Authorizes `permission` in the caller's tenant from the role their token carries, and
+    /// for a user, checks in the database that the token's session is still live: a demoted
+    /// or removed member's token may still be unexpired, and a failed Redis may have hidden
+    /// its revocation from the gateway and the context layer. Used by the RPCs that grant
+    /// access to others (members, invitations, API keys).
+    pub(crate) async fn authorize_live(
+        &self,
+        context: &RequestContext,
+        permission: Permission,
+    ) -> Result<TenantId, Error> {
+        let tenant = context.authorize(permission)?;
+        if let (Principal::User { .. }, Some(session)) = (context.principal()?, context.session_id)
+        {
+            self.require_live_session(session).await?;
+        }
+        Ok(tenant)
     }
 
     /// Puts revoked sessions on the list the gateway checks. The database already refuses

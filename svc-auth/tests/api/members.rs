@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use platform::amqp::{Consumer, Outcome};
+use platform::testing::{CallMetadata, error_reason};
 use proto::formflow::auth::v1 as wire;
 use tonic::Code;
 
@@ -451,4 +452,113 @@ async fn members_of_another_tenant_are_out_of_reach() {
         .unwrap()
         .into_inner();
     assert_eq!(me.member.unwrap().role(), wire::Role::Owner);
+}
+
+#[tokio::test]
+async fn a_demoted_admin_loses_the_old_role_at_once() {
+    let app = TestApp::spawn().await;
+    let mut events = Consumer::start(
+        &app.infra.amqp,
+        "test",
+        "test.invitations",
+        &["auth.invitation.created.#"],
+        10,
+    )
+    .await
+    .unwrap();
+    let owner = app.sign_up("acme", "ada@example.com").await;
+    let tenant = tenant_of(&owner);
+    let owner_client = app.auth_with(&owner.tokens.as_ref().unwrap().access_token);
+    owner_client
+        .clone()
+        .create_invitation(invitation("linus@example.com", wire::Role::Admin))
+        .await
+        .unwrap();
+    let token = invitation_tokens(&mut events, 1).await.remove(0);
+    let linus = app
+        .auth_public(Some(tenant))
+        .accept_invitation(wire::AcceptInvitationRequest {
+            token,
+            display_name: "Linus".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .member
+        .unwrap();
+    let admin = app
+        .login(tenant, "linus@example.com", PASSWORD)
+        .await
+        .unwrap()
+        .tokens
+        .unwrap();
+    let invite = || invitation("grace@example.com", wire::Role::Member);
+    let direct = |token: &str| app.auth_direct(CallMetadata::new(Some(token), Some(tenant)));
+    let list_members = || wire::ListMembersRequest::default();
+    direct(&admin.access_token)
+        .list_members(list_members())
+        .await
+        .expect("an admin's token is served");
+
+    let demoted = owner_client
+        .clone()
+        .update_member(wire::UpdateMemberRequest {
+            member: Some(wire::Member {
+                name: linus.name.clone(),
+                role: wire::Role::Member as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(pbjson_types::FieldMask {
+                paths: vec!["role".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(demoted.role(), wire::Role::Member);
+
+    // The old token, unexpired, still says admin: refused at the context layer (the Redis
+    // list), and by svc-auth's own check of the session where the gateway vouched for it.
+    let refused = direct(&admin.access_token)
+        .list_members(list_members())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    assert_eq!(error_reason(&refused), "SESSION_ENDED");
+    let refused = app
+        .auth_with(&admin.access_token)
+        .create_invitation(invite())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    assert_eq!(error_reason(&refused), "SESSION_ENDED");
+    let refreshed = app
+        .auth_public(Some(tenant))
+        .refresh(wire::RefreshRequest {
+            refresh_token: admin.refresh_token,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refreshed.code(), Code::Unauthenticated);
+
+    // Signing in again yields the new role, which may not invite.
+    let member = app
+        .login(tenant, "linus@example.com", PASSWORD)
+        .await
+        .unwrap()
+        .tokens
+        .unwrap();
+    let denied = app
+        .auth_with(&member.access_token)
+        .create_invitation(invite())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    // The owner's own sessions were not touched.
+    owner_client
+        .clone()
+        .create_invitation(invite())
+        .await
+        .unwrap();
 }

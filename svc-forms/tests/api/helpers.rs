@@ -43,10 +43,15 @@ impl TestApp {
 
     /// A client sending `token` (none: anonymous), routed to `tenant` as the gateway would.
     pub(crate) fn client(&self, token: Option<&str>, routed: Option<TenantId>) -> Client {
+        self.client_with(CallMetadata::new(token, routed))
+    }
+
+    /// A client sending `metadata` with each call.
+    pub(crate) fn client_with(&self, metadata: CallMetadata) -> Client {
         FormServiceClient::with_interceptor(
             self.server.channel(),
             IdempotentCall {
-                metadata: CallMetadata::new(token, routed),
+                metadata,
                 key: None,
             },
         )

@@ -2,9 +2,12 @@
 //! whatever the caller's role, by id or by slug; a token never acts in another tenant; rows
 //! are out of reach even to SQL that forgets the tenant. And who may do what within a tenant.
 
+use std::time::Duration;
+
+use platform::auth::RevokedSessions;
 use platform::context::{Role, TenantId};
 use platform::db::Db;
-use platform::testing::{error_metadata, error_reason, expect_code};
+use platform::testing::{CallMetadata, error_metadata, error_reason, expect_code};
 use proto::formflow::forms::v1 as wire;
 use proto::formflow::forms::v1::FieldType;
 use serde_json::json;
@@ -702,4 +705,42 @@ async fn roles_decide_who_writes_submits_privately_and_deletes_submissions() {
         .unwrap()
         .into_inner();
     assert!(left.submissions.is_empty());
+}
+
+#[tokio::test]
+async fn a_token_of_a_revoked_session_is_refused_unless_the_gateway_vouches_for_the_call() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let mut claims = app
+        .keys
+        .claims(&platform::context::UserId::generate().to_string());
+    claims.tid = Some(tenant.to_string());
+    claims.role = Some(Role::Admin.as_str().to_owned());
+    let session: uuid::Uuid = claims.sid.as_deref().unwrap().parse().unwrap();
+    let token = app.keys.sign(&claims);
+    let list = || wire::ListFormsRequest::default();
+    app.client(Some(&token), Some(tenant))
+        .list_forms(list())
+        .await
+        .expect("a live session is served");
+
+    // What svc-auth does when it ends the session (a logout, a removal, a role change).
+    let redis = platform::redis::Redis::connect(&app.infra.redis).unwrap();
+    RevokedSessions::new(redis, Duration::from_secs(60))
+        .revoke(&[session])
+        .await
+        .unwrap();
+    let refused = app
+        .client(Some(&token), Some(tenant))
+        .list_forms(list())
+        .await;
+    let refused = expect_code(refused, Code::Unauthenticated);
+    assert_eq!(error_reason(&refused), "SESSION_ENDED");
+
+    // The gateway checks the list itself, in its rate-limit round trip.
+    let gateway = app.keys.service_token("gateway", None);
+    app.client_with(CallMetadata::new(Some(&token), Some(tenant)).via_gateway(&gateway))
+        .list_forms(list())
+        .await
+        .expect("the gateway vouches for its calls");
 }

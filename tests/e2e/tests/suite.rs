@@ -273,6 +273,20 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
 
     // svc-ai embeds with the model setup.sh installed, through the gateway.
     let bearer = format!("Bearer {token}");
+    // An RPC of a service still being built says which RPC is missing.
+    let (status, error) = get(
+        suite.gateway,
+        "/api/v1/workflows",
+        &[("authorization", &bearer)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 501, "{error}");
+    assert_eq!(error["error"]["code"], "UNIMPLEMENTED");
+    assert_eq!(
+        error["error"]["message"],
+        "formflow.workflow.v1.WorkflowService.ListWorkflows is not built yet"
+    );
     let embed = serde_json::json!({"texts": ["forgot my password", "reset my password"]});
     let (status, embedded) = request(
         suite.gateway,
@@ -358,7 +372,8 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .await
     .unwrap();
     assert_eq!(status, 422, "{error}");
-    assert_eq!(error["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(error["error"]["code"], "INVALID_ARGUMENT");
+    assert_eq!(error["error"]["reason"], "IDEMPOTENCY_KEY_REUSED");
     let (status, error) = request(
         suite.gateway,
         "POST",

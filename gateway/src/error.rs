@@ -1,14 +1,17 @@
 //! The one JSON error shape of the suite:
 //! `{"error":{"code":"NOT_FOUND","message":"…","details":[…],"request_id":"…"}}`, with the
-//! HTTP status of the canonical gRPC code mapping. `code` is the `ErrorInfo.reason` a service
-//! gave (`TENANT_NOT_FOUND`, `ACCOUNT_LOCKED`, …) or else the gRPC code's name. Nothing of an
-//! internal error reaches the client.
+//! HTTP status of the canonical gRPC code mapping. `code` is always the gRPC code's name; the
+//! `ErrorInfo.reason` a service gave (`TENANT_NOT_FOUND`, `ACCOUNT_LOCKED`, …) stays in
+//! `details` and is mirrored as `reason`. Nothing of an internal error reaches the client.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tonic_types::StatusExt;
+use tonic_types::{
+    BadRequest, ErrorInfo, Help, LocalizedMessage, PreconditionFailure, QuotaFailure, RequestInfo,
+    ResourceInfo, RetryInfo, StatusExt,
+};
 
 /// An HTTP status more precise than a gRPC code's, and its headers.
 pub type SpecialStatus = (StatusCode, http::HeaderMap);
@@ -18,7 +21,7 @@ pub type SpecialStatus = (StatusCode, http::HeaderMap);
 pub struct ApiError {
     /// gRPC canonical code; sets the HTTP status.
     pub code: tonic::Code,
-    /// Specific reason (SCREAMING_SNAKE_CASE), shown as `code` when present.
+    /// Specific reason (SCREAMING_SNAKE_CASE), shown as `reason` when present.
     pub reason: Option<String>,
     /// Safe, human-readable message.
     pub message: String,
@@ -47,9 +50,15 @@ impl ApiError {
         }
     }
 
-    /// Sets the reason.
+    /// Sets the reason, in `details` as the services give theirs and mirrored as `reason`.
     pub fn with_reason(mut self, reason: &str) -> Self {
         self.reason = Some(reason.to_owned());
+        self.details.push(json!({
+            "@type": ErrorInfo::TYPE_URL,
+            "reason": reason,
+            "domain": platform::error::ERROR_DOMAIN,
+            "metadata": {},
+        }));
         self
     }
 
@@ -66,32 +75,33 @@ impl ApiError {
         error
     }
 
-    /// The error a service answered, with its details.
+    /// The error a service answered, as it answered it: its code, its message (except for
+    /// UNKNOWN, INTERNAL and DATA_LOSS, whose detail is never passed on) and its `google.rpc`
+    /// details, each with its `@type` (all but DebugInfo, which is for the service's own
+    /// logs). A RetryInfo delay becomes `Retry-After`.
     pub fn from_status(status: &tonic::Status) -> Self {
         let code = status.code();
         let message = match code {
-            // Never pass internal detail on; services already hide it, upstream failures
-            // may not.
+            // Services already hide internal detail; upstreams of other teams may not.
             tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::DataLoss => {
                 "internal error".to_owned()
             }
-            tonic::Code::Unavailable => "the service is unavailable; try again".to_owned(),
-            tonic::Code::DeadlineExceeded => "the service did not answer in time".to_owned(),
             _ => status.message().to_owned(),
         };
         let mut error = Self::new(code, message);
-        if let Some(bad_request) = status.get_details_bad_request() {
+        let details = status.get_error_details();
+        if let Some(bad_request) = details.bad_request() {
             let violations: Vec<Value> = bad_request
                 .field_violations
                 .iter()
                 .map(|violation| json!({"field": violation.field, "description": violation.description}))
                 .collect();
             error.details.push(json!({
-                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "@type": BadRequest::TYPE_URL,
                 "field_violations": violations,
             }));
         }
-        if let Some(info) = status.get_details_error_info() {
+        if let Some(info) = details.error_info() {
             error.reason = Some(info.reason.clone());
             // The Idempotency-Key draft's answer to a key reused for another request.
             if info.reason == "IDEMPOTENCY_KEY_REUSED" {
@@ -101,13 +111,88 @@ impl ApiError {
                 )));
             }
             error.details.push(json!({
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "@type": ErrorInfo::TYPE_URL,
                 "reason": info.reason,
                 "domain": info.domain,
                 "metadata": info.metadata,
             }));
         }
-        if matches!(code, tonic::Code::Unavailable) {
+        if let Some(retry) = details.retry_info() {
+            let delay = retry.retry_delay.unwrap_or_default();
+            error.details.push(json!({
+                "@type": RetryInfo::TYPE_URL,
+                "retry_delay": format!("{}s", delay.as_secs_f64()),
+            }));
+            if matches!(
+                code,
+                tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+            ) {
+                let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+                error.retry_after = Some(u32::try_from(seconds.max(1)).unwrap_or(u32::MAX));
+            }
+        }
+        if let Some(quota) = details.quota_failure() {
+            let violations: Vec<Value> = quota
+                .violations
+                .iter()
+                .map(|violation| json!({"subject": violation.subject, "description": violation.description}))
+                .collect();
+            error.details.push(json!({
+                "@type": QuotaFailure::TYPE_URL,
+                "violations": violations,
+            }));
+        }
+        if let Some(precondition) = details.precondition_failure() {
+            let violations: Vec<Value> = precondition
+                .violations
+                .iter()
+                .map(|violation| {
+                    json!({
+                        "type": violation.r#type,
+                        "subject": violation.subject,
+                        "description": violation.description,
+                    })
+                })
+                .collect();
+            error.details.push(json!({
+                "@type": PreconditionFailure::TYPE_URL,
+                "violations": violations,
+            }));
+        }
+        if let Some(info) = details.request_info() {
+            error.details.push(json!({
+                "@type": RequestInfo::TYPE_URL,
+                "request_id": info.request_id,
+                "serving_data": info.serving_data,
+            }));
+        }
+        if let Some(info) = details.resource_info() {
+            error.details.push(json!({
+                "@type": ResourceInfo::TYPE_URL,
+                "resource_type": info.resource_type,
+                "resource_name": info.resource_name,
+                "owner": info.owner,
+                "description": info.description,
+            }));
+        }
+        if let Some(help) = details.help() {
+            let links: Vec<Value> = help
+                .links
+                .iter()
+                .map(|link| json!({"description": link.description, "url": link.url}))
+                .collect();
+            error
+                .details
+                .push(json!({"@type": Help::TYPE_URL, "links": links}));
+        }
+        if let Some(localized) = details.localized_message() {
+            error.details.push(json!({
+                "@type": LocalizedMessage::TYPE_URL,
+                "locale": localized.locale,
+                "message": localized.message,
+            }));
+        }
+        if code == tonic::Code::Unavailable && error.retry_after.is_none() {
             error.retry_after = Some(1);
         }
         error
@@ -168,14 +253,16 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 impl ApiError {
     /// The JSON body.
     pub fn body(&self) -> Value {
-        json!({
-            "error": {
-                "code": self.reason.as_deref().unwrap_or(code_name(self.code)),
-                "message": self.message,
-                "details": self.details,
-                "request_id": self.request_id,
-            }
-        })
+        let mut error = json!({
+            "code": code_name(self.code),
+            "message": self.message,
+            "details": self.details,
+            "request_id": self.request_id,
+        });
+        if let Some(reason) = &self.reason {
+            error["reason"] = Value::from(reason.as_str());
+        }
+        json!({ "error": error })
     }
 }
 
@@ -256,11 +343,13 @@ mod tests {
             "tenant x not found",
         );
         let body = ApiError::from_status(&status).body();
-        assert_eq!(body["error"]["code"], "TENANT_NOT_FOUND");
+        assert_eq!(body["error"]["code"], "NOT_FOUND");
+        assert_eq!(body["error"]["reason"], "TENANT_NOT_FOUND");
         let violations: tonic::Status =
             platform::error::FieldViolations::single("tenant.slug", "is reserved").into();
         let body = ApiError::from_status(&violations).body();
         assert_eq!(body["error"]["code"], "INVALID_ARGUMENT");
+        assert!(body["error"].get("reason").is_none());
         assert_eq!(
             body["error"]["details"][0]["field_violations"][0]["field"],
             "tenant.slug"

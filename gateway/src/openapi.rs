@@ -19,8 +19,8 @@ pub fn document(table: &RouteTable) -> Value {
     // Operation ids must be unique: additional bindings get `_2`, `_3`, ...
     let mut bindings_seen: BTreeMap<&str, usize> = BTreeMap::new();
     for route in table.routes() {
-        let (path, path_parameters) = openapi_path(route);
-        let mut operation = operation(route, path_parameters, &mut pending);
+        let (path, path_parameters, bound) = openapi_path(route);
+        let mut operation = operation(route, path_parameters, &bound, &mut pending);
         let seen = bindings_seen.entry(route.rpc.full_name()).or_default();
         *seen += 1;
         if *seen > 1 {
@@ -54,9 +54,10 @@ pub fn document(table: &RouteTable) -> Value {
                 "type": "object",
                 "required": ["code", "message", "details", "request_id"],
                 "properties": {
-                    "code": {"type": "string", "description": "The reason (TENANT_NOT_FOUND, ACCOUNT_LOCKED, …) or the gRPC code name (NOT_FOUND, …)."},
+                    "code": {"type": "string", "description": "The gRPC code's name (NOT_FOUND, PERMISSION_DENIED, …)."},
+                    "reason": {"type": "string", "description": "The ErrorInfo reason, when there is one (TENANT_NOT_FOUND, ACCOUNT_LOCKED, …)."},
                     "message": {"type": "string"},
-                    "details": {"type": "array", "items": {"type": "object", "additionalProperties": true}, "description": "google.rpc details: BadRequest field violations, ErrorInfo."},
+                    "details": {"type": "array", "items": {"type": "object", "additionalProperties": true}, "description": "google.rpc details, each with its @type: BadRequest, ErrorInfo, RetryInfo, QuotaFailure, PreconditionFailure, RequestInfo, ResourceInfo, Help, LocalizedMessage."},
                     "request_id": {"type": "string"}
                 }
             }}
@@ -85,70 +86,130 @@ pub fn document(table: &RouteTable) -> Value {
     })
 }
 
-/// The OpenAPI path of a template: each variable is one path parameter holding its whole value,
-/// slashes included (`/api/v1/{name}` for `/api/v1/{name=tenants/*}`, where `name` is
-/// `tenants/…`), with the pattern it must match in its description.
-fn openapi_path(route: &Route) -> (String, Vec<(String, String)>) {
+/// A path parameter of the document: its name, and what it matches.
+struct PathParameter {
+    name: String,
+    description: String,
+}
+
+/// The OpenAPI path of a route, one per resource pattern as grpc-gateway's generator writes
+/// it: a variable `{name=forms/*/versions/*}` becomes `/forms/{form}/versions/{version}` (each
+/// `*` a parameter named after the collection before it, in the singular), and a plain
+/// `{field}` stays `{field}`. Also the fields the path sets, which are no query parameters.
+fn openapi_path(route: &Route) -> (String, Vec<PathParameter>, Vec<String>) {
     let template = &route.template;
     let mut path = String::new();
-    let mut parameters = Vec::new();
+    let mut parameters: Vec<PathParameter> = Vec::new();
+    let mut bound = Vec::new();
+    let add = |parameters: &mut Vec<PathParameter>, base: &str, description: String| {
+        let mut name = base.to_owned();
+        let mut suffix = 1;
+        while parameters.iter().any(|parameter| parameter.name == name) {
+            suffix += 1;
+            name = format!("{base}{suffix}");
+        }
+        parameters.push(PathParameter {
+            name: name.clone(),
+            description,
+        });
+        name
+    };
     let mut index = 0;
     while index < template.segments.len() {
-        if let Some(variable) = template
+        let Some(variable) = template
             .variables
             .iter()
             .find(|variable| variable.start == index)
-        {
-            let name = variable.field_path.clone();
-            path.push_str(&format!("/{{{name}}}"));
-            let pattern: Vec<String> = template.segments[variable.start..variable.end]
-                .iter()
-                .map(|segment| match segment {
-                    Segment::Literal(text) => text.clone(),
-                    Segment::Single => "*".to_owned(),
-                    Segment::Multi => "**".to_owned(),
-                })
-                .collect();
-            parameters.push((name, pattern.join("/")));
-            index = variable.end.max(index + 1);
+        else {
+            match &template.segments[index] {
+                Segment::Literal(text) => path.push_str(&format!("/{text}")),
+                Segment::Single | Segment::Multi => {
+                    let name = add(&mut parameters, "_", "Any one segment.".to_owned());
+                    path.push_str(&format!("/{{{name}}}"));
+                }
+            }
+            index += 1;
             continue;
+        };
+        let field = variable.field_path.clone();
+        bound.push(field.clone());
+        let segments = &template.segments[variable.start..variable.end];
+        let has_literal = segments
+            .iter()
+            .any(|segment| matches!(segment, Segment::Literal(_)));
+        if !has_literal {
+            let description = match segments {
+                [Segment::Multi] => format!("Sets `{field}`; may contain `/`."),
+                _ => format!("Sets `{field}`."),
+            };
+            let name = add(&mut parameters, &field, description);
+            path.push_str(&format!("/{{{name}}}"));
+        } else {
+            let mut collection = None;
+            for segment in segments {
+                match segment {
+                    Segment::Literal(text) => {
+                        path.push_str(&format!("/{text}"));
+                        collection = Some(text.as_str());
+                    }
+                    Segment::Single | Segment::Multi => {
+                        let base = collection.map_or_else(|| field.clone(), singular);
+                        let description = if matches!(segment, Segment::Multi) {
+                            format!("Part of `{field}`; may contain `/`.")
+                        } else {
+                            format!("Part of `{field}`: one segment, without `/`.")
+                        };
+                        let name = add(&mut parameters, &base, description);
+                        path.push_str(&format!("/{{{name}}}"));
+                    }
+                }
+            }
         }
-        match &template.segments[index] {
-            Segment::Literal(text) => path.push_str(&format!("/{text}")),
-            Segment::Single | Segment::Multi => path.push_str("/{_}"),
-        }
-        index += 1;
+        index = variable.end.max(index + 1);
     }
     if let Some(verb) = &template.verb {
         path.push(':');
         path.push_str(verb);
     }
-    (path, parameters)
+    (path, parameters, bound)
+}
+
+/// One of a collection (`forms` → `form`, `deliveries` → `delivery`, `shelves` → `shelf`); a
+/// collection name not in
+/// the plural gets `Id` (`data` → `dataId`).
+fn singular(collection: &str) -> String {
+    if let Some(stem) = collection.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if let Some(stem) = collection.strip_suffix("lves") {
+        format!("{stem}lf")
+    } else if let Some(stem) = collection.strip_suffix('s') {
+        stem.to_owned()
+    } else {
+        format!("{collection}Id")
+    }
 }
 
 fn operation(
     route: &Route,
-    path_parameters: Vec<(String, String)>,
+    path_parameters: Vec<PathParameter>,
+    bound: &[String],
     pending: &mut Vec<MessageDescriptor>,
 ) -> Map<String, Value> {
     let input = route.rpc.input();
     let output = route.rpc.output();
     let mut parameters: Vec<Value> = path_parameters
         .iter()
-        .map(|(name, pattern)| {
+        .map(|parameter| {
             json!({
-                "name": name,
+                "name": parameter.name,
                 "in": "path",
                 "required": true,
-                "description": format!("Matches `{pattern}`; `/` inside the value is sent as is."),
+                "description": parameter.description,
                 "schema": {"type": "string"},
             })
         })
         .collect();
-    let bound: HashSet<&str> = path_parameters
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect();
+    let bound: HashSet<&str> = bound.iter().map(String::as_str).collect();
     if route.body != BodyRule::Whole {
         for field in input.fields() {
             let body_field = matches!(&route.body, BodyRule::Field(name) if name == field.name());
@@ -363,4 +424,96 @@ fn comment_of_field(field: &FieldDescriptor) -> String {
 fn comment_of_method(route: &Route) -> String {
     let file = route.rpc.parent_file();
     comment_at(file.file_descriptor_proto(), route.rpc.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::DescriptorPool;
+
+    use super::*;
+
+    fn suite_document() -> (Value, usize) {
+        let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+        let mut table = RouteTable::default();
+        table.add_pool(&pool, |_| Some("any".to_owned())).unwrap();
+        (document(&table), table.routes().len())
+    }
+
+    #[test]
+    fn every_route_is_one_operation_with_its_own_id_and_declared_path_parameters() {
+        let (document, routes) = suite_document();
+        let paths = document["paths"].as_object().unwrap();
+        let mut ids = HashSet::new();
+        let mut operations = 0;
+        for (path, item) in paths {
+            let in_path: HashSet<&str> = path
+                .split('/')
+                .filter_map(|segment| segment.strip_prefix('{'))
+                .map(|segment| segment.split('}').next().unwrap())
+                .collect();
+            for (method, operation) in item.as_object().unwrap() {
+                operations += 1;
+                let id = operation["operationId"].as_str().unwrap();
+                assert!(ids.insert(id.to_owned()), "{id} twice");
+                let declared: HashSet<&str> = operation["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|parameter| parameter["in"] == "path")
+                    .map(|parameter| parameter["name"].as_str().unwrap())
+                    .collect();
+                assert_eq!(declared, in_path, "{method} {path}");
+                assert!(
+                    operation["responses"]["default"].is_object(),
+                    "{method} {path} documents no error"
+                );
+            }
+        }
+        assert_eq!(operations, routes, "no two routes share a path and method");
+    }
+
+    #[test]
+    fn resource_names_are_published_one_path_per_pattern() {
+        let (document, _) = suite_document();
+        let paths = document["paths"].as_object().unwrap();
+        for (path, method) in [
+            ("/api/v1/forms/{form}", "get"),
+            ("/api/v1/forms/{form}/versions/{version}", "get"),
+            ("/api/v1/forms/{form}/submissions/{submission}", "delete"),
+            ("/api/v1/members/{member}", "patch"),
+            ("/api/v1/tenants/{tenant}", "get"),
+        ] {
+            assert!(
+                paths.get(path).and_then(|item| item.get(method)).is_some(),
+                "{method} {path} missing from {:?}",
+                paths.keys().collect::<Vec<_>>()
+            );
+        }
+        assert!(
+            !paths.keys().any(|path| path.starts_with("/api/v1/{name}")),
+            "a shared /api/v1/{{name}} path"
+        );
+        let member = &paths["/api/v1/members/{member}"]["patch"]["parameters"][0];
+        assert_eq!(member["name"], "member");
+        assert!(
+            member["description"]
+                .as_str()
+                .unwrap()
+                .contains("member.name")
+        );
+    }
+
+    #[test]
+    fn collections_are_named_in_the_singular() {
+        for (collection, one) in [
+            ("forms", "form"),
+            ("deliveries", "delivery"),
+            ("shelves", "shelf"),
+            ("apiKeys", "apiKey"),
+            ("settings", "setting"),
+            ("data", "dataId"),
+        ] {
+            assert_eq!(singular(collection), one);
+        }
+    }
 }

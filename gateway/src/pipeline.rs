@@ -226,6 +226,7 @@ impl Gateway {
                     tonic::Code::DeadlineExceeded,
                     "the service did not answer in time",
                 )
+                .with_reason("UPSTREAM_TIMEOUT")
             })?
             .map_err(|status| ApiError::from_status(&status))?;
             unary_response(route, &answer)?

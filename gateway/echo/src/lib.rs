@@ -238,6 +238,33 @@ impl EchoService for Echo {
         for (field, description) in violations {
             details.add_bad_request_violation(field, description);
         }
+        if let Some(delay) = request.retry_delay {
+            let delay = Duration::try_from(delay)
+                .map_err(|_| Status::invalid_argument("retry_delay must not be negative"))?;
+            details.set_retry_info(Some(delay));
+        }
+        if !request.resource_name.is_empty() {
+            details.set_resource_info("book", request.resource_name, "acme", "the book asked for");
+        }
+        if !request.help_url.is_empty() {
+            details.add_help_link("what to do", request.help_url);
+        }
+        if !request.debug_detail.is_empty() {
+            details.set_debug_info(vec!["at echo.rs:1".to_owned()], request.debug_detail);
+        }
+        if !request.precondition_subject.is_empty() {
+            details.add_precondition_failure_violation(
+                "STATE",
+                request.precondition_subject,
+                "is not ready",
+            );
+        }
+        if !request.quota_subject.is_empty() {
+            details.add_quota_failure_violation(request.quota_subject, "daily quota spent");
+        }
+        if !request.localized_message.is_empty() {
+            details.set_localized_message("fr-FR", request.localized_message);
+        }
         Err(Status::with_error_details(code, request.message, details))
     }
 

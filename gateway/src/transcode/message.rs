@@ -104,6 +104,7 @@ pub fn build_request(
         let value = scalar_json(&field.kind(), value, path)?;
         set_path(&mut root, path, value);
     }
+    json_field_masks(&mut root, &input);
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(Value::Object(root), &mut track);
     DynamicMessage::deserialize_with_options(
@@ -120,6 +121,71 @@ pub fn build_request(
         };
         InputError::new(field, clean_error(&error.to_string()))
     })
+}
+
+/// Rewrites the paths of every google.protobuf.FieldMask in `object` (a `message`) to the JSON
+/// form the proto3 mapping reads (`displayName`), so that clients may also send the proto names
+/// (`display_name`) that the docs and most tools write.
+fn json_field_masks(object: &mut Map<String, Value>, message: &MessageDescriptor) {
+    for (key, value) in object.iter_mut() {
+        let Some(field) = message
+            .get_field_by_json_name(key)
+            .or_else(|| message.get_field_by_name(key))
+        else {
+            continue;
+        };
+        let Kind::Message(kind) = field.kind() else {
+            continue;
+        };
+        if kind.full_name() == "google.protobuf.FieldMask" {
+            if let Value::String(paths) = value {
+                *paths = paths
+                    .split(',')
+                    .map(|path| path.split('.').map(json_name).collect::<Vec<_>>().join("."))
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+            continue;
+        }
+        if kind.full_name().starts_with("google.protobuf.") {
+            continue;
+        }
+        let kind = if field.is_map() {
+            match kind.map_entry_value_field().kind() {
+                Kind::Message(values) => values,
+                _ => continue,
+            }
+        } else {
+            kind
+        };
+        let nested: Vec<&mut Value> = match value {
+            Value::Array(items) => items.iter_mut().collect(),
+            Value::Object(entries) if field.is_map() => entries.values_mut().collect(),
+            other => vec![other],
+        };
+        for item in nested {
+            if let Value::Object(item) = item {
+                json_field_masks(item, &kind);
+            }
+        }
+    }
+}
+
+/// The JSON name of a field's proto name (`display_name` → `displayName`); a name already in
+/// that form, or one the mapping cannot turn back, is left for the decoder to judge.
+fn json_name(name: &str) -> String {
+    let mut json = String::with_capacity(name.len());
+    let mut chars = name.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match chars.peek() {
+            Some(next) if ch == '_' && next.is_ascii_lowercase() => {
+                json.push(next.to_ascii_uppercase());
+                chars.next();
+            }
+            _ => json.push(ch),
+        }
+    }
+    json
 }
 
 /// Whether `route` reads its request body as JSON: it takes a body, and not as a

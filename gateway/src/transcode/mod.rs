@@ -167,11 +167,17 @@ impl Transcoder {
 }
 
 /// A status that comes from the connection failing (it has an error source; statuses a service
-/// answered have none) means the service is unavailable, whatever code the transport chose.
+/// answered have none) means the service is unavailable, whatever code the transport chose:
+/// the gateway's own UNAVAILABLE, told apart from one the service answered by its reason
+/// `UPSTREAM_UNAVAILABLE`. A status the service answered passes as it is.
 fn transport_unavailable(status: tonic::Status) -> tonic::Status {
     if std::error::Error::source(&status).is_some() {
         tracing::warn!(error = %status, "upstream connection failed");
-        tonic::Status::unavailable("upstream unavailable")
+        platform::error::status_with_reason(
+            tonic::Code::Unavailable,
+            "UPSTREAM_UNAVAILABLE",
+            "the service is unavailable; try again",
+        )
     } else {
         status
     }

@@ -53,7 +53,7 @@ async fn every_grpc_code_maps_to_its_http_status() {
         match code {
             // Internal failures never show the service's words.
             2 | 13 | 15 => assert_eq!(message, "internal error"),
-            4 | 14 => assert_ne!(message, "the service says why"),
+            // The service's own DEADLINE_EXCEEDED and UNAVAILABLE too, unlike the gateway's.
             _ => assert_eq!(message, "the service says why"),
         }
     }
@@ -78,7 +78,8 @@ async fn reasons_and_field_violations_reach_the_client_and_secrets_do_not() {
         .send()
         .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.error_code(), "FORM_INVALID");
+    assert_eq!(reply.error_code(), "INVALID_ARGUMENT");
+    assert_eq!(reply.json()["error"]["reason"], "FORM_INVALID");
     let body = reply.json();
     let details = body["error"]["details"].as_array().unwrap();
     let violations = details
@@ -116,6 +117,102 @@ async fn reasons_and_field_violations_reach_the_client_and_secrets_do_not() {
 }
 
 #[tokio::test]
+async fn every_standard_detail_the_service_gives_reaches_the_client_but_debug_info() {
+    let suite = TestSuite::spawn().await;
+    let tenant = suite.create_tenant("acme").await;
+    let token = suite.token(&tenant);
+    let fail = |body: serde_json::Value| {
+        suite
+            .gateway
+            .post("/v1/fail")
+            .tenant(&tenant)
+            .bearer(&token)
+            .json(&body)
+            .send()
+    };
+    let reply = fail(json!({
+        "code": 14,
+        "message": "the shelf is being rebuilt",
+        "reason": "SHELF_REBUILDING",
+        "retry_delay": "7.5s",
+        "resource_name": "shelves/s",
+        "help_url": "https://acme.example/help",
+        "debug_detail": "panic at shelf.rs:12 with password hunter2",
+        "precondition_subject": "shelves/s",
+        "quota_subject": "project:acme",
+        "localized_message": "l'étagère est en reconstruction",
+    }))
+    .await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(reply.header("retry-after"), Some("8"), "7.5 s rounded up");
+    let body = reply.json();
+    assert_eq!(body["error"]["code"], "UNAVAILABLE");
+    assert_eq!(body["error"]["reason"], "SHELF_REBUILDING");
+    assert_eq!(body["error"]["message"], "the shelf is being rebuilt");
+    assert!(!reply.text().contains("hunter2"), "{body}");
+    let detail = |name: &str| {
+        let type_url = format!("type.googleapis.com/google.rpc.{name}");
+        body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|detail| detail["@type"] == type_url.as_str())
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .clone()
+    };
+    assert_eq!(detail("ErrorInfo")["reason"], "SHELF_REBUILDING");
+    assert_eq!(detail("RetryInfo")["retry_delay"], "7.5s");
+    assert_eq!(detail("ResourceInfo")["resource_name"], "shelves/s");
+    assert_eq!(detail("ResourceInfo")["owner"], "acme");
+    assert_eq!(
+        detail("Help")["links"],
+        json!([{"description": "what to do", "url": "https://acme.example/help"}])
+    );
+    assert_eq!(
+        detail("PreconditionFailure")["violations"],
+        json!([{"type": "STATE", "subject": "shelves/s", "description": "is not ready"}])
+    );
+    assert_eq!(
+        detail("QuotaFailure")["violations"],
+        json!([{"subject": "project:acme", "description": "daily quota spent"}])
+    );
+    assert_eq!(
+        detail("LocalizedMessage"),
+        json!({
+            "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+            "locale": "fr-FR",
+            "message": "l'étagère est en reconstruction",
+        })
+    );
+    assert_eq!(
+        body["error"]["details"].as_array().unwrap().len(),
+        7,
+        "{body}"
+    );
+
+    // A quota answer's RetryInfo becomes Retry-After on the 429.
+    let reply = fail(json!({"code": 8, "message": "slow down", "retry_delay": "30s"})).await;
+    assert_eq!(
+        (reply.status, reply.header("retry-after")),
+        (429, Some("30"))
+    );
+    // Without one, an UNAVAILABLE still says when to come back; other codes do not.
+    let reply = fail(json!({"code": 14, "message": "down"})).await;
+    assert_eq!(
+        (reply.status, reply.header("retry-after")),
+        (503, Some("1"))
+    );
+    let reply = fail(json!({"code": 9, "message": "not now", "retry_delay": "5s"})).await;
+    assert_eq!((reply.status, reply.header("retry-after")), (400, None));
+    // An upstream's DEADLINE_EXCEEDED is the upstream's, not a gateway timeout.
+    let reply = fail(json!({"code": 4, "message": "the index query timed out"})).await;
+    assert_eq!(reply.status, 504);
+    let body = reply.json();
+    assert_eq!(body["error"]["message"], "the index query timed out");
+    assert!(body["error"].get("reason").is_none(), "{body}");
+}
+
+#[tokio::test]
 async fn slow_services_time_out_with_504() {
     let suite = TestSuite::spawn_with(|config| {
         config.edge.request_timeout = Duration::from_millis(300);
@@ -136,6 +233,8 @@ async fn slow_services_time_out_with_504() {
         (reply.status, reply.error_code()),
         (504, "DEADLINE_EXCEEDED".to_owned())
     );
+    // The gateway's own timeout, told apart from an upstream's DEADLINE_EXCEEDED.
+    assert_eq!(reply.json()["error"]["reason"], "UPSTREAM_TIMEOUT");
 }
 
 #[tokio::test]
@@ -164,6 +263,7 @@ async fn unreachable_services_answer_503_and_recover() {
         (reply.status, reply.error_code()),
         (503, "UNAVAILABLE".to_owned())
     );
+    assert_eq!(reply.json()["error"]["reason"], "UPSTREAM_UNAVAILABLE");
     assert!(reply.header("retry-after").is_some());
     proxy.restore();
     platform::testing::wait_until(
@@ -220,7 +320,7 @@ async fn bodies_read_as_json_need_a_json_content_type() {
         };
         let reply = request.send().await;
         assert_eq!(
-            (reply.status, reply.error_code()),
+            (reply.status, reply.error_reason()),
             (415, "UNSUPPORTED_MEDIA_TYPE".to_owned()),
             "{path} as {content_type:?}: {}",
             reply.text()

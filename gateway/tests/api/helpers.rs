@@ -229,6 +229,29 @@ impl Reply {
         assert!(error["request_id"].is_string(), "no request id: {body}");
         error["code"].as_str().expect("an error code").to_owned()
     }
+
+    /// The error's `reason`, asserting the shared error shape, a canonical code beside it and
+    /// the same reason in an ErrorInfo detail.
+    pub(crate) fn error_reason(&self) -> String {
+        let code = self.error_code();
+        let body = self.json();
+        let reason = body["error"]["reason"]
+            .as_str()
+            .expect("a reason")
+            .to_owned();
+        assert_ne!(code, reason, "the code is the gRPC code's name: {body}");
+        let info = body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|detail| detail["@type"] == "type.googleapis.com/google.rpc.ErrorInfo");
+        assert_eq!(
+            info.map(|info| info["reason"].clone()),
+            Some(serde_json::Value::from(reason.as_str())),
+            "{body}"
+        );
+        reason
+    }
 }
 
 /// A request being built.

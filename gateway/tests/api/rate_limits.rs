@@ -49,7 +49,7 @@ async fn callers_share_one_budget_across_gateway_replicas() {
     for gateway in [&second, &suite.gateway] {
         let reply = gateway.get("/v1/whoami").bearer(&token).send().await;
         assert_eq!(
-            (reply.status, reply.error_code()),
+            (reply.status, reply.error_reason()),
             (429, "RATE_LIMITED".to_owned())
         );
         let retry_after = number(&reply, "retry-after");
@@ -132,7 +132,7 @@ async fn a_tenants_own_limit_covers_all_its_callers() {
         .send()
         .await;
     assert_eq!(
-        (reply.status, reply.error_code()),
+        (reply.status, reply.error_reason()),
         (429, "RATE_LIMITED".to_owned())
     );
     assert_eq!(
@@ -177,7 +177,7 @@ async fn limits_hold_in_process_while_redis_is_unreachable() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let reply = gateway.get("/v1/whoami").bearer(&token).send().await;
     assert_eq!(
-        (reply.status, reply.error_code()),
+        (reply.status, reply.error_reason()),
         (429, "RATE_LIMITED".to_owned())
     );
     proxy.restore();

@@ -137,7 +137,7 @@ async fn conflicting_unknown_and_missing_tenants_are_refused() {
             .await,
     ] {
         assert_eq!(
-            (reply.status, reply.error_code()),
+            (reply.status, reply.error_reason()),
             (400, "TENANT_CONFLICT".to_owned())
         );
     }
@@ -171,7 +171,7 @@ async fn conflicting_unknown_and_missing_tenants_are_refused() {
             .await,
     ] {
         assert_eq!(
-            (reply.status, reply.error_code()),
+            (reply.status, reply.error_reason()),
             (404, "TENANT_NOT_FOUND".to_owned()),
             "{}",
             reply.text()
@@ -181,12 +181,12 @@ async fn conflicting_unknown_and_missing_tenants_are_refused() {
     // No tenant at all: refused where the RPC needs one, served where it does not.
     let reply = suite.gateway.get("/v1/public/whoami").send().await;
     assert_eq!(
-        (reply.status, reply.error_code()),
+        (reply.status, reply.error_reason()),
         (404, "TENANT_NOT_FOUND".to_owned())
     );
     let reply = suite.gateway.get("/v1/whoami").bearer(&admin).send().await;
     assert_eq!(
-        (reply.status, reply.error_code()),
+        (reply.status, reply.error_reason()),
         (404, "TENANT_NOT_FOUND".to_owned())
     );
     let reply = suite
@@ -253,7 +253,7 @@ async fn suspension_takes_effect_at_once_through_the_tenant_events() {
     )
     .await;
     let reply = whoami().send().await;
-    assert_eq!(reply.error_code(), "TENANT_SUSPENDED");
+    assert_eq!(reply.error_reason(), "TENANT_SUSPENDED");
     // Platform operators still reach a suspended tenant.
     let reply = suite
         .gateway

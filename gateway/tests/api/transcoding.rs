@@ -374,6 +374,27 @@ async fn path_templates_bind_variables_segments_and_verbs() {
         (Some("New"), Some("5"))
     );
     assert_eq!(book["author"], "title,pages", "the mask arrived");
+    // A mask names fields by their proto names or their JSON names, in the query string or in
+    // the body.
+    for path in [
+        "/v1/shelves/s/books/1?update_mask=publish_time,title",
+        "/v1/shelves/s/books/1?update_mask=publishTime,title",
+        "/v1/shelves/s/books/1?updateMask=publish_time,title",
+    ] {
+        let reply = call(&suite, &tenant, &token, "PATCH", path, Some(json!({}))).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        assert_eq!(reply.json()["author"], "publish_time,title", "{path}");
+    }
+    let reply = call(
+        &suite,
+        &tenant,
+        &token,
+        "PATCH",
+        "/v1/shelves/s/books/1?update_mask=publish__time",
+        Some(json!({})),
+    )
+    .await;
+    assert_bad_field(&reply, "update_mask");
     // The body's field cannot come from the query string too.
     let reply = call(
         &suite,
@@ -444,7 +465,7 @@ async fn unknown_routes_wrong_methods_and_internal_rpcs() {
 
     let reply = call(&suite, &tenant, &token, "DELETE", "/v1/echo", None).await;
     assert_eq!(
-        (reply.status, reply.error_code()),
+        (reply.status, reply.error_reason()),
         (405, "METHOD_NOT_ALLOWED".to_owned())
     );
     let mut allowed: Vec<&str> = reply.header("allow").unwrap().split(", ").collect();
@@ -554,7 +575,7 @@ async fn bodies_over_the_limit_are_refused() {
     let large = json!({"string_value": "x".repeat(2000)});
     let reply = call(&suite, &tenant, &token, "POST", "/v1/echo", Some(large)).await;
     assert_eq!(
-        (reply.status, reply.error_code()),
+        (reply.status, reply.error_reason()),
         (413, "PAYLOAD_TOO_LARGE".to_owned())
     );
 }

@@ -2,7 +2,8 @@
 //! `{"error":{"code":"NOT_FOUND","message":"…","details":[…],"request_id":"…"}}`, with the
 //! HTTP status of the canonical gRPC code mapping. `code` is always the gRPC code's name; the
 //! `ErrorInfo.reason` a service gave (`TENANT_NOT_FOUND`, `ACCOUNT_LOCKED`, …) stays in
-//! `details` and is mirrored as `reason`. Nothing of an internal error reaches the client.
+//! `details` and is mirrored as `reason`. Details are `google.rpc` messages rendered as any
+//! response is, with JSON field names (`fieldViolations`). Nothing of an internal error reaches the client.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
@@ -70,7 +71,7 @@ impl ApiError {
         );
         error.details.push(json!({
             "@type": "type.googleapis.com/google.rpc.BadRequest",
-            "field_violations": [{"field": field, "description": description}],
+            "fieldViolations": [{"field": field, "description": description}],
         }));
         error
     }
@@ -98,7 +99,7 @@ impl ApiError {
                 .collect();
             error.details.push(json!({
                 "@type": BadRequest::TYPE_URL,
-                "field_violations": violations,
+                "fieldViolations": violations,
             }));
         }
         if let Some(info) = details.error_info() {
@@ -121,7 +122,7 @@ impl ApiError {
             let delay = retry.retry_delay.unwrap_or_default();
             error.details.push(json!({
                 "@type": RetryInfo::TYPE_URL,
-                "retry_delay": format!("{}s", delay.as_secs_f64()),
+                "retryDelay": format!("{}s", delay.as_secs_f64()),
             }));
             if matches!(
                 code,
@@ -162,15 +163,15 @@ impl ApiError {
         if let Some(info) = details.request_info() {
             error.details.push(json!({
                 "@type": RequestInfo::TYPE_URL,
-                "request_id": info.request_id,
-                "serving_data": info.serving_data,
+                "requestId": info.request_id,
+                "servingData": info.serving_data,
             }));
         }
         if let Some(info) = details.resource_info() {
             error.details.push(json!({
                 "@type": ResourceInfo::TYPE_URL,
-                "resource_type": info.resource_type,
-                "resource_name": info.resource_name,
+                "resourceType": info.resource_type,
+                "resourceName": info.resource_name,
                 "owner": info.owner,
                 "description": info.description,
             }));
@@ -351,7 +352,7 @@ mod tests {
         assert_eq!(body["error"]["code"], "INVALID_ARGUMENT");
         assert!(body["error"].get("reason").is_none());
         assert_eq!(
-            body["error"]["details"][0]["field_violations"][0]["field"],
+            body["error"]["details"][0]["fieldViolations"][0]["field"],
             "tenant.slug"
         );
     }

@@ -387,7 +387,7 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
         {
             object.insert("description".into(), json!(description));
         }
-        properties.insert(field.name().to_owned(), schema);
+        properties.insert(field.json_name().to_owned(), schema);
     }
     let mut schema = json!({"type": "object", "properties": properties});
     let description = comment_at(message.parent_file_descriptor_proto(), message.path());

@@ -1,10 +1,11 @@
 //! Request messages from path variables, query parameters and the JSON body, and responses
 //! back to JSON, all through the proto3 JSON mapping: enums by name, 64-bit integers as
-//! strings, well-known types in their JSON forms, proto or lowerCamelCase field names in.
+//! strings, well-known types in their JSON forms, proto or JSON (lowerCamelCase) field names
+//! in, JSON names out.
 
 use bytes::Bytes;
 use prost_reflect::{
-    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, SerializeOptions,
+    DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions,
 };
 use serde_json::{Map, Value};
 
@@ -291,16 +292,18 @@ fn set_path(root: &mut Map<String, Value>, path: &str, value: Value) {
     current.insert(last.to_owned(), value);
 }
 
-/// The options every response is serialised with: proto field names, every field present
-/// (so clients see `false`, `0` and empty lists), 64-bit integers as strings.
+/// The options every response is serialised with, the proto3 JSON mapping as grpc-gateway and
+/// Envoy apply it: each field under its JSON name (lowerCamelCase, or its `json_name`), in
+/// nested messages, map values and `Any` alike; every field present (so clients see `false`,
+/// `0` and empty lists); 64-bit integers as strings.
 pub fn serialize_options() -> SerializeOptions {
     SerializeOptions::new()
-        .use_proto_field_name(true)
+        .use_proto_field_name(false)
         .skip_default_fields(false)
         .stringify_64_bit_integers(true)
 }
 
-/// A response message (or its `response_body` field) as JSON.
+/// A response message (or its `response_body` field, named by its proto name) as JSON.
 pub fn response_json(
     message: &DynamicMessage,
     response_body: Option<&str>,
@@ -308,7 +311,11 @@ pub fn response_json(
     let whole =
         message.serialize_with_options(serde_json::value::Serializer, &serialize_options())?;
     Ok(match response_body {
-        Some(field) => whole.get(field).cloned().unwrap_or(Value::Null),
+        Some(field) => message
+            .descriptor()
+            .get_field_by_name(field)
+            .and_then(|field| whole.get(field.json_name()).cloned())
+            .unwrap_or(Value::Null),
         None => whole,
     })
 }
@@ -451,7 +458,7 @@ mod tests {
         .unwrap();
         let json = response_json(&message, None).unwrap();
         assert_eq!(
-            (json["page_size"].as_i64(), json["page_token"].as_str()),
+            (json["pageSize"].as_i64(), json["pageToken"].as_str()),
             (Some(5), Some("abc"))
         );
         let error = build_request(

@@ -239,7 +239,7 @@ async fn sessions_from_svc_auth_rotate_detect_reuse_and_end_at_logout() {
         .send()
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let access = reply.json()["tokens"]["access_token"]
+    let access = reply.json()["tokens"]["accessToken"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -258,20 +258,20 @@ async fn sessions_from_svc_auth_rotate_detect_reuse_and_end_at_logout() {
             .json(&json!({"refresh_token": token}))
             .send()
     };
-    let reply = refresh(login_tokens["refresh_token"].as_str().unwrap()).await;
+    let reply = refresh(login_tokens["refreshToken"].as_str().unwrap()).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let rotated = reply.json();
-    assert_ne!(rotated["refresh_token"], login_tokens["refresh_token"]);
-    let rotated_access = rotated["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated["refreshToken"], login_tokens["refreshToken"]);
+    let rotated_access = rotated["accessToken"].as_str().unwrap().to_owned();
     assert_eq!(me(&rotated_access).await.status, 200);
-    let reply = refresh(login_tokens["refresh_token"].as_str().unwrap()).await;
+    let reply = refresh(login_tokens["refreshToken"].as_str().unwrap()).await;
     assert_eq!(reply.status, 401, "reuse is refused: {}", reply.text());
     assert_eq!(
         me(&rotated_access).await.status,
         401,
         "the session ended with the reuse"
     );
-    let reply = refresh(rotated["refresh_token"].as_str().unwrap()).await;
+    let reply = refresh(rotated["refreshToken"].as_str().unwrap()).await;
     assert_eq!(reply.status, 401, "the whole family is revoked");
 
     // Logging out ends this session at once at the gateway, not the other one.
@@ -289,7 +289,7 @@ async fn sessions_from_svc_auth_rotate_detect_reuse_and_end_at_logout() {
         (401, "UNAUTHENTICATED".to_owned())
     );
     assert_eq!(
-        me(tokens["access_token"].as_str().unwrap()).await.status,
+        me(tokens["accessToken"].as_str().unwrap()).await.status,
         200
     );
 
@@ -325,7 +325,7 @@ async fn new_signing_keys_are_fetched_when_a_token_names_one() {
         .json(&json!({"email": "owner@acme.example", "password": PASSWORD}))
         .send()
         .await;
-    let access = reply.json()["tokens"]["access_token"]
+    let access = reply.json()["tokens"]["accessToken"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -340,7 +340,7 @@ async fn api_keys_authenticate_for_their_tenant_until_revoked() {
             .await;
     let (acme, tokens) = sign_up(&suite, "acme").await;
     let globex = suite.create_tenant("globex").await;
-    let owner = tokens["access_token"].as_str().unwrap().to_owned();
+    let owner = tokens["accessToken"].as_str().unwrap().to_owned();
     let reply = suite
         .gateway
         .post("/api/v1/apiKeys")
@@ -351,7 +351,7 @@ async fn api_keys_authenticate_for_their_tenant_until_revoked() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let created = reply.json();
     let secret = created["secret"].as_str().unwrap().to_owned();
-    let name = created["api_key"]["name"].as_str().unwrap().to_owned();
+    let name = created["apiKey"]["name"].as_str().unwrap().to_owned();
 
     // Either header; the service receives a token for the key, not the secret.
     for reply in [

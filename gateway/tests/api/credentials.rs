@@ -35,7 +35,7 @@ async fn answers_carrying_tokens_or_secrets_are_never_stored() {
     assert_eq!(signed_up.status, 200, "{}", signed_up.text());
     assert_not_stored("sign-up", &signed_up);
     let (acme, tokens) = sign_up(&suite, "globex").await;
-    let owner = tokens["access_token"].as_str().unwrap().to_owned();
+    let owner = tokens["accessToken"].as_str().unwrap().to_owned();
 
     let login = suite
         .gateway
@@ -46,7 +46,7 @@ async fn answers_carrying_tokens_or_secrets_are_never_stored() {
         .await;
     assert_eq!(login.status, 200, "{}", login.text());
     assert_not_stored("login", &login);
-    let refresh_token = log_in(&suite, &acme).await["refresh_token"].clone();
+    let refresh_token = log_in(&suite, &acme).await["refreshToken"].clone();
     let refreshed = suite
         .gateway
         .post("/api/v1/auth:refresh")

@@ -37,13 +37,128 @@ fn assert_bad_field(reply: &Reply, field: &str) {
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert_eq!(reply.error_code(), "INVALID_ARGUMENT");
     let body = reply.json();
-    let violation = &body["error"]["details"][0]["field_violations"][0];
+    let violation = &body["error"]["details"][0]["fieldViolations"][0];
     assert_eq!(violation["field"], field, "{body}");
     assert!(
         violation["description"]
             .as_str()
             .is_some_and(|text| !text.is_empty()),
         "{body}"
+    );
+}
+
+/// The proto3 JSON name of a field named `proto_name` (lowerCamelCase).
+fn json_name(proto_name: &str) -> String {
+    let mut parts = proto_name.split('_');
+    let mut name = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            name.push(first.to_ascii_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    name
+}
+
+/// Every object key in `value` that is not a JSON name: one with an underscore (map keys
+/// are data, and are skipped under the maps of `maps`).
+fn proto_named_keys(value: &Value, maps: &[&str], found: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, nested) in object {
+                if key.contains('_') {
+                    found.push(key.clone());
+                }
+                if maps.contains(&key.as_str()) {
+                    for entry in nested.as_object().into_iter().flat_map(|map| map.values()) {
+                        proto_named_keys(entry, maps, found);
+                    }
+                } else {
+                    proto_named_keys(nested, maps, found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                proto_named_keys(item, maps, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn responses_use_json_names_everywhere_and_requests_take_either_name() {
+    let (suite, tenant, token) = setup().await;
+    let detail = "type.googleapis.com/acme.echo.v1.Detail";
+    let expected = json!({
+        "customLabel": "custom",
+        "detailsByKey": {"first_key": {"firstName": "Ada", "visitCount": "3"}},
+        "any": {"@type": detail, "firstName": "Grace", "visitCount": "1"},
+        "innerById": {"7": {"name": "seven", "level": 7, "ids": []}},
+        "fieldMask": "displayName,rateLimits.burst",
+        "int64Value": "5",
+    });
+    let by_proto_names = json!({
+        "custom_named": "custom",
+        "details_by_key": {"first_key": {"first_name": "Ada", "visit_count": "3"}},
+        "any": {"@type": detail, "first_name": "Grace", "visit_count": "1"},
+        "inner_by_id": {"7": {"name": "seven", "level": 7}},
+        "field_mask": "display_name,rate_limits.burst",
+        "int64_value": 5,
+    });
+    for body in [by_proto_names, expected.clone()] {
+        let reply = call(
+            &suite,
+            &tenant,
+            &token,
+            "POST",
+            "/v1/echo",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{body}: {}", reply.text());
+        let echoed = reply.json();
+        for (field, value) in expected.as_object().unwrap() {
+            assert_eq!(&echoed[field], value, "{field} from {body}: {echoed}");
+        }
+        let mut found = Vec::new();
+        proto_named_keys(
+            &echoed,
+            &["detailsByKey", "innerById", "counts"],
+            &mut found,
+        );
+        assert!(found.is_empty(), "proto names {found:?} in {echoed}");
+    }
+    // A custom json_name is the field's only JSON name: its lowerCamelCase form is not one.
+    let reply = call(
+        &suite,
+        &tenant,
+        &token,
+        "POST",
+        "/v1/echo",
+        Some(json!({"customNamed": "x"})),
+    )
+    .await;
+    assert_bad_field(&reply, "body");
+    assert!(reply.text().contains("'customNamed'"), "{}", reply.text());
+    // Error details are rendered by the same rules.
+    let reply = call(
+        &suite,
+        &tenant,
+        &token,
+        "POST",
+        "/v1/echo",
+        Some(json!({"int32_value": "many"})),
+    )
+    .await;
+    let mut found = Vec::new();
+    proto_named_keys(&reply.json()["error"]["details"], &[], &mut found);
+    assert!(
+        found.is_empty(),
+        "proto names {found:?} in {}",
+        reply.text()
     );
 }
 
@@ -104,7 +219,8 @@ async fn every_field_kind_and_well_known_type_round_trips() {
     let echoed = reply.json();
     for (field, sent) in everything.as_object().unwrap() {
         assert_eq!(
-            &echoed[field], sent,
+            &echoed[json_name(field)],
+            sent,
             "field {field} did not round-trip: {echoed}"
         );
     }
@@ -131,15 +247,15 @@ async fn every_field_kind_and_well_known_type_round_trips() {
     .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let echoed = reply.json();
-    assert_eq!(echoed["string_value"], "camel");
-    assert_eq!(echoed["int64_value"], "12");
-    assert_eq!(echoed["int32_value"], 13);
+    assert_eq!(echoed["stringValue"], "camel");
+    assert_eq!(echoed["int64Value"], "12");
+    assert_eq!(echoed["int32Value"], 13);
     assert_eq!(echoed["color"], "COLOR_GREEN");
-    assert_eq!(echoed["number_choice"], 5);
-    assert_eq!(echoed["wrapped_int64"], "3");
+    assert_eq!(echoed["numberChoice"], 5);
+    assert_eq!(echoed["wrappedInt64"], "3");
     assert_eq!(echoed["inner"]["ids"], json!([4]));
     // Unset fields are reported with their defaults, unset messages left out.
-    assert_eq!(echoed["bool_value"], false);
+    assert_eq!(echoed["boolValue"], false);
     assert_eq!(echoed["tags"], json!([]));
     assert!(echoed.get("timestamp").is_none(), "{echoed}");
 }
@@ -208,7 +324,7 @@ async fn query_strings_fill_the_fields_a_bodiless_route_does_not_bind() {
         "text_choice": "t",
     });
     for (field, value) in expected.as_object().unwrap() {
-        assert_eq!(&echoed[field], value, "field {field}: {echoed}");
+        assert_eq!(&echoed[json_name(field)], value, "field {field}: {echoed}");
     }
 
     // What the query string cannot say is refused, naming the parameter.
@@ -332,7 +448,7 @@ async fn path_templates_bind_variables_segments_and_verbs() {
         (book["name"].as_str(), book["published"].as_bool()),
         (Some("shelves/s/books/1"), Some(true))
     );
-    assert_eq!(book["publish_time"], "2026-11-23T00:00:00Z");
+    assert_eq!(book["publishTime"], "2026-11-23T00:00:00Z");
     // Without the verb, the path is another one: the book's, which takes PATCH and DELETE.
     let reply = call(
         &suite,
@@ -433,8 +549,8 @@ async fn path_templates_bind_variables_segments_and_verbs() {
     let echoed = reply.json();
     assert_eq!(
         (
-            echoed["string_value"].as_str(),
-            echoed["int32_value"].as_i64()
+            echoed["stringValue"].as_str(),
+            echoed["int32Value"].as_i64()
         ),
         (Some("from-path"), Some(3))
     );
@@ -491,7 +607,7 @@ async fn raw_bodies_travel_as_http_body() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
         reply.json(),
-        json!({"name": "report.csv", "content_type": "text/csv", "size": "8", "data": "YSxiCjEsMgo="})
+        json!({"name": "report.csv", "contentType": "text/csv", "size": "8", "data": "YSxiCjEsMgo="})
     );
 
     let reply = call(&suite, &tenant, &token, "GET", "/v1/downloads/x.csv", None).await;
@@ -524,7 +640,7 @@ async fn bad_bodies_are_refused_naming_the_field() {
         .await;
         assert_eq!(reply.status, 400, "{body}: {}", reply.text());
         let error = reply.json();
-        let named = error["error"]["details"][0]["field_violations"][0]["field"]
+        let named = error["error"]["details"][0]["fieldViolations"][0]["field"]
             .as_str()
             .unwrap_or_default()
             .to_owned();

@@ -475,7 +475,7 @@ async fn main() -> anyhow::Result<()> {
         &json!({}),
     )
     .await;
-    assert_eq!(published["published_version"], 1, "{published}");
+    assert_eq!(published["publishedVersion"], 1, "{published}");
     println!("form {form_name}: 10 fields, published, public submissions\n");
 
     let mut arrivals = Arrivals::observe(&infra.amqp).await;

@@ -201,7 +201,7 @@ async fn demo_owner_token(gateway: SocketAddr, state_dir: &std::path::Path) -> S
     .await
     .unwrap();
     assert_eq!(status, 200, "{session}");
-    session["tokens"]["access_token"]
+    session["tokens"]["accessToken"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -268,7 +268,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .await
     .unwrap();
     assert_eq!(status, 200, "{me}");
-    assert_eq!(me["tenant_id"], demo_tenant);
+    assert_eq!(me["tenantId"], demo_tenant);
     assert_eq!(me["member"]["role"], "ROLE_OWNER");
 
     // svc-ai embeds with the model setup.sh installed, through the gateway.
@@ -312,7 +312,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .await
     .unwrap();
     assert_eq!(status, 400, "{error}");
-    let violation = &error["error"]["details"][0]["field_violations"][0];
+    let violation = &error["error"]["details"][0]["fieldViolations"][0];
     assert_eq!(violation["field"], "texts", "{error}");
     let (status, models) = get(
         suite.gateway,
@@ -322,10 +322,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .await
     .unwrap();
     assert_eq!(status, 200, "{models}");
-    assert_eq!(
-        models["models"][0]["default_for"][0],
-        "MODEL_TASK_EMBEDDING"
-    );
+    assert_eq!(models["models"][0]["defaultFor"][0], "MODEL_TASK_EMBEDDING");
 
     // A form made and published over REST takes anonymous submissions through the gateway;
     // a retry with the same Idempotency-Key answers the same submission, other answers under
@@ -338,7 +335,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     let auth = [("authorization", bearer.as_str())];
     let form = create_and_publish(suite.gateway, &auth, &form).await;
     assert_eq!(form["slug"], "contact-us");
-    assert_eq!(form["published_version"], 1);
+    assert_eq!(form["publishedVersion"], 1);
     let submissions = format!("/api/v1/{}/submissions", form["name"].as_str().unwrap());
     let anonymous = |key: &'static str| [("x-tenant-id", "demo"), ("idempotency-key", key)];
     let answer = r#"{"data": {"email": "ada@example.org"}}"#;
@@ -384,7 +381,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .await
     .unwrap();
     assert_eq!(status, 400, "{error}");
-    let violation = &error["error"]["details"][0]["field_violations"][0];
+    let violation = &error["error"]["details"][0]["fieldViolations"][0];
     assert_eq!(violation["field"], "submission.data.email", "{error}");
     let (status, listed) = get(suite.gateway, &submissions, &auth).await.unwrap();
     assert_eq!(status, 200, "{listed}");

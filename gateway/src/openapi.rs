@@ -360,6 +360,35 @@ fn field_schema(field: &FieldDescriptor, pending: &mut Vec<MessageDescriptor>) -
     }
 }
 
+/// `google.api.FieldBehavior.REQUIRED`.
+const FIELD_BEHAVIOR_REQUIRED: i32 = 2;
+/// `google.api.FieldBehavior.OUTPUT_ONLY`.
+const FIELD_BEHAVIOR_OUTPUT_ONLY: i32 = 3;
+
+/// The `google.api.field_behavior` values of a field (AIP-203).
+fn field_behaviors(field: &FieldDescriptor) -> Vec<i32> {
+    let Some(extension) = field
+        .parent_pool()
+        .get_extension_by_name("google.api.field_behavior")
+    else {
+        return Vec::new();
+    };
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return Vec::new();
+    }
+    options
+        .get_extension(&extension)
+        .as_list()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|value| value.as_enum_number())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn query_schema(field: &FieldDescriptor) -> Option<Value> {
     if field.is_map() {
         return None;
@@ -378,18 +407,30 @@ fn query_schema(field: &FieldDescriptor) -> Option<Value> {
 
 fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
     let mut properties = Map::new();
+    let mut required = Vec::new();
     for field in message.fields() {
         let mut schema = field_schema(&field, pending);
-        let description = comment_of_field(&field);
-        if !description.is_empty()
-            && let Value::Object(object) = &mut schema
+        let behaviors = field_behaviors(&field);
+        if behaviors.contains(&FIELD_BEHAVIOR_REQUIRED) {
+            required.push(field.json_name().to_owned());
+        }
+        if let Value::Object(object) = &mut schema
             && !object.contains_key("$ref")
         {
-            object.insert("description".into(), json!(description));
+            let description = comment_of_field(&field);
+            if !description.is_empty() {
+                object.insert("description".into(), json!(description));
+            }
+            if behaviors.contains(&FIELD_BEHAVIOR_OUTPUT_ONLY) {
+                object.insert("readOnly".into(), json!(true));
+            }
         }
         properties.insert(field.json_name().to_owned(), schema);
     }
     let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
     let description = comment_at(message.parent_file_descriptor_proto(), message.path());
     if !description.is_empty() {
         schema["description"] = json!(description);
@@ -501,6 +542,22 @@ mod tests {
                 .unwrap()
                 .contains("member.name")
         );
+    }
+
+    #[test]
+    fn field_behaviors_mark_required_and_read_only_fields() {
+        let (document, _) = suite_document();
+        let form = &document["components"]["schemas"]["formflow.forms.v1.Form"];
+        let required: Vec<&str> = form["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no required fields in {form}"))
+            .iter()
+            .map(|name| name.as_str().unwrap())
+            .collect();
+        assert!(required.contains(&"title"), "{required:?}");
+        assert!(!required.contains(&"etag"), "{required:?}");
+        assert_eq!(form["properties"]["createTime"]["readOnly"], true, "{form}");
+        assert!(form["properties"]["title"].get("readOnly").is_none());
     }
 
     #[test]

@@ -275,10 +275,28 @@ fn operation(
         };
         json!({"description": "Success.", "content": {"application/json": {"schema": schema}}})
     };
-    operation.insert(
-        "responses".into(),
-        json!({status: success, "default": {"$ref": "#/components/responses/Error"}}),
-    );
+    if route.policy.unbuilt {
+        // Promise no success the service cannot give yet.
+        let description = operation
+            .get("description")
+            .and_then(Value::as_str)
+            .map_or_else(String::new, |text| format!("\n\n{text}"));
+        operation.insert(
+            "description".into(),
+            json!(format!(
+                "Not built yet: answers 501 UNIMPLEMENTED.{description}"
+            )),
+        );
+        operation.insert(
+            "responses".into(),
+            json!({"501": {"$ref": "#/components/responses/Error"}}),
+        );
+    } else {
+        operation.insert(
+            "responses".into(),
+            json!({status: success, "default": {"$ref": "#/components/responses/Error"}}),
+        );
+    }
     if route.policy.public {
         operation.insert("security".into(), json!([]));
     }
@@ -504,8 +522,9 @@ mod tests {
                     .map(|parameter| parameter["name"].as_str().unwrap())
                     .collect();
                 assert_eq!(declared, in_path, "{method} {path}");
+                let responses = &operation["responses"];
                 assert!(
-                    operation["responses"]["default"].is_object(),
+                    responses["default"].is_object() || responses["501"].is_object(),
                     "{method} {path} documents no error"
                 );
             }
@@ -558,6 +577,22 @@ mod tests {
         assert!(!required.contains(&"etag"), "{required:?}");
         assert_eq!(form["properties"]["createTime"]["readOnly"], true, "{form}");
         assert!(form["properties"]["title"].get("readOnly").is_none());
+    }
+
+    #[test]
+    fn unbuilt_rpcs_promise_no_success() {
+        let (document, _) = suite_document();
+        let list_workflows = &document["paths"]["/api/v1/workflows"]["get"];
+        let responses = list_workflows["responses"].as_object().unwrap();
+        assert_eq!(responses.keys().collect::<Vec<_>>(), ["501"]);
+        assert!(
+            list_workflows["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Not built yet")
+        );
+        let list_forms = &document["paths"]["/api/v1/forms"]["get"]["responses"];
+        assert!(list_forms["200"].is_object() && list_forms.get("501").is_none());
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn inference_status(error: InferenceError) -> Status {
 }
 
 fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("{rpc} is not available yet"))
+    Status::unimplemented(format!("formflow.ai.v1.AiService.{rpc} is not built yet"))
 }
 
 #[tonic::async_trait]

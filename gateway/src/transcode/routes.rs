@@ -30,6 +30,8 @@ pub struct Policy {
     pub tenant_optional: bool,
     /// HTTP status of success, when not 200.
     pub success_status: Option<u16>,
+    /// Declared but not built yet: its service answers UNIMPLEMENTED.
+    pub unbuilt: bool,
 }
 
 /// One REST binding of an RPC.
@@ -193,6 +195,7 @@ fn read_policy(policy: &DynamicMessage) -> (Policy, bool) {
             public: boolean("public"),
             tenant_optional: boolean("tenant_optional"),
             success_status,
+            unbuilt: boolean("unbuilt"),
         },
         boolean("internal"),
     )

@@ -757,6 +757,23 @@ fn hostile_message(
     built
 }
 
+/// Whether the proto marks `method` as not built yet (`formflow.api.v1.policy.unbuilt`).
+fn is_marked_unbuilt(method: &MethodDescriptor) -> bool {
+    let Some(extension) = method
+        .parent_pool()
+        .get_extension_by_name("formflow.api.v1.policy")
+    else {
+        return false;
+    };
+    let options = method.options();
+    options.has_extension(&extension)
+        && options
+            .get_extension(&extension)
+            .as_message()
+            .and_then(|policy| policy.get_field_by_name("unbuilt"))
+            .is_some_and(|unbuilt| unbuilt.as_bool() == Some(true))
+}
+
 /// What an RPC answered to one hostile request: its status code, or OK.
 async fn call_hostile(
     channel: &tonic::transport::Channel,
@@ -856,6 +873,45 @@ async fn hostile_strings_in_every_field_of_every_rpc_never_cause_a_server_error(
         }
     }
     assert!(calls > 300, "only {calls} calls");
+
+    // An RPC answers UNIMPLEMENTED exactly when its proto marks it unbuilt (the mark the
+    // gateway's OpenAPI document follows), naming itself.
+    let mut wrong_marks = Vec::new();
+    let mut token = token.clone();
+    for service in pool.services() {
+        let channel = &channels
+            .iter()
+            .find(|(package, _)| *package == service.package_name())
+            .unwrap()
+            .1;
+        for method in service.methods() {
+            let request = DynamicMessage::new(method.input());
+            let answer = call_hostile(channel, &method, request, &token).await;
+            if method.name().starts_with("Logout") {
+                // It ended the session of the token.
+                token = demo_owner_token(suite.gateway, &state_dir).await;
+            }
+            let unimplemented = answer
+                .as_ref()
+                .is_err_and(|status| status.code() == Code::Unimplemented);
+            let marked = is_marked_unbuilt(&method);
+            let named = answer.as_ref().is_err_and(|status| {
+                status.message()
+                    == format!("{}.{} is not built yet", service.full_name(), method.name())
+            });
+            if unimplemented != marked || (marked && !named) {
+                wrong_marks.push(format!(
+                    "{}: marked unbuilt {marked}, answered {answer:?}",
+                    method.full_name()
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong_marks.is_empty(),
+        "RPCs whose unbuilt mark is wrong:\n{}",
+        wrong_marks.join("\n")
+    );
     assert!(
         failures.is_empty(),
         "{} of {calls} hostile calls failed:\n{}",

@@ -18,7 +18,8 @@ pub fn document(table: &RouteTable) -> Value {
     let mut pending: Vec<MessageDescriptor> = Vec::new();
     // Operation ids must be unique: additional bindings get `_2`, `_3`, ...
     let mut bindings_seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for route in table.routes() {
+    // An RPC not built yet is not advertised: it could only answer 501.
+    for route in table.routes().iter().filter(|route| !route.policy.unbuilt) {
         let (path, path_parameters, bound) = openapi_path(route);
         let mut operation = operation(route, path_parameters, &bound, &mut pending);
         let seen = bindings_seen.entry(route.rpc.full_name()).or_default();
@@ -275,28 +276,10 @@ fn operation(
         };
         json!({"description": "Success.", "content": {"application/json": {"schema": schema}}})
     };
-    if route.policy.unbuilt {
-        // Promise no success the service cannot give yet.
-        let description = operation
-            .get("description")
-            .and_then(Value::as_str)
-            .map_or_else(String::new, |text| format!("\n\n{text}"));
-        operation.insert(
-            "description".into(),
-            json!(format!(
-                "Not built yet: answers 501 UNIMPLEMENTED.{description}"
-            )),
-        );
-        operation.insert(
-            "responses".into(),
-            json!({"501": {"$ref": "#/components/responses/Error"}}),
-        );
-    } else {
-        operation.insert(
-            "responses".into(),
-            json!({status: success, "default": {"$ref": "#/components/responses/Error"}}),
-        );
-    }
+    operation.insert(
+        "responses".into(),
+        json!({status: success, "default": {"$ref": "#/components/responses/Error"}}),
+    );
     if route.policy.public {
         operation.insert("security".into(), json!([]));
     }
@@ -495,7 +478,12 @@ mod tests {
         let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
         let mut table = RouteTable::default();
         table.add_pool(&pool, |_| Some("any".to_owned())).unwrap();
-        (document(&table), table.routes().len())
+        let advertised = table
+            .routes()
+            .iter()
+            .filter(|route| !route.policy.unbuilt)
+            .count();
+        (document(&table), advertised)
     }
 
     #[test]
@@ -522,9 +510,8 @@ mod tests {
                     .map(|parameter| parameter["name"].as_str().unwrap())
                     .collect();
                 assert_eq!(declared, in_path, "{method} {path}");
-                let responses = &operation["responses"];
                 assert!(
-                    responses["default"].is_object() || responses["501"].is_object(),
+                    operation["responses"]["default"].is_object(),
                     "{method} {path} documents no error"
                 );
             }
@@ -580,19 +567,12 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_rpcs_promise_no_success() {
+    fn unbuilt_rpcs_are_not_advertised() {
         let (document, _) = suite_document();
-        let list_workflows = &document["paths"]["/api/v1/workflows"]["get"];
-        let responses = list_workflows["responses"].as_object().unwrap();
-        assert_eq!(responses.keys().collect::<Vec<_>>(), ["501"]);
-        assert!(
-            list_workflows["description"]
-                .as_str()
-                .unwrap()
-                .starts_with("Not built yet")
-        );
-        let list_forms = &document["paths"]["/api/v1/forms"]["get"]["responses"];
-        assert!(list_forms["200"].is_object() && list_forms.get("501").is_none());
+        let paths = document["paths"].as_object().unwrap();
+        assert!(paths.get("/api/v1/workflows").is_none());
+        assert!(paths.get("/api/v1/notifications:send").is_none());
+        assert!(paths["/api/v1/forms"]["get"]["responses"]["200"].is_object());
     }
 
     #[test]

@@ -98,6 +98,11 @@ ensure_test_tools() {
     say "installing openapi-spec-validator into $tools_dir/venv"
     "$tools_dir/venv/bin/pip" install -q openapi-spec-validator==0.9.0
   fi
+  # schemathesis, for the end-to-end test that runs the OpenAPI document against the suite.
+  if [ ! -x "$tools_dir/venv/bin/schemathesis" ]; then
+    say "installing schemathesis into $tools_dir/venv"
+    "$tools_dir/venv/bin/pip" install -q schemathesis==4.32.5
+  fi
 }
 
 ensure_ai_assets() {
@@ -114,6 +119,7 @@ export REDIS_URL="\${REDIS_URL:-redis://127.0.0.1:6379}"
 export AMQP_URL="\${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export GRPCURL="\${GRPCURL:-$tools_dir/venv/bin/grpcurl}"
 export OPENAPI_SPEC_VALIDATOR="\${OPENAPI_SPEC_VALIDATOR:-$tools_dir/venv/bin/openapi-spec-validator}"
+export SCHEMATHESIS="\${SCHEMATHESIS:-$tools_dir/venv/bin/schemathesis}"
 export AI_MODELS_DIR="\${AI_MODELS_DIR:-$tools_dir/ai/models}"
 export AI_ONNXRUNTIME_LIBRARY="\${AI_ONNXRUNTIME_LIBRARY:-$tools_dir/ai/onnxruntime/libonnxruntime.so}"
 ENV

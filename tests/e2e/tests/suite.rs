@@ -757,6 +757,56 @@ fn hostile_message(
     built
 }
 
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_document() {
+    let infra = TestInfra::new().await;
+    let state_dir = std::env::temp_dir().join(format!("ff-e2e-{}", uuid::Uuid::new_v4()));
+    let suite = Suite::start(&infra, &state_dir).await;
+    let token = demo_owner_token(suite.gateway, &state_dir).await;
+    let schemathesis = std::env::var("SCHEMATHESIS").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/formflow/venv/bin/schemathesis",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    let report = state_dir.join("schemathesis");
+    // The examples and coverage phases, bounded in time and seeded, as the demo owner; not
+    // the RPCs that end the session or take the demo tenant away. Under the tenant's rate
+    // limit, so that answers are the API's, not 429s.
+    let output = tokio::process::Command::new(&schemathesis)
+        .arg("run")
+        .arg(format!("http://{}/openapi.json", suite.gateway))
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--header", "x-tenant-id: demo"])
+        .args(["--phases", "examples,coverage"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args([
+            "--exclude-path-regex",
+            "logout|changePassword|signingKeys|totp|suspend|^/api/v1/tenants/",
+        ])
+        .args(["--max-time", "90", "--seed", "20261205", "--workers", "1"])
+        .args(["--rate-limit", "40/s", "--no-color"])
+        .arg("--report-dir")
+        .arg(&report)
+        .output()
+        .await
+        .unwrap_or_else(|error| {
+            panic!("cannot run {schemathesis} ({error}); run scripts/setup.sh --infra-only")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Tested:"), "{stdout}");
+    suite.terminate().await;
+    std::fs::remove_dir_all(&state_dir).ok();
+}
+
 /// Whether the proto marks `method` as not built yet (`formflow.api.v1.policy.unbuilt`).
 fn is_marked_unbuilt(method: &MethodDescriptor) -> bool {
     let Some(extension) = method

@@ -103,6 +103,11 @@ ensure_test_tools() {
     say "installing schemathesis into $tools_dir/venv"
     "$tools_dir/venv/bin/pip" install -q schemathesis==4.32.5
   fi
+  # openapi-python-client, for the test that a client generated from the document works.
+  if [ ! -x "$tools_dir/venv/bin/openapi-python-client" ]; then
+    say "installing openapi-python-client into $tools_dir/venv"
+    "$tools_dir/venv/bin/pip" install -q openapi-python-client==0.29.1
+  fi
 }
 
 ensure_ai_assets() {
@@ -120,6 +125,7 @@ export AMQP_URL="\${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export GRPCURL="\${GRPCURL:-$tools_dir/venv/bin/grpcurl}"
 export OPENAPI_SPEC_VALIDATOR="\${OPENAPI_SPEC_VALIDATOR:-$tools_dir/venv/bin/openapi-spec-validator}"
 export SCHEMATHESIS="\${SCHEMATHESIS:-$tools_dir/venv/bin/schemathesis}"
+export OPENAPI_PYTHON_CLIENT="\${OPENAPI_PYTHON_CLIENT:-$tools_dir/venv/bin/openapi-python-client}"
 export AI_MODELS_DIR="\${AI_MODELS_DIR:-$tools_dir/ai/models}"
 export AI_ONNXRUNTIME_LIBRARY="\${AI_ONNXRUNTIME_LIBRARY:-$tools_dir/ai/onnxruntime/libonnxruntime.so}"
 ENV

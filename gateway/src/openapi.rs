@@ -16,20 +16,17 @@ pub fn document(table: &RouteTable) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut schemas = BTreeMap::new();
     let mut pending: Vec<MessageDescriptor> = Vec::new();
-    // Operation ids must be unique: additional bindings get `_2`, `_3`, ...
-    let mut bindings_seen: BTreeMap<&str, usize> = BTreeMap::new();
-    // An RPC not built yet is not advertised: it could only answer 501.
-    for route in table.routes().iter().filter(|route| !route.policy.unbuilt) {
+    let routes: Vec<&Route> = table
+        .routes()
+        .iter()
+        // An RPC not built yet is not advertised: it could only answer 501.
+        .filter(|route| !route.policy.unbuilt)
+        .collect();
+    let ids = operation_ids(&routes);
+    for (route, id) in routes.into_iter().zip(ids) {
         let (path, path_parameters, bound) = openapi_path(route);
         let mut operation = operation(route, path_parameters, &bound, &mut pending);
-        let seen = bindings_seen.entry(route.rpc.full_name()).or_default();
-        *seen += 1;
-        if *seen > 1 {
-            operation.insert(
-                "operationId".into(),
-                json!(format!("{}_{seen}", route.rpc.full_name())),
-            );
-        }
+        operation.insert("operationId".into(), json!(id));
         paths.entry(path).or_default().insert(
             route.method.as_str().to_ascii_lowercase(),
             Value::Object(operation),
@@ -85,6 +82,39 @@ pub fn document(table: &RouteTable) -> Value {
         },
         "security": [{"bearer": []}, {"apiKey": []}]
     })
+}
+
+/// Each route's operation id, as grpc-gateway's generator writes them: `Service_Method`, or
+/// the RPC's full name (`acme_echo_v1_Service_Method`) where two packages have a service of
+/// the same name; an RPC's additional bindings get `_2`, `_3`, …
+fn operation_ids(routes: &[&Route]) -> Vec<String> {
+    let mut services: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
+    for route in routes {
+        let service = route.rpc.parent_service();
+        services
+            .entry(service.name())
+            .or_default()
+            .insert(service.package_name());
+    }
+    let mut bindings_seen: BTreeMap<&str, usize> = BTreeMap::new();
+    routes
+        .iter()
+        .map(|route| {
+            let service = route.rpc.parent_service();
+            let id = if services[service.name()].len() > 1 {
+                route.rpc.full_name().replace('.', "_")
+            } else {
+                format!("{}_{}", service.name(), route.rpc.name())
+            };
+            let seen = bindings_seen.entry(route.rpc.full_name()).or_default();
+            *seen += 1;
+            if *seen > 1 {
+                format!("{id}_{seen}")
+            } else {
+                id
+            }
+        })
+        .collect()
 }
 
 /// A path parameter of the document: its name, and what it matches.
@@ -143,7 +173,8 @@ fn openapi_path(route: &Route) -> (String, Vec<PathParameter>, Vec<String>) {
                 [Segment::Multi] => format!("Sets `{field}`; may contain `/`."),
                 _ => format!("Sets `{field}`."),
             };
-            let name = add(&mut parameters, &field, description);
+            // Generators take no dots in a parameter's name.
+            let name = add(&mut parameters, &field.replace('.', "_"), description);
             path.push_str(&format!("/{{{name}}}"));
         } else {
             let mut collection = None;
@@ -154,7 +185,7 @@ fn openapi_path(route: &Route) -> (String, Vec<PathParameter>, Vec<String>) {
                         collection = Some(text.as_str());
                     }
                     Segment::Single | Segment::Multi => {
-                        let base = collection.map_or_else(|| field.clone(), singular);
+                        let base = collection.map_or_else(|| field.replace('.', "_"), singular);
                         let description = if matches!(segment, Segment::Multi) {
                             format!("Part of `{field}`; may contain `/`.")
                         } else {
@@ -232,7 +263,6 @@ fn operation(
         }
     }
     let mut operation = Map::new();
-    operation.insert("operationId".into(), json!(route.rpc.full_name()));
     operation.insert("tags".into(), json!([route.rpc.parent_service().name()]));
     let summary = comment_of_method(route);
     if !summary.is_empty() {
@@ -249,7 +279,8 @@ fn operation(
     if let Some(schema) = body_schema {
         let raw = matches!(&route.body, BodyRule::Field(name) if input.get_field_by_name(name).is_some_and(|field| matches!(field.kind(), Kind::Message(message) if message.full_name() == HTTP_BODY)));
         let content = if raw {
-            json!({"*/*": {"schema": {"type": "string", "format": "binary"}}})
+            // Any content type is relayed as it is; octet-stream is what generators handle.
+            json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
         } else {
             json!({"application/json": {"schema": schema}})
         };
@@ -260,7 +291,10 @@ fn operation(
     }
     let status = route.policy.success_status.unwrap_or(200).to_string();
     let success = if output.full_name() == HTTP_BODY {
-        json!({"description": "The raw response body.", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})
+        json!({"description": "The raw response body; its Content-Type says what it holds.", "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "*/*": {"schema": {"type": "string", "format": "binary"}}
+        }})
     } else if route.rpc.is_server_streaming() {
         json!({"description": "A stream of messages: Server-Sent Events, or NDJSON with `Accept: application/x-ndjson`.", "content": {
             "text/event-stream": {"schema": {"type": "string"}},

@@ -312,6 +312,84 @@ async fn the_openapi_document_describes_every_route_and_is_valid() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+
+    // A client generator takes every operation, and the client it writes works.
+    generated_client_reads_the_key_set(&suite, &reply.body).await;
+}
+
+/// Generates a Python client from `document` with openapi-python-client, without a warning,
+/// imports each of its modules and reads the JWKS through it.
+async fn generated_client_reads_the_key_set(suite: &TestSuite, document: &[u8]) {
+    let tool = |name: &str, variable: &str| {
+        std::env::var(variable).unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/formflow/venv/bin/{name}",
+                std::env::var("HOME").unwrap()
+            )
+        })
+    };
+    let generator = tool("openapi-python-client", "OPENAPI_PYTHON_CLIENT");
+    let dir = std::env::temp_dir().join(format!("ff-client-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("openapi.json");
+    std::fs::write(&file, document).unwrap();
+    let output = tokio::process::Command::new(&generator)
+        .args([
+            "generate",
+            "--meta",
+            "none",
+            "--output-path",
+            "formflow_client",
+            "--path",
+        ])
+        .arg(&file)
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap_or_else(|error| {
+            panic!("cannot run {generator} ({error}); run scripts/setup.sh --infra-only")
+        });
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{said}");
+    assert!(
+        !said.contains("WARNING"),
+        "the generator skipped something:\n{said}"
+    );
+    // The generator's own interpreter has what its clients need (httpx, attrs).
+    let python = std::path::Path::new(&generator).with_file_name("python");
+    let script = format!(
+        r#"
+import importlib, pkgutil
+import formflow_client
+for module in pkgutil.walk_packages(formflow_client.__path__, "formflow_client."):
+    importlib.import_module(module.name)
+from formflow_client import Client
+from formflow_client.api.auth_service import auth_service_get_jwks
+jwks = auth_service_get_jwks.sync(client=Client(base_url="http://{}"))
+print(jwks.keys[0].kty, jwks.keys[0].crv)
+"#,
+        suite.gateway.addr
+    );
+    let output = tokio::process::Command::new(&python)
+        .args(["-c", &script])
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        output.status.success(),
+        "the generated client failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "OKP Ed25519"
+    );
 }
 
 #[tokio::test]

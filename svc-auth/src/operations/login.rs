@@ -452,7 +452,10 @@ impl Identity {
 
     /// Refuses an address that failed too often lately. Redis being down lifts the limit
     /// (account lockout still holds).
-    async fn refuse_throttled_address(&self, context: &RequestContext) -> Result<(), Error> {
+    pub(crate) async fn refuse_throttled_address(
+        &self,
+        context: &RequestContext,
+    ) -> Result<(), Error> {
         let mut connection = self.redis.connection();
         let failures: redis::RedisResult<Option<u32>> =
             connection.get(self.address_key(context)).await;
@@ -468,7 +471,7 @@ impl Identity {
         }
     }
 
-    async fn count_address_failure(&self, context: &RequestContext) {
+    pub(crate) async fn count_address_failure(&self, context: &RequestContext) {
         let key = self.address_key(context);
         let window = self.settings.security.ip_failure_window.as_secs().max(1);
         let mut connection = self.redis.connection();

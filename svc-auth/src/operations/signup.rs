@@ -53,14 +53,18 @@ struct Owner {
 
 impl Identity {
     /// Creates a tenant through svc-tenant and its owner, and logs the owner in. An email with
-    /// an account joins with that account, if the password is its password. If anything fails
-    /// after the tenant was created, the tenant is deleted again.
+    /// an account joins with that account, if the password is its password (a wrong one counts
+    /// against the caller's address as a failed login does). If anything fails after the tenant
+    /// was created, the tenant is deleted again.
     #[tracing::instrument(skip_all, fields(tenant_slug = %request.tenant_slug))]
     pub async fn sign_up(
         &self,
         context: &RequestContext,
         request: SignUp,
     ) -> Result<SignedUp, Error> {
+        // Signing up with an account's email checks its password: the same per-address limit
+        // as logins keeps that from being a way to guess passwords.
+        self.refuse_throttled_address(context).await?;
         let mut transaction = self.db.platform_tx().await?;
         let existing = store::find_user_by_email(&mut transaction, &request.email).await?;
         transaction.commit().await?;
@@ -71,6 +75,7 @@ impl Identity {
                     .verify(&request.password, Some(&user.password_hash))
                     .await?
                 {
+                    self.count_address_failure(context).await;
                     return Err(Error::AccountExists);
                 }
                 None

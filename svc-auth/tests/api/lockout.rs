@@ -187,6 +187,52 @@ async fn an_address_that_fails_too_often_is_refused_while_others_are_not() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn signing_up_with_an_accounts_email_guesses_its_password_no_faster_than_logging_in() {
+    let mut options = Options::default();
+    options.security.ip_failure_limit = 3;
+    let app = TestApp::spawn_with(options).await;
+    let tenant = tenant_of(&app.sign_up("acme", "ada@example.com").await);
+    let attacker = app.auth_from(None, "198.51.100.67");
+    let sign_up = |slug: &str, password: &str| wire::SignUpRequest {
+        tenant_slug: slug.into(),
+        tenant_display_name: "Guess Inc.".into(),
+        email: "ada@example.com".into(),
+        password: password.into(),
+        display_name: "Mallory".into(),
+    };
+    for attempt in 0..3 {
+        let refused = attacker
+            .clone()
+            .sign_up(sign_up(&format!("guess-{attempt}"), "wrong-Password-42"))
+            .await
+            .unwrap_err();
+        assert_eq!(error_reason(&refused), "ACCOUNT_EXISTS");
+    }
+    // Even the right password is refused from that address now, and so are its logins.
+    let throttled = attacker
+        .clone()
+        .sign_up(sign_up("guess-right", PASSWORD))
+        .await
+        .unwrap_err();
+    assert_eq!(throttled.code(), Code::ResourceExhausted);
+    assert_eq!(error_reason(&throttled), "TOO_MANY_ATTEMPTS");
+    let throttled = app
+        .auth_from(Some(tenant), "198.51.100.67")
+        .login(wire::LoginRequest {
+            email: "ada@example.com".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error_reason(&throttled), "TOO_MANY_ATTEMPTS");
+    // From another address, Ada signs up a second tenant with her password.
+    app.auth_from(None, "203.0.113.50")
+        .sign_up(sign_up("ada-two", PASSWORD))
+        .await
+        .unwrap();
+}
+
 /// All a client can see of a refused login: code, message, reason, metadata and the encoded
 /// details.
 fn answer(

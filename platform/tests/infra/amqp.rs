@@ -80,9 +80,11 @@ async fn failing_messages_are_retried_with_backoff_then_dead_lettered() {
     let publisher = Publisher::new(&infra.amqp, "test");
     publish(&publisher, "m1").await;
 
+    // Taken before the retry is parked (during `next`), so that the time the consumer takes to
+    // settle it never makes the delay look shorter than it was.
+    let parked_at = std::time::Instant::now();
     let first = next(&mut consumer, Outcome::Retry("downstream down".into())).await;
     assert_eq!(first, (Disposition::Retrying(1), "m1".into(), 0));
-    let parked_at = std::time::Instant::now();
     let second = next(&mut consumer, Outcome::Retry("still down".into())).await;
     assert_eq!(second, (Disposition::Retrying(2), "m1".into(), 1));
     assert!(

@@ -791,6 +791,8 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
         .args(["--rate-limit", "40/s", "--no-color"])
         .arg("--report-dir")
         .arg(&report)
+        // It keeps a cache of what it found in its working directory.
+        .current_dir(&state_dir)
         .output()
         .await
         .unwrap_or_else(|error| {

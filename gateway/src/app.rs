@@ -354,8 +354,19 @@ async fn api(
     shared.gateway.handle(request, peer, &request_id).await
 }
 
-/// 200 when every upstream reports SERVING, else 503 naming those that don't.
+/// The upstreams every request needs: svc-auth (keys, API keys) and svc-tenant (tenant
+/// resolution). The gateway is ready while they serve; another upstream's outage only makes
+/// its own routes answer 503.
+const REQUIRED_UPSTREAMS: [&str; 2] = [platform::suite::AUTH.name, platform::suite::TENANT.name];
+
+/// 200 when the upstreams every request needs report SERVING (with `?all`, when every upstream
+/// does), else 503 naming those that don't; the body lists each upstream's state either way.
 async fn readiness(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let all = request.uri().query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair == "all" || pair == "all=true")
+    });
     let checks = shared.gateway.transcoder.channels().map(|(name, channel)| {
         let channel = channel.clone();
         let name = name.to_owned();
@@ -366,16 +377,20 @@ async fn readiness(State(shared): State<Arc<Shared>>, request: Request) -> Respo
             (name, serving)
         }
     });
-    let results = futures_util::future::join_all(checks).await;
+    let mut results = futures_util::future::join_all(checks).await;
+    results.sort();
     let not_ready: Vec<&str> = results
         .iter()
-        .filter(|(_, serving)| !serving)
+        .filter(|(name, serving)| !serving && (all || REQUIRED_UPSTREAMS.contains(&name.as_str())))
         .map(|(name, _)| name.as_str())
         .collect();
     if not_ready.is_empty() {
         let upstreams: serde_json::Map<String, serde_json::Value> = results
             .iter()
-            .map(|(name, _)| (name.clone(), json!("serving")))
+            .map(|(name, serving)| {
+                let state = if *serving { "serving" } else { "not serving" };
+                (name.clone(), json!(state))
+            })
             .collect();
         (
             StatusCode::OK,

@@ -400,8 +400,15 @@ async fn health_readiness_metrics_and_response_headers() {
     .await;
     let reply = suite.gateway.get("/healthz").send().await;
     assert_eq!((reply.status, reply.json()), (200, json!({"status": "ok"})));
-    // svc-forms and the others are not running in these tests.
+    // svc-forms and the others are not running in these tests: the gateway is ready all the
+    // same (their routes answer 503), and says so; `?all` asks for every upstream.
     let reply = suite.gateway.get("/readyz").send().await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let upstreams = &reply.json()["upstreams"];
+    assert_eq!(upstreams["svc-auth"], "serving", "{upstreams}");
+    assert_eq!(upstreams["svc-tenant"], "serving", "{upstreams}");
+    assert_eq!(upstreams["svc-forms"], "not serving", "{upstreams}");
+    let reply = suite.gateway.get("/readyz?all").send().await;
     assert_eq!(
         (reply.status, reply.error_code()),
         (503, "UNAVAILABLE".to_owned())

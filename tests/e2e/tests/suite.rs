@@ -80,7 +80,7 @@ impl Suite {
             Duration::from_secs(60),
             "the gateway reports ready",
             || async {
-                get(suite.gateway, "/readyz", &[])
+                get(suite.gateway, "/readyz?all", &[])
                     .await
                     .is_some_and(|(status, _)| status == 200)
             },
@@ -238,7 +238,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     let mut suite = Suite::start(&infra, &state_dir).await;
     let demo_tenant = suite.demo_tenant_id().await;
 
-    let (status, ready) = get(suite.gateway, "/readyz", &[]).await.unwrap();
+    let (status, ready) = get(suite.gateway, "/readyz?all", &[]).await.unwrap();
     assert_eq!(status, 200);
     for service in platform::suite::SERVICES {
         assert_eq!(ready["upstreams"][service.name], "serving", "{ready}");

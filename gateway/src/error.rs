@@ -54,12 +54,9 @@ impl ApiError {
     /// Sets the reason, in `details` as the services give theirs and mirrored as `reason`.
     pub fn with_reason(mut self, reason: &str) -> Self {
         self.reason = Some(reason.to_owned());
-        self.details.push(json!({
-            "@type": ErrorInfo::TYPE_URL,
-            "reason": reason,
-            "domain": platform::error::ERROR_DOMAIN,
-            "metadata": {},
-        }));
+        let metadata = std::collections::HashMap::new();
+        let detail = error_info(reason, platform::error::ERROR_DOMAIN, &metadata);
+        self.details.push(detail);
         self
     }
 
@@ -111,12 +108,8 @@ impl ApiError {
                     http::HeaderMap::new(),
                 )));
             }
-            error.details.push(json!({
-                "@type": ErrorInfo::TYPE_URL,
-                "reason": info.reason,
-                "domain": info.domain,
-                "metadata": info.metadata,
-            }));
+            let detail = error_info(&info.reason, &info.domain, &info.metadata);
+            error.details.push(detail);
         }
         if let Some(retry) = details.retry_info() {
             let delay = retry.retry_delay.unwrap_or_default();
@@ -204,6 +197,20 @@ impl ApiError {
         self.request_id = request_id.to_owned();
         self
     }
+}
+
+/// A `google.rpc.ErrorInfo` detail as JSON.
+fn error_info(
+    reason: &str,
+    domain: &str,
+    metadata: &std::collections::HashMap<String, String>,
+) -> Value {
+    json!({
+        "@type": ErrorInfo::TYPE_URL,
+        "reason": reason,
+        "domain": domain,
+        "metadata": metadata,
+    })
 }
 
 /// HTTP status of a gRPC code (google/rpc/code.proto).

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use platform::amqp::{Consumer, Outcome};
+use platform::context::TenantId;
 use platform::testing::{CallMetadata, error_reason};
 use proto::formflow::auth::v1 as wire;
 use tonic::Code;
 
-use crate::helpers::{PASSWORD, TestApp, tenant_of};
+use crate::helpers::{Auth, PASSWORD, TestApp, tenant_of};
 
 fn invitation(email: &str, role: wire::Role) -> wire::CreateInvitationRequest {
     wire::CreateInvitationRequest {
@@ -339,48 +340,79 @@ async fn only_admins_invite_and_only_owners_touch_owners() {
         .unwrap();
 }
 
+/// Ada's tenant, where Linus accepted an invitation with a role and logged in.
+struct Team {
+    app: TestApp,
+    tenant: TenantId,
+    /// Ada, the owner, through the gateway.
+    owner_client: Auth,
+    /// Linus's membership.
+    member: wire::Member,
+    /// Linus's session.
+    tokens: wire::AuthTokens,
+}
+
+impl Team {
+    async fn with_linus_as(role: wire::Role) -> Team {
+        let app = TestApp::spawn().await;
+        let mut events = Consumer::start(
+            &app.infra.amqp,
+            "test",
+            "test.invitations",
+            &["auth.invitation.created.#"],
+            10,
+        )
+        .await
+        .unwrap();
+        let owner = app.sign_up("acme", "ada@example.com").await;
+        let tenant = tenant_of(&owner);
+        let owner_client = app.auth_with(&owner.tokens.as_ref().unwrap().access_token);
+        owner_client
+            .clone()
+            .create_invitation(invitation("linus@example.com", role))
+            .await
+            .unwrap();
+        let token = invitation_tokens(&mut events, 1).await.remove(0);
+        let member = app
+            .auth_public(Some(tenant))
+            .accept_invitation(wire::AcceptInvitationRequest {
+                token,
+                display_name: "Linus".into(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .member
+            .unwrap();
+        let tokens = app
+            .login(tenant, "linus@example.com", PASSWORD)
+            .await
+            .unwrap()
+            .tokens
+            .unwrap();
+        Team {
+            app,
+            tenant,
+            owner_client,
+            member,
+            tokens,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_removed_member_loses_their_sessions() {
-    let app = TestApp::spawn().await;
-    let mut events = Consumer::start(
-        &app.infra.amqp,
-        "test",
-        "test.invitations",
-        &["auth.invitation.created.#"],
-        10,
-    )
-    .await
-    .unwrap();
-    let owner = app.sign_up("acme", "ada@example.com").await;
-    let tenant = tenant_of(&owner);
-    let owner_client = app.auth_with(&owner.tokens.as_ref().unwrap().access_token);
+    let Team {
+        app,
+        tenant,
+        owner_client,
+        member,
+        tokens: linus,
+    } = Team::with_linus_as(wire::Role::Member).await;
     owner_client
         .clone()
-        .create_invitation(invitation("linus@example.com", wire::Role::Member))
-        .await
-        .unwrap();
-    let token = invitation_tokens(&mut events, 1).await.remove(0);
-    let accepted = app
-        .auth_public(Some(tenant))
-        .accept_invitation(wire::AcceptInvitationRequest {
-            token,
-            display_name: "Linus".into(),
-            password: PASSWORD.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let linus = app
-        .login(tenant, "linus@example.com", PASSWORD)
-        .await
-        .unwrap()
-        .tokens
-        .unwrap();
-    owner_client
-        .clone()
-        .remove_member(wire::RemoveMemberRequest {
-            name: accepted.member.unwrap().name,
-        })
+        .remove_member(wire::RemoveMemberRequest { name: member.name })
         .await
         .unwrap();
     let refreshed = app
@@ -456,43 +488,13 @@ async fn members_of_another_tenant_are_out_of_reach() {
 
 #[tokio::test]
 async fn a_demoted_admin_loses_the_old_role_at_once() {
-    let app = TestApp::spawn().await;
-    let mut events = Consumer::start(
-        &app.infra.amqp,
-        "test",
-        "test.invitations",
-        &["auth.invitation.created.#"],
-        10,
-    )
-    .await
-    .unwrap();
-    let owner = app.sign_up("acme", "ada@example.com").await;
-    let tenant = tenant_of(&owner);
-    let owner_client = app.auth_with(&owner.tokens.as_ref().unwrap().access_token);
-    owner_client
-        .clone()
-        .create_invitation(invitation("linus@example.com", wire::Role::Admin))
-        .await
-        .unwrap();
-    let token = invitation_tokens(&mut events, 1).await.remove(0);
-    let linus = app
-        .auth_public(Some(tenant))
-        .accept_invitation(wire::AcceptInvitationRequest {
-            token,
-            display_name: "Linus".into(),
-            password: PASSWORD.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .member
-        .unwrap();
-    let admin = app
-        .login(tenant, "linus@example.com", PASSWORD)
-        .await
-        .unwrap()
-        .tokens
-        .unwrap();
+    let Team {
+        app,
+        tenant,
+        owner_client,
+        member: linus,
+        tokens: admin,
+    } = Team::with_linus_as(wire::Role::Admin).await;
     let invite = || invitation("grace@example.com", wire::Role::Member);
     let direct = |token: &str| app.auth_direct(CallMetadata::new(Some(token), Some(tenant)));
     let list_members = || wire::ListMembersRequest::default();

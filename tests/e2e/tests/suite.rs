@@ -809,23 +809,6 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
     std::fs::remove_dir_all(&state_dir).ok();
 }
 
-/// Whether the proto marks `method` as not built yet (`formflow.api.v1.policy.unbuilt`).
-fn is_marked_unbuilt(method: &MethodDescriptor) -> bool {
-    let Some(extension) = method
-        .parent_pool()
-        .get_extension_by_name("formflow.api.v1.policy")
-    else {
-        return false;
-    };
-    let options = method.options();
-    options.has_extension(&extension)
-        && options
-            .get_extension(&extension)
-            .as_message()
-            .and_then(|policy| policy.get_field_by_name("unbuilt"))
-            .is_some_and(|unbuilt| unbuilt.as_bool() == Some(true))
-}
-
 /// What an RPC answered to one hostile request: its status code, or OK.
 async fn call_hostile(
     channel: &tonic::transport::Channel,
@@ -946,7 +929,8 @@ async fn hostile_strings_in_every_field_of_every_rpc_never_cause_a_server_error(
             let unimplemented = answer
                 .as_ref()
                 .is_err_and(|status| status.code() == Code::Unimplemented);
-            let marked = is_marked_unbuilt(&method);
+            // Read as the gateway reads it for its OpenAPI document.
+            let marked = gateway::transcode::routes::policy_of(&method).0.unbuilt;
             let named = answer.as_ref().is_err_and(|status| {
                 status.message()
                     == format!("{}.{} is not built yet", service.full_name(), method.name())

@@ -8,6 +8,7 @@
 //! - [`consumer`]: reacting to events: typed decoding, a reconnecting runner, handled-once.
 //! - [`events`] and [`outbox`]: the event envelope and the transactional outbox with its relay.
 //! - [`auth`] and [`context`]: JWT verification and signing, principals, the request context.
+//! - [`crypto`]: secrets sealed at rest under rotating keys (AES-256-GCM).
 //! - [`id`]: typed resource ids (`platform::id!`).
 //! - [`idempotency`]: `Idempotency-Key`: answers replayed, reuse and concurrency refused.
 //! - [`client`]: channels to other suite services and authorised requests.
@@ -30,6 +31,7 @@ pub mod client;
 pub mod config;
 pub mod consumer;
 pub mod context;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -250,7 +250,7 @@ fn auth_config(
     tenant_url: String,
 ) -> anyhow::Result<svc_auth::Config> {
     let encryption_keys = state_secret(&args.state_dir, "auth-encryption-keys", || {
-        svc_auth::crypto::Sealer::generate_key_entry("dev")
+        platform::crypto::Sealer::generate_key_entry("dev")
     })?;
     let service_clients = state_secret(&args.state_dir, "service-clients", || {
         format!("gateway:{}", random_password())

@@ -16,7 +16,9 @@ use secrecy::SecretString;
 
 use crate::admin::ensure_platform_admin;
 use crate::config::{Command, Config};
-use crate::crypto::{Passwords, Sealer};
+use platform::crypto::Sealer;
+
+use crate::crypto::Passwords;
 use crate::domain::{Email, PasswordPolicy, PersonName};
 use crate::grpc::AuthApi;
 use crate::keys::KeyRing;
@@ -32,7 +34,10 @@ pub static SCHEMA: Schema = Schema::new(AUTH, sqlx::migrate!());
 /// Connects to Postgres (migrating it), Redis and RabbitMQ, loads (or creates) the signing
 /// keys, and readies the API on `listeners`; nothing is served until the runtime runs.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
-    let sealer = Arc::new(Sealer::from_config(&config.secrets.encryption_keys()?)?);
+    let sealer = Arc::new(Sealer::from_config(
+        "AUTH_ENCRYPTION_KEYS",
+        &config.secrets.encryption_keys()?,
+    )?);
     let clients = Arc::new(ServiceClients::parse(&config.secrets.service_clients()?)?);
     let passwords = Passwords::new(&config.security)?;
     let mut connections = Connections::open(&config.infra, SERVICE_NAME, &SCHEMA).await?;

@@ -13,7 +13,7 @@ use jsonwebtoken::jwk::JwkSet;
 use platform::auth::{Claims, JwtSigner, JwtVerifier};
 use sqlx::PgPool;
 
-use crate::crypto::Sealer;
+use platform::crypto::Sealer;
 
 /// Algorithm of every key.
 pub const ALGORITHM: &str = "EdDSA";

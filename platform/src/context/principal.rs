@@ -255,6 +255,18 @@ impl Principal {
         }
     }
 
+    /// The caller as resources record who made them: `users/{id}`, `apiKeys/{id}`,
+    /// `services/{name}`.
+    pub fn resource_name(&self) -> String {
+        match self {
+            Principal::User { user_id, .. } | Principal::PlatformAdmin { user_id } => {
+                format!("users/{user_id}")
+            }
+            Principal::ApiKey { key_id, .. } => format!("apiKeys/{key_id}"),
+            Principal::Service { name, .. } => format!("services/{name}"),
+        }
+    }
+
     /// A short description for audit rows and logs (`user:<id>`, `service:<name>`).
     pub fn audit_name(&self) -> String {
         match self {

@@ -50,7 +50,9 @@ pub use two_factor::Enrolment;
 pub(crate) use reset_requests::{ResetRequests, reset_queue};
 
 use crate::config::{SecurityConfig, TokenConfig};
-use crate::crypto::{Passwords, Sealer};
+use platform::crypto::Sealer;
+
+use crate::crypto::Passwords;
 use crate::domain::{LockoutPolicy, PasswordPolicy};
 use crate::error::Error;
 use crate::keys::KeyRing;

@@ -121,12 +121,9 @@ fn describe(form: &FormRef) -> String {
 /// The caller as forms and submissions record it: `users/…`, `apiKeys/…`, `services/…`;
 /// empty when anonymous.
 fn principal_name(context: &RequestContext) -> String {
-    match &context.principal {
-        None => String::new(),
-        Some(Principal::User { user_id, .. } | Principal::PlatformAdmin { user_id }) => {
-            format!("users/{user_id}")
-        }
-        Some(Principal::ApiKey { key_id, .. }) => format!("apiKeys/{key_id}"),
-        Some(Principal::Service { name, .. }) => format!("services/{name}"),
-    }
+    context
+        .principal
+        .as_ref()
+        .map(Principal::resource_name)
+        .unwrap_or_default()
 }

@@ -85,7 +85,7 @@ impl Services {
         auth_config.extra_jwks_file = keys.auth_config().auth_jwks_file;
         auth_config.security = options.security;
         auth_config.secrets.encryption_keys = Some(SecretString::from(
-            svc_auth::crypto::Sealer::generate_key_entry("test"),
+            platform::crypto::Sealer::generate_key_entry("test"),
         ));
         auth_config.secrets.service_clients = Some(SecretString::from(format!(
             "{}:{}",

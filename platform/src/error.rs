@@ -104,16 +104,62 @@ impl std::fmt::Display for FieldViolations {
 
 impl std::error::Error for FieldViolations {}
 
+/// Most bytes of violations a status carries in its details (its message carries fewer): a
+/// status travels in HTTP/2 headers, which peers refuse past 16 KiB, so a request with
+/// thousands of problems gets the first ones and the count of the rest.
+const VIOLATIONS_BUDGET: usize = 6 * 1024;
+/// Most bytes of violations in a status's message.
+const MESSAGE_BUDGET: usize = 1024;
+/// Longest field path or description kept, in characters (both may echo what was sent).
+const VIOLATION_PART_CHARS: usize = 200;
+
+/// `text` cut to `VIOLATION_PART_CHARS` characters, marked with `…` when cut.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(VIOLATION_PART_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The violations that fit in `budget` bytes, each bounded, and how many did not fit.
+fn within(violations: &[(String, String)], budget: usize) -> (Vec<(String, String)>, usize) {
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for (field, description) in violations {
+        let (field, description) = (bounded(field), bounded(description));
+        used += field.len() + description.len() + 4;
+        if used > budget && !kept.is_empty() {
+            break;
+        }
+        kept.push((field, description));
+    }
+    let left_out = violations.len() - kept.len();
+    (kept, left_out)
+}
+
 impl From<FieldViolations> for Status {
     fn from(violations: FieldViolations) -> Self {
-        let details = ErrorDetails::with_bad_request(
-            violations
-                .violations
-                .iter()
-                .map(|(field, description)| FieldViolation::new(field, description))
-                .collect::<Vec<_>>(),
-        );
-        Status::with_error_details(Code::InvalidArgument, violations.to_string(), details)
+        let (detailed, left_out) = within(&violations.violations, VIOLATIONS_BUDGET);
+        let mut field_violations: Vec<FieldViolation> = detailed
+            .iter()
+            .map(|(field, description)| FieldViolation::new(field, description))
+            .collect();
+        if left_out > 0 {
+            field_violations.push(FieldViolation::new(
+                "",
+                format!("{left_out} more problems are not listed: fix these and send again"),
+            ));
+        }
+        let (summarised, unsummarised) = within(&violations.violations, MESSAGE_BUDGET);
+        let mut message = FieldViolations {
+            violations: summarised,
+        }
+        .to_string();
+        if unsummarised > 0 {
+            message.push_str(&format!("; and {unsummarised} more (see the details)"));
+        }
+        let details = ErrorDetails::with_bad_request(field_violations);
+        Status::with_error_details(Code::InvalidArgument, message, details)
     }
 }
 
@@ -297,6 +343,46 @@ mod tests {
             status
                 .message()
                 .contains("tenant.slug: must be 3 to 63 characters")
+        );
+    }
+
+    #[test]
+    fn thousands_of_long_violations_fit_in_a_status_and_say_how_many_were_left_out() {
+        let mut violations = FieldViolations::new();
+        let echoed = "é".repeat(3_000);
+        for index in 0..1_000 {
+            violations.add(
+                format!("items[{index}].{echoed}"),
+                format!("{echoed} is not allowed"),
+            );
+        }
+        let status = Status::from(violations);
+        assert!(
+            status.message().len() < 2 * MESSAGE_BUDGET,
+            "{}",
+            status.message().len()
+        );
+        assert!(
+            status.message().ends_with("(see the details)"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.details().len() < 2 * VIOLATIONS_BUDGET,
+            "{}",
+            status.details().len()
+        );
+        let listed = status.get_details_bad_request().unwrap().field_violations;
+        assert!(listed.len() > 1 && listed.len() < 1_000, "{}", listed.len());
+        assert!(listed[0].field.starts_with("items[0].é") && listed[0].field.ends_with('…'));
+        let last = listed.last().unwrap();
+        assert_eq!(last.field, "");
+        assert_eq!(
+            last.description,
+            format!(
+                "{} more problems are not listed: fix these and send again",
+                1_000 - (listed.len() - 1)
+            )
         );
     }
 

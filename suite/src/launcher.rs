@@ -149,7 +149,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting svc-forms")?;
     tasks.spawn(named(FORMS, forms.run_until_stopped(stopped(&shutdown))));
-    let workflow = svc_workflow::build(with_suite(&args, &verification)?, ports.take(WORKFLOW))
+    let mut workflow_config: svc_workflow::Config = with_suite(&args, &verification)?;
+    workflow_config.options.encryption_keys = Some(SecretString::from(state_secret(
+        &args.state_dir,
+        "workflow-encryption-keys",
+        || platform::crypto::Sealer::generate_key_entry("dev"),
+    )?));
+    let workflow = svc_workflow::build(workflow_config, ports.take(WORKFLOW))
         .await
         .context("starting svc-workflow")?;
     tasks.spawn(named(

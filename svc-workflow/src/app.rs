@@ -1,6 +1,9 @@
 //! Building svc-workflow: what `main` (through `Config::run`), the suite launcher and the tests
 //! all start.
 
+use std::sync::Arc;
+
+use platform::crypto::Sealer;
 use platform::db::Schema;
 use platform::runtime::Runtime;
 use platform::server::Listeners;
@@ -9,6 +12,7 @@ use proto::formflow::workflow::v1::workflow_service_server::WorkflowServiceServe
 
 use crate::config::Config;
 use crate::grpc::WorkflowApi;
+use crate::operations::Workflows;
 
 /// Name of the service in logs, metrics and connection names.
 pub const SERVICE_NAME: &str = WORKFLOW.name;
@@ -16,10 +20,14 @@ pub const SERVICE_NAME: &str = WORKFLOW.name;
 pub static SCHEMA: Schema = Schema::new(WORKFLOW, sqlx::migrate!());
 
 /// Connects to Postgres (migrating it), Redis and RabbitMQ, and readies the API on
-/// `listeners`; nothing is served until the runtime runs. The operations will take the
-/// connections' pool, Redis and outbox.
+/// `listeners`; nothing is served until the runtime runs.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
-    let (mut runtime, _connections) = config.start(&SCHEMA, listeners).await?;
-    runtime.serve_api(WorkflowServiceServer::new(WorkflowApi));
+    let sealer = Arc::new(Sealer::from_config(
+        "WORKFLOW_ENCRYPTION_KEYS",
+        &config.options.encryption_keys()?,
+    )?);
+    let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
+    let workflows = Workflows::new(connections.db, sealer);
+    runtime.serve_api(WorkflowServiceServer::new(WorkflowApi::new(workflows)));
     Ok(runtime)
 }

@@ -1,20 +1,26 @@
-//! svc-workflow will own workflows, triggers, executions, schedules and credentials.
+//! svc-workflow owns workflows: versioned DAGs of typed nodes, validated when saved (each
+//! node's config against its type's JSON Schema, no cycle, no dangling edge, every node
+//! reachable from a trigger), activated version by version, and the credentials their nodes
+//! use, sealed at rest. Executions, triggers and dead letters are drafted in the proto and
+//! answer UNIMPLEMENTED until they are built.
 //!
-//! Today it is the template a service starts from, on the platform's service kit: it owns
-//! the Postgres schema `workflow` (with the platform's outbox, audit log, processed events and
-//! row-level security function, and its own migrations in `migrations/`), relays its outbox
-//! to RabbitMQ, verifies tokens, and serves its API — drafted in
-//! `proto/protos/formflow/workflow/v1/` — whose every RPC answers UNIMPLEMENTED until it is built.
-//! A service grows the rooms svc-tenant has: `operations` (permissions, transactions, audit,
-//! events), `domain`, `store`, `events` and `error`, with `grpc` → `operations` → the rest.
+//! Layers point one way: `grpc` → `operations` → `domain`, `store`.
 //!
 //! - [`app`]: build the service (`build`); `main` runs it with `Config::run`.
 //! - [`config`]: flags and environment variables.
-//! - [`grpc`]: the `WorkflowService` handlers.
+//! - [`grpc`]: the `WorkflowService` handlers and request parsing.
+//! - [`operations`]: permissions, transactions, audit rows, sealing.
+//! - [`domain`]: definitions, node types, expressions, credentials; no IO.
+//! - [`store`]: the SQL.
+//! - [`error`]: errors and their gRPC statuses.
 
 pub mod app;
 pub mod config;
+pub mod domain;
+pub mod error;
 pub mod grpc;
+pub mod operations;
+pub mod store;
 
 pub use app::{SERVICE_NAME, build};
 pub use config::Config;

@@ -276,7 +276,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     // An RPC of a service still being built says which RPC is missing.
     let (status, error) = get(
         suite.gateway,
-        "/api/v1/workflows",
+        "/api/v1/executions",
         &[("authorization", &bearer)],
     )
     .await
@@ -285,7 +285,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(error["error"]["code"], "UNIMPLEMENTED");
     assert_eq!(
         error["error"]["message"],
-        "formflow.workflow.v1.WorkflowService.ListWorkflows is not built yet"
+        "formflow.workflow.v1.WorkflowService.ListExecutions is not built yet"
     );
     let embed = serde_json::json!({"texts": ["forgot my password", "reset my password"]});
     let (status, embedded) = request(

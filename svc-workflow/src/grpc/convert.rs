@@ -1,0 +1,806 @@
+//! Requests to domain values, each bad field reported at once ([`FieldViolations`]), and domain
+//! values back to the wire.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use platform::error::FieldViolations;
+use platform::paging::{decode_page_position, encode_page_token, page_size};
+use platform::wire::{
+    enum_field, enum_filter, etag, expected_version, mask_paths, parse_resource_name, timestamp,
+};
+use proto::formflow::workflow::v1 as wire;
+use serde_json::{Map, Value};
+
+use crate::domain::definition::{DEFAULT_NODE_TIMEOUT, MAX_ATTEMPTS, check_node_id, millis};
+use crate::domain::expression::parse_template;
+use crate::domain::node_types::NODE_TYPES;
+use crate::domain::{
+    Credential, CredentialId, CredentialType, CredentialValue, Definition, Edge, Node,
+    NodeCategory, NodeType, RetryPolicy, Settings, Workflow, WorkflowId, WorkflowState,
+    WorkflowVersion,
+};
+use crate::operations::{CredentialChanges, NewCredential, NewWorkflow, WorkflowChanges};
+use crate::store::{CredentialPosition, WorkflowPosition};
+
+/// The workflow a `workflows/{id}` name in `field` names.
+pub fn workflow_id(
+    violations: &mut FieldViolations,
+    field: &str,
+    name: &str,
+) -> Option<WorkflowId> {
+    parse_resource_name(violations, field, name, "workflows")
+}
+
+/// The workflow a request's `name` names, or the violation.
+pub fn workflow_only(name: &str) -> Result<WorkflowId, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = workflow_id(&mut violations, "name", name);
+    violations.into_result()?;
+    Ok(id.expect("no violation means parsed"))
+}
+
+/// The credential a request's `name` names, or the violation.
+pub fn credential_only(name: &str) -> Result<CredentialId, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = parse_resource_name(&mut violations, "name", name, "credentials");
+    violations.into_result()?;
+    Ok(id.expect("no violation means parsed"))
+}
+
+/// The workflow and version a `workflows/{id}/versions/{version}` name names.
+pub fn version_name(name: &str) -> Result<(WorkflowId, i32), FieldViolations> {
+    let parsed = name
+        .rsplit_once("/versions/")
+        .and_then(|(workflow, version)| {
+            let mut ignored = FieldViolations::new();
+            let id = workflow_id(&mut ignored, "name", workflow)?;
+            let version = version
+                .parse::<i32>()
+                .ok()
+                .filter(|version| *version >= 1)?;
+            Some((id, version))
+        });
+    parsed.ok_or_else(|| {
+        FieldViolations::single(
+            "name",
+            "must be a resource name, workflows/{uuid}/versions/{number}",
+        )
+    })
+}
+
+fn display_name(violations: &mut FieldViolations, field: &str, value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    let length = trimmed.chars().count();
+    if length == 0 || length > 100 {
+        violations.add(field, "must be 1 to 100 characters");
+        return None;
+    }
+    if trimmed.chars().any(char::is_control) {
+        violations.add(field, "cannot contain control characters");
+        return None;
+    }
+    Some(trimmed.to_owned())
+}
+
+fn description(violations: &mut FieldViolations, field: &str, value: &str) -> Option<String> {
+    if value.chars().count() > 2_000 {
+        violations.add(field, "must be at most 2,000 characters");
+        return None;
+    }
+    Some(value.to_owned())
+}
+
+/// A duration on the wire in milliseconds, `None` (with a violation) when out of `range`.
+fn duration(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: Option<&pbjson_types::Duration>,
+    default: Duration,
+    (min, max, described): (Duration, Duration, &str),
+) -> Option<u64> {
+    let Some(value) = value else {
+        return Some(millis(default));
+    };
+    let parsed = u64::try_from(value.seconds)
+        .ok()
+        .zip(u32::try_from(value.nanos).ok())
+        .map(|(seconds, nanos)| Duration::new(seconds, nanos));
+    match parsed {
+        Some(parsed) if parsed >= min && parsed <= max => Some(millis(parsed)),
+        _ => {
+            violations.add(field, format!("must be {described}"));
+            None
+        }
+    }
+}
+
+fn retry_policy(
+    violations: &mut FieldViolations,
+    path: &str,
+    policy: Option<&wire::RetryPolicy>,
+) -> RetryPolicy {
+    let defaults = RetryPolicy::default();
+    let Some(policy) = policy else {
+        return defaults;
+    };
+    let max_attempts = match u32::try_from(policy.max_attempts) {
+        Ok(0) => defaults.max_attempts,
+        Ok(attempts) if attempts <= MAX_ATTEMPTS => attempts,
+        _ => {
+            violations.add(
+                format!("{path}.max_attempts"),
+                format!("must be between 0 and {MAX_ATTEMPTS}"),
+            );
+            defaults.max_attempts
+        }
+    };
+    let initial_backoff_ms = duration(
+        violations,
+        &format!("{path}.initial_backoff"),
+        policy.initial_backoff.as_ref(),
+        Duration::from_millis(defaults.initial_backoff_ms),
+        (
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+            "between 100 milliseconds and 1 hour",
+        ),
+    )
+    .unwrap_or(defaults.initial_backoff_ms);
+    let max_backoff_ms = duration(
+        violations,
+        &format!("{path}.max_backoff"),
+        policy.max_backoff.as_ref(),
+        Duration::from_millis(defaults.max_backoff_ms.max(initial_backoff_ms)),
+        (
+            Duration::from_millis(100),
+            Duration::from_secs(86_400),
+            "between 100 milliseconds and 1 day",
+        ),
+    )
+    .unwrap_or(defaults.max_backoff_ms);
+    if max_backoff_ms < initial_backoff_ms {
+        violations.add(
+            format!("{path}.max_backoff"),
+            "must be at least initial_backoff",
+        );
+    }
+    RetryPolicy {
+        max_attempts,
+        initial_backoff_ms,
+        max_backoff_ms,
+    }
+}
+
+fn object(value: Option<&pbjson_types::Struct>) -> Map<String, Value> {
+    match value.map(serde_json::to_value) {
+        Some(Ok(Value::Object(object))) => object,
+        _ => Map::new(),
+    }
+}
+
+/// A definition from the wire, checked as a whole; violations under `path`
+/// (`workflow.definition`).
+pub fn definition(
+    violations: &mut FieldViolations,
+    path: &str,
+    definition: Option<&wire::WorkflowDefinition>,
+) -> Option<Definition> {
+    let Some(definition) = definition else {
+        violations.add(path, "is required");
+        return None;
+    };
+    let before = violations.violations().len();
+    let nodes = definition
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(index, node)| {
+            let node_path = format!("{path}.nodes[{index}]");
+            if let Err(reason) = check_node_id(&node.id) {
+                violations.add(format!("{node_path}.id"), reason);
+            }
+            if node.display_name.chars().count() > 100 {
+                violations.add(
+                    format!("{node_path}.display_name"),
+                    "must be at most 100 characters",
+                );
+            }
+            Node {
+                id: node.id.clone(),
+                node_type: node.r#type.clone(),
+                display_name: node.display_name.clone(),
+                config: object(node.config.as_ref()),
+                retry: retry_policy(
+                    violations,
+                    &format!("{node_path}.retry"),
+                    node.retry.as_ref(),
+                ),
+                timeout_ms: duration(
+                    violations,
+                    &format!("{node_path}.timeout"),
+                    node.timeout.as_ref(),
+                    DEFAULT_NODE_TIMEOUT,
+                    (
+                        Duration::from_secs(1),
+                        Duration::from_secs(3600),
+                        "between 1 second and 1 hour",
+                    ),
+                )
+                .unwrap_or(0),
+            }
+        })
+        .collect();
+    let edges = definition
+        .edges
+        .iter()
+        .map(|edge| Edge {
+            from: edge.from.clone(),
+            to: edge.to.clone(),
+            when: edge.when.clone(),
+        })
+        .collect();
+    let wire_settings = definition.settings.clone().unwrap_or_default();
+    if wire_settings.lock_key.chars().count() > 500 {
+        violations.add(
+            format!("{path}.settings.lock_key"),
+            "must be at most 500 characters",
+        );
+    } else if let Err(reason) = parse_template(&wire_settings.lock_key) {
+        violations.add(format!("{path}.settings.lock_key"), reason);
+    }
+    let settings = Settings {
+        lock_key: wire_settings.lock_key,
+        timeout_ms: duration(
+            violations,
+            &format!("{path}.settings.timeout"),
+            wire_settings.timeout.as_ref(),
+            crate::domain::definition::DEFAULT_EXECUTION_TIMEOUT,
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(30 * 86_400),
+                "between 1 second and 30 days",
+            ),
+        )
+        .unwrap_or(0),
+    };
+    let definition = Definition {
+        nodes,
+        edges,
+        settings,
+    };
+    if let Err(problems) = definition.check() {
+        for (problem_path, reason) in problems {
+            violations.add(format!("{path}.{problem_path}"), reason);
+        }
+    }
+    (violations.violations().len() == before).then_some(definition)
+}
+
+/// Checks CreateWorkflow.
+pub fn new_workflow(request: wire::CreateWorkflowRequest) -> Result<NewWorkflow, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let Some(workflow) = request.workflow else {
+        return Err(FieldViolations::single("workflow", "is required"));
+    };
+    let display_name = display_name(
+        &mut violations,
+        "workflow.display_name",
+        &workflow.display_name,
+    );
+    let description = description(
+        &mut violations,
+        "workflow.description",
+        &workflow.description,
+    );
+    let definition = definition(
+        &mut violations,
+        "workflow.definition",
+        workflow.definition.as_ref(),
+    );
+    violations.into_result()?;
+    Ok(NewWorkflow {
+        display_name: display_name.expect("checked"),
+        description: description.expect("checked"),
+        definition: definition.expect("checked"),
+    })
+}
+
+/// Checks UpdateWorkflow: the workflow and the changes its mask names.
+pub fn workflow_changes(
+    request: wire::UpdateWorkflowRequest,
+) -> Result<(WorkflowId, WorkflowChanges), FieldViolations> {
+    let Some(workflow) = request.workflow else {
+        return Err(FieldViolations::single("workflow", "is required"));
+    };
+    let mut violations = FieldViolations::new();
+    let id = workflow_id(&mut violations, "workflow.name", &workflow.name);
+    let paths = mask_paths(request.update_mask.as_ref());
+    if paths.is_empty() {
+        violations.add(
+            "update_mask",
+            "must name the fields to change: display_name, description, definition",
+        );
+    }
+    let mut changes = WorkflowChanges {
+        expected_version: expected_version(&mut violations, "workflow.etag", &workflow.etag),
+        ..WorkflowChanges::default()
+    };
+    for path in &paths {
+        match path.as_str() {
+            "display_name" => {
+                changes.display_name = display_name(
+                    &mut violations,
+                    "workflow.display_name",
+                    &workflow.display_name,
+                );
+            }
+            "description" => {
+                changes.description = description(
+                    &mut violations,
+                    "workflow.description",
+                    &workflow.description,
+                );
+            }
+            "definition" => {
+                changes.definition = definition(
+                    &mut violations,
+                    "workflow.definition",
+                    workflow.definition.as_ref(),
+                );
+            }
+            other => violations.add(
+                "update_mask",
+                format!(
+                    "{other:?} is not an updatable field (display_name, description, definition)"
+                ),
+            ),
+        }
+    }
+    violations.into_result()?;
+    Ok((id.expect("checked"), changes))
+}
+
+/// Checks DeleteWorkflow.
+pub fn delete_workflow(
+    request: &wire::DeleteWorkflowRequest,
+) -> Result<(WorkflowId, Option<i64>), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = workflow_id(&mut violations, "name", &request.name);
+    let expected = expected_version(&mut violations, "etag", &request.etag);
+    violations.into_result()?;
+    Ok((id.expect("checked"), expected))
+}
+
+/// Checks ActivateWorkflow: the workflow and the version (`None`: the latest).
+pub fn activate(
+    request: &wire::ActivateWorkflowRequest,
+) -> Result<(WorkflowId, Option<i32>), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = workflow_id(&mut violations, "name", &request.name);
+    if request.version < 0 {
+        violations.add("version", "must be a version number, or 0 for the latest");
+    }
+    violations.into_result()?;
+    Ok((
+        id.expect("checked"),
+        (request.version > 0).then_some(request.version),
+    ))
+}
+
+fn state_filter(state: wire::WorkflowState) -> Option<WorkflowState> {
+    match state {
+        wire::WorkflowState::Unspecified => None,
+        wire::WorkflowState::Inactive => Some(WorkflowState::Inactive),
+        wire::WorkflowState::Active => Some(WorkflowState::Active),
+    }
+}
+
+fn time_and_id<T: From<uuid::Uuid>>(position: &str) -> Option<(DateTime<Utc>, T)> {
+    let (time, id) = position.split_once('|')?;
+    Some((
+        DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc),
+        T::from(uuid::Uuid::try_parse(id).ok()?),
+    ))
+}
+
+/// A checked ListWorkflows.
+#[derive(Debug)]
+pub struct WorkflowListing {
+    /// Where the page starts.
+    pub after: Option<WorkflowPosition>,
+    /// Only workflows in this state.
+    pub state: Option<WorkflowState>,
+    /// Only workflows with a node of this type.
+    pub node_type: Option<String>,
+    /// Workflows per page.
+    pub page_size: usize,
+    filter: String,
+}
+
+impl WorkflowListing {
+    /// The token of the page after `next`.
+    pub fn next_page_token(&self, next: Option<WorkflowPosition>) -> String {
+        next.map(|(time, id)| {
+            encode_page_token(&self.filter, &format!("{}|{id}", time.to_rfc3339()))
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Checks ListWorkflows.
+pub fn list_workflows(
+    request: &wire::ListWorkflowsRequest,
+) -> Result<WorkflowListing, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let page_size = page_size(&mut violations, request.page_size);
+    let state = enum_filter(&mut violations, "state", request.state, state_filter);
+    if !request.node_type.is_empty() && !NODE_TYPES.contains_key(request.node_type.as_str()) {
+        violations.add("node_type", "is not a node type (ListNodeTypes lists them)");
+    }
+    let filter = format!("state={}&node_type={}", request.state, request.node_type);
+    let after = decode_page_position(
+        &mut violations,
+        &request.page_token,
+        &filter,
+        time_and_id::<WorkflowId>,
+    );
+    violations.into_result()?;
+    Ok(WorkflowListing {
+        after,
+        state,
+        node_type: (!request.node_type.is_empty()).then(|| request.node_type.clone()),
+        page_size,
+        filter,
+    })
+}
+
+/// Checks ListWorkflowVersions: the workflow, the version the page starts before, the size.
+pub fn list_versions(
+    request: &wire::ListWorkflowVersionsRequest,
+) -> Result<(WorkflowId, Option<i32>, usize), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = workflow_id(&mut violations, "parent", &request.parent);
+    let page_size = page_size(&mut violations, request.page_size);
+    let before = decode_page_position(
+        &mut violations,
+        &request.page_token,
+        &request.parent,
+        |position| position.parse::<i32>().ok(),
+    );
+    violations.into_result()?;
+    Ok((id.expect("checked"), before, page_size))
+}
+
+fn credential_type(kind: wire::CredentialType) -> Option<CredentialType> {
+    match kind {
+        wire::CredentialType::Unspecified => None,
+        wire::CredentialType::BearerToken => Some(CredentialType::BearerToken),
+        wire::CredentialType::BasicAuth => Some(CredentialType::BasicAuth),
+        wire::CredentialType::Header => Some(CredentialType::Header),
+        wire::CredentialType::WebhookSecret => Some(CredentialType::WebhookSecret),
+        wire::CredentialType::Generic => Some(CredentialType::Generic),
+    }
+}
+
+fn credential_type_to_proto(kind: CredentialType) -> wire::CredentialType {
+    match kind {
+        CredentialType::BearerToken => wire::CredentialType::BearerToken,
+        CredentialType::BasicAuth => wire::CredentialType::BasicAuth,
+        CredentialType::Header => wire::CredentialType::Header,
+        CredentialType::WebhookSecret => wire::CredentialType::WebhookSecret,
+        CredentialType::Generic => wire::CredentialType::Generic,
+    }
+}
+
+/// Checks CreateCredential.
+pub fn new_credential(
+    request: wire::CreateCredentialRequest,
+) -> Result<NewCredential, FieldViolations> {
+    let Some(credential) = request.credential else {
+        return Err(FieldViolations::single("credential", "is required"));
+    };
+    let mut violations = FieldViolations::new();
+    let display_name = display_name(
+        &mut violations,
+        "credential.display_name",
+        &credential.display_name,
+    );
+    let kind = enum_field(
+        &mut violations,
+        "credential.type",
+        credential.r#type,
+        credential_type,
+    );
+    let value = match (credential.value.as_ref(), kind) {
+        (None, _) => {
+            violations.add("credential.value", "is required");
+            None
+        }
+        (Some(value), Some(kind)) => match CredentialValue::parse(kind, object(Some(value))) {
+            Ok(value) => Some(value),
+            Err(problems) => {
+                for (key, reason) in problems {
+                    violations.add(crate::operations::value_path(&key), reason);
+                }
+                None
+            }
+        },
+        (Some(_), None) => None,
+    };
+    violations.into_result()?;
+    Ok(NewCredential {
+        display_name: display_name.expect("checked"),
+        kind: kind.expect("checked"),
+        value: value.expect("checked"),
+    })
+}
+
+/// Checks UpdateCredential: the credential and the changes its mask names.
+pub fn credential_changes(
+    request: wire::UpdateCredentialRequest,
+) -> Result<(CredentialId, CredentialChanges), FieldViolations> {
+    let Some(credential) = request.credential else {
+        return Err(FieldViolations::single("credential", "is required"));
+    };
+    let mut violations = FieldViolations::new();
+    let id = parse_resource_name(
+        &mut violations,
+        "credential.name",
+        &credential.name,
+        "credentials",
+    );
+    let paths = mask_paths(request.update_mask.as_ref());
+    if paths.is_empty() {
+        violations.add(
+            "update_mask",
+            "must name the fields to change: display_name, value",
+        );
+    }
+    let mut changes = CredentialChanges {
+        expected_version: expected_version(&mut violations, "credential.etag", &credential.etag),
+        ..CredentialChanges::default()
+    };
+    for path in &paths {
+        match path.as_str() {
+            "display_name" => {
+                changes.display_name = display_name(
+                    &mut violations,
+                    "credential.display_name",
+                    &credential.display_name,
+                );
+            }
+            "value" => match credential.value.as_ref() {
+                Some(value) => changes.value = Some(object(Some(value))),
+                None => violations.add("credential.value", "is required when the mask names it"),
+            },
+            "type" => violations.add(
+                "update_mask",
+                "a credential's type never changes: create another one",
+            ),
+            other => violations.add(
+                "update_mask",
+                format!("{other:?} is not an updatable field (display_name, value)"),
+            ),
+        }
+    }
+    violations.into_result()?;
+    Ok((id.expect("checked"), changes))
+}
+
+/// A checked ListCredentials.
+#[derive(Debug)]
+pub struct CredentialListing {
+    /// Where the page starts.
+    pub after: Option<CredentialPosition>,
+    /// Only credentials of this type.
+    pub kind: Option<CredentialType>,
+    /// Credentials per page.
+    pub page_size: usize,
+    filter: String,
+}
+
+impl CredentialListing {
+    /// The token of the page after `next`.
+    pub fn next_page_token(&self, next: Option<CredentialPosition>) -> String {
+        next.map(|(display_name, id)| {
+            encode_page_token(&self.filter, &format!("{id}|{display_name}"))
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Checks ListCredentials.
+pub fn list_credentials(
+    request: &wire::ListCredentialsRequest,
+) -> Result<CredentialListing, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let page_size = page_size(&mut violations, request.page_size);
+    let kind = enum_filter(&mut violations, "type", request.r#type, credential_type);
+    let filter = format!("type={}", request.r#type);
+    let after = decode_page_position(&mut violations, &request.page_token, &filter, |position| {
+        let (id, display_name) = position.split_once('|')?;
+        Some((display_name.to_owned(), CredentialId::parse(id).ok()?))
+    });
+    violations.into_result()?;
+    Ok(CredentialListing {
+        after,
+        kind,
+        page_size,
+        filter,
+    })
+}
+
+/// Checks ListNodeTypes: the page size, the type the page starts after, the family.
+pub fn list_node_types(
+    request: &wire::ListNodeTypesRequest,
+) -> Result<(usize, Option<String>, Option<NodeCategory>), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let page_size = match usize::try_from(request.page_size) {
+        Ok(0) => 100,
+        Ok(size) if size <= 100 => size,
+        _ => {
+            violations.add("page_size", "must be between 0 and 100");
+            100
+        }
+    };
+    let category = enum_filter(
+        &mut violations,
+        "category",
+        request.category,
+        |category: wire::NodeCategory| match category {
+            wire::NodeCategory::Unspecified => None,
+            wire::NodeCategory::Trigger => Some(NodeCategory::Trigger),
+            wire::NodeCategory::Transform => Some(NodeCategory::Transform),
+            wire::NodeCategory::Logic => Some(NodeCategory::Logic),
+            wire::NodeCategory::Action => Some(NodeCategory::Action),
+        },
+    );
+    let filter = format!("category={}", request.category);
+    let after = decode_page_position(&mut violations, &request.page_token, &filter, |position| {
+        NODE_TYPES
+            .contains_key(position)
+            .then(|| position.to_owned())
+    });
+    violations.into_result()?;
+    Ok((page_size, after, category))
+}
+
+/// The token of the page of node types after `last`, in the listing of `category`.
+pub fn node_types_page_token(category: i32, last: &str) -> String {
+    encode_page_token(&format!("category={category}"), last)
+}
+
+fn duration_to_proto(millis: u64) -> pbjson_types::Duration {
+    pbjson_types::Duration {
+        seconds: i64::try_from(millis / 1000).unwrap_or(i64::MAX),
+        nanos: i32::try_from((millis % 1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+fn struct_to_proto(object: &Map<String, Value>) -> pbjson_types::Struct {
+    serde_json::from_value(Value::Object(object.clone())).expect("a JSON object is a Struct")
+}
+
+/// A definition on the wire.
+pub fn definition_to_proto(definition: &Definition) -> wire::WorkflowDefinition {
+    wire::WorkflowDefinition {
+        nodes: definition
+            .nodes
+            .iter()
+            .map(|node| wire::Node {
+                id: node.id.clone(),
+                r#type: node.node_type.clone(),
+                display_name: node.display_name.clone(),
+                config: Some(struct_to_proto(&node.config)),
+                retry: Some(wire::RetryPolicy {
+                    max_attempts: i32::try_from(node.retry.max_attempts).unwrap_or(i32::MAX),
+                    initial_backoff: Some(duration_to_proto(node.retry.initial_backoff_ms)),
+                    max_backoff: Some(duration_to_proto(node.retry.max_backoff_ms)),
+                }),
+                timeout: Some(duration_to_proto(node.timeout_ms)),
+            })
+            .collect(),
+        edges: definition
+            .edges
+            .iter()
+            .map(|edge| wire::Edge {
+                from: edge.from.clone(),
+                to: edge.to.clone(),
+                when: edge.when.clone(),
+            })
+            .collect(),
+        settings: Some(wire::WorkflowSettings {
+            lock_key: definition.settings.lock_key.clone(),
+            timeout: Some(duration_to_proto(definition.settings.timeout_ms)),
+        }),
+    }
+}
+
+/// A workflow on the wire.
+pub fn workflow_to_proto(workflow: &Workflow) -> wire::Workflow {
+    let name = format!("workflows/{}", workflow.id);
+    let webhooks = workflow
+        .running_definition()
+        .map(|definition| {
+            definition
+                .webhook_nodes()
+                .map(|node| wire::WebhookTrigger {
+                    node_id: node.to_owned(),
+                    webhook: format!("{name}/webhooks/{node}"),
+                    path: format!("/api/v1/{name}/webhooks/{node}:trigger"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    wire::Workflow {
+        id: workflow.id.to_string(),
+        display_name: workflow.display_name.clone(),
+        description: workflow.description.clone(),
+        definition: Some(definition_to_proto(&workflow.definition)),
+        version: workflow.latest_version,
+        state: match workflow.state {
+            WorkflowState::Inactive => wire::WorkflowState::Inactive,
+            WorkflowState::Active => wire::WorkflowState::Active,
+        } as i32,
+        active_version: workflow.active_version,
+        webhooks,
+        creator: workflow.creator.clone(),
+        create_time: Some(timestamp(workflow.created_at)),
+        update_time: Some(timestamp(workflow.updated_at)),
+        etag: etag(workflow.version),
+        name,
+    }
+}
+
+/// A version on the wire.
+pub fn version_to_proto(version: &WorkflowVersion) -> wire::WorkflowVersion {
+    wire::WorkflowVersion {
+        name: format!(
+            "workflows/{}/versions/{}",
+            version.workflow_id, version.version
+        ),
+        version: version.version,
+        definition: Some(definition_to_proto(&version.definition)),
+        creator: version.creator.clone(),
+        create_time: Some(timestamp(version.created_at)),
+    }
+}
+
+/// A credential on the wire, without its value.
+pub fn credential_to_proto(credential: &Credential) -> wire::Credential {
+    wire::Credential {
+        name: format!("credentials/{}", credential.id),
+        id: credential.id.to_string(),
+        display_name: credential.display_name.clone(),
+        r#type: credential_type_to_proto(credential.kind) as i32,
+        value: None,
+        create_time: Some(timestamp(credential.created_at)),
+        update_time: Some(timestamp(credential.updated_at)),
+        etag: etag(credential.version),
+    }
+}
+
+/// A node type on the wire.
+pub fn node_type_to_proto(node_type: &NodeType) -> wire::NodeType {
+    let Value::Object(schema) = &node_type.config_schema else {
+        unreachable!("config schemas are objects")
+    };
+    wire::NodeType {
+        r#type: node_type.name.to_owned(),
+        category: match node_type.category {
+            NodeCategory::Trigger => wire::NodeCategory::Trigger,
+            NodeCategory::Transform => wire::NodeCategory::Transform,
+            NodeCategory::Logic => wire::NodeCategory::Logic,
+            NodeCategory::Action => wire::NodeCategory::Action,
+        } as i32,
+        display_name: node_type.display_name.to_owned(),
+        description: node_type.description.to_owned(),
+        config_schema: Some(struct_to_proto(schema)),
+        outputs: node_type
+            .outputs
+            .iter()
+            .map(|output| (*output).to_owned())
+            .collect(),
+    }
+}

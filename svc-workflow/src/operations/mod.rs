@@ -1,0 +1,132 @@
+//! Workflow operations: who may do what, the transaction each runs in and its audit row.
+//! Handlers in `grpc` only translate to and from the wire.
+//!
+//! - [`workflows`]: create, read, list, update, delete, activate, deactivate; versions.
+//! - [`credentials`]: create, read, list, update (rotate), delete; values sealed at rest.
+//!
+//! Tenants: a workflow or credential of another tenant is NOT_FOUND whatever the caller may
+//! do, since every query runs in the caller's tenant (and row-level security agrees).
+
+mod credentials;
+mod workflows;
+
+use std::sync::Arc;
+
+use platform::audit::{AuditEntry, AuditLog};
+use platform::context::{Principal, RequestContext, TenantId};
+use platform::crypto::Sealer;
+use platform::db::Db;
+use platform::error::FieldViolations;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub use credentials::{CredentialChanges, CredentialPage, NewCredential, value_path};
+pub use workflows::{NewWorkflow, VersionPage, WorkflowChanges, WorkflowPage};
+
+use crate::app::SCHEMA;
+use crate::domain::{CredentialId, Definition};
+use crate::error::Error;
+use crate::store;
+
+/// The workflow operations, over the service's database and its credential keys.
+#[derive(Debug, Clone)]
+pub struct Workflows {
+    db: Db,
+    audit: AuditLog,
+    sealer: Arc<Sealer>,
+}
+
+impl Workflows {
+    /// Operations over `db`, sealing credentials with `sealer`.
+    pub fn new(db: Db, sealer: Arc<Sealer>) -> Self {
+        Self {
+            db,
+            audit: AuditLog::new(SCHEMA.name),
+            sealer,
+        }
+    }
+
+    async fn audit(
+        &self,
+        transaction: &mut PgConnection,
+        context: &RequestContext,
+        tenant: TenantId,
+        action: &'static str,
+        target: String,
+        details: serde_json::Value,
+    ) -> Result<(), Error> {
+        let entry = AuditEntry::by(context, Some(tenant), action, target, details);
+        self.audit.record(transaction, entry).await?;
+        Ok(())
+    }
+}
+
+/// The caller as workflows record their creator: `users/…`, `apiKeys/…`, `services/…`.
+fn principal_name(context: &RequestContext) -> String {
+    context
+        .principal
+        .as_ref()
+        .map(Principal::resource_name)
+        .unwrap_or_default()
+}
+
+/// What is wrong with the credentials `definition` names in `tenant`: each missing one, or one
+/// of a type its node cannot use, as (index of the node, reason).
+async fn credential_problems(
+    transaction: &mut PgConnection,
+    tenant: TenantId,
+    definition: &Definition,
+) -> Result<Vec<(usize, String)>, Error> {
+    let references = definition.credential_refs();
+    if references.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = references
+        .iter()
+        .map(|reference| reference.id.as_uuid())
+        .collect();
+    let found = store::get_credentials(transaction, tenant, &ids).await?;
+    Ok(references
+        .into_iter()
+        .filter_map(|reference| {
+            let name = credential_name(reference.id);
+            match found
+                .iter()
+                .find(|credential| credential.id == reference.id)
+            {
+                None => Some((reference.node, format!("{name} does not exist"))),
+                Some(credential) if !credential.kind.serves(reference.usage) => Some((
+                    reference.node,
+                    format!(
+                        "{name} is a {} credential, which a {} node cannot use",
+                        credential.kind.wire_name(),
+                        definition.nodes[reference.node].node_type
+                    ),
+                )),
+                Some(_) => None,
+            }
+        })
+        .collect())
+}
+
+/// Refuses a definition about to be saved whose credentials do not fit, as violations of
+/// `workflow.definition.nodes[i].config.credential`.
+async fn check_credentials(
+    transaction: &mut PgConnection,
+    tenant: TenantId,
+    definition: &Definition,
+) -> Result<(), Error> {
+    let mut violations = FieldViolations::new();
+    for (node, reason) in credential_problems(transaction, tenant, definition).await? {
+        violations.add(
+            format!("workflow.definition.nodes[{node}].config.credential"),
+            reason,
+        );
+    }
+    violations.into_result()?;
+    Ok(())
+}
+
+fn credential_name(id: CredentialId) -> String {
+    format!("credentials/{id}")
+}

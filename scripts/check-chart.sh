@@ -11,7 +11,8 @@
 #   3. a negative test per values-schema rule and per template check: each bad value must make
 #      `helm template` fail, with a message naming the problem; wiring tests: with given values,
 #      components must get (or not get) given variables, and secret files from given Secret
-#      keys (the gateway's client secret, svc-auth's service clients, extra descriptor sets…);
+#      keys (the gateway's client secret, svc-auth's service clients, svc-auth's and
+#      svc-workflow's encryption keys, extra descriptor sets…);
 #   4. coverage: every service crate (svc-*/ with a Cargo.toml) and the gateway has a Deployment,
 #      a Service, probes, a migration Job when it has migrations/, and its /metrics listener on a
 #      port of its own that only in-cluster Services expose, the ServiceMonitor scrapes and the
@@ -192,10 +193,13 @@ config refuses variables the chart sets         | --set services.svc-tenant.conf
 config refuses AUTH_* (they come from `auth`)   | --set services.svc-auth.config.AUTH_ACCESS_TOKEN_TTL=1h         | AUTH_ACCESS_TOKEN_TTL
 config refuses AUTH_URL (uses.auth sets it)     | --set services.svc-forms.config.AUTH_URL=http://elsewhere:1     | AUTH_URL
 config refuses the encryption keys              | --set services.svc-auth.config.AUTH_ENCRYPTION_KEYS=k1:x        | AUTH_ENCRYPTION_KEYS
+config refuses the workflow encryption keys     | --set services.svc-workflow.config.WORKFLOW_ENCRYPTION_KEYS=k1:x | WORKFLOW_ENCRYPTION_KEYS
+config refuses the workflow keys' file (`workflow`) | --set services.svc-workflow.config.WORKFLOW_ENCRYPTION_KEYS_FILE=/tmp/k | WORKFLOW_ENCRYPTION_KEYS_FILE
 config refuses secret-like *_KEYS names         | --set gateway.config.SIGNING_KEYS=x                             | SIGNING_KEYS
 config refuses the --migrate-only switch        | --set services.svc-tenant.config.TENANT_MIGRATE_ONLY=true       | TENANT_MIGRATE_ONLY
 config cannot move the gateway's metrics port   | --set gateway.config.GATEWAY_METRICS_ADDR=0.0.0.0:8080          | GATEWAY_METRICS_ADDR
 extraEnv refuses a secret as a plain value      | --set-json componentDefaults.extraEnv=[{"name":"AMQP_URL","value":"amqp://u:p@mq"}] | /componentDefaults/extraEnv/0
+extraEnv refuses the workflow keys as a value   | --set-json services.svc-workflow.extraEnv=[{"name":"WORKFLOW_ENCRYPTION_KEYS","value":"k1:x"}] | /services/svc-workflow/extraEnv/0
 extraEnv refuses service clients as a value     | --set-json services.svc-auth.extraEnv=[{"name":"AUTH_SERVICE_CLIENTS","value":"gateway:0123456789abcdef"}] | /services/svc-auth/extraEnv/0
 extraEnv entries have a name                    | --set-json componentDefaults.extraEnv=[{"value":"x"}]            | name
 replicaCount is not negative                    | --set componentDefaults.replicaCount=-1                         | /componentDefaults/replicaCount
@@ -228,6 +232,11 @@ extra JWKS from a ConfigMap or a Secret, not both | --set auth.jwks.existingConf
 extra JWKS names are DNS subdomains             | --set auth.jwks.existingConfigMap=Break_Glass                   | /auth/jwks/existingConfigMap
 auth.encryptionKeys.existingSecret is required  | --set auth.encryptionKeys.existingSecret=                       | /auth/encryptionKeys/existingSecret
 auth.encryptionKeys has only existingSecret, key | --set auth.encryptionKeys.value=k1:x                           | value
+the workflow block is required                  | --set workflow=null                                             | workflow
+unknown workflow keys are refused               | --set workflow.encryptionKeysFile=/etc/keys                     | encryptionKeysFile
+workflow.encryptionKeys.existingSecret is required | --set workflow.encryptionKeys.existingSecret=                 | /workflow/encryptionKeys/existingSecret
+workflow.encryptionKeys has only existingSecret, key | --set workflow.encryptionKeys.value=k1:x                   | value
+workflow.encryptionKeys.key is a valid key      | --set workflow.encryptionKeys.key=a/b                           | /workflow/encryptionKeys/key
 auth.serviceClients.key is a valid key          | --set auth.serviceClients.key=a/b                               | /auth/serviceClients/key
 token lifetimes are durations                   | --set auth.tokens.accessTokenTtl=15min                          | /auth/tokens/accessTokenTtl
 token lifetimes are above zero                  | --set auth.tokens.serviceTokenTtl=0s                            | /auth/tokens/serviceTokenTtl
@@ -333,11 +342,17 @@ log "  $refused of $negative bad values refused with the expected message"
 # Each line: description | helm arguments | assertions on the rendered components (`;`-separated,
 # checked by `check-rendered.py expect`): `<component> NAME=VALUE`, `<component> NAME` (set),
 # `<component> !NAME` (not set), `<component> NAME<-secret:SECRET/KEY` (NAME is a file mounted
-# from that key of that Secret; `configmap:` likewise). Arguments are split on spaces.
+# from that key of that Secret; `configmap:` likewise). <component> is a Deployment's component
+# label, or `<service>-migrate` for a migration Job. Arguments are split on spaces.
 WIRING_TESTS=$(cat <<'EOF'
 gateway: client `gateway` of svc-auth           |                                                    | gateway AUTH_CLIENT_ID=gateway
 gateway: client secret from a Secret file       |                                                    | gateway AUTH_CLIENT_SECRET_FILE<-secret:formflow-auth-service-clients/gateway ; gateway !AUTH_CLIENT_SECRET
 svc-auth: its clients from that same Secret     |                                                    | svc-auth AUTH_SERVICE_CLIENTS_FILE<-secret:formflow-auth-service-clients/clients ; svc-auth !AUTH_SERVICE_CLIENTS
+svc-auth: encryption keys from a Secret file    |                                                    | svc-auth AUTH_ENCRYPTION_KEYS_FILE<-secret:formflow-auth-encryption-keys/keys ; svc-auth !AUTH_ENCRYPTION_KEYS
+svc-workflow: encryption keys from a Secret file |                                                   | svc-workflow WORKFLOW_ENCRYPTION_KEYS_FILE<-secret:formflow-workflow-encryption-keys/keys ; svc-workflow !WORKFLOW_ENCRYPTION_KEYS
+svc-workflow: keys' Secret and key follow values | --set workflow.encryptionKeys.existingSecret=wf-keys,workflow.encryptionKeys.key=current | svc-workflow WORKFLOW_ENCRYPTION_KEYS_FILE<-secret:wf-keys/current
+each service gets only its own encryption keys  |                                                    | svc-workflow !AUTH_ENCRYPTION_KEYS_FILE ; svc-auth !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-forms !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-notify !WORKFLOW_ENCRYPTION_KEYS_FILE ; gateway !WORKFLOW_ENCRYPTION_KEYS_FILE
+migration Jobs need no encryption keys          |                                                    | svc-workflow-migrate DATABASE_URL_FILE<-secret:formflow-postgres/url ; svc-workflow-migrate !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-auth-migrate !AUTH_ENCRYPTION_KEYS_FILE
 gateway: client id, key and Secret follow values | --set gateway.serviceClient.clientId=edge,gateway.serviceClient.secretKey=edge,auth.serviceClients.existingSecret=clients | gateway AUTH_CLIENT_ID=edge ; gateway AUTH_CLIENT_SECRET_FILE<-secret:clients/edge ; svc-auth AUTH_SERVICE_CLIENTS_FILE<-secret:clients/clients
 gateway: svc-auth is AUTH_URL, no GATEWAY_AUTH_URL |                                                  | gateway !GATEWAY_AUTH_URL ; gateway AUTH_URL=http://formflow-svc-auth.formflow.svc:50052 ; gateway GATEWAY_TENANT_URL=http://formflow-svc-tenant.formflow.svc:50051 ; gateway GATEWAY_NOTIFY_URL
 gateway: verifies tokens like the services      |                                                    | gateway AUTH_ISSUER=formflow ; gateway AUTH_AUDIENCE=formflow ; gateway !AUTH_JWKS_FILE

@@ -35,7 +35,8 @@ kubernetes-validate). Subcommands:
       (not set), or `<component> NAME<-secret:SECRET/KEY` / `NAME<-configmap:CONFIGMAP/KEY`: NAME
       is a path (one of a comma-separated list) to a file the component's pod mounts from that
       key of that Secret (ConfigMap). The environment is the component's ConfigMap (envFrom)
-      and the container's `env` values; <component> is the app.kubernetes.io/component label.
+      and the container's `env` values; <component> is the app.kubernetes.io/component label
+      of a Deployment or Job (a migration Job's is `<service>-migrate`).
   consistency ROOT RENDERED... 
       Every environment variable the chart or docker-compose.yml sets for a binary is one that
       binary reads (clap `env = "…"` of its Parser struct or `ServiceConfig<marker, options>`
@@ -758,7 +759,8 @@ def mounted_from(pod, container, path):
 def cmd_expect(rendered, assertions):
     docs = load_docs(rendered)
     config_maps = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
-    deployments = {component(doc): doc for doc in docs if doc["kind"] == "Deployment"}
+    # Deployments, and the migration Jobs (component `<service>-migrate`).
+    deployments = {component(doc): doc for doc in docs if doc["kind"] in ("Deployment", "Job")}
     checked = 0
     for assertion in filter(None, (part.strip() for part in assertions.split(";"))):
         match = ASSERTION.match(assertion)
@@ -768,7 +770,7 @@ def cmd_expect(rendered, assertions):
         checked += 1
         name, deployment = match["name"], deployments.get(match["component"])
         if deployment is None:
-            fail(f"{assertion}: no Deployment of component {match['component']}")
+            fail(f"{assertion}: no Deployment or Job of component {match['component']}")
             continue
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]

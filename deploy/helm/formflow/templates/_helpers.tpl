@@ -86,8 +86,9 @@ The components as a JSON list ({"items": [...]}): the gateway first, then the se
 name, each componentDefaults deep-merged with its own block, plus:
   name, kind ("gateway" | "service"), binary, port (the main container port), portName,
   uses {postgres, redis, amqp, auth}, migrations {enabled}, config, envPrefix, fullName,
-  authServer (true for svc-auth, the token issuer), and serviceClient {clientId, secretKey} for
-  a client of svc-auth (the gateway).
+  authServer (true for svc-auth, the token issuer), workflowService (true for svc-workflow, which
+  seals credentials with workflow.encryptionKeys), and serviceClient {clientId, secretKey} for a
+  client of svc-auth (the gateway).
 The gateway always uses Redis, RabbitMQ and svc-auth (uses.redis, uses.amqp, uses.auth).
 Numbers come back as floats from fromJson: templates pipe them through `int`.
 */}}
@@ -104,6 +105,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $gw "uses" (dict "postgres" false "redis" true "amqp" true "auth" true) }}
 {{- $_ = set $gw "migrations" (dict "enabled" false) }}
 {{- $_ = set $gw "authServer" false }}
+{{- $_ = set $gw "workflowService" false }}
 {{- $_ = set $gw "fullName" (include "formflow.componentName" (list $root "gateway")) }}
 {{- $items = append $items $gw }}
 {{- range $name := keys .Values.services | sortAlpha }}
@@ -118,6 +120,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $c "migrations" (mergeOverwrite (dict "enabled" false) (get $svc "migrations" | default dict)) }}
 {{- $_ = set $c "config" (get $svc "config" | default dict) }}
 {{- $_ = set $c "authServer" (eq $name (include "formflow.authServerName" $root)) }}
+{{- $_ = set $c "workflowService" (eq $name (include "formflow.workflowServiceName" $root)) }}
 {{- $_ = set $c "serviceClient" (get $svc "serviceClient" | default dict) }}
 {{- $_ = set $c "fullName" (include "formflow.componentName" (list $root $name)) }}
 {{- $items = append $items $c }}
@@ -153,6 +156,8 @@ variables naming those files. */}}
 .Values.services. */}}
 {{- define "formflow.authServerName" -}}svc-auth{{- end }}
 {{- define "formflow.tenantServiceName" -}}svc-tenant{{- end }}
+{{/* The service that seals workflow credentials with workflow.encryptionKeys. */}}
+{{- define "formflow.workflowServiceName" -}}svc-workflow{{- end }}
 
 {{/* In-cluster gRPC URL of a service, for the gateway's GATEWAY_<PREFIX>_URL, AUTH_URL and
 AUTH_TENANT_URL. Argument: (list $ "svc-tenant"); fails when the service is not configured. */}}
@@ -314,6 +319,10 @@ svc-tenant, where sign-up creates tenants. */}}
 {{- $_ = set $data "AUTH_ENCRYPTION_KEYS_FILE" (printf "%s/auth-encryption-keys/keys" (include "formflow.secretDir" .)) }}
 {{- $_ = set $data "AUTH_SERVICE_CLIENTS_FILE" (printf "%s/auth-service-clients/clients" (include "formflow.secretDir" .)) }}
 {{- end }}
+{{- if $c.workflowService }}
+{{- /* svc-workflow seals credentials with these keys (its migration Job does not need them). */}}
+{{- $_ = set $data "WORKFLOW_ENCRYPTION_KEYS_FILE" (printf "%s/workflow-encryption-keys/keys" (include "formflow.secretDir" .)) }}
+{{- end }}
 {{- if include "formflow.mountsJwks" (list $root $c) }}
 {{- $_ = set $data "AUTH_JWKS_FILE" (printf "%s/%s" (include "formflow.jwksDir" .) $auth.jwks.key) }}
 {{- end }}
@@ -370,6 +379,15 @@ svc-tenant, where sign-up creates tenants. */}}
       - key: {{ $root.Values.auth.serviceClients.key }}
         path: clients
 {{- end }}
+{{- if $c.workflowService }}
+- name: workflow-encryption-keys
+  secret:
+    secretName: {{ $root.Values.workflow.encryptionKeys.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $root.Values.workflow.encryptionKeys.key }}
+        path: keys
+{{- end }}
 {{- with $c.serviceClient }}
 - name: auth-client-secret
   secret:
@@ -424,6 +442,11 @@ svc-tenant, where sign-up creates tenants. */}}
   mountPath: {{ include "formflow.secretDir" $ }}/{{ $secret }}
   readOnly: true
 {{- end }}
+{{- end }}
+{{- if $c.workflowService }}
+- name: workflow-encryption-keys
+  mountPath: {{ include "formflow.secretDir" $ }}/workflow-encryption-keys
+  readOnly: true
 {{- end }}
 {{- if $c.serviceClient }}
 - name: auth-client-secret

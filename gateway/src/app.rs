@@ -77,9 +77,9 @@ impl App {
         let auth_url = config.auth.auth_url.clone().context(
             "AUTH_URL must name svc-auth: the gateway verifies tokens and API keys with it",
         )?;
-        let verifier = JwtVerifier::from_config(&config.auth).await?;
-        let tokens = Arc::new(ServiceTokens::new(&auth_url, &config.credentials)?);
         let redis = Redis::connect(&config.redis)?;
+        let verifier = JwtVerifier::from_config(&config.auth, Some(redis.clone())).await?;
+        let tokens = Arc::new(ServiceTokens::new(&auth_url, &config.credentials)?);
 
         let (descriptor_sets, upstreams) = upstreams(&config, &auth_url)?;
         let transcoder = Transcoder::new(&descriptor_sets, &upstreams, Duration::from_secs(2))?;

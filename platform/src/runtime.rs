@@ -67,11 +67,14 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A runtime serving on `listeners` whose APIs verify tokens with `verifier` (kept fresh
-    /// while the service runs); installs the metrics recorder.
+    /// while the service runs, and ready once it knows a key); installs the metrics recorder.
     pub fn new(service_name: &'static str, listeners: Listeners, verifier: JwtVerifier) -> Self {
         crate::metrics::install();
+        let mut server = GrpcServer::new(service_name, listeners);
+        let keys = verifier.clone();
+        server.ready_when(async move { keys.keys_loaded().await });
         let mut runtime = Self {
-            server: GrpcServer::new(service_name, listeners),
+            server,
             verifier: verifier.clone(),
             revocations: None,
             tasks: Vec::new(),
@@ -239,16 +242,17 @@ impl Connections {
 }
 
 impl<S: SuiteMember, O: clap::Args> ServiceConfig<S, O> {
-    /// The start of every service with state: a token verifier (svc-auth's keys fetched), the
-    /// connections (the schema migrated), and a runtime on `listeners` relaying the outbox and
-    /// refusing tokens of revoked sessions.
+    /// The start of every service with state: the connections (the schema migrated), a token
+    /// verifier (svc-auth's keys fetched, or cached in Redis during an outage), and a runtime on
+    /// `listeners` relaying the outbox and refusing tokens of revoked sessions.
     pub async fn start(
         &self,
         schema: &Schema,
         listeners: Listeners,
     ) -> anyhow::Result<(Runtime, Connections)> {
-        let verifier = JwtVerifier::from_config(&self.auth).await?;
         let connections = Connections::open(&self.infra, S::SERVICE.name, schema).await?;
+        let verifier =
+            JwtVerifier::from_config(&self.auth, Some(connections.redis.clone())).await?;
         let mut runtime = Runtime::new(S::SERVICE.name, listeners, verifier);
         // Only checked here: svc-auth adds the entries, with their lifetime.
         let revocations = RevokedSessions::new(connections.redis.clone(), Duration::ZERO);

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use anyhow::Context as _;
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -80,13 +81,25 @@ impl Listeners {
 }
 
 /// A gRPC server being assembled: listening, services added, not serving yet.
-#[derive(Debug)]
 pub struct GrpcServer {
     service_name: &'static str,
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     routes: RoutesBuilder,
     served: Vec<&'static str>,
+    ready: Option<BoxFuture<'static, ()>>,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("GrpcServer")
+            .field("service_name", &self.service_name)
+            .field("listener", &self.listener)
+            .field("served", &self.served)
+            .field("ready_gate", &self.ready.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GrpcServer {
@@ -97,6 +110,7 @@ impl GrpcServer {
             listener: listeners.grpc,
             metrics_listener: listeners.metrics,
             routes: RoutesBuilder::default(),
+            ready: None,
             served: Vec::new(),
         }
     }
@@ -128,6 +142,13 @@ impl GrpcServer {
         self
     }
 
+    /// Makes the health service report NOT_SERVING until `ready` completes (the token keys are
+    /// loaded), then SERVING; without it the server is ready as soon as it serves.
+    pub fn ready_when(&mut self, ready: impl Future<Output = ()> + Send + 'static) -> &mut Self {
+        self.ready = Some(Box::pin(ready));
+        self
+    }
+
     /// Serves until `shutdown` is cancelled, then reports NOT_SERVING, stops accepting, and
     /// waits for in-flight calls to finish.
     pub async fn serve(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -138,10 +159,36 @@ impl GrpcServer {
             .add_service(reflection_builder(&self.served).build_v1alpha()?);
 
         let served_names: Vec<&'static str> = self.served.clone();
+        // A gate already open (keys pinned or fetched at start) leaves nothing to wait for.
+        let pending = self
+            .ready
+            .take()
+            .and_then(|mut ready| ready.as_mut().now_or_never().is_none().then_some(ready));
+        let initially = if pending.is_some() {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
         for name in served_names.iter().copied().chain([""]) {
-            health_reporter
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
+            health_reporter.set_service_status(name, initially).await;
+        }
+        if let Some(ready) = pending {
+            let (reporter, names, stopping) = (
+                health_reporter.clone(),
+                served_names.clone(),
+                shutdown.clone(),
+            );
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = stopping.cancelled() => {}
+                    () = ready => {
+                        for name in names.iter().copied().chain([""]) {
+                            reporter.set_service_status(name, ServingStatus::Serving).await;
+                        }
+                        tracing::info!("ready: the token keys are loaded");
+                    }
+                }
+            });
         }
 
         if let Some(metrics_listener) = self.metrics_listener.take() {

@@ -19,7 +19,7 @@ pub const SERVICE_NAME: &str = platform::suite::AI.name;
 /// they run) and readies the API on `listeners`. Once the server has drained, the models'
 /// queues are drained and their threads stopped.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
-    let verifier = JwtVerifier::from_config(&config.auth).await?;
+    let verifier = JwtVerifier::from_config(&config.auth, None).await?;
     let models = config.models.clone();
     let pool = Arc::new(tokio::task::spawn_blocking(move || InferencePool::load(&models)).await??);
     let mut runtime = Runtime::new(SERVICE_NAME, listeners, verifier);

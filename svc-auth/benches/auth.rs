@@ -137,12 +137,15 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Verifying an access token locally, as the gateway and every service do.
     let token = signed_up.tokens.unwrap().access_token;
-    let verifier = JwtVerifier::from_config(&platform::config::AuthConfig {
-        auth_url: Some(format!("http://{auth_addr}")),
-        auth_jwks_file: None,
-        auth_issuer: "formflow".into(),
-        auth_audience: "formflow".into(),
-    })
+    let verifier = JwtVerifier::from_config(
+        &platform::config::AuthConfig {
+            auth_url: Some(format!("http://{auth_addr}")),
+            auth_jwks_file: None,
+            auth_issuer: "formflow".into(),
+            auth_audience: "formflow".into(),
+        },
+        None,
+    )
     .await?;
     let rounds = 20_000;
     let started = Instant::now();

@@ -1,6 +1,7 @@
 //! Local token verification against the keys svc-auth publishes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tonic::transport::Channel;
 
 use super::{AuthError, Claims};
 use crate::config::AuthConfig;
+use crate::redis::Redis;
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`, the one leeway of every check of
 /// a token's validity window.
@@ -24,10 +26,20 @@ const LEEWAY_SECONDS: u64 = 30;
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_millis(250);
 /// How often the key set is fetched anyway, to drop keys svc-auth no longer publishes.
 const PERIODIC_REFETCH: Duration = Duration::from_secs(300);
+/// How often the key set is fetched while no fetch has succeeded since start (svc-auth was
+/// unreachable then).
+const RETRY_UNTIL_FETCHED: Duration = Duration::from_secs(2);
+/// Redis key (under the deployment's prefix) of the last key set fetched.
+const CACHE_KEY: &str = "auth:jwks";
+/// How long the cached key set is kept: svc-auth's keys sign for hours, so a week-old set is
+/// of no use.
+const CACHE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// Verifies tokens locally. Keys come from svc-auth's `GetJwks` (fetched at start, again when a
 /// token names a key not seen yet, and every few minutes) and/or from a JWKS file pinned at
-/// start. Cheap to clone.
+/// start. Each key set fetched is cached in Redis, so that a replica starting while svc-auth is
+/// unreachable verifies tokens with the cached keys; with neither, it starts without keys
+/// ([`JwtVerifier::keys_loaded`] waits for them) and fetches every few seconds. Cheap to clone.
 #[derive(Clone)]
 pub struct JwtVerifier {
     inner: Arc<Inner>,
@@ -43,6 +55,8 @@ struct Inner {
     /// The last service token [`JwtVerifier::is_service_token`] believed, with its `exp`: the
     /// gateway sends the same one beside every call for minutes.
     last_service_token: RwLock<Option<(String, i64)>>,
+    /// Whether any key is known, pinned or fetched.
+    loaded: tokio::sync::watch::Sender<bool>,
 }
 
 struct Remote {
@@ -50,6 +64,10 @@ struct Remote {
     /// When the key set was last fetched; the lock also makes concurrent refetches wait for the
     /// one in flight instead of starting their own.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Where the last key set fetched is kept for replicas that start during an outage.
+    cache: Option<Redis>,
+    /// Whether a fetch succeeded since start (cached keys are only a stand-in).
+    fetched_once: AtomicBool,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -75,9 +93,12 @@ impl JwtVerifier {
         Ok(Self::build(decoding_keys(jwks)?, None, issuer, audience))
     }
 
-    /// A verifier as the config says: keys from svc-auth at `AUTH_URL` (fetched now; fails if
-    /// svc-auth does not answer) and/or pinned from `AUTH_JWKS_FILE`.
-    pub async fn from_config(config: &AuthConfig) -> anyhow::Result<Self> {
+    /// A verifier as the config says: keys from svc-auth at `AUTH_URL` and/or pinned from
+    /// `AUTH_JWKS_FILE`. svc-auth's keys are fetched now and cached in `cache`; when svc-auth
+    /// does not answer, the verifier starts with the keys cached there, or with none (and
+    /// fetches them in [`JwtVerifier::keep_fresh`]): a svc-auth incident never stops a service
+    /// from starting.
+    pub async fn from_config(config: &AuthConfig, cache: Option<Redis>) -> anyhow::Result<Self> {
         let pinned = match &config.auth_jwks_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -91,6 +112,8 @@ impl JwtVerifier {
             Some(url) => Some(Remote {
                 client: AuthServiceClient::new(crate::client::channel(url, "AUTH_URL")?),
                 last_fetch: tokio::sync::Mutex::new(None),
+                cache,
+                fetched_once: AtomicBool::new(false),
             }),
             None => None,
         };
@@ -99,13 +122,55 @@ impl JwtVerifier {
             "set AUTH_URL (svc-auth) or AUTH_JWKS_FILE: tokens need keys to be verified against"
         );
         let verifier = Self::build(pinned, remote, &config.auth_issuer, &config.auth_audience);
-        if verifier.inner.remote.is_some() {
-            verifier
-                .fetch()
-                .await
-                .context("fetching the signing keys from svc-auth (AUTH_URL)")?;
+        if let Err(error) = verifier.fetch().await {
+            let error = format!("{error:#}");
+            match verifier.load_cached().await {
+                Some(count) => tracing::warn!(
+                    error,
+                    count,
+                    "svc-auth (AUTH_URL) is unreachable: verifying tokens with the keys cached in \
+                     Redis until it answers"
+                ),
+                None => tracing::warn!(
+                    error,
+                    "svc-auth (AUTH_URL) is unreachable and no keys are cached: not ready until \
+                     it answers"
+                ),
+            }
         }
         Ok(verifier)
+    }
+
+    /// Completes once the verifier knows a key (pinned, fetched or cached): what readiness
+    /// waits for.
+    pub async fn keys_loaded(&self) {
+        let mut loaded = self.inner.loaded.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = loaded.wait_for(|loaded| *loaded).await;
+    }
+
+    /// Loads the key set cached in Redis; how many keys it holds, or `None` when there is none.
+    async fn load_cached(&self) -> Option<usize> {
+        let cache = self.inner.remote.as_ref()?.cache.as_ref()?;
+        let mut connection = cache.connection();
+        let cached: Option<String> = redis::cmd("GET")
+            .arg(cache.key(CACHE_KEY))
+            .query_async(&mut connection)
+            .await
+            .inspect_err(|error| tracing::warn!(%error, "cannot read the cached signing keys"))
+            .ok()?;
+        let jwks: JwkSet = serde_json::from_str(&cached?)
+            .inspect_err(|error| tracing::warn!(%error, "the cached signing keys are malformed"))
+            .ok()?;
+        self.replace_keys(&jwks)
+            .inspect_err(|error| {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "the cached signing keys are unusable"
+                )
+            })
+            .ok()?;
+        Some(jwks.keys.len())
     }
 
     fn build(
@@ -121,6 +186,7 @@ impl JwtVerifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let (loaded, _) = tokio::sync::watch::channel(!pinned.is_empty());
         Self {
             inner: Arc::new(Inner {
                 validation,
@@ -128,6 +194,7 @@ impl JwtVerifier {
                 fetched: RwLock::default(),
                 remote,
                 last_service_token: RwLock::default(),
+                loaded,
             }),
         }
     }
@@ -165,11 +232,13 @@ impl JwtVerifier {
     /// Replaces the non-pinned keys (svc-auth uses this for its own key ring).
     pub fn replace_keys(&self, jwks: &JwkSet) -> anyhow::Result<()> {
         let keys = decoding_keys(jwks)?;
+        let loaded = !keys.is_empty() || !self.inner.pinned.is_empty();
         *self
             .inner
             .fetched
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
+        self.inner.loaded.send_replace(loaded);
         Ok(())
     }
 
@@ -228,18 +297,29 @@ impl JwtVerifier {
     }
 
     /// Fetches svc-auth's key set every few minutes until `stopped`, so keys it retired stop
-    /// being trusted. Returns at once without `AUTH_URL`.
+    /// being trusted; every few seconds while no fetch has succeeded since start. Returns at
+    /// once without `AUTH_URL`.
     pub async fn keep_fresh(self, stopped: tokio_util::sync::CancellationToken) {
-        if self.inner.remote.is_none() {
+        let Some(remote) = &self.inner.remote else {
             return;
+        };
+        loop {
+            let period = if remote.fetched_once.load(Ordering::Relaxed) {
+                PERIODIC_REFETCH
+            } else {
+                RETRY_UNTIL_FETCHED
+            };
+            tokio::select! {
+                () = stopped.cancelled() => break,
+                () = tokio::time::sleep(period) => {}
+            }
+            if let Err(error) = self.fetch().await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot refresh the token keys"
+                );
+            }
         }
-        crate::runtime::repeat(
-            "refreshing the token keys",
-            PERIODIC_REFETCH,
-            || self.fetch(),
-            stopped,
-        )
-        .await;
     }
 
     async fn fetch_unless_recent(&self) -> anyhow::Result<()> {
@@ -274,9 +354,29 @@ impl JwtVerifier {
             .context("calling AuthService.GetJwks")?
             .into_inner();
         // The proto's JSON form is the standard JWKS form (field names are the JWK names).
-        let jwks: JwkSet = serde_json::from_value(serde_json::to_value(&response)?)
+        let json = serde_json::to_value(&response)?;
+        let jwks: JwkSet = serde_json::from_value(json.clone())
             .context("svc-auth answered a malformed key set")?;
-        self.replace_keys(&jwks)
+        self.replace_keys(&jwks)?;
+        if !remote.fetched_once.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                keys = jwks.keys.len(),
+                "fetched the token keys from svc-auth"
+            );
+        }
+        if let Some(cache) = &remote.cache {
+            let stored: redis::RedisResult<()> = redis::cmd("SET")
+                .arg(cache.key(CACHE_KEY))
+                .arg(json.to_string())
+                .arg("EX")
+                .arg(CACHE_SECONDS)
+                .query_async(&mut cache.connection())
+                .await;
+            if let Err(error) = stored {
+                tracing::warn!(%error, "cannot cache the token keys in Redis");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -302,6 +402,8 @@ fn decoding_keys(jwks: &JwkSet) -> anyhow::Result<HashMap<String, DecodingKey>> 
 mod tests {
     use base64::Engine;
     use jsonwebtoken::EncodingKey;
+
+    use futures_util::FutureExt;
 
     use super::*;
     use crate::auth::{AuthError, Claims, JwtSigner};
@@ -356,6 +458,28 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[tokio::test]
+    async fn a_verifier_starts_without_svc_auth_and_is_loaded_once_keys_arrive() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = AuthConfig {
+            auth_url: Some(format!("http://{closed}")),
+            auth_jwks_file: None,
+            auth_issuer: ISSUER.into(),
+            auth_audience: AUDIENCE.into(),
+        };
+        let verifier = JwtVerifier::from_config(&config, None).await.unwrap();
+        assert!(verifier.keys_loaded().now_or_never().is_none());
+        let signer = JwtSigner::generate().unwrap();
+        let token = signer.sign(&user_claims()).unwrap();
+        assert_eq!(verifier.verify(&token).await, Err(AuthError::UnknownKey));
+        verifier.replace_keys(&signer.jwks()).unwrap();
+        assert!(verifier.keys_loaded().now_or_never().is_some());
+        assert!(verifier.verify(&token).await.is_ok());
     }
 
     #[test]

@@ -135,3 +135,78 @@ async fn its_schema_has_the_platform_conventions_and_migrations_run_once() {
         .count();
     assert_eq!(applied as usize, expected);
 }
+
+/// The health of `server`'s API.
+async fn serving_status(server: &TestServer) -> i32 {
+    HealthClient::new(server.channel())
+        .check(HealthCheckRequest {
+            service: API.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test]
+async fn a_replica_starting_during_a_svc_auth_outage_uses_the_cached_keys_or_waits_for_them() {
+    use platform::testing::{TcpProxy, expect_code, wait_until};
+    use proto::formflow::forms::v1::ListFormsRequest;
+    use proto::formflow::forms::v1::form_service_client::FormServiceClient;
+
+    let (infra, keys) = (TestInfra::new().await, TestKeys::new());
+    let services = testkit::Services::start(&infra, &keys, testkit::Options::default()).await;
+    let signed_up = services
+        .sign_up("outage", "ada@outage.test", "correct horse battery staple")
+        .await
+        .unwrap();
+    let token = signed_up.tokens.unwrap().access_token;
+    let tenant: platform::context::TenantId = signed_up.tenant.unwrap().id.parse().unwrap();
+    // svc-auth's own keys only: nothing pinned from a file.
+    let auth = TcpProxy::start(services.auth_addr).await;
+    let start = |infra: platform::config::InfraConfig| {
+        let mut config = svc_forms::Config::try_parse_from(["svc-forms"]).unwrap();
+        config.infra = infra;
+        config.auth = platform::config::AuthConfig {
+            auth_url: Some(format!("http://{}", auth.addr())),
+            auth_jwks_file: None,
+            ..keys.auth_config()
+        };
+        TestServer::start(|listeners| svc_forms::build(config, listeners))
+    };
+    let list = |server: &TestServer| {
+        let metadata = platform::testing::CallMetadata::new(Some(&token), Some(tenant));
+        let mut client = FormServiceClient::with_interceptor(server.channel(), metadata);
+        async move { client.list_forms(ListFormsRequest::default()).await }
+    };
+
+    // svc-auth answers: the keys are fetched, and cached in Redis.
+    let first = start(infra.config()).await;
+    assert_eq!(serving_status(&first).await, ServingStatus::Serving as i32);
+    list(&first).await.unwrap();
+
+    // svc-auth unreachable: a new replica starts with the cached keys, ready at once.
+    auth.cut();
+    let second = start(infra.config()).await;
+    assert_eq!(serving_status(&second).await, ServingStatus::Serving as i32);
+    list(&second).await.unwrap();
+
+    // Nothing cached (another deployment's Redis prefix): it starts anyway, not ready, and
+    // refuses tokens; once svc-auth answers it fetches the keys and becomes ready.
+    let mut uncached = infra.config();
+    uncached.redis.redis_key_prefix = format!("ff-test-{}:", uuid::Uuid::now_v7());
+    let third = start(uncached).await;
+    assert_eq!(
+        serving_status(&third).await,
+        ServingStatus::NotServing as i32
+    );
+    expect_code(list(&third).await, tonic::Code::Unauthenticated);
+    auth.restore();
+    wait_until(
+        Duration::from_secs(10),
+        "the replica becoming ready",
+        || async { serving_status(&third).await == ServingStatus::Serving as i32 },
+    )
+    .await;
+    list(&third).await.unwrap();
+}

@@ -2,6 +2,8 @@
 //! which the next page starts, bound to the filter they were issued for.
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use crate::error::FieldViolations;
 
@@ -60,6 +62,20 @@ pub fn decode_page_token(
             None
         }
     }
+}
+
+/// The position of a listing ordered by time and id (newest first): `{RFC 3339}|{uuid}`.
+pub fn time_and_id_position(time: DateTime<Utc>, id: impl std::fmt::Display) -> String {
+    format!("{}|{id}", time.to_rfc3339())
+}
+
+/// The time and id a [`time_and_id_position`] holds; `None` when it holds none.
+pub fn time_and_id<T: From<Uuid>>(position: &str) -> Option<(DateTime<Utc>, T)> {
+    let (time, id) = position.split_once('|')?;
+    Some((
+        DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc),
+        T::from(Uuid::try_parse(id).ok()?),
+    ))
 }
 
 /// The position a page token carries, parsed by `parse` ([`decode_page_token`]), or a violation

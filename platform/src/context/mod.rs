@@ -172,6 +172,15 @@ impl RequestContext {
         }
     }
 
+    /// The caller as the resources it makes record it (a creator, a submitter): `users/…`,
+    /// `apiKeys/…`, `services/…`; empty when anonymous.
+    pub fn principal_name(&self) -> String {
+        self.principal
+            .as_ref()
+            .map(Principal::resource_name)
+            .unwrap_or_default()
+    }
+
     /// Who the audit trail says did what this request does.
     pub fn actor(&self) -> String {
         self.principal

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use platform::error::FieldViolations;
-use platform::paging::{decode_page_position, encode_page_token, page_size};
+use platform::paging::{
+    decode_page_position, encode_page_token, page_size, time_and_id, time_and_id_position,
+};
 use platform::wire::{enum_field, enum_filter, expected_version, from_timestamp, mask_paths};
 use proto::formflow::forms::v1 as wire;
 use serde_json::{Map, Value};
@@ -649,10 +651,8 @@ pub struct FormListing {
 impl FormListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<FormPosition>) -> String {
-        next.map(|(time, id)| {
-            encode_page_token(&self.filter, &format!("{}|{id}", time.to_rfc3339()))
-        })
-        .unwrap_or_default()
+        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
+            .unwrap_or_default()
     }
 }
 
@@ -679,14 +679,6 @@ pub fn list_forms(request: &wire::ListFormsRequest) -> Result<FormListing, Field
         page_size,
         filter,
     })
-}
-
-fn time_and_id<T: From<uuid::Uuid>>(position: &str) -> Option<(DateTime<Utc>, T)> {
-    let (time, id) = position.split_once('|')?;
-    Some((
-        DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc),
-        T::from(uuid::Uuid::try_parse(id).ok()?),
-    ))
 }
 
 /// Checks ListFormVersions: the form, the version the page starts before, the page size.
@@ -773,10 +765,8 @@ pub struct SubmissionListing {
 impl SubmissionListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<SubmissionPosition>) -> String {
-        next.map(|(time, id)| {
-            encode_page_token(&self.filter, &format!("{}|{id}", time.to_rfc3339()))
-        })
-        .unwrap_or_default()
+        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
+            .unwrap_or_default()
     }
 }
 

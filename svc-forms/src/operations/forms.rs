@@ -5,7 +5,7 @@ use platform::context::{Permission, RequestContext};
 use platform::error::{CommonError, FieldViolations};
 use serde_json::json;
 
-use super::{Forms, load, principal_name};
+use super::{Forms, load};
 use crate::domain::{Definition, Field, Form, FormId, FormSlug, FormState, Settings, SettingsPart};
 use crate::error::Error;
 use crate::store::{self, FormPosition, FormRef};
@@ -68,7 +68,7 @@ impl Forms {
             state_before_archive: None,
             published_version: 0,
             draft_changed: true,
-            creator: principal_name(context),
+            creator: context.principal_name(),
             version: 1,
             created_at: now,
             updated_at: now,

@@ -17,7 +17,7 @@ mod submissions;
 mod versions;
 
 use platform::audit::{AuditEntry, AuditLog};
-use platform::context::{Principal, RequestContext, TenantId};
+use platform::context::{RequestContext, TenantId};
 use platform::db::Db;
 use platform::events::Event;
 use platform::idempotency::Idempotency;
@@ -116,14 +116,4 @@ fn describe(form: &FormRef) -> String {
         FormRef::Id(id) => format!("forms/{id}"),
         FormRef::Slug(slug) => format!("forms/{slug}"),
     }
-}
-
-/// The caller as forms and submissions record it: `users/…`, `apiKeys/…`, `services/…`;
-/// empty when anonymous.
-fn principal_name(context: &RequestContext) -> String {
-    context
-        .principal
-        .as_ref()
-        .map(Principal::resource_name)
-        .unwrap_or_default()
 }

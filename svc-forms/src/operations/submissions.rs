@@ -9,7 +9,7 @@ use platform::idempotency::Claim;
 use serde_json::{Map, Value, json};
 
 use super::versions::{submitters_tenant, visible_to_submitter};
-use super::{Forms, load, principal_name};
+use super::{Forms, load};
 use crate::domain::{Submission, SubmissionId, ViewId, check_answers};
 use crate::error::Error;
 use crate::events::{self, submission_to_proto};
@@ -166,7 +166,7 @@ impl Forms {
             form_id: form.id,
             form_version: version.version,
             data: answers.to_json(),
-            submitter: principal_name(context),
+            submitter: context.principal_name(),
             created_at: now,
         };
         store::insert_submission(&mut transaction, tenant, &submission).await?;

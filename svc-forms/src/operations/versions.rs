@@ -6,7 +6,7 @@ use platform::context::{Permission, RequestContext, TenantId};
 use platform::error::CommonError;
 use serde_json::json;
 
-use super::{Forms, load, principal_name};
+use super::{Forms, load};
 use crate::domain::{Form, FormId, FormState, FormVersion, ViewId};
 use crate::error::Error;
 use crate::events;
@@ -48,7 +48,7 @@ impl Forms {
             form_id: form.id,
             version: form.published_version + 1,
             definition: form.draft.clone(),
-            publisher: principal_name(context),
+            publisher: context.principal_name(),
             created_at: now,
         };
         store::insert_version(&mut transaction, tenant, &version).await?;

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use platform::error::FieldViolations;
-use platform::paging::{decode_page_position, encode_page_token, page_size};
+use platform::paging::{
+    decode_page_position, encode_page_token, page_size, time_and_id, time_and_id_position,
+};
 use platform::wire::{
     enum_field, enum_filter, etag, expected_version, mask_paths, parse_resource_name, timestamp,
 };
@@ -396,14 +397,6 @@ fn state_filter(state: wire::WorkflowState) -> Option<WorkflowState> {
     }
 }
 
-fn time_and_id<T: From<uuid::Uuid>>(position: &str) -> Option<(DateTime<Utc>, T)> {
-    let (time, id) = position.split_once('|')?;
-    Some((
-        DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc),
-        T::from(uuid::Uuid::try_parse(id).ok()?),
-    ))
-}
-
 /// A checked ListWorkflows.
 #[derive(Debug)]
 pub struct WorkflowListing {
@@ -421,10 +414,8 @@ pub struct WorkflowListing {
 impl WorkflowListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<WorkflowPosition>) -> String {
-        next.map(|(time, id)| {
-            encode_page_token(&self.filter, &format!("{}|{id}", time.to_rfc3339()))
-        })
-        .unwrap_or_default()
+        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
+            .unwrap_or_default()
     }
 }
 

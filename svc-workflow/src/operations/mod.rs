@@ -13,7 +13,7 @@ mod workflows;
 use std::sync::Arc;
 
 use platform::audit::{AuditEntry, AuditLog};
-use platform::context::{Principal, RequestContext, TenantId};
+use platform::context::{RequestContext, TenantId};
 use platform::crypto::Sealer;
 use platform::db::Db;
 use platform::error::FieldViolations;
@@ -59,15 +59,6 @@ impl Workflows {
         self.audit.record(transaction, entry).await?;
         Ok(())
     }
-}
-
-/// The caller as workflows record their creator: `users/…`, `apiKeys/…`, `services/…`.
-fn principal_name(context: &RequestContext) -> String {
-    context
-        .principal
-        .as_ref()
-        .map(Principal::resource_name)
-        .unwrap_or_default()
 }
 
 /// What is wrong with the credentials `definition` names in `tenant`: each missing one, or one

@@ -7,7 +7,7 @@ use platform::error::CommonError;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use super::{Workflows, check_credentials, credential_problems, principal_name};
+use super::{Workflows, check_credentials, credential_problems};
 use crate::domain::{Definition, Workflow, WorkflowId, WorkflowState, WorkflowVersion};
 use crate::error::Error;
 use crate::store::{self, WorkflowPosition};
@@ -74,7 +74,7 @@ impl Workflows {
             state: WorkflowState::Inactive,
             active_version: 0,
             active_definition: None,
-            creator: principal_name(context),
+            creator: context.principal_name(),
             version: 1,
             created_at: now,
             updated_at: now,
@@ -179,7 +179,7 @@ impl Workflows {
                 workflow_id: workflow.id,
                 version: workflow.latest_version,
                 definition: workflow.definition.clone(),
-                creator: principal_name(context),
+                creator: context.principal_name(),
                 created_at: Utc::now().trunc_subsecs(6),
             };
             store::insert_version(&mut transaction, tenant, &version).await?;

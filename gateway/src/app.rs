@@ -302,11 +302,15 @@ async fn router(
     Ok((router, metrics_listener))
 }
 
-/// Runs the gateway until `shutdown` completes.
+/// Runs the gateway until `shutdown` completes; with `health`, checks the `/healthz` of the
+/// gateway this host runs instead.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if config.command == Some(platform::health::HealthCommand::Health) {
+        return platform::health::check_http(config.http_addr, "/healthz").await;
+    }
     App::build(config).await?.run_until_stopped(shutdown).await
 }
 

@@ -14,6 +14,9 @@ use platform::telemetry::TelemetryConfig;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "gateway", version)]
 pub struct Config {
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<platform::health::HealthCommand>,
     /// Address the HTTP server listens on.
     #[arg(long, env = "GATEWAY_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,

@@ -40,6 +40,9 @@ pub fn resolve_secret(
 /// service's (`svc-forms --help`): name and description come from the suite's table.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServiceConfig<S: SuiteMember, O: clap::Args> {
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<crate::health::HealthCommand>,
     #[command(flatten)]
     pub serve: ServeConfig<S>,
     #[command(flatten)]
@@ -74,6 +77,7 @@ fn named_after<S: SuiteMember>(command: Command) -> Command {
     let service = S::SERVICE;
     command
         .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_negates_reqs(true)
         .about(format!("{}: {}.", service.name, service.about))
         .long_about(None)
 }

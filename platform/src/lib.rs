@@ -9,6 +9,7 @@
 //! - [`events`] and [`outbox`]: the event envelope and the transactional outbox with its relay.
 //! - [`auth`] and [`context`]: JWT verification and signing, principals, the request context.
 //! - [`crypto`]: secrets sealed at rest under rotating keys (AES-256-GCM).
+//! - [`health`]: the `health` subcommand of every binary, for container health checks.
 //! - [`id`]: typed resource ids (`platform::id!`).
 //! - [`idempotency`]: `Idempotency-Key`: answers replayed, reuse and concurrency refused.
 //! - [`client`]: channels to other suite services and authorised requests.
@@ -35,6 +36,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod id;
 pub mod idempotency;
 pub mod metrics;

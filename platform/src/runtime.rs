@@ -263,7 +263,8 @@ impl<S: SuiteMember, O: clap::Args> ServiceConfig<S, O> {
     }
 
     /// Runs the service `build` builds until `shutdown`, on the ports configured; with
-    /// `--migrate-only`, migrates `schema` and returns instead.
+    /// `--migrate-only`, migrates `schema` and returns instead; with `health`, checks the
+    /// health of the server running on the configured address.
     pub async fn run<F, Fut>(
         self,
         schema: &Schema,
@@ -274,6 +275,9 @@ impl<S: SuiteMember, O: clap::Args> ServiceConfig<S, O> {
         F: FnOnce(Self, Listeners) -> Fut,
         Fut: Future<Output = anyhow::Result<Runtime>>,
     {
+        if self.command == Some(crate::health::HealthCommand::Health) {
+            return crate::health::check_grpc(self.serve.grpc_addr).await;
+        }
         if self.serve.migrate_only {
             return Db::migrate_only(&self.infra.db, schema).await;
         }

@@ -80,6 +80,11 @@ impl Listeners {
     }
 }
 
+/// The health service name that only says the process answers (SERVING while it runs), for
+/// liveness and startup probes; the whole server's status (`""`) and each API's say whether it
+/// is ready.
+pub const LIVENESS: &str = "liveness";
+
 /// A gRPC server being assembled: listening, services added, not serving yet.
 pub struct GrpcServer {
     service_name: &'static str,
@@ -172,6 +177,11 @@ impl GrpcServer {
         for name in served_names.iter().copied().chain([""]) {
             health_reporter.set_service_status(name, initially).await;
         }
+        // Liveness: the process answers, ready or not (a replica waiting for svc-auth's keys
+        // must not be restarted for it).
+        health_reporter
+            .set_service_status(LIVENESS, ServingStatus::Serving)
+            .await;
         if let Some(ready) = pending {
             let (reporter, names, stopping) = (
                 health_reporter.clone(),

@@ -35,11 +35,15 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     Ok(runtime)
 }
 
-/// Runs svc-ai until `shutdown` completes.
+/// Runs svc-ai until `shutdown` completes; with `health`, checks the health of the svc-ai this
+/// host runs instead.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if config.command == Some(platform::health::HealthCommand::Health) {
+        return platform::health::check_grpc(config.serve.grpc_addr).await;
+    }
     let listeners = config.serve.listeners().await?;
     build(config, listeners)
         .await?

@@ -9,8 +9,11 @@ use platform::telemetry::TelemetryConfig;
 
 /// svc-ai: local ONNX text models (embeddings, zero-shot classification) on a fixed CPU pool.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-ai", version)]
+#[command(name = "svc-ai", version, subcommand_negates_reqs = true)]
 pub struct Config {
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<platform::health::HealthCommand>,
     #[command(flatten)]
     pub serve: ServeConfig<Ai>,
     #[command(flatten)]

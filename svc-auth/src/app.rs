@@ -124,6 +124,7 @@ pub async fn run(
         return Db::migrate_only(&config.infra.db, &SCHEMA).await;
     }
     match &config.command {
+        Some(Command::Health) => platform::health::check_grpc(config.serve.grpc_addr).await,
         Some(Command::CreatePlatformAdmin {
             email,
             display_name,

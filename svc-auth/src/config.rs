@@ -12,7 +12,7 @@ use secrecy::SecretString;
 /// svc-auth: users, memberships, sessions, tokens, two-factor authentication, invitations,
 /// API keys and the keys that sign tokens.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-auth", version)]
+#[command(name = "svc-auth", version, subcommand_negates_reqs = true)]
 pub struct Config {
     /// What to do instead of serving.
     #[command(subcommand)]
@@ -46,6 +46,9 @@ pub struct Config {
 /// One-off administrative commands.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
+    /// Checks the health of the svc-auth this host runs on AUTH_GRPC_ADDR and exits with 0
+    /// when it serves, 1 otherwise: the container health check.
+    Health,
     /// Creates a platform administrator (or makes an existing account one) and exits. The
     /// password is read from FORMFLOW_ADMIN_PASSWORD, or from the first line of standard input.
     CreatePlatformAdmin {

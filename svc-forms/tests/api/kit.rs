@@ -200,6 +200,19 @@ async fn a_replica_starting_during_a_svc_auth_outage_uses_the_cached_keys_or_wai
         serving_status(&third).await,
         ServingStatus::NotServing as i32
     );
+    let alive = HealthClient::new(third.channel())
+        .check(HealthCheckRequest {
+            service: platform::server::LIVENESS.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        alive,
+        ServingStatus::Serving as i32,
+        "alive, so not restarted"
+    );
     expect_code(list(&third).await, tonic::Code::Unauthenticated);
     auth.restore();
     wait_until(
@@ -209,4 +222,36 @@ async fn a_replica_starting_during_a_svc_auth_outage_uses_the_cached_keys_or_wai
     )
     .await;
     list(&third).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_health_subcommand_exits_0_only_while_the_service_serves() {
+    let (infra, keys) = (TestInfra::new().await, TestKeys::new());
+    let server = start(&infra, &keys).await;
+    // Off the runtime: the server under test answers on it meanwhile.
+    let health = |addr: String| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_svc-forms"))
+                .arg("health")
+                .env("FORMS_GRPC_ADDR", addr)
+                .env_remove("DATABASE_URL")
+                .output()
+                .expect("running svc-forms health")
+        })
+    };
+    let serving = health(server.addr().to_string()).await.unwrap();
+    assert!(serving.status.success(), "{serving:?}");
+    // On every interface, the check goes to the loopback.
+    let everywhere = health(format!("0.0.0.0:{}", server.addr().port()))
+        .await
+        .unwrap();
+    assert!(everywhere.status.success(), "{everywhere:?}");
+    let addr = server.addr();
+    server.stop().await;
+    let stopped = health(addr.to_string()).await.unwrap();
+    assert!(!stopped.status.success());
+    assert!(
+        String::from_utf8_lossy(&stopped.stderr).contains("nothing answers"),
+        "{stopped:?}"
+    );
 }

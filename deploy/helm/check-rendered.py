@@ -15,7 +15,8 @@ kubernetes-validate). Subcommands:
       one the binaries export (found in the Rust sources) or a documented external one.
   coverage ROOT RENDERED [--scaling]
       Every service crate of the workspace (svc-*/ with a Cargo.toml, and gateway) has a
-      Deployment running its binary with startup, readiness and liveness probes, a Service, a
+      Deployment running its binary with startup, readiness and liveness probes (gRPC ones on
+      the health services `liveness`, `""` and `liveness`), a Service, a
       ConfigMap, a ServiceAccount and a NetworkPolicy; a migration hook Job when the crate has
       migrations; with --scaling also an HPA and a PDB. Its /metrics listener (the one
       *_METRICS_ADDR its sources read) is set to a `metrics` container port, which exactly one
@@ -664,8 +665,15 @@ def cmd_coverage(root, rendered, scaling):
                 fail(f"{crate}: no {probe}")
             elif crate != "gateway":
                 grpc_port = next((port["containerPort"] for port in container.get("ports", []) if port["name"] == "grpc"), None)
-                if (container[probe].get("grpc") or {}).get("port") != grpc_port:
+                grpc = container[probe].get("grpc") or {}
+                if grpc.get("port") != grpc_port:
                     fail(f"{crate}: {probe} is not a gRPC probe on the grpc port {grpc_port}")
+                # Startup and liveness ask whether the process answers ("liveness"), readiness
+                # whether it is ready (""): a replica waiting for svc-auth's keys must not be
+                # restarted.
+                wanted = "" if probe == "readinessProbe" else "liveness"
+                if grpc.get("service", "") != wanted:
+                    fail(f"{crate}: {probe} checks the health service {grpc.get('service', '')!r} (want {wanted!r})")
         context = pod.get("securityContext", {})
         security = container.get("securityContext", {})
         if not (context.get("runAsNonRoot") and security.get("readOnlyRootFilesystem")

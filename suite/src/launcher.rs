@@ -315,7 +315,7 @@ fn print_banner(
         String::new(),
         "Log in over REST through the gateway, then call the API with the token:".to_owned(),
         format!(
-            "  curl -s -H 'x-tenant-id: {}' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' http://{gateway_addr}/api/v1/auth:login",
+            "  curl -s -H 'x-tenant-id: {}' -H 'content-type: application/json' -d '{{\"email\":\"{}\",\"password\":\"{}\"}}' http://{gateway_addr}/api/v1/auth:login",
             demo.slug,
             demo::OWNER_EMAIL,
             demo.owner_password

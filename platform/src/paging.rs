@@ -64,6 +64,26 @@ pub fn decode_page_token(
     }
 }
 
+/// Rows a query fetches for a page of `page_size`: one more, to learn whether a page follows.
+pub fn fetch_limit(page_size: usize) -> i64 {
+    i64::try_from(page_size + 1).unwrap_or(i64::MAX)
+}
+
+/// The page among `rows` (fetched with [`fetch_limit`]) and, when there were more, where the
+/// next page starts: `position` of the page's last row.
+pub fn split_page<T, P>(
+    mut rows: Vec<T>,
+    page_size: usize,
+    position: impl FnOnce(&T) -> P,
+) -> (Vec<T>, Option<P>) {
+    if rows.len() <= page_size {
+        return (rows, None);
+    }
+    rows.truncate(page_size);
+    let next = rows.last().map(position);
+    (rows, next)
+}
+
 /// The position of a listing ordered by time and id (newest first): `{RFC 3339}|{uuid}`.
 pub fn time_and_id_position(time: DateTime<Utc>, id: impl std::fmt::Display) -> String {
     format!("{}|{id}", time.to_rfc3339())
@@ -96,6 +116,23 @@ pub fn decode_page_position<T>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_page_is_cut_at_its_size_and_says_where_the_next_starts() {
+        assert_eq!(super::fetch_limit(50), 51);
+        assert_eq!(
+            super::split_page(vec![1, 2, 3], 2, |last| *last * 10),
+            (vec![1, 2], Some(20))
+        );
+        assert_eq!(
+            super::split_page(vec![1, 2], 2, |last| *last * 10),
+            (vec![1, 2], None)
+        );
+        assert_eq!(
+            super::split_page(Vec::<u8>::new(), 2, |last| *last),
+            (vec![], None)
+        );
+    }
+
     use proptest::prelude::*;
 
     use super::*;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use platform::audit::AuditEntry;
 use platform::context::{ApiKeyId, Permission, Principal, RequestContext, Role, TenantId};
 use platform::error::FieldViolations;
+use platform::paging::split_page;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Identity, IssuedToken};
@@ -145,12 +146,7 @@ impl Identity {
             );
         }
         transaction.commit().await?;
-        let next_before = if keys.len() > page_size {
-            keys.truncate(page_size);
-            keys.last().map(|last| last.id)
-        } else {
-            None
-        };
+        let (keys, next_before) = split_page(keys, page_size, |last| last.id);
         Ok(ApiKeyPage { keys, next_before })
     }
 

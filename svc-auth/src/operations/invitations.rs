@@ -5,6 +5,7 @@ use chrono::Utc;
 use platform::audit::AuditEntry;
 use platform::context::{Permission, Principal, RequestContext, Role, TenantId, UserId};
 use platform::error::FieldViolations;
+use platform::paging::{fetch_limit, split_page};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Identity, audit_as_user};
@@ -127,17 +128,12 @@ impl Identity {
         let mut transaction = self.db.tenant_tx(tenant).await?;
         // Stored states catch up with expiry first, so the filter sees what clients see.
         store::expire_invitations(&mut transaction, tenant).await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
+        let limit = fetch_limit(page_size);
         let state = state.map(InvitationState::as_str);
-        let mut invitations =
+        let invitations =
             store::list_invitations(&mut transaction, tenant, before, state, limit).await?;
         transaction.commit().await?;
-        let next_before = if invitations.len() > page_size {
-            invitations.truncate(page_size);
-            invitations.last().map(|last| last.id)
-        } else {
-            None
-        };
+        let (invitations, next_before) = split_page(invitations, page_size, |last| last.id);
         Ok(InvitationPage {
             invitations,
             next_before,

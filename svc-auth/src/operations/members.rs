@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use platform::audit::AuditEntry;
 use platform::context::{Permission, Principal, RequestContext, Role, TenantId, UserId};
 use platform::error::CommonError;
+use platform::paging::{fetch_limit, split_page};
 
 use super::Identity;
 use crate::domain::Member;
@@ -41,19 +42,14 @@ impl Identity {
     ) -> Result<MemberPage, Error> {
         let tenant = context.authorize(Permission::MembersRead)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
+        let limit = fetch_limit(page_size);
         let after = after.map(|position| (position.joined_at, position.user_id));
-        let mut members = store::list_members(&mut transaction, tenant, after, role, limit).await?;
+        let members = store::list_members(&mut transaction, tenant, after, role, limit).await?;
         transaction.commit().await?;
-        let next_after = if members.len() > page_size {
-            members.truncate(page_size);
-            members.last().map(|last| MemberPosition {
-                joined_at: last.created_at,
-                user_id: last.user_id,
-            })
-        } else {
-            None
-        };
+        let (members, next_after) = split_page(members, page_size, |last| MemberPosition {
+            joined_at: last.created_at,
+            user_id: last.user_id,
+        });
         Ok(MemberPage {
             members,
             next_after,

@@ -3,6 +3,7 @@
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext};
 use platform::error::{CommonError, FieldViolations};
+use platform::paging::{fetch_limit, split_page};
 use serde_json::json;
 
 use super::{Forms, load};
@@ -114,16 +115,11 @@ impl Forms {
     ) -> Result<FormPage, Error> {
         let tenant = context.authorize(Permission::FormsRead)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
-        let mut forms =
+        let limit = fetch_limit(page_size);
+        let forms =
             store::list_forms(&mut transaction, tenant, after, state, search, limit).await?;
         transaction.commit().await?;
-        let next = if forms.len() > page_size {
-            forms.truncate(page_size);
-            forms.last().map(|form| (form.updated_at, form.id))
-        } else {
-            None
-        };
+        let (forms, next) = split_page(forms, page_size, |form| (form.updated_at, form.id));
         Ok(FormPage { forms, next })
     }
 

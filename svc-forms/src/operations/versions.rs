@@ -4,6 +4,7 @@
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
 use platform::error::CommonError;
+use platform::paging::{fetch_limit, split_page};
 use serde_json::json;
 
 use super::{Forms, load};
@@ -80,16 +81,11 @@ impl Forms {
         let tenant = context.authorize(Permission::FormsRead)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let form = load(&mut transaction, tenant, form, false).await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
-        let mut versions =
+        let limit = fetch_limit(page_size);
+        let versions =
             store::list_versions(&mut transaction, tenant, form.id, before, limit).await?;
         transaction.commit().await?;
-        let next_before = if versions.len() > page_size {
-            versions.truncate(page_size);
-            versions.last().map(|version| version.version)
-        } else {
-            None
-        };
+        let (versions, next_before) = split_page(versions, page_size, |version| version.version);
         Ok(VersionPage {
             versions,
             next_before,

@@ -2,6 +2,7 @@
 
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
+use platform::paging::{fetch_limit, split_page};
 use serde_json::json;
 
 use super::{
@@ -131,15 +132,10 @@ impl Tenants {
     ) -> Result<TenantPage, Error> {
         context.require_platform_operator()?;
         let mut transaction = self.db.platform_tx().await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
-        let mut tenants = store::list_tenants(&mut transaction, after, status, limit).await?;
+        let limit = fetch_limit(page_size);
+        let tenants = store::list_tenants(&mut transaction, after, status, limit).await?;
         transaction.commit().await?;
-        let next_after = if tenants.len() > page_size {
-            tenants.truncate(page_size);
-            tenants.last().map(|tenant| tenant.id)
-        } else {
-            None
-        };
+        let (tenants, next_after) = split_page(tenants, page_size, |tenant| tenant.id);
         Ok(TenantPage {
             tenants,
             next_after,

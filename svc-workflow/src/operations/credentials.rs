@@ -6,6 +6,7 @@
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
 use platform::error::{CommonError, FieldViolations};
+use platform::paging::{fetch_limit, split_page};
 use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
 
@@ -117,18 +118,13 @@ impl Workflows {
     ) -> Result<CredentialPage, Error> {
         let tenant = context.authorize(Permission::WorkflowsWrite)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
-        let mut credentials =
+        let limit = fetch_limit(page_size);
+        let credentials =
             store::list_credentials(&mut transaction, tenant, after, kind, limit).await?;
         transaction.commit().await?;
-        let next = if credentials.len() > page_size {
-            credentials.truncate(page_size);
-            credentials
-                .last()
-                .map(|credential| (credential.display_name.clone(), credential.id))
-        } else {
-            None
-        };
+        let (credentials, next) = split_page(credentials, page_size, |credential| {
+            (credential.display_name.clone(), credential.id)
+        });
         Ok(CredentialPage { credentials, next })
     }
 

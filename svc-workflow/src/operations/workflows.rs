@@ -4,6 +4,7 @@
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
 use platform::error::CommonError;
+use platform::paging::{fetch_limit, split_page};
 use serde_json::json;
 use sqlx::PgConnection;
 
@@ -120,18 +121,13 @@ impl Workflows {
     ) -> Result<WorkflowPage, Error> {
         let tenant = context.authorize(Permission::WorkflowsRead)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
-        let mut workflows =
+        let limit = fetch_limit(page_size);
+        let workflows =
             store::list_workflows(&mut transaction, tenant, after, state, node_type, limit).await?;
         transaction.commit().await?;
-        let next = if workflows.len() > page_size {
-            workflows.truncate(page_size);
-            workflows
-                .last()
-                .map(|workflow| (workflow.updated_at, workflow.id))
-        } else {
-            None
-        };
+        let (workflows, next) = split_page(workflows, page_size, |workflow| {
+            (workflow.updated_at, workflow.id)
+        });
         Ok(WorkflowPage { workflows, next })
     }
 
@@ -333,16 +329,10 @@ impl Workflows {
         let tenant = context.authorize(Permission::WorkflowsRead)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         load(&mut transaction, tenant, id, false).await?;
-        let limit = i64::try_from(page_size + 1).unwrap_or(i64::MAX);
-        let mut versions =
-            store::list_versions(&mut transaction, tenant, id, before, limit).await?;
+        let limit = fetch_limit(page_size);
+        let versions = store::list_versions(&mut transaction, tenant, id, before, limit).await?;
         transaction.commit().await?;
-        let next = if versions.len() > page_size {
-            versions.truncate(page_size);
-            versions.last().map(|version| version.version)
-        } else {
-            None
-        };
+        let (versions, next) = split_page(versions, page_size, |version| version.version);
         Ok(VersionPage { versions, next })
     }
 

@@ -205,16 +205,6 @@ impl CredentialValue {
             .collect();
         serde_json::to_vec(&exposed).expect("maps of strings serialise")
     }
-
-    /// The value from the JSON [`CredentialValue::to_json`] wrote.
-    pub fn from_json(json: &[u8]) -> anyhow::Result<CredentialValue> {
-        let map: BTreeMap<String, String> = serde_json::from_slice(json)?;
-        Ok(CredentialValue(
-            map.into_iter()
-                .map(|(key, secret)| (key, SecretString::from(secret)))
-                .collect(),
-        ))
-    }
 }
 
 /// The key bytes of a Standard Webhooks secret, `whsec_` and base64 (the prefix optional).
@@ -336,17 +326,5 @@ mod tests {
                 .iter()
                 .all(|(_, reason)| !reason.contains("hunter2") && !reason.contains("Bad Header"))
         );
-    }
-
-    #[test]
-    fn values_round_trip_through_json() {
-        let value = parse(
-            CredentialType::BasicAuth,
-            json!({"username": "ada", "password": "pw"}),
-        )
-        .unwrap();
-        let back = CredentialValue::from_json(&value.to_json()).unwrap();
-        assert_eq!(back.get("password"), Some("pw"));
-        assert_eq!(back.get("username"), Some("ada"));
     }
 }

@@ -324,6 +324,67 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(status, 200, "{models}");
     assert_eq!(models["models"][0]["defaultFor"][0], "MODEL_TASK_EMBEDDING");
 
+    // A workflow over REST: JSON names, durations as strings, configs as JSON; a bad definition
+    // is refused with every problem at its path.
+    let workflow = serde_json::json!({
+        "displayName": "Greeter",
+        "definition": {
+            "nodes": [
+                {"id": "start", "type": "trigger.manual", "config": {}},
+                {"id": "greet", "type": "transform.map", "config": {"output": {"hi": "{{ name }}"}},
+                 "retry": {"maxAttempts": 5, "initialBackoff": "0.5s"}, "timeout": "10s"},
+            ],
+            "edges": [{"from": "start", "to": "greet"}],
+        },
+    });
+    let (status, created) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/workflows",
+        &[("authorization", &bearer)],
+        &workflow.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["state"], "WORKFLOW_STATE_INACTIVE");
+    let greet = &created["definition"]["nodes"][1];
+    assert_eq!(greet["retry"]["initialBackoff"], "0.500s", "{greet}");
+    assert_eq!(greet["retry"]["maxBackoff"], "60s", "{greet}");
+    assert_eq!(greet["timeout"], "10s", "{greet}");
+    let refused = serde_json::json!({
+        "displayName": "Loop",
+        "definition": {
+            "nodes": [{"id": "a", "type": "transform.map", "config": {"output": 1}}],
+            "edges": [{"from": "a", "to": "a"}],
+        },
+    });
+    let (status, error) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/workflows",
+        &[("authorization", &bearer)],
+        &refused.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{error}");
+    let fields: Vec<&str> = error["error"]["details"][0]["fieldViolations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|violation| violation["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "workflow.definition.nodes",
+            "workflow.definition.edges[0]",
+            "workflow.definition.nodes[0]"
+        ],
+        "{error}"
+    );
+
     // A form made and published over REST takes anonymous submissions through the gateway;
     // a retry with the same Idempotency-Key answers the same submission, other answers under
     // that key are 422.

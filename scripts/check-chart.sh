@@ -297,7 +297,10 @@ extraApis descriptor ConfigMaps are DNS names   | --set-json gateway.extraApis=[
 [template] envPrefix is unique                  | --set services.svc-auth.envPrefix=TENANT                        | the same envPrefix
 [template] grpcPort is not the metrics port     | --set metrics.port=50053                                        | collide
 [template] gateway.port is not the metrics port | --set gateway.port=9090                                         | gateway.port 9090 is metrics.port
-[template] preStop sleep < grace period         | --set componentDefaults.preStopSleepSeconds=30                  | must be less than terminationGracePeriodSeconds
+[template] preStop sleep < grace period         | --set componentDefaults.preStopSleepSeconds=40                  | must be less than terminationGracePeriodSeconds
+[template] grace >= preStop + request timeout   | --set gateway.requestTimeout=2m                                 | gateway: terminationGracePeriodSeconds (40) must be at least preStopSleepSeconds (5) + gateway.requestTimeout (2m = 120s) = 125
+[template] a service's grace covers the drain   | --set services.svc-tenant.terminationGracePeriodSeconds=20      | svc-tenant: terminationGracePeriodSeconds (20) must be at least
+[template] proxy-body-size is bodyLimitBytes    | --set ingress.enabled=true,ingress.annotations.nginx\.ingress\.kubernetes\.io/proxy-body-size=10m | proxy-body-size is set from gateway.bodyLimitBytes
 [template] pdb.minAvailable < HPA minReplicas   | --set gateway.autoscaling.enabled=true,gateway.pdb.enabled=true,gateway.pdb.minAvailable=2 | no pod can ever be evicted
 [template] migrations need uses.postgres        | --set services.svc-tenant.uses.postgres=false                   | migrations.enabled needs uses.postgres
 [template] the gateway needs services.svc-auth  | --set services.svc-auth=null                                    | services.svc-auth is missing: the gateway verifies tokens
@@ -368,6 +371,9 @@ gateway: trustedProxies set explicitly          | --set ingress.enabled=true,gat
 gateway: edge defaults                          |                                                    | gateway GATEWAY_BODY_LIMIT_BYTES=1048576 ; gateway GATEWAY_REQUEST_TIMEOUT=30s ; gateway GATEWAY_API_KEY_CACHE_TTL=10s ; gateway GATEWAY_TENANT_CACHE_TTL=5s ; gateway GATEWAY_ANONYMOUS_RATE=120 ; gateway GATEWAY_ANONYMOUS_BURST=30 ; gateway GATEWAY_CALLER_RATE=1200 ; gateway GATEWAY_CALLER_BURST=100 ; gateway !GATEWAY_CORS_ORIGINS ; gateway !GATEWAY_DEFAULT_TENANT ; gateway !GATEWAY_DESCRIPTOR_SETS ; gateway !GATEWAY_PACKAGE_ROUTES
 gateway: CORS origins and default tenant        | --set gateway.corsOrigins={https://app.example.com,https://admin.example.com},gateway.defaultTenant=acme | gateway GATEWAY_CORS_ORIGINS=https://app.example.com,https://admin.example.com ; gateway GATEWAY_DEFAULT_TENANT=acme
 gateway: an extra API's descriptor set and routes | --set-json gateway.extraApis=[{"name":"billing","packages":["acme.billing.v1","acme.invoice.v1"],"url":"http://billing.acme.svc:50051","descriptorSet":{"name":"acme-billing","key":"billing.binpb"}}] | gateway GATEWAY_DESCRIPTOR_SETS<-configmap:acme-billing/billing.binpb ; gateway GATEWAY_PACKAGE_ROUTES=acme.billing.v1=http://billing.acme.svc:50051,acme.invoice.v1=http://billing.acme.svc:50051
+pdb: a component's maxUnavailable over a default minAvailable | --set componentDefaults.pdb.enabled=true,componentDefaults.pdb.minAvailable=1,gateway.pdb.maxUnavailable=2 | PodDisruptionBudget/gateway spec.maxUnavailable=2 ; PodDisruptionBudget/gateway !spec.minAvailable ; PodDisruptionBudget/svc-tenant spec.minAvailable=1 ; PodDisruptionBudget/svc-tenant !spec.maxUnavailable
+pdb: a default maxUnavailable, never beside minAvailable | --set componentDefaults.pdb.enabled=true,componentDefaults.pdb.maxUnavailable=1 | PodDisruptionBudget/gateway spec.maxUnavailable=1 ; PodDisruptionBudget/gateway !spec.minAvailable ; PodDisruptionBudget/svc-auth !spec.minAvailable
+ingress: proxy-body-size is the gateway's body limit | --set ingress.enabled=true,gateway.bodyLimitBytes=5242880 | Ingress/gateway metadata.annotations[nginx.ingress.kubernetes.io/proxy-body-size]=5242880 ; gateway GATEWAY_BODY_LIMIT_BYTES=5242880
 EOF
 )
 
@@ -406,6 +412,9 @@ done
 step "coverage (prod, with HPA and PDB)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/prod.yaml" --scaling || true
 # The HTTPRoute's backends count as the edge the metrics ports must stay off.
 step "coverage (prod+gateway-api)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/prod+gateway-api.yaml" --scaling || true
+# The migration Jobs must fail by their deadline before the documented `helm --timeout` expires.
+step "migration deadlines within the documented helm --timeout" \
+  "$PY" "$CHECK" deadlines "$ROOT" "$OUT/default.yaml" "$OUT/dev.yaml" "$OUT/prod.yaml" || true
 step "consistency" "$PY" "$CHECK" consistency "$ROOT" "$OUT/default.yaml" "$OUT/prod.yaml" || true
 
 # Maintenance mode answers 503 to every request: the gateway's 5xx alert is left out meanwhile,

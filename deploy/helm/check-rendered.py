@@ -38,6 +38,12 @@ kubernetes-validate). Subcommands:
       key of that Secret (ConfigMap). The environment is the component's ConfigMap (envFrom)
       and the container's `env` values; <component> is the app.kubernetes.io/component label
       of a Deployment or Job (a migration Job's is `<service>-migrate`).
+      Object assertions: `<Kind>/<component> PATH=VALUE` or `<Kind>/<component> !PATH` on the
+      first object of that kind and component label; PATH is dotted, with [key] for keys that
+      hold dots (`Ingress/gateway metadata.annotations[nginx.ingress.kubernetes.io/x]=1`).
+  deadlines ROOT RENDERED...
+      Every migration Job's activeDeadlineSeconds is below the shortest `helm … --timeout` that
+      docs/deploy.md tells operators to use.
   consistency ROOT RENDERED... 
       Every environment variable the chart or docker-compose.yml sets for a binary is one that
       binary reads (clap `env = "…"` of its Parser struct or `ServiceConfig<marker, options>`
@@ -764,6 +770,55 @@ def mounted_from(pod, container, path):
     return None
 
 
+OBJECT_ASSERTION = re.compile(r"^(?P<kind>[A-Z][A-Za-z]+)/(?P<component>[a-z0-9-]+)\s+(?P<negate>!)?"
+                              r"(?P<path>[A-Za-z][^=\s]*)(?:=(?P<value>.*))?$")
+
+
+def field(doc, path):
+    """The value at `path` (`spec.maxUnavailable`, `metadata.annotations[a.b/c]`), or KeyError."""
+    for match in re.finditer(r"\[([^\]]+)\]|([^.\[]+)", path):
+        doc = doc[match[1] or match[2]]
+    return doc
+
+
+def check_object(docs, assertion, match):
+    found = [doc for doc in docs if doc["kind"] == match["kind"] and component(doc) == match["component"]]
+    if not found:
+        fail(f"{assertion}: no {match['kind']} of component {match['component']}")
+        return
+    try:
+        value = field(found[0], match["path"])
+    except (KeyError, TypeError):
+        if not match["negate"]:
+            fail(f"{assertion}: {match['kind']}/{match['component']} has no {match['path']}")
+        return
+    if match["negate"]:
+        fail(f"{assertion}: {match['kind']}/{match['component']} has {match['path']}={value}")
+    elif match["value"] is not None and str(value) != match["value"]:
+        fail(f"{assertion}: {match['kind']}/{match['component']} has {match['path']}={value}")
+
+
+def cmd_deadlines(root, rendered_files):
+    docs_text = (pathlib.Path(root) / "docs/deploy.md").read_text()
+    units = {"s": 1, "m": 60, "h": 3600}
+    timeouts = [int(n) * units[u] for n, u in re.findall(r"--timeout (\d+)([smh])\b", docs_text)]
+    if not timeouts:
+        fail("docs/deploy.md names no `--timeout` for helm")
+    timeout = min(timeouts or [0])
+    jobs = 0
+    for rendered in rendered_files:
+        for doc in load_docs(rendered):
+            if doc["kind"] != "Job":
+                continue
+            jobs += 1
+            deadline = doc["spec"].get("activeDeadlineSeconds")
+            if deadline is None or deadline >= timeout:
+                fail(f"{pathlib.Path(rendered).name}: Job {doc['metadata']['name']} activeDeadlineSeconds {deadline} is not "
+                     f"below the documented helm --timeout ({timeout}s)")
+    finish("deadlines")
+    print(f"{jobs} migration Job(s), each with activeDeadlineSeconds below the documented helm --timeout ({timeout}s)")
+
+
 def cmd_expect(rendered, assertions):
     docs = load_docs(rendered)
     config_maps = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
@@ -771,6 +826,10 @@ def cmd_expect(rendered, assertions):
     deployments = {component(doc): doc for doc in docs if doc["kind"] in ("Deployment", "Job")}
     checked = 0
     for assertion in filter(None, (part.strip() for part in assertions.split(";"))):
+        if OBJECT_ASSERTION.match(assertion):
+            checked += 1
+            check_object(docs, assertion, OBJECT_ASSERTION.match(assertion))
+            continue
         match = ASSERTION.match(assertion)
         if not match:
             fail(f"cannot parse the assertion {assertion!r}")
@@ -977,6 +1036,8 @@ def main(argv):
         cmd_coverage(argv[2], argv[3], "--scaling" in argv[4:])
     elif len(argv) == 4 and argv[1] == "expect":
         cmd_expect(argv[2], argv[3])
+    elif len(argv) >= 4 and argv[1] == "deadlines":
+        cmd_deadlines(argv[2], argv[3:])
     elif len(argv) >= 4 and argv[1] == "consistency":
         cmd_consistency(argv[2], argv[3:])
     else:

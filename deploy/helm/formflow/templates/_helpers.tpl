@@ -107,6 +107,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $gw "authServer" false }}
 {{- $_ = set $gw "workflowService" false }}
 {{- $_ = set $gw "fullName" (include "formflow.componentName" (list $root "gateway")) }}
+{{- $_ = set $gw "pdb" (include "formflow.pdb" (list .Values.componentDefaults .Values.gateway) | fromJson) }}
 {{- $items = append $items $gw }}
 {{- range $name := keys .Values.services | sortAlpha }}
 {{- $svc := index $root.Values.services $name }}
@@ -123,9 +124,28 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $c "workflowService" (eq $name (include "formflow.workflowServiceName" $root)) }}
 {{- $_ = set $c "serviceClient" (get $svc "serviceClient" | default dict) }}
 {{- $_ = set $c "fullName" (include "formflow.componentName" (list $root $name)) }}
+{{- $_ = set $c "pdb" (include "formflow.pdb" (list $root.Values.componentDefaults $svc) | fromJson) }}
 {{- $items = append $items $c }}
 {{- end }}
 {{- toJson (dict "items" $items) }}
+{{- end }}
+
+{{/* A component's PodDisruptionBudget settings, as JSON: componentDefaults.pdb merged with its
+own, keeping one of minAvailable and maxUnavailable. The level that sets either decides, the
+component's before componentDefaults'; maxUnavailable wins when both reach the merge (a
+component's maxUnavailable over a default minAvailable). Argument: (list componentDefaults
+component values). */}}
+{{- define "formflow.pdb" -}}
+{{- $defaults := get (index . 0) "pdb" | default dict }}
+{{- $own := get (index . 1) "pdb" | default dict }}
+{{- $pdb := mergeOverwrite (deepCopy $defaults) (deepCopy $own) }}
+{{- $decides := ternary $own $defaults (or (hasKey $own "minAvailable") (hasKey $own "maxUnavailable")) }}
+{{- if hasKey $decides "maxUnavailable" }}
+{{- $_ := unset $pdb "minAvailable" }}
+{{- else if hasKey $decides "minAvailable" }}
+{{- $_ := unset $pdb "maxUnavailable" }}
+{{- end }}
+{{- toJson $pdb }}
 {{- end }}
 
 {{/* Name of a service's migration Job: <fullname>-<service>-migrate, shortening only the

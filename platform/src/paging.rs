@@ -14,15 +14,20 @@ pub const MAX_PAGE_SIZE: usize = 100;
 
 /// The page size of a request, or a violation of `page_size`.
 pub fn page_size(violations: &mut FieldViolations, requested: i32) -> usize {
+    page_size_or(violations, requested, DEFAULT_PAGE_SIZE)
+}
+
+/// [`page_size`] for a listing whose size 0 means `default`.
+pub fn page_size_or(violations: &mut FieldViolations, requested: i32, default: usize) -> usize {
     match usize::try_from(requested) {
-        Ok(0) => DEFAULT_PAGE_SIZE,
+        Ok(0) => default,
         Ok(size) if size <= MAX_PAGE_SIZE => size,
         _ => {
             violations.add(
                 "page_size",
                 format!("must be between 0 and {MAX_PAGE_SIZE}"),
             );
-            DEFAULT_PAGE_SIZE
+            default
         }
     }
 }

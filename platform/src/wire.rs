@@ -21,6 +21,24 @@ pub fn from_timestamp(time: &pbjson_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?)
 }
 
+/// A JSON object on the wire (`google.protobuf.Struct`).
+pub fn object_to_proto(
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> pbjson_types::Struct {
+    serde_json::from_value(serde_json::Value::Object(object.clone()))
+        .expect("a JSON object is a Struct")
+}
+
+/// A `google.protobuf.Struct` from the wire as a JSON object.
+pub fn object_from_proto(
+    object: &pbjson_types::Struct,
+) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(object) {
+        Ok(serde_json::Value::Object(object)) => object,
+        _ => serde_json::Map::new(),
+    }
+}
+
 /// The resource name `{collection}/{id}`.
 pub fn resource_name(collection: &str, id: impl std::fmt::Display) -> String {
     format!("{collection}/{id}")

@@ -2,7 +2,7 @@
 //! responses share. A submission's event carries what its consumers need (the answers with
 //! their fields' labels and types, the version, the recipients), so that none calls back.
 
-use platform::wire::{etag, resource_name, timestamp};
+use platform::wire::{etag, object_to_proto, resource_name, timestamp};
 use proto::formflow::events::v1 as events;
 use proto::formflow::forms::v1 as wire;
 use serde_json::Value;
@@ -22,11 +22,6 @@ pub fn form_name(form: &Form) -> String {
 /// A JSON value on the wire (`google.protobuf.Value`).
 pub fn value_to_proto(value: &Value) -> pbjson_types::Value {
     serde_json::from_value(value.clone()).expect("any JSON value is a protobuf Value")
-}
-
-/// A JSON object on the wire (`google.protobuf.Struct`).
-pub fn object_to_proto(object: &serde_json::Map<String, Value>) -> pbjson_types::Struct {
-    serde_json::from_value(Value::Object(object.clone())).expect("a JSON object is a Struct")
 }
 
 /// The wire form of a form.

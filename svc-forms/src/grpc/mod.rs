@@ -13,14 +13,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
-use platform::wire::timestamp;
+use platform::wire::{object_to_proto, timestamp};
 
 use crate::domain::ViewId;
 use crate::domain::json_schema;
 use crate::error::Error;
-use crate::events::{
-    field_to_proto, form_to_proto, object_to_proto, submission_to_proto, version_to_proto,
-};
+use crate::events::{field_to_proto, form_to_proto, submission_to_proto, version_to_proto};
 use crate::operations::{Analytics, Forms, NewSubmission};
 use crate::page::{self, Posted, Problem};
 use platform::error::CommonError;

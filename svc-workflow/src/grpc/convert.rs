@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use platform::error::FieldViolations;
 use platform::paging::{
-    decode_page_position, encode_page_token, page_size, time_and_id, time_and_id_position,
+    MAX_PAGE_SIZE, decode_page_position, encode_page_token, page_size, page_size_or, time_and_id,
+    time_and_id_position,
 };
 use platform::wire::{
-    enum_field, enum_filter, etag, expected_version, mask_paths, parse_resource_name, timestamp,
+    enum_field, enum_filter, etag, expected_version, mask_paths, object_from_proto,
+    object_to_proto, parse_resource_name, timestamp,
 };
 use proto::formflow::workflow::v1 as wire;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::domain::definition::{DEFAULT_NODE_TIMEOUT, MAX_ATTEMPTS, check_node_id, millis};
 use crate::domain::expression::parse_template;
@@ -173,13 +175,6 @@ fn retry_policy(
     }
 }
 
-fn object(value: Option<&pbjson_types::Struct>) -> Map<String, Value> {
-    match value.map(serde_json::to_value) {
-        Some(Ok(Value::Object(object))) => object,
-        _ => Map::new(),
-    }
-}
-
 /// A definition from the wire, checked as a whole; violations under `path`
 /// (`workflow.definition`).
 pub fn definition(
@@ -211,7 +206,11 @@ pub fn definition(
                 id: node.id.clone(),
                 node_type: node.r#type.clone(),
                 display_name: node.display_name.clone(),
-                config: object(node.config.as_ref()),
+                config: node
+                    .config
+                    .as_ref()
+                    .map(object_from_proto)
+                    .unwrap_or_default(),
                 retry: retry_policy(
                     violations,
                     &format!("{node_path}.retry"),
@@ -508,7 +507,7 @@ pub fn new_credential(
             violations.add("credential.value", "is required");
             None
         }
-        (Some(value), Some(kind)) => match CredentialValue::parse(kind, object(Some(value))) {
+        (Some(value), Some(kind)) => match CredentialValue::parse(kind, object_from_proto(value)) {
             Ok(value) => Some(value),
             Err(problems) => {
                 for (key, reason) in problems {
@@ -562,7 +561,7 @@ pub fn credential_changes(
                 );
             }
             "value" => match credential.value.as_ref() {
-                Some(value) => changes.value = Some(object(Some(value))),
+                Some(value) => changes.value = Some(object_from_proto(value)),
                 None => violations.add("credential.value", "is required when the mask names it"),
             },
             "type" => violations.add(
@@ -627,14 +626,7 @@ pub fn list_node_types(
     request: &wire::ListNodeTypesRequest,
 ) -> Result<(usize, Option<String>, Option<NodeCategory>), FieldViolations> {
     let mut violations = FieldViolations::new();
-    let page_size = match usize::try_from(request.page_size) {
-        Ok(0) => 100,
-        Ok(size) if size <= 100 => size,
-        _ => {
-            violations.add("page_size", "must be between 0 and 100");
-            100
-        }
-    };
+    let page_size = page_size_or(&mut violations, request.page_size, MAX_PAGE_SIZE);
     let category = enum_filter(
         &mut violations,
         "category",
@@ -669,10 +661,6 @@ fn duration_to_proto(millis: u64) -> pbjson_types::Duration {
     }
 }
 
-fn struct_to_proto(object: &Map<String, Value>) -> pbjson_types::Struct {
-    serde_json::from_value(Value::Object(object.clone())).expect("a JSON object is a Struct")
-}
-
 /// A definition on the wire.
 pub fn definition_to_proto(definition: &Definition) -> wire::WorkflowDefinition {
     wire::WorkflowDefinition {
@@ -683,7 +671,7 @@ pub fn definition_to_proto(definition: &Definition) -> wire::WorkflowDefinition 
                 id: node.id.clone(),
                 r#type: node.node_type.clone(),
                 display_name: node.display_name.clone(),
-                config: Some(struct_to_proto(&node.config)),
+                config: Some(object_to_proto(&node.config)),
                 retry: Some(wire::RetryPolicy {
                     max_attempts: i32::try_from(node.retry.max_attempts).unwrap_or(i32::MAX),
                     initial_backoff: Some(duration_to_proto(node.retry.initial_backoff_ms)),
@@ -787,7 +775,7 @@ pub fn node_type_to_proto(node_type: &NodeType) -> wire::NodeType {
         } as i32,
         display_name: node_type.display_name.to_owned(),
         description: node_type.description.to_owned(),
-        config_schema: Some(struct_to_proto(schema)),
+        config_schema: Some(object_to_proto(schema)),
         outputs: node_type
             .outputs
             .iter()

@@ -195,6 +195,8 @@ config refuses AUTH_URL (uses.auth sets it)     | --set services.svc-forms.confi
 config refuses the encryption keys              | --set services.svc-auth.config.AUTH_ENCRYPTION_KEYS=k1:x        | AUTH_ENCRYPTION_KEYS
 config refuses the workflow encryption keys     | --set services.svc-workflow.config.WORKFLOW_ENCRYPTION_KEYS=k1:x | WORKFLOW_ENCRYPTION_KEYS
 config refuses the workflow keys' file (`workflow`) | --set services.svc-workflow.config.WORKFLOW_ENCRYPTION_KEYS_FILE=/tmp/k | WORKFLOW_ENCRYPTION_KEYS_FILE
+config refuses the workers' settings (`workflow`) | --set services.svc-workflow.config.WORKFLOW_LEASE=10s          | WORKFLOW_LEASE
+config refuses the allowed networks (`workflow`) | --set services.svc-workflow.config.WORKFLOW_HTTP_ALLOWED_NETWORKS=10.0.0.0/8 | WORKFLOW_HTTP_ALLOWED_NETWORKS
 config refuses secret-like *_KEYS names         | --set gateway.config.SIGNING_KEYS=x                             | SIGNING_KEYS
 config refuses the --migrate-only switch        | --set services.svc-tenant.config.TENANT_MIGRATE_ONLY=true       | TENANT_MIGRATE_ONLY
 config cannot move the gateway's metrics port   | --set gateway.config.GATEWAY_METRICS_ADDR=0.0.0.0:8080          | GATEWAY_METRICS_ADDR
@@ -237,6 +239,14 @@ unknown workflow keys are refused               | --set workflow.encryptionKeysF
 workflow.encryptionKeys.existingSecret is required | --set workflow.encryptionKeys.existingSecret=                 | /workflow/encryptionKeys/existingSecret
 workflow.encryptionKeys has only existingSecret, key | --set workflow.encryptionKeys.value=k1:x                   | value
 workflow.encryptionKeys.key is a valid key      | --set workflow.encryptionKeys.key=a/b                           | /workflow/encryptionKeys/key
+workflow.workers.concurrency is 0-1000          | --set workflow.workers.concurrency=1001                          | /workflow/workers/concurrency
+workflow.workers.concurrency is an integer      | --set workflow.workers.concurrency=1.5                           | /workflow/workers/concurrency
+workflow.workers.lease is a duration            | --set workflow.workers.lease=30sec                              | /workflow/workers/lease
+workflow.workers.overdueAfter is above zero     | --set workflow.workers.overdueAfter=0s                          | /workflow/workers/overdueAfter
+unknown workflow.workers keys are refused       | --set workflow.workers.prefetch=8                               | prefetch
+workflow.http.allowedNetworks is a list         | --set workflow.http.allowedNetworks=10.0.0.0/8                  | /workflow/http/allowedNetworks
+workflow.http.allowedNetworks are CIDRs         | --set workflow.http.allowedNetworks[0]=10.0.0.1                 | /workflow/http/allowedNetworks/0
+allowedNetworks entries hold one CIDR (no comma) | --set-json workflow.http.allowedNetworks=["10.0.0.0/8,fd00::/8"] | /workflow/http/allowedNetworks/0
 auth.serviceClients.key is a valid key          | --set auth.serviceClients.key=a/b                               | /auth/serviceClients/key
 token lifetimes are durations                   | --set auth.tokens.accessTokenTtl=15min                          | /auth/tokens/accessTokenTtl
 token lifetimes are above zero                  | --set auth.tokens.serviceTokenTtl=0s                            | /auth/tokens/serviceTokenTtl
@@ -355,6 +365,9 @@ svc-auth: encryption keys from a Secret file    |                               
 svc-workflow: encryption keys from a Secret file |                                                   | svc-workflow WORKFLOW_ENCRYPTION_KEYS_FILE<-secret:formflow-workflow-encryption-keys/keys ; svc-workflow !WORKFLOW_ENCRYPTION_KEYS
 svc-workflow: keys' Secret and key follow values | --set workflow.encryptionKeys.existingSecret=wf-keys,workflow.encryptionKeys.key=current | svc-workflow WORKFLOW_ENCRYPTION_KEYS_FILE<-secret:wf-keys/current
 each service gets only its own encryption keys  |                                                    | svc-workflow !AUTH_ENCRYPTION_KEYS_FILE ; svc-auth !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-forms !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-notify !WORKFLOW_ENCRYPTION_KEYS_FILE ; gateway !WORKFLOW_ENCRYPTION_KEYS_FILE
+svc-workflow: workers' defaults, no allowed networks |                                                | svc-workflow WORKFLOW_WORKER_CONCURRENCY=16 ; svc-workflow WORKFLOW_LEASE=30s ; svc-workflow WORKFLOW_OVERDUE_AFTER=60s ; svc-workflow !WORKFLOW_HTTP_ALLOWED_NETWORKS
+svc-workflow: workers and allowed networks follow values | --set workflow.workers.concurrency=0,workflow.workers.lease=45s,workflow.workers.overdueAfter=2m,workflow.http.allowedNetworks={10.20.0.0/16,fd00:1234::/48} | svc-workflow WORKFLOW_WORKER_CONCURRENCY=0 ; svc-workflow WORKFLOW_LEASE=45s ; svc-workflow WORKFLOW_OVERDUE_AFTER=2m ; svc-workflow WORKFLOW_HTTP_ALLOWED_NETWORKS=10.20.0.0/16,fd00:1234::/48
+only svc-workflow gets the workflow settings    | --set workflow.http.allowedNetworks={10.20.0.0/16} | gateway !WORKFLOW_WORKER_CONCURRENCY ; gateway !WORKFLOW_HTTP_ALLOWED_NETWORKS ; svc-auth !WORKFLOW_LEASE ; svc-forms !WORKFLOW_WORKER_CONCURRENCY ; svc-forms !WORKFLOW_HTTP_ALLOWED_NETWORKS ; svc-notify !WORKFLOW_OVERDUE_AFTER ; svc-tenant !WORKFLOW_WORKER_CONCURRENCY ; svc-ai !WORKFLOW_HTTP_ALLOWED_NETWORKS ; svc-workflow-migrate !WORKFLOW_WORKER_CONCURRENCY ; svc-workflow-migrate !WORKFLOW_LEASE ; svc-workflow-migrate !WORKFLOW_HTTP_ALLOWED_NETWORKS
 migration Jobs need no encryption keys          |                                                    | svc-workflow-migrate DATABASE_URL_FILE<-secret:formflow-postgres/url ; svc-workflow-migrate !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-auth-migrate !AUTH_ENCRYPTION_KEYS_FILE
 gateway: client id, key and Secret follow values | --set gateway.serviceClient.clientId=edge,gateway.serviceClient.secretKey=edge,auth.serviceClients.existingSecret=clients | gateway AUTH_CLIENT_ID=edge ; gateway AUTH_CLIENT_SECRET_FILE<-secret:clients/edge ; svc-auth AUTH_SERVICE_CLIENTS_FILE<-secret:clients/clients
 gateway: svc-auth is AUTH_URL, no GATEWAY_AUTH_URL |                                                  | gateway !GATEWAY_AUTH_URL ; gateway AUTH_URL=http://formflow-svc-auth.formflow.svc:50052 ; gateway GATEWAY_TENANT_URL=http://formflow-svc-tenant.formflow.svc:50051 ; gateway GATEWAY_NOTIFY_URL

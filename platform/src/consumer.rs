@@ -148,21 +148,23 @@ pub async fn run<H: EventHandler>(
                 }
             };
             backoff = INITIAL_BACKOFF;
-            loop {
-                let disposition = consumer
-                    .process_next(|delivery| {
-                        let received = ReceivedEvent::parse(delivery);
+            let label = subscription.audience.label();
+            consumer
+                .process_concurrently(
+                    usize::from(subscription.prefetch.max(1)),
+                    |delivery| {
                         let handler = &handler;
                         async move {
-                            match received {
+                            let outcome = match ReceivedEvent::parse(&delivery) {
                                 Ok(event) => handler.handle(event).await,
                                 Err(reason) => Outcome::Reject(reason),
-                            }
+                            };
+                            (delivery, outcome)
                         }
-                    })
-                    .await?;
-                crate::metrics::event_consumed(subscription.audience.label(), disposition);
-            }
+                    },
+                    |disposition| crate::metrics::event_consumed(label, disposition),
+                )
+                .await
         };
         let failed: anyhow::Result<()> = tokio::select! {
             () = stopped.cancelled() => return,

@@ -48,6 +48,10 @@ event_types! {
     events::FormPublished => "forms.form.published",
     events::SubmissionCreated => "forms.submission.created",
     events::SubmissionDeleted => "forms.submission.deleted",
+    events::ExecutionStarted => "workflow.execution.started",
+    events::ExecutionSucceeded => "workflow.execution.succeeded",
+    events::ExecutionFailed => "workflow.execution.failed",
+    events::ExecutionCancelled => "workflow.execution.cancelled",
 }
 
 /// The envelope of an event on the wire.

@@ -13,6 +13,7 @@
 //! - [`id`]: typed resource ids (`platform::id!`).
 //! - [`idempotency`]: `Idempotency-Key`: answers replayed, reuse and concurrency refused.
 //! - [`client`]: channels to other suite services and authorised requests.
+//! - [`outbound`]: HTTP to user-chosen addresses, internal destinations refused (SSRF).
 //! - [`error`]: the error core of every service, `tonic::Status` with field violations and
 //!   reasons.
 //! - [`audit`]: the audit trail, one shape for every service.
@@ -40,6 +41,7 @@ pub mod health;
 pub mod id;
 pub mod idempotency;
 pub mod metrics;
+pub mod outbound;
 pub mod outbox;
 pub mod paging;
 pub mod redis;

@@ -68,9 +68,9 @@ pub(crate) fn outbox_backlog(table: &str, events: i64) {
     metrics::gauge!("outbox_backlog_events", "table" => table.to_owned()).set(events as f64);
 }
 
-/// `consumer_events_total{queue, disposition}`: events consumed, by what became of them
+/// `consumer_events_total{queue, disposition}`: events (and jobs) consumed, by what became of them
 /// (`acked`, `retrying`, `dead_lettered`).
-pub(crate) fn event_consumed(queue: &str, disposition: Disposition) {
+pub fn event_consumed(queue: &str, disposition: Disposition) {
     let disposition = match disposition {
         Disposition::Acked => "acked",
         Disposition::Retrying(_) => "retrying",

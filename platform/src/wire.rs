@@ -29,13 +29,49 @@ pub fn object_to_proto(
         .expect("a JSON object is a Struct")
 }
 
-/// A `google.protobuf.Struct` from the wire as a JSON object.
+/// A `google.protobuf.Struct` from the wire as a JSON object. Protobuf carries every number as
+/// a double; whole ones become integers again (`42`, not `42.0`), as the sender wrote them.
 pub fn object_from_proto(
     object: &pbjson_types::Struct,
 ) -> serde_json::Map<String, serde_json::Value> {
     match serde_json::to_value(object) {
-        Ok(serde_json::Value::Object(object)) => object,
+        Ok(serde_json::Value::Object(mut object)) => {
+            object.values_mut().for_each(whole_numbers);
+            object
+        }
         _ => serde_json::Map::new(),
+    }
+}
+
+/// A JSON value on the wire (`google.protobuf.Value`).
+pub fn value_to_proto(value: &serde_json::Value) -> pbjson_types::Value {
+    serde_json::from_value(value.clone()).expect("a JSON value is a Value")
+}
+
+/// A `google.protobuf.Value` from the wire as JSON, whole numbers as integers.
+pub fn value_from_proto(value: &pbjson_types::Value) -> serde_json::Value {
+    let mut value = serde_json::to_value(value).unwrap_or_default();
+    whole_numbers(&mut value);
+    value
+}
+
+/// Turns the whole doubles in `value` into integers.
+fn whole_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) => {
+            if let Some(double) = number.as_f64()
+                && number.is_f64()
+                && double.fract() == 0.0
+                && double.abs() < 9_007_199_254_740_992.0
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = double as i64;
+                *number = whole.into();
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        serde_json::Value::Object(members) => members.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 
@@ -148,6 +184,19 @@ mod tests {
             nanos: -1,
         };
         assert_eq!(from_timestamp(&out_of_range), None);
+    }
+
+    #[test]
+    fn structs_keep_whole_numbers_whole() {
+        let sent = serde_json::json!({"n": 42, "x": 2.5, "list": [1, {"deep": 7}], "s": "42"});
+        let object = sent.as_object().unwrap();
+        let wire = object_to_proto(object);
+        let received = object_from_proto(&wire);
+        assert_eq!(serde_json::Value::Object(received), sent);
+        assert_eq!(
+            serde_json::to_string(&object_from_proto(&wire)["n"]).unwrap(),
+            "42"
+        );
     }
 
     #[test]

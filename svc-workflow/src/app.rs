@@ -2,17 +2,22 @@
 //! all start.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use platform::crypto::Sealer;
 use platform::db::Schema;
+use platform::outbound::NetworkPolicy;
 use platform::runtime::Runtime;
 use platform::server::Listeners;
 use platform::suite::WORKFLOW;
 use proto::formflow::workflow::v1::workflow_service_server::WorkflowServiceServer;
 
 use crate::config::Config;
+use crate::engine::actions::Actions;
+use crate::engine::{Engine, EngineSettings};
 use crate::grpc::WorkflowApi;
 use crate::operations::Workflows;
+use crate::triggers::{FORM_SUBSCRIPTION, FormTriggers};
 
 /// Name of the service in logs, metrics and connection names.
 pub const SERVICE_NAME: &str = WORKFLOW.name;
@@ -27,7 +32,46 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         &config.options.encryption_keys()?,
     )?);
     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
-    let workflows = Workflows::new(connections.db, sealer);
-    runtime.serve_api(WorkflowServiceServer::new(WorkflowApi::new(workflows)));
+    let options = &config.options;
+    let actions = Actions::new(
+        NetworkPolicy::new(options.http_allowed_networks.clone()),
+        connections.db.clone(),
+        sealer.clone(),
+    )?;
+    let engine = Engine::new(
+        connections.db.clone(),
+        connections.outbox.clone(),
+        &config.infra.amqp,
+        actions,
+        EngineSettings {
+            concurrency: options.worker_concurrency,
+            lease: options.lease,
+            overdue_after: options.overdue_after,
+        },
+    );
+    let form_triggers = FormTriggers::new(connections.db.clone(), engine.clone());
+    let workflows = Workflows::new(connections.db, connections.outbox, sealer, engine.clone());
+    let sweeper = engine.clone();
+    let cleaner = workflows.clone();
+    runtime
+        .serve_api(WorkflowServiceServer::new(WorkflowApi::new(workflows)))
+        .spawn("execution worker", move |stopped| engine.work(stopped))
+        .consume(&config.infra.amqp, FORM_SUBSCRIPTION, form_triggers)
+        .every(
+            "sending overdue executions' jobs",
+            options.overdue_after / 4,
+            move || {
+                let engine = sweeper.clone();
+                async move { engine.send_overdue().await }
+            },
+        )
+        .every(
+            "forgetting expired idempotency keys",
+            Duration::from_secs(3600),
+            move || {
+                let workflows = cleaner.clone();
+                async move { workflows.forget_expired_keys().await }
+            },
+        );
     Ok(runtime)
 }

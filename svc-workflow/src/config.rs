@@ -1,8 +1,10 @@
 //! Configuration of svc-workflow: flags and environment variables (`svc-workflow --help`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use platform::config::{ServiceConfig, resolve_secret};
+use ipnet::IpNet;
+use platform::config::{ServiceConfig, parse_duration, resolve_secret};
 use platform::suite::Workflow;
 use secrecy::SecretString;
 
@@ -20,6 +22,31 @@ pub struct WorkflowOptions {
     /// File holding WORKFLOW_ENCRYPTION_KEYS.
     #[arg(long, env = "WORKFLOW_ENCRYPTION_KEYS_FILE")]
     pub encryption_keys_file: Option<PathBuf>,
+    /// Executions each replica works on at once (also the prefetch of its work queue); 0
+    /// runs none: a replica that only serves the API.
+    #[arg(long, env = "WORKFLOW_WORKER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub worker_concurrency: u16,
+    /// How long a worker holds an execution without renewing its lease; an execution whose
+    /// worker died is taken over once this passes.
+    #[arg(long, env = "WORKFLOW_LEASE", default_value = "30s", value_parser = positive_duration)]
+    pub lease: Duration,
+    /// How long an execution may stay due with no worker on it before its job is sent again
+    /// (a job lost between a commit and its publish).
+    #[arg(long, env = "WORKFLOW_OVERDUE_AFTER", default_value = "60s", value_parser = positive_duration)]
+    pub overdue_after: Duration,
+    /// Internal networks (comma-separated CIDRs, e.g. `10.20.0.0/16`) that `action.http` may
+    /// reach; loopback, private, link-local and metadata addresses are refused otherwise.
+    #[arg(long, env = "WORKFLOW_HTTP_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub http_allowed_networks: Vec<IpNet>,
+}
+
+/// A duration of at least a second, as `30s` or `5m`.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(duration)
 }
 
 impl WorkflowOptions {
@@ -43,5 +70,12 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Config::command().debug_assert();
+    }
+
+    #[test]
+    fn leases_and_sweeps_take_at_least_a_second() {
+        assert_eq!(positive_duration("2s"), Ok(Duration::from_secs(2)));
+        assert!(positive_duration("0s").is_err());
+        assert!(positive_duration("500ms").is_err());
     }
 }

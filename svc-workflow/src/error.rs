@@ -30,6 +30,15 @@ pub enum Error {
         "the credential is used by the active version of {0}: deactivate them or change their definitions first"
     )]
     CredentialInUse(String),
+    /// No such execution in the tenant.
+    #[error("execution {0} not found")]
+    ExecutionNotFound(String),
+    /// The execution has ended: it cannot be cancelled.
+    #[error("the execution has ended ({0})")]
+    ExecutionEnded(&'static str),
+    /// Only failed and cancelled executions are retried.
+    #[error("the execution is {0}: only a failed or cancelled execution can be retried")]
+    ExecutionNotRetryable(&'static str),
     /// The version to activate names a credential that no longer fits.
     #[error("node {node} of version {version}: {reason}")]
     CredentialUnusable {
@@ -66,6 +75,15 @@ impl From<Error> for Status {
             }
             Error::CredentialInUse(_) => {
                 status_with_reason(Code::FailedPrecondition, "CREDENTIAL_IN_USE", message)
+            }
+            Error::ExecutionNotFound(_) => {
+                status_with_reason(Code::NotFound, "EXECUTION_NOT_FOUND", message)
+            }
+            Error::ExecutionEnded(_) => {
+                status_with_reason(Code::FailedPrecondition, "EXECUTION_ENDED", message)
+            }
+            Error::ExecutionNotRetryable(_) => {
+                status_with_reason(Code::FailedPrecondition, "EXECUTION_NOT_RETRYABLE", message)
             }
             Error::CredentialUnusable { .. } => {
                 status_with_reason(Code::FailedPrecondition, "CREDENTIAL_UNUSABLE", message)

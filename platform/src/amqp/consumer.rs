@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
@@ -180,9 +180,60 @@ impl Consumer {
             .context("the consumer was cancelled")?
             .context("receiving a message")?;
         let outcome = handler(&delivery).await;
-        self.settle(&delivery, outcome).await
+        self.settler().settle(&delivery, outcome).await
     }
 
+    /// Runs `handler` on up to `limit` messages at once (set the prefetch to at least
+    /// `limit`), settling each by its outcome and reporting each disposition to `settled`,
+    /// until the broker fails (the error).
+    pub async fn process_concurrently<F, Fut>(
+        &mut self,
+        limit: usize,
+        handler: F,
+        settled: impl Fn(Disposition),
+    ) -> anyhow::Result<()>
+    where
+        F: Fn(Delivery) -> Fut,
+        Fut: Future<Output = (Delivery, Outcome)>,
+    {
+        // Borrowed field by field: the deliveries are borrowed mutably beside them.
+        let settler = Settler {
+            channel: &self.channel,
+            names: &self.names,
+            retry_base: self.retry_base,
+            max_attempts: self.max_attempts,
+        };
+        let (handler, settler, settled) = (&handler, &settler, &settled);
+        (&mut self.deliveries)
+            .map(|delivery| delivery.context("receiving a message"))
+            .try_for_each_concurrent(limit, |delivery| async move {
+                let (delivery, outcome) = handler(delivery).await;
+                settled(settler.settle(&delivery, outcome).await?);
+                Ok(())
+            })
+            .await?;
+        anyhow::bail!("the consumer was cancelled")
+    }
+
+    fn settler(&self) -> Settler<'_> {
+        Settler {
+            channel: &self.channel,
+            names: &self.names,
+            retry_base: self.retry_base,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+/// What settles a message once its handler ran.
+struct Settler<'a> {
+    channel: &'a Channel,
+    names: &'a QueueNames,
+    retry_base: Duration,
+    max_attempts: u32,
+}
+
+impl Settler<'_> {
     async fn settle(&self, delivery: &Delivery, outcome: Outcome) -> anyhow::Result<Disposition> {
         let message_id = delivery
             .properties
@@ -224,7 +275,7 @@ impl Consumer {
                 // Park a copy first and acknowledge the original after the broker confirmed
                 // the copy: a crash in between duplicates the message, never loses it.
                 if let Err(error) =
-                    publish_confirmed(&self.channel, "", &self.names.retry(retry), &message).await
+                    publish_confirmed(self.channel, "", &self.names.retry(retry), &message).await
                 {
                     delivery
                         .acker

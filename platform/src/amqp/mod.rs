@@ -11,6 +11,10 @@
 //!   dead-letters back to the work queue when a message's per-message TTL ends. The TTL is
 //!   `base × 2^(n-1)` plus up to 20 % jitter; as RabbitMQ expires messages from the head only,
 //!   a message may wait up to that jitter longer than its own TTL.
+//! - `formflow.{queue}.delay.{ms}ms`: parking queues for work due later (a workflow's
+//!   `logic.delay`, a node's next attempt), each holding every message the same time
+//!   (100 ms × 2^k), then dead-lettering it back to the work queue
+//!   ([`Publisher::publish_delayed`]).
 
 //!
 //! - [`topology`]: the names, and their declaration.
@@ -27,7 +31,10 @@ use secrecy::ExposeSecret;
 
 pub use consumer::{Consumer, Disposition, Outcome, retries_of, retry_delay};
 pub use publisher::{OutgoingMessage, Publisher};
-pub use topology::{QueueNames, RETRY_HEADER, Topology, declare_exchanges, declare_queue};
+pub use topology::{
+    QueueNames, RETRY_HEADER, Topology, declare_delay_queue, declare_exchanges, declare_queue,
+    delay_bucket,
+};
 
 use crate::config::AmqpConfig;
 

@@ -1,5 +1,6 @@
 //! Publishing with publisher confirms, reconnecting after any failure.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,7 +9,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 
-use super::{Topology, connect, declare_exchanges};
+use super::{QueueNames, Topology, connect, declare_delay_queue, declare_exchanges, delay_bucket};
 use crate::config::AmqpConfig;
 
 /// A message to publish.
@@ -56,6 +57,8 @@ pub struct Publisher {
     connection_name: String,
     topology: Topology,
     state: Mutex<Option<(Connection, Channel)>>,
+    /// Delay queues declared by this process (they are durable, so a reconnection keeps them).
+    declared: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Publisher {
@@ -66,6 +69,7 @@ impl Publisher {
             connection_name: connection_name.to_owned(),
             topology: Topology::new(config.amqp_prefix.clone()),
             state: Mutex::new(None),
+            declared: std::sync::Mutex::default(),
         }
     }
 
@@ -99,6 +103,54 @@ impl Publisher {
             *state = None;
         }
         result
+    }
+
+    /// Publishes `message` straight into queue `queue` (through the default exchange).
+    pub async fn publish_to_queue(
+        &self,
+        queue: &str,
+        message: &OutgoingMessage,
+    ) -> anyhow::Result<()> {
+        self.publish("", queue, message).await
+    }
+
+    /// Publishes `message` to come into the work queue of `names` after `delay`, through
+    /// the delay queue [`delay_bucket`] picks (declared on first use), or at once below its
+    /// shortest delay. Answers the delay given, which may be shorter than `delay`: whoever
+    /// consumes the message waits again for the rest.
+    pub async fn publish_delayed(
+        &self,
+        names: &QueueNames,
+        message: &OutgoingMessage,
+        delay: Duration,
+    ) -> anyhow::Result<Duration> {
+        let Some(bucket) = delay_bucket(delay) else {
+            self.publish_to_queue(&names.work, message).await?;
+            return Ok(Duration::ZERO);
+        };
+        let queue = names.delay(bucket);
+        let mut state = self.state.lock().await;
+        let result = async {
+            let channel = self.connected(&mut state).await?;
+            let known = self
+                .declared
+                .lock()
+                .expect("never poisoned")
+                .contains(&queue);
+            if !known {
+                declare_delay_queue(channel, names, bucket).await?;
+                self.declared
+                    .lock()
+                    .expect("never poisoned")
+                    .insert(queue.clone());
+            }
+            publish_confirmed(channel, "", &queue, message).await
+        }
+        .await;
+        if result.is_err() {
+            *state = None;
+        }
+        result.map(|()| bucket)
     }
 
     /// Publishes `events` (routing key, message) in order on the events exchange, then waits

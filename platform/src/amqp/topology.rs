@@ -1,5 +1,7 @@
 //! The names of the exchanges and queues, and their declaration.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -57,6 +59,58 @@ impl QueueNames {
     pub fn retry(&self, retry: u32) -> String {
         format!("{}.retry.{retry}", self.work)
     }
+
+    /// Where messages wait `bucket` (one of [`delay_bucket`]'s answers) before they return to
+    /// the work queue.
+    pub fn delay(&self, bucket: Duration) -> String {
+        format!("{}.delay.{}ms", self.work, bucket.as_millis())
+    }
+}
+
+/// Shortest delay a delay queue holds a message for; each longer one doubles it.
+const SHORTEST_DELAY: Duration = Duration::from_millis(100);
+/// Number of delay queues: the longest holds a message about 19 days.
+const DELAY_QUEUES: u32 = 25;
+
+/// The delay queue for a message due in `delay`: the longest of 100 ms × 2^k (up to about 19
+/// days) not longer than `delay`, so the message comes back early, never late, and whoever
+/// consumes it waits again for the rest; `None` when `delay` is shorter than 100 ms (send it
+/// now). Every message of one delay queue waits as long, so none waits behind a longer one
+/// (RabbitMQ expires messages from a queue's head only).
+pub fn delay_bucket(delay: Duration) -> Option<Duration> {
+    (0..DELAY_QUEUES)
+        .rev()
+        .map(|exponent| SHORTEST_DELAY * (1 << exponent))
+        .find(|bucket| *bucket <= delay)
+}
+
+/// Declares the delay queue of `names` for `bucket`: messages wait there `bucket`, then go
+/// back to the work queue. Idempotent.
+pub async fn declare_delay_queue(
+    channel: &Channel,
+    names: &QueueNames,
+    bucket: Duration,
+) -> anyhow::Result<String> {
+    let name = names.delay(bucket);
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(i64::try_from(bucket.as_millis()).unwrap_or(i64::MAX)),
+    );
+    arguments.insert("x-dead-letter-exchange".into(), long_string(""));
+    arguments.insert("x-dead-letter-routing-key".into(), long_string(&names.work));
+    channel
+        .queue_declare(
+            name.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await
+        .with_context(|| format!("declaring queue {name}"))?;
+    Ok(name)
 }
 
 /// Declares the events and dead-letter exchanges (idempotent).
@@ -161,5 +215,20 @@ mod tests {
         assert_eq!(names.work, "ff.gateway.tenants");
         assert_eq!(names.dead_letter(), "ff.gateway.tenants.dlq");
         assert_eq!(names.retry(2), "ff.gateway.tenants.retry.2");
+        assert_eq!(
+            names.delay(Duration::from_millis(800)),
+            "ff.gateway.tenants.delay.800ms"
+        );
+    }
+
+    #[test]
+    fn delays_go_to_the_longest_queue_not_longer() {
+        let millis = |ms| Some(Duration::from_millis(ms));
+        assert_eq!(delay_bucket(Duration::from_millis(99)), None);
+        assert_eq!(delay_bucket(Duration::from_millis(100)), millis(100));
+        assert_eq!(delay_bucket(Duration::from_millis(399)), millis(200));
+        assert_eq!(delay_bucket(Duration::from_secs(60)), millis(51_200));
+        let month = Duration::from_secs(30 * 86_400);
+        assert_eq!(delay_bucket(month), millis(100 << 24));
     }
 }

@@ -207,6 +207,9 @@ impl Definition {
         self.check_cycles(&valid_edges, &mut problems);
         self.check_reachable(&types, &valid_edges, &mut problems);
         if problems.is_empty() {
+            self.check_loops(&mut problems);
+        }
+        if problems.is_empty() {
             Ok(())
         } else {
             Err(problems)
@@ -371,6 +374,40 @@ impl Definition {
                         marks.insert(target, Mark::Open);
                         path.push((target, 0));
                     }
+                }
+            }
+        }
+    }
+
+    /// The nodes a path from node `start` reaches, `start` excepted: the body of a
+    /// `logic.foreach`, which runs once per item.
+    pub fn reachable_from(&self, start: &str) -> BTreeSet<&str> {
+        let mut reached = BTreeSet::new();
+        let mut frontier = vec![start];
+        while let Some(node) = frontier.pop() {
+            for edge in &self.edges {
+                if edge.from == node && reached.insert(edge.to.as_str()) {
+                    frontier.push(edge.to.as_str());
+                }
+            }
+        }
+        reached
+    }
+
+    /// Reports each `logic.foreach` inside the body of another (loops do not nest).
+    fn check_loops(&self, problems: &mut Vec<(String, String)>) {
+        let is_loop = |node: &Node| node.node_type == "logic.foreach";
+        for outer in self.nodes.iter().filter(|node| is_loop(node)) {
+            let body = self.reachable_from(&outer.id);
+            for (index, inner) in self.nodes.iter().enumerate() {
+                if is_loop(inner) && body.contains(inner.id.as_str()) {
+                    problems.push((
+                        format!("nodes[{index}]"),
+                        format!(
+                            "{} runs once per item of {}: a logic.foreach cannot run inside another",
+                            inner.id, outer.id
+                        ),
+                    ));
                 }
             }
         }
@@ -676,5 +713,38 @@ mod tests {
         assert_eq!(dotted("/headers/X-Token"), ".headers.X-Token");
         assert_eq!(dotted("/cases/1/name"), ".cases[1].name");
         assert_eq!(dotted(""), "");
+    }
+
+    #[test]
+    fn loops_do_not_nest() {
+        let each = |id: &str| node(id, "logic.foreach", json!({"items": "rows"}));
+        let nested = definition(
+            vec![
+                start(),
+                each("outer"),
+                map("step"),
+                each("inner"),
+                map("last"),
+            ],
+            vec![
+                edge("start", "outer", ""),
+                edge("outer", "step", ""),
+                edge("step", "inner", ""),
+                edge("inner", "last", ""),
+            ],
+        );
+        assert_eq!(paths(&nested), ["nodes[3]"]);
+        assert_eq!(
+            nested
+                .reachable_from("step")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["inner", "last"]
+        );
+        let in_turn = definition(
+            vec![start(), each("first"), each("second")],
+            vec![edge("start", "first", ""), edge("start", "second", "")],
+        );
+        assert!(in_turn.check().is_ok());
     }
 }

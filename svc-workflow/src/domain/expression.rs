@@ -61,6 +61,84 @@ pub fn parse_template(template: &str) -> Result<Vec<Part<'_>>, String> {
     Ok(parts)
 }
 
+/// Data that expressions search: a node's input, converted once for all its expressions.
+pub type Data = jmespath::Rcvar;
+
+/// `value` as expressions search it.
+pub fn data(value: &serde_json::Value) -> Result<Data, String> {
+    jmespath::Variable::try_from(value)
+        .map(Data::new)
+        .map_err(|error| error.to_string())
+}
+
+/// The value of `expression` over `data`, or why it has none (a function given the wrong
+/// type of argument, ...).
+pub fn search(expression: &Expression, data: &Data) -> Result<serde_json::Value, String> {
+    let found = expression
+        .search(data)
+        .map_err(|error| format!("`{expression}` failed: {}", error.reason))?;
+    serde_json::to_value(&*found).map_err(|error| error.to_string())
+}
+
+/// The value of `text`, an expression, over `data`.
+pub fn evaluate(text: &str, data: &Data) -> Result<serde_json::Value, String> {
+    search(&compile(text)?, data)
+}
+
+/// Whether `value` is true as JMESPath sees it: not null, false, an empty string, list or
+/// object.
+pub fn is_truthy(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null | serde_json::Value::Bool(false) => false,
+        serde_json::Value::String(text) => !text.is_empty(),
+        serde_json::Value::Array(items) => !items.is_empty(),
+        serde_json::Value::Object(members) => !members.is_empty(),
+        _ => true,
+    }
+}
+
+/// `template` rendered over `data`: a template that is exactly one placeholder takes its
+/// value's JSON type; otherwise each placeholder's value is written into the text (strings as
+/// they are, null as nothing, other values as JSON).
+pub fn render(template: &str, data: &Data) -> Result<serde_json::Value, String> {
+    let parts = parse_template(template)?;
+    if let [Part::Placeholder(expression)] = parts.as_slice() {
+        return search(expression, data);
+    }
+    let mut text = String::with_capacity(template.len());
+    for part in &parts {
+        match part {
+            Part::Text(literal) => text.push_str(literal),
+            Part::Placeholder(expression) => match search(expression, data)? {
+                serde_json::Value::String(value) => text.push_str(&value),
+                serde_json::Value::Null => {}
+                value => text.push_str(&value.to_string()),
+            },
+        }
+    }
+    Ok(serde_json::Value::String(text))
+}
+
+/// `template`, any JSON, with each of its strings rendered over `data` ([`render`]).
+pub fn render_json(template: &serde_json::Value, data: &Data) -> Result<serde_json::Value, String> {
+    Ok(match template {
+        serde_json::Value::String(text) => render(text, data)?,
+        serde_json::Value::Array(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .map(|item| render_json(item, data))
+                .collect::<Result<_, _>>()?,
+        ),
+        serde_json::Value::Object(members) => serde_json::Value::Object(
+            members
+                .iter()
+                .map(|(key, member)| Ok((key.clone(), render_json(member, data)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
 /// Checks every string in `value` (a JSON template such as `transform.map`'s `output`) as a
 /// template; lists each bad one as (JSON pointer, reason).
 pub fn check_json_template(
@@ -130,6 +208,52 @@ mod tests {
             let _ = compile(&text);
             let _ = parse_template(&text);
             let _ = parse_template(&format!("x {{{{ {inner} }}}} y"));
+        }
+    }
+
+    #[test]
+    fn templates_render_typed_alone_and_as_text_among_text() {
+        let input = data(&serde_json::json!({
+            "name": "Ada", "age": 36, "tags": ["a", "b"], "none": null
+        }))
+        .unwrap();
+        let render = |template: &str| render(template, &input).unwrap();
+        assert_eq!(render("{{ age }}"), serde_json::json!(36));
+        assert_eq!(render("{{ tags }}"), serde_json::json!(["a", "b"]));
+        assert_eq!(
+            render("{{name}} is {{ age }} [{{ none }}] {{ tags }}"),
+            serde_json::json!("Ada is 36 [] [\"a\",\"b\"]")
+        );
+        assert_eq!(
+            render("no placeholder"),
+            serde_json::json!("no placeholder")
+        );
+        let template = serde_json::json!({"who": "{{ name }}", "n": 2, "list": ["{{ age }}"]});
+        assert_eq!(
+            render_json(&template, &input).unwrap(),
+            serde_json::json!({"who": "Ada", "n": 2, "list": [36]})
+        );
+        let failed = super::render("{{ abs(name) }}", &input).unwrap_err();
+        assert!(failed.starts_with("`abs(name)` failed"), "{failed}");
+    }
+
+    #[test]
+    fn truthiness_follows_jmespath() {
+        for falsy in [
+            serde_json::json!(null),
+            serde_json::json!(false),
+            serde_json::json!(""),
+            serde_json::json!([]),
+            serde_json::json!({}),
+        ] {
+            assert!(!is_truthy(&falsy), "{falsy}");
+        }
+        for truthy in [
+            serde_json::json!(0),
+            serde_json::json!("x"),
+            serde_json::json!([0]),
+        ] {
+            assert!(is_truthy(&truthy), "{truthy}");
         }
     }
 

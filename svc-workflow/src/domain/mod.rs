@@ -5,9 +5,11 @@
 //! - [`node_types`]: every node type with its config's JSON Schema and outputs.
 //! - [`expression`]: JMESPath expressions and the `{{ … }}` templates that embed them.
 //! - [`credential`]: credential types and the shape of their values.
+//! - [`execution`]: executions and the record of each node run.
 
 pub mod credential;
 pub mod definition;
+pub mod execution;
 pub mod expression;
 pub mod node_types;
 

@@ -9,13 +9,17 @@ use platform::paging::{
     time_and_id_position,
 };
 use platform::wire::{
-    enum_field, enum_filter, etag, expected_version, mask_paths, object_from_proto,
-    object_to_proto, parse_resource_name, timestamp,
+    enum_field, enum_filter, etag, expected_version, from_timestamp, mask_paths, object_from_proto,
+    object_to_proto, parse_resource_name, resource_name, timestamp, value_to_proto,
 };
 use proto::formflow::workflow::v1 as wire;
 use serde_json::Value;
 
 use crate::domain::definition::{DEFAULT_NODE_TIMEOUT, MAX_ATTEMPTS, check_node_id, millis};
+use crate::domain::execution::{
+    Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId, NodeRunState, TriggerKind,
+    json_size, shown,
+};
 use crate::domain::expression::parse_template;
 use crate::domain::node_types::NODE_TYPES;
 use crate::domain::{
@@ -23,8 +27,10 @@ use crate::domain::{
     NodeCategory, NodeType, RetryPolicy, Settings, Workflow, WorkflowId, WorkflowState,
     WorkflowVersion,
 };
-use crate::operations::{CredentialChanges, NewCredential, NewWorkflow, WorkflowChanges};
-use crate::store::{CredentialPosition, WorkflowPosition};
+use crate::operations::{
+    CredentialChanges, MAX_INPUT_BYTES, NewCredential, NewRun, NewWorkflow, WorkflowChanges,
+};
+use crate::store::{CredentialPosition, ExecutionFilter, ExecutionPosition, WorkflowPosition};
 
 /// The workflow a `workflows/{id}` name in `field` names.
 pub fn workflow_id(
@@ -782,4 +788,308 @@ pub fn node_type_to_proto(node_type: &NodeType) -> wire::NodeType {
             .map(|output| (*output).to_owned())
             .collect(),
     }
+}
+
+fn failure_to_proto(failure: &Failure) -> wire::ExecutionError {
+    wire::ExecutionError {
+        code: failure.code.clone(),
+        message: failure.message.clone(),
+        node_id: failure.node_id.clone(),
+    }
+}
+
+fn execution_state_to_proto(state: ExecutionState) -> wire::ExecutionState {
+    match state {
+        ExecutionState::Queued => wire::ExecutionState::Queued,
+        ExecutionState::Running => wire::ExecutionState::Running,
+        ExecutionState::Waiting => wire::ExecutionState::Waiting,
+        ExecutionState::Succeeded => wire::ExecutionState::Succeeded,
+        ExecutionState::Failed => wire::ExecutionState::Failed,
+        ExecutionState::Cancelled => wire::ExecutionState::Cancelled,
+    }
+}
+
+fn trigger_kind_to_proto(kind: TriggerKind) -> wire::TriggerKind {
+    match kind {
+        TriggerKind::Manual => wire::TriggerKind::Manual,
+        TriggerKind::Form => wire::TriggerKind::Form,
+        TriggerKind::Webhook => wire::TriggerKind::Webhook,
+        TriggerKind::Schedule => wire::TriggerKind::Schedule,
+        TriggerKind::Retry => wire::TriggerKind::Retry,
+        TriggerKind::Replay => wire::TriggerKind::Replay,
+    }
+}
+
+/// An execution on the wire; with `data`, its input and output too (capped as shown).
+pub fn execution_to_proto(execution: &Execution, data: bool) -> wire::Execution {
+    let (output, output_truncated) = if data {
+        shown(execution.output.as_ref())
+    } else {
+        (None, false)
+    };
+    let input = match (&execution.input, data) {
+        (Value::Object(input), true) => Some(object_to_proto(input)),
+        _ => None,
+    };
+    wire::Execution {
+        name: resource_name("executions", execution.id),
+        id: execution.id.to_string(),
+        workflow: resource_name("workflows", execution.workflow_id),
+        workflow_version: execution.workflow_version,
+        state: execution_state_to_proto(execution.state) as i32,
+        trigger_kind: trigger_kind_to_proto(execution.trigger_kind) as i32,
+        trigger_node: execution.trigger_node.clone(),
+        trigger_ref: execution.trigger_ref.clone(),
+        triggered_by: execution.triggered_by.clone(),
+        input,
+        output: output.as_ref().map(value_to_proto),
+        output_truncated,
+        error: execution.error.as_ref().map(failure_to_proto),
+        retry_of: execution
+            .retry_of
+            .map(|id| resource_name("executions", id))
+            .unwrap_or_default(),
+        create_time: Some(timestamp(execution.created_at)),
+        start_time: execution.started_at.map(timestamp),
+        end_time: execution.ended_at.map(timestamp),
+    }
+}
+
+/// A node run of execution `execution` on the wire.
+pub fn node_run_to_proto(execution: ExecutionId, run: &NodeRun) -> wire::NodeExecution {
+    let (input, input_truncated) = shown(run.input.as_ref());
+    let (output, output_truncated) = shown(run.output.as_ref());
+    wire::NodeExecution {
+        name: format!("executions/{execution}/nodeExecutions/{}", run.id),
+        id: run.id.to_string(),
+        node_id: run.node_id.clone(),
+        node_type: run.node_type.clone(),
+        state: match run.state {
+            NodeRunState::Running => wire::NodeExecutionState::Running,
+            NodeRunState::Waiting => wire::NodeExecutionState::Waiting,
+            NodeRunState::Succeeded => wire::NodeExecutionState::Succeeded,
+            NodeRunState::Failed => wire::NodeExecutionState::Failed,
+            NodeRunState::Skipped => wire::NodeExecutionState::Skipped,
+            NodeRunState::Cancelled => wire::NodeExecutionState::Cancelled,
+        } as i32,
+        attempt: run.attempt,
+        iteration: run.iteration,
+        input: input.as_ref().map(value_to_proto),
+        input_truncated,
+        output: output.as_ref().map(value_to_proto),
+        output_truncated,
+        output_port: run.output_port.clone(),
+        error: run.error.as_ref().map(failure_to_proto),
+        start_time: Some(timestamp(run.started_at)),
+        end_time: run.ended_at.map(timestamp),
+    }
+}
+
+/// The execution a request's `field` names (`executions/{id}`), or the violation.
+pub fn execution_only(field: &str, name: &str) -> Result<ExecutionId, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = parse_resource_name(&mut violations, field, name, "executions");
+    violations.into_result()?;
+    Ok(id.expect("no violation means parsed"))
+}
+
+/// Checks RunWorkflow.
+pub fn new_run(request: &wire::RunWorkflowRequest) -> Result<NewRun, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let workflow = workflow_id(&mut violations, "name", &request.name);
+    let input = request
+        .input
+        .as_ref()
+        .map(object_from_proto)
+        .unwrap_or_default();
+    if json_size(&Value::Object(input.clone())) > MAX_INPUT_BYTES {
+        violations.add(
+            "input",
+            format!("must be at most {} KiB of JSON", MAX_INPUT_BYTES / 1024),
+        );
+    }
+    if request.version < 0 {
+        violations.add(
+            "version",
+            "must be a version number, or 0 for the active one",
+        );
+    }
+    if !request.trigger_node.is_empty()
+        && let Err(reason) = check_node_id(&request.trigger_node)
+    {
+        violations.add("trigger_node", reason);
+    }
+    violations.into_result()?;
+    Ok(NewRun {
+        workflow: workflow.expect("checked"),
+        input,
+        version: (request.version > 0).then_some(request.version),
+        trigger_node: (!request.trigger_node.is_empty()).then(|| request.trigger_node.clone()),
+    })
+}
+
+/// A checked ListExecutions.
+#[derive(Debug)]
+pub struct ExecutionListing {
+    /// Where the page starts.
+    pub after: Option<ExecutionPosition>,
+    /// What the executions must match.
+    pub filter: ExecutionFilter,
+    /// Executions per page.
+    pub page_size: usize,
+    token_filter: String,
+}
+
+impl ExecutionListing {
+    /// The token of the page after `next`.
+    pub fn next_page_token(&self, next: Option<ExecutionPosition>) -> String {
+        next.map(|(time, id)| {
+            encode_page_token(&self.token_filter, &time_and_id_position(time, id))
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Checks ListExecutions.
+pub fn list_executions(
+    request: &wire::ListExecutionsRequest,
+) -> Result<ExecutionListing, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let page_size = page_size(&mut violations, request.page_size);
+    let workflow = (!request.workflow.is_empty())
+        .then(|| workflow_id(&mut violations, "workflow", &request.workflow))
+        .flatten();
+    let state = enum_filter(
+        &mut violations,
+        "state",
+        request.state,
+        |state: wire::ExecutionState| match state {
+            wire::ExecutionState::Unspecified => None,
+            wire::ExecutionState::Queued => Some(ExecutionState::Queued),
+            wire::ExecutionState::Running => Some(ExecutionState::Running),
+            wire::ExecutionState::Waiting => Some(ExecutionState::Waiting),
+            wire::ExecutionState::Succeeded => Some(ExecutionState::Succeeded),
+            wire::ExecutionState::Failed => Some(ExecutionState::Failed),
+            wire::ExecutionState::Cancelled => Some(ExecutionState::Cancelled),
+        },
+    );
+    let trigger_kind = enum_filter(
+        &mut violations,
+        "trigger_kind",
+        request.trigger_kind,
+        |kind: wire::TriggerKind| match kind {
+            wire::TriggerKind::Unspecified => None,
+            wire::TriggerKind::Manual => Some(TriggerKind::Manual),
+            wire::TriggerKind::Form => Some(TriggerKind::Form),
+            wire::TriggerKind::Webhook => Some(TriggerKind::Webhook),
+            wire::TriggerKind::Schedule => Some(TriggerKind::Schedule),
+            wire::TriggerKind::Retry => Some(TriggerKind::Retry),
+            wire::TriggerKind::Replay => Some(TriggerKind::Replay),
+        },
+    );
+    let mut time = |field: &str, value: Option<&pbjson_types::Timestamp>| {
+        let value = value?;
+        let parsed = from_timestamp(value);
+        if parsed.is_none() {
+            violations.add(field, "is not a valid time");
+        }
+        parsed
+    };
+    let since = time("start_time", request.start_time.as_ref());
+    let until = time("end_time", request.end_time.as_ref());
+    if let (Some(since), Some(until)) = (since, until)
+        && since >= until
+    {
+        violations.add("end_time", "must be after start_time");
+    }
+    let token_filter = format!(
+        "workflow={}&state={}&trigger_kind={}&start={:?}&end={:?}",
+        request.workflow,
+        request.state,
+        request.trigger_kind,
+        since.map(|time| time.to_rfc3339()),
+        until.map(|time| time.to_rfc3339()),
+    );
+    let after = decode_page_position(
+        &mut violations,
+        &request.page_token,
+        &token_filter,
+        time_and_id::<ExecutionId>,
+    );
+    violations.into_result()?;
+    Ok(ExecutionListing {
+        after,
+        filter: ExecutionFilter {
+            workflow,
+            state,
+            trigger_kind,
+            since,
+            until,
+        },
+        page_size,
+        token_filter,
+    })
+}
+
+/// Most node runs on one page of ListNodeExecutions.
+const MAX_NODE_RUNS_PAGE: usize = 500;
+
+/// Checks ListNodeExecutions: the execution, the node, the run the page starts after, the size.
+pub fn list_node_runs(
+    request: &wire::ListNodeExecutionsRequest,
+) -> Result<(ExecutionId, Option<String>, Option<NodeRunId>, usize), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let execution = parse_resource_name(&mut violations, "parent", &request.parent, "executions");
+    let page_size = if request.page_size == 0 {
+        100
+    } else {
+        match usize::try_from(request.page_size) {
+            Ok(size) if (1..=MAX_NODE_RUNS_PAGE).contains(&size) => size,
+            _ => {
+                violations.add(
+                    "page_size",
+                    format!("must be between 1 and {MAX_NODE_RUNS_PAGE}"),
+                );
+                100
+            }
+        }
+    };
+    if !request.node_id.is_empty()
+        && let Err(reason) = check_node_id(&request.node_id)
+    {
+        violations.add("node_id", reason);
+    }
+    let filter = format!("{}&node_id={}", request.parent, request.node_id);
+    let after = decode_page_position(&mut violations, &request.page_token, &filter, |position| {
+        NodeRunId::parse(position).ok()
+    });
+    violations.into_result()?;
+    Ok((
+        execution.expect("checked"),
+        (!request.node_id.is_empty()).then(|| request.node_id.clone()),
+        after,
+        page_size,
+    ))
+}
+
+/// The token of the page of `parent`'s node runs (of `node_id`) after run `next`.
+pub fn node_runs_page_token(parent: &str, node_id: &str, next: Option<NodeRunId>) -> String {
+    next.map(|id| encode_page_token(&format!("{parent}&node_id={node_id}"), &id.to_string()))
+        .unwrap_or_default()
+}
+
+/// Checks CancelExecution: the execution and the reason.
+pub fn cancel_execution(
+    request: &wire::CancelExecutionRequest,
+) -> Result<(ExecutionId, String), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let execution = parse_resource_name(&mut violations, "name", &request.name, "executions");
+    if request.reason.chars().count() > 500 {
+        violations.add("reason", "must be at most 500 characters");
+    }
+    violations.into_result()?;
+    Ok((
+        execution.expect("checked"),
+        request.reason.trim().to_owned(),
+    ))
 }

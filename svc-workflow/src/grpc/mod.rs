@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::node_types::NODE_TYPES;
 use crate::operations::Workflows;
-use convert::{credential_to_proto, version_to_proto, workflow_to_proto};
+use convert::{credential_to_proto, execution_to_proto, version_to_proto, workflow_to_proto};
 
 /// The `WorkflowService` implementation.
 #[derive(Debug, Clone)]
@@ -236,5 +236,92 @@ impl WorkflowService for WorkflowApi {
                 .collect(),
             next_page_token,
         }))
+    }
+
+    async fn run_workflow(
+        &self,
+        request: Request<wire::RunWorkflowRequest>,
+    ) -> Answer<wire::Execution> {
+        let context = RequestContext::of(&request)?;
+        let new = convert::new_run(request.get_ref())?;
+        Ok(Response::new(self.workflows.run(context, new).await?))
+    }
+
+    async fn list_executions(
+        &self,
+        request: Request<wire::ListExecutionsRequest>,
+    ) -> Answer<wire::ListExecutionsResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_executions(request.get_ref())?;
+        let page = self
+            .workflows
+            .list_executions(context, &listing.filter, listing.after, listing.page_size)
+            .await?;
+        Ok(Response::new(wire::ListExecutionsResponse {
+            executions: page
+                .executions
+                .iter()
+                .map(|execution| execution_to_proto(execution, false))
+                .collect(),
+            next_page_token: listing.next_page_token(page.next),
+        }))
+    }
+
+    async fn get_execution(
+        &self,
+        request: Request<wire::GetExecutionRequest>,
+    ) -> Answer<wire::Execution> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::execution_only("name", &request.get_ref().name)?;
+        let execution = self.workflows.get_execution(context, id).await?;
+        Ok(Response::new(execution_to_proto(&execution, true)))
+    }
+
+    async fn list_node_executions(
+        &self,
+        request: Request<wire::ListNodeExecutionsRequest>,
+    ) -> Answer<wire::ListNodeExecutionsResponse> {
+        let context = RequestContext::of(&request)?;
+        let (id, node_id, after, page_size) = convert::list_node_runs(request.get_ref())?;
+        let page = self
+            .workflows
+            .list_node_runs(context, id, node_id.as_deref(), after, page_size)
+            .await?;
+        Ok(Response::new(wire::ListNodeExecutionsResponse {
+            node_executions: page
+                .runs
+                .iter()
+                .map(|run| convert::node_run_to_proto(id, run))
+                .collect(),
+            next_page_token: convert::node_runs_page_token(
+                &request.get_ref().parent,
+                &request.get_ref().node_id,
+                page.next,
+            ),
+        }))
+    }
+
+    async fn retry_execution(
+        &self,
+        request: Request<wire::RetryExecutionRequest>,
+    ) -> Answer<wire::Execution> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::execution_only("name", &request.get_ref().name)?;
+        Ok(Response::new(
+            self.workflows.retry_execution(context, id).await?,
+        ))
+    }
+
+    async fn cancel_execution(
+        &self,
+        request: Request<wire::CancelExecutionRequest>,
+    ) -> Answer<wire::Execution> {
+        let context = RequestContext::of(&request)?;
+        let (id, reason) = convert::cancel_execution(request.get_ref())?;
+        let execution = self
+            .workflows
+            .cancel_execution(context, id, &reason)
+            .await?;
+        Ok(Response::new(execution_to_proto(&execution, true)))
     }
 }

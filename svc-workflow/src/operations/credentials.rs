@@ -47,7 +47,7 @@ pub struct CredentialPage {
 }
 
 /// What a sealed value is bound to: its tenant and credential.
-fn seal_context(tenant: TenantId, id: CredentialId) -> String {
+pub fn seal_context(tenant: TenantId, id: CredentialId) -> String {
     format!("workflow-credential:{tenant}:{id}")
 }
 

@@ -3,11 +3,13 @@
 //!
 //! - [`workflows`]: create, read, list, update, delete, activate, deactivate; versions.
 //! - [`credentials`]: create, read, list, update (rotate), delete; values sealed at rest.
+//! - [`executions`]: manual runs, reading executions and node runs, retry, cancel.
 //!
 //! Tenants: a workflow or credential of another tenant is NOT_FOUND whatever the caller may
 //! do, since every query runs in the caller's tenant (and row-level security agrees).
 
 mod credentials;
+mod executions;
 mod workflows;
 
 use std::sync::Arc;
@@ -17,33 +19,53 @@ use platform::context::{RequestContext, TenantId};
 use platform::crypto::Sealer;
 use platform::db::Db;
 use platform::error::FieldViolations;
+use platform::idempotency::Idempotency;
+use platform::outbox::Outbox;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub use credentials::{CredentialChanges, CredentialPage, NewCredential, value_path};
+pub use credentials::{CredentialChanges, CredentialPage, NewCredential, seal_context, value_path};
+pub use executions::{ExecutionPage, MAX_INPUT_BYTES, NewRun, NodeRunPage, queue_execution};
 pub use workflows::{NewWorkflow, VersionPage, WorkflowChanges, WorkflowPage};
 
 use crate::app::SCHEMA;
 use crate::domain::{CredentialId, Definition};
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::store;
 
-/// The workflow operations, over the service's database and its credential keys.
+/// The workflow operations, over the service's database, its outbox, its credential keys and
+/// the engine that runs executions.
 #[derive(Debug, Clone)]
 pub struct Workflows {
     db: Db,
+    outbox: Outbox,
     audit: AuditLog,
+    idempotency: Idempotency,
     sealer: Arc<Sealer>,
+    engine: Engine,
 }
 
 impl Workflows {
-    /// Operations over `db`, sealing credentials with `sealer`.
-    pub fn new(db: Db, sealer: Arc<Sealer>) -> Self {
+    /// Operations over `db` and `outbox`, sealing credentials with `sealer`, queuing
+    /// executions on `engine`.
+    pub fn new(db: Db, outbox: Outbox, sealer: Arc<Sealer>, engine: Engine) -> Self {
         Self {
             db,
+            outbox,
             audit: AuditLog::new(SCHEMA.name),
+            idempotency: Idempotency::new(SCHEMA.name),
             sealer,
+            engine,
         }
+    }
+
+    /// Deletes idempotency keys past their retention.
+    pub async fn forget_expired_keys(&self) -> anyhow::Result<()> {
+        let mut transaction = self.db.platform_tx().await?;
+        self.idempotency.forget_expired(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     async fn audit(

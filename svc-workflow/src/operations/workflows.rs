@@ -372,7 +372,7 @@ fn first_version(workflow: &Workflow) -> WorkflowVersion {
 }
 
 /// The workflow `id` of `tenant`, or WORKFLOW_NOT_FOUND.
-async fn load(
+pub(super) async fn load(
     transaction: &mut PgConnection,
     tenant: TenantId,
     id: WorkflowId,

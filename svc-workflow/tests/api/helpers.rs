@@ -23,13 +23,16 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     pub(crate) async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The service with its configuration changed by `configure` first.
+    pub(crate) async fn spawn_with(configure: impl FnOnce(&mut svc_workflow::Config)) -> TestApp {
         let infra = TestInfra::new().await;
         let keys = TestKeys::new();
         let encryption_keys = platform::crypto::Sealer::generate_key_entry("test");
-        let mut config = svc_workflow::Config::try_parse_from(["svc-workflow"]).unwrap();
-        config.infra = infra.config();
-        config.auth = keys.auth_config();
-        config.options.encryption_keys = Some(SecretString::from(encryption_keys.clone()));
+        let mut config = replica_config(&infra, &keys, &encryption_keys);
+        configure(&mut config);
         let server = TestServer::start(|listeners| svc_workflow::build(config, listeners)).await;
         TestApp {
             infra,
@@ -37,6 +40,25 @@ impl TestApp {
             encryption_keys,
             server,
         }
+    }
+
+    /// The configuration of another replica of this service, changed by `configure`.
+    pub(crate) fn replica_config(
+        &self,
+        configure: impl FnOnce(&mut svc_workflow::Config),
+    ) -> svc_workflow::Config {
+        let mut config = replica_config(&self.infra, &self.keys, &self.encryption_keys);
+        configure(&mut config);
+        config
+    }
+
+    /// Starts a replica alongside configured by `configure`, then stops the first one (a
+    /// rolling restart).
+    pub(crate) async fn restart(&mut self, configure: impl FnOnce(&mut svc_workflow::Config)) {
+        let mut config = replica_config(&self.infra, &self.keys, &self.encryption_keys);
+        configure(&mut config);
+        let next = TestServer::start(|listeners| svc_workflow::build(config, listeners)).await;
+        std::mem::replace(&mut self.server, next).stop().await;
     }
 
     /// A client sending `token` (none: anonymous), routed to `tenant` as the gateway would.
@@ -93,6 +115,79 @@ impl TestApp {
             .expect("creating a credential")
             .into_inner()
     }
+}
+
+/// A replica of the service in a runtime (and thread) of its own, which a test can kill as a
+/// crash would: every task dropped at once, its sockets and connections cut, nothing drained.
+pub(crate) struct Replica {
+    kill: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Replica {
+    /// Starts a replica with `config` and waits until it runs.
+    pub(crate) async fn start(config: svc_workflow::Config) -> Replica {
+        let (started, running) = tokio::sync::oneshot::channel();
+        let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the replica");
+            runtime.block_on(async move {
+                let listeners = platform::server::Listeners::loopback().await.unwrap();
+                let service = svc_workflow::build(config, listeners).await.unwrap();
+                let _ = started.send(());
+                tokio::select! {
+                    _ = service.run_until_stopped(std::future::pending()) => {}
+                    _ = killed => {}
+                }
+            });
+            runtime.shutdown_background();
+        });
+        running.await.expect("the replica starts");
+        Replica {
+            kill: Some(kill),
+            thread: Some(thread),
+        }
+    }
+
+    /// Kills the replica.
+    pub(crate) fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the replica's thread ends");
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The configuration of a replica over `infra`: quick leases and sweeps, so that tests of
+/// take-overs end soon.
+fn replica_config(
+    infra: &TestInfra,
+    keys: &TestKeys,
+    encryption_keys: &str,
+) -> svc_workflow::Config {
+    let mut config = svc_workflow::Config::try_parse_from(["svc-workflow"]).unwrap();
+    config.infra = infra.config();
+    config.auth = keys.auth_config();
+    config.options.encryption_keys = Some(SecretString::from(encryption_keys.to_owned()));
+    config.options.lease = std::time::Duration::from_secs(2);
+    config.options.overdue_after = std::time::Duration::from_secs(2);
+    config
 }
 
 /// A credential to create.
@@ -184,4 +279,66 @@ pub(crate) fn webhook_secret() -> String {
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
     )
+}
+
+/// Runs `workflow` by hand with `input` as `client`.
+pub(crate) async fn run(client: &Client, workflow: &str, input: Value) -> wire::Execution {
+    client
+        .clone()
+        .run_workflow(wire::RunWorkflowRequest {
+            name: workflow.to_owned(),
+            input: Some(object(input)),
+            ..Default::default()
+        })
+        .await
+        .expect("running a workflow")
+        .into_inner()
+}
+
+/// Execution `name` once it is in `state`; fails the test after 15 s.
+pub(crate) async fn wait_for(
+    client: &Client,
+    name: &str,
+    state: wire::ExecutionState,
+) -> wire::Execution {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let execution = client
+            .clone()
+            .get_execution(wire::GetExecutionRequest {
+                name: name.to_owned(),
+            })
+            .await
+            .expect("reading an execution")
+            .into_inner();
+        if execution.state == state as i32 {
+            return execution;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "execution {name} is {:?}, not {state:?}: {execution:?}",
+            execution.state()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The node runs of execution `name`, in the order they started.
+pub(crate) async fn node_runs(client: &Client, name: &str) -> Vec<wire::NodeExecution> {
+    client
+        .clone()
+        .list_node_executions(wire::ListNodeExecutionsRequest {
+            parent: name.to_owned(),
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .expect("listing node executions")
+        .into_inner()
+        .node_executions
+}
+
+/// `value` (a Value from the wire) as JSON.
+pub(crate) fn json_of(value: Option<&pbjson_types::Value>) -> Value {
+    value.map_or(Value::Null, platform::wire::value_from_proto)
 }

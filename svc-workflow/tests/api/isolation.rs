@@ -10,12 +10,13 @@ use serde_json::json;
 use tonic::{Code, Status};
 
 use crate::helpers::{
-    TestApp, definition, edge, manual_flow, mask, node, webhook_secret, workflow,
+    TestApp, definition, edge, manual_flow, mask, node, run, wait_for, webhook_secret, workflow,
 };
 
 struct Acme {
     workflow: wire::Workflow,
     credential: wire::Credential,
+    execution: wire::Execution,
 }
 
 async fn acme(app: &TestApp, tenant: TenantId) -> Acme {
@@ -37,9 +38,13 @@ async fn acme(app: &TestApp, tenant: TenantId) -> Acme {
         })
         .await
         .unwrap();
+    let member = app.member(tenant);
+    let execution = run(&member, &workflow.name, json!({"name": "Acme"})).await;
+    wait_for(&member, &execution.name, wire::ExecutionState::Succeeded).await;
     Acme {
         workflow,
         credential,
+        execution,
     }
 }
 
@@ -50,8 +55,61 @@ async fn every_rpc(
 ) -> Vec<(&'static str, Result<(), Status>)> {
     let name = acme.workflow.name.clone();
     let credential = acme.credential.name.clone();
+    let execution = acme.execution.name.clone();
     let mut c = client.clone();
     vec![
+        (
+            "RunWorkflow",
+            c.run_workflow(wire::RunWorkflowRequest {
+                name: name.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        ),
+        (
+            "ListExecutions",
+            c.list_executions(wire::ListExecutionsRequest {
+                workflow: name.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        ),
+        (
+            "GetExecution",
+            c.get_execution(wire::GetExecutionRequest {
+                name: execution.clone(),
+            })
+            .await
+            .map(drop),
+        ),
+        (
+            "ListNodeExecutions",
+            c.list_node_executions(wire::ListNodeExecutionsRequest {
+                parent: execution.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        ),
+        (
+            "RetryExecution",
+            c.retry_execution(wire::RetryExecutionRequest {
+                name: execution.clone(),
+            })
+            .await
+            .map(drop),
+        ),
+        (
+            "CancelExecution",
+            c.cancel_execution(wire::CancelExecutionRequest {
+                name: execution.clone(),
+                reason: String::new(),
+            })
+            .await
+            .map(drop),
+        ),
         (
             "GetWorkflow",
             c.get_workflow(wire::GetWorkflowRequest { name: name.clone() })
@@ -158,6 +216,8 @@ async fn another_tenants_workflows_and_credentials_are_not_found_on_every_rpc() 
         let status = expect_code(result, Code::NotFound);
         let expected = if rpc.contains("Credential") {
             "CREDENTIAL_NOT_FOUND"
+        } else if rpc.contains("Execution") && rpc != "ListExecutions" {
+            "EXECUTION_NOT_FOUND"
         } else {
             "WORKFLOW_NOT_FOUND"
         };
@@ -176,6 +236,12 @@ async fn another_tenants_workflows_and_credentials_are_not_found_on_every_rpc() 
         .unwrap()
         .into_inner();
     assert!(credentials.credentials.is_empty());
+    let executions = listing
+        .list_executions(wire::ListExecutionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(executions.executions.is_empty());
 
     // Acme's credential does not exist for Globex's definitions either.
     let borrowed = definition(
@@ -225,6 +291,19 @@ async fn another_tenants_workflows_and_credentials_are_not_found_on_every_rpc() 
         .unwrap()
         .into_inner();
     assert_eq!(credential, acme.credential);
+    let executions = app
+        .member(acme_tenant)
+        .list_executions(wire::ListExecutionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .executions;
+    assert_eq!(executions.len(), 1, "no retry, no run for Globex");
+    assert_eq!(
+        executions[0].state(),
+        wire::ExecutionState::Succeeded,
+        "not cancelled"
+    );
 }
 
 #[tokio::test]
@@ -267,6 +346,17 @@ async fn a_token_of_one_tenant_routed_to_another_is_denied() {
         .unwrap()
         .into_inner();
     assert_eq!(workflows.workflows.len(), 1, "nothing was planted");
+    let executions = app
+        .member(acme_tenant)
+        .list_executions(wire::ListExecutionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        executions.executions.len(),
+        1,
+        "nothing ran for the intruder"
+    );
 }
 
 #[tokio::test]
@@ -277,13 +367,16 @@ async fn row_level_security_hides_every_row_of_another_tenant() {
     let db = Db::connect(&app.infra.db, &svc_workflow::app::SCHEMA)
         .await
         .unwrap();
-    // Acme's rows: a workflow, its version, a credential, and the audit rows of the
-    // credential's creation, the workflow's creation and its activation.
+    // Acme's rows: a workflow, its version, a credential, the audit rows of the
+    // credential's creation, the workflow's creation and its activation, and an execution of
+    // its two nodes.
     let tables = [
         ("workflow.workflows", 1),
         ("workflow.workflow_versions", 1),
         ("workflow.credentials", 1),
         ("workflow.audit_log", 3),
+        ("workflow.executions", 1),
+        ("workflow.node_executions", 2),
     ];
     for (tenant, sees) in [(acme_tenant, true), (globex, false)] {
         let mut transaction = db.tenant_tx(tenant).await.unwrap();
@@ -315,6 +408,11 @@ async fn row_level_security_hides_every_row_of_another_tenant() {
         .await
         .unwrap();
     assert_eq!(deleted.rows_affected(), 0);
+    let cancelled = sqlx::query("UPDATE workflow.executions SET state = 'cancelled'")
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.rows_affected(), 0);
     let planted = sqlx::query(
         "INSERT INTO workflow.credentials (id, tenant_id, display_name, type, sealed_value) \
          VALUES ($1, $2, 'planted', 'generic', '\\x00')",

@@ -2,6 +2,10 @@
 
 mod credentials;
 mod definitions;
+mod executions;
+mod form_trigger;
 mod helpers;
+mod http;
 mod isolation;
+mod target;
 mod workflows;

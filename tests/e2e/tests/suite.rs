@@ -276,7 +276,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     // An RPC of a service still being built says which RPC is missing.
     let (status, error) = get(
         suite.gateway,
-        "/api/v1/executions",
+        "/api/v1/inboxMessages",
         &[("authorization", &bearer)],
     )
     .await
@@ -285,7 +285,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(error["error"]["code"], "UNIMPLEMENTED");
     assert_eq!(
         error["error"]["message"],
-        "formflow.workflow.v1.WorkflowService.ListExecutions is not built yet"
+        "formflow.notify.v1.NotifyService.ListInbox is not built yet"
     );
     let embed = serde_json::json!({"texts": ["forgot my password", "reset my password"]});
     let (status, embedded) = request(
@@ -398,6 +398,38 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(form["slug"], "contact-us");
     assert_eq!(form["publishedVersion"], 1);
     let submissions = format!("/api/v1/{}/submissions", form["name"].as_str().unwrap());
+    // A workflow listening to the form: every submission runs it.
+    let listener = serde_json::json!({
+        "displayName": "Contact follow-up",
+        "definition": {
+            "nodes": [
+                {"id": "submitted", "type": "trigger.form", "config": {"form": form["name"]}},
+                {"id": "reply", "type": "transform.map", "config": {"output": {"to": "{{ answers.email }}"}}},
+            ],
+            "edges": [{"from": "submitted", "to": "reply"}],
+        },
+    });
+    let (status, listener) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/workflows",
+        &auth,
+        &listener.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{listener}");
+    let listener_name = listener["name"].as_str().unwrap();
+    let (status, activated) = request(
+        suite.gateway,
+        "POST",
+        &format!("/api/v1/{listener_name}:activate"),
+        &auth,
+        "{}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{activated}");
     let anonymous = |key: &'static str| [("x-tenant-id", "demo"), ("idempotency-key", key)];
     let answer = r#"{"data": {"email": "ada@example.org"}}"#;
     let (status, first) = request(
@@ -468,6 +500,46 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     );
     assert!(csv.contains("id,create_time,form_version,email"), "{csv}");
     assert!(csv.contains("ada@example.org"), "{csv}");
+
+    // The submission ran the listening workflow once (svc-forms' event, through RabbitMQ).
+    let executions = format!("/api/v1/{listener_name}/executions");
+    let mut ran = serde_json::Value::Null;
+    for _ in 0..200 {
+        let (status, listed) = get(suite.gateway, &executions, &auth).await.unwrap();
+        assert_eq!(status, 200, "{listed}");
+        if listed["executions"][0]["state"] == "EXECUTION_STATE_SUCCEEDED" {
+            ran = listed;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ran["executions"].as_array().map(Vec::len), Some(1), "{ran}");
+    assert_eq!(ran["executions"][0]["triggerKind"], "TRIGGER_KIND_FORM");
+    let (status, execution) = get(
+        suite.gateway,
+        &format!("/api/v1/{}", ran["executions"][0]["name"].as_str().unwrap()),
+        &auth,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{execution}");
+    assert_eq!(
+        execution["output"],
+        serde_json::json!({"to": "ada@example.org"})
+    );
+
+    // A manual run answers 202 with the queued execution.
+    let (status, queued) = request(
+        suite.gateway,
+        "POST",
+        &format!("/api/v1/{}:run", created["name"].as_str().unwrap()),
+        &auth,
+        r#"{"input": {"name": "Ada"}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["state"], "EXECUTION_STATE_QUEUED");
 
     // The hosted page, tenant in the path, posted as a browser without JavaScript would.
     let (status, head, page) = request_raw(suite.gateway, "GET", "/t/demo/f/contact-us", &[], "")

@@ -342,6 +342,14 @@ svc-tenant, where sign-up creates tenants. */}}
 {{- if $c.workflowService }}
 {{- /* svc-workflow seals credentials with these keys (its migration Job does not need them). */}}
 {{- $_ = set $data "WORKFLOW_ENCRYPTION_KEYS_FILE" (printf "%s/workflow-encryption-keys/keys" (include "formflow.secretDir" .)) }}
+{{- $workflow := $root.Values.workflow }}
+{{- $_ = set $data "WORKFLOW_WORKER_CONCURRENCY" ($workflow.workers.concurrency | int | toString) }}
+{{- $_ = set $data "WORKFLOW_LEASE" $workflow.workers.lease }}
+{{- $_ = set $data "WORKFLOW_OVERDUE_AFTER" $workflow.workers.overdueAfter }}
+{{- /* Only when some are listed: an empty value would be one empty, unparsable network. */}}
+{{- with $workflow.http.allowedNetworks }}
+{{- $_ = set $data "WORKFLOW_HTTP_ALLOWED_NETWORKS" (join "," .) }}
+{{- end }}
 {{- end }}
 {{- if include "formflow.mountsJwks" (list $root $c) }}
 {{- $_ = set $data "AUTH_JWKS_FILE" (printf "%s/%s" (include "formflow.jwksDir" .) $auth.jwks.key) }}

@@ -3,6 +3,10 @@
 //! tenant. Stored rows were validated on the way in; a row that fails to become a domain type
 //! is corrupt, an error.
 
+mod executions;
+
+pub use executions::*;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
@@ -393,6 +397,26 @@ pub async fn get_credential(
         .await?
     };
     row.map(Credential::try_from).transpose()
+}
+
+/// The type and sealed value of credential `id` of `tenant`, for a node to use.
+pub async fn get_sealed_credential(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: CredentialId,
+) -> anyhow::Result<Option<(CredentialType, Vec<u8>)>> {
+    let row = sqlx::query!(
+        "SELECT type, sealed_value FROM workflow.credentials WHERE tenant_id = $1 AND id = $2",
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(connection)
+    .await?;
+    row.map(|row| {
+        let kind = CredentialType::parse(&row.r#type).context("stored credential type")?;
+        Ok((kind, row.sealed_value))
+    })
+    .transpose()
 }
 
 /// The credentials of `tenant` among `ids`, without their values.

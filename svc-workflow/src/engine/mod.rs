@@ -1,0 +1,866 @@
+//! The execution engine: workers that take executions from RabbitMQ and run their nodes.
+//!
+//! - [`plan`]: what an execution does next, from its definition and its recorded node runs.
+//! - [`nodes`]: the nodes that do no IO (triggers, transforms, logic).
+//! - [`actions`]: the nodes that act on the world, retried by their policy.
+//!
+//! How an execution moves (the executions table is its own outbox):
+//! 1. It is inserted queued and due now; after the commit a job message naming it and its
+//!    wake token goes to the work queue `{prefix}.svc-workflow.executions`.
+//! 2. A worker takes the message, locks the row and takes a lease (a token bumped on each
+//!    take, fencing every later write of the holder). A message whose wake token is not the
+//!    row's is stale and dropped; one that comes while another worker's lease holds, or before
+//!    the execution is due, waits in a delay queue for the rest.
+//! 3. The worker runs the ready nodes in the order of the edges, recording each run; pure
+//!    nodes are saved in batches, an action's run is saved before it acts and after. A worker
+//!    that loses its lease (cancelled, or taken over after it stalled) stops without writing.
+//! 4. When nothing is ready, the execution ends (events in the same transaction) or waits:
+//!    it is parked due at its next timer under a new wake token, whose message goes to the
+//!    delay queue.
+//! 5. A sweeper sends the job again for any execution due for longer than
+//!    `WORKFLOW_OVERDUE_AFTER` with no lease held: a message lost between a commit and its
+//!    publish, or a worker that died, costs a delay, never the execution.
+
+pub mod actions;
+pub mod nodes;
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lapin::message::Delivery;
+use platform::amqp::{Consumer, Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
+use platform::config::AmqpConfig;
+use platform::context::TenantId;
+use platform::db::Db;
+use platform::outbox::Outbox;
+use proto::formflow::events::v1 as events;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::SERVICE_NAME;
+use crate::domain::WorkflowId;
+use crate::domain::execution::{
+    Execution, ExecutionId, ExecutionState, Failure, MAX_OUTPUT_BYTES, NodeRun, NodeRunId,
+    NodeRunState, json_size,
+};
+use crate::grpc::convert::execution_to_proto;
+use crate::store;
+use actions::ActionFailure;
+use plan::{Graph, Ready, RunState, Runs};
+
+/// Name of the work queue, under the deployment's prefix.
+pub const WORK_QUEUE: &str = "svc-workflow.executions";
+
+/// How the engine runs.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    /// Executions worked on at once by this replica.
+    pub concurrency: u16,
+    /// How long a lease holds unless renewed.
+    pub lease: Duration,
+    /// How long an execution may stay due without a worker before its job is sent again.
+    pub overdue_after: Duration,
+}
+
+/// The message that asks a worker to look at an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The execution's tenant.
+    pub tenant_id: TenantId,
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The wake token it was sent under; a message with an older one is stale.
+    pub wake_token: i64,
+}
+
+/// The engine of one replica: sends jobs, and works on them.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    outbox: Outbox,
+    amqp: AmqpConfig,
+    publisher: Publisher,
+    queue: QueueNames,
+    graphs: moka::sync::Cache<(TenantId, WorkflowId, i32), Arc<Graph>>,
+    actions: actions::Actions,
+    settings: EngineSettings,
+}
+
+/// Holding an execution: the fencing token of the lease.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    tenant: TenantId,
+    id: ExecutionId,
+    token: i64,
+}
+
+/// Why a pass over an execution stopped short.
+#[derive(Debug)]
+enum Halt {
+    /// The lease was lost: another worker or a cancellation owns the execution now.
+    LeaseLost,
+    /// Postgres or RabbitMQ failed: try the job again later.
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Halt {
+    fn from(error: anyhow::Error) -> Self {
+        Halt::Failed(error)
+    }
+}
+
+impl From<sqlx::Error> for Halt {
+    fn from(error: sqlx::Error) -> Self {
+        Halt::Failed(error.into())
+    }
+}
+
+impl Engine {
+    /// An engine over `db`, enqueuing events in `outbox`, with RabbitMQ at `amqp`, running
+    /// actions with `actions`.
+    pub fn new(
+        db: Db,
+        outbox: Outbox,
+        amqp: &AmqpConfig,
+        actions: actions::Actions,
+        settings: EngineSettings,
+    ) -> Self {
+        let queue = Topology::new(amqp.amqp_prefix.clone()).queue(WORK_QUEUE);
+        Engine {
+            inner: Arc::new(Inner {
+                db,
+                outbox,
+                amqp: amqp.clone(),
+                publisher: Publisher::new(amqp, SERVICE_NAME),
+                queue,
+                graphs: moka::sync::Cache::new(1_000),
+                actions,
+                settings,
+            }),
+        }
+    }
+
+    /// Sends the job of execution `id` under `wake_token`, due after `delay`. A failure is
+    /// only logged: the sweeper sends it again.
+    pub async fn dispatch(
+        &self,
+        tenant: TenantId,
+        id: ExecutionId,
+        wake_token: i64,
+        delay: Duration,
+    ) {
+        let job = Job {
+            tenant_id: tenant,
+            execution_id: id,
+            wake_token,
+        };
+        let message = OutgoingMessage {
+            message_id: format!("{id}.{wake_token}"),
+            kind: "workflow.execution".to_owned(),
+            body: serde_json::to_vec(&job).expect("a job serialises"),
+            ..OutgoingMessage::default()
+        };
+        let sent = self
+            .inner
+            .publisher
+            .publish_delayed(&self.inner.queue, &message, delay)
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(execution = %id, error = format!("{error:#}"), "sending an execution's job failed; the sweeper sends it again");
+        }
+    }
+
+    /// Works on the queue until `stopped`, reconnecting after broker failures; with a
+    /// concurrency of 0, does nothing (a replica serving only the API).
+    pub async fn work(self, stopped: CancellationToken) {
+        if self.inner.settings.concurrency == 0 {
+            return;
+        }
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let consumed = async {
+                let mut consumer = Consumer::start(
+                    &self.inner.amqp,
+                    SERVICE_NAME,
+                    WORK_QUEUE,
+                    &[],
+                    self.inner.settings.concurrency,
+                )
+                .await?;
+                backoff = Duration::from_millis(500);
+                consumer
+                    .process_concurrently(
+                        usize::from(self.inner.settings.concurrency),
+                        |delivery| {
+                            let engine = self.clone();
+                            async move {
+                                let outcome = engine.handle(&delivery).await;
+                                (delivery, outcome)
+                            }
+                        },
+                        |disposition| platform::metrics::event_consumed(WORK_QUEUE, disposition),
+                    )
+                    .await
+            };
+            let failed: anyhow::Result<()> = tokio::select! {
+                () = stopped.cancelled() => return,
+                failed = consumed => failed,
+            };
+            if let Err(error) = failed {
+                tracing::warn!(queue = WORK_QUEUE, error = format!("{error:#}"), retry_in = ?backoff, "execution worker disconnected");
+            }
+            tokio::select! {
+                () = stopped.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Sends the jobs of executions overdue with no worker again.
+    pub async fn send_overdue(&self) -> anyhow::Result<()> {
+        let mut transaction = self.inner.db.platform_tx().await?;
+        let overdue =
+            store::take_overdue(&mut transaction, self.inner.settings.overdue_after, 500).await?;
+        transaction.commit().await?;
+        for job in overdue {
+            tracing::info!(execution = %job.id, "sending an overdue execution's job again");
+            self.dispatch(job.tenant, job.id, job.wake_token, Duration::ZERO)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let job: Job = match serde_json::from_slice(&delivery.data) {
+            Ok(job) => job,
+            Err(error) => return Outcome::Reject(format!("not an execution job: {error}")),
+        };
+        match self.take(job).await {
+            Ok(()) | Err(Halt::LeaseLost) => Outcome::Done,
+            Err(Halt::Failed(error)) => {
+                tracing::warn!(execution = %job.execution_id, error = format!("{error:#}"), "an execution step failed; retrying");
+                Outcome::Retry(format!("{error:#}"))
+            }
+        }
+    }
+
+    /// Takes the execution of `job` and runs it as far as it goes.
+    async fn take(&self, job: Job) -> Result<(), Halt> {
+        let tenant = job.tenant_id;
+        let mut transaction = self.inner.db.tenant_tx(tenant).await?;
+        let Some((execution, ledger)) =
+            store::lock_execution(&mut transaction, tenant, job.execution_id).await?
+        else {
+            return Ok(()); // deleted with its workflow
+        };
+        if execution.state.is_ended() || ledger.wake_token != job.wake_token {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let not_before = ledger
+            .lease_until
+            .into_iter()
+            .chain(ledger.wake_at)
+            .filter(|at| *at > now)
+            .max();
+        if let Some(at) = not_before {
+            transaction.rollback().await?;
+            self.dispatch(tenant, job.execution_id, job.wake_token, until(at))
+                .await;
+            return Ok(());
+        }
+        if let Some(key) = &ledger.lock_key
+            && store::lock_key_held(
+                &mut transaction,
+                tenant,
+                execution.workflow_id,
+                key,
+                execution.id,
+            )
+            .await?
+        {
+            // The holder wakes it when it ends (the sweeper too, should that be lost).
+            return Ok(());
+        }
+        let token = store::take_lease(
+            &mut transaction,
+            tenant,
+            execution.id,
+            now + self.inner.settings.lease,
+        )
+        .await?;
+        if execution.started_at.is_none() {
+            let mut started = execution.clone();
+            started.state = ExecutionState::Running;
+            started.started_at = Some(now);
+            self.inner
+                .outbox
+                .enqueue(
+                    &mut transaction,
+                    Some(tenant),
+                    events::ExecutionStarted {
+                        execution: Some(execution_to_proto(&started, false)),
+                        workflow: Some(workflow_of(&started)),
+                    },
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        if execution.started_at.is_none() {
+            self.inner.outbox.notify();
+        }
+        let lease = Lease {
+            tenant,
+            id: execution.id,
+            token,
+        };
+        self.advance(
+            lease,
+            &execution,
+            ledger.deadline,
+            ledger.lock_key.as_deref(),
+        )
+        .await
+    }
+
+    /// The prepared definition of `version` of `workflow`.
+    async fn graph(
+        &self,
+        tenant: TenantId,
+        workflow: WorkflowId,
+        version: i32,
+    ) -> anyhow::Result<Arc<Graph>> {
+        let key = (tenant, workflow, version);
+        if let Some(graph) = self.inner.graphs.get(&key) {
+            return Ok(graph);
+        }
+        let mut transaction = self.inner.db.tenant_tx(tenant).await?;
+        let found = store::get_version(&mut transaction, tenant, workflow, version)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("version {version} of workflow {workflow} is gone"))?;
+        transaction.commit().await?;
+        let graph = Arc::new(Graph::new(found.definition));
+        self.inner.graphs.insert(key, graph.clone());
+        Ok(graph)
+    }
+
+    /// Runs what is ready until the execution ends or waits.
+    async fn advance(
+        &self,
+        lease: Lease,
+        execution: &Execution,
+        deadline: DateTime<Utc>,
+        lock_key: Option<&str>,
+    ) -> Result<(), Halt> {
+        let graph = self
+            .graph(
+                lease.tenant,
+                execution.workflow_id,
+                execution.workflow_version,
+            )
+            .await?;
+        let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
+        let recorded = store::list_node_runs(
+            &mut transaction,
+            lease.tenant,
+            lease.id,
+            None,
+            None,
+            i64::MAX,
+        )
+        .await?;
+        transaction.commit().await?;
+        let mut pass = Pass {
+            lease,
+            runs: Runs::new(),
+            unsaved: Vec::new(),
+            last: None,
+        };
+        for run in recorded {
+            pass.record(run);
+        }
+        pass.unsaved.clear();
+        loop {
+            let now = Utc::now();
+            if now >= deadline {
+                let failure = Failure::new("TIMEOUT", "the execution ran longer than its timeout");
+                return self.end(&mut pass, execution, Err(failure), lock_key).await;
+            }
+            let plan = graph.plan(&execution.trigger_node, &execution.input, &pass.runs, now);
+            if let Some(failure) = plan.failure {
+                return self.end(&mut pass, execution, Err(failure), lock_key).await;
+            }
+            for (node_id, iteration) in &plan.skipped {
+                let node = graph.node(node_id).expect("planned nodes exist");
+                let mut run = new_run(node_id, &node.node_type, *iteration, Value::Null, now);
+                run.input = None;
+                run.state = NodeRunState::Skipped;
+                run.ended_at = Some(now);
+                pass.record(run);
+            }
+            if plan.ready.is_empty() {
+                if !plan.skipped.is_empty() {
+                    continue;
+                }
+                return match plan.wake {
+                    Some(wake) => self.park(&mut pass, wake.min(deadline)).await,
+                    None => {
+                        let output = pass.last.clone().unwrap_or(Value::Null);
+                        self.end(&mut pass, execution, Ok(output), lock_key).await
+                    }
+                };
+            }
+            for ready in plan.ready {
+                let node = graph.node(&ready.node_id).expect("planned nodes exist");
+                if nodes::is_pure(&node.node_type) {
+                    pass.record(run_pure(node, ready, now));
+                } else {
+                    self.act(&mut pass, node, ready, deadline).await?;
+                }
+            }
+        }
+    }
+
+    /// Runs an action node: its run is saved as running, the action runs under the node's
+    /// timeout while the lease is renewed, and the outcome is saved at once (with the next
+    /// attempt, due after the backoff, when the policy allows one).
+    async fn act(
+        &self,
+        pass: &mut Pass,
+        node: &crate::domain::Node,
+        ready: Ready,
+        deadline: DateTime<Utc>,
+    ) -> Result<(), Halt> {
+        let now = Utc::now();
+        let mut run = match &ready.resumed {
+            Some(resumed) => NodeRun {
+                id: resumed.id,
+                attempt: resumed.attempt,
+                attempt_group: resumed.attempt_group,
+                ..new_run(
+                    &node.id,
+                    &node.node_type,
+                    ready.iteration,
+                    ready.input.clone(),
+                    now,
+                )
+            },
+            None => new_run(
+                &node.id,
+                &node.node_type,
+                ready.iteration,
+                ready.input.clone(),
+                now,
+            ),
+        };
+        pass.record(run.clone());
+        self.save(pass).await?;
+
+        let key = format!(
+            "{}.{}.{}.{}",
+            pass.lease.id, node.id, run.iteration, run.attempt_group
+        );
+        let limit = Duration::from_millis(node.timeout_ms)
+            .min((deadline - now).to_std().unwrap_or_default());
+        let lost = CancellationToken::new();
+        let heartbeat = tokio::spawn(self.clone().keep_lease(pass.lease, lost.clone()));
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(
+                limit,
+                self.inner.actions.run(pass.lease.tenant, node, &ready.input, &key),
+            ) => outcome,
+            () = lost.cancelled() => {
+                heartbeat.abort();
+                return Err(Halt::LeaseLost);
+            }
+        };
+        heartbeat.abort();
+        let ended = Utc::now();
+        run.ended_at = Some(ended);
+        let outcome = outcome.unwrap_or_else(|_| {
+            Err(ActionFailure {
+                failure: Failure::new(
+                    "TIMEOUT",
+                    format!(
+                        "the node ran longer than its timeout of {} ms",
+                        limit.as_millis()
+                    ),
+                ),
+                retryable: true,
+            })
+        });
+        crate::metrics::action_ended(
+            &node.node_type,
+            if outcome.is_ok() {
+                "succeeded"
+            } else {
+                "failed"
+            },
+            (ended - now).num_milliseconds() as f64 / 1_000.0,
+        );
+        match outcome {
+            Ok(output) if json_size(&output) > MAX_OUTPUT_BYTES => {
+                run.state = NodeRunState::Failed;
+                run.error = Some(
+                    Failure::new(
+                        "OUTPUT_TOO_LARGE",
+                        format!(
+                            "the output is larger than {} KiB of JSON",
+                            MAX_OUTPUT_BYTES / 1024
+                        ),
+                    )
+                    .of_node(&node.id),
+                );
+                pass.record(run);
+            }
+            Ok(output) => {
+                run.state = NodeRunState::Succeeded;
+                run.output = Some(output);
+                pass.record(run);
+            }
+            Err(ActionFailure { failure, retryable }) => {
+                run.state = NodeRunState::Failed;
+                run.error = Some(failure.of_node(&node.id));
+                let next_attempt = retryable
+                    && u32::try_from(run.attempt).unwrap_or(u32::MAX) < node.retry.max_attempts;
+                let retry = next_attempt.then(|| NodeRun {
+                    id: NodeRunId::generate(),
+                    attempt: run.attempt + 1,
+                    attempt_group: run.attempt_group,
+                    state: NodeRunState::Waiting,
+                    wake_at: Some(ended + backoff(node, run.attempt)),
+                    ..new_run(
+                        &node.id,
+                        &node.node_type,
+                        run.iteration,
+                        ready.input.clone(),
+                        ended,
+                    )
+                });
+                pass.record(run);
+                if let Some(retry) = retry {
+                    pass.record(retry);
+                }
+            }
+        }
+        self.save(pass).await
+    }
+
+    /// Renews `lease` until the task is aborted; cancels `lost` when it was lost.
+    async fn keep_lease(self, lease: Lease, lost: CancellationToken) {
+        let period = self.inner.settings.lease / 3;
+        loop {
+            tokio::time::sleep(period).await;
+            let renewed = async {
+                let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
+                let renewed = store::renew_lease(
+                    &mut transaction,
+                    lease.tenant,
+                    lease.id,
+                    lease.token,
+                    Utc::now() + self.inner.settings.lease,
+                )
+                .await?;
+                transaction.commit().await?;
+                anyhow::Ok(renewed)
+            }
+            .await;
+            match renewed {
+                Ok(true) => {}
+                Ok(false) => {
+                    lost.cancel();
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(execution = %lease.id, error = format!("{error:#}"), "renewing a lease failed");
+                }
+            }
+        }
+    }
+
+    /// Saves the unsaved runs of `pass`, renewing its lease in the same transaction.
+    async fn save(&self, pass: &mut Pass) -> Result<(), Halt> {
+        let lease = pass.lease;
+        let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
+        self.renew(&mut transaction, lease).await?;
+        store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
+        transaction.commit().await?;
+        pass.unsaved.clear();
+        Ok(())
+    }
+
+    async fn renew(&self, transaction: &mut PgConnection, lease: Lease) -> Result<(), Halt> {
+        let until = Utc::now() + self.inner.settings.lease;
+        if store::renew_lease(transaction, lease.tenant, lease.id, lease.token, until).await? {
+            Ok(())
+        } else {
+            Err(Halt::LeaseLost)
+        }
+    }
+
+    /// Saves `pass` and parks the execution until `wake`, then sends its job to come back then.
+    async fn park(&self, pass: &mut Pass, wake: DateTime<Utc>) -> Result<(), Halt> {
+        let lease = pass.lease;
+        let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
+        store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
+        let Some(token) = store::park_execution(
+            &mut transaction,
+            lease.tenant,
+            lease.id,
+            lease.token,
+            ExecutionState::Waiting,
+            wake,
+        )
+        .await?
+        else {
+            return Err(Halt::LeaseLost);
+        };
+        transaction.commit().await?;
+        pass.unsaved.clear();
+        self.dispatch(lease.tenant, lease.id, token, until(wake))
+            .await;
+        Ok(())
+    }
+
+    /// Saves `pass` and ends the execution with `result`, with its event; wakes the next
+    /// execution waiting for its lock key.
+    async fn end(
+        &self,
+        pass: &mut Pass,
+        execution: &Execution,
+        result: Result<Value, Failure>,
+        lock_key: Option<&str>,
+    ) -> Result<(), Halt> {
+        let lease = pass.lease;
+        let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
+        store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
+        let (state, output, failure) = match &result {
+            Ok(output) => (ExecutionState::Succeeded, Some(output), None),
+            Err(failure) => (ExecutionState::Failed, None, Some(failure)),
+        };
+        let Some(ended) = store::end_execution(
+            &mut transaction,
+            lease.tenant,
+            lease.id,
+            lease.token,
+            state,
+            output,
+            failure,
+        )
+        .await?
+        else {
+            return Err(Halt::LeaseLost);
+        };
+        let proto = Some(execution_to_proto(&ended, true));
+        let workflow = Some(workflow_of(&ended));
+        match state {
+            ExecutionState::Succeeded => {
+                self.inner
+                    .outbox
+                    .enqueue(
+                        &mut transaction,
+                        Some(lease.tenant),
+                        events::ExecutionSucceeded {
+                            execution: proto,
+                            workflow,
+                        },
+                    )
+                    .await?;
+            }
+            _ => {
+                self.inner
+                    .outbox
+                    .enqueue(
+                        &mut transaction,
+                        Some(lease.tenant),
+                        events::ExecutionFailed {
+                            execution: proto,
+                            workflow,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        let next = match lock_key {
+            Some(key) => {
+                store::wake_next_holder(
+                    &mut transaction,
+                    lease.tenant,
+                    execution.workflow_id,
+                    key,
+                    execution.id,
+                )
+                .await?
+            }
+            None => None,
+        };
+        transaction.commit().await?;
+        pass.unsaved.clear();
+        self.inner.outbox.notify();
+        crate::metrics::execution_ended(
+            state,
+            execution.started_at.unwrap_or(execution.created_at),
+        );
+        if let Some((next, token)) = next {
+            self.dispatch(lease.tenant, next, token, Duration::ZERO)
+                .await;
+        }
+        Ok(())
+    }
+}
+
+/// The node runs of one pass over an execution.
+#[derive(Debug)]
+struct Pass {
+    lease: Lease,
+    /// The latest run of each node and iteration.
+    runs: Runs,
+    /// Runs recorded but not saved yet.
+    unsaved: Vec<NodeRun>,
+    /// Output of the node that succeeded last.
+    last: Option<Value>,
+}
+
+impl Pass {
+    fn record(&mut self, run: NodeRun) {
+        let key = (run.node_id.clone(), run.iteration);
+        let newer = self
+            .runs
+            .get(&key)
+            .is_none_or(|known| known.attempt <= run.attempt);
+        if run.state == NodeRunState::Succeeded {
+            self.last.clone_from(&run.output);
+        }
+        if newer {
+            self.runs.insert(
+                key,
+                RunState {
+                    id: run.id,
+                    attempt: run.attempt,
+                    attempt_group: run.attempt_group,
+                    state: run.state,
+                    input: run.input.clone(),
+                    output: run.output.clone(),
+                    port: run.output_port.clone(),
+                    error: run.error.clone(),
+                    wake_at: run.wake_at,
+                    started_at: run.started_at,
+                },
+            );
+        }
+        match self.unsaved.iter_mut().find(|unsaved| unsaved.id == run.id) {
+            Some(unsaved) => *unsaved = run,
+            None => self.unsaved.push(run),
+        }
+    }
+}
+
+fn new_run(
+    node_id: &str,
+    node_type: &str,
+    iteration: i32,
+    input: Value,
+    now: DateTime<Utc>,
+) -> NodeRun {
+    NodeRun {
+        id: NodeRunId::generate(),
+        node_id: node_id.to_owned(),
+        node_type: node_type.to_owned(),
+        iteration,
+        attempt: 1,
+        attempt_group: 1,
+        state: NodeRunState::Running,
+        input: Some(input),
+        output: None,
+        output_port: String::new(),
+        error: None,
+        wake_at: None,
+        started_at: now,
+        ended_at: None,
+    }
+}
+
+/// Runs a pure node; a delay that came due completes with its input.
+fn run_pure(node: &crate::domain::Node, ready: Ready, now: DateTime<Utc>) -> NodeRun {
+    let mut run = new_run(
+        &node.id,
+        &node.node_type,
+        ready.iteration,
+        ready.input.clone(),
+        now,
+    );
+    if let Some(resumed) = &ready.resumed {
+        run.id = resumed.id;
+        run.attempt = resumed.attempt;
+        run.attempt_group = resumed.attempt_group;
+        if resumed.state == NodeRunState::Waiting && node.node_type == "logic.delay" {
+            run.started_at = resumed.started_at;
+            run.state = NodeRunState::Succeeded;
+            run.output = Some(ready.input);
+            run.ended_at = Some(now);
+            return run;
+        }
+    }
+    match nodes::evaluate(node, &ready.input, now) {
+        Ok(nodes::Step::Done { output, port }) => {
+            run.state = NodeRunState::Succeeded;
+            run.output = Some(output);
+            run.output_port = port;
+            run.ended_at = Some(now);
+        }
+        Ok(nodes::Step::Wait { until }) if until > now => {
+            run.state = NodeRunState::Waiting;
+            run.wake_at = Some(until);
+        }
+        Ok(nodes::Step::Wait { .. }) => {
+            run.state = NodeRunState::Succeeded;
+            run.output = Some(ready.input);
+            run.ended_at = Some(now);
+        }
+        Err(failure) => {
+            run.state = NodeRunState::Failed;
+            run.error = Some(failure.of_node(&node.id));
+            run.ended_at = Some(now);
+        }
+    }
+    run
+}
+
+/// Wait before the attempt after `attempt`: the policy's initial backoff doubled per attempt,
+/// capped, with up to 20 % jitter.
+fn backoff(node: &crate::domain::Node, attempt: i32) -> chrono::Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    let millis = node
+        .retry
+        .initial_backoff_ms
+        .saturating_mul(1 << exponent)
+        .min(node.retry.max_backoff_ms);
+    let jittered = (millis as f64 * (1.0 + rand::random_range(0.0..0.2))) as i64;
+    chrono::Duration::milliseconds(jittered)
+}
+
+/// The time left until `at`, zero if past.
+fn until(at: DateTime<Utc>) -> Duration {
+    (at - Utc::now()).to_std().unwrap_or_default()
+}
+
+/// The workflow of an execution as its events carry it.
+pub fn workflow_of(execution: &Execution) -> events::ExecutionWorkflow {
+    events::ExecutionWorkflow {
+        name: format!("workflows/{}", execution.workflow_id),
+        display_name: execution.workflow_display_name.clone(),
+        owner: execution.workflow_owner.clone(),
+    }
+}

@@ -1,0 +1,302 @@
+//! `action.http` against a real local server: templated requests with credentials, retries
+//! of 5xx with one idempotency key, final 4xx, SSRF attempts refused before any connection
+//! (addresses, names resolving to them, redirects to them), and a worker killed mid-request
+//! whose execution another replica completes with one effective call.
+
+use std::time::Duration;
+
+use platform::context::TenantId;
+use platform::testing::wait_until;
+use proto::formflow::workflow::v1 as wire;
+use serde_json::{Value, json};
+use wire::{ExecutionState, NodeExecutionState};
+
+use crate::helpers::{
+    Replica, TestApp, definition, edge, json_of, node, node_runs, run, wait_for, workflow,
+};
+use crate::target::Target;
+
+/// The address test targets listen on, and the only internal network the service under test
+/// may reach: 127.0.0.1 (and `localhost`) stay refused.
+const TARGET_IP: &str = "127.0.0.2";
+
+async fn app() -> TestApp {
+    TestApp::spawn_with(allow_targets).await
+}
+
+fn allow_targets(config: &mut svc_workflow::Config) {
+    config.options.http_allowed_networks = vec![format!("{TARGET_IP}/32").parse().unwrap()];
+}
+
+/// start → call (`action.http` with `config`, retried by `retry`).
+fn calling(config: Value, retry: Option<wire::RetryPolicy>) -> wire::WorkflowDefinition {
+    let mut call = node("call", "action.http", config);
+    call.retry = retry;
+    definition(
+        vec![node("start", "trigger.manual", json!({})), call],
+        vec![edge("start", "call", "")],
+    )
+}
+
+fn quick_retries(attempts: i32) -> Option<wire::RetryPolicy> {
+    Some(wire::RetryPolicy {
+        max_attempts: attempts,
+        initial_backoff: Some(pbjson_types::Duration {
+            seconds: 0,
+            nanos: 200_000_000,
+        }),
+        max_backoff: Some(pbjson_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        }),
+    })
+}
+
+#[tokio::test]
+async fn requests_are_rendered_from_the_input_and_authenticated_with_a_credential() {
+    let app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let token = "s3cret-token-never-shown";
+    let credential = app
+        .credential(
+            tenant,
+            "Target API",
+            wire::CredentialType::BearerToken,
+            json!({"token": token}),
+        )
+        .await;
+    let flow = calling(
+        json!({
+            "method": "POST",
+            "url": format!("{}{}", target.url("/echo/"), "{{ ticket.id }}"),
+            "query": {"priority": "{{ ticket.priority }}"},
+            "headers": {"X-Customer": "{{ customer }}"},
+            "body": {"subject": "{{ ticket.subject }}", "count": "{{ ticket.count }}"},
+            "credential": credential.name,
+        }),
+        None,
+    );
+    let name = app.create(tenant, workflow("Call out", flow)).await.name;
+    let input = json!({"ticket": {"id": "T-1", "priority": "high", "subject": "Printer", "count": 2}, "customer": "acme"});
+    let execution = run(&member, &name, input).await;
+    let done = wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
+
+    let received = target.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.uri, "/echo/T-1?priority=high");
+    assert_eq!(request.headers["authorization"], format!("Bearer {token}"));
+    assert_eq!(request.headers["x-customer"], "acme");
+    assert_eq!(request.headers["content-type"], "application/json");
+    let key = &request.headers["idempotency-key"];
+    assert!(
+        key.starts_with(&format!("{}.call.-1.", execution.id)),
+        "{key}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&request.body).unwrap(),
+        json!({"subject": "Printer", "count": 2})
+    );
+
+    let output = json_of(done.output.as_ref());
+    assert_eq!(output["status"], 200);
+    assert_eq!(
+        output["body"]["body"],
+        json!({"subject": "Printer", "count": 2})
+    );
+    assert_eq!(output["headers"]["content-type"], "application/json");
+    let runs = node_runs(&member, &execution.name).await;
+    let recorded = serde_json::to_string(
+        &runs
+            .iter()
+            .map(|run| (json_of(run.input.as_ref()), json_of(run.output.as_ref())))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(
+        !recorded.contains(token),
+        "the credential is never recorded"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_one_key_and_client_errors_are_final() {
+    let app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let flaky = app
+        .create(
+            tenant,
+            workflow(
+                "Flaky",
+                calling(json!({"url": target.url("/flaky/2")}), quick_retries(3)),
+            ),
+        )
+        .await
+        .name;
+    let execution = run(&member, &flaky, json!({})).await;
+    wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
+    let runs = node_runs(&member, &execution.name).await;
+    let calls: Vec<(i32, NodeExecutionState)> = runs
+        .iter()
+        .filter(|run| run.node_id == "call")
+        .map(|run| (run.attempt, run.state()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (1, NodeExecutionState::Failed),
+            (2, NodeExecutionState::Failed),
+            (3, NodeExecutionState::Succeeded)
+        ]
+    );
+    let failed = runs.iter().find(|run| run.node_id == "call").unwrap();
+    assert_eq!(failed.error.as_ref().unwrap().code, "HTTP_ERROR");
+    let keys: Vec<String> = target
+        .received()
+        .iter()
+        .map(|request| request.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|key| *key == keys[0]), "{keys:?}");
+
+    let missing = app
+        .create(
+            tenant,
+            workflow(
+                "Missing",
+                calling(json!({"url": target.url("/status/404")}), quick_retries(3)),
+            ),
+        )
+        .await
+        .name;
+    let execution = run(&member, &missing, json!({})).await;
+    let failed = wait_for(&member, &execution.name, ExecutionState::Failed).await;
+    let error = failed.error.unwrap();
+    assert_eq!(
+        (error.code.as_str(), error.node_id.as_str()),
+        ("HTTP_ERROR", "call")
+    );
+    assert!(error.message.contains("404"), "{}", error.message);
+    let attempts = node_runs(&member, &execution.name)
+        .await
+        .iter()
+        .filter(|run| run.node_id == "call")
+        .count();
+    assert_eq!(attempts, 1, "a 404 is not retried");
+}
+
+#[tokio::test]
+async fn internal_addresses_are_refused_however_they_are_reached() {
+    let app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    // A server on 127.0.0.1 that no request may reach.
+    let forbidden = Target::start("127.0.0.1").await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let port = forbidden.addr.port();
+    let attempts = [
+        format!("http://127.0.0.1:{port}/echo"),
+        format!("http://localhost:{port}/echo"),
+        format!("http://[::ffff:127.0.0.1]:{port}/echo"),
+        "http://10.0.0.1/".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        format!(
+            "{}?to=http://127.0.0.1:{port}/echo",
+            target.url("/redirect")
+        ),
+        format!(
+            "{}?to=http://localhost:{port}/echo",
+            target.url("/redirect")
+        ),
+        format!(
+            "{}?to=http://169.254.169.254/latest/meta-data/",
+            target.url("/redirect")
+        ),
+    ];
+    for url in attempts {
+        let name = app
+            .create(
+                tenant,
+                workflow("Probe", calling(json!({"url": url}), quick_retries(3))),
+            )
+            .await
+            .name;
+        let execution = run(&member, &name, json!({})).await;
+        let failed = wait_for(&member, &execution.name, ExecutionState::Failed).await;
+        let error = failed.error.unwrap();
+        assert_eq!(error.code, "SSRF_BLOCKED", "{url}: {}", error.message);
+        let runs = node_runs(&member, &execution.name).await;
+        assert_eq!(
+            runs.iter().filter(|run| run.node_id == "call").count(),
+            1,
+            "{url}: not retried"
+        );
+    }
+    assert!(forbidden.received().is_empty(), "nothing reached 127.0.0.1");
+    assert_eq!(
+        target.received().len(),
+        3,
+        "only the redirecting requests reached the target"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_request_is_replaced_and_the_target_acts_once() {
+    // The service under test runs no worker; a replica in a runtime of its own does, and is
+    // killed (its runtime dropped: every task, socket and connection at once) while its
+    // request hangs. Another replica takes the execution over once the lease expires.
+    let app = TestApp::spawn_with(|config| {
+        allow_targets(config);
+        config.options.worker_concurrency = 0;
+    })
+    .await;
+    let target = Target::start(TARGET_IP).await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let name = app
+        .create(
+            tenant,
+            workflow(
+                "Hang",
+                calling(json!({"url": target.url("/hang-once")}), None),
+            ),
+        )
+        .await
+        .name;
+    let doomed = Replica::start(app.replica_config(allow_targets)).await;
+    let execution = run(&member, &name, json!({"n": 1})).await;
+    wait_until(
+        Duration::from_secs(10),
+        "the doomed replica calls the target",
+        || async { !target.received().is_empty() },
+    )
+    .await;
+    doomed.kill();
+
+    let _successor = Replica::start(app.replica_config(allow_targets)).await;
+    let done = wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
+    assert_eq!(json_of(done.output.as_ref())["status"], 200);
+    let received = target.received();
+    assert_eq!(received.len(), 2, "the interrupted call was made again");
+    assert_eq!(
+        received[0].headers["idempotency-key"],
+        received[1].headers["idempotency-key"]
+    );
+    assert_eq!(target.effective_calls().len(), 1, "the target acted once");
+    let runs = node_runs(&member, &execution.name).await;
+    let calls: Vec<(i32, NodeExecutionState)> = runs
+        .iter()
+        .filter(|run| run.node_id == "call")
+        .map(|run| (run.attempt, run.state()))
+        .collect();
+    assert_eq!(
+        calls,
+        [(1, NodeExecutionState::Succeeded)],
+        "the same attempt, run again"
+    );
+}

@@ -39,6 +39,15 @@ pub enum Error {
     /// Only failed and cancelled executions are retried.
     #[error("the execution is {0}: only a failed or cancelled execution can be retried")]
     ExecutionNotRetryable(&'static str),
+    /// No such dead letter in the tenant.
+    #[error("dead letter {0} not found")]
+    DeadLetterNotFound(String),
+    /// A dead letter is replayed once.
+    #[error("the dead letter was replayed already")]
+    DeadLetterReplayed,
+    /// Only a failed execution resumes from a dead letter.
+    #[error("the execution is {0}: only a failed execution resumes from its dead letter")]
+    ExecutionNotFailed(&'static str),
     /// The version to activate names a credential that no longer fits.
     #[error("node {node} of version {version}: {reason}")]
     CredentialUnusable {
@@ -84,6 +93,15 @@ impl From<Error> for Status {
             }
             Error::ExecutionNotRetryable(_) => {
                 status_with_reason(Code::FailedPrecondition, "EXECUTION_NOT_RETRYABLE", message)
+            }
+            Error::DeadLetterNotFound(_) => {
+                status_with_reason(Code::NotFound, "DEAD_LETTER_NOT_FOUND", message)
+            }
+            Error::DeadLetterReplayed => {
+                status_with_reason(Code::FailedPrecondition, "DEAD_LETTER_REPLAYED", message)
+            }
+            Error::ExecutionNotFailed(_) => {
+                status_with_reason(Code::FailedPrecondition, "EXECUTION_NOT_FAILED", message)
             }
             Error::CredentialUnusable { .. } => {
                 status_with_reason(Code::FailedPrecondition, "CREDENTIAL_UNUSABLE", message)

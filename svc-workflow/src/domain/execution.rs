@@ -16,6 +16,11 @@ platform::id!(
     NodeRunId,
     "node execution id"
 );
+platform::id!(
+    /// Id of a dead letter.
+    DeadLetterId,
+    "dead letter id"
+);
 
 /// Largest output a node may produce, as JSON; a larger one fails the node.
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
@@ -217,6 +222,38 @@ pub struct NodeRun {
     pub started_at: DateTime<Utc>,
     /// When it ended.
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Job type of a node that failed every attempt, ending its execution.
+pub const NODE_JOB: &str = "workflow.node";
+
+/// A job that failed every attempt, set aside until someone replays it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Its id.
+    pub id: DeadLetterId,
+    /// The queue the job came from, under the deployment's prefix.
+    pub queue: String,
+    /// [`NODE_JOB`], or the type of the event a trigger could not handle.
+    pub job_type: String,
+    /// The workflow concerned.
+    pub workflow_id: Option<WorkflowId>,
+    /// The execution concerned.
+    pub execution_id: Option<ExecutionId>,
+    /// The node concerned; empty if none.
+    pub node_id: String,
+    /// The job: for a node, its execution, iteration and input; for an event, its envelope.
+    pub payload: Value,
+    /// The last attempt's failure.
+    pub last_error: Failure,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Whether it was replayed.
+    pub replayed_at: Option<DateTime<Utc>>,
+    /// When the first attempt failed.
+    pub first_failure_at: DateTime<Utc>,
+    /// When it was set aside.
+    pub created_at: DateTime<Utc>,
 }
 
 /// `value` as the API shows it: itself when its JSON fits [`SHOWN_BYTES`], else `None` and

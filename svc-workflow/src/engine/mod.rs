@@ -661,6 +661,21 @@ impl Engine {
         else {
             return Err(Halt::LeaseLost);
         };
+        if let Err(failure) = &result
+            && let Some(((_, iteration), _)) = pass.runs.iter().find(|((node, _), run)| {
+                *node == failure.node_id && run.state == NodeRunState::Failed
+            })
+        {
+            store::dead_letter_node(
+                &mut transaction,
+                lease.tenant,
+                WORK_QUEUE,
+                &ended,
+                *iteration,
+                failure,
+            )
+            .await?;
+        }
         let proto = Some(execution_to_proto(&ended, true));
         let workflow = Some(workflow_of(&ended));
         match state {

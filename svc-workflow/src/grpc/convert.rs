@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::domain::definition::{DEFAULT_NODE_TIMEOUT, MAX_ATTEMPTS, check_node_id, millis};
 use crate::domain::execution::{
-    Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId, NodeRunState, TriggerKind,
-    json_size, shown,
+    DeadLetter, DeadLetterId, Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId,
+    NodeRunState, TriggerKind, json_size, shown,
 };
 use crate::domain::expression::parse_template;
 use crate::domain::node_types::NODE_TYPES;
@@ -30,7 +30,9 @@ use crate::domain::{
 use crate::operations::{
     CredentialChanges, MAX_INPUT_BYTES, NewCredential, NewRun, NewWorkflow, WorkflowChanges,
 };
-use crate::store::{CredentialPosition, ExecutionFilter, ExecutionPosition, WorkflowPosition};
+use crate::store::{
+    CredentialPosition, DeadLetterPosition, ExecutionFilter, ExecutionPosition, WorkflowPosition,
+};
 
 /// The workflow a `workflows/{id}` name in `field` names.
 pub fn workflow_id(
@@ -1092,4 +1094,105 @@ pub fn cancel_execution(
         execution.expect("checked"),
         request.reason.trim().to_owned(),
     ))
+}
+
+/// A dead letter on the wire.
+pub fn dead_letter_to_proto(letter: &DeadLetter) -> wire::DeadLetter {
+    let payload = match shown(Some(&letter.payload)) {
+        (Some(Value::Object(payload)), _) => Some(object_to_proto(&payload)),
+        _ => None,
+    };
+    wire::DeadLetter {
+        name: resource_name("deadLetters", letter.id),
+        id: letter.id.to_string(),
+        queue: letter.queue.clone(),
+        job_type: letter.job_type.clone(),
+        workflow: letter
+            .workflow_id
+            .map(|id| resource_name("workflows", id))
+            .unwrap_or_default(),
+        execution: letter
+            .execution_id
+            .map(|id| resource_name("executions", id))
+            .unwrap_or_default(),
+        node_id: letter.node_id.clone(),
+        payload,
+        last_error: Some(failure_to_proto(&letter.last_error)),
+        attempts: letter.attempts,
+        state: if letter.replayed_at.is_some() {
+            wire::DeadLetterState::Replayed
+        } else {
+            wire::DeadLetterState::Pending
+        } as i32,
+        first_failure_time: Some(timestamp(letter.first_failure_at)),
+        create_time: Some(timestamp(letter.created_at)),
+        replay_time: letter.replayed_at.map(timestamp),
+    }
+}
+
+/// A checked ListDeadLetters.
+#[derive(Debug)]
+pub struct DeadLetterListing {
+    /// Replayed ones, or pending ones.
+    pub replayed: bool,
+    /// Only this workflow's.
+    pub workflow: Option<WorkflowId>,
+    /// Only from this queue.
+    pub queue: Option<String>,
+    /// Where the page starts.
+    pub after: Option<DeadLetterPosition>,
+    /// Dead letters per page.
+    pub page_size: usize,
+    filter: String,
+}
+
+impl DeadLetterListing {
+    /// The token of the page after `next`.
+    pub fn next_page_token(&self, next: Option<DeadLetterPosition>) -> String {
+        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
+            .unwrap_or_default()
+    }
+}
+
+/// Checks ListDeadLetters.
+pub fn list_dead_letters(
+    request: &wire::ListDeadLettersRequest,
+) -> Result<DeadLetterListing, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let page_size = page_size(&mut violations, request.page_size);
+    let replayed = enum_filter(
+        &mut violations,
+        "state",
+        request.state,
+        |state: wire::DeadLetterState| match state {
+            wire::DeadLetterState::Unspecified | wire::DeadLetterState::Pending => Some(false),
+            wire::DeadLetterState::Replayed => Some(true),
+        },
+    )
+    .unwrap_or(false);
+    let workflow = (!request.workflow.is_empty())
+        .then(|| workflow_id(&mut violations, "workflow", &request.workflow))
+        .flatten();
+    if request.queue.chars().count() > 200 {
+        violations.add("queue", "must be at most 200 characters");
+    }
+    let filter = format!(
+        "state={}&workflow={}&queue={}",
+        request.state, request.workflow, request.queue
+    );
+    let after = decode_page_position(
+        &mut violations,
+        &request.page_token,
+        &filter,
+        time_and_id::<DeadLetterId>,
+    );
+    violations.into_result()?;
+    Ok(DeadLetterListing {
+        replayed,
+        workflow,
+        queue: (!request.queue.is_empty()).then(|| request.queue.clone()),
+        after,
+        page_size,
+        filter,
+    })
 }

@@ -324,4 +324,50 @@ impl WorkflowService for WorkflowApi {
             .await?;
         Ok(Response::new(execution_to_proto(&execution, true)))
     }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<wire::ListDeadLettersRequest>,
+    ) -> Answer<wire::ListDeadLettersResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_dead_letters(request.get_ref())?;
+        let page = self
+            .workflows
+            .list_dead_letters(
+                context,
+                listing.replayed,
+                listing.workflow,
+                listing.queue.as_deref(),
+                listing.after,
+                listing.page_size,
+            )
+            .await?;
+        Ok(Response::new(wire::ListDeadLettersResponse {
+            dead_letters: page
+                .dead_letters
+                .iter()
+                .map(convert::dead_letter_to_proto)
+                .collect(),
+            next_page_token: listing.next_page_token(page.next),
+        }))
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        request: Request<wire::ReplayDeadLetterRequest>,
+    ) -> Answer<wire::DeadLetter> {
+        let context = RequestContext::of(&request)?;
+        let mut violations = platform::error::FieldViolations::new();
+        let id = platform::wire::parse_resource_name(
+            &mut violations,
+            "name",
+            &request.get_ref().name,
+            "deadLetters",
+        );
+        violations.into_result()?;
+        let id = id.expect("no violation means parsed");
+        Ok(Response::new(
+            self.workflows.replay_dead_letter(context, id).await?,
+        ))
+    }
 }

@@ -4,11 +4,13 @@
 //! - [`workflows`]: create, read, list, update, delete, activate, deactivate; versions.
 //! - [`credentials`]: create, read, list, update (rotate), delete; values sealed at rest.
 //! - [`executions`]: manual runs, reading executions and node runs, retry, cancel.
+//! - [`dead_letters`]: listing nodes that failed every attempt, and replaying them.
 //!
 //! Tenants: a workflow or credential of another tenant is NOT_FOUND whatever the caller may
 //! do, since every query runs in the caller's tenant (and row-level security agrees).
 
 mod credentials;
+mod dead_letters;
 mod executions;
 mod workflows;
 
@@ -25,6 +27,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use credentials::{CredentialChanges, CredentialPage, NewCredential, seal_context, value_path};
+pub use dead_letters::DeadLetterPage;
 pub use executions::{ExecutionPage, MAX_INPUT_BYTES, NewRun, NodeRunPage, queue_execution};
 pub use workflows::{NewWorkflow, VersionPage, WorkflowChanges, WorkflowPage};
 

@@ -8,7 +8,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::execution::{
-    Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId, NodeRunState, TriggerKind,
+    DeadLetter, DeadLetterId, Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId,
+    NodeRunState, TriggerKind,
 };
 use crate::domain::{Definition, WorkflowId};
 
@@ -661,4 +662,201 @@ pub async fn save_node_runs(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+struct DeadLetterRow {
+    id: Uuid,
+    queue: String,
+    job_type: String,
+    workflow_id: Option<Uuid>,
+    execution_id: Option<Uuid>,
+    node_id: String,
+    payload: Value,
+    last_error: Value,
+    attempts: i32,
+    replayed_at: Option<DateTime<Utc>>,
+    first_failure_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<DeadLetterRow> for DeadLetter {
+    type Error = anyhow::Error;
+
+    fn try_from(row: DeadLetterRow) -> anyhow::Result<DeadLetter> {
+        Ok(DeadLetter {
+            id: DeadLetterId::from(row.id),
+            queue: row.queue,
+            job_type: row.job_type,
+            workflow_id: row.workflow_id.map(WorkflowId::from),
+            execution_id: row.execution_id.map(ExecutionId::from),
+            node_id: row.node_id,
+            payload: row.payload,
+            last_error: failure(row.last_error)?,
+            attempts: row.attempts,
+            replayed_at: row.replayed_at,
+            first_failure_at: row.first_failure_at,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Sets aside node `node_id` (in `iteration`) of execution `id`, which failed every attempt
+/// with `failure`: its payload names the execution, the node and its input; the time of its
+/// first failure is read from its runs.
+pub async fn dead_letter_node(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    queue: &str,
+    execution: &Execution,
+    iteration: i32,
+    failure: &Failure,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "INSERT INTO workflow.dead_letters (id, tenant_id, queue, job_type, workflow_id, execution_id, node_id, \
+             payload, last_error, attempts, state, first_failure_at) \
+         SELECT $1, $2, $3, 'workflow.node', $4, $5, $6, \
+             jsonb_build_object('execution', 'executions/' || $5::text, 'node_id', $6::text, 'iteration', $7::int, \
+                 'input', CASE WHEN octet_length(last.input::text) <= 65536 THEN last.input END), \
+             $8, last.attempt, 'pending', \
+             coalesce((SELECT min(ended_at) FROM workflow.node_executions \
+                       WHERE tenant_id = $2 AND execution_id = $5 AND node_id = $6 AND iteration = $7 \
+                         AND state = 'failed'), now()) \
+         FROM (SELECT input, attempt FROM workflow.node_executions \
+               WHERE tenant_id = $2 AND execution_id = $5 AND node_id = $6 AND iteration = $7 \
+               ORDER BY attempt DESC LIMIT 1) AS last",
+        Uuid::now_v7(),
+        tenant.as_uuid(),
+        queue,
+        execution.workflow_id.as_uuid(),
+        execution.id.as_uuid(),
+        failure.node_id,
+        iteration,
+        stored(Some(failure)),
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Sets aside a message that failed every delivery on `queue` (what a trigger could not
+/// handle), as job `job_type` with `payload`.
+pub async fn dead_letter_message(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    queue: &str,
+    job_type: &str,
+    payload: &Value,
+    failure: &Failure,
+    attempts: i32,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "INSERT INTO workflow.dead_letters (id, tenant_id, queue, job_type, payload, last_error, attempts, state, \
+             first_failure_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', now())",
+        Uuid::now_v7(),
+        tenant.as_uuid(),
+        queue,
+        job_type,
+        payload,
+        stored(Some(failure)),
+        attempts,
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Where a page of dead letters starts: after this time and id.
+pub type DeadLetterPosition = (DateTime<Utc>, DeadLetterId);
+
+/// One page of `tenant`'s dead letters, newest first, after `after`: replayed ones or
+/// pending ones, of `workflow` and from `queue` when given.
+pub async fn list_dead_letters(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    replayed: bool,
+    workflow: Option<WorkflowId>,
+    queue: Option<&str>,
+    after: Option<DeadLetterPosition>,
+    limit: i64,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let (after_time, after_id) = after.unzip();
+    let rows = sqlx::query_as!(
+        DeadLetterRow,
+        r#"SELECT id, queue, job_type, workflow_id, execution_id, node_id, payload, last_error, attempts,
+                  replayed_at, first_failure_at, created_at
+           FROM workflow.dead_letters
+           WHERE tenant_id = $1 AND state = $2
+             AND ($3::uuid IS NULL OR workflow_id = $3)
+             AND ($4::text IS NULL OR queue = $4)
+             AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+           ORDER BY created_at DESC, id DESC LIMIT $7"#,
+        tenant.as_uuid(),
+        if replayed { "replayed" } else { "pending" },
+        workflow.map(|id| id.as_uuid()),
+        queue,
+        after_time,
+        after_id.map(|id| id.as_uuid()),
+        limit,
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(DeadLetter::try_from).collect()
+}
+
+/// The dead letter `id` of `tenant`, its row locked for update.
+pub async fn lock_dead_letter(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: DeadLetterId,
+) -> anyhow::Result<Option<DeadLetter>> {
+    let row = sqlx::query_as!(
+        DeadLetterRow,
+        "SELECT id, queue, job_type, workflow_id, execution_id, node_id, payload, last_error, attempts, \
+             replayed_at, first_failure_at, created_at \
+         FROM workflow.dead_letters WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(connection)
+    .await?;
+    row.map(DeadLetter::try_from).transpose()
+}
+
+/// Marks dead letter `id` replayed now; answers the time.
+pub async fn mark_replayed(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: DeadLetterId,
+) -> anyhow::Result<DateTime<Utc>> {
+    let at = sqlx::query_scalar!(
+        "UPDATE workflow.dead_letters SET state = 'replayed', replayed_at = now() \
+         WHERE tenant_id = $1 AND id = $2 RETURNING replayed_at AS \"at!\"",
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(at)
+}
+
+/// Opens failed execution `id` again, due now under a new wake token (answered), with a new
+/// deadline; `None` when it is not FAILED.
+pub async fn reopen_execution(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: ExecutionId,
+    deadline: DateTime<Utc>,
+) -> anyhow::Result<Option<i64>> {
+    let token = sqlx::query_scalar!(
+        "UPDATE workflow.executions SET state = 'queued', error = NULL, output = NULL, ended_at = NULL, \
+             wake_at = now(), wake_token = wake_token + 1, lease_until = NULL, deadline = $3 \
+         WHERE tenant_id = $1 AND id = $2 AND state = 'failed' RETURNING wake_token",
+        tenant.as_uuid(),
+        id.as_uuid(),
+        deadline,
+    )
+    .fetch_optional(connection)
+    .await?;
+    Ok(token)
 }

@@ -300,3 +300,137 @@ async fn a_worker_killed_mid_request_is_replaced_and_the_target_acts_once() {
         "the same attempt, run again"
     );
 }
+
+#[tokio::test]
+async fn a_node_out_of_attempts_is_dead_lettered_and_a_replay_resumes_its_execution() {
+    let app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    let (tenant, other) = (TenantId::generate(), TenantId::generate());
+    let member = app.member(tenant);
+    let mut flow = calling(json!({"url": target.url("/flaky/2")}), quick_retries(2));
+    flow.nodes.push(node(
+        "after",
+        "transform.map",
+        json!({"output": {"status": "{{ status }}"}}),
+    ));
+    flow.edges.push(edge("call", "after", ""));
+    let name = app.create(tenant, workflow("Flaky twice", flow)).await.name;
+    let execution = run(&member, &name, json!({})).await;
+    let failed = wait_for(&member, &execution.name, ExecutionState::Failed).await;
+    assert_eq!(failed.error.unwrap().node_id, "call");
+
+    let pending = member
+        .clone()
+        .list_dead_letters(wire::ListDeadLettersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(pending.len(), 1);
+    let letter = &pending[0];
+    assert_eq!(
+        (
+            letter.job_type.as_str(),
+            letter.node_id.as_str(),
+            letter.attempts
+        ),
+        ("workflow.node", "call", 2)
+    );
+    assert_eq!(letter.queue, "svc-workflow.executions");
+    assert_eq!(letter.execution, execution.name);
+    assert_eq!(letter.workflow, name);
+    assert_eq!(letter.state(), wire::DeadLetterState::Pending);
+    assert_eq!(letter.last_error.as_ref().unwrap().code, "HTTP_ERROR");
+    let payload = serde_json::to_value(letter.payload.as_ref().unwrap()).unwrap();
+    assert_eq!(payload["node_id"], "call");
+
+    // Another tenant neither sees nor replays it.
+    let outsider = app.member(other);
+    let theirs = outsider
+        .clone()
+        .list_dead_letters(wire::ListDeadLettersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(theirs.dead_letters.is_empty());
+    let hidden = platform::testing::expect_code(
+        outsider
+            .clone()
+            .replay_dead_letter(wire::ReplayDeadLetterRequest {
+                name: letter.name.clone(),
+            })
+            .await,
+        tonic::Code::NotFound,
+    );
+    assert_eq!(
+        platform::testing::error_reason(&hidden),
+        "DEAD_LETTER_NOT_FOUND"
+    );
+
+    let replayed = member
+        .clone()
+        .replay_dead_letter(wire::ReplayDeadLetterRequest {
+            name: letter.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replayed.state(), wire::DeadLetterState::Replayed);
+    assert!(replayed.replay_time.is_some());
+    let done = wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
+    assert_eq!(json_of(done.output.as_ref()), json!({"status": 200}));
+    let calls: Vec<(i32, NodeExecutionState)> = node_runs(&member, &execution.name)
+        .await
+        .iter()
+        .filter(|run| run.node_id == "call")
+        .map(|run| (run.attempt, run.state()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (1, NodeExecutionState::Failed),
+            (2, NodeExecutionState::Failed),
+            (3, NodeExecutionState::Succeeded)
+        ]
+    );
+    let keys: Vec<String> = target
+        .received()
+        .iter()
+        .map(|request| request.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(keys[0], keys[1], "retries share a key");
+    assert_ne!(keys[1], keys[2], "a replay is a new attempt group");
+
+    let again = platform::testing::expect_code(
+        member
+            .clone()
+            .replay_dead_letter(wire::ReplayDeadLetterRequest {
+                name: letter.name.clone(),
+            })
+            .await,
+        tonic::Code::FailedPrecondition,
+    );
+    assert_eq!(
+        platform::testing::error_reason(&again),
+        "DEAD_LETTER_REPLAYED"
+    );
+    let listed = member
+        .clone()
+        .list_dead_letters(wire::ListDeadLettersRequest {
+            state: wire::DeadLetterState::Replayed as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(listed.len(), 1);
+    let none_pending = member
+        .clone()
+        .list_dead_letters(wire::ListDeadLettersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert!(none_pending.is_empty());
+}

@@ -292,8 +292,10 @@ impl Gateway {
                 .map_err(|_| ApiError::bad_field("X-Tenant-ID", "must be a tenant id or slug"))?;
             named.push((TenantRef::from_header(value.trim()), true));
         }
-        if let Some(slug) = path_tenant {
-            named.push((TenantRef::Slug(slug), true));
+        if let Some(tenant) = path_tenant {
+            // `/t/{id or slug}/…`, as X-Tenant-ID: ids stay valid when a slug changes, which
+            // the webhook URLs svc-workflow publishes rely on.
+            named.push((TenantRef::from_header(&tenant), true));
         }
         if let Some(host) = request_host(headers) {
             let must_resolve = self.tenants.is_tenant_subdomain(&host);

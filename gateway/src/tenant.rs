@@ -222,7 +222,7 @@ pub fn request_host(headers: &http::HeaderMap) -> Option<String> {
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
 
-/// Splits a `/t/{slug}/…` prefix off a path.
+/// Splits a `/t/{id or slug}/…` prefix off a path.
 pub fn strip_tenant_prefix(path: &str) -> Option<(String, String)> {
     let rest = path.strip_prefix("/t/")?;
     let (slug, remainder) = rest.split_once('/')?;

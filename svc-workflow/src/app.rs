@@ -66,11 +66,14 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
             },
         )
         .every(
-            "forgetting expired idempotency keys",
+            "forgetting expired idempotency keys and webhook ids",
             Duration::from_secs(3600),
             move || {
                 let workflows = cleaner.clone();
-                async move { workflows.forget_expired_keys().await }
+                async move {
+                    workflows.forget_expired_keys().await?;
+                    workflows.forget_old_deliveries().await
+                }
             },
         );
     Ok(runtime)

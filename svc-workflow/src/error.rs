@@ -39,6 +39,13 @@ pub enum Error {
     /// Only failed and cancelled executions are retried.
     #[error("the execution is {0}: only a failed or cancelled execution can be retried")]
     ExecutionNotRetryable(&'static str),
+    /// No such webhook: no workflow, not active, or no such `trigger.webhook` node in its
+    /// active version.
+    #[error("webhook {0} not found")]
+    WebhookNotFound(String),
+    /// A webhook request that is not signed as it must be.
+    #[error(transparent)]
+    WebhookRefused(crate::domain::webhook::Refusal),
     /// No such dead letter in the tenant.
     #[error("dead letter {0} not found")]
     DeadLetterNotFound(String),
@@ -93,6 +100,19 @@ impl From<Error> for Status {
             }
             Error::ExecutionNotRetryable(_) => {
                 status_with_reason(Code::FailedPrecondition, "EXECUTION_NOT_RETRYABLE", message)
+            }
+            Error::WebhookNotFound(_) => {
+                status_with_reason(Code::NotFound, "WEBHOOK_NOT_FOUND", message)
+            }
+            Error::WebhookRefused(refusal) => {
+                let reason = match refusal {
+                    crate::domain::webhook::Refusal::Header(_) => "WEBHOOK_HEADERS_INVALID",
+                    crate::domain::webhook::Refusal::Timestamp(_) => {
+                        "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE"
+                    }
+                    crate::domain::webhook::Refusal::Signature => "WEBHOOK_SIGNATURE_INVALID",
+                };
+                status_with_reason(Code::Unauthenticated, reason, message)
             }
             Error::DeadLetterNotFound(_) => {
                 status_with_reason(Code::NotFound, "DEAD_LETTER_NOT_FOUND", message)

@@ -6,12 +6,14 @@
 //! - [`expression`]: JMESPath expressions and the `{{ … }}` templates that embed them.
 //! - [`credential`]: credential types and the shape of their values.
 //! - [`execution`]: executions and the record of each node run.
+//! - [`webhook`]: Standard Webhooks signatures.
 
 pub mod credential;
 pub mod definition;
 pub mod execution;
 pub mod expression;
 pub mod node_types;
+pub mod webhook;
 
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;

@@ -258,7 +258,7 @@ impl Actions {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
                 Ok(("authorization".to_owned(), format!("Basic {encoded}")))
             }
-            CredentialType::Header => Ok((secret("name"), secret("value"))),
+            CredentialType::Header => Ok((secret("header"), secret("value"))),
             CredentialType::WebhookSecret | CredentialType::Generic => Err(unusable()),
         }
     }

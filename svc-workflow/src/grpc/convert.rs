@@ -28,7 +28,8 @@ use crate::domain::{
     WorkflowVersion,
 };
 use crate::operations::{
-    CredentialChanges, MAX_INPUT_BYTES, NewCredential, NewRun, NewWorkflow, WorkflowChanges,
+    CredentialChanges, MAX_BODY_BYTES, MAX_INPUT_BYTES, NewCredential, NewRun, NewWorkflow,
+    WebhookCall, WorkflowChanges,
 };
 use crate::store::{
     CredentialPosition, DeadLetterPosition, ExecutionFilter, ExecutionPosition, WorkflowPosition,
@@ -715,7 +716,10 @@ pub fn workflow_to_proto(workflow: &Workflow) -> wire::Workflow {
                 .map(|node| wire::WebhookTrigger {
                     node_id: node.to_owned(),
                     webhook: format!("{name}/webhooks/{node}"),
-                    path: format!("/api/v1/{name}/webhooks/{node}:trigger"),
+                    path: format!(
+                        "/t/{}/api/v1/{name}/webhooks/{node}:trigger",
+                        workflow.tenant_id
+                    ),
                 })
                 .collect()
         })
@@ -1194,5 +1198,54 @@ pub fn list_dead_letters(
         after,
         page_size,
         filter,
+    })
+}
+
+/// Checks TriggerWebhook: the webhook's name, its body, and its Standard Webhooks headers
+/// (from the call's metadata; missing ones are left empty for the signature check to refuse).
+pub fn webhook_call(
+    metadata: &tonic::metadata::MetadataMap,
+    request: &wire::TriggerWebhookRequest,
+) -> Result<WebhookCall, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let parsed = request
+        .webhook
+        .rsplit_once("/webhooks/")
+        .and_then(|(workflow, node)| {
+            let mut ignored = FieldViolations::new();
+            let id = workflow_id(&mut ignored, "webhook", workflow)?;
+            check_node_id(node).ok()?;
+            Some((id, node.to_owned()))
+        });
+    if parsed.is_none() {
+        violations.add(
+            "webhook",
+            "must be a resource name, workflows/{uuid}/webhooks/{node id}",
+        );
+    }
+    let body = request.body.clone().unwrap_or_default();
+    if body.data.len() > MAX_BODY_BYTES {
+        violations.add(
+            "body",
+            format!("must be at most {} KiB", MAX_BODY_BYTES / 1024),
+        );
+    }
+    violations.into_result()?;
+    let (workflow, node_id) = parsed.expect("checked");
+    let header = |name: &str| {
+        metadata
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(WebhookCall {
+        workflow,
+        node_id,
+        webhook_id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        content_type: body.content_type,
+        body: body.data,
     })
 }

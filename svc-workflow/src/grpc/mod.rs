@@ -370,4 +370,18 @@ impl WorkflowService for WorkflowApi {
             self.workflows.replay_dead_letter(context, id).await?,
         ))
     }
+
+    async fn trigger_webhook(
+        &self,
+        request: Request<wire::TriggerWebhookRequest>,
+    ) -> Answer<wire::TriggerWebhookResponse> {
+        let context = RequestContext::of(&request)?;
+        let call = convert::webhook_call(request.metadata(), request.get_ref())?;
+        let (execution, duplicate) = self.workflows.trigger_webhook(context, call).await?;
+        Ok(Response::new(wire::TriggerWebhookResponse {
+            execution: format!("executions/{execution}"),
+            execution_id: execution.to_string(),
+            duplicate,
+        }))
+    }
 }

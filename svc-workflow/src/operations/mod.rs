@@ -5,6 +5,7 @@
 //! - [`credentials`]: create, read, list, update (rotate), delete; values sealed at rest.
 //! - [`executions`]: manual runs, reading executions and node runs, retry, cancel.
 //! - [`dead_letters`]: listing nodes that failed every attempt, and replaying them.
+//! - [`webhooks`]: signed requests to `trigger.webhook` nodes.
 //!
 //! Tenants: a workflow or credential of another tenant is NOT_FOUND whatever the caller may
 //! do, since every query runs in the caller's tenant (and row-level security agrees).
@@ -12,6 +13,7 @@
 mod credentials;
 mod dead_letters;
 mod executions;
+mod webhooks;
 mod workflows;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use uuid::Uuid;
 pub use credentials::{CredentialChanges, CredentialPage, NewCredential, seal_context, value_path};
 pub use dead_letters::DeadLetterPage;
 pub use executions::{ExecutionPage, MAX_INPUT_BYTES, NewRun, NodeRunPage, queue_execution};
+pub use webhooks::{MAX_BODY_BYTES, WebhookCall};
 pub use workflows::{NewWorkflow, VersionPage, WorkflowChanges, WorkflowPage};
 
 use crate::app::SCHEMA;

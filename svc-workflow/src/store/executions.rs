@@ -860,3 +860,51 @@ pub async fn reopen_execution(
     .await?;
     Ok(token)
 }
+
+/// Records that webhook `node_id` of `workflow` accepted `webhook_id` for `execution`;
+/// when it had accepted that id before, records nothing and answers the first execution.
+pub async fn claim_delivery(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    workflow: WorkflowId,
+    node_id: &str,
+    webhook_id: &str,
+    execution: ExecutionId,
+) -> anyhow::Result<Option<ExecutionId>> {
+    let inserted = sqlx::query!(
+        "INSERT INTO workflow.webhook_deliveries (tenant_id, workflow_id, node_id, webhook_id, execution_id) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        tenant.as_uuid(),
+        workflow.as_uuid(),
+        node_id,
+        webhook_id,
+        execution.as_uuid(),
+    )
+    .execute(&mut *connection)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let first = sqlx::query_scalar!(
+        "SELECT execution_id FROM workflow.webhook_deliveries \
+         WHERE tenant_id = $1 AND workflow_id = $2 AND node_id = $3 AND webhook_id = $4",
+        tenant.as_uuid(),
+        workflow.as_uuid(),
+        node_id,
+        webhook_id,
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(Some(ExecutionId::from(first)))
+}
+
+/// Forgets the `webhook-id`s accepted more than a week ago (senders retry for a few days at
+/// most), in a platform transaction.
+pub async fn forget_old_deliveries(connection: &mut PgConnection) -> anyhow::Result<u64> {
+    let deleted = sqlx::query!(
+        "DELETE FROM workflow.webhook_deliveries WHERE created_at < now() - interval '7 days'"
+    )
+    .execute(connection)
+    .await?;
+    Ok(deleted.rows_affected())
+}

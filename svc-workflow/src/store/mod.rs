@@ -419,6 +419,25 @@ pub async fn get_sealed_credential(
     .transpose()
 }
 
+/// The sealed secrets of WEBHOOK_SECRET credential `id` of `tenant`: its value, and its
+/// previous one while the rotation overlap lasts; `None` unless it is such a credential.
+pub async fn get_webhook_secrets(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: CredentialId,
+) -> anyhow::Result<Option<(Vec<u8>, Option<Vec<u8>>)>> {
+    let row = sqlx::query!(
+        r#"SELECT sealed_value,
+                  CASE WHEN previous_valid_until > now() THEN previous_sealed_value END AS previous
+           FROM workflow.credentials WHERE tenant_id = $1 AND id = $2 AND type = 'webhook_secret'"#,
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(|row| (row.sealed_value, row.previous)))
+}
+
 /// The credentials of `tenant` among `ids`, without their values.
 pub async fn get_credentials(
     connection: &mut PgConnection,
@@ -475,12 +494,17 @@ pub async fn update_credential(
 ) -> anyhow::Result<Option<(i64, DateTime<Utc>)>> {
     let updated = sqlx::query!(
         "UPDATE workflow.credentials SET display_name = $3, sealed_value = COALESCE($4, sealed_value), \
+             previous_sealed_value = CASE WHEN $4::bytea IS NOT NULL AND type = 'webhook_secret' \
+                 THEN sealed_value ELSE previous_sealed_value END, \
+             previous_valid_until = CASE WHEN $4::bytea IS NOT NULL AND type = 'webhook_secret' \
+                 THEN now() + make_interval(secs => $5) ELSE previous_valid_until END, \
              version = version + 1, updated_at = now() \
          WHERE tenant_id = $1 AND id = $2 RETURNING version, updated_at",
         credential.tenant_id.as_uuid(),
         credential.id.as_uuid(),
         credential.display_name,
         sealed_value,
+        crate::domain::webhook::ROTATION_OVERLAP.num_seconds() as f64,
     )
     .fetch_one(connection)
     .await;

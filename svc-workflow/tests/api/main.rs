@@ -8,4 +8,5 @@ mod helpers;
 mod http;
 mod isolation;
 mod target;
+mod webhooks;
 mod workflows;

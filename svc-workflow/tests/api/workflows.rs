@@ -276,7 +276,10 @@ async fn webhook_urls_are_those_of_the_active_version() {
         [wire::WebhookTrigger {
             node_id: "incoming".into(),
             webhook: format!("{}/webhooks/incoming", created.name),
-            path: format!("/api/v1/{}/webhooks/incoming:trigger", created.name),
+            path: format!(
+                "/t/{tenant}/api/v1/{}/webhooks/incoming:trigger",
+                created.name
+            ),
         }]
     );
     // A new latest version without the webhook does not change the active one's URLs.

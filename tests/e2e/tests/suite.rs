@@ -541,6 +541,96 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(status, 202, "{queued}");
     assert_eq!(queued["state"], "EXECUTION_STATE_QUEUED");
 
+    // A signed webhook through the gateway: the published path names the tenant, the raw
+    // body and the Standard Webhooks headers reach svc-workflow, a repeat is a duplicate.
+    use base64::Engine as _;
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    );
+    let (status, credential) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/credentials",
+        &auth,
+        &serde_json::json!({"displayName": "Hook secret", "type": "CREDENTIAL_TYPE_WEBHOOK_SECRET", "value": {"secret": secret}}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{credential}");
+    let hooked = serde_json::json!({
+        "displayName": "Hooked",
+        "definition": {
+            "nodes": [
+                {"id": "incoming", "type": "trigger.webhook", "config": {"credential": credential["name"]}},
+                {"id": "record", "type": "transform.map", "config": {"output": {"order": "{{ order }}"}}},
+            ],
+            "edges": [{"from": "incoming", "to": "record"}],
+        },
+    });
+    let (status, hooked) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/workflows",
+        &auth,
+        &hooked.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{hooked}");
+    let (status, hooked) = request(
+        suite.gateway,
+        "POST",
+        &format!("/api/v1/{}:activate", hooked["name"].as_str().unwrap()),
+        &auth,
+        "{}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{hooked}");
+    let path = hooked["webhooks"][0]["path"].as_str().unwrap().to_owned();
+    assert!(path.starts_with("/t/"), "{path}");
+    let body = r#"{"order": 42}"#;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature = standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .sign("delivery-1", timestamp, body.as_bytes())
+        .unwrap();
+    let timestamp = timestamp.to_string();
+    let webhook_headers = [
+        ("content-type", "application/json"),
+        ("webhook-id", "delivery-1"),
+        ("webhook-timestamp", timestamp.as_str()),
+        ("webhook-signature", signature.as_str()),
+    ];
+    let (status, accepted) = request(suite.gateway, "POST", &path, &webhook_headers, body)
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["duplicate"], false, "{accepted}");
+    let (status, repeated) = request(suite.gateway, "POST", &path, &webhook_headers, body)
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, &repeated["executionId"]),
+        (202, &accepted["executionId"])
+    );
+    assert_eq!(repeated["duplicate"], true, "{repeated}");
+    let (status, refused) = request(
+        suite.gateway,
+        "POST",
+        &path,
+        &webhook_headers,
+        r#"{"order": 43}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"]["reason"], "WEBHOOK_SIGNATURE_INVALID");
+
     // The hosted page, tenant in the path, posted as a browser without JavaScript would.
     let (status, head, page) = request_raw(suite.gateway, "GET", "/t/demo/f/contact-us", &[], "")
         .await

@@ -17,7 +17,9 @@ use crate::engine::actions::Actions;
 use crate::engine::{Engine, EngineSettings};
 use crate::grpc::WorkflowApi;
 use crate::operations::Workflows;
-use crate::triggers::{FORM_SUBSCRIPTION, FormTriggers};
+use crate::triggers::{
+    FORM_SUBSCRIPTION, FormTriggers, SCHEDULE_SCAN, Schedules, TENANT_SUBSCRIPTION, TenantSettings,
+};
 
 /// Name of the service in logs, metrics and connection names.
 pub const SERVICE_NAME: &str = WORKFLOW.name;
@@ -50,13 +52,42 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         },
     );
     let form_triggers = FormTriggers::new(connections.db.clone(), engine.clone());
+    let schedules = Schedules::new(connections.db.clone(), engine.clone());
+    let settings_db = connections.db.clone();
     let workflows = Workflows::new(connections.db, connections.outbox, sealer, engine.clone());
     let sweeper = engine.clone();
+    let retention = workflows.clone();
+    let default_retention = options.execution_retention_days;
     let cleaner = workflows.clone();
     runtime
         .serve_api(WorkflowServiceServer::new(WorkflowApi::new(workflows)))
         .spawn("execution worker", move |stopped| engine.work(stopped))
         .consume(&config.infra.amqp, FORM_SUBSCRIPTION, form_triggers)
+        .consume(
+            &config.infra.amqp,
+            TENANT_SUBSCRIPTION,
+            TenantSettings::new(settings_db),
+        )
+        .every(
+            "deleting expired executions",
+            options.retention_interval,
+            move || {
+                let workflows = retention.clone();
+                async move {
+                    let deleted = workflows
+                        .delete_expired_executions(default_retention)
+                        .await?;
+                    if deleted > 0 {
+                        tracing::info!(deleted, "deleted executions past their retention");
+                    }
+                    Ok(())
+                }
+            },
+        )
+        .every("firing schedules", SCHEDULE_SCAN, move || {
+            let schedules = schedules.clone();
+            async move { schedules.fire_due().await }
+        })
         .every(
             "sending overdue executions' jobs",
             options.overdue_after / 4,
@@ -72,7 +103,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
                 let workflows = cleaner.clone();
                 async move {
                     workflows.forget_expired_keys().await?;
-                    workflows.forget_old_deliveries().await
+                    workflows.forget_old_trigger_records().await
                 }
             },
         );

@@ -34,6 +34,13 @@ pub struct WorkflowOptions {
     /// (a job lost between a commit and its publish).
     #[arg(long, env = "WORKFLOW_OVERDUE_AFTER", default_value = "60s", value_parser = positive_duration)]
     pub overdue_after: Duration,
+    /// Days an ended execution is kept (with its node runs and dead letters) when its tenant's
+    /// `workflow_execution_retention_days` setting does not say.
+    #[arg(long, env = "WORKFLOW_EXECUTION_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..=3650))]
+    pub execution_retention_days: i32,
+    /// How often expired executions are deleted (in batches of 1,000).
+    #[arg(long, env = "WORKFLOW_RETENTION_INTERVAL", default_value = "1h", value_parser = positive_duration)]
+    pub retention_interval: Duration,
     /// Internal networks (comma-separated CIDRs, e.g. `10.20.0.0/16`) that `action.http` may
     /// reach; loopback, private, link-local and metadata addresses are refused otherwise.
     #[arg(long, env = "WORKFLOW_HTTP_ALLOWED_NETWORKS", value_delimiter = ',')]

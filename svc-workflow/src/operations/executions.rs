@@ -130,6 +130,22 @@ impl Workflows {
         Ok(answer)
     }
 
+    /// Deletes the ended executions past their tenant's retention, in batches of 1,000, and
+    /// answers how many.
+    pub async fn delete_expired_executions(&self, default_days: i32) -> anyhow::Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let mut transaction = self.db.platform_tx().await?;
+            let batch =
+                store::delete_expired_executions(&mut transaction, default_days, 1_000).await?;
+            transaction.commit().await?;
+            deleted += batch;
+            if batch < 1_000 {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// The execution `id`.
     #[tracing::instrument(skip_all)]
     pub async fn get_execution(

@@ -169,10 +169,12 @@ impl Workflows {
         Ok((execution.id, false))
     }
 
-    /// Forgets old `webhook-id`s.
-    pub async fn forget_old_deliveries(&self) -> anyhow::Result<()> {
+    /// Forgets the `webhook-id`s and schedule ticks older than a week (the latest tick of
+    /// each schedule excepted).
+    pub async fn forget_old_trigger_records(&self) -> anyhow::Result<()> {
         let mut transaction = self.db.platform_tx().await?;
         store::forget_old_deliveries(&mut transaction).await?;
+        store::forget_old_ticks(&mut transaction).await?;
         transaction.commit().await?;
         Ok(())
     }

@@ -908,3 +908,133 @@ pub async fn forget_old_deliveries(connection: &mut PgConnection) -> anyhow::Res
     .await?;
     Ok(deleted.rows_affected())
 }
+
+/// Every active workflow of any tenant whose active version has a `trigger.schedule` node
+/// (in a platform transaction).
+pub async fn scheduled(
+    connection: &mut PgConnection,
+) -> anyhow::Result<Vec<(TenantId, ActiveVersion)>> {
+    let rows = sqlx::query!(
+        "SELECT w.tenant_id, w.id, w.active_version, w.display_name, w.creator, v.definition \
+         FROM workflow.workflows w JOIN workflow.workflow_versions v \
+           ON v.tenant_id = w.tenant_id AND v.workflow_id = w.id AND v.version = w.active_version \
+         WHERE w.state = 'active' AND 'trigger.schedule' = ANY(v.node_types)",
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                TenantId::from(row.tenant_id),
+                ActiveVersion {
+                    id: WorkflowId::from(row.id),
+                    version: row.active_version,
+                    display_name: row.display_name,
+                    creator: row.creator,
+                    definition: serde_json::from_value(row.definition)
+                        .context("stored definition")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The latest tick claimed for each scheduled node, by workflow and node (in a platform
+/// transaction).
+pub async fn last_ticks(
+    connection: &mut PgConnection,
+) -> anyhow::Result<std::collections::HashMap<(WorkflowId, String), DateTime<Utc>>> {
+    let rows = sqlx::query!(
+        r#"SELECT workflow_id, node_id, max(tick) AS "tick!" FROM workflow.schedule_fires
+           GROUP BY workflow_id, node_id"#
+    )
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ((WorkflowId::from(row.workflow_id), row.node_id), row.tick))
+        .collect())
+}
+
+/// Claims `tick` of schedule node `node_id` of `workflow` for `execution` (`None`: skipped);
+/// `false` when another replica claimed it first.
+pub async fn claim_tick(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    workflow: WorkflowId,
+    node_id: &str,
+    tick: DateTime<Utc>,
+    execution: Option<ExecutionId>,
+) -> anyhow::Result<bool> {
+    let claimed = sqlx::query!(
+        "INSERT INTO workflow.schedule_fires (tenant_id, workflow_id, node_id, tick, execution_id) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        tenant.as_uuid(),
+        workflow.as_uuid(),
+        node_id,
+        tick,
+        execution.map(|id| id.as_uuid()),
+    )
+    .execute(connection)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Forgets ticks claimed more than a week ago but the latest of each node (in a platform
+/// transaction).
+pub async fn forget_old_ticks(connection: &mut PgConnection) -> anyhow::Result<u64> {
+    let deleted = sqlx::query!(
+        "DELETE FROM workflow.schedule_fires f WHERE f.created_at < now() - interval '7 days' \
+           AND f.tick < (SELECT max(tick) FROM workflow.schedule_fires l \
+                         WHERE l.tenant_id = f.tenant_id AND l.workflow_id = f.workflow_id AND l.node_id = f.node_id)"
+    )
+    .execute(connection)
+    .await?;
+    Ok(deleted.rows_affected())
+}
+
+/// Records the execution retention of `tenant` as of `updated_at` (`None`: the default),
+/// unless a later update was recorded already.
+pub async fn set_retention(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    days: Option<i32>,
+    updated_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "INSERT INTO workflow.tenant_settings (tenant_id, execution_retention_days, updated_at) \
+         VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id) DO UPDATE SET execution_retention_days = excluded.execution_retention_days, \
+             updated_at = excluded.updated_at \
+         WHERE workflow.tenant_settings.updated_at <= excluded.updated_at",
+        tenant.as_uuid(),
+        days,
+        updated_at,
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` ended executions of any tenant older than their tenant's retention
+/// (`default_days` for tenants without one), with their node runs and dead letters; answers
+/// how many (in a platform transaction).
+pub async fn delete_expired_executions(
+    connection: &mut PgConnection,
+    default_days: i32,
+    limit: i64,
+) -> anyhow::Result<u64> {
+    let deleted = sqlx::query!(
+        "DELETE FROM workflow.executions WHERE id IN ( \
+             SELECT e.id FROM workflow.executions e \
+             LEFT JOIN workflow.tenant_settings s ON s.tenant_id = e.tenant_id \
+             WHERE e.ended_at IS NOT NULL \
+               AND e.ended_at < now() - make_interval(days => coalesce(s.execution_retention_days, $1)) \
+             LIMIT $2)",
+        default_days,
+        limit,
+    )
+    .execute(connection)
+    .await?;
+    Ok(deleted.rows_affected())
+}

@@ -123,14 +123,19 @@ async fn each_submission_runs_the_active_workflows_of_its_form_once() {
 
     let publisher = Publisher::new(&app.infra.amqp, "test");
     let event = submission_created(acme, &form);
-    publish(&publisher, &event).await;
-    publish(&publisher, &event).await; // a redelivery, as a relay crash would cause
+    // The service's queue is declared when its consumer connects: until an execution shows,
+    // the event is sent again, as a relay that crashed before marking it sent would.
     wait_until(
         Duration::from_secs(15),
         "an execution is queued",
-        || async { !executions(&member).await.is_empty() },
+        || async {
+            publish(&publisher, &event).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            !executions(&member).await.is_empty()
+        },
     )
     .await;
+    publish(&publisher, &event).await; // one more redelivery
     let started = executions(&member).await;
     let execution = wait_for(&member, &started[0].name, wire::ExecutionState::Succeeded).await;
     assert_eq!(execution.workflow, listening.name);

@@ -7,6 +7,8 @@ mod form_trigger;
 mod helpers;
 mod http;
 mod isolation;
+mod retention;
+mod schedules;
 mod target;
 mod webhooks;
 mod workflows;

@@ -346,6 +346,8 @@ svc-tenant, where sign-up creates tenants. */}}
 {{- $_ = set $data "WORKFLOW_WORKER_CONCURRENCY" ($workflow.workers.concurrency | int | toString) }}
 {{- $_ = set $data "WORKFLOW_LEASE" $workflow.workers.lease }}
 {{- $_ = set $data "WORKFLOW_OVERDUE_AFTER" $workflow.workers.overdueAfter }}
+{{- $_ = set $data "WORKFLOW_EXECUTION_RETENTION_DAYS" ($workflow.retention.executionDays | int | toString) }}
+{{- $_ = set $data "WORKFLOW_RETENTION_INTERVAL" $workflow.retention.interval }}
 {{- /* Only when some are listed: an empty value would be one empty, unparsable network. */}}
 {{- with $workflow.http.allowedNetworks }}
 {{- $_ = set $data "WORKFLOW_HTTP_ALLOWED_NETWORKS" (join "," .) }}

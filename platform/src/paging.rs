@@ -94,6 +94,16 @@ pub fn time_and_id_position(time: DateTime<Utc>, id: impl std::fmt::Display) -> 
     format!("{}|{id}", time.to_rfc3339())
 }
 
+/// The token of the page after `next` (the last row of a page, by time and id) in a listing
+/// bound to `filter`; empty on the last page.
+pub fn time_and_id_token<T: std::fmt::Display>(
+    filter: &str,
+    next: Option<(DateTime<Utc>, T)>,
+) -> String {
+    next.map(|(time, id)| encode_page_token(filter, &time_and_id_position(time, id)))
+        .unwrap_or_default()
+}
+
 /// The time and id a [`time_and_id_position`] holds; `None` when it holds none.
 pub fn time_and_id<T: From<Uuid>>(position: &str) -> Option<(DateTime<Utc>, T)> {
     let (time, id) = position.split_once('|')?;

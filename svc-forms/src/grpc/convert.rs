@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use platform::error::FieldViolations;
 use platform::paging::{
-    decode_page_position, encode_page_token, page_size, time_and_id, time_and_id_position,
+    decode_page_position, encode_page_token, page_size, time_and_id, time_and_id_token,
 };
 use platform::wire::{enum_field, enum_filter, expected_version, from_timestamp, mask_paths};
 use proto::formflow::forms::v1 as wire;
@@ -651,8 +651,7 @@ pub struct FormListing {
 impl FormListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<FormPosition>) -> String {
-        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
-            .unwrap_or_default()
+        time_and_id_token(&self.filter, next)
     }
 }
 
@@ -765,8 +764,7 @@ pub struct SubmissionListing {
 impl SubmissionListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<SubmissionPosition>) -> String {
-        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
-            .unwrap_or_default()
+        time_and_id_token(&self.filter, next)
     }
 }
 

@@ -315,6 +315,10 @@ impl Engine {
                 )
                 .await?;
         }
+        // What ran before this pass, read under the lease just taken.
+        let recorded =
+            store::list_node_runs(&mut transaction, tenant, execution.id, None, None, i64::MAX)
+                .await?;
         transaction.commit().await?;
         if execution.started_at.is_none() {
             self.inner.outbox.notify();
@@ -327,6 +331,7 @@ impl Engine {
         self.advance(
             lease,
             &execution,
+            recorded,
             ledger.deadline,
             ledger.lock_key.as_deref(),
         )
@@ -359,6 +364,7 @@ impl Engine {
         &self,
         lease: Lease,
         execution: &Execution,
+        recorded: Vec<NodeRun>,
         deadline: DateTime<Utc>,
         lock_key: Option<&str>,
     ) -> Result<(), Halt> {
@@ -369,27 +375,15 @@ impl Engine {
                 execution.workflow_version,
             )
             .await?;
-        let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
-        let recorded = store::list_node_runs(
-            &mut transaction,
-            lease.tenant,
-            lease.id,
-            None,
-            None,
-            i64::MAX,
-        )
-        .await?;
-        transaction.commit().await?;
         let mut pass = Pass {
             lease,
             runs: Runs::new(),
             unsaved: Vec::new(),
             last: None,
         };
-        for run in recorded {
-            pass.record(run);
+        for run in &recorded {
+            pass.remember(run);
         }
-        pass.unsaved.clear();
         loop {
             let now = Utc::now();
             if now >= deadline {
@@ -747,7 +741,16 @@ struct Pass {
 }
 
 impl Pass {
+    /// Records `run`, to be saved with the pass's next write. A run is recorded at most once
+    /// between two saves (an action's is saved as running before it ends).
     fn record(&mut self, run: NodeRun) {
+        self.remember(&run);
+        self.unsaved.push(run);
+    }
+
+    /// Takes `run` into account for planning: the latest attempt of its node and iteration,
+    /// and the latest output.
+    fn remember(&mut self, run: &NodeRun) {
         let key = (run.node_id.clone(), run.iteration);
         let newer = self
             .runs
@@ -772,10 +775,6 @@ impl Pass {
                     started_at: run.started_at,
                 },
             );
-        }
-        match self.unsaved.iter_mut().find(|unsaved| unsaved.id == run.id) {
-            Some(unsaved) => *unsaved = run,
-            None => self.unsaved.push(run),
         }
     }
 }

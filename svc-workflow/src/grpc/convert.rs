@@ -6,7 +6,7 @@ use std::time::Duration;
 use platform::error::FieldViolations;
 use platform::paging::{
     MAX_PAGE_SIZE, decode_page_position, encode_page_token, page_size, page_size_or, time_and_id,
-    time_and_id_position,
+    time_and_id_token,
 };
 use platform::wire::{
     enum_field, enum_filter, etag, expected_version, from_timestamp, mask_paths, object_from_proto,
@@ -422,8 +422,7 @@ pub struct WorkflowListing {
 impl WorkflowListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<WorkflowPosition>) -> String {
-        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
-            .unwrap_or_default()
+        time_and_id_token(&self.filter, next)
     }
 }
 
@@ -949,10 +948,7 @@ pub struct ExecutionListing {
 impl ExecutionListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<ExecutionPosition>) -> String {
-        next.map(|(time, id)| {
-            encode_page_token(&self.token_filter, &time_and_id_position(time, id))
-        })
-        .unwrap_or_default()
+        time_and_id_token(&self.token_filter, next)
     }
 }
 
@@ -1153,8 +1149,7 @@ pub struct DeadLetterListing {
 impl DeadLetterListing {
     /// The token of the page after `next`.
     pub fn next_page_token(&self, next: Option<DeadLetterPosition>) -> String {
-        next.map(|(time, id)| encode_page_token(&self.filter, &time_and_id_position(time, id)))
-            .unwrap_or_default()
+        time_and_id_token(&self.filter, next)
     }
 }
 

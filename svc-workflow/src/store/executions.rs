@@ -212,6 +212,24 @@ pub struct ActiveVersion {
     pub definition: Definition,
 }
 
+impl ActiveVersion {
+    fn from_row(
+        id: Uuid,
+        version: i32,
+        display_name: String,
+        creator: String,
+        definition: Value,
+    ) -> anyhow::Result<Self> {
+        Ok(ActiveVersion {
+            id: WorkflowId::from(id),
+            version,
+            display_name,
+            creator,
+            definition: serde_json::from_value(definition).context("stored definition")?,
+        })
+    }
+}
+
 /// The active workflows of `tenant` whose active version has a `trigger.form` node for
 /// `form` (`forms/{id}`).
 pub async fn form_triggered(
@@ -229,13 +247,13 @@ pub async fn form_triggered(
     .await?;
     rows.into_iter()
         .map(|row| {
-            Ok(ActiveVersion {
-                id: WorkflowId::from(row.id),
-                version: row.active_version,
-                display_name: row.display_name,
-                creator: row.creator,
-                definition: serde_json::from_value(row.definition).context("stored definition")?,
-            })
+            ActiveVersion::from_row(
+                row.id,
+                row.active_version,
+                row.display_name,
+                row.creator,
+                row.definition,
+            )
         })
         .collect()
 }
@@ -924,17 +942,14 @@ pub async fn scheduled(
     .await?;
     rows.into_iter()
         .map(|row| {
-            Ok((
-                TenantId::from(row.tenant_id),
-                ActiveVersion {
-                    id: WorkflowId::from(row.id),
-                    version: row.active_version,
-                    display_name: row.display_name,
-                    creator: row.creator,
-                    definition: serde_json::from_value(row.definition)
-                        .context("stored definition")?,
-                },
-            ))
+            let active = ActiveVersion::from_row(
+                row.id,
+                row.active_version,
+                row.display_name,
+                row.creator,
+                row.definition,
+            )?;
+            Ok((TenantId::from(row.tenant_id), active))
         })
         .collect()
 }

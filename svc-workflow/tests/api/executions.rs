@@ -743,3 +743,33 @@ async fn one_execution_runs_at_a_time_per_lock_key() {
         "the second started after the first ended"
     );
 }
+
+#[tokio::test]
+async fn an_execution_longer_than_its_timeout_fails_with_timeout() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let mut bounded = waiting(60);
+    bounded.settings = Some(wire::WorkflowSettings {
+        timeout: Some(pbjson_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        }),
+        ..Default::default()
+    });
+    let name = create(&app, tenant, "Bounded", bounded).await;
+    let execution = run(&member, &name, json!({"n": 1})).await;
+    let failed = wait_for(&member, &execution.name, ExecutionState::Failed).await;
+    let error = failed.error.unwrap();
+    assert_eq!(
+        (error.code.as_str(), error.node_id.as_str()),
+        ("TIMEOUT", "")
+    );
+    let runs = node_runs(&member, &execution.name).await;
+    let wait = runs.iter().find(|run| run.node_id == "wait").unwrap();
+    assert_eq!(
+        wait.state(),
+        NodeExecutionState::Cancelled,
+        "the wait was abandoned"
+    );
+}

@@ -434,3 +434,25 @@ async fn a_node_out_of_attempts_is_dead_lettered_and_a_replay_resumes_its_execut
         .dead_letters;
     assert!(none_pending.is_empty());
 }
+
+#[tokio::test]
+async fn an_action_longer_than_its_timeout_fails_with_timeout() {
+    let app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let mut flow = calling(json!({"url": target.url("/hang-once")}), quick_retries(1));
+    flow.nodes[1].timeout = Some(pbjson_types::Duration {
+        seconds: 1,
+        nanos: 0,
+    });
+    let name = app.create(tenant, workflow("Slow", flow)).await.name;
+    let execution = run(&member, &name, json!({})).await;
+    let failed = wait_for(&member, &execution.name, ExecutionState::Failed).await;
+    let error = failed.error.unwrap();
+    assert_eq!(
+        (error.code.as_str(), error.node_id.as_str()),
+        ("TIMEOUT", "call")
+    );
+    assert_eq!(target.received().len(), 1);
+}

@@ -40,6 +40,7 @@ pub mod events;
 pub mod health;
 pub mod id;
 pub mod idempotency;
+pub mod live;
 pub mod metrics;
 pub mod outbound;
 pub mod outbox;

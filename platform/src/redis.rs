@@ -13,6 +13,7 @@ use crate::config::RedisConfig;
 /// A shared Redis connection with the deployment's key prefix. Cheap to clone.
 #[derive(Clone)]
 pub struct Redis {
+    client: redis::Client,
     connection: ConnectionManager,
     key_prefix: String,
 }
@@ -42,6 +43,7 @@ impl Redis {
             .get_connection_manager_lazy(manager_config)
             .context("creating the Redis connection")?;
         Ok(Redis {
+            client,
             connection,
             key_prefix: config.redis_key_prefix.clone(),
         })
@@ -50,6 +52,11 @@ impl Redis {
     /// The connection, for commands. Clones share one multiplexed connection.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
+    }
+
+    /// The client, for connections of their own (pub/sub).
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
     }
 
     /// `suffix` under the deployment's key prefix.

@@ -2,6 +2,7 @@
 
 mod amqp;
 mod consumer;
+mod live;
 mod outbox;
 mod server;
 mod testing;

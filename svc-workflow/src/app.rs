@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use platform::crypto::Sealer;
 use platform::db::Schema;
+use platform::live::Live;
 use platform::outbound::NetworkPolicy;
 use platform::runtime::Runtime;
 use platform::server::Listeners;
@@ -17,6 +18,7 @@ use crate::engine::actions::Actions;
 use crate::engine::{Engine, EngineSettings};
 use crate::grpc::WorkflowApi;
 use crate::operations::Workflows;
+use crate::progress::Progress;
 use crate::triggers::{
     FORM_SUBSCRIPTION, FormTriggers, SCHEDULE_SCAN, Schedules, TENANT_SUBSCRIPTION, TenantSettings,
 };
@@ -45,6 +47,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         connections.outbox.clone(),
         &config.infra.amqp,
         actions,
+        Progress::new(Live::new(connections.redis.clone())),
         EngineSettings {
             concurrency: options.worker_concurrency,
             lease: options.lease,

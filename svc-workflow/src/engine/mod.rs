@@ -48,6 +48,7 @@ use crate::domain::execution::{
     NodeRunState, json_size,
 };
 use crate::grpc::convert::execution_to_proto;
+use crate::progress::Progress;
 use crate::store;
 use actions::ActionFailure;
 use plan::{Graph, Ready, RunState, Runs};
@@ -92,6 +93,7 @@ struct Inner {
     queue: QueueNames,
     graphs: moka::sync::Cache<(TenantId, WorkflowId, i32), Arc<Graph>>,
     actions: actions::Actions,
+    progress: Progress,
     settings: EngineSettings,
 }
 
@@ -126,12 +128,13 @@ impl From<sqlx::Error> for Halt {
 
 impl Engine {
     /// An engine over `db`, enqueuing events in `outbox`, with RabbitMQ at `amqp`, running
-    /// actions with `actions`.
+    /// actions with `actions`, publishing changes to `progress`.
     pub fn new(
         db: Db,
         outbox: Outbox,
         amqp: &AmqpConfig,
         actions: actions::Actions,
+        progress: Progress,
         settings: EngineSettings,
     ) -> Self {
         let queue = Topology::new(amqp.amqp_prefix.clone()).queue(WORK_QUEUE);
@@ -144,9 +147,15 @@ impl Engine {
                 queue,
                 graphs: moka::sync::Cache::new(1_000),
                 actions,
+                progress,
                 settings,
             }),
         }
+    }
+
+    /// Where executions' changes are published.
+    pub fn progress(&self) -> &Progress {
+        &self.inner.progress
     }
 
     /// Sends the job of execution `id` under `wake_token`, due after `delay`. A failure is
@@ -299,18 +308,20 @@ impl Engine {
             now + self.inner.settings.lease,
         )
         .await?;
+        let running = Execution {
+            state: ExecutionState::Running,
+            started_at: Some(execution.started_at.unwrap_or(now)),
+            ..execution.clone()
+        };
         if execution.started_at.is_none() {
-            let mut started = execution.clone();
-            started.state = ExecutionState::Running;
-            started.started_at = Some(now);
             self.inner
                 .outbox
                 .enqueue(
                     &mut transaction,
                     Some(tenant),
                     events::ExecutionStarted {
-                        execution: Some(execution_to_proto(&started, false)),
-                        workflow: Some(workflow_of(&started)),
+                        execution: Some(execution_to_proto(&running, false)),
+                        workflow: Some(workflow_of(&running)),
                     },
                 )
                 .await?;
@@ -323,6 +334,12 @@ impl Engine {
         if execution.started_at.is_none() {
             self.inner.outbox.notify();
         }
+        if execution.state != ExecutionState::Running {
+            self.inner
+                .progress
+                .publish(tenant, execution.id, Some(&running), &[])
+                .await;
+        }
         let lease = Lease {
             tenant,
             id: execution.id,
@@ -330,7 +347,7 @@ impl Engine {
         };
         self.advance(
             lease,
-            &execution,
+            &running,
             recorded,
             ledger.deadline,
             ledger.lock_key.as_deref(),
@@ -407,7 +424,7 @@ impl Engine {
                     continue;
                 }
                 return match plan.wake {
-                    Some(wake) => self.park(&mut pass, wake.min(deadline)).await,
+                    Some(wake) => self.park(&mut pass, execution, wake.min(deadline)).await,
                     None => {
                         let output = pass.last.clone().unwrap_or(Value::Null);
                         self.end(&mut pass, execution, Ok(output), lock_key).await
@@ -589,6 +606,10 @@ impl Engine {
         self.renew(&mut transaction, lease).await?;
         store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
         transaction.commit().await?;
+        self.inner
+            .progress
+            .publish(lease.tenant, lease.id, None, &pass.unsaved)
+            .await;
         pass.unsaved.clear();
         Ok(())
     }
@@ -602,8 +623,13 @@ impl Engine {
         }
     }
 
-    /// Saves `pass` and parks the execution until `wake`, then sends its job to come back then.
-    async fn park(&self, pass: &mut Pass, wake: DateTime<Utc>) -> Result<(), Halt> {
+    /// Saves `pass` and parks `execution` until `wake`, then sends its job to come back then.
+    async fn park(
+        &self,
+        pass: &mut Pass,
+        execution: &Execution,
+        wake: DateTime<Utc>,
+    ) -> Result<(), Halt> {
         let lease = pass.lease;
         let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
         store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
@@ -620,6 +646,14 @@ impl Engine {
             return Err(Halt::LeaseLost);
         };
         transaction.commit().await?;
+        let waiting = Execution {
+            state: ExecutionState::Waiting,
+            ..execution.clone()
+        };
+        self.inner
+            .progress
+            .publish(lease.tenant, lease.id, Some(&waiting), &pass.unsaved)
+            .await;
         pass.unsaved.clear();
         self.dispatch(lease.tenant, lease.id, token, until(wake))
             .await;
@@ -714,8 +748,12 @@ impl Engine {
             None => None,
         };
         transaction.commit().await?;
-        pass.unsaved.clear();
         self.inner.outbox.notify();
+        self.inner
+            .progress
+            .publish(lease.tenant, lease.id, Some(&ended), &pass.unsaved)
+            .await;
+        pass.unsaved.clear();
         crate::metrics::execution_ended(
             state,
             execution.started_at.unwrap_or(execution.created_at),

@@ -1,13 +1,14 @@
 //! The `WorkflowService` gRPC API: handlers of a few lines that parse the request
-//! ([`convert`]), call [`Workflows`] with the call's context, and convert the answer back. The
-//! RPCs not built yet answer UNIMPLEMENTED (the generated defaults of a draft service, see
-//! `proto/build.rs`).
+//! ([`convert`]), call [`Workflows`] with the call's context, and convert the answer back.
 
 pub mod convert;
 
 use platform::context::RequestContext;
 use proto::formflow::workflow::v1 as wire;
 use proto::formflow::workflow::v1::workflow_service_server::WorkflowService;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
 use crate::domain::node_types::NODE_TYPES;
@@ -310,6 +311,17 @@ impl WorkflowService for WorkflowApi {
         Ok(Response::new(
             self.workflows.retry_execution(context, id).await?,
         ))
+    }
+
+    async fn stream_execution(
+        &self,
+        request: Request<wire::StreamExecutionRequest>,
+    ) -> Answer<BoxStream<wire::StreamExecutionResponse>> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::execution_only("name", &request.get_ref().name)?;
+        let updates = self.workflows.watch_execution(context, id).await?;
+        let updates = ReceiverStream::new(updates).map(|update| update.map_err(Status::from));
+        Ok(Response::new(Box::pin(updates)))
     }
 
     async fn cancel_execution(

@@ -12,6 +12,7 @@ use proto::formflow::events::v1 as events;
 use proto::formflow::workflow::v1 as wire;
 use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
+use tokio::sync::mpsc;
 
 use super::Workflows;
 use super::workflows::{load, name};
@@ -22,6 +23,7 @@ use crate::domain::{Definition, WorkflowId, expression};
 use crate::engine::workflow_of;
 use crate::error::Error;
 use crate::grpc::convert::execution_to_proto;
+use crate::progress;
 use crate::store::{self, ExecutionFilter, ExecutionPosition, NewExecution};
 
 /// Largest input of a run, as JSON.
@@ -160,6 +162,23 @@ impl Workflows {
         Ok(execution)
     }
 
+    /// The progress of an execution: its state and node runs now, then every change until it
+    /// ends.
+    #[tracing::instrument(skip_all)]
+    pub async fn watch_execution(
+        &self,
+        context: &RequestContext,
+        id: ExecutionId,
+    ) -> Result<mpsc::Receiver<Result<wire::StreamExecutionResponse, Error>>, Error> {
+        let tenant = context.authorize(Permission::WorkflowsRead)?;
+        // Subscribed before anything is read, so that no later change is missed.
+        let subscription = self.engine.progress().subscribe(tenant, id).await;
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        load_execution(&mut transaction, tenant, id).await?;
+        transaction.commit().await?;
+        Ok(progress::watch(self.db.clone(), tenant, id, subscription))
+    }
+
     /// One page of executions, newest first.
     #[tracing::instrument(skip_all)]
     pub async fn list_executions(
@@ -262,6 +281,10 @@ impl Workflows {
         };
         transaction.commit().await?;
         self.outbox.notify();
+        self.engine
+            .progress()
+            .publish(tenant, id, Some(&cancelled), &[])
+            .await;
         if let Some((next, token)) = next {
             self.engine
                 .dispatch(tenant, next, token, Duration::ZERO)

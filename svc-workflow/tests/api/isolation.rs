@@ -94,6 +94,14 @@ async fn every_rpc(
             .map(drop),
         ),
         (
+            "StreamExecution",
+            c.stream_execution(wire::StreamExecutionRequest {
+                name: execution.clone(),
+            })
+            .await
+            .map(drop),
+        ),
+        (
             "RetryExecution",
             c.retry_execution(wire::RetryExecutionRequest {
                 name: execution.clone(),

@@ -7,6 +7,7 @@ mod form_trigger;
 mod helpers;
 mod http;
 mod isolation;
+mod progress;
 mod retention;
 mod schedules;
 mod target;

@@ -540,6 +540,35 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .unwrap();
     assert_eq!(status, 202, "{queued}");
     assert_eq!(queued["state"], "EXECUTION_STATE_QUEUED");
+    // Its progress as Server-Sent Events, fed by Redis pub/sub: the stream ends with the
+    // execution, its last event the succeeded execution.
+    let (status, head, events) = request_raw(
+        suite.gateway,
+        "GET",
+        &format!("/api/v1/{}:stream", queued["name"].as_str().unwrap()),
+        &auth,
+        "",
+    )
+    .await
+    .expect("the stream ends with the execution");
+    assert_eq!(status, 200, "{head}\n{events}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    let updates: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert!(
+        updates
+            .iter()
+            .any(|update| update["nodeExecution"]["nodeId"] == "greet"),
+        "{events}"
+    );
+    assert_eq!(
+        updates.last().map(|update| &update["execution"]["state"]),
+        Some(&serde_json::json!("EXECUTION_STATE_SUCCEEDED")),
+        "{events}"
+    );
 
     // A signed webhook through the gateway: the published path names the tenant, the raw
     // body and the Standard Webhooks headers reach svc-workflow, a repeat is a duplicate.

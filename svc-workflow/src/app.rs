@@ -25,6 +25,8 @@ use crate::triggers::{
 
 /// Name of the service in logs, metrics and connection names.
 pub const SERVICE_NAME: &str = WORKFLOW.name;
+/// How often the engine's queues and dead letters are measured (also once at start).
+const MEASURE_EVERY: Duration = Duration::from_secs(15);
 /// The `workflow` schema and its migrations.
 pub static SCHEMA: Schema = Schema::new(WORKFLOW, sqlx::migrate!());
 
@@ -59,11 +61,15 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     let settings_db = connections.db.clone();
     let workflows = Workflows::new(connections.db, connections.outbox, sealer, engine.clone());
     let sweeper = engine.clone();
+    let measured = engine.clone();
     let retention = workflows.clone();
     let default_retention = options.execution_retention_days;
     let cleaner = workflows.clone();
     runtime
         .serve_api(WorkflowServiceServer::new(WorkflowApi::new(workflows)))
+        .spawn("measuring the engine's queues", move |stopped| {
+            measured.measure(MEASURE_EVERY, stopped)
+        })
         .spawn("execution worker", move |stopped| engine.work(stopped))
         .consume(&config.infra.amqp, FORM_SUBSCRIPTION, form_triggers)
         .consume(

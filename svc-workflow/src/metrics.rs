@@ -20,3 +20,21 @@ pub(crate) fn action_ended(node_type: &str, state: &'static str, seconds: f64) {
     metrics::histogram!("workflow_node_seconds", "node_type" => node_type.to_owned())
         .record(seconds);
 }
+
+/// `workflow_node_retries_total{node_type}`: attempts of actions scheduled after a failure.
+pub(crate) fn retry_scheduled(node_type: &str) {
+    metrics::counter!("workflow_node_retries_total", "node_type" => node_type.to_owned())
+        .increment(1);
+}
+
+/// `workflow_queue_messages{queue}`: messages waiting in the engine's work queue and in its
+/// dead-letter queue (those RabbitMQ set aside), as last measured.
+pub(crate) fn queue_messages(queue: &str, messages: u32) {
+    metrics::gauge!("workflow_queue_messages", "queue" => queue.to_owned()).set(messages);
+}
+
+/// `workflow_dead_letters_pending`: dead letters of every tenant waiting for a replay, as last
+/// measured.
+pub(crate) fn dead_letters_pending(count: i64) {
+    metrics::gauge!("workflow_dead_letters_pending").set(count as f64);
+}

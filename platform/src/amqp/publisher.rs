@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
@@ -236,6 +236,46 @@ impl Publisher {
         }
     }
 
+    /// How many messages wait in each of `queues` to be delivered (not counting those
+    /// delivered and not yet acknowledged); a queue not declared yet holds none.
+    pub async fn message_counts(&self, queues: &[String]) -> anyhow::Result<Vec<u32>> {
+        // A channel per queue: asking for a missing queue closes the channel it is asked on.
+        let channels = {
+            let mut state = self.state.lock().await;
+            self.connected(&mut state).await?;
+            let (connection, _) = state.as_ref().expect("connected above");
+            let mut channels = Vec::with_capacity(queues.len());
+            for _ in queues {
+                channels.push(connection.create_channel().await?);
+            }
+            channels
+        };
+        let mut counts = Vec::with_capacity(queues.len());
+        for (queue, channel) in queues.iter().zip(channels) {
+            let declared = channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            match declared {
+                Ok(declared) => {
+                    counts.push(declared.message_count());
+                    channel.close(200, "OK".into()).await?;
+                }
+                Err(error) if is_not_found(&error) => counts.push(0),
+                Err(error) => {
+                    return Err(error).context(format!("counting the messages of {queue}"));
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     /// The channel of `state`, connected (again) when it is not.
     async fn connected<'s>(
         &self,
@@ -255,6 +295,15 @@ impl Publisher {
         }
         Ok(&state.as_ref().expect("connected above").1)
     }
+}
+
+fn is_not_found(error: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(
+        error.kind(),
+        lapin::ErrorKind::ProtocolError(error)
+            if *error.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)
+    )
 }
 
 /// Longest wait for a publish and its confirm; a broker that answers neither is treated as

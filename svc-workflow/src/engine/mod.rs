@@ -249,6 +249,40 @@ impl Engine {
         Ok(())
     }
 
+    /// Measures the work queue, its dead-letter queue and the pending dead letters into the
+    /// metrics, now and every `period` until `stopped`.
+    pub async fn measure(self, period: Duration, stopped: CancellationToken) {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                () = stopped.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(error) = self.measure_once().await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "measuring the engine's queues failed"
+                );
+            }
+        }
+    }
+
+    async fn measure_once(&self) -> anyhow::Result<()> {
+        let queues = [
+            self.inner.queue.work.clone(),
+            self.inner.queue.dead_letter(),
+        ];
+        let counts = self.inner.publisher.message_counts(&queues).await?;
+        for (queue, messages) in queues.iter().zip(counts) {
+            crate::metrics::queue_messages(queue, messages);
+        }
+        let mut transaction = self.inner.db.platform_tx().await?;
+        let pending = store::count_pending_dead_letters(&mut transaction).await?;
+        transaction.commit().await?;
+        crate::metrics::dead_letters_pending(pending);
+        Ok(())
+    }
+
     async fn handle(&self, delivery: &Delivery) -> Outcome {
         let job: Job = match serde_json::from_slice(&delivery.data) {
             Ok(job) => job,
@@ -560,6 +594,7 @@ impl Engine {
                 });
                 pass.record(run);
                 if let Some(retry) = retry {
+                    crate::metrics::retry_scheduled(&node.node_type);
                     pass.record(retry);
                 }
             }

@@ -789,6 +789,16 @@ pub type DeadLetterPosition = (DateTime<Utc>, DeadLetterId);
 
 /// One page of `tenant`'s dead letters, newest first, after `after`: replayed ones or
 /// pending ones, of `workflow` and from `queue` when given.
+/// How many dead letters of every tenant wait for a replay.
+pub async fn count_pending_dead_letters(connection: &mut PgConnection) -> anyhow::Result<i64> {
+    let count = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM workflow.dead_letters WHERE state = 'pending'"#
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(count)
+}
+
 pub async fn list_dead_letters(
     connection: &mut PgConnection,
     tenant: TenantId,

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use platform::amqp::{OutgoingMessage, Publisher, Topology};
 use platform::context::TenantId;
 use platform::testing::wait_until;
 use proto::formflow::workflow::v1 as wire;
@@ -455,4 +456,59 @@ async fn an_action_longer_than_its_timeout_fails_with_timeout() {
         ("TIMEOUT", "call")
     );
     assert_eq!(target.received().len(), 1);
+}
+
+#[tokio::test]
+async fn metrics_count_retries_dead_letters_and_the_queues_messages() {
+    let mut app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let flow = calling(json!({"url": target.url("/flaky/2")}), quick_retries(2));
+    let name = app.create(tenant, workflow("Flaky twice", flow)).await.name;
+    let execution = run(&member, &name, json!({})).await;
+    wait_for(&member, &execution.name, ExecutionState::Failed).await;
+    // A job no worker can read: RabbitMQ sets it aside in the work queue's dead-letter queue.
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    let queue = Topology::new(app.infra.amqp.amqp_prefix.clone()).queue("svc-workflow.executions");
+    let junk = OutgoingMessage {
+        message_id: "junk".into(),
+        kind: "workflow.execution".into(),
+        body: b"not a job".to_vec(),
+        ..OutgoingMessage::default()
+    };
+    publisher
+        .publish_to_queue(&queue.work, &junk)
+        .await
+        .unwrap();
+    let dead_lettered = [queue.dead_letter()];
+    wait_until(
+        Duration::from_secs(20),
+        "the junk job is dead-lettered",
+        || async { publisher.message_counts(&dead_lettered).await.unwrap() == [1] },
+    )
+    .await;
+
+    // A replica measures as it starts.
+    app.restart(allow_targets).await;
+    let expected = [
+        "workflow_node_retries_total{node_type=\"action.http\"} 1".to_owned(),
+        "workflow_dead_letters_pending 1".to_owned(),
+        format!("workflow_queue_messages{{queue=\"{}\"}} 0", queue.work),
+        format!(
+            "workflow_queue_messages{{queue=\"{}\"}} 1",
+            queue.dead_letter()
+        ),
+    ];
+    wait_until(
+        Duration::from_secs(20),
+        "the metrics show the failure",
+        || async {
+            let rendered = platform::metrics::render();
+            expected
+                .iter()
+                .all(|line| rendered.lines().any(|shown| shown == line))
+        },
+    )
+    .await;
 }

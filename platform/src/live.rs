@@ -17,7 +17,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::redis::Redis;
 
-/// Messages a subscription holds for a slow reader before it is told to resync.
+/// Messages a subscription holds for a slow reader before it is told to resync, and messages
+/// waiting to be published before more are dropped.
 const BACKLOG: usize = 256;
 /// How long [`Live::subscribe`] waits for Redis to confirm a subscription.
 const CONFIRMATION: Duration = Duration::from_secs(1);
@@ -39,6 +40,7 @@ pub struct Live {
     redis: Redis,
     channels: Channels,
     commands: mpsc::UnboundedSender<Command>,
+    outgoing: mpsc::Sender<(String, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Live {
@@ -62,24 +64,27 @@ impl Live {
         let channels = Channels::default();
         let (commands, received) = mpsc::unbounded_channel();
         tokio::spawn(listen(redis.client().clone(), channels.clone(), received));
+        let (outgoing, waiting) = mpsc::channel(BACKLOG);
+        tokio::spawn(send(redis.clone(), waiting));
         Live {
             redis,
             channels,
             commands,
+            outgoing,
         }
     }
 
-    /// Publishes `payload` to `channel`. Best effort: a failure is logged, and subscribers
-    /// that missed the message catch up when they resync.
-    pub async fn publish(&self, channel: &str, payload: &[u8]) {
-        let mut connection = self.redis.connection();
-        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(self.redis.key(&format!("live:{channel}")))
-            .arg(payload)
-            .query_async(&mut connection)
-            .await;
-        if let Err(error) = published {
-            tracing::debug!(channel, %error, "publishing a live update failed");
+    /// Publishes `payload` to `channel`, in the order of the calls, without waiting: the
+    /// messages go out from a task of their own, so that no caller waits for Redis. Best
+    /// effort: while Redis is slow or down, messages beyond [`BACKLOG`] waiting are dropped,
+    /// and subscribers that missed them catch up when they resync.
+    pub fn publish(&self, channel: &str, payload: Vec<u8>) {
+        let key = self.redis.key(&format!("live:{channel}"));
+        if self.outgoing.try_send((key, payload)).is_err() {
+            tracing::debug!(
+                channel,
+                "a live update was dropped: too many wait to be published"
+            );
         }
     }
 
@@ -142,6 +147,21 @@ impl Drop for Subscription {
         if last {
             channels.remove(&self.key);
             let _ = self.commands.send(Command::Unsubscribe(self.key.clone()));
+        }
+    }
+}
+
+/// Publishes what waits in `waiting`, in order, until every [`Live`] was dropped.
+async fn send(redis: Redis, mut waiting: mpsc::Receiver<(String, Vec<u8>)>) {
+    let mut connection = redis.connection();
+    while let Some((key, payload)) = waiting.recv().await {
+        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(&key)
+            .arg(payload)
+            .query_async(&mut connection)
+            .await;
+        if let Err(error) = published {
+            tracing::debug!(channel = key, %error, "publishing a live update failed");
         }
     }
 }

@@ -43,7 +43,7 @@ impl Progress {
 
     /// Publishes the changes of execution `id`: its new state, when it changed, and node runs
     /// that started or changed.
-    pub async fn publish(
+    pub fn publish(
         &self,
         tenant: TenantId,
         id: ExecutionId,
@@ -68,7 +68,7 @@ impl Progress {
             .encode_length_delimited(&mut payload)
             .expect("a Vec grows as needed");
         }
-        self.live.publish(&channel(tenant, id), &payload).await;
+        self.live.publish(&channel(tenant, id), payload);
     }
 
     /// Subscribes to the changes of execution `id`.

@@ -30,7 +30,7 @@ async fn admin(infra: &TestInfra) -> redis::aio::MultiplexedConnection {
 async fn deliver(publisher: &Live, channel: &str, payload: &[u8], subscription: &mut Subscription) {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            publisher.publish(channel, payload).await;
+            publisher.publish(channel, payload.to_vec());
             let received = tokio::time::timeout(Duration::from_millis(200), async {
                 loop {
                     match subscription.next().await {

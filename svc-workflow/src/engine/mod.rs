@@ -371,8 +371,7 @@ impl Engine {
         if execution.state != ExecutionState::Running {
             self.inner
                 .progress
-                .publish(tenant, execution.id, Some(&running), &[])
-                .await;
+                .publish(tenant, execution.id, Some(&running), &[]);
         }
         let lease = Lease {
             tenant,
@@ -643,8 +642,7 @@ impl Engine {
         transaction.commit().await?;
         self.inner
             .progress
-            .publish(lease.tenant, lease.id, None, &pass.unsaved)
-            .await;
+            .publish(lease.tenant, lease.id, None, &pass.unsaved);
         pass.unsaved.clear();
         Ok(())
     }
@@ -687,8 +685,7 @@ impl Engine {
         };
         self.inner
             .progress
-            .publish(lease.tenant, lease.id, Some(&waiting), &pass.unsaved)
-            .await;
+            .publish(lease.tenant, lease.id, Some(&waiting), &pass.unsaved);
         pass.unsaved.clear();
         self.dispatch(lease.tenant, lease.id, token, until(wake))
             .await;
@@ -786,8 +783,7 @@ impl Engine {
         self.inner.outbox.notify();
         self.inner
             .progress
-            .publish(lease.tenant, lease.id, Some(&ended), &pass.unsaved)
-            .await;
+            .publish(lease.tenant, lease.id, Some(&ended), &pass.unsaved);
         pass.unsaved.clear();
         crate::metrics::execution_ended(
             state,

@@ -283,8 +283,7 @@ impl Workflows {
         self.outbox.notify();
         self.engine
             .progress()
-            .publish(tenant, id, Some(&cancelled), &[])
-            .await;
+            .publish(tenant, id, Some(&cancelled), &[]);
         if let Some((next, token)) = next {
             self.engine
                 .dispatch(tenant, next, token, Duration::ZERO)

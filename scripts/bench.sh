@@ -7,6 +7,7 @@
 #   scripts/bench.sh gateway  the gateway: REST through it against direct gRPC
 #   scripts/bench.sh ai       svc-ai: embedding latency, throughput and CPU per text
 #   scripts/bench.sh forms    svc-forms: anonymous submissions through the gateway, event lag, CPU
+#   scripts/bench.sh workflow svc-workflow: webhook-triggered executions, latency, CPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --infra-only >/dev/null
@@ -24,4 +25,7 @@ if [ "$which" = all ] || [ "$which" = ai ]; then
 fi
 if [ "$which" = all ] || [ "$which" = forms ]; then
   cargo bench -q -p svc-forms --bench submit
+fi
+if [ "$which" = all ] || [ "$which" = workflow ]; then
+  cargo bench -q -p svc-workflow --bench webhook
 fi

@@ -35,12 +35,11 @@ use platform::context::TenantId;
 use platform::testing::{CallMetadata, TestInfra, TestKeys};
 use proto::formflow::forms::v1 as wire;
 use proto::formflow::forms::v1::form_service_client::FormServiceClient;
+use testkit::cpu::{CpuSnapshot, CpuUse};
 use testkit::{Options, Services};
 
-use crate::cpu::{CpuSnapshot, CpuUse};
 use crate::events::{Arrivals, EVENT_WAIT};
 
-mod cpu;
 mod events;
 
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -238,7 +237,12 @@ fn report(measured: &Measured) {
     if let Some(why) = &measured.tally.first_failure {
         println!("  first failure: {why}");
     }
-    println!("{}", measured.cpu.describe(measured.answered_in_cpu_window));
+    println!(
+        "{}",
+        measured
+            .cpu
+            .describe(measured.answered_in_cpu_window, "submission")
+    );
 }
 
 /// Prints the lag from each answer to its event's arrival (negative when the event arrived

@@ -1,8 +1,11 @@
 //! svc-auth and svc-tenant started in this process over one test's database, Redis prefix and
 //! RabbitMQ prefix, as svc-auth's tests, the gateway's tests and the benchmarks need them,
-//! optionally svc-forms beside them ([`Services::start_with_forms`]), and the configuration
-//! of a gateway in front of them. Every configuration starts from the defaults each binary's
+//! optionally svc-forms or svc-workflow beside them ([`Services::start_with_forms`],
+//! [`Services::start_with_workflow`]), the configuration of a gateway in front of them, and
+//! what benchmarks measure CPU with ([`cpu`]). Every configuration starts from the defaults each binary's
 //! `--help` documents.
+
+pub mod cpu;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -59,7 +62,8 @@ impl Default for Options {
     }
 }
 
-/// svc-auth and svc-tenant, and svc-forms when asked for, running until dropped. Each trusts
+/// svc-auth and svc-tenant, and svc-forms or svc-workflow when asked for, running until
+/// dropped. Each trusts
 /// `keys` besides svc-auth's own signing keys, so tests can mint any token.
 #[derive(Debug)]
 pub struct Services {
@@ -69,6 +73,8 @@ pub struct Services {
     pub tenant_addr: SocketAddr,
     /// svc-forms's gRPC address, when it was started.
     pub forms_addr: Option<SocketAddr>,
+    /// svc-workflow's gRPC address, when it was started.
+    pub workflow_addr: Option<SocketAddr>,
     _servers: Vec<TestServer>,
 }
 
@@ -109,6 +115,7 @@ impl Services {
             auth_addr: auth.addr(),
             tenant_addr,
             forms_addr: None,
+            workflow_addr: None,
             _servers: vec![auth, tenant],
         }
     }
@@ -129,6 +136,31 @@ impl Services {
         let forms = TestServer::start(|listeners| svc_forms::build(forms_config, listeners)).await;
         services.forms_addr = Some(forms.addr());
         services._servers.push(forms);
+        services
+    }
+
+    /// Starts svc-auth and svc-tenant as [`Services::start`] does, and svc-workflow beside
+    /// them over the same `infra` (its own `workflow` schema, a fresh credentials key),
+    /// trusting svc-auth's keys and `keys`, configured further by `configure`;
+    /// [`Services::gateway_config`] then routes the workflow API to it.
+    pub async fn start_with_workflow(
+        infra: &TestInfra,
+        keys: &TestKeys,
+        options: Options,
+        configure: impl FnOnce(&mut svc_workflow::Config),
+    ) -> Services {
+        let mut services = Self::start(infra, keys, options).await;
+        let mut config = svc_workflow::Config::try_parse_from(["svc-workflow"])
+            .expect("svc-workflow's defaults parse");
+        config.infra = infra.config();
+        config.auth = verification(keys, services.auth_addr);
+        config.options.encryption_keys = Some(SecretString::from(
+            platform::crypto::Sealer::generate_key_entry("bench"),
+        ));
+        configure(&mut config);
+        let workflow = TestServer::start(|listeners| svc_workflow::build(config, listeners)).await;
+        services.workflow_addr = Some(workflow.addr());
+        services._servers.push(workflow);
         services
     }
 
@@ -194,7 +226,10 @@ impl Services {
             Some(forms_addr) => format!("http://{forms_addr}"),
             None => nowhere.clone(),
         };
-        config.upstreams.workflow_url = nowhere.clone();
+        config.upstreams.workflow_url = match self.workflow_addr {
+            Some(workflow_addr) => format!("http://{workflow_addr}"),
+            None => nowhere.clone(),
+        };
         config.upstreams.ai_url = nowhere.clone();
         config.upstreams.notify_url = nowhere;
         config.redis = infra.redis.clone();

@@ -1,6 +1,6 @@
-//! CPU used by the whole machine over a window, from `/proc/stat`, and by each kind of
-//! process, from `/proc/<pid>/stat`: this process (the load generator, the gateway and the
-//! services), Postgres, RabbitMQ, Redis and everything else.
+//! What benchmarks measure CPU with: the CPU used by the whole machine over a window, from
+//! `/proc/stat`, and by each kind of process, from `/proc/<pid>/stat`: this process (the load
+//! generator, the gateway and the services), Postgres, RabbitMQ, Redis and everything else.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// Who used the CPU, by process name.
 const GROUPS: [&str; 5] = [
-    "bench process (client, gateway, svc-forms, svc-auth, svc-tenant)",
+    "bench process (client, gateway, services)",
     "Postgres",
     "RabbitMQ",
     "Redis",
@@ -35,7 +35,7 @@ fn group_of(pid: u32, own_pid: u32, command: &str) -> &'static str {
 
 /// The machine's CPU counters and every process's, in ticks.
 #[derive(Debug)]
-pub(crate) struct CpuSnapshot {
+pub struct CpuSnapshot {
     cores: u32,
     busy: u64,
     total: u64,
@@ -44,7 +44,7 @@ pub(crate) struct CpuSnapshot {
 
 impl CpuSnapshot {
     /// Reads the counters now.
-    pub(crate) fn take() -> CpuSnapshot {
+    pub fn take() -> CpuSnapshot {
         let stat = std::fs::read_to_string("/proc/stat").expect("reading /proc/stat");
         let mut lines = stat.lines();
         // cpu user nice system idle iowait irq softirq steal guest guest_nice; guest time is
@@ -95,7 +95,7 @@ impl CpuSnapshot {
 
     /// What was used since `before`. A process started meanwhile counts from zero; one that
     /// ended meanwhile is lost from its group (but not from the machine's figure).
-    pub(crate) fn since(&self, before: &CpuSnapshot) -> CpuUse {
+    pub fn since(&self, before: &CpuSnapshot) -> CpuUse {
         let mut by_group: Vec<(&'static str, u64)> =
             GROUPS.iter().map(|group| (*group, 0)).collect();
         for (pid, (group, used)) in &self.processes {
@@ -117,7 +117,7 @@ impl CpuSnapshot {
 
 /// CPU time used between two snapshots, in ticks.
 #[derive(Debug)]
-pub(crate) struct CpuUse {
+pub struct CpuUse {
     cores: u32,
     machine_busy: u64,
     machine_total: u64,
@@ -125,29 +125,30 @@ pub(crate) struct CpuUse {
 }
 
 impl CpuUse {
-    /// Two lines: how busy the machine was and its CPU time per submission, then that time
-    /// by kind of process (what no process was charged with is interrupt handling).
-    pub(crate) fn describe(&self, submissions: usize) -> String {
-        let per_submission = |ticks: u64| {
+    /// Two lines: how busy the machine was and its CPU time per `unit` (`count` of them done
+    /// in the window), then that time by kind of process (what no process was charged with is
+    /// interrupt handling).
+    pub fn describe(&self, count: usize, unit: &str) -> String {
+        let per_unit = |ticks: u64| {
             let seconds = ticks as f64 / TICKS_PER_SECOND;
-            seconds * 1e3 / submissions.max(1) as f64
+            seconds * 1e3 / count.max(1) as f64
         };
         let attributed: u64 = self.by_group.iter().map(|(_, ticks)| ticks).sum();
         let mut parts: Vec<String> = self
             .by_group
             .iter()
-            .map(|(group, ticks)| format!("{group} {:.2}", per_submission(*ticks)))
+            .map(|(group, ticks)| format!("{group} {:.2}", per_unit(*ticks)))
             .collect();
         parts.push(format!(
             "unattributed {:.2}",
-            per_submission(self.machine_busy.saturating_sub(attributed))
+            per_unit(self.machine_busy.saturating_sub(attributed))
         ));
         format!(
-            "  CPU, whole machine: {:.0} % of {} cores busy, {:.2} ms per submission ({submissions} answered in {:.1} s)\n  \
-             by process, ms per submission: {}",
+            "  CPU, whole machine: {:.0} % of {} cores busy, {:.2} ms per {unit} ({count} in {:.1} s)\n  \
+             by process, ms per {unit}: {}",
             100.0 * self.machine_busy as f64 / self.machine_total.max(1) as f64,
             self.cores,
-            per_submission(self.machine_busy),
+            per_unit(self.machine_busy),
             self.machine_total as f64 / TICKS_PER_SECOND / f64::from(self.cores),
             parts.join(", "),
         )

@@ -21,13 +21,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use platform::testing::{EventObserver, TestInfra, TestKeys};
+use testkit::bench::Http;
 use testkit::cpu::CpuSnapshot;
 use testkit::{Options, Services};
 
@@ -38,9 +36,6 @@ const MEASURE: Duration = Duration::from_secs(10);
 const CONCURRENCY: [usize; 3] = [64, 16, 1];
 /// Longest wait for one execution's event before the run counts it lost.
 const EVENT_WAIT: Duration = Duration::from_secs(120);
-const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
-
-type Http = Client<HttpConnector, Full<Bytes>>;
 
 /// The executions whose succeeded event arrived, and who waits for which.
 #[derive(Default)]
@@ -258,32 +253,6 @@ async fn recorded_latencies(infra: &TestInfra, names: &[String]) -> Vec<Duration
     latencies
 }
 
-/// POSTs `body` to `path` on the gateway with the owner's token; panics unless it answers 200.
-async fn owner_call(
-    http: &Http,
-    gateway: std::net::SocketAddr,
-    authorization: &str,
-    path: &str,
-    body: &Value,
-) -> Value {
-    let request = http::Request::post(format!("http://{gateway}{path}"))
-        .header("authorization", authorization)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a request");
-    let response = http.request(request).await.expect("the gateway answers");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    let answer: Value = serde_json::from_slice(&bytes).expect("a JSON answer");
-    assert_eq!(status, 200, "POST {path}: {answer}");
-    answer
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     println!(
@@ -301,38 +270,18 @@ async fn main() -> anyhow::Result<()> {
     let infra = TestInfra::new().await;
     let keys = TestKeys::new();
     let services = Services::start_with_workflow(&infra, &keys, Options::default(), |_| {}).await;
-    let mut config = services.gateway_config(&infra, &keys);
-    // Every sender here comes from 127.0.0.1: lift the per-address limit for anonymous calls.
-    config.edge.anonymous_rate = 100_000_000;
-    config.edge.anonymous_burst = 10_000_000;
-    let gateway = gateway::App::build(config).await?;
-    let gateway_addr = gateway.http_addr();
-    tokio::spawn(gateway.run_until_stopped(std::future::pending()));
-
-    let signed_up = services
-        .sign_up("bench", "bench@example.com", PASSWORD)
-        .await?;
-    let tenant_id = signed_up.tenant.expect("a tenant").id;
-    let authorization = format!("Bearer {}", signed_up.tokens.expect("tokens").access_token);
-    services.lift_rate_limits(&keys, &tenant_id).await?;
-
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let http = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrencies.iter().copied().max().unwrap_or(1))
-        .build::<_, Full<Bytes>>(connector);
+    let callers = concurrencies.iter().copied().max().unwrap_or(1);
+    let bench = services.bench_tenant(&infra, &keys, callers).await?;
 
     // The secret, the workflow and its activation, over REST by the owner.
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let credential = owner_call(
-        &http,
-        gateway_addr,
-        &authorization,
-        "/api/v1/credentials",
-        &json!({"displayName": "Shop webhooks", "type": "CREDENTIAL_TYPE_WEBHOOK_SECRET",
+    let credential = bench
+        .owner_post(
+            "/api/v1/credentials",
+            &json!({"displayName": "Shop webhooks", "type": "CREDENTIAL_TYPE_WEBHOOK_SECRET",
                 "value": {"secret": secret}}),
-    )
-    .await;
+        )
+        .await;
     let definition = json!({
         "nodes": [
             {"id": "incoming", "type": "trigger.webhook",
@@ -346,23 +295,16 @@ async fn main() -> anyhow::Result<()> {
         ],
         "edges": [{"from": "incoming", "to": "shape"}, {"from": "shape", "to": "record"}],
     });
-    let workflow = owner_call(
-        &http,
-        gateway_addr,
-        &authorization,
-        "/api/v1/workflows",
-        &json!({"displayName": "Record orders", "definition": definition}),
-    )
-    .await;
+    let workflow = bench
+        .owner_post(
+            "/api/v1/workflows",
+            &json!({"displayName": "Record orders", "definition": definition}),
+        )
+        .await;
     let workflow_name = workflow["name"].as_str().expect("a name").to_owned();
-    let activated = owner_call(
-        &http,
-        gateway_addr,
-        &authorization,
-        &format!("/api/v1/{workflow_name}:activate"),
-        &json!({}),
-    )
-    .await;
+    let activated = bench
+        .owner_post(&format!("/api/v1/{workflow_name}:activate"), &json!({}))
+        .await;
     let path = activated["webhooks"][0]["path"]
         .as_str()
         .expect("a webhook path")
@@ -371,8 +313,8 @@ async fn main() -> anyhow::Result<()> {
 
     let completions = Completions::observe(&infra).await;
     let sender = Arc::new(Sender {
-        http,
-        url: format!("http://{gateway_addr}{path}"),
+        http: bench.http.clone(),
+        url: format!("http://{}{path}", bench.gateway),
         webhook: standardwebhooks::Webhook::new(secret)?,
         sequence: 0.into(),
     });

@@ -27,7 +27,7 @@ use crate::grpc::convert::{execution_to_proto, node_run_to_proto};
 use crate::store;
 
 /// How often a stream reads its execution again, whatever it was told.
-pub const RESYNC_EVERY: Duration = Duration::from_secs(5);
+const RESYNC_EVERY: Duration = Duration::from_secs(5);
 
 /// Publishes executions' changes and subscribes to them.
 #[derive(Debug, Clone)]

@@ -25,9 +25,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -35,6 +32,7 @@ use platform::context::TenantId;
 use platform::testing::{CallMetadata, TestInfra, TestKeys};
 use proto::formflow::forms::v1 as wire;
 use proto::formflow::forms::v1::form_service_client::FormServiceClient;
+use testkit::bench::Http;
 use testkit::cpu::{CpuSnapshot, CpuUse};
 use testkit::{Options, Services};
 
@@ -50,7 +48,6 @@ const CONCURRENCY: [usize; 3] = [32, 64, 1];
 /// The verification round: callers, and submissions each looks up after its answer.
 const VERIFY_CALLERS: usize = 8;
 const VERIFY_EACH: usize = 50;
-const PASSWORD: &str = "violet-Kettle-drums-9-orbit";
 
 /// What one call answered: the submission's name, or why it failed.
 type Answer = Result<String, String>;
@@ -287,11 +284,7 @@ async fn report_lag(measured: &Measured, arrivals: &mut Arrivals) {
 }
 
 /// Submits anonymously as REST/JSON through the gateway, as a browser would.
-fn rest_submit(
-    http: Client<HttpConnector, Full<Bytes>>,
-    url: Arc<str>,
-    tenant: Arc<str>,
-) -> Submit {
+fn rest_submit(http: Http, url: Arc<str>, tenant: Arc<str>) -> Submit {
     Arc::new(move |sequence| {
         let body = serde_json::to_vec(&json!({ "data": answers(sequence) })).expect("JSON");
         let request = http::Request::post(url.as_ref())
@@ -355,32 +348,6 @@ fn submission_name(body: &[u8]) -> Answer {
         .ok_or_else(|| format!("no name in {answer}"))
 }
 
-/// POSTs `body` to `path` on the gateway with the owner's token; panics unless it answers 200.
-async fn owner_call(
-    http: &Client<HttpConnector, Full<Bytes>>,
-    gateway: std::net::SocketAddr,
-    authorization: &str,
-    path: &str,
-    body: &Value,
-) -> Value {
-    let request = http::Request::post(format!("http://{gateway}{path}"))
-        .header("authorization", authorization)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a request");
-    let response = http.request(request).await.expect("the gateway answers");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    let answer: Value = serde_json::from_slice(&bytes).expect("a JSON answer");
-    assert_eq!(status, 200, "POST {path}: {answer}");
-    answer
-}
-
 /// Submits from `VERIFY_CALLERS` callers, each looking its submission up on a connection of
 /// its own as soon as the answer arrives: an answered submission must be committed already.
 /// Returns their names.
@@ -438,47 +405,16 @@ async fn main() -> anyhow::Result<()> {
     let services = Services::start_with_forms(&infra, &keys, Options::default()).await;
     let forms_addr = services.forms_addr.expect("svc-forms runs");
 
-    let mut config = services.gateway_config(&infra, &keys);
-    // Every caller here comes from 127.0.0.1: lift the per-address limit for anonymous calls.
-    config.edge.anonymous_rate = 100_000_000;
-    config.edge.anonymous_burst = 10_000_000;
-    let gateway = gateway::App::build(config).await?;
-    let gateway_addr = gateway.http_addr();
-    tokio::spawn(gateway.run_until_stopped(std::future::pending()));
-
-    // A tenant and its owner; its plan's limit would refuse nearly all of the run.
-    let signed_up = services
-        .sign_up("bench", "bench@example.com", PASSWORD)
-        .await?;
-    let tenant_id = signed_up.tenant.expect("a tenant").id;
-    let authorization = format!("Bearer {}", signed_up.tokens.expect("tokens").access_token);
-    services.lift_rate_limits(&keys, &tenant_id).await?;
-
-    // As curl and browsers do: a kept-alive HTTP/1.1 connection per caller.
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let http = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrencies.iter().copied().max().unwrap_or(1))
-        .build::<_, Full<Bytes>>(connector);
+    let callers = concurrencies.iter().copied().max().unwrap_or(1);
+    let bench = services.bench_tenant(&infra, &keys, callers).await?;
+    let (http, gateway_addr, tenant_id) = (bench.http.clone(), bench.gateway, &bench.tenant_id);
 
     // The form, made and published over REST by its owner.
-    let form = owner_call(
-        &http,
-        gateway_addr,
-        &authorization,
-        "/api/v1/forms",
-        &form_definition(),
-    )
-    .await;
+    let form = bench.owner_post("/api/v1/forms", &form_definition()).await;
     let form_name = form["name"].as_str().expect("a form name").to_owned();
-    let published = owner_call(
-        &http,
-        gateway_addr,
-        &authorization,
-        &format!("/api/v1/{form_name}:publish"),
-        &json!({}),
-    )
-    .await;
+    let published = bench
+        .owner_post(&format!("/api/v1/{form_name}:publish"), &json!({}))
+        .await;
     assert_eq!(published["publishedVersion"], 1, "{published}");
     println!("form {form_name}: 10 fields, published, public submissions\n");
 
@@ -489,7 +425,7 @@ async fn main() -> anyhow::Result<()> {
         format!("http://{gateway_addr}/api/v1/{form_name}/submissions").into(),
         tenant_id.as_str().into(),
     );
-    let tenant = TenantId::parse(&tenant_id).expect("a tenant id");
+    let tenant = TenantId::parse(tenant_id).expect("a tenant id");
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{forms_addr}"))?
         .tcp_nodelay(true)
         .connect()

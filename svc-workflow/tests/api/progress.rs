@@ -52,6 +52,12 @@ async fn follow(client: &Client, name: &str) -> Vec<Update> {
     updates
 }
 
+/// [`follow`] in a task of its own.
+fn follow_in_background(client: &Client, name: &str) -> tokio::task::JoinHandle<Vec<Update>> {
+    let (client, name) = (client.clone(), name.to_owned());
+    tokio::spawn(async move { follow(&client, &name).await })
+}
+
 fn execution_states(updates: &[Update]) -> Vec<ExecutionState> {
     updates
         .iter()
@@ -185,11 +191,7 @@ async fn cancelling_ends_the_stream_with_the_cancelled_execution() {
     let execution = run(&member, &flow.name, json!({})).await;
     wait_for(&member, &execution.name, ExecutionState::Waiting).await;
 
-    let following = tokio::spawn({
-        let member = member.clone();
-        let name = execution.name.clone();
-        async move { follow(&member, &name).await }
-    });
+    let following = follow_in_background(&member, &execution.name);
     tokio::time::sleep(Duration::from_millis(300)).await;
     member
         .clone()
@@ -222,11 +224,7 @@ async fn a_stream_catches_up_when_redis_drops_its_subscription() {
     let flow = app.create(tenant, workflow("Waits", waiting(2))).await;
     let execution = run(&member, &flow.name, json!({})).await;
 
-    let following = tokio::spawn({
-        let member = member.clone();
-        let name = execution.name.clone();
-        async move { follow(&member, &name).await }
-    });
+    let following = follow_in_background(&member, &execution.name);
     wait_for(&member, &execution.name, ExecutionState::Waiting).await;
     // Every pub/sub connection of this Redis is cut: whatever is published until the service
     // subscribes again is lost to it.

@@ -2,9 +2,10 @@
 //! RabbitMQ prefix, as svc-auth's tests, the gateway's tests and the benchmarks need them,
 //! optionally svc-forms or svc-workflow beside them ([`Services::start_with_forms`],
 //! [`Services::start_with_workflow`]), the configuration of a gateway in front of them, and
-//! what benchmarks measure CPU with ([`cpu`]). Every configuration starts from the defaults each binary's
+//! what the benchmarks share ([`bench`], [`cpu`]). Every configuration starts from the defaults each binary's
 //! `--help` documents.
 
+pub mod bench;
 pub mod cpu;
 
 use std::net::SocketAddr;

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use platform::testing::{EventObserver, TestInfra, TestKeys};
-use testkit::bench::Http;
+use testkit::bench::{Http, concurrencies, percentile};
 use testkit::cpu::CpuSnapshot;
 use testkit::{Options, Services};
 
@@ -220,11 +220,6 @@ async fn run(concurrency: usize, sender: Arc<Sender>, completions: Arc<Completio
     tally
 }
 
-/// The element at `fraction` of sorted `values`.
-fn percentile<T: Copy>(values: &[T], fraction: f64) -> T {
-    values[((values.len() - 1) as f64 * fraction).round() as usize]
-}
-
 /// Receipt to end of each of `names` as Postgres recorded them, sorted.
 async fn recorded_latencies(infra: &TestInfra, names: &[String]) -> Vec<Duration> {
     let ids: Vec<uuid::Uuid> = names
@@ -258,15 +253,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "svc-workflow webhook benchmark: {MEASURE:?} per run after a {WARM_UP:?} warm-up, release build\n"
     );
-    let chosen: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|argument| argument.parse().ok())
-        .collect();
-    let concurrencies = if chosen.is_empty() {
-        CONCURRENCY.to_vec()
-    } else {
-        chosen
-    };
+    let concurrencies = concurrencies(&CONCURRENCY);
     let infra = TestInfra::new().await;
     let keys = TestKeys::new();
     let services = Services::start_with_workflow(&infra, &keys, Options::default(), |_| {}).await;

@@ -32,7 +32,7 @@ use platform::context::TenantId;
 use platform::testing::{CallMetadata, TestInfra, TestKeys};
 use proto::formflow::forms::v1 as wire;
 use proto::formflow::forms::v1::form_service_client::FormServiceClient;
-use testkit::bench::Http;
+use testkit::bench::{Http, concurrencies, percentile};
 use testkit::cpu::{CpuSnapshot, CpuUse};
 use testkit::{Options, Services};
 
@@ -212,11 +212,6 @@ async fn measure(label: &'static str, concurrency: usize, call: Submit) -> Measu
     }
 }
 
-/// The element at `fraction` of sorted `values`.
-fn percentile<T: Copy>(values: &[T], fraction: f64) -> T {
-    values[((values.len() - 1) as f64 * fraction).round() as usize]
-}
-
 /// Prints a run's throughput, latency, failures and CPU.
 fn report(measured: &Measured) {
     let count = measured.tally.latencies.len();
@@ -391,15 +386,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "svc-forms submission benchmark: {MEASURE:?} per run after a {WARM_UP:?} warm-up, release build\n"
     );
-    let chosen: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|argument| argument.parse().ok())
-        .collect();
-    let concurrencies = if chosen.is_empty() {
-        CONCURRENCY.to_vec()
-    } else {
-        chosen
-    };
+    let concurrencies = concurrencies(&CONCURRENCY);
     let infra = TestInfra::new().await;
     let keys = TestKeys::new();
     let services = Services::start_with_forms(&infra, &keys, Options::default()).await;

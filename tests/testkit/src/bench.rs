@@ -95,3 +95,22 @@ impl BenchTenant {
         answer
     }
 }
+
+/// The numbers of callers given after `--` (`cargo bench … -- 32`, to profile one run), or
+/// `defaults`.
+pub fn concurrencies(defaults: &[usize]) -> Vec<usize> {
+    let chosen: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|argument| argument.parse().ok())
+        .collect();
+    if chosen.is_empty() {
+        defaults.to_vec()
+    } else {
+        chosen
+    }
+}
+
+/// The element at `fraction` of sorted `values`.
+pub fn percentile<T: Copy>(values: &[T], fraction: f64) -> T {
+    values[((values.len() - 1) as f64 * fraction).round() as usize]
+}

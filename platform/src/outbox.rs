@@ -40,6 +40,8 @@ use crate::events::{Envelope, Event};
 
 /// Published rows are kept this long, for operators, then deleted.
 const RETENTION: &str = "7 days";
+/// How often, at most, the relay counts the events waiting (`outbox_backlog_events`).
+const BACKLOG_COUNT_EVERY: Duration = Duration::from_secs(1);
 
 /// Encrypts the events that carry a secret while they wait in the outbox, bound to `context`
 /// (the outbox row): implemented by the service with its own keys.
@@ -287,6 +289,7 @@ impl OutboxRelay {
         let table = self.outbox.table.to_string();
         let mut backoff = Duration::from_millis(200);
         let mut last_cleanup: Option<tokio::time::Instant> = None;
+        let mut last_count: Option<tokio::time::Instant> = None;
         loop {
             let result = loop {
                 match self.relay_batch().await {
@@ -307,8 +310,12 @@ impl OutboxRelay {
                     wait
                 }
             };
-            if let Ok(backlog) = self.backlog().await {
-                crate::metrics::outbox_backlog(&table, backlog);
+            // Counted at most once a second: under load the relay wakes for every commit.
+            if last_count.is_none_or(|at| at.elapsed() >= BACKLOG_COUNT_EVERY) {
+                last_count = Some(tokio::time::Instant::now());
+                if let Ok(backlog) = self.backlog().await {
+                    crate::metrics::outbox_backlog(&table, backlog);
+                }
             }
             if last_cleanup.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
                 last_cleanup = Some(tokio::time::Instant::now());

@@ -360,10 +360,15 @@ impl Engine {
                 )
                 .await?;
         }
-        // What ran before this pass, read under the lease just taken.
-        let recorded =
-            store::list_node_runs(&mut transaction, tenant, execution.id, None, None, i64::MAX)
-                .await?;
+        // What ran before this pass, read under the lease just taken; nothing can have run
+        // before the first lease.
+        let recorded = match execution.started_at {
+            None => Vec::new(),
+            Some(_) => {
+                store::list_node_runs(&mut transaction, tenant, execution.id, None, None, i64::MAX)
+                    .await?
+            }
+        };
         transaction.commit().await?;
         if execution.started_at.is_none() {
             self.inner.outbox.notify();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use platform::amqp::{OutgoingMessage, Publisher, Topology};
 use platform::context::TenantId;
-use platform::testing::wait_until;
+use platform::testing::{EventObserver, wait_until};
 use proto::formflow::workflow::v1 as wire;
 use serde_json::{Value, json};
 use wire::{ExecutionState, NodeExecutionState};
@@ -511,4 +511,60 @@ async fn metrics_count_retries_dead_letters_and_the_queues_messages() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_action_longer_than_the_lease_keeps_it_and_acts_once() {
+    // The replica's lease is 2 s (renewed every third of it), and the sweeper sends again
+    // the jobs of executions whose lease lapsed: without renewal this action would run twice.
+    let app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let flow = calling(json!({"url": target.url("/slow/5000")}), None);
+    let name = app.create(tenant, workflow("Slow call", flow)).await.name;
+
+    let execution = run(&member, &name, json!({})).await;
+    wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
+
+    assert_eq!(target.received().len(), 1, "the target was called once");
+    let calls: Vec<(i32, NodeExecutionState)> = node_runs(&member, &execution.name)
+        .await
+        .iter()
+        .filter(|run| run.node_id == "call")
+        .map(|run| (run.attempt, run.state()))
+        .collect();
+    assert_eq!(calls, [(1, NodeExecutionState::Succeeded)]);
+}
+
+#[tokio::test]
+async fn a_failed_execution_is_announced_with_its_error_and_its_workflow_owner() {
+    let app = app().await;
+    let target = Target::start(TARGET_IP).await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let mut events = EventObserver::start(&app.infra.amqp, &["workflow.execution.failed.#"]).await;
+    let flow = calling(json!({"url": target.url("/status/404")}), None);
+    let created = app.create(tenant, workflow("Doomed call", flow)).await;
+
+    let execution = run(&member, &created.name, json!({})).await;
+    wait_for(&member, &execution.name, ExecutionState::Failed).await;
+
+    let event = &events.receive(1, Duration::from_secs(10)).await[0];
+    assert_eq!(event.kind, "workflow.execution.failed");
+    let data = &event.body["data"];
+    assert_eq!(data["execution"]["name"], execution.name.as_str());
+    assert_eq!(data["execution"]["state"], "EXECUTION_STATE_FAILED");
+    assert_eq!(data["execution"]["error"]["code"], "HTTP_ERROR");
+    assert_eq!(data["execution"]["error"]["node_id"], "call");
+    assert_eq!(
+        data["workflow"],
+        json!({"name": created.name, "display_name": "Doomed call", "owner": created.creator})
+    );
+    assert!(created.creator.starts_with("users/"), "{}", created.creator);
+    assert!(
+        events
+            .nothing_more_arrives(Duration::from_millis(500))
+            .await
+    );
 }

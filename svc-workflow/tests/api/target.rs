@@ -127,6 +127,10 @@ async fn answer(
                 echo(&log)
             }
         }
+        (Some("slow"), Some(millis)) => {
+            tokio::time::sleep(Duration::from_millis(millis.parse().unwrap_or(0))).await;
+            echo(&log)
+        }
         (Some("hang-once"), _) => {
             if calls == 1 {
                 tokio::time::sleep(Duration::from_secs(60)).await;

@@ -152,3 +152,58 @@ async fn ended_executions_past_their_tenants_retention_are_deleted() {
             .unwrap();
     assert_eq!(runs, 0, "its node runs went with it");
 }
+
+#[tokio::test]
+async fn more_expired_executions_than_a_batch_all_go_and_younger_ones_stay() {
+    let app = TestApp::spawn_with(|config| {
+        config.options.retention_interval = Duration::from_secs(1);
+    })
+    .await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let flow = app
+        .create(tenant, workflow("Busy", manual_flow()))
+        .await
+        .name;
+    let young = run(&member, &flow, json!({"name": "x"})).await;
+    wait_for(&member, &young.name, wire::ExecutionState::Succeeded).await;
+
+    // 2,500 copies of it that ended 40 days ago (the default keeps 30), and it 20 days ago.
+    let db = Db::connect(&app.infra.db, &svc_workflow::app::SCHEMA)
+        .await
+        .unwrap();
+    let young_id = uuid::Uuid::parse_str(&young.id).unwrap();
+    let mut transaction = db.platform_tx().await.unwrap();
+    for statement in [
+        "CREATE TEMP TABLE copies ON COMMIT DROP AS \
+         SELECT e.* FROM workflow.executions e, generate_series(1, 2500) WHERE e.id = $1",
+        "UPDATE copies SET id = gen_random_uuid(), ended_at = now() - interval '40 days'",
+        "INSERT INTO workflow.executions SELECT * FROM copies",
+        "UPDATE workflow.executions SET ended_at = now() - interval '20 days' WHERE id = $1",
+    ] {
+        let query = sqlx::query(statement);
+        let query = if statement.contains("$1") {
+            query.bind(young_id)
+        } else {
+            query
+        };
+        query.execute(&mut *transaction).await.unwrap();
+    }
+    transaction.commit().await.unwrap();
+
+    let count = || async {
+        let mut transaction = db.platform_tx().await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM workflow.executions")
+            .fetch_one(&mut *transaction)
+            .await
+            .unwrap();
+        count
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the expired executions are deleted",
+        || async { count().await == 1 },
+    )
+    .await;
+    assert!(exists(&member, &young.name).await, "20 days: kept");
+}

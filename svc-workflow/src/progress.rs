@@ -230,36 +230,41 @@ impl Watcher {
 /// What a stream has shown: the execution's and each node run's last state.
 #[derive(Default)]
 struct Shown {
-    execution: Option<(i32, bool)>,
-    node_runs: HashMap<String, (i32, bool)>,
+    execution: Option<Seen>,
+    node_runs: HashMap<String, Option<Seen>>,
 }
+
+/// A state as shown: its number, and whether it was an end.
+type Seen = (i32, bool);
 
 impl Shown {
     /// Whether `execution` is news; remembers it when it is.
     fn execution(&mut self, execution: &wire::Execution) -> bool {
-        let now = (execution.state, execution.end_time.is_some());
-        let news = match self.execution {
-            None => true,
-            Some((_, true)) => false,
-            Some(shown) => shown != now,
-        };
-        if news {
-            self.execution = Some(now);
-        }
-        news
+        remember(
+            &mut self.execution,
+            (execution.state, execution.end_time.is_some()),
+        )
     }
 
     /// Whether `run` is news; remembers it when it is.
     fn node_run(&mut self, run: &wire::NodeExecution) -> bool {
-        let now = (run.state, run.end_time.is_some());
-        let news = match self.node_runs.get(&run.id) {
-            None => true,
-            Some((_, true)) => false,
-            Some(shown) => *shown != now,
-        };
-        if news {
-            self.node_runs.insert(run.id.clone(), now);
-        }
-        news
+        remember(
+            self.node_runs.entry(run.id.clone()).or_default(),
+            (run.state, run.end_time.is_some()),
+        )
     }
+}
+
+/// Whether `now` is news after `shown` — a change, and nothing after an end — and remembers
+/// it when it is.
+fn remember(shown: &mut Option<Seen>, now: Seen) -> bool {
+    let news = match shown {
+        None => true,
+        Some((_, true)) => false,
+        Some(before) => *before != now,
+    };
+    if news {
+        *shown = Some(now);
+    }
+    news
 }

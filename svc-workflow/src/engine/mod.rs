@@ -252,19 +252,15 @@ impl Engine {
     /// Measures the work queue, its dead-letter queue and the pending dead letters into the
     /// metrics, now and every `period` until `stopped`.
     pub async fn measure(self, period: Duration, stopped: CancellationToken) {
-        let mut ticks = tokio::time::interval(period);
-        loop {
-            tokio::select! {
-                () = stopped.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            if let Err(error) = self.measure_once().await {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "measuring the engine's queues failed"
-                );
-            }
+        const WHAT: &str = "measuring the engine's queues";
+        if let Err(error) = self.measure_once().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                what = WHAT,
+                "periodic task failed"
+            );
         }
+        platform::runtime::repeat(WHAT, period, || self.measure_once(), stopped).await;
     }
 
     async fn measure_once(&self) -> anyhow::Result<()> {

@@ -53,6 +53,14 @@ fn quick_retries(attempts: i32) -> Option<wire::RetryPolicy> {
     })
 }
 
+/// The attempts of node `node_id` among `runs`, with their states.
+fn attempts(runs: &[wire::NodeExecution], node_id: &str) -> Vec<(i32, NodeExecutionState)> {
+    runs.iter()
+        .filter(|run| run.node_id == node_id)
+        .map(|run| (run.attempt, run.state()))
+        .collect()
+}
+
 #[tokio::test]
 async fn requests_are_rendered_from_the_input_and_authenticated_with_a_credential() {
     let app = app().await;
@@ -142,11 +150,7 @@ async fn server_errors_are_retried_with_one_key_and_client_errors_are_final() {
     let execution = run(&member, &flaky, json!({})).await;
     wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
     let runs = node_runs(&member, &execution.name).await;
-    let calls: Vec<(i32, NodeExecutionState)> = runs
-        .iter()
-        .filter(|run| run.node_id == "call")
-        .map(|run| (run.attempt, run.state()))
-        .collect();
+    let calls = attempts(&runs, "call");
     assert_eq!(
         calls,
         [
@@ -289,12 +293,7 @@ async fn a_worker_killed_mid_request_is_replaced_and_the_target_acts_once() {
         received[1].headers["idempotency-key"]
     );
     assert_eq!(target.effective_calls().len(), 1, "the target acted once");
-    let runs = node_runs(&member, &execution.name).await;
-    let calls: Vec<(i32, NodeExecutionState)> = runs
-        .iter()
-        .filter(|run| run.node_id == "call")
-        .map(|run| (run.attempt, run.state()))
-        .collect();
+    let calls = attempts(&node_runs(&member, &execution.name).await, "call");
     assert_eq!(
         calls,
         [(1, NodeExecutionState::Succeeded)],
@@ -380,12 +379,7 @@ async fn a_node_out_of_attempts_is_dead_lettered_and_a_replay_resumes_its_execut
     assert!(replayed.replay_time.is_some());
     let done = wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
     assert_eq!(json_of(done.output.as_ref()), json!({"status": 200}));
-    let calls: Vec<(i32, NodeExecutionState)> = node_runs(&member, &execution.name)
-        .await
-        .iter()
-        .filter(|run| run.node_id == "call")
-        .map(|run| (run.attempt, run.state()))
-        .collect();
+    let calls = attempts(&node_runs(&member, &execution.name).await, "call");
     assert_eq!(
         calls,
         [
@@ -528,12 +522,7 @@ async fn an_action_longer_than_the_lease_keeps_it_and_acts_once() {
     wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
 
     assert_eq!(target.received().len(), 1, "the target was called once");
-    let calls: Vec<(i32, NodeExecutionState)> = node_runs(&member, &execution.name)
-        .await
-        .iter()
-        .filter(|run| run.node_id == "call")
-        .map(|run| (run.attempt, run.state()))
-        .collect();
+    let calls = attempts(&node_runs(&member, &execution.name).await, "call");
     assert_eq!(calls, [(1, NodeExecutionState::Succeeded)]);
 }
 

@@ -108,6 +108,11 @@ ensure_test_tools() {
     say "installing openapi-python-client into $tools_dir/venv"
     "$tools_dir/venv/bin/pip" install -q openapi-python-client==0.29.1
   fi
+  # aiosmtpd, the local SMTP server svc-notify's tests send to and read the mail back from.
+  if [ ! -x "$tools_dir/venv/bin/aiosmtpd" ]; then
+    say "installing aiosmtpd into $tools_dir/venv"
+    "$tools_dir/venv/bin/pip" install -q aiosmtpd==1.4.6
+  fi
 }
 
 ensure_ai_assets() {
@@ -126,6 +131,7 @@ export GRPCURL="\${GRPCURL:-$tools_dir/venv/bin/grpcurl}"
 export OPENAPI_SPEC_VALIDATOR="\${OPENAPI_SPEC_VALIDATOR:-$tools_dir/venv/bin/openapi-spec-validator}"
 export SCHEMATHESIS="\${SCHEMATHESIS:-$tools_dir/venv/bin/schemathesis}"
 export OPENAPI_PYTHON_CLIENT="\${OPENAPI_PYTHON_CLIENT:-$tools_dir/venv/bin/openapi-python-client}"
+export AIOSMTPD="\${AIOSMTPD:-$tools_dir/venv/bin/aiosmtpd}"
 export AI_MODELS_DIR="\${AI_MODELS_DIR:-$tools_dir/ai/models}"
 export AI_ONNXRUNTIME_LIBRARY="\${AI_ONNXRUNTIME_LIBRARY:-$tools_dir/ai/onnxruntime/libonnxruntime.so}"
 ENV

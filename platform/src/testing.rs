@@ -5,7 +5,8 @@
 //! that did not run.
 //!
 //! [`TestServer`] runs any suite service in process on a loopback port, the way production
-//! runs it; the status helpers read what a failed call said.
+//! runs it; the status helpers read what a failed call said. [`SmtpServer`] is a real local SMTP
+//! server (aiosmtpd) whose mail a test reads back.
 //!
 //! Reads `DATABASE_URL` (any database on the server; default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), `REDIS_URL` and `AMQP_URL` (local defaults).
@@ -36,6 +37,10 @@ use crate::config::{AmqpConfig, AuthConfig, DbConfig, InfraConfig, RedisConfig};
 use crate::context::{Role, TenantId, UserId};
 use crate::runtime::Runtime;
 use crate::server::Listeners;
+
+mod smtp;
+
+pub use smtp::{ReceivedMail, SmtpServer};
 
 const SETUP_HINT: &str = "start the local servers with `scripts/setup.sh --infra-only`";
 

@@ -5,4 +5,5 @@ mod consumer;
 mod live;
 mod outbox;
 mod server;
+mod smtp;
 mod testing;

@@ -52,6 +52,7 @@ event_types! {
     events::ExecutionSucceeded => "workflow.execution.succeeded",
     events::ExecutionFailed => "workflow.execution.failed",
     events::ExecutionCancelled => "workflow.execution.cancelled",
+    events::DeliveryFailed => "notify.delivery.failed",
 }
 
 /// The envelope of an event on the wire.

@@ -80,15 +80,17 @@ pub enum Permission {
     CredentialsManage,
     /// Use the AI models.
     AiUse,
-    /// Read notification templates, deliveries and endpoints.
+    /// Read notifications, templates, deliveries and endpoints.
     NotificationsRead,
+    /// Send notifications.
+    NotificationsSend,
     /// Manage notification templates, channels and endpoints.
     NotificationsManage,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::TenantRead,
         Permission::TenantManage,
         Permission::MembersRead,
@@ -106,6 +108,7 @@ impl Permission {
         Permission::CredentialsManage,
         Permission::AiUse,
         Permission::NotificationsRead,
+        Permission::NotificationsSend,
         Permission::NotificationsManage,
     ];
 
@@ -129,6 +132,7 @@ impl Permission {
             Permission::CredentialsManage => "credentials:manage",
             Permission::AiUse => "ai:use",
             Permission::NotificationsRead => "notifications:read",
+            Permission::NotificationsSend => "notifications:send",
             Permission::NotificationsManage => "notifications:manage",
         }
     }
@@ -153,7 +157,8 @@ impl Permission {
             | Permission::SubmissionsCreate
             | Permission::WorkflowsWrite
             | Permission::WorkflowsRun
-            | Permission::AiUse => Role::Member,
+            | Permission::AiUse
+            | Permission::NotificationsSend => Role::Member,
             Permission::TenantManage
             | Permission::MembersManage
             | Permission::ApiKeysManage

@@ -1,6 +1,8 @@
 //! Building svc-notify: what `main` (through `Config::run`), the suite launcher and the tests
 //! all start.
 
+use std::time::Duration;
+
 use platform::db::Schema;
 use platform::runtime::Runtime;
 use platform::server::Listeners;
@@ -9,6 +11,9 @@ use proto::formflow::notify::v1::notify_service_server::NotifyServiceServer;
 
 use crate::config::Config;
 use crate::grpc::NotifyApi;
+use crate::mailer::Mailer;
+use crate::operations::Notify;
+use crate::worker::{Worker, WorkerSettings};
 
 /// Name of the service in logs, metrics and connection names.
 pub const SERVICE_NAME: &str = NOTIFY.name;
@@ -16,10 +21,49 @@ pub const SERVICE_NAME: &str = NOTIFY.name;
 pub static SCHEMA: Schema = Schema::new(NOTIFY, sqlx::migrate!());
 
 /// Connects to Postgres (migrating it), Redis and RabbitMQ, and readies the API on
-/// `listeners`; nothing is served until the runtime runs. The operations will take the
-/// connections' pool, Redis and outbox.
+/// `listeners`; nothing is served until the runtime runs.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
-    let (mut runtime, _connections) = config.start(&SCHEMA, listeners).await?;
-    runtime.serve_api(NotifyServiceServer::new(NotifyApi));
+    let options = &config.options;
+    let mailer = options
+        .smtp_url()?
+        .map(|url| Mailer::new(&url, &options.email_from, options.send_timeout))
+        .transpose()?;
+    let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
+    let worker = Worker::new(
+        connections.db.clone(),
+        connections.outbox,
+        &config.infra.amqp,
+        mailer,
+        WorkerSettings {
+            concurrency: options.worker_concurrency,
+            max_attempts: options.max_attempts,
+            retry_base: options.retry_base,
+            retry_max: options.retry_max,
+            lease: options.lease,
+            overdue_after: options.overdue_after,
+        },
+    );
+    let notify = Notify::new(connections.db, worker.clone());
+    let sweeper = worker.clone();
+    let cleaner = notify.clone();
+    runtime
+        .serve_api(NotifyServiceServer::new(NotifyApi::new(notify)))
+        .spawn("delivery worker", move |stopped| worker.work(stopped))
+        .every(
+            "sending overdue deliveries' jobs",
+            options.overdue_after / 4,
+            move || {
+                let worker = sweeper.clone();
+                async move { worker.send_overdue().await }
+            },
+        )
+        .every(
+            "forgetting expired idempotency keys",
+            Duration::from_secs(3600),
+            move || {
+                let notify = cleaner.clone();
+                async move { notify.forget_expired_keys().await }
+            },
+        );
     Ok(runtime)
 }

@@ -1,10 +1,84 @@
 //! Configuration of svc-notify: flags and environment variables (`svc-notify --help`).
 
-use platform::config::{NoOptions, ServiceConfig};
-use platform::suite::Notify;
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// svc-notify's configuration: the kit's blocks; its own options come with its domain.
-pub type Config = ServiceConfig<Notify, NoOptions>;
+use platform::config::{ServiceConfig, parse_duration, resolve_secret};
+use platform::suite::Notify;
+use secrecy::SecretString;
+
+/// svc-notify's configuration: the kit's blocks and its own options.
+pub type Config = ServiceConfig<Notify, NotifyOptions>;
+
+/// What svc-notify needs besides the kit's blocks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NotifyOptions {
+    /// The mail server emails go through: `smtp://host:port` (plain, for a local relay),
+    /// `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465` (TLS), with
+    /// `user:password@` before the host when it needs a login. Unset, the email channel is off:
+    /// sends that need it are refused.
+    #[arg(long, env = "NOTIFY_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+    /// File holding NOTIFY_SMTP_URL.
+    #[arg(long, env = "NOTIFY_SMTP_URL_FILE")]
+    pub smtp_url_file: Option<PathBuf>,
+    /// Sender of emails, `Name <address>` or an address.
+    #[arg(
+        long,
+        env = "NOTIFY_EMAIL_FROM",
+        default_value = "FormFlow <no-reply@formflow.localhost>"
+    )]
+    pub email_from: String,
+    /// How long one SMTP exchange may take before the attempt fails.
+    #[arg(long, env = "NOTIFY_SEND_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub send_timeout: Duration,
+    /// Deliveries each replica sends at once (also the prefetch of its work queue); 0 sends
+    /// none: a replica that only serves the API.
+    #[arg(long, env = "NOTIFY_WORKER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub worker_concurrency: u16,
+    /// Attempts of a delivery before it fails (and waits for RetryDelivery).
+    #[arg(long, env = "NOTIFY_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=20))]
+    pub max_attempts: i32,
+    /// Wait before the second attempt; each later wait doubles, with up to 20 % jitter.
+    #[arg(long, env = "NOTIFY_RETRY_BASE", default_value = "10s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// Longest wait between two attempts.
+    #[arg(long, env = "NOTIFY_RETRY_MAX", default_value = "1h", value_parser = parse_duration)]
+    pub retry_max: Duration,
+    /// How long a worker holds a delivery it sends; a delivery whose worker died is sent
+    /// again once this passes (emails may then arrive twice: their Message-ID is the same).
+    #[arg(long, env = "NOTIFY_LEASE", default_value = "60s", value_parser = positive_duration)]
+    pub lease: Duration,
+    /// How long a delivery may stay due with no worker on it before its job is sent again (a
+    /// job lost between a commit and its publish).
+    #[arg(long, env = "NOTIFY_OVERDUE_AFTER", default_value = "60s", value_parser = positive_duration)]
+    pub overdue_after: Duration,
+}
+
+/// A duration of at least a second, as `30s` or `5m`.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(duration)
+}
+
+impl NotifyOptions {
+    /// NOTIFY_SMTP_URL from the variable or its file; `None` when neither is set.
+    pub fn smtp_url(&self) -> anyhow::Result<Option<SecretString>> {
+        if self.smtp_url.is_none() && self.smtp_url_file.is_none() {
+            return Ok(None);
+        }
+        resolve_secret(
+            self.smtp_url.as_ref(),
+            self.smtp_url_file.as_ref(),
+            "NOTIFY_SMTP_URL",
+            None,
+        )
+        .map(Some)
+    }
+}
 
 #[cfg(test)]
 mod tests {

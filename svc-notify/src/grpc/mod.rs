@@ -1,0 +1,217 @@
+//! The `NotifyService` gRPC API: thin handlers that validate the request into domain types,
+//! call [`Notify`], and convert the result back. The RPCs not built yet answer UNIMPLEMENTED
+//! (the generated defaults of RPCs marked `unbuilt`, see `proto/build.rs`).
+
+pub mod convert;
+
+use platform::context::RequestContext;
+use platform::wire::from_timestamp;
+use proto::formflow::notify::v1 as wire;
+use proto::formflow::notify::v1::notify_service_server::NotifyService;
+use tonic::{Request, Response, Status};
+
+use crate::operations::Notify;
+use crate::store::Mark;
+
+/// The `NotifyService` implementation.
+#[derive(Debug, Clone)]
+pub struct NotifyApi {
+    notify: Notify,
+}
+
+impl NotifyApi {
+    /// An API over `notify`.
+    pub fn new(notify: Notify) -> Self {
+        Self { notify }
+    }
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl NotifyService for NotifyApi {
+    async fn send_notification(
+        &self,
+        request: Request<wire::SendNotificationRequest>,
+    ) -> Answer<wire::SendNotificationResponse> {
+        let context = RequestContext::of(&request)?;
+        let new = convert::new_notification(request.get_ref().clone())?;
+        Ok(Response::new(self.notify.send(context, new).await?))
+    }
+
+    async fn get_notification(
+        &self,
+        request: Request<wire::GetNotificationRequest>,
+    ) -> Answer<wire::Notification> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::notification_name(&request.get_ref().name)?;
+        let (notification, deliveries) = self.notify.get_notification(context, id).await?;
+        Ok(Response::new(convert::notification_to_proto(
+            &notification,
+            &deliveries,
+        )))
+    }
+
+    async fn create_template(
+        &self,
+        request: Request<wire::CreateTemplateRequest>,
+    ) -> Answer<wire::Template> {
+        let context = RequestContext::of(&request)?;
+        let new = convert::new_template(request.get_ref().clone())?;
+        let template = self.notify.create_template(context, new).await?;
+        Ok(Response::new(convert::template_to_proto(&template)))
+    }
+
+    async fn get_template(
+        &self,
+        request: Request<wire::GetTemplateRequest>,
+    ) -> Answer<wire::Template> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::template_name(&request.get_ref().name)?;
+        let template = self.notify.get_template(context, id).await?;
+        Ok(Response::new(convert::template_to_proto(&template)))
+    }
+
+    async fn list_templates(
+        &self,
+        request: Request<wire::ListTemplatesRequest>,
+    ) -> Answer<wire::ListTemplatesResponse> {
+        let context = RequestContext::of(&request)?;
+        let (after, size) = convert::list_templates_request(request.get_ref())?;
+        let page = self.notify.list_templates(context, after, size).await?;
+        Ok(Response::new(convert::templates_page(&page)))
+    }
+
+    async fn update_template(
+        &self,
+        request: Request<wire::UpdateTemplateRequest>,
+    ) -> Answer<wire::Template> {
+        let context = RequestContext::of(&request)?;
+        let (id, changes) = convert::template_changes(request.get_ref().clone())?;
+        let template = self.notify.update_template(context, id, changes).await?;
+        Ok(Response::new(convert::template_to_proto(&template)))
+    }
+
+    async fn delete_template(
+        &self,
+        request: Request<wire::DeleteTemplateRequest>,
+    ) -> Answer<pbjson_types::Empty> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::template_name(&request.get_ref().name)?;
+        self.notify.delete_template(context, id).await?;
+        Ok(Response::new(pbjson_types::Empty {}))
+    }
+
+    async fn preview_template(
+        &self,
+        request: Request<wire::PreviewTemplateRequest>,
+    ) -> Answer<wire::PreviewTemplateResponse> {
+        let context = RequestContext::of(&request)?;
+        let (source, data) = convert::preview_request(request.get_ref().clone())?;
+        let rendered = self.notify.preview_template(context, source, &data).await?;
+        Ok(Response::new(convert::preview_to_proto(rendered)))
+    }
+
+    async fn list_inbox_messages(
+        &self,
+        request: Request<wire::ListInboxMessagesRequest>,
+    ) -> Answer<wire::ListInboxMessagesResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_inbox_request(request.get_ref())?;
+        let page = self
+            .notify
+            .list_inbox(context, &listing.filter, listing.after, listing.size)
+            .await?;
+        Ok(Response::new(convert::inbox_page(page, &listing.key)))
+    }
+
+    async fn get_inbox_message(
+        &self,
+        request: Request<wire::GetInboxMessageRequest>,
+    ) -> Answer<wire::InboxMessage> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::inbox_message_name(&request.get_ref().name)?;
+        let message = self.notify.get_inbox_message(context, id).await?;
+        Ok(Response::new(convert::inbox_message_to_proto(&message)))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<wire::MarkReadRequest>,
+    ) -> Answer<wire::InboxMessage> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::inbox_message_name(&request.get_ref().name)?;
+        let message = self
+            .notify
+            .mark_inbox_message(context, id, Mark::Read)
+            .await?;
+        Ok(Response::new(convert::inbox_message_to_proto(&message)))
+    }
+
+    async fn mark_all_read(
+        &self,
+        request: Request<wire::MarkAllReadRequest>,
+    ) -> Answer<wire::MarkAllReadResponse> {
+        let context = RequestContext::of(&request)?;
+        let before = request
+            .get_ref()
+            .before_time
+            .as_ref()
+            .and_then(from_timestamp);
+        let marked = self.notify.mark_all_read(context, before).await?;
+        Ok(Response::new(wire::MarkAllReadResponse {
+            marked_count: i32::try_from(marked).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn archive_inbox_message(
+        &self,
+        request: Request<wire::ArchiveInboxMessageRequest>,
+    ) -> Answer<wire::InboxMessage> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::inbox_message_name(&request.get_ref().name)?;
+        let message = self
+            .notify
+            .mark_inbox_message(context, id, Mark::Archived)
+            .await?;
+        Ok(Response::new(convert::inbox_message_to_proto(&message)))
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<wire::ListDeliveriesRequest>,
+    ) -> Answer<wire::ListDeliveriesResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_deliveries_request(request.get_ref())?;
+        let page = self
+            .notify
+            .list_deliveries(context, &listing.filter, listing.after, listing.size)
+            .await?;
+        Ok(Response::new(convert::deliveries_page(page, &listing.key)))
+    }
+
+    async fn get_delivery(
+        &self,
+        request: Request<wire::GetDeliveryRequest>,
+    ) -> Answer<wire::Delivery> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::delivery_name(&request.get_ref().name)?;
+        let (delivery, attempts) = self.notify.get_delivery(context, id).await?;
+        Ok(Response::new(convert::delivery_to_proto(
+            &delivery, attempts,
+        )))
+    }
+
+    async fn retry_delivery(
+        &self,
+        request: Request<wire::RetryDeliveryRequest>,
+    ) -> Answer<wire::Delivery> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::delivery_name(&request.get_ref().name)?;
+        let delivery = self.notify.retry_delivery(context, id).await?;
+        Ok(Response::new(convert::delivery_to_proto(
+            &delivery,
+            Vec::new(),
+        )))
+    }
+}

@@ -1,0 +1,74 @@
+//! Notify operations: who may do what, the transaction each runs in, its audit row and the
+//! jobs it queues. Handlers in `grpc` only translate to and from the wire.
+//!
+//! - [`templates`]: create, read, list, update, delete, preview.
+//! - [`send`]: accepting a notification: rendering, recipients × channels, dedup; reading it.
+//! - [`deliveries`]: listing and reading deliveries, retrying a failed one.
+//! - [`inbox`]: the caller's in-app messages.
+//!
+//! Tenants: a resource of another tenant is NOT_FOUND whatever the caller may do, since every
+//! query runs in the caller's tenant (and row-level security agrees); an inbox is its user's
+//! only.
+
+mod deliveries;
+mod inbox;
+mod send;
+mod templates;
+
+use platform::audit::{AuditEntry, AuditLog};
+use platform::context::{RequestContext, TenantId};
+use platform::db::Db;
+use platform::idempotency::Idempotency;
+use sqlx::PgConnection;
+
+pub use deliveries::DeliveryPage;
+pub use inbox::InboxPage;
+pub use send::{Body, NewNotification};
+pub use templates::{NewTemplate, PreviewSource, TemplateChanges, TemplatePage, TemplateRef};
+
+use crate::app::SCHEMA;
+use crate::error::Error;
+use crate::worker::Worker;
+
+/// The notify operations, over the service's database and the delivery worker.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    db: Db,
+    audit: AuditLog,
+    idempotency: Idempotency,
+    worker: Worker,
+}
+
+impl Notify {
+    /// Operations over `db`, queuing deliveries on `worker`.
+    pub fn new(db: Db, worker: Worker) -> Self {
+        Self {
+            db,
+            audit: AuditLog::new(SCHEMA.name),
+            idempotency: Idempotency::new(SCHEMA.name),
+            worker,
+        }
+    }
+
+    /// Deletes idempotency keys past their retention.
+    pub async fn forget_expired_keys(&self) -> anyhow::Result<()> {
+        let mut transaction = self.db.platform_tx().await?;
+        self.idempotency.forget_expired(&mut transaction).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn audit(
+        &self,
+        transaction: &mut PgConnection,
+        context: &RequestContext,
+        tenant: TenantId,
+        action: &'static str,
+        target: String,
+        details: serde_json::Value,
+    ) -> Result<(), Error> {
+        let entry = AuditEntry::by(context, Some(tenant), action, target, details);
+        self.audit.record(transaction, entry).await?;
+        Ok(())
+    }
+}

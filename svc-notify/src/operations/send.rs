@@ -1,0 +1,325 @@
+//! Accepting a notification: rendering its content once, one delivery per recipient and
+//! channel, deduplication; reading a notification with its deliveries.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use platform::context::{Permission, RequestContext};
+use platform::error::FieldViolations;
+use platform::idempotency::{Claim, canonical_json};
+use proto::formflow::notify::v1 as wire;
+use serde_json::{Map, Value, json};
+
+use super::Notify;
+use super::templates::{TemplateRef, find};
+use crate::domain::template;
+use crate::domain::{
+    Channel, Content, Delivery, DeliveryId, DeliveryState, Notification, NotificationId, Priority,
+    Recipient, Source,
+};
+use crate::error::Error;
+use crate::grpc::convert;
+use crate::store;
+
+/// What a notification says: a template, or content given inline.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A saved template.
+    Template(TemplateRef),
+    /// Subject, body and link given by the sender.
+    Inline(Content),
+}
+
+/// A notification to accept.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    /// Its recipients, distinct.
+    pub recipients: Vec<Recipient>,
+    /// The channels asked for; empty means each recipient's own.
+    pub channels: Vec<Channel>,
+    /// Its topic.
+    pub topic: String,
+    /// What it says.
+    pub body: Body,
+    /// Variables and webhook payload.
+    pub data: Map<String, Value>,
+    /// Its urgency.
+    pub priority: Priority,
+    /// The sender's transaction id.
+    pub transaction_id: Option<String>,
+    /// Deduplication key and window.
+    pub dedup: Option<(String, Duration)>,
+}
+
+impl Notify {
+    /// Accepts a notification and queues its deliveries; answers it with them, or the first
+    /// notification of its transaction id (`duplicate`), or what the same idempotency key
+    /// answered before.
+    pub async fn send(
+        &self,
+        context: &RequestContext,
+        new: NewNotification,
+    ) -> Result<wire::SendNotificationResponse, Error> {
+        let tenant = context.authorize(Permission::NotificationsSend)?;
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let scope = "SendNotification";
+        let request = canonical_json(&request_json(&new));
+        if let Some(key) = &context.idempotency_key
+            && let Claim::Replay(answer) = self
+                .idempotency
+                .claim(&mut transaction, tenant, scope, key, &request)
+                .await?
+        {
+            transaction.commit().await?;
+            return Ok(answer);
+        }
+        if let Some(transaction_id) = &new.transaction_id
+            && let Some(first) =
+                store::find_notification(&mut transaction, tenant, None, Some(transaction_id))
+                    .await?
+        {
+            let deliveries = store::deliveries_of(&mut transaction, tenant, first.id).await?;
+            transaction.commit().await?;
+            return Ok(answer(&first, &deliveries, true));
+        }
+        let (template_id, content) = match &new.body {
+            Body::Template(reference) => {
+                let template = find(&mut transaction, tenant, reference)
+                    .await?
+                    .ok_or_else(|| {
+                        FieldViolations::single(
+                            "template",
+                            format!("no template {reference} in this tenant"),
+                        )
+                    })?;
+                let rendered = template::render(&template.content, &template.variables, &new.data)?;
+                (Some(template.id), rendered)
+            }
+            Body::Inline(content) => (None, template::render_inline(content, &new.data)?),
+        };
+        let now = Utc::now().trunc_subsecs(6);
+        let notification = Notification {
+            id: NotificationId::generate(),
+            tenant_id: tenant,
+            topic: new.topic.clone(),
+            priority: new.priority,
+            template_id,
+            source: Source {
+                principal: context.principal_name(),
+                event: String::new(),
+            },
+            transaction_id: new.transaction_id.clone(),
+            dedup_key: new.dedup.as_ref().map(|(key, _)| key.clone()),
+            content,
+            data: new.data.clone(),
+            created_at: now,
+        };
+        let targets = self.targets(&new, &notification.content)?;
+        if !store::insert_notification(&mut transaction, &notification).await? {
+            // Another call with the same transaction id won the race: answer its notification.
+            transaction.rollback().await?;
+            let mut transaction = self.db.tenant_tx(tenant).await?;
+            let first = store::find_notification(
+                &mut transaction,
+                tenant,
+                None,
+                notification.transaction_id.as_deref(),
+            )
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("a transaction id taken by no notification"))?;
+            let deliveries = store::deliveries_of(&mut transaction, tenant, first.id).await?;
+            transaction.commit().await?;
+            return Ok(answer(&first, &deliveries, true));
+        }
+        let mut deliveries = Vec::with_capacity(targets.len());
+        for (position, (recipient, channel)) in targets.into_iter().enumerate() {
+            let duplicate = match &new.dedup {
+                Some((key, window)) => {
+                    let since = now - chrono::Duration::from_std(*window).unwrap_or_default();
+                    store::sent_under_dedup_key(
+                        &mut transaction,
+                        tenant,
+                        key,
+                        &recipient,
+                        channel,
+                        since,
+                    )
+                    .await?
+                }
+                None => false,
+            };
+            let delivery = Delivery {
+                id: DeliveryId::generate(),
+                tenant_id: tenant,
+                notification_id: notification.id,
+                position: i32::try_from(position).unwrap_or(i32::MAX),
+                channel,
+                address: match &recipient {
+                    Recipient::Email(address) => address.clone(),
+                    Recipient::User(_) => String::new(),
+                },
+                recipient,
+                state: if duplicate {
+                    DeliveryState::Suppressed
+                } else {
+                    DeliveryState::Pending
+                },
+                suppression_reason: if duplicate { "DUPLICATE" } else { "" }.to_owned(),
+                topic: notification.topic.clone(),
+                priority: notification.priority,
+                attempt_count: 0,
+                last_error: String::new(),
+                last_response_code: 0,
+                next_attempt_at: (!duplicate).then_some(now),
+                created_at: now,
+                delivered_at: None,
+            };
+            store::insert_delivery(
+                &mut transaction,
+                &delivery,
+                notification.dedup_key.as_deref(),
+            )
+            .await?;
+            if duplicate {
+                crate::metrics::suppressed(channel, "DUPLICATE");
+            }
+            deliveries.push(delivery);
+        }
+        let response = answer(&notification, &deliveries, false);
+        if let Some(key) = &context.idempotency_key {
+            self.idempotency
+                .complete(&mut transaction, tenant, scope, key, &request, &response)
+                .await?;
+        }
+        transaction.commit().await?;
+        crate::metrics::notification_accepted();
+        for delivery in deliveries
+            .iter()
+            .filter(|delivery| delivery.state == DeliveryState::Pending)
+        {
+            self.worker
+                .dispatch(tenant, delivery.id, 1, Duration::ZERO)
+                .await;
+        }
+        Ok(response)
+    }
+
+    /// Each recipient with each channel it gets: the channels asked for that it takes, or its
+    /// own when none were asked for. A recipient that takes none of those asked for, a repeated
+    /// recipient, or a channel the deployment or the content cannot serve is refused.
+    fn targets(
+        &self,
+        new: &NewNotification,
+        content: &crate::domain::Rendered,
+    ) -> Result<Vec<(Recipient, Channel)>, Error> {
+        let mut violations = FieldViolations::new();
+        let mut seen = HashSet::new();
+        let mut targets = Vec::new();
+        for (index, recipient) in new.recipients.iter().enumerate() {
+            if !seen.insert(recipient) {
+                violations.add(format!("recipients[{index}]"), "is named twice");
+                continue;
+            }
+            let channels: Vec<Channel> = if new.channels.is_empty() {
+                recipient.default_channels().to_vec()
+            } else {
+                new.channels
+                    .iter()
+                    .copied()
+                    .filter(|channel| recipient.takes(*channel))
+                    .collect()
+            };
+            if channels.is_empty() {
+                violations.add(
+                    format!("recipients[{index}]"),
+                    match recipient {
+                        Recipient::User(_) => {
+                            "a user receives in-app messages (email to users is not built yet), which the channels asked for leave out"
+                        }
+                        Recipient::Email(_) => {
+                            "an email address receives email, which the channels asked for leave out"
+                        }
+                    },
+                );
+            }
+            targets.extend(
+                channels
+                    .into_iter()
+                    .map(|channel| (recipient.clone(), channel)),
+            );
+        }
+        let uses = |wanted: Channel| targets.iter().any(|(_, channel)| *channel == wanted);
+        if uses(Channel::Email) && !content.has_email() {
+            violations.add(
+                "template",
+                "has no email content (email_subject and email_text), which email deliveries need",
+            );
+        }
+        if uses(Channel::InApp) && !content.has_in_app() {
+            violations.add(
+                "template",
+                "has no in-app content, which in-app deliveries need",
+            );
+        }
+        violations.into_result()?;
+        for channel in [Channel::Email, Channel::InApp, Channel::Webhook] {
+            if uses(channel) && !self.worker.serves(channel) {
+                return Err(Error::ChannelOff(channel.as_str()));
+            }
+        }
+        Ok(targets)
+    }
+
+    /// A notification of the caller's tenant with its deliveries.
+    pub async fn get_notification(
+        &self,
+        context: &RequestContext,
+        id: NotificationId,
+    ) -> Result<(Notification, Vec<Delivery>), Error> {
+        let tenant = context.authorize(Permission::NotificationsRead)?;
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let notification = store::find_notification(&mut transaction, tenant, Some(id), None)
+            .await?
+            .ok_or_else(|| {
+                Error::NotificationNotFound(platform::wire::resource_name("notifications", id))
+            })?;
+        let deliveries = store::deliveries_of(&mut transaction, tenant, id).await?;
+        transaction.commit().await?;
+        Ok((notification, deliveries))
+    }
+}
+
+/// The response of a send.
+fn answer(
+    notification: &Notification,
+    deliveries: &[Delivery],
+    duplicate: bool,
+) -> wire::SendNotificationResponse {
+    wire::SendNotificationResponse {
+        notification: Some(convert::notification_to_proto(notification, deliveries)),
+        duplicate,
+    }
+}
+
+/// What an idempotency key binds: the request as the service understood it.
+fn request_json(new: &NewNotification) -> Value {
+    let body = match &new.body {
+        Body::Template(reference) => json!({"template": reference.to_string()}),
+        Body::Inline(content) => json!({
+            "subject": content.email_subject,
+            "body": content.email_text,
+            "link": content.in_app_link,
+        }),
+    };
+    json!({
+        "recipients": new.recipients.iter().map(|r| format!("{}:{}", r.kind(), r.value())).collect::<Vec<_>>(),
+        "channels": new.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "topic": new.topic,
+        "body": body,
+        "data": new.data,
+        "priority": new.priority.as_str(),
+        "transaction_id": new.transaction_id,
+        "dedup": new.dedup.as_ref().map(|(key, window)| json!([key, window.as_secs_f64()])),
+    })
+}

@@ -1,0 +1,405 @@
+//! The delivery worker: sends each delivery on its channel, as a job on RabbitMQ, retried with
+//! exponential backoff and jitter.
+//!
+//! How a delivery moves (the deliveries table is its own outbox):
+//! 1. It is inserted pending and due now; after the commit a job message naming it and its
+//!    wake token goes to the work queue `{prefix}.svc-notify.deliveries`.
+//! 2. A worker takes the message and locks the row. A message whose wake token is not the
+//!    row's is stale and dropped; one that comes before the delivery is due, or while another
+//!    worker's lease holds it, waits in a delay queue for the rest.
+//! 3. In-app: the inbox message and the delivered state are written in one transaction, so the
+//!    message arrives exactly once. Email: the attempt is recorded with a lease (a token bumped
+//!    on each take, fencing the holder's later write) and committed, the email sent, then the
+//!    outcome recorded if the lease still holds.
+//! 4. A failed attempt is retried after `base × 2^(attempt-1)` (capped, up to 20 % jitter)
+//!    until the attempts run out or the failure is permanent (a 5xx reply); then the delivery
+//!    is FAILED — the dead letter RetryDelivery replays — and `notify.delivery.failed` is
+//!    emitted in the same transaction.
+//! 5. A sweeper sends the job again for any delivery due for longer than
+//!    `NOTIFY_OVERDUE_AFTER` with no lease held: a message lost between a commit and its
+//!    publish, or a worker that died, costs a delay, never the delivery. An email whose worker
+//!    died after the server accepted it may arrive twice, with the same Message-ID.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use lapin::message::Delivery as AmqpDelivery;
+use platform::amqp::{Consumer, Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
+use platform::config::AmqpConfig;
+use platform::context::TenantId;
+use platform::db::Db;
+use platform::outbox::Outbox;
+use proto::formflow::events::v1 as events;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::SERVICE_NAME;
+use crate::domain::{
+    Channel, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId, Notification,
+    Recipient,
+};
+use crate::grpc::convert;
+use crate::mailer::{Mailer, SendFailure};
+use crate::store::{self, AttemptEnd};
+
+/// Name of the work queue, under the deployment's prefix.
+pub const WORK_QUEUE: &str = "svc-notify.deliveries";
+
+/// How the worker runs.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSettings {
+    /// Deliveries sent at once by this replica.
+    pub concurrency: u16,
+    /// Attempts before a delivery fails.
+    pub max_attempts: i32,
+    /// Wait before the second attempt.
+    pub retry_base: Duration,
+    /// Longest wait between attempts.
+    pub retry_max: Duration,
+    /// How long a worker holds a delivery it sends.
+    pub lease: Duration,
+    /// How long a delivery may stay due without a worker before its job is sent again.
+    pub overdue_after: Duration,
+}
+
+/// The message that asks a worker to send a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The delivery's tenant.
+    pub tenant_id: TenantId,
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+    /// The wake token it was sent under; a message with an older one is stale.
+    pub wake_token: i64,
+}
+
+/// The delivery worker of one replica: sends jobs, and works on them.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    outbox: Outbox,
+    amqp: AmqpConfig,
+    publisher: Publisher,
+    queue: QueueNames,
+    mailer: Option<Mailer>,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    /// A worker over `db`, enqueuing events in `outbox`, with RabbitMQ at `amqp`, sending
+    /// emails with `mailer` (none: the email channel is off).
+    pub fn new(
+        db: Db,
+        outbox: Outbox,
+        amqp: &AmqpConfig,
+        mailer: Option<Mailer>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Worker {
+            inner: Arc::new(Inner {
+                db,
+                outbox,
+                amqp: amqp.clone(),
+                publisher: Publisher::new(amqp, SERVICE_NAME),
+                queue: Topology::new(amqp.amqp_prefix.clone()).queue(WORK_QUEUE),
+                mailer,
+                settings,
+            }),
+        }
+    }
+
+    /// Whether `channel` can be sent on in this deployment.
+    pub fn serves(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::InApp => true,
+            Channel::Email => self.inner.mailer.is_some(),
+            Channel::Webhook => false,
+        }
+    }
+
+    /// Sends the job of delivery `id` under `wake_token`, due after `delay`. A failure is only
+    /// logged: the sweeper sends it again.
+    pub async fn dispatch(
+        &self,
+        tenant: TenantId,
+        id: DeliveryId,
+        wake_token: i64,
+        delay: Duration,
+    ) {
+        let job = Job {
+            tenant_id: tenant,
+            delivery_id: id,
+            wake_token,
+        };
+        let message = OutgoingMessage {
+            message_id: format!("{id}.{wake_token}"),
+            kind: "notify.delivery".to_owned(),
+            body: serde_json::to_vec(&job).expect("a job serialises"),
+            ..OutgoingMessage::default()
+        };
+        let sent = self
+            .inner
+            .publisher
+            .publish_delayed(&self.inner.queue, &message, delay)
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(delivery = %id, error = format!("{error:#}"), "sending a delivery's job failed; the sweeper sends it again");
+        }
+    }
+
+    /// Works on the queue until `stopped`, reconnecting after broker failures; with a
+    /// concurrency of 0, does nothing (a replica serving only the API).
+    pub async fn work(self, stopped: CancellationToken) {
+        let concurrency = self.inner.settings.concurrency;
+        if concurrency == 0 {
+            return;
+        }
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let consumed = async {
+                let mut consumer =
+                    Consumer::start(&self.inner.amqp, SERVICE_NAME, WORK_QUEUE, &[], concurrency)
+                        .await?;
+                backoff = Duration::from_millis(500);
+                consumer
+                    .process_concurrently(
+                        usize::from(concurrency),
+                        |delivery| {
+                            let worker = self.clone();
+                            async move {
+                                let outcome = worker.handle(&delivery).await;
+                                (delivery, outcome)
+                            }
+                        },
+                        |disposition| platform::metrics::event_consumed(WORK_QUEUE, disposition),
+                    )
+                    .await
+            };
+            let failed: anyhow::Result<()> = tokio::select! {
+                () = stopped.cancelled() => return,
+                failed = consumed => failed,
+            };
+            if let Err(error) = failed {
+                tracing::warn!(queue = WORK_QUEUE, error = format!("{error:#}"), retry_in = ?backoff, "delivery worker disconnected");
+            }
+            tokio::select! {
+                () = stopped.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Sends the jobs of deliveries overdue with no worker again.
+    pub async fn send_overdue(&self) -> anyhow::Result<()> {
+        let mut transaction = self.inner.db.platform_tx().await?;
+        let overdue =
+            store::take_overdue(&mut transaction, self.inner.settings.overdue_after, 500).await?;
+        transaction.commit().await?;
+        for job in overdue {
+            tracing::info!(delivery = %job.id, "sending an overdue delivery's job again");
+            self.dispatch(job.tenant, job.id, job.wake_token, Duration::ZERO)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, delivery: &AmqpDelivery) -> Outcome {
+        let job: Job = match serde_json::from_slice(&delivery.data) {
+            Ok(job) => job,
+            Err(error) => return Outcome::Reject(format!("not a delivery job: {error}")),
+        };
+        match self.take(job).await {
+            Ok(()) => Outcome::Done,
+            Err(error) => {
+                tracing::warn!(delivery = %job.delivery_id, error = format!("{error:#}"), "a delivery step failed; retrying");
+                Outcome::Retry(format!("{error:#}"))
+            }
+        }
+    }
+
+    /// Takes the delivery of `job` and attempts it, if it is still due under that job.
+    async fn take(&self, job: Job) -> anyhow::Result<()> {
+        let tenant = job.tenant_id;
+        let mut transaction = self.inner.db.tenant_tx(tenant).await?;
+        let Some((delivery, ledger)) =
+            store::lock_delivery(&mut transaction, tenant, job.delivery_id).await?
+        else {
+            return Ok(());
+        };
+        if delivery.state != DeliveryState::Pending || ledger.wake_token != job.wake_token {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let not_before = ledger
+            .lease_until
+            .into_iter()
+            .chain(delivery.next_attempt_at)
+            .filter(|at| *at > now)
+            .max();
+        if let Some(at) = not_before {
+            transaction.rollback().await?;
+            self.dispatch(tenant, delivery.id, job.wake_token, until(at))
+                .await;
+            return Ok(());
+        }
+        let notification = store::find_notification(
+            &mut transaction,
+            tenant,
+            Some(delivery.notification_id),
+            None,
+        )
+        .await?
+        .context("a delivery without its notification")?;
+        let lease_until = now + self.inner.settings.lease;
+        let lease =
+            store::start_attempt(&mut transaction, tenant, delivery.id, now, lease_until).await?;
+        let attempt = delivery.attempt_count + 1;
+        let result = match (&delivery.recipient, delivery.channel) {
+            (Recipient::User(user), Channel::InApp) => {
+                let message = InboxMessage {
+                    id: InboxMessageId::generate(),
+                    notification_id: notification.id,
+                    topic: notification.topic.clone(),
+                    title: notification.content.in_app_title.clone(),
+                    body: notification.content.in_app_body.clone(),
+                    link: notification.content.in_app_link.clone(),
+                    priority: notification.priority,
+                    read_at: None,
+                    archived_at: None,
+                    created_at: now,
+                };
+                store::insert_inbox_message(&mut transaction, tenant, *user, delivery.id, &message)
+                    .await?;
+                Ok(0)
+            }
+            (_, Channel::Email) => {
+                transaction.commit().await?;
+                let sent = self.send_email(&delivery, &notification).await;
+                transaction = self.inner.db.tenant_tx(tenant).await?;
+                sent
+            }
+            (_, channel) => Err(SendFailure {
+                error: format!("{} deliveries are not sent yet", channel.as_str()),
+                code: 0,
+                permanent: true,
+            }),
+        };
+        let end = self.outcome(attempt, result);
+        let Some(wake_token) =
+            store::end_attempt(&mut transaction, tenant, delivery.id, lease, &end).await?
+        else {
+            tracing::info!(delivery = %delivery.id, "the delivery's lease was lost; its outcome is dropped");
+            return Ok(());
+        };
+        if end.state == DeliveryState::Failed {
+            let failed = store::get_delivery(&mut transaction, tenant, delivery.id)
+                .await?
+                .context("the delivery just ended")?;
+            self.inner
+                .outbox
+                .enqueue(
+                    &mut transaction,
+                    Some(tenant),
+                    events::DeliveryFailed {
+                        delivery: Some(convert::delivery_to_proto(&failed, Vec::new())),
+                        source: Some(convert::source_to_proto(&notification.source)),
+                    },
+                )
+                .await?;
+        }
+        transaction.commit().await?;
+        if end.state == DeliveryState::Failed {
+            self.inner.outbox.notify();
+        }
+        let outcome = match end.state {
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Pending => "retrying",
+            _ => "failed",
+        };
+        let seconds = (end.at - now).num_milliseconds() as f64 / 1_000.0;
+        crate::metrics::attempt_ended(delivery.channel, outcome, seconds);
+        if let Some(next) = end.next_attempt_at {
+            self.dispatch(tenant, delivery.id, wake_token, until(next))
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn send_email(
+        &self,
+        delivery: &Delivery,
+        notification: &Notification,
+    ) -> Result<i32, SendFailure> {
+        let Some(mailer) = &self.inner.mailer else {
+            return Err(SendFailure {
+                error: "the email channel is not configured (NOTIFY_SMTP_URL)".to_owned(),
+                code: 0,
+                permanent: true,
+            });
+        };
+        mailer
+            .send(delivery.id, &delivery.address, &notification.content)
+            .await
+    }
+
+    /// How attempt number `attempt` ended, and what becomes of the delivery.
+    fn outcome(&self, attempt: i32, result: Result<i32, SendFailure>) -> AttemptEnd {
+        let at = Utc::now();
+        match result {
+            Ok(code) => AttemptEnd {
+                at,
+                error: None,
+                response_code: code,
+                state: DeliveryState::Delivered,
+                next_attempt_at: None,
+            },
+            Err(failure) => {
+                let again = !failure.permanent && attempt < self.inner.settings.max_attempts;
+                AttemptEnd {
+                    at,
+                    error: Some(truncate(&failure.error, 1_000)),
+                    response_code: failure.code,
+                    state: if again {
+                        DeliveryState::Pending
+                    } else {
+                        DeliveryState::Failed
+                    },
+                    next_attempt_at: again.then(|| at + self.backoff(attempt)),
+                }
+            }
+        }
+    }
+
+    /// Wait after failed attempt number `attempt`: the base doubled per attempt, capped, with
+    /// up to 20 % jitter.
+    fn backoff(&self, attempt: i32) -> chrono::Duration {
+        let settings = &self.inner.settings;
+        let exponent = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
+        let wait = settings
+            .retry_base
+            .saturating_mul(1 << exponent)
+            .min(settings.retry_max)
+            .mul_f64(1.0 + rand::random_range(0.0..0.2));
+        chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// `text` cut to at most `max` characters.
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// The time left until `at`, zero if past.
+fn until(at: DateTime<Utc>) -> Duration {
+    (at - Utc::now()).to_std().unwrap_or_default()
+}

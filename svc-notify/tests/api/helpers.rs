@@ -1,0 +1,165 @@
+//! A real svc-notify on a loopback port, over its own database, sending email to a real SMTP
+//! server on loopback (aiosmtpd), with clients for each kind of caller.
+
+use std::time::Duration;
+
+use clap::Parser;
+use platform::context::{Role, TenantId, UserId};
+use platform::testing::{CallMetadata, SmtpServer, TestInfra, TestKeys, TestServer};
+use proto::formflow::notify::v1 as wire;
+use proto::formflow::notify::v1::notify_service_client::NotifyServiceClient;
+use secrecy::SecretString;
+use serde_json::Value;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub(crate) type Client = NotifyServiceClient<InterceptedService<Channel, CallMetadata>>;
+
+pub(crate) struct TestApp {
+    pub(crate) infra: TestInfra,
+    pub(crate) keys: TestKeys,
+    pub(crate) smtp: SmtpServer,
+    server: TestServer,
+}
+
+impl TestApp {
+    pub(crate) async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The service with its configuration changed by `configure` first.
+    pub(crate) async fn spawn_with(configure: impl FnOnce(&mut svc_notify::Config)) -> TestApp {
+        let infra = TestInfra::new().await;
+        let keys = TestKeys::new();
+        let smtp = SmtpServer::start().await;
+        let mut config = svc_notify::Config::try_parse_from(["svc-notify"]).unwrap();
+        config.infra = infra.config();
+        config.auth = keys.auth_config();
+        config.options.smtp_url = Some(SecretString::from(format!(
+            "smtp://127.0.0.1:{}",
+            smtp.port()
+        )));
+        config.options.email_from = "FormFlow Tests <tests@formflow.example>".to_owned();
+        config.options.retry_base = Duration::from_millis(300);
+        config.options.send_timeout = Duration::from_secs(5);
+        config.options.lease = Duration::from_secs(2);
+        config.options.overdue_after = Duration::from_secs(2);
+        configure(&mut config);
+        let server = TestServer::start(|listeners| svc_notify::build(config, listeners)).await;
+        TestApp {
+            infra,
+            keys,
+            smtp,
+            server,
+        }
+    }
+
+    /// A client sending `token` (none: anonymous), routed to `tenant` as the gateway would.
+    pub(crate) fn client(&self, token: Option<&str>, routed: Option<TenantId>) -> Client {
+        NotifyServiceClient::with_interceptor(
+            self.server.channel(),
+            CallMetadata::new(token, routed),
+        )
+    }
+
+    /// A user with `role` in `tenant`, routed there.
+    pub(crate) fn user(&self, tenant: TenantId, role: Role) -> Client {
+        self.client(Some(&self.keys.user_token(tenant, role)), Some(tenant))
+    }
+
+    /// The user `user` (a member) of `tenant`, routed there: the owner of an inbox.
+    pub(crate) fn as_user(&self, tenant: TenantId, user: UserId) -> Client {
+        let mut claims = self.keys.claims(&user.to_string());
+        claims.tid = Some(tenant.to_string());
+        claims.role = Some(Role::Member.as_str().to_owned());
+        self.client(Some(&self.keys.sign(&claims)), Some(tenant))
+    }
+
+    /// A member of `tenant`.
+    pub(crate) fn member(&self, tenant: TenantId) -> Client {
+        self.user(tenant, Role::Member)
+    }
+
+    /// An admin of `tenant`.
+    pub(crate) fn admin(&self, tenant: TenantId) -> Client {
+        self.user(tenant, Role::Admin)
+    }
+
+    /// Sends `request` as a member of `tenant`.
+    pub(crate) async fn send(
+        &self,
+        tenant: TenantId,
+        request: wire::SendNotificationRequest,
+    ) -> wire::SendNotificationResponse {
+        self.member(tenant)
+            .send_notification(request)
+            .await
+            .expect("sending a notification")
+            .into_inner()
+    }
+
+    /// Waits until the delivery `name` of `tenant` is in `state`, and answers it with its
+    /// attempts.
+    pub(crate) async fn wait_for_delivery(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        state: wire::DeliveryState,
+    ) -> wire::Delivery {
+        let mut client = self.admin(tenant);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let delivery = client
+                .get_delivery(wire::GetDeliveryRequest { name: name.into() })
+                .await
+                .expect("reading a delivery")
+                .into_inner();
+            if delivery.state == state as i32 {
+                return delivery;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} never became {state:?}: {delivery:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A user recipient.
+pub(crate) fn user(user: UserId) -> wire::Recipient {
+    wire::Recipient {
+        target: Some(wire::recipient::Target::User(format!("users/{user}"))),
+    }
+}
+
+/// An email recipient.
+pub(crate) fn email(address: &str) -> wire::Recipient {
+    wire::Recipient {
+        target: Some(wire::recipient::Target::Email(address.into())),
+    }
+}
+
+/// A send of inline content to `recipients` on `topic`.
+pub(crate) fn inline(
+    recipients: Vec<wire::Recipient>,
+    topic: &str,
+    subject: &str,
+    body: &str,
+) -> wire::SendNotificationRequest {
+    wire::SendNotificationRequest {
+        recipients,
+        topic: topic.into(),
+        content: Some(wire::InlineContent {
+            subject: subject.into(),
+            body: body.into(),
+            link: String::new(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `value` (a JSON object) as a Struct.
+pub(crate) fn object(value: Value) -> pbjson_types::Struct {
+    serde_json::from_value(value).expect("a JSON object")
+}

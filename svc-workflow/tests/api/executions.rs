@@ -750,15 +750,18 @@ async fn an_execution_longer_than_its_timeout_fails_with_timeout() {
     let tenant = TenantId::generate();
     let member = app.member(tenant);
     let mut bounded = waiting(60);
+    // The timeout runs from the execution's creation: long enough for a loaded machine to
+    // start it and reach the wait first.
     bounded.settings = Some(wire::WorkflowSettings {
         timeout: Some(pbjson_types::Duration {
-            seconds: 1,
+            seconds: 3,
             nanos: 0,
         }),
         ..Default::default()
     });
     let name = create(&app, tenant, "Bounded", bounded).await;
     let execution = run(&member, &name, json!({"n": 1})).await;
+    wait_for(&member, &execution.name, ExecutionState::Waiting).await;
     let failed = wait_for(&member, &execution.name, ExecutionState::Failed).await;
     let error = failed.error.unwrap();
     assert_eq!(

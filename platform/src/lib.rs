@@ -14,6 +14,7 @@
 //! - [`idempotency`]: `Idempotency-Key`: answers replayed, reuse and concurrency refused.
 //! - [`client`]: channels to other suite services and authorised requests.
 //! - [`outbound`]: HTTP to user-chosen addresses, internal destinations refused (SSRF).
+//! - [`webhooks`]: Standard Webhooks: secrets, signing and verifying.
 //! - [`error`]: the error core of every service, `tonic::Status` with field violations and
 //!   reasons.
 //! - [`audit`]: the audit trail, one shape for every service.
@@ -53,6 +54,7 @@ pub mod suite;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod webhooks;
 pub mod wire;
 
 /// What the platform's macros expand to; not for direct use.

@@ -5,7 +5,7 @@
 //! unspecified, broadcast, multicast and benchmarking addresses, IPv4 within IPv6 included —
 //! checked on the address each name resolves to (not on the name), on every redirect, and on
 //! addresses written in URLs; the deployment may allow networks of its own
-//! (`WORKFLOW_HTTP_ALLOWED_NETWORKS`).
+//! (`WORKFLOW_HTTP_ALLOWED_NETWORKS`, `NOTIFY_WEBHOOK_ALLOWED_NETWORKS`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,7 +28,13 @@ impl NetworkPolicy {
 
     /// Whether a request may reach `ip`.
     pub fn permits(&self, ip: IpAddr) -> bool {
-        !is_internal(ip) || self.allowed.iter().any(|network| network.contains(&ip))
+        !is_internal(ip) || self.in_allowed_network(ip)
+    }
+
+    /// Whether `ip` is in one of the networks the deployment allows (an internal network it
+    /// trusts, where svc-notify's webhooks may go over plain http).
+    pub fn in_allowed_network(&self, ip: IpAddr) -> bool {
+        self.allowed.iter().any(|network| network.contains(&ip))
     }
 
     /// Refuses `url` unless it is http or https and, when its host is an address, a
@@ -216,7 +222,9 @@ mod tests {
         }
         let allowing = NetworkPolicy::new(vec!["10.0.0.0/8".parse().unwrap()]);
         assert!(allowing.permits("10.1.2.3".parse().unwrap()));
+        assert!(allowing.in_allowed_network("10.1.2.3".parse().unwrap()));
         assert!(!allowing.permits("192.168.1.1".parse().unwrap()));
+        assert!(!allowing.in_allowed_network("1.1.1.1".parse().unwrap()));
     }
 
     #[test]

@@ -170,7 +170,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("starting svc-ai")?;
     tasks.spawn(named(AI, ai.run_until_stopped(stopped(&shutdown))));
-    let notify = svc_notify::build(with_suite(&args, &verification)?, ports.take(NOTIFY))
+    let mut notify_config: svc_notify::Config = with_suite(&args, &verification)?;
+    notify_config.options.encryption_keys = Some(SecretString::from(state_secret(
+        &args.state_dir,
+        "notify-encryption-keys",
+        || platform::crypto::Sealer::generate_key_entry("dev"),
+    )?));
+    let notify = svc_notify::build(notify_config, ports.take(NOTIFY))
         .await
         .context("starting svc-notify")?;
     tasks.spawn(named(NOTIFY, notify.run_until_stopped(stopped(&shutdown))));

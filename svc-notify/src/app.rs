@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use platform::crypto::Sealer;
 use platform::db::Schema;
+use platform::live::Live;
 use platform::runtime::Runtime;
 use platform::server::Listeners;
 use platform::suite::NOTIFY;
@@ -11,8 +13,10 @@ use proto::formflow::notify::v1::notify_service_server::NotifyServiceServer;
 
 use crate::config::Config;
 use crate::grpc::NotifyApi;
+use crate::live::Inboxes;
 use crate::mailer::Mailer;
 use crate::operations::Notify;
+use crate::webhooks::Webhooks;
 use crate::worker::{Worker, WorkerSettings};
 
 /// Name of the service in logs, metrics and connection names.
@@ -28,12 +32,25 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         .smtp_url()?
         .map(|url| Mailer::new(&url, &options.email_from, options.send_timeout))
         .transpose()?;
+    let webhooks = options
+        .encryption_keys()?
+        .map(|keys| {
+            Webhooks::new(
+                Sealer::from_config("NOTIFY_ENCRYPTION_KEYS", &keys)?,
+                options.webhook_allowed_networks.clone(),
+                options.webhook_timeout,
+            )
+        })
+        .transpose()?;
     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
+    let inboxes = Inboxes::new(Live::new(connections.redis.clone()));
     let worker = Worker::new(
         connections.db.clone(),
         connections.outbox,
         &config.infra.amqp,
         mailer,
+        webhooks,
+        inboxes.clone(),
         WorkerSettings {
             concurrency: options.worker_concurrency,
             max_attempts: options.max_attempts,
@@ -43,7 +60,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
             overdue_after: options.overdue_after,
         },
     );
-    let notify = Notify::new(connections.db, worker.clone());
+    let notify = Notify::new(connections.db, worker.clone(), inboxes);
     let sweeper = worker.clone();
     let cleaner = notify.clone();
     runtime

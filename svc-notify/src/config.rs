@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use platform::config::{ServiceConfig, parse_duration, resolve_secret};
 use platform::suite::Notify;
 use secrecy::SecretString;
@@ -53,6 +54,25 @@ pub struct NotifyOptions {
     /// job lost between a commit and its publish).
     #[arg(long, env = "NOTIFY_OVERDUE_AFTER", default_value = "60s", value_parser = positive_duration)]
     pub overdue_after: Duration,
+    /// Keys sealing webhook endpoints' signing secrets at rest (AES-256-GCM): comma-separated
+    /// `id:base64` pairs of 32-byte keys, the first one sealing new secrets. Keep retired keys
+    /// in the list until every endpoint's secret was rotated under the new one. Unset, the
+    /// webhook channel is off: creating endpoints, rotating their secrets and sends to them
+    /// are refused.
+    #[arg(long, env = "NOTIFY_ENCRYPTION_KEYS", hide_env_values = true)]
+    pub encryption_keys: Option<SecretString>,
+    /// File holding NOTIFY_ENCRYPTION_KEYS.
+    #[arg(long, env = "NOTIFY_ENCRYPTION_KEYS_FILE")]
+    pub encryption_keys_file: Option<PathBuf>,
+    /// Internal networks (comma-separated CIDRs, e.g. `10.20.0.0/16`) that webhook endpoints
+    /// may reach, over https or plain http; loopback, private, link-local and metadata
+    /// addresses are refused otherwise, and other endpoints must be https.
+    #[arg(long, env = "NOTIFY_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',')]
+    pub webhook_allowed_networks: Vec<IpNet>,
+    /// How long a webhook endpoint has to answer a delivery before the attempt fails (and is
+    /// retried).
+    #[arg(long, env = "NOTIFY_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = positive_duration)]
+    pub webhook_timeout: Duration,
 }
 
 /// A duration of at least a second, as `30s` or `5m`.
@@ -74,6 +94,20 @@ impl NotifyOptions {
             self.smtp_url.as_ref(),
             self.smtp_url_file.as_ref(),
             "NOTIFY_SMTP_URL",
+            None,
+        )
+        .map(Some)
+    }
+
+    /// NOTIFY_ENCRYPTION_KEYS from the variable or its file; `None` when neither is set.
+    pub fn encryption_keys(&self) -> anyhow::Result<Option<SecretString>> {
+        if self.encryption_keys.is_none() && self.encryption_keys_file.is_none() {
+            return Ok(None);
+        }
+        resolve_secret(
+            self.encryption_keys.as_ref(),
+            self.encryption_keys_file.as_ref(),
+            "NOTIFY_ENCRYPTION_KEYS",
             None,
         )
         .map(Some)

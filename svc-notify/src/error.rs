@@ -28,6 +28,9 @@ pub enum Error {
     /// Only a failed delivery is retried by hand.
     #[error("the delivery is {0}: only a failed delivery can be retried")]
     DeliveryNotFailed(&'static str),
+    /// No such webhook endpoint in the tenant.
+    #[error("webhook endpoint {0} not found")]
+    WebhookEndpointNotFound(String),
     /// A send needs a channel this deployment has not configured.
     #[error("the {0} channel is not configured in this deployment")]
     ChannelOff(&'static str),
@@ -53,6 +56,9 @@ impl From<Error> for Status {
             }
             Error::InboxMessageNotFound(_) => {
                 status_with_reason(Code::NotFound, "INBOX_MESSAGE_NOT_FOUND", message)
+            }
+            Error::WebhookEndpointNotFound(_) => {
+                status_with_reason(Code::NotFound, "WEBHOOK_ENDPOINT_NOT_FOUND", message)
             }
             Error::DeliveryNotFailed(_) => {
                 status_with_reason(Code::FailedPrecondition, "DELIVERY_NOT_FAILED", message)

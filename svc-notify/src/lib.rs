@@ -1,9 +1,10 @@
 //! svc-notify tells people: notifications rendered from templates (or given inline) and
-//! delivered by email over SMTP and to users' in-app inboxes, each delivery a job retried with
-//! backoff, every attempt recorded, a failed one replayed by hand.
+//! delivered by email over SMTP, to users' in-app inboxes and to signed outbound webhook
+//! endpoints, each delivery a job retried with backoff, every attempt recorded, a failed one
+//! replayed by hand.
 //!
 //! It owns the Postgres schema `notify` (templates, notifications, deliveries and their
-//! attempts, inbox messages; with the platform's outbox, audit log, processed events,
+//! attempts, inbox messages, webhook endpoints; with the platform's outbox, audit log, processed events,
 //! idempotency keys and row-level security) and serves `NotifyService`
 //! (`proto/protos/formflow/notify/v1/`).
 //!
@@ -11,20 +12,24 @@
 //! - [`config`]: flags and environment variables.
 //! - [`grpc`]: the `NotifyService` handlers and wire conversions.
 //! - [`operations`]: who may do what, in which transaction.
-//! - [`domain`]: templates, notifications, deliveries, inbox messages.
+//! - [`domain`]: templates, notifications, deliveries, inbox messages, webhook endpoints.
 //! - [`store`]: the SQL.
 //! - [`worker`]: sending deliveries, retries, the sweeper.
 //! - [`mailer`]: the email channel over SMTP.
+//! - [`webhooks`]: the webhook channel: signed POSTs through the SSRF guard.
+//! - [`live`]: live inboxes over Redis pub/sub (StreamInbox).
 
 pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod live;
 pub mod mailer;
 mod metrics;
 pub mod operations;
 pub mod store;
+pub mod webhooks;
 pub mod worker;
 
 pub use app::{SERVICE_NAME, build};

@@ -24,14 +24,15 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
-/// Why an email was not sent.
+/// Why an attempt did not deliver (an email here; a webhook in `crate::webhooks`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendFailure {
     /// What happened (never the server's credentials).
     pub error: String,
-    /// The SMTP reply code, 0 when the server gave none.
+    /// The SMTP reply code or HTTP status, 0 when the server gave none.
     pub code: i32,
-    /// Whether trying again cannot help (a 5xx reply: no such mailbox, refused sender).
+    /// Whether trying again cannot help (an SMTP 5xx reply: no such mailbox, refused sender;
+    /// an HTTP 4xx other than 408 and 429).
     pub permanent: bool,
 }
 

@@ -8,13 +8,14 @@
 //!    row's is stale and dropped; one that comes before the delivery is due, or while another
 //!    worker's lease holds it, waits in a delay queue for the rest.
 //! 3. In-app: the inbox message and the delivered state are written in one transaction, so the
-//!    message arrives exactly once. Email: the attempt is recorded with a lease (a token bumped
-//!    on each take, fencing the holder's later write) and committed, the email sent, then the
-//!    outcome recorded if the lease still holds.
+//!    message arrives exactly once. Email and webhook: the attempt is recorded with a lease (a
+//!    token bumped on each take, fencing the holder's later write) and committed, the email
+//!    sent or the endpoint called, then the outcome recorded if the lease still holds.
 //! 4. A failed attempt is retried after `base × 2^(attempt-1)` (capped, up to 20 % jitter)
-//!    until the attempts run out or the failure is permanent (a 5xx reply); then the delivery
-//!    is FAILED — the dead letter RetryDelivery replays — and `notify.delivery.failed` is
-//!    emitted in the same transaction.
+//!    until the attempts run out or the failure is permanent (an SMTP 5xx reply; an HTTP 4xx
+//!    other than 408 and 429, a redirect, a refused address); then the delivery is FAILED —
+//!    the dead letter RetryDelivery replays — and `notify.delivery.failed` is emitted in the
+//!    same transaction.
 //! 5. A sweeper sends the job again for any delivery due for longer than
 //!    `NOTIFY_OVERDUE_AFTER` with no lease held: a message lost between a commit and its
 //!    publish, or a worker that died, costs a delay, never the delivery. An email whose worker
@@ -38,11 +39,13 @@ use tokio_util::sync::CancellationToken;
 use crate::app::SERVICE_NAME;
 use crate::domain::{
     Channel, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId, Notification,
-    Recipient,
+    Recipient, WebhookEndpoint,
 };
 use crate::grpc::convert;
+use crate::live::Inboxes;
 use crate::mailer::{Mailer, SendFailure};
-use crate::store::{self, AttemptEnd};
+use crate::store::{self, AttemptEnd, SealedSecrets};
+use crate::webhooks::Webhooks;
 
 /// Name of the work queue, under the deployment's prefix.
 pub const WORK_QUEUE: &str = "svc-notify.deliveries";
@@ -89,17 +92,23 @@ struct Inner {
     publisher: Publisher,
     queue: QueueNames,
     mailer: Option<Mailer>,
+    webhooks: Option<Webhooks>,
+    inboxes: Inboxes,
     settings: WorkerSettings,
 }
 
 impl Worker {
     /// A worker over `db`, enqueuing events in `outbox`, with RabbitMQ at `amqp`, sending
-    /// emails with `mailer` (none: the email channel is off).
+    /// emails with `mailer` (none: the email channel is off), calling webhook endpoints with
+    /// `webhooks` (none: the webhook channel is off), publishing new in-app messages to
+    /// `inboxes`.
     pub fn new(
         db: Db,
         outbox: Outbox,
         amqp: &AmqpConfig,
         mailer: Option<Mailer>,
+        webhooks: Option<Webhooks>,
+        inboxes: Inboxes,
         settings: WorkerSettings,
     ) -> Self {
         Worker {
@@ -110,6 +119,8 @@ impl Worker {
                 publisher: Publisher::new(amqp, SERVICE_NAME),
                 queue: Topology::new(amqp.amqp_prefix.clone()).queue(WORK_QUEUE),
                 mailer,
+                webhooks,
+                inboxes,
                 settings,
             }),
         }
@@ -120,8 +131,13 @@ impl Worker {
         match channel {
             Channel::InApp => true,
             Channel::Email => self.inner.mailer.is_some(),
-            Channel::Webhook => false,
+            Channel::Webhook => self.inner.webhooks.is_some(),
         }
+    }
+
+    /// The webhook channel, when this deployment has it (NOTIFY_ENCRYPTION_KEYS).
+    pub fn webhooks(&self) -> Option<&Webhooks> {
+        self.inner.webhooks.as_ref()
     }
 
     /// Sends the job of delivery `id` under `wake_token`, due after `delay`. A failure is only
@@ -262,6 +278,7 @@ impl Worker {
         let lease =
             store::start_attempt(&mut transaction, tenant, delivery.id, now, lease_until).await?;
         let attempt = delivery.attempt_count + 1;
+        let mut arrived = None;
         let result = match (&delivery.recipient, delivery.channel) {
             (Recipient::User(user), Channel::InApp) => {
                 let message = InboxMessage {
@@ -278,6 +295,7 @@ impl Worker {
                 };
                 store::insert_inbox_message(&mut transaction, tenant, *user, delivery.id, &message)
                     .await?;
+                arrived = Some((*user, message));
                 Ok(0)
             }
             (_, Channel::Email) => {
@@ -286,8 +304,21 @@ impl Worker {
                 transaction = self.inner.db.tenant_tx(tenant).await?;
                 sent
             }
-            (_, channel) => Err(SendFailure {
-                error: format!("{} deliveries are not sent yet", channel.as_str()),
+            (Recipient::WebhookEndpoint(endpoint), Channel::Webhook) => {
+                let endpoint =
+                    store::webhook_endpoint_with_secrets(&mut transaction, tenant, *endpoint)
+                        .await?;
+                transaction.commit().await?;
+                let sent = self.send_webhook(&delivery, &notification, endpoint).await;
+                transaction = self.inner.db.tenant_tx(tenant).await?;
+                sent
+            }
+            (recipient, channel) => Err(SendFailure {
+                error: format!(
+                    "a {} recipient does not receive {} deliveries",
+                    recipient.kind(),
+                    channel.as_str()
+                ),
                 code: 0,
                 permanent: true,
             }),
@@ -319,6 +350,9 @@ impl Worker {
         if end.state == DeliveryState::Failed {
             self.inner.outbox.notify();
         }
+        if let Some((user, message)) = &arrived {
+            self.inner.inboxes.publish(tenant, *user, Some(message));
+        }
         let outcome = match end.state {
             DeliveryState::Delivered => "delivered",
             DeliveryState::Pending => "retrying",
@@ -347,6 +381,31 @@ impl Worker {
         };
         mailer
             .send(delivery.id, &delivery.address, &notification.content)
+            .await
+    }
+
+    async fn send_webhook(
+        &self,
+        delivery: &Delivery,
+        notification: &Notification,
+        endpoint: Option<(WebhookEndpoint, SealedSecrets)>,
+    ) -> Result<i32, SendFailure> {
+        let Some(webhooks) = &self.inner.webhooks else {
+            return Err(SendFailure {
+                error: "the webhook channel is not configured (NOTIFY_ENCRYPTION_KEYS)".to_owned(),
+                code: 0,
+                permanent: true,
+            });
+        };
+        let Some((endpoint, secrets)) = endpoint else {
+            return Err(SendFailure {
+                error: "the webhook endpoint was deleted".to_owned(),
+                code: 0,
+                permanent: true,
+            });
+        };
+        webhooks
+            .send(delivery.id, notification, &endpoint, &secrets)
             .await
     }
 

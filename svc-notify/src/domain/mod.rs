@@ -1,14 +1,17 @@
 //! svc-notify's domain: what notifications are, independent of the wire and the database.
 //!
 //! - [`template`]: templates, their variables, checking and rendering them.
+//! - [`endpoint`]: webhook endpoints and the payload their deliveries post.
 //! - this module: notifications, their deliveries and attempts, inbox messages.
 
+pub mod endpoint;
 pub mod template;
 
 use chrono::{DateTime, Utc};
 use platform::context::{TenantId, UserId};
 use serde_json::{Map, Value};
 
+pub use endpoint::WebhookEndpoint;
 pub use template::{Content, Rendered, TemplateKey, Variable};
 
 platform::id!(
@@ -30,6 +33,11 @@ platform::id!(
     /// Identifies an in-app message.
     InboxMessageId,
     "inbox message id"
+);
+platform::id!(
+    /// Identifies a webhook endpoint.
+    WebhookEndpointId,
+    "webhook endpoint id"
 );
 
 /// Generates the `as_str`/`parse` pair of an enum stored as text.
@@ -105,7 +113,7 @@ pub enum DeliveryState {
     Failed,
     /// Not sent, for its suppression reason.
     Suppressed,
-    /// Not sent: its endpoint was deleted.
+    /// Not sent: its webhook endpoint was deleted.
     Cancelled,
 }
 
@@ -125,6 +133,8 @@ pub enum Recipient {
     User(UserId),
     /// An email address (already checked).
     Email(String),
+    /// A webhook endpoint of the tenant.
+    WebhookEndpoint(WebhookEndpointId),
 }
 
 impl Recipient {
@@ -133,6 +143,7 @@ impl Recipient {
         match self {
             Recipient::User(_) => "user",
             Recipient::Email(_) => "email",
+            Recipient::WebhookEndpoint(_) => "webhook_endpoint",
         }
     }
 
@@ -141,6 +152,7 @@ impl Recipient {
         match self {
             Recipient::User(user) => user.to_string(),
             Recipient::Email(address) => address.clone(),
+            Recipient::WebhookEndpoint(endpoint) => endpoint.to_string(),
         }
     }
 
@@ -149,6 +161,9 @@ impl Recipient {
         match kind {
             "user" => UserId::parse(value).ok().map(Recipient::User),
             "email" => Some(Recipient::Email(value.to_owned())),
+            "webhook_endpoint" => WebhookEndpointId::parse(value)
+                .ok()
+                .map(Recipient::WebhookEndpoint),
             _ => None,
         }
     }
@@ -158,6 +173,7 @@ impl Recipient {
         match self {
             Recipient::User(_) => &[Channel::InApp],
             Recipient::Email(_) => &[Channel::Email],
+            Recipient::WebhookEndpoint(_) => &[Channel::Webhook],
         }
     }
 
@@ -165,7 +181,9 @@ impl Recipient {
     pub fn takes(&self, channel: Channel) -> bool {
         matches!(
             (self, channel),
-            (Recipient::User(_), Channel::InApp) | (Recipient::Email(_), Channel::Email)
+            (Recipient::User(_), Channel::InApp)
+                | (Recipient::Email(_), Channel::Email)
+                | (Recipient::WebhookEndpoint(_), Channel::Webhook)
         )
     }
 }
@@ -364,9 +382,18 @@ mod tests {
         let email = Recipient::Email("ada@example.com".to_owned());
         assert!(user.takes(Channel::InApp) && !user.takes(Channel::Email));
         assert!(email.takes(Channel::Email) && !email.takes(Channel::InApp));
+        assert!(!user.takes(Channel::Webhook));
         assert_eq!(
             Recipient::from_stored(user.kind(), &user.value()),
             Some(user)
+        );
+        let endpoint = Recipient::WebhookEndpoint(WebhookEndpointId::generate());
+        assert!(endpoint.takes(Channel::Webhook) && !endpoint.takes(Channel::Email));
+        assert!(!email.takes(Channel::Webhook));
+        assert_eq!(endpoint.default_channels(), [Channel::Webhook]);
+        assert_eq!(
+            Recipient::from_stored(endpoint.kind(), &endpoint.value()),
+            Some(endpoint)
         );
         assert_eq!(Channel::parse("in_app"), Some(Channel::InApp));
         assert_eq!(DeliveryState::parse("nope"), None);

@@ -1,5 +1,7 @@
 //! Converting between the wire (`formflow.notify.v1`) and the domain: requests are validated
-//! here, every bad field listed at once.
+//! here, every bad field listed at once. Webhook endpoints' conversions are in [`webhooks`].
+
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -114,15 +116,18 @@ fn recipient_from_wire(
                 .check(&format!("{field}.email"), check_email(address))
                 .map(|()| Recipient::Email(address.to_owned()))
         }
-        Some(Target::WebhookEndpoint(_)) => {
-            violations.add(
-                format!("{field}.webhook_endpoint"),
-                "webhook endpoints are not built yet",
-            );
-            None
-        }
+        Some(Target::WebhookEndpoint(name)) => parse_resource_name(
+            violations,
+            &format!("{field}.webhook_endpoint"),
+            name,
+            "webhookEndpoints",
+        )
+        .map(Recipient::WebhookEndpoint),
         None => {
-            violations.add(field, "must name a user or an email address");
+            violations.add(
+                field,
+                "must name a user, an email address or a webhook endpoint",
+            );
             None
         }
     }
@@ -134,6 +139,9 @@ fn recipient_to_wire(recipient: &Recipient) -> wire::Recipient {
         target: Some(match recipient {
             Recipient::User(user) => Target::User(resource_name("users", user)),
             Recipient::Email(address) => Target::Email(address.clone()),
+            Recipient::WebhookEndpoint(endpoint) => {
+                Target::WebhookEndpoint(resource_name("webhookEndpoints", endpoint))
+            }
         }),
     }
 }

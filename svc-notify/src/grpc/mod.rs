@@ -8,8 +8,12 @@ use platform::context::RequestContext;
 use platform::wire::from_timestamp;
 use proto::formflow::notify::v1 as wire;
 use proto::formflow::notify::v1::notify_service_server::NotifyService;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
+use self::convert::webhooks;
 use crate::operations::Notify;
 use crate::store::Mark;
 
@@ -164,6 +168,16 @@ impl NotifyService for NotifyApi {
         }))
     }
 
+    async fn stream_inbox(
+        &self,
+        request: Request<wire::StreamInboxRequest>,
+    ) -> Answer<BoxStream<wire::StreamInboxResponse>> {
+        let context = RequestContext::of(&request)?;
+        let updates = self.notify.watch_inbox(context).await?;
+        let updates = ReceiverStream::new(updates).map(|update| update.map_err(Status::from));
+        Ok(Response::new(Box::pin(updates)))
+    }
+
     async fn archive_inbox_message(
         &self,
         request: Request<wire::ArchiveInboxMessageRequest>,
@@ -213,5 +227,84 @@ impl NotifyService for NotifyApi {
             &delivery,
             Vec::new(),
         )))
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        request: Request<wire::CreateWebhookEndpointRequest>,
+    ) -> Answer<wire::CreateWebhookEndpointResponse> {
+        let context = RequestContext::of(&request)?;
+        let new = webhooks::new_webhook_endpoint(request.get_ref().clone())?;
+        let (endpoint, secret) = self.notify.create_webhook_endpoint(context, new).await?;
+        Ok(Response::new(wire::CreateWebhookEndpointResponse {
+            webhook_endpoint: Some(webhooks::webhook_endpoint_to_proto(&endpoint)),
+            secret,
+        }))
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        request: Request<wire::GetWebhookEndpointRequest>,
+    ) -> Answer<wire::WebhookEndpoint> {
+        let context = RequestContext::of(&request)?;
+        let id = webhooks::webhook_endpoint_name(&request.get_ref().name)?;
+        let endpoint = self.notify.get_webhook_endpoint(context, id).await?;
+        Ok(Response::new(webhooks::webhook_endpoint_to_proto(
+            &endpoint,
+        )))
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        request: Request<wire::ListWebhookEndpointsRequest>,
+    ) -> Answer<wire::ListWebhookEndpointsResponse> {
+        let context = RequestContext::of(&request)?;
+        let (after, size) = webhooks::list_webhook_endpoints_request(request.get_ref())?;
+        let page = self
+            .notify
+            .list_webhook_endpoints(context, after, size)
+            .await?;
+        Ok(Response::new(webhooks::webhook_endpoints_page(&page)))
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        request: Request<wire::UpdateWebhookEndpointRequest>,
+    ) -> Answer<wire::WebhookEndpoint> {
+        let context = RequestContext::of(&request)?;
+        let (id, changes) = webhooks::webhook_endpoint_changes(request.get_ref().clone())?;
+        let endpoint = self
+            .notify
+            .update_webhook_endpoint(context, id, changes)
+            .await?;
+        Ok(Response::new(webhooks::webhook_endpoint_to_proto(
+            &endpoint,
+        )))
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        request: Request<wire::DeleteWebhookEndpointRequest>,
+    ) -> Answer<pbjson_types::Empty> {
+        let context = RequestContext::of(&request)?;
+        let id = webhooks::webhook_endpoint_name(&request.get_ref().name)?;
+        self.notify.delete_webhook_endpoint(context, id).await?;
+        Ok(Response::new(pbjson_types::Empty {}))
+    }
+
+    async fn rotate_webhook_endpoint_secret(
+        &self,
+        request: Request<wire::RotateWebhookEndpointSecretRequest>,
+    ) -> Answer<wire::RotateWebhookEndpointSecretResponse> {
+        let context = RequestContext::of(&request)?;
+        let (id, grace_period) = webhooks::rotate_request(request.get_ref())?;
+        let (endpoint, secret) = self
+            .notify
+            .rotate_webhook_secret(context, id, grace_period)
+            .await?;
+        Ok(Response::new(wire::RotateWebhookEndpointSecretResponse {
+            webhook_endpoint: Some(webhooks::webhook_endpoint_to_proto(&endpoint)),
+            secret,
+        }))
     }
 }

@@ -1,8 +1,11 @@
-//! The caller's in-app inbox: reading, marking read, archiving. Only a user signed in to the
-//! tenant has one; another user's message is NOT_FOUND.
+//! The caller's in-app inbox: reading, marking read, archiving, streaming. Only a user signed
+//! in to the tenant has one; another user's message is NOT_FOUND. Every change is published
+//! to the user's live streams after its commit.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use platform::context::{RequestContext, TenantId, UserId};
+use proto::formflow::notify::v1 as wire;
+use tokio::sync::mpsc;
 
 use super::Notify;
 use crate::domain::{InboxMessage, InboxMessageId};
@@ -80,9 +83,12 @@ impl Notify {
         let (user, tenant) = owner(context)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let now = Utc::now().trunc_subsecs(6);
-        let message = store::mark_message(&mut transaction, tenant, user, id, mark, now).await?;
+        let message = store::mark_message(&mut transaction, tenant, user, id, mark, now)
+            .await?
+            .ok_or_else(|| Error::InboxMessageNotFound(name(id)))?;
         transaction.commit().await?;
-        message.ok_or_else(|| Error::InboxMessageNotFound(name(id)))
+        self.inboxes.publish(tenant, user, Some(&message));
+        Ok(message)
     }
 
     /// Marks every unread message of the caller's inbox that arrived before `before` read.
@@ -96,7 +102,25 @@ impl Notify {
         let now = Utc::now().trunc_subsecs(6);
         let marked = store::mark_all_read(&mut transaction, tenant, user, before, now).await?;
         transaction.commit().await?;
+        if marked > 0 {
+            self.inboxes.publish(tenant, user, None);
+        }
         Ok(marked)
+    }
+
+    /// The caller's inbox, live: its unread count, then each new or changed message.
+    pub async fn watch_inbox(
+        &self,
+        context: &RequestContext,
+    ) -> Result<mpsc::Receiver<Result<wire::StreamInboxResponse, Error>>, Error> {
+        let (user, tenant) = owner(context)?;
+        let subscription = self.inboxes.subscribe(tenant, user).await;
+        Ok(crate::live::watch(
+            self.db.clone(),
+            tenant,
+            user,
+            subscription,
+        ))
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`templates`]: create, read, list, update, delete, preview.
 //! - [`send`]: accepting a notification: rendering, recipients × channels, dedup; reading it.
 //! - [`deliveries`]: listing and reading deliveries, retrying a failed one.
+//! - [`endpoints`]: webhook endpoints and their secrets.
 //! - [`inbox`]: the caller's in-app messages.
 //!
 //! Tenants: a resource of another tenant is NOT_FOUND whatever the caller may do, since every
@@ -11,6 +12,7 @@
 //! only.
 
 mod deliveries;
+mod endpoints;
 mod inbox;
 mod send;
 mod templates;
@@ -22,31 +24,37 @@ use platform::idempotency::Idempotency;
 use sqlx::PgConnection;
 
 pub use deliveries::DeliveryPage;
+pub use endpoints::{NewWebhookEndpoint, WebhookEndpointChanges, WebhookEndpointPage};
 pub use inbox::InboxPage;
 pub use send::{Body, NewNotification};
 pub use templates::{NewTemplate, PreviewSource, TemplateChanges, TemplatePage, TemplateRef};
 
 use crate::app::SCHEMA;
 use crate::error::Error;
+use crate::live::Inboxes;
 use crate::worker::Worker;
 
-/// The notify operations, over the service's database and the delivery worker.
+/// The notify operations, over the service's database, the delivery worker and the live
+/// inboxes.
 #[derive(Debug, Clone)]
 pub struct Notify {
     db: Db,
     audit: AuditLog,
     idempotency: Idempotency,
     worker: Worker,
+    inboxes: Inboxes,
 }
 
 impl Notify {
-    /// Operations over `db`, queuing deliveries on `worker`.
-    pub fn new(db: Db, worker: Worker) -> Self {
+    /// Operations over `db`, queuing deliveries on `worker`, publishing inbox changes to
+    /// `inboxes`.
+    pub fn new(db: Db, worker: Worker, inboxes: Inboxes) -> Self {
         Self {
             db,
             audit: AuditLog::new(SCHEMA.name),
             idempotency: Idempotency::new(SCHEMA.name),
             worker,
+            inboxes,
         }
     }
 

@@ -1,11 +1,11 @@
 //! Accepting a notification: rendering its content once, one delivery per recipient and
 //! channel, deduplication; reading a notification with its deliveries.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use platform::context::{Permission, RequestContext};
+use platform::context::{Permission, RequestContext, TenantId};
 use platform::error::FieldViolations;
 use platform::idempotency::{Claim, canonical_json};
 use proto::formflow::notify::v1 as wire;
@@ -16,7 +16,7 @@ use super::templates::{TemplateRef, find};
 use crate::domain::template;
 use crate::domain::{
     Channel, Content, Delivery, DeliveryId, DeliveryState, Notification, NotificationId, Priority,
-    Recipient, Source,
+    Recipient, Source, WebhookEndpoint, WebhookEndpointId,
 };
 use crate::error::Error;
 use crate::grpc::convert;
@@ -116,6 +116,7 @@ impl Notify {
             created_at: now,
         };
         let targets = self.targets(&new, &notification.content)?;
+        let endpoints = endpoints_named(&mut transaction, tenant, &new.recipients).await?;
         if !store::insert_notification(&mut transaction, &notification).await? {
             // Another call with the same transaction id won the race: answer its notification.
             transaction.rollback().await?;
@@ -134,7 +135,14 @@ impl Notify {
         }
         let mut deliveries = Vec::with_capacity(targets.len());
         for (position, (recipient, channel)) in targets.into_iter().enumerate() {
+            let unwanted = match &recipient {
+                Recipient::WebhookEndpoint(id) => endpoints
+                    .get(id)
+                    .and_then(|endpoint| endpoint.suppression(&notification.topic)),
+                Recipient::User(_) | Recipient::Email(_) => None,
+            };
             let duplicate = match &new.dedup {
+                Some(_) if unwanted.is_some() => false,
                 Some((key, window)) => {
                     let since = now - chrono::Duration::from_std(*window).unwrap_or_default();
                     store::sent_under_dedup_key(
@@ -149,6 +157,7 @@ impl Notify {
                 }
                 None => false,
             };
+            let suppression = unwanted.or(duplicate.then_some("DUPLICATE"));
             let delivery = Delivery {
                 id: DeliveryId::generate(),
                 tenant_id: tenant,
@@ -157,21 +166,21 @@ impl Notify {
                 channel,
                 address: match &recipient {
                     Recipient::Email(address) => address.clone(),
-                    Recipient::User(_) => String::new(),
+                    Recipient::User(_) | Recipient::WebhookEndpoint(_) => String::new(),
                 },
                 recipient,
-                state: if duplicate {
+                state: if suppression.is_some() {
                     DeliveryState::Suppressed
                 } else {
                     DeliveryState::Pending
                 },
-                suppression_reason: if duplicate { "DUPLICATE" } else { "" }.to_owned(),
+                suppression_reason: suppression.unwrap_or_default().to_owned(),
                 topic: notification.topic.clone(),
                 priority: notification.priority,
                 attempt_count: 0,
                 last_error: String::new(),
                 last_response_code: 0,
-                next_attempt_at: (!duplicate).then_some(now),
+                next_attempt_at: suppression.is_none().then_some(now),
                 created_at: now,
                 delivered_at: None,
             };
@@ -181,8 +190,8 @@ impl Notify {
                 notification.dedup_key.as_deref(),
             )
             .await?;
-            if duplicate {
-                crate::metrics::suppressed(channel, "DUPLICATE");
+            if let Some(reason) = suppression {
+                crate::metrics::suppressed(channel, reason);
             }
             deliveries.push(delivery);
         }
@@ -240,6 +249,9 @@ impl Notify {
                         Recipient::Email(_) => {
                             "an email address receives email, which the channels asked for leave out"
                         }
+                        Recipient::WebhookEndpoint(_) => {
+                            "a webhook endpoint receives webhooks, which the channels asked for leave out"
+                        }
                     },
                 );
             }
@@ -288,6 +300,44 @@ impl Notify {
         transaction.commit().await?;
         Ok((notification, deliveries))
     }
+}
+
+/// The webhook endpoints among `recipients`, by id; a violation for each that `tenant` does
+/// not have.
+async fn endpoints_named(
+    connection: &mut sqlx::PgConnection,
+    tenant: TenantId,
+    recipients: &[Recipient],
+) -> Result<HashMap<WebhookEndpointId, WebhookEndpoint>, Error> {
+    let named: Vec<(usize, WebhookEndpointId)> = recipients
+        .iter()
+        .enumerate()
+        .filter_map(|(index, recipient)| match recipient {
+            Recipient::WebhookEndpoint(id) => Some((index, *id)),
+            Recipient::User(_) | Recipient::Email(_) => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<WebhookEndpointId> = named.iter().map(|(_, id)| *id).collect();
+    let found: HashMap<WebhookEndpointId, WebhookEndpoint> =
+        store::webhook_endpoints_among(connection, tenant, &ids)
+            .await?
+            .into_iter()
+            .map(|endpoint| (endpoint.id, endpoint))
+            .collect();
+    let mut violations = FieldViolations::new();
+    for (index, id) in named {
+        if !found.contains_key(&id) {
+            violations.add(
+                format!("recipients[{index}].webhook_endpoint"),
+                format!("no webhook endpoint webhookEndpoints/{id} in this tenant"),
+            );
+        }
+    }
+    violations.into_result()?;
+    Ok(found)
 }
 
 /// The response of a send.

@@ -116,6 +116,33 @@ pub async fn list_inbox(
     rows.into_iter().map(InboxMessage::try_from).collect()
 }
 
+/// Up to `limit` messages of the inbox of `user` that arrived after `after`, oldest first.
+pub async fn inbox_arrivals(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    user: UserId,
+    after: Option<(DateTime<Utc>, InboxMessageId)>,
+    limit: i64,
+) -> anyhow::Result<Vec<InboxMessage>> {
+    let rows = sqlx::query_as!(
+        MessageRow,
+        "SELECT id, notification_id, topic, title, body, link, priority, read_at, archived_at, \
+             created_at \
+         FROM notify.inbox_messages \
+         WHERE tenant_id = $1 AND user_id = $2 \
+           AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4)) \
+         ORDER BY created_at, id LIMIT $5",
+        tenant.as_uuid(),
+        user.as_uuid(),
+        after.map(|(time, _)| time),
+        after.map(|(_, id)| id.as_uuid()),
+        limit,
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(InboxMessage::try_from).collect()
+}
+
 /// Unread messages in the inbox of `user`, archived ones left out.
 pub async fn unread_count(
     connection: &mut PgConnection,

@@ -5,12 +5,15 @@
 //!
 //! - this module: templates and notifications.
 //! - [`deliveries`]: deliveries, their attempts and the worker's leases.
+//! - [`endpoints`]: webhook endpoints and their sealed secrets.
 //! - [`inbox`]: users' in-app messages.
 
 mod deliveries;
+mod endpoints;
 mod inbox;
 
 pub use deliveries::*;
+pub use endpoints::*;
 pub use inbox::*;
 
 use anyhow::Context;

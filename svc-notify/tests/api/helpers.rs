@@ -19,6 +19,7 @@ pub(crate) struct TestApp {
     pub(crate) infra: TestInfra,
     pub(crate) keys: TestKeys,
     pub(crate) smtp: SmtpServer,
+    config: svc_notify::Config,
     server: TestServer,
 }
 
@@ -44,22 +45,46 @@ impl TestApp {
         config.options.send_timeout = Duration::from_secs(5);
         config.options.lease = Duration::from_secs(2);
         config.options.overdue_after = Duration::from_secs(2);
+        config.options.encryption_keys = Some(SecretString::from(
+            platform::crypto::Sealer::generate_key_entry("test"),
+        ));
+        // The tests' webhook receivers listen on loopback.
+        config.options.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+        config.options.webhook_timeout = Duration::from_secs(5);
         configure(&mut config);
-        let server = TestServer::start(|listeners| svc_notify::build(config, listeners)).await;
+        let server = TestServer::start({
+            let config = config.clone();
+            |listeners| svc_notify::build(config, listeners)
+        })
+        .await;
         TestApp {
             infra,
             keys,
             smtp,
+            config,
             server,
         }
     }
 
+    /// Another replica of the service, over the same database, queues and Redis.
+    pub(crate) async fn replica(&self) -> TestServer {
+        let config = self.config.clone();
+        TestServer::start(|listeners| svc_notify::build(config, listeners)).await
+    }
+
+    /// Another replica as [`TestApp::replica`], its configuration changed by `configure`.
+    pub(crate) async fn replica_with(
+        &self,
+        configure: impl FnOnce(&mut svc_notify::Config),
+    ) -> TestServer {
+        let mut config = self.config.clone();
+        configure(&mut config);
+        TestServer::start(|listeners| svc_notify::build(config, listeners)).await
+    }
+
     /// A client sending `token` (none: anonymous), routed to `tenant` as the gateway would.
     pub(crate) fn client(&self, token: Option<&str>, routed: Option<TenantId>) -> Client {
-        NotifyServiceClient::with_interceptor(
-            self.server.channel(),
-            CallMetadata::new(token, routed),
-        )
+        client_of(&self.server, token, routed)
     }
 
     /// A user with `role` in `tenant`, routed there.
@@ -69,10 +94,15 @@ impl TestApp {
 
     /// The user `user` (a member) of `tenant`, routed there: the owner of an inbox.
     pub(crate) fn as_user(&self, tenant: TenantId, user: UserId) -> Client {
+        self.client(Some(&self.token_of(tenant, user)), Some(tenant))
+    }
+
+    /// A token of the user `user`, a member of `tenant`.
+    pub(crate) fn token_of(&self, tenant: TenantId, user: UserId) -> String {
         let mut claims = self.keys.claims(&user.to_string());
         claims.tid = Some(tenant.to_string());
         claims.role = Some(Role::Member.as_str().to_owned());
-        self.client(Some(&self.keys.sign(&claims)), Some(tenant))
+        self.keys.sign(&claims)
     }
 
     /// A member of `tenant`.
@@ -124,6 +154,15 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A client of `server` sending `token`, routed to `tenant`.
+pub(crate) fn client_of(
+    server: &TestServer,
+    token: Option<&str>,
+    routed: Option<TenantId>,
+) -> Client {
+    NotifyServiceClient::with_interceptor(server.channel(), CallMetadata::new(token, routed))
 }
 
 /// A user recipient.

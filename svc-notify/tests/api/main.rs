@@ -1,8 +1,10 @@
 //! svc-notify's API tests: the service over real Postgres, Redis and RabbitMQ, sending email to
-//! a real SMTP server on loopback.
+//! a real SMTP server on loopback and webhooks to HTTP receivers on loopback.
 
 mod delivery;
 mod helpers;
 mod isolation;
+mod live;
 mod send;
 mod templates;
+mod webhooks;

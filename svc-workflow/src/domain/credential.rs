@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
 use secrecy::{ExposeSecret, SecretString};
@@ -174,7 +173,7 @@ impl CredentialValue {
             }
             CredentialType::WebhookSecret => {
                 if let Some(secret) = credential.get("secret")
-                    && webhook_secret_bytes(secret).is_none()
+                    && platform::webhooks::secret_bytes(secret).is_none()
                 {
                     problems.push((
                         "secret".to_owned(),
@@ -207,15 +206,6 @@ impl CredentialValue {
     }
 }
 
-/// The key bytes of a Standard Webhooks secret, `whsec_` and base64 (the prefix optional).
-pub fn webhook_secret_bytes(secret: &str) -> Option<Vec<u8>> {
-    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    (24..=64).contains(&bytes.len()).then_some(bytes)
-}
-
 /// A credential, without its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
@@ -237,6 +227,7 @@ pub struct Credential {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
     use serde_json::json;
 
     use super::*;
@@ -304,7 +295,7 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode([7_u8; 32])
         );
         assert!(parse(CredentialType::WebhookSecret, json!({"secret": secret})).is_ok());
-        assert_eq!(webhook_secret_bytes(&secret), Some(vec![7; 32]));
+        assert_eq!(platform::webhooks::secret_bytes(&secret), Some(vec![7; 32]));
         assert_eq!(
             keys(parse(
                 CredentialType::WebhookSecret,

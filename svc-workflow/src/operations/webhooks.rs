@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 
 use super::Workflows;
 use super::workflows::load;
-use crate::domain::credential::webhook_secret_bytes;
 use crate::domain::execution::{Execution, ExecutionId, ExecutionState, TriggerKind};
 use crate::domain::webhook::{self, Signed};
 use crate::domain::{CredentialId, CredentialType, CredentialValue, WorkflowId};
@@ -92,7 +91,7 @@ impl Workflows {
                     .ok()?;
                 let value: Map<String, Value> = serde_json::from_slice(&json).ok()?;
                 let value = CredentialValue::parse(CredentialType::WebhookSecret, value).ok()?;
-                webhook_secret_bytes(value.get("secret")?)
+                platform::webhooks::secret_bytes(value.get("secret")?)
             })
             .collect();
         let signed = Signed {

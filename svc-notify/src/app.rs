@@ -11,6 +11,7 @@ use platform::server::Listeners;
 use platform::suite::NOTIFY;
 use proto::formflow::notify::v1::notify_service_server::NotifyServiceServer;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::grpc::NotifyApi;
 use crate::live::Inboxes;
@@ -27,6 +28,15 @@ pub static SCHEMA: Schema = Schema::new(NOTIFY, sqlx::migrate!());
 /// Connects to Postgres (migrating it), Redis and RabbitMQ, and readies the API on
 /// `listeners`; nothing is served until the runtime runs.
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
+    build_with_clock(config, listeners, Clock::system()).await
+}
+
+/// [`build`] deciding quiet hours and due dates by `clock` (tests shift it).
+pub async fn build_with_clock(
+    config: Config,
+    listeners: Listeners,
+    clock: Clock,
+) -> anyhow::Result<Runtime> {
     let options = &config.options;
     let mailer = options
         .smtp_url()?
@@ -58,9 +68,10 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
             retry_max: options.retry_max,
             lease: options.lease,
             overdue_after: options.overdue_after,
+            clock,
         },
     );
-    let notify = Notify::new(connections.db, worker.clone(), inboxes);
+    let notify = Notify::new(connections.db, worker.clone(), inboxes, clock);
     let sweeper = worker.clone();
     let cleaner = notify.clone();
     runtime

@@ -16,10 +16,12 @@
 //! - [`store`]: the SQL.
 //! - [`worker`]: sending deliveries, retries, the sweeper.
 //! - [`mailer`]: the email channel over SMTP.
+//! - [`clock`]: the time decisions are made by.
 //! - [`webhooks`]: the webhook channel: signed POSTs through the SSRF guard.
 //! - [`live`]: live inboxes over Redis pub/sub (StreamInbox).
 
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -2,8 +2,9 @@
 //! exponential backoff and jitter.
 //!
 //! How a delivery moves (the deliveries table is its own outbox):
-//! 1. It is inserted pending and due now; after the commit a job message naming it and its
-//!    wake token goes to the work queue `{prefix}.svc-notify.deliveries`.
+//! 1. It is inserted pending and due now — or deferred, due when its recipient's quiet hours
+//!    end; after the commit a job message naming it and its wake token goes to the work queue
+//!    `{prefix}.svc-notify.deliveries` (through a delay queue until it is due).
 //! 2. A worker takes the message and locks the row. A message whose wake token is not the
 //!    row's is stale and dropped; one that comes before the delivery is due, or while another
 //!    worker's lease holds it, waits in a delay queue for the rest.
@@ -25,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use lapin::message::Delivery as AmqpDelivery;
 use platform::amqp::{Consumer, Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
 use platform::config::AmqpConfig;
@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::SERVICE_NAME;
+use crate::clock::Clock;
 use crate::domain::{
     Channel, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId, Notification,
     Recipient, WebhookEndpoint,
@@ -65,6 +66,8 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// How long a delivery may stay due without a worker before its job is sent again.
     pub overdue_after: Duration,
+    /// The time due dates are read by.
+    pub clock: Clock,
 }
 
 /// The message that asks a worker to send a delivery.
@@ -216,8 +219,14 @@ impl Worker {
     /// Sends the jobs of deliveries overdue with no worker again.
     pub async fn send_overdue(&self) -> anyhow::Result<()> {
         let mut transaction = self.inner.db.platform_tx().await?;
-        let overdue =
-            store::take_overdue(&mut transaction, self.inner.settings.overdue_after, 500).await?;
+        let settings = &self.inner.settings;
+        let overdue = store::take_overdue(
+            &mut transaction,
+            settings.clock.now(),
+            settings.overdue_after,
+            500,
+        )
+        .await?;
         transaction.commit().await?;
         for job in overdue {
             tracing::info!(delivery = %job.id, "sending an overdue delivery's job again");
@@ -250,10 +259,15 @@ impl Worker {
         else {
             return Ok(());
         };
-        if delivery.state != DeliveryState::Pending || ledger.wake_token != job.wake_token {
+        let due = matches!(
+            delivery.state,
+            DeliveryState::Pending | DeliveryState::Deferred
+        );
+        if !due || ledger.wake_token != job.wake_token {
             return Ok(());
         }
-        let now = Utc::now();
+        let clock = self.inner.settings.clock;
+        let now = clock.now();
         let not_before = ledger
             .lease_until
             .into_iter()
@@ -262,7 +276,7 @@ impl Worker {
             .max();
         if let Some(at) = not_before {
             transaction.rollback().await?;
-            self.dispatch(tenant, delivery.id, job.wake_token, until(at))
+            self.dispatch(tenant, delivery.id, job.wake_token, clock.until(at))
                 .await;
             return Ok(());
         }
@@ -361,7 +375,7 @@ impl Worker {
         let seconds = (end.at - now).num_milliseconds() as f64 / 1_000.0;
         crate::metrics::attempt_ended(delivery.channel, outcome, seconds);
         if let Some(next) = end.next_attempt_at {
-            self.dispatch(tenant, delivery.id, wake_token, until(next))
+            self.dispatch(tenant, delivery.id, wake_token, clock.until(next))
                 .await;
         }
         Ok(())
@@ -411,7 +425,7 @@ impl Worker {
 
     /// How attempt number `attempt` ended, and what becomes of the delivery.
     fn outcome(&self, attempt: i32, result: Result<i32, SendFailure>) -> AttemptEnd {
-        let at = Utc::now();
+        let at = self.inner.settings.clock.now();
         match result {
             Ok(code) => AttemptEnd {
                 at,
@@ -456,9 +470,4 @@ impl Worker {
 /// `text` cut to at most `max` characters.
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
-}
-
-/// The time left until `at`, zero if past.
-fn until(at: DateTime<Utc>) -> Duration {
-    (at - Utc::now()).to_std().unwrap_or_default()
 }

@@ -2,9 +2,11 @@
 //!
 //! - [`template`]: templates, their variables, checking and rendering them.
 //! - [`endpoint`]: webhook endpoints and the payload their deliveries post.
+//! - [`preferences`]: users' and tenants' preferences and what they decide for a delivery.
 //! - this module: notifications, their deliveries and attempts, inbox messages.
 
 pub mod endpoint;
+pub mod preferences;
 pub mod template;
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,7 @@
 //! Converting between the wire (`formflow.notify.v1`) and the domain: requests are validated
 //! here, every bad field listed at once. Webhook endpoints' conversions are in [`webhooks`].
 
+pub mod preferences;
 pub mod webhooks;
 
 use std::time::Duration;

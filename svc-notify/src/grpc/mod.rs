@@ -16,6 +16,8 @@ use tonic::{Request, Response, Status};
 use self::convert::webhooks;
 use crate::operations::Notify;
 use crate::store::Mark;
+use crate::store::Owner;
+use convert::preferences::{preference_changes, preferences_to_proto};
 
 /// The `NotifyService` implementation.
 #[derive(Debug, Clone)]
@@ -189,6 +191,61 @@ impl NotifyService for NotifyApi {
             .mark_inbox_message(context, id, Mark::Archived)
             .await?;
         Ok(Response::new(convert::inbox_message_to_proto(&message)))
+    }
+
+    async fn get_preferences(
+        &self,
+        request: Request<wire::GetPreferencesRequest>,
+    ) -> Answer<wire::NotificationPreferences> {
+        let context = RequestContext::of(&request)?;
+        let (owner, stored) = self.notify.get_preferences(context).await?;
+        Ok(Response::new(preferences_to_proto(
+            owner.resource_name(),
+            &stored,
+        )))
+    }
+
+    async fn update_preferences(
+        &self,
+        request: Request<wire::UpdatePreferencesRequest>,
+    ) -> Answer<wire::NotificationPreferences> {
+        let context = RequestContext::of(&request)?;
+        let request = request.get_ref().clone();
+        let changes = preference_changes(request.preferences, request.update_mask.as_ref())?;
+        let (owner, stored) = self.notify.update_preferences(context, changes).await?;
+        Ok(Response::new(preferences_to_proto(
+            owner.resource_name(),
+            &stored,
+        )))
+    }
+
+    async fn get_tenant_preferences(
+        &self,
+        request: Request<wire::GetTenantPreferencesRequest>,
+    ) -> Answer<wire::NotificationPreferences> {
+        let context = RequestContext::of(&request)?;
+        let stored = self.notify.get_tenant_preferences(context).await?;
+        Ok(Response::new(preferences_to_proto(
+            Owner::Tenant.resource_name(),
+            &stored,
+        )))
+    }
+
+    async fn update_tenant_preferences(
+        &self,
+        request: Request<wire::UpdateTenantPreferencesRequest>,
+    ) -> Answer<wire::NotificationPreferences> {
+        let context = RequestContext::of(&request)?;
+        let request = request.get_ref().clone();
+        let changes = preference_changes(request.preferences, request.update_mask.as_ref())?;
+        let stored = self
+            .notify
+            .update_tenant_preferences(context, changes)
+            .await?;
+        Ok(Response::new(preferences_to_proto(
+            Owner::Tenant.resource_name(),
+            &stored,
+        )))
     }
 
     async fn list_deliveries(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use platform::context::{Permission, RequestContext};
 use serde_json::Value;
 
@@ -70,7 +70,7 @@ impl Notify {
     ) -> Result<Delivery, Error> {
         let tenant = context.authorize(Permission::NotificationsManage)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let now = Utc::now().trunc_subsecs(6);
+        let now = self.clock.now();
         let Some(wake_token) = store::requeue_failed(&mut transaction, tenant, id, now).await?
         else {
             let delivery = store::get_delivery(&mut transaction, tenant, id)

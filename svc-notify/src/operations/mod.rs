@@ -14,6 +14,7 @@
 mod deliveries;
 mod endpoints;
 mod inbox;
+mod preferences;
 mod send;
 mod templates;
 
@@ -26,10 +27,12 @@ use sqlx::PgConnection;
 pub use deliveries::DeliveryPage;
 pub use endpoints::{NewWebhookEndpoint, WebhookEndpointChanges, WebhookEndpointPage};
 pub use inbox::InboxPage;
+pub use preferences::PreferenceChanges;
 pub use send::{Body, NewNotification};
 pub use templates::{NewTemplate, PreviewSource, TemplateChanges, TemplatePage, TemplateRef};
 
 use crate::app::SCHEMA;
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::live::Inboxes;
 use crate::worker::Worker;
@@ -43,18 +46,20 @@ pub struct Notify {
     idempotency: Idempotency,
     worker: Worker,
     inboxes: Inboxes,
+    clock: Clock,
 }
 
 impl Notify {
     /// Operations over `db`, queuing deliveries on `worker`, publishing inbox changes to
-    /// `inboxes`.
-    pub fn new(db: Db, worker: Worker, inboxes: Inboxes) -> Self {
+    /// `inboxes`, deciding quiet hours by `clock`.
+    pub fn new(db: Db, worker: Worker, inboxes: Inboxes, clock: Clock) -> Self {
         Self {
             db,
             audit: AuditLog::new(SCHEMA.name),
             idempotency: Idempotency::new(SCHEMA.name),
             worker,
             inboxes,
+            clock,
         }
     }
 

@@ -1,11 +1,12 @@
 //! Accepting a notification: rendering its content once, one delivery per recipient and
-//! channel, deduplication; reading a notification with its deliveries.
+//! channel, the recipients' preferences (suppressed, or deferred past quiet hours),
+//! deduplication; reading a notification with its deliveries.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
-use platform::context::{Permission, RequestContext, TenantId};
+use chrono::{DateTime, Utc};
+use platform::context::{Permission, RequestContext, TenantId, UserId};
 use platform::error::FieldViolations;
 use platform::idempotency::{Claim, canonical_json};
 use proto::formflow::notify::v1 as wire;
@@ -13,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::Notify;
 use super::templates::{TemplateRef, find};
+use crate::domain::preferences::{Decision, Preferences};
 use crate::domain::template;
 use crate::domain::{
     Channel, Content, Delivery, DeliveryId, DeliveryState, Notification, NotificationId, Priority,
@@ -98,7 +100,7 @@ impl Notify {
             }
             Body::Inline(content) => (None, template::render_inline(content, &new.data)?),
         };
-        let now = Utc::now().trunc_subsecs(6);
+        let now = self.clock.now();
         let notification = Notification {
             id: NotificationId::generate(),
             tenant_id: tenant,
@@ -133,13 +135,20 @@ impl Notify {
             transaction.commit().await?;
             return Ok(answer(&first, &deliveries, true));
         }
+        let preferences = Recipients::preferences(&mut transaction, tenant, &targets).await?;
         let mut deliveries = Vec::with_capacity(targets.len());
         for (position, (recipient, channel)) in targets.into_iter().enumerate() {
+            let decision = match &recipient {
+                Recipient::User(user) => preferences.decide(*user, channel, &notification, now),
+                Recipient::Email(_) | Recipient::WebhookEndpoint(_) => Decision::Send,
+            };
             let unwanted = match &recipient {
                 Recipient::WebhookEndpoint(id) => endpoints
                     .get(id)
                     .and_then(|endpoint| endpoint.suppression(&notification.topic)),
-                Recipient::User(_) | Recipient::Email(_) => None,
+                Recipient::User(_) | Recipient::Email(_) => {
+                    (decision == Decision::Suppress).then_some("PREFERENCES")
+                }
             };
             let duplicate = match &new.dedup {
                 Some(_) if unwanted.is_some() => false,
@@ -169,10 +178,10 @@ impl Notify {
                     Recipient::User(_) | Recipient::WebhookEndpoint(_) => String::new(),
                 },
                 recipient,
-                state: if suppression.is_some() {
-                    DeliveryState::Suppressed
-                } else {
-                    DeliveryState::Pending
+                state: match (suppression, decision) {
+                    (Some(_), _) => DeliveryState::Suppressed,
+                    (None, Decision::Defer(_)) => DeliveryState::Deferred,
+                    (None, _) => DeliveryState::Pending,
                 },
                 suppression_reason: suppression.unwrap_or_default().to_owned(),
                 topic: notification.topic.clone(),
@@ -180,7 +189,11 @@ impl Notify {
                 attempt_count: 0,
                 last_error: String::new(),
                 last_response_code: 0,
-                next_attempt_at: suppression.is_none().then_some(now),
+                next_attempt_at: match decision {
+                    _ if suppression.is_some() => None,
+                    Decision::Defer(until) => Some(until),
+                    _ => Some(now),
+                },
                 created_at: now,
                 delivered_at: None,
             };
@@ -203,13 +216,14 @@ impl Notify {
         }
         transaction.commit().await?;
         crate::metrics::notification_accepted();
-        for delivery in deliveries
-            .iter()
-            .filter(|delivery| delivery.state == DeliveryState::Pending)
-        {
-            self.worker
-                .dispatch(tenant, delivery.id, 1, Duration::ZERO)
-                .await;
+        for delivery in &deliveries {
+            if let (DeliveryState::Pending | DeliveryState::Deferred, Some(due)) =
+                (delivery.state, delivery.next_attempt_at)
+            {
+                self.worker
+                    .dispatch(tenant, delivery.id, 1, self.clock.until(due))
+                    .await;
+            }
         }
         Ok(response)
     }
@@ -372,4 +386,52 @@ fn request_json(new: &NewNotification) -> Value {
         "transaction_id": new.transaction_id,
         "dedup": new.dedup.as_ref().map(|(key, window)| json!([key, window.as_secs_f64()])),
     })
+}
+
+/// The preferences of a notification's user recipients: each user's own over the tenant's
+/// defaults.
+struct Recipients {
+    defaults: Preferences,
+    own: HashMap<UserId, Preferences>,
+}
+
+impl Recipients {
+    /// The preferences of the users among `targets`.
+    async fn preferences(
+        connection: &mut sqlx::PgConnection,
+        tenant: TenantId,
+        targets: &[(Recipient, Channel)],
+    ) -> Result<Recipients, Error> {
+        let users: Vec<UserId> = targets
+            .iter()
+            .filter_map(|(recipient, _)| match recipient {
+                Recipient::User(user) => Some(*user),
+                Recipient::Email(_) | Recipient::WebhookEndpoint(_) => None,
+            })
+            .collect();
+        if users.is_empty() {
+            return Ok(Recipients {
+                defaults: Preferences::default(),
+                own: HashMap::new(),
+            });
+        }
+        let (defaults, own) = store::preferences_of(connection, tenant, &users).await?;
+        Ok(Recipients {
+            defaults,
+            own: own.into_iter().collect(),
+        })
+    }
+
+    /// What `user`'s preferences decide for `notification` on `channel` at `now`.
+    fn decide(
+        &self,
+        user: UserId,
+        channel: Channel,
+        notification: &Notification,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let own = self.own.get(&user).cloned().unwrap_or_default();
+        own.over(&self.defaults)
+            .decide(channel, &notification.topic, notification.priority, now)
+    }
 }

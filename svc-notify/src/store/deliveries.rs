@@ -308,8 +308,8 @@ pub async fn start_attempt(
     until: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
     let row = sqlx::query!(
-        "UPDATE notify.deliveries SET attempt_count = attempt_count + 1, lease_until = $3, \
-             lease_token = lease_token + 1, updated_at = $4 \
+        "UPDATE notify.deliveries SET state = 'pending', attempt_count = attempt_count + 1, \
+             lease_until = $3, lease_token = lease_token + 1, updated_at = $4 \
          WHERE tenant_id = $1 AND id = $2 RETURNING attempt_count, lease_token",
         tenant.as_uuid(),
         id.as_uuid(),
@@ -430,20 +430,22 @@ pub struct Overdue {
     pub wake_token: i64,
 }
 
-/// Up to `limit` pending deliveries, across tenants, due for longer than `overdue_after` with
-/// no lease held. Needs a platform transaction.
+/// Up to `limit` pending or deferred deliveries, across tenants, due for longer than
+/// `overdue_after` at `now` with no lease held. Needs a platform transaction.
 pub async fn take_overdue(
     connection: &mut PgConnection,
+    now: DateTime<Utc>,
     overdue_after: std::time::Duration,
     limit: i64,
 ) -> anyhow::Result<Vec<Overdue>> {
-    let before = Utc::now() - chrono::Duration::from_std(overdue_after)?;
+    let before = now - chrono::Duration::from_std(overdue_after)?;
     let rows = sqlx::query!(
         "SELECT tenant_id, id, wake_token FROM notify.deliveries \
-         WHERE state = 'pending' AND next_attempt_at < $1 \
-           AND (lease_until IS NULL OR lease_until < now()) \
-         ORDER BY next_attempt_at LIMIT $2",
+         WHERE state IN ('pending', 'deferred') AND next_attempt_at < $1 \
+           AND (lease_until IS NULL OR lease_until < $2) \
+         ORDER BY next_attempt_at LIMIT $3",
         before,
+        now,
         limit,
     )
     .fetch_all(connection)

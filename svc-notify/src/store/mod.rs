@@ -7,14 +7,17 @@
 //! - [`deliveries`]: deliveries, their attempts and the worker's leases.
 //! - [`endpoints`]: webhook endpoints and their sealed secrets.
 //! - [`inbox`]: users' in-app messages.
+//! - [`preferences`]: users' preferences and the tenant's defaults.
 
 mod deliveries;
 mod endpoints;
 mod inbox;
+mod preferences;
 
 pub use deliveries::*;
 pub use endpoints::*;
 pub use inbox::*;
+pub use preferences::*;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};

@@ -10,6 +10,7 @@ use proto::formflow::notify::v1 as wire;
 use proto::formflow::notify::v1::notify_service_client::NotifyServiceClient;
 use secrecy::SecretString;
 use serde_json::Value;
+use svc_notify::clock::Clock;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -30,6 +31,15 @@ impl TestApp {
 
     /// The service with its configuration changed by `configure` first.
     pub(crate) async fn spawn_with(configure: impl FnOnce(&mut svc_notify::Config)) -> TestApp {
+        Self::spawn_full(configure, Clock::system()).await
+    }
+
+    /// The service deciding by `clock`.
+    pub(crate) async fn spawn_with_clock(clock: Clock) -> TestApp {
+        Self::spawn_full(|_| {}, clock).await
+    }
+
+    async fn spawn_full(configure: impl FnOnce(&mut svc_notify::Config), clock: Clock) -> TestApp {
         let infra = TestInfra::new().await;
         let keys = TestKeys::new();
         let smtp = SmtpServer::start().await;
@@ -54,7 +64,7 @@ impl TestApp {
         configure(&mut config);
         let server = TestServer::start({
             let config = config.clone();
-            |listeners| svc_notify::build(config, listeners)
+            move |listeners| svc_notify::app::build_with_clock(config, listeners, clock)
         })
         .await;
         TestApp {

@@ -5,6 +5,7 @@ mod delivery;
 mod helpers;
 mod isolation;
 mod live;
+mod preferences;
 mod send;
 mod templates;
 mod webhooks;

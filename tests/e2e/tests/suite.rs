@@ -276,7 +276,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     // An RPC of a service still being built says which RPC is missing.
     let (status, error) = get(
         suite.gateway,
-        "/api/v1/users/me/notificationPreferences",
+        "/api/v1/labelSets",
         &[("authorization", &bearer)],
     )
     .await
@@ -285,7 +285,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(error["error"]["code"], "UNIMPLEMENTED");
     assert_eq!(
         error["error"]["message"],
-        "formflow.notify.v1.NotifyService.GetPreferences is not built yet"
+        "formflow.ai.v1.AiService.ListLabelSets is not built yet"
     );
     let embed = serde_json::json!({"texts": ["forgot my password", "reset my password"]});
     let (status, embedded) = request(

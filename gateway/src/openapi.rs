@@ -297,7 +297,21 @@ fn operation(
         }})
     } else if route.rpc.is_server_streaming() {
         json!({"description": "A stream of messages: Server-Sent Events, or NDJSON with `Accept: application/x-ndjson`.", "content": {
-            "text/event-stream": {"schema": {"type": "string"}},
+            // One Server-Sent Event, as the OpenAPI specification's generic schema for the media
+            // type (schemathesis checks each event against it): `data` holds one message as JSON.
+            "text/event-stream": {"schema": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "data": {
+                        "type": "string",
+                        "description": format!("One `{}` as JSON.", output.name())
+                    },
+                    "event": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer", "minimum": 0}
+                }
+            }},
             "application/x-ndjson": {"schema": schema_ref(&output, pending)}
         }})
     } else {
@@ -598,6 +612,16 @@ mod tests {
         assert!(!required.contains(&"etag"), "{required:?}");
         assert_eq!(form["properties"]["createTime"]["readOnly"], true, "{form}");
         assert!(form["properties"]["title"].get("readOnly").is_none());
+    }
+
+    #[test]
+    fn a_server_sent_event_is_described_as_an_event_with_its_message_as_data() {
+        let (document, _) = suite_document();
+        let stream = &document["paths"]["/api/v1/inboxMessages:stream"]["get"]["responses"]["200"]
+            ["content"]["text/event-stream"]["schema"];
+        assert_eq!(stream["type"], "object", "{stream}");
+        assert_eq!(stream["required"], json!(["data"]));
+        assert_eq!(stream["properties"]["data"]["type"], "string");
     }
 
     #[test]

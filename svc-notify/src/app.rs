@@ -17,6 +17,7 @@ use crate::grpc::NotifyApi;
 use crate::live::Inboxes;
 use crate::mailer::Mailer;
 use crate::operations::Notify;
+use crate::reactions::{REACTION_SUBSCRIPTION, Reactions};
 use crate::webhooks::Webhooks;
 use crate::worker::{Worker, WorkerSettings};
 
@@ -72,11 +73,13 @@ pub async fn build_with_clock(
         },
     );
     let notify = Notify::new(connections.db, worker.clone(), inboxes, clock);
+    let reactions = Reactions::new(notify.clone());
     let sweeper = worker.clone();
     let cleaner = notify.clone();
     runtime
         .serve_api(NotifyServiceServer::new(NotifyApi::new(notify)))
         .spawn("delivery worker", move |stopped| worker.work(stopped))
+        .consume(&config.infra.amqp, REACTION_SUBSCRIPTION, reactions)
         .every(
             "sending overdue deliveries' jobs",
             options.overdue_after / 4,

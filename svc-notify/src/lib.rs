@@ -17,6 +17,7 @@
 //! - [`worker`]: sending deliveries, retries, the sweeper.
 //! - [`mailer`]: the email channel over SMTP.
 //! - [`clock`]: the time decisions are made by.
+//! - [`reactions`]: the notifications other services' events cause.
 //! - [`webhooks`]: the webhook channel: signed POSTs through the SSRF guard.
 //! - [`live`]: live inboxes over Redis pub/sub (StreamInbox).
 
@@ -30,6 +31,7 @@ pub mod live;
 pub mod mailer;
 mod metrics;
 pub mod operations;
+pub mod reactions;
 pub mod store;
 pub mod webhooks;
 pub mod worker;

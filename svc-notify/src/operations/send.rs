@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platform::context::{Permission, RequestContext, TenantId, UserId};
 use platform::error::FieldViolations;
-use platform::idempotency::{Claim, canonical_json};
+use platform::idempotency::{Claim, IdempotencyKey, canonical_json};
 use proto::formflow::notify::v1 as wire;
 use serde_json::{Map, Value, json};
 
@@ -18,7 +18,7 @@ use crate::domain::preferences::{Decision, Preferences};
 use crate::domain::template;
 use crate::domain::{
     Channel, Content, Delivery, DeliveryId, DeliveryState, Notification, NotificationId, Priority,
-    Recipient, Source, WebhookEndpoint, WebhookEndpointId,
+    Recipient, Source, TemplateKey, WebhookEndpoint, WebhookEndpointId,
 };
 use crate::error::Error;
 use crate::grpc::convert;
@@ -31,6 +31,9 @@ pub enum Body {
     Template(TemplateRef),
     /// Subject, body and link given by the sender.
     Inline(Content),
+    /// The tenant's template with this key, or else this default (inline) content: what
+    /// svc-notify's own reactions to events send, which tenants may reword.
+    KeyedOrDefault(TemplateKey, Content),
 }
 
 /// A notification to accept.
@@ -64,10 +67,27 @@ impl Notify {
         new: NewNotification,
     ) -> Result<wire::SendNotificationResponse, Error> {
         let tenant = context.authorize(Permission::NotificationsSend)?;
+        let source = Source {
+            principal: context.principal_name(),
+            event: String::new(),
+        };
+        self.accept(tenant, source, new, context.idempotency_key.as_ref())
+            .await
+    }
+
+    /// Accepts a notification from `source` in `tenant` and queues its deliveries (see
+    /// [`Notify::send`]); `idempotency_key` binds the answer as the header does.
+    pub(crate) async fn accept(
+        &self,
+        tenant: TenantId,
+        source: Source,
+        new: NewNotification,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<wire::SendNotificationResponse, Error> {
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let scope = "SendNotification";
         let request = canonical_json(&request_json(&new));
-        if let Some(key) = &context.idempotency_key
+        if let Some(key) = idempotency_key
             && let Claim::Replay(answer) = self
                 .idempotency
                 .claim(&mut transaction, tenant, scope, key, &request)
@@ -99,6 +119,15 @@ impl Notify {
                 (Some(template.id), rendered)
             }
             Body::Inline(content) => (None, template::render_inline(content, &new.data)?),
+            Body::KeyedOrDefault(key, default) => {
+                match find(&mut transaction, tenant, &TemplateRef::Key(key.clone())).await? {
+                    Some(template) => (
+                        Some(template.id),
+                        template::render(&template.content, &template.variables, &new.data)?,
+                    ),
+                    None => (None, template::render_inline(default, &new.data)?),
+                }
+            }
         };
         let now = self.clock.now();
         let notification = Notification {
@@ -107,10 +136,7 @@ impl Notify {
             topic: new.topic.clone(),
             priority: new.priority,
             template_id,
-            source: Source {
-                principal: context.principal_name(),
-                event: String::new(),
-            },
+            source,
             transaction_id: new.transaction_id.clone(),
             dedup_key: new.dedup.as_ref().map(|(key, _)| key.clone()),
             content,
@@ -209,7 +235,7 @@ impl Notify {
             deliveries.push(delivery);
         }
         let response = answer(&notification, &deliveries, false);
-        if let Some(key) = &context.idempotency_key {
+        if let Some(key) = idempotency_key {
             self.idempotency
                 .complete(&mut transaction, tenant, scope, key, &request, &response)
                 .await?;
@@ -297,6 +323,24 @@ impl Notify {
         Ok(targets)
     }
 
+    /// Deletes the notifications of `tenant` under `transaction_id`, with their deliveries and
+    /// inbox messages (what svc-notify kept of an erased submission).
+    pub(crate) async fn forget_transaction(
+        &self,
+        tenant: TenantId,
+        transaction_id: &str,
+    ) -> anyhow::Result<()> {
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let deleted =
+            store::delete_notifications_of_transaction(&mut transaction, tenant, transaction_id)
+                .await?;
+        transaction.commit().await?;
+        if deleted > 0 {
+            tracing::info!(%tenant, transaction_id, "deleted the notifications of an erased resource");
+        }
+        Ok(())
+    }
+
     /// A notification of the caller's tenant with its deliveries.
     pub async fn get_notification(
         &self,
@@ -375,6 +419,7 @@ fn request_json(new: &NewNotification) -> Value {
             "body": content.email_text,
             "link": content.in_app_link,
         }),
+        Body::KeyedOrDefault(key, _) => json!({"template_or_default": key.as_str()}),
     };
     json!({
         "recipients": new.recipients.iter().map(|r| format!("{}:{}", r.kind(), r.value())).collect::<Vec<_>>(),

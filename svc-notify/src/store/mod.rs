@@ -354,3 +354,20 @@ pub async fn find_notification(
     .await?;
     row.map(Notification::try_from).transpose()
 }
+
+/// Deletes the notifications of `tenant` with the transaction id `transaction_id` (their
+/// deliveries and inbox messages go with them); answers how many.
+pub async fn delete_notifications_of_transaction(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    transaction_id: &str,
+) -> anyhow::Result<u64> {
+    let deleted = sqlx::query!(
+        "DELETE FROM notify.notifications WHERE tenant_id = $1 AND transaction_id = $2",
+        tenant.as_uuid(),
+        transaction_id,
+    )
+    .execute(connection)
+    .await?;
+    Ok(deleted.rows_affected())
+}

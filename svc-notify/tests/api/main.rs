@@ -6,6 +6,7 @@ mod helpers;
 mod isolation;
 mod live;
 mod preferences;
+mod reactions;
 mod send;
 mod templates;
 mod webhooks;

@@ -1,0 +1,274 @@
+//! What svc-notify does when other services' events arrive: the notifications the product
+//! sends by itself. Each reaction is a notification whose transaction id names what it is
+//! about, so a redelivered event sends nothing twice; its content is the tenant's template of
+//! the reaction's key when there is one, else the default here.
+//!
+//! - `forms.submission.created` → an email to each of the form's `notification_recipients`
+//!   (template key `forms.submission`).
+//! - `forms.submission.deleted` → the notifications about that submission are deleted with
+//!   their deliveries and inbox messages: no copy of erased answers stays here.
+//! - `workflow.execution.failed` → an in-app message to the workflow's owner, when a user owns
+//!   it (template key `workflow.execution_failed`).
+
+use platform::amqp::Outcome;
+use platform::consumer::{Audience, EventHandler, ReceivedEvent, Subscription};
+use platform::context::{TenantId, UserId};
+use platform::wire::value_from_proto;
+use proto::formflow::events::v1 as events;
+use serde_json::{Map, Value, json};
+
+use crate::domain::{Channel, Content, Priority, Recipient, Source, TemplateKey, check_email};
+use crate::error::Error;
+use crate::operations::{Body, NewNotification, Notify};
+
+/// The queue svc-notify's reactions consume.
+pub const REACTIONS: &str = "svc-notify.reactions";
+
+/// The events svc-notify reacts to.
+pub const REACTION_SUBSCRIPTION: Subscription = Subscription {
+    audience: Audience::OneReplica(REACTIONS),
+    bindings: &[
+        "forms.submission.created.v1",
+        "forms.submission.deleted.v1",
+        "workflow.execution.failed.v1",
+    ],
+    prefetch: 16,
+};
+
+/// svc-notify's reactions to events.
+#[derive(Debug, Clone)]
+pub struct Reactions {
+    notify: Notify,
+}
+
+impl Reactions {
+    /// Reactions sending through `notify`.
+    pub fn new(notify: Notify) -> Self {
+        Self { notify }
+    }
+
+    async fn react(&self, event: &ReceivedEvent, tenant: TenantId) -> Result<(), Reaction> {
+        if let Some(created) = decoded::<events::SubmissionCreated>(event)? {
+            return match submission_notice(&created) {
+                Some(new) => self.send(event, tenant, "svc-forms", new).await,
+                None => Ok(()),
+            };
+        }
+        if let Some(deleted) = decoded::<events::SubmissionDeleted>(event)? {
+            let transaction_id = format!("forms.submission.created:{}", deleted.submission);
+            self.notify
+                .forget_transaction(tenant, &transaction_id)
+                .await
+                .map_err(|error| Reaction::Retry(format!("{error:#}")))?;
+            return Ok(());
+        }
+        if let Some(failed) = decoded::<events::ExecutionFailed>(event)? {
+            return match failure_notice(&failed) {
+                Some(new) => self.send(event, tenant, "svc-workflow", new).await,
+                None => Ok(()),
+            };
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        event: &ReceivedEvent,
+        tenant: TenantId,
+        producer: &str,
+        new: NewNotification,
+    ) -> Result<(), Reaction> {
+        let source = Source {
+            principal: format!("services/{producer}"),
+            event: format!("{}/{}", event.event_type, event.event_id),
+        };
+        match self.notify.accept(tenant, source, new, None).await {
+            Ok(_) => Ok(()),
+            // A tenant's template that cannot render this event, a channel turned off: sending
+            // again would fail alike.
+            Err(
+                error @ (Error::Common(platform::error::CommonError::InvalidArgument(_))
+                | Error::ChannelOff(_)),
+            ) => Err(Reaction::Reject(error.to_string())),
+            Err(error) => Err(Reaction::Retry(error.to_string())),
+        }
+    }
+}
+
+/// Why a reaction did not happen.
+enum Reaction {
+    /// It can never happen: dead-letter the event.
+    Reject(String),
+    /// It may happen later: retry the event.
+    Retry(String),
+}
+
+/// The event as `T` when it is one; a malformed one is rejected.
+fn decoded<T>(event: &ReceivedEvent) -> Result<Option<T>, Reaction>
+where
+    T: platform::events::Event + serde::de::DeserializeOwned,
+{
+    event.decode::<T>().transpose().map_err(Reaction::Reject)
+}
+
+impl EventHandler for Reactions {
+    async fn handle(&self, event: ReceivedEvent) -> Outcome {
+        let Some(tenant) = event.tenant_id else {
+            return Outcome::Reject(format!("a {} event names no tenant", event.event_type));
+        };
+        match self.react(&event, tenant).await {
+            Ok(()) => Outcome::Done,
+            Err(Reaction::Reject(reason)) => {
+                tracing::warn!(event = %event.event_id, event_type = %event.event_type, reason, "an event svc-notify cannot react to");
+                Outcome::Reject(reason)
+            }
+            Err(Reaction::Retry(reason)) => Outcome::Retry(reason),
+        }
+    }
+}
+
+/// The email to a form's recipients about a submission; `None` when it has none.
+fn submission_notice(created: &events::SubmissionCreated) -> Option<NewNotification> {
+    let recipients: Vec<Recipient> = created
+        .notification_recipients
+        .iter()
+        .filter(|address| check_email(address).is_ok())
+        .map(|address| Recipient::Email(address.clone()))
+        .collect();
+    if recipients.is_empty() {
+        return None;
+    }
+    let submission = created.submission.as_ref()?;
+    let answers: Vec<Value> = created
+        .answers
+        .iter()
+        .map(|answer| {
+            json!({
+                "field": answer.field_id,
+                "label": answer.label,
+                "value": answer.value.as_ref().map(value_from_proto).map(|value| shown(&value)).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let data = object(json!({
+        "form": created.form,
+        "form_title": created.form_title,
+        "form_slug": created.form_slug,
+        "submission": submission.name,
+        "answers": answers,
+    }));
+    Some(NewNotification {
+        recipients,
+        channels: vec![Channel::Email],
+        topic: "forms.submission".to_owned(),
+        body: Body::KeyedOrDefault(
+            key("forms.submission"),
+            Content::inline(
+                "New submission to {{ form_title }}",
+                "{{ form_title }} received a submission.\n\n\
+                 {% for answer in answers %}{{ answer.label }}: {{ answer.value }}\n{% endfor %}",
+                "",
+            ),
+        ),
+        data,
+        priority: Priority::Normal,
+        transaction_id: Some(format!("forms.submission.created:{}", submission.name)),
+        dedup: None,
+    })
+}
+
+/// The in-app message to a failed execution's workflow owner; `None` when no user owns it.
+fn failure_notice(failed: &events::ExecutionFailed) -> Option<NewNotification> {
+    let workflow = failed.workflow.as_ref()?;
+    let owner = workflow
+        .owner
+        .strip_prefix("users/")
+        .and_then(|id| UserId::parse(id).ok())?;
+    let execution = failed.execution.as_ref()?;
+    let error = execution.error.as_ref();
+    let data = object(json!({
+        "workflow": workflow.name,
+        "workflow_name": workflow.display_name,
+        "execution": execution.name,
+        "execution_id": execution.id,
+        "error_code": error.map(|error| error.code.clone()).unwrap_or_default(),
+        "error": error.map(|error| error.message.clone()).unwrap_or_default(),
+        "node": error.map(|error| error.node_id.clone()).unwrap_or_default(),
+    }));
+    Some(NewNotification {
+        recipients: vec![Recipient::User(owner)],
+        channels: vec![Channel::InApp],
+        topic: "workflow.execution_failed".to_owned(),
+        body: Body::KeyedOrDefault(
+            key("workflow.execution_failed"),
+            Content::inline(
+                "Workflow {{ workflow_name }} failed",
+                "{% if node %}Node {{ node }}: {% endif %}{{ error }}",
+                "/{{ execution }}",
+            ),
+        ),
+        data,
+        priority: Priority::High,
+        transaction_id: Some(format!("workflow.execution.failed:{}", execution.name)),
+        dedup: None,
+    })
+}
+
+/// An answer as a line of text shows it: lists joined, text as it is.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn key(text: &str) -> TemplateKey {
+    TemplateKey::parse(text).expect("the reactions' keys are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_show_as_one_line_each() {
+        assert_eq!(shown(&json!(["red", "blue"])), "red, blue");
+        assert_eq!(shown(&json!(42.5)), "42.5");
+        assert_eq!(shown(&json!("Ada")), "Ada");
+        assert_eq!(shown(&Value::Null), "");
+    }
+
+    #[test]
+    fn a_submission_without_valid_recipients_sends_nothing() {
+        let created = events::SubmissionCreated {
+            notification_recipients: vec!["not an address".to_owned()],
+            submission: Some(Default::default()),
+            ..Default::default()
+        };
+        assert!(submission_notice(&created).is_none());
+    }
+
+    #[test]
+    fn only_a_user_owner_hears_of_a_failure() {
+        let failed = |owner: &str| events::ExecutionFailed {
+            execution: Some(Default::default()),
+            workflow: Some(events::ExecutionWorkflow {
+                owner: owner.to_owned(),
+                ..Default::default()
+            }),
+        };
+        assert!(failure_notice(&failed("apiKeys/0190")).is_none());
+        let user = UserId::generate();
+        let notice = failure_notice(&failed(&format!("users/{user}"))).unwrap();
+        assert_eq!(notice.recipients, [Recipient::User(user)]);
+    }
+}

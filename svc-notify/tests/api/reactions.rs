@@ -1,0 +1,280 @@
+//! svc-notify's reactions to other services' events, published on RabbitMQ as those services
+//! publish them: a submission emails its form's recipients (once however often the event
+//! arrives, in the tenant's wording when it has a template), an erased submission takes its
+//! notifications with it, a failed execution tells its workflow's owner in-app.
+
+use std::time::Duration;
+
+use platform::amqp::{OutgoingMessage, Publisher};
+use platform::context::{TenantId, UserId};
+use platform::events::{Envelope, Event};
+use proto::formflow::events::v1 as events;
+use proto::formflow::forms::v1 as forms;
+use proto::formflow::notify::v1 as wire;
+use proto::formflow::workflow::v1 as workflow;
+use serde_json::json;
+use tonic::Code;
+
+use crate::helpers::TestApp;
+
+async fn publish<T: Event + serde::Serialize>(publisher: &Publisher, envelope: &Envelope<T>) {
+    let message = OutgoingMessage {
+        message_id: envelope.event_id.to_string(),
+        kind: T::TYPE.to_owned(),
+        body: serde_json::to_vec(envelope).unwrap(),
+        ..OutgoingMessage::default()
+    };
+    publisher
+        .publish_event(&T::routing_key(), &message)
+        .await
+        .expect("publishing an event");
+}
+
+fn submission_created(
+    tenant: TenantId,
+    recipients: &[&str],
+) -> Envelope<events::SubmissionCreated> {
+    let id = uuid::Uuid::now_v7();
+    let form = "forms/0190d6c1-0000-7000-8000-000000000001";
+    Envelope::new(
+        Some(tenant),
+        events::SubmissionCreated {
+            submission: Some(forms::Submission {
+                name: format!("{form}/submissions/{id}"),
+                id: id.to_string(),
+                ..Default::default()
+            }),
+            form: form.into(),
+            form_title: "Report a problem".into(),
+            answers: vec![
+                events::SubmittedAnswer {
+                    field_id: "subject".into(),
+                    label: "Subject".into(),
+                    r#type: forms::FieldType::Text as i32,
+                    value: Some(serde_json::from_value(json!("Printer on fire")).unwrap()),
+                },
+                events::SubmittedAnswer {
+                    field_id: "rooms".into(),
+                    label: "Rooms".into(),
+                    r#type: forms::FieldType::MultiSelect as i32,
+                    value: Some(serde_json::from_value(json!(["A1", "B2"])).unwrap()),
+                },
+            ],
+            notification_recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
+            form_slug: "report".into(),
+        },
+    )
+}
+
+/// The notifications of `topic` in `tenant`, by their deliveries.
+async fn notifications(app: &TestApp, tenant: TenantId, topic: &str) -> Vec<String> {
+    let mut names: Vec<String> = app
+        .admin(tenant)
+        .list_deliveries(wire::ListDeliveriesRequest {
+            topic: topic.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries
+        .into_iter()
+        .map(|delivery| delivery.notification)
+        .collect();
+    names.dedup();
+    names
+}
+
+/// Publishes `envelope` until the reaction shows in `topic`'s deliveries (the reactions'
+/// queue is declared when the service's consumer starts; a republished event is the same
+/// event, which the reaction handles once). Answers the notifications then.
+async fn publish_until_seen<T: Event + serde::Serialize>(
+    app: &TestApp,
+    publisher: &Publisher,
+    envelope: &Envelope<T>,
+    tenant: TenantId,
+    topic: &str,
+    expected: usize,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        publish(publisher, envelope).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let seen = notifications(app, tenant, topic).await;
+        if seen.len() >= expected {
+            return seen;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reaction to {}",
+            T::TYPE
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_submission_emails_its_forms_recipients_once_and_erasure_takes_the_notification() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    let first = submission_created(tenant, &["ops@example.com", "not an address"]);
+    let seen = publish_until_seen(&app, &publisher, &first, tenant, "forms.submission", 1).await;
+    publish(&publisher, &first).await; // delivered again: nothing more
+    let mails = app.smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, ["ops@example.com"]);
+    assert_eq!(mails[0].subject, "New submission to Report a problem");
+    let text = mails[0].text.clone().unwrap();
+    assert!(text.contains("Subject: Printer on fire"), "{text}");
+    assert!(text.contains("Rooms: A1, B2"), "{text}");
+    let notification = app
+        .admin(tenant)
+        .get_notification(wire::GetNotificationRequest {
+            name: seen[0].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let source = notification.source.unwrap();
+    assert_eq!(source.principal, "services/svc-forms");
+    assert_eq!(
+        source.event,
+        format!("forms.submission.created/{}", first.event_id)
+    );
+
+    // The tenant rewords it with a template of the reaction's key.
+    app.admin(tenant)
+        .create_template(wire::CreateTemplateRequest {
+            template: Some(wire::Template {
+                key: "forms.submission".into(),
+                email_subject: "[{{ form_slug }}] {{ answers[0].value }}".into(),
+                email_text: "See {{ submission }}".into(),
+                variables: ["form_slug", "answers", "submission"]
+                    .iter()
+                    .map(|name| wire::TemplateVariable {
+                        name: (*name).into(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let second = submission_created(tenant, &["ops@example.com"]);
+    publish_until_seen(&app, &publisher, &second, tenant, "forms.submission", 2).await;
+    let mails = app.smtp.wait_for(2, Duration::from_secs(20)).await;
+    let reworded = mails
+        .iter()
+        .find(|mail| mail.subject == "[report] Printer on fire")
+        .expect("the tenant's wording");
+    assert!(reworded.text.as_deref().unwrap().starts_with("See forms/"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.smtp.messages().len(), 2, "one email per submission");
+
+    // Erasing the first submission takes its notification; the second stays.
+    let submission = first.data.submission.as_ref().unwrap().name.clone();
+    let deleted = Envelope::new(
+        Some(tenant),
+        events::SubmissionDeleted {
+            submission,
+            form: first.data.form.clone(),
+        },
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        publish(&publisher, &deleted).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if notifications(&app, tenant, "forms.submission").await.len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the erasure never reached svc-notify"
+        );
+    }
+    let gone = app
+        .admin(tenant)
+        .get_notification(wire::GetNotificationRequest {
+            name: seen[0].clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_failed_execution_tells_its_workflows_owner_in_app() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let ada = UserId::generate();
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    let failed = |owner: String| {
+        let id = uuid::Uuid::now_v7();
+        Envelope::new(
+            Some(tenant),
+            events::ExecutionFailed {
+                execution: Some(workflow::Execution {
+                    name: format!("executions/{id}"),
+                    id: id.to_string(),
+                    error: Some(workflow::ExecutionError {
+                        code: "NODE_FAILED".into(),
+                        message: "the endpoint answered 500".into(),
+                        node_id: "notify_crm".into(),
+                    }),
+                    ..Default::default()
+                }),
+                workflow: Some(events::ExecutionWorkflow {
+                    name: "workflows/0190d6c1-0000-7000-8000-000000000002".into(),
+                    display_name: "Triage".into(),
+                    owner,
+                }),
+            },
+        )
+    };
+    // A workflow an API key owns tells no one; one a user owns tells that user.
+    publish(
+        &publisher,
+        &failed("apiKeys/0190d6c1-0000-7000-8000-000000000003".into()),
+    )
+    .await;
+    let told = failed(format!("users/{ada}"));
+    publish_until_seen(
+        &app,
+        &publisher,
+        &told,
+        tenant,
+        "workflow.execution_failed",
+        1,
+    )
+    .await;
+    let execution = told.data.execution.as_ref().unwrap().name.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let inbox = loop {
+        let inbox = app
+            .as_user(tenant, ada)
+            .list_inbox_messages(wire::ListInboxMessagesRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        if !inbox.messages.is_empty() {
+            break inbox;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message for the owner"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(inbox.messages.len(), 1);
+    let message = &inbox.messages[0];
+    assert_eq!(message.title, "Workflow Triage failed");
+    assert_eq!(message.body, "Node notify_crm: the endpoint answered 500");
+    assert_eq!(message.link, format!("/{execution}"));
+    assert_eq!(message.priority, wire::NotificationPriority::High as i32);
+    assert_eq!(
+        notifications(&app, tenant, "workflow.execution_failed")
+            .await
+            .len(),
+        1
+    );
+}

@@ -8,6 +8,7 @@
 #   scripts/bench.sh ai       svc-ai: embedding latency, throughput and CPU per text
 #   scripts/bench.sh forms    svc-forms: anonymous submissions through the gateway, event lag, CPU
 #   scripts/bench.sh workflow svc-workflow: webhook-triggered executions, latency, CPU
+#   scripts/bench.sh notify   svc-notify: notifications accepted, send → live stream, emails/s, CPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --infra-only >/dev/null
@@ -28,4 +29,7 @@ if [ "$which" = all ] || [ "$which" = forms ]; then
 fi
 if [ "$which" = all ] || [ "$which" = workflow ]; then
   cargo bench -q -p svc-workflow --bench webhook
+fi
+if [ "$which" = all ] || [ "$which" = notify ]; then
+  cargo bench -q -p svc-notify --bench notify
 fi

@@ -88,6 +88,15 @@ impl SmtpServer {
         self.child = Some(child);
     }
 
+    /// How many messages were received so far (without reading them).
+    pub fn message_count(&self) -> usize {
+        ["new", "cur"]
+            .iter()
+            .filter_map(|folder| std::fs::read_dir(self.maildir.join(folder)).ok())
+            .map(Iterator::count)
+            .sum()
+    }
+
     /// Every message received so far, in the order they arrived.
     pub fn messages(&self) -> Vec<ReceivedMail> {
         let mut files = Vec::new();

@@ -6,6 +6,8 @@
 //! - [`run`]: consumes a durable queue bound to the events exchange until shutdown,
 //!   reconnecting with backoff after broker failures; failed events are retried with delays,
 //!   then dead-lettered (see [`crate::amqp`]).
+//! - [`work`]: the same for a service's own job queue (svc-workflow's executions, svc-notify's
+//!   deliveries), whose messages are jobs, not events.
 //! - [`ProcessedEvents`]: the `processed_events` table every schema has, so a redelivered
 //!   event (a crash before the ack, a relay that published twice) is handled once.
 //!
@@ -128,42 +130,86 @@ pub async fn run<H: EventHandler>(
     handler: H,
     stopped: CancellationToken,
 ) {
+    let handler = &handler;
+    consume(
+        &config,
+        connection_name,
+        subscription.audience,
+        subscription.bindings,
+        subscription.prefetch,
+        |delivery| async move {
+            let outcome = match ReceivedEvent::parse(&delivery) {
+                Ok(event) => handler.handle(event).await,
+                Err(reason) => Outcome::Reject(reason),
+            };
+            (delivery, outcome)
+        },
+        stopped,
+    )
+    .await;
+}
+
+/// Works on the job queue `queue` (durable, under the deployment's prefix, with retries and a
+/// dead-letter queue; bound to nothing: jobs are published to it directly) until `stopped`,
+/// `concurrency` jobs at once, settling each by what `handle` answers; reconnects after
+/// broker failures as [`run`] does. A concurrency of 0 works on nothing (a replica that only
+/// serves its API).
+pub async fn work<F, Fut>(
+    config: &AmqpConfig,
+    connection_name: &'static str,
+    queue: &'static str,
+    concurrency: u16,
+    handle: F,
+    stopped: CancellationToken,
+) where
+    F: Fn(Delivery) -> Fut,
+    Fut: Future<Output = (Delivery, Outcome)>,
+{
+    if concurrency == 0 {
+        return;
+    }
+    consume(
+        config,
+        connection_name,
+        Audience::OneReplica(queue),
+        &[],
+        concurrency,
+        handle,
+        stopped,
+    )
+    .await;
+}
+
+/// The consuming loop of [`run`] and [`work`].
+async fn consume<F, Fut>(
+    config: &AmqpConfig,
+    connection_name: &'static str,
+    audience: Audience,
+    bindings: &'static [&'static str],
+    prefetch: u16,
+    handler: F,
+    stopped: CancellationToken,
+) where
+    F: Fn(Delivery) -> Fut,
+    Fut: Future<Output = (Delivery, Outcome)>,
+{
     let mut backoff = INITIAL_BACKOFF;
     loop {
         let consumed = async {
-            let mut consumer = match subscription.audience {
+            let mut consumer = match audience {
                 Audience::OneReplica(queue) => {
-                    Consumer::start(
-                        &config,
-                        connection_name,
-                        queue,
-                        subscription.bindings,
-                        subscription.prefetch,
-                    )
-                    .await?
+                    Consumer::start(config, connection_name, queue, bindings, prefetch).await?
                 }
                 Audience::EveryReplica => {
-                    Consumer::start_broadcast(&config, connection_name, subscription.bindings)
-                        .await?
+                    Consumer::start_broadcast(config, connection_name, bindings).await?
                 }
             };
             backoff = INITIAL_BACKOFF;
-            let label = subscription.audience.label();
+            let label = audience.label();
             consumer
-                .process_concurrently(
-                    usize::from(subscription.prefetch.max(1)),
-                    |delivery| {
-                        let handler = &handler;
-                        async move {
-                            let outcome = match ReceivedEvent::parse(&delivery) {
-                                Ok(event) => handler.handle(event).await,
-                                Err(reason) => Outcome::Reject(reason),
-                            };
-                            (delivery, outcome)
-                        }
-                    },
-                    |disposition| crate::metrics::event_consumed(label, disposition),
-                )
+                .process_concurrently(usize::from(prefetch.max(1)), &handler, |disposition| {
+                    crate::metrics::event_consumed(label, disposition)
+                })
                 .await
         };
         let failed: anyhow::Result<()> = tokio::select! {
@@ -171,7 +217,7 @@ pub async fn run<H: EventHandler>(
             failed = consumed => failed,
         };
         if let Err(error) = failed {
-            tracing::warn!(queue = subscription.audience.label(), error = format!("{error:#}"), retry_in = ?backoff, "consumer disconnected");
+            tracing::warn!(queue = audience.label(), error = format!("{error:#}"), retry_in = ?backoff, "consumer disconnected");
         }
         tokio::select! {
             () = stopped.cancelled() => return,

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use lapin::message::Delivery as AmqpDelivery;
-use platform::amqp::{Consumer, Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
+use platform::amqp::{Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::db::Db;
@@ -176,44 +176,21 @@ impl Worker {
     /// Works on the queue until `stopped`, reconnecting after broker failures; with a
     /// concurrency of 0, does nothing (a replica serving only the API).
     pub async fn work(self, stopped: CancellationToken) {
+        let amqp = self.inner.amqp.clone();
         let concurrency = self.inner.settings.concurrency;
-        if concurrency == 0 {
-            return;
-        }
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let consumed = async {
-                let mut consumer =
-                    Consumer::start(&self.inner.amqp, SERVICE_NAME, WORK_QUEUE, &[], concurrency)
-                        .await?;
-                backoff = Duration::from_millis(500);
-                consumer
-                    .process_concurrently(
-                        usize::from(concurrency),
-                        |delivery| {
-                            let worker = self.clone();
-                            async move {
-                                let outcome = worker.handle(&delivery).await;
-                                (delivery, outcome)
-                            }
-                        },
-                        |disposition| platform::metrics::event_consumed(WORK_QUEUE, disposition),
-                    )
-                    .await
-            };
-            let failed: anyhow::Result<()> = tokio::select! {
-                () = stopped.cancelled() => return,
-                failed = consumed => failed,
-            };
-            if let Err(error) = failed {
-                tracing::warn!(queue = WORK_QUEUE, error = format!("{error:#}"), retry_in = ?backoff, "delivery worker disconnected");
-            }
-            tokio::select! {
-                () = stopped.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
+        let worker = &self;
+        platform::consumer::work(
+            &amqp,
+            SERVICE_NAME,
+            WORK_QUEUE,
+            concurrency,
+            |delivery| async move {
+                let outcome = worker.handle(&delivery).await;
+                (delivery, outcome)
+            },
+            stopped,
+        )
+        .await;
     }
 
     /// Sends the jobs of deliveries overdue with no worker again.

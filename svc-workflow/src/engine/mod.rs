@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
-use platform::amqp::{Consumer, Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
+use platform::amqp::{Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::db::Db;
@@ -191,48 +191,21 @@ impl Engine {
     /// Works on the queue until `stopped`, reconnecting after broker failures; with a
     /// concurrency of 0, does nothing (a replica serving only the API).
     pub async fn work(self, stopped: CancellationToken) {
-        if self.inner.settings.concurrency == 0 {
-            return;
-        }
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let consumed = async {
-                let mut consumer = Consumer::start(
-                    &self.inner.amqp,
-                    SERVICE_NAME,
-                    WORK_QUEUE,
-                    &[],
-                    self.inner.settings.concurrency,
-                )
-                .await?;
-                backoff = Duration::from_millis(500);
-                consumer
-                    .process_concurrently(
-                        usize::from(self.inner.settings.concurrency),
-                        |delivery| {
-                            let engine = self.clone();
-                            async move {
-                                let outcome = engine.handle(&delivery).await;
-                                (delivery, outcome)
-                            }
-                        },
-                        |disposition| platform::metrics::event_consumed(WORK_QUEUE, disposition),
-                    )
-                    .await
-            };
-            let failed: anyhow::Result<()> = tokio::select! {
-                () = stopped.cancelled() => return,
-                failed = consumed => failed,
-            };
-            if let Err(error) = failed {
-                tracing::warn!(queue = WORK_QUEUE, error = format!("{error:#}"), retry_in = ?backoff, "execution worker disconnected");
-            }
-            tokio::select! {
-                () = stopped.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
+        let amqp = self.inner.amqp.clone();
+        let concurrency = self.inner.settings.concurrency;
+        let engine = &self;
+        platform::consumer::work(
+            &amqp,
+            SERVICE_NAME,
+            WORK_QUEUE,
+            concurrency,
+            |delivery| async move {
+                let outcome = engine.handle(&delivery).await;
+                (delivery, outcome)
+            },
+            stopped,
+        )
+        .await;
     }
 
     /// Sends the jobs of executions overdue with no worker again.

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::domain::template::check_topic_like;
 use crate::domain::{
     Attempt, Channel, Content, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId,
-    Notification, NotificationId, Priority, Recipient, Rendered, Source, Template, TemplateId,
+    Notification, Priority, Recipient, Rendered, Source, Template, TemplateId,
     TemplateKey, Variable, check_email,
 };
 use crate::operations::{
@@ -342,34 +342,10 @@ pub fn delivery_to_proto(delivery: &Delivery, attempts: Vec<Attempt>) -> wire::D
     }
 }
 
-/// A notification's id from its resource name.
-pub fn notification_name(name: &str) -> Result<NotificationId, FieldViolations> {
+/// The id in `name`, the request's resource name of a resource of `collection`.
+pub fn id_of<T: From<uuid::Uuid>>(name: &str, collection: &str) -> Result<T, FieldViolations> {
     let mut violations = FieldViolations::new();
-    let id = parse_resource_name(&mut violations, "name", name, "notifications");
-    violations.into_result()?;
-    Ok(id.expect("checked"))
-}
-
-/// A delivery's id from its resource name.
-pub fn delivery_name(name: &str) -> Result<DeliveryId, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let id = parse_resource_name(&mut violations, "name", name, "deliveries");
-    violations.into_result()?;
-    Ok(id.expect("checked"))
-}
-
-/// A template's id from its resource name.
-pub fn template_name(name: &str) -> Result<TemplateId, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let id = parse_resource_name(&mut violations, "name", name, "templates");
-    violations.into_result()?;
-    Ok(id.expect("checked"))
-}
-
-/// An inbox message's id from its resource name.
-pub fn inbox_message_name(name: &str) -> Result<InboxMessageId, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let id = parse_resource_name(&mut violations, "name", name, "inboxMessages");
+    let id = parse_resource_name(&mut violations, "name", name, collection);
     violations.into_result()?;
     Ok(id.expect("checked"))
 }

@@ -50,7 +50,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetNotificationRequest>,
     ) -> Answer<wire::Notification> {
         let context = RequestContext::of(&request)?;
-        let id = convert::notification_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "notifications")?;
         let (notification, deliveries) = self.notify.get_notification(context, id).await?;
         Ok(Response::new(convert::notification_to_proto(
             &notification,
@@ -73,7 +73,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetTemplateRequest>,
     ) -> Answer<wire::Template> {
         let context = RequestContext::of(&request)?;
-        let id = convert::template_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "templates")?;
         let template = self.notify.get_template(context, id).await?;
         Ok(Response::new(convert::template_to_proto(&template)))
     }
@@ -103,7 +103,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::DeleteTemplateRequest>,
     ) -> Answer<pbjson_types::Empty> {
         let context = RequestContext::of(&request)?;
-        let id = convert::template_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "templates")?;
         self.notify.delete_template(context, id).await?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
@@ -136,7 +136,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetInboxMessageRequest>,
     ) -> Answer<wire::InboxMessage> {
         let context = RequestContext::of(&request)?;
-        let id = convert::inbox_message_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "inboxMessages")?;
         let message = self.notify.get_inbox_message(context, id).await?;
         Ok(Response::new(convert::inbox_message_to_proto(&message)))
     }
@@ -146,7 +146,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::MarkReadRequest>,
     ) -> Answer<wire::InboxMessage> {
         let context = RequestContext::of(&request)?;
-        let id = convert::inbox_message_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "inboxMessages")?;
         let message = self
             .notify
             .mark_inbox_message(context, id, Mark::Read)
@@ -185,7 +185,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::ArchiveInboxMessageRequest>,
     ) -> Answer<wire::InboxMessage> {
         let context = RequestContext::of(&request)?;
-        let id = convert::inbox_message_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "inboxMessages")?;
         let message = self
             .notify
             .mark_inbox_message(context, id, Mark::Archived)
@@ -266,7 +266,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetDeliveryRequest>,
     ) -> Answer<wire::Delivery> {
         let context = RequestContext::of(&request)?;
-        let id = convert::delivery_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "deliveries")?;
         let (delivery, attempts) = self.notify.get_delivery(context, id).await?;
         Ok(Response::new(convert::delivery_to_proto(
             &delivery, attempts,
@@ -278,7 +278,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::RetryDeliveryRequest>,
     ) -> Answer<wire::Delivery> {
         let context = RequestContext::of(&request)?;
-        let id = convert::delivery_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "deliveries")?;
         let delivery = self.notify.retry_delivery(context, id).await?;
         Ok(Response::new(convert::delivery_to_proto(
             &delivery,
@@ -304,7 +304,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetWebhookEndpointRequest>,
     ) -> Answer<wire::WebhookEndpoint> {
         let context = RequestContext::of(&request)?;
-        let id = webhooks::webhook_endpoint_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "webhookEndpoints")?;
         let endpoint = self.notify.get_webhook_endpoint(context, id).await?;
         Ok(Response::new(webhooks::webhook_endpoint_to_proto(
             &endpoint,
@@ -344,7 +344,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::DeleteWebhookEndpointRequest>,
     ) -> Answer<pbjson_types::Empty> {
         let context = RequestContext::of(&request)?;
-        let id = webhooks::webhook_endpoint_name(&request.get_ref().name)?;
+        let id = convert::id_of(&request.get_ref().name, "webhookEndpoints")?;
         self.notify.delete_webhook_endpoint(context, id).await?;
         Ok(Response::new(pbjson_types::Empty {}))
     }

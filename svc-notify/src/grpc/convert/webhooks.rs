@@ -50,14 +50,6 @@ pub fn new_webhook_endpoint(
     })
 }
 
-/// An endpoint's id from its resource name.
-pub fn webhook_endpoint_name(name: &str) -> Result<WebhookEndpointId, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let id = parse_resource_name(&mut violations, "name", name, COLLECTION);
-    violations.into_result()?;
-    Ok(id.expect("checked"))
-}
-
 /// UpdateWebhookEndpoint's request as the endpoint to change and its changes.
 pub fn webhook_endpoint_changes(
     request: wire::UpdateWebhookEndpointRequest,

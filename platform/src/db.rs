@@ -286,6 +286,49 @@ fn ensure_identifier(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Declares an enum stored in Postgres as text: the enum (Debug, Clone, Copy, PartialEq, Eq,
+/// Hash), `as_str` (its stored form) and `parse` (the value stored as a text, `None` for any
+/// other).
+///
+/// ```ignore
+/// platform::stored_enum! {
+///     /// Lifecycle state of a delivery.
+///     DeliveryState {
+///         /// Waiting for an attempt.
+///         Pending => "pending",
+///         /// Sent.
+///         Delivered => "delivered",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)*
+        }
+
+        impl $name {
+            /// The stored form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+
+            /// The value stored as `text`.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

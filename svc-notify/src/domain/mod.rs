@@ -42,91 +42,49 @@ platform::id!(
     "webhook endpoint id"
 );
 
-/// Generates the `as_str`/`parse` pair of an enum stored as text.
-macro_rules! stored_enum {
-    ($name:ident { $($variant:ident => $text:literal,)* }) => {
-        impl $name {
-            /// The name stored in Postgres.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-
-            /// Parses a stored name.
-            pub fn parse(text: &str) -> Option<Self> {
-                match text {
-                    $($text => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
+platform::stored_enum! {
+    /// A channel a notification is delivered on.
+    Channel {
+        /// Email over SMTP.
+        Email => "email",
+        /// The recipient's in-app inbox.
+        InApp => "in_app",
+        /// An outbound webhook endpoint.
+        Webhook => "webhook",
+    }
 }
 
-/// A channel a notification is delivered on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    /// Email over SMTP.
-    Email,
-    /// The recipient's in-app inbox.
-    InApp,
-    /// An outbound webhook endpoint.
-    Webhook,
+platform::stored_enum! {
+    /// Urgency of a notification.
+    Priority {
+        /// After normal ones.
+        Low => "low",
+        /// The default.
+        Normal => "normal",
+        /// Before normal ones.
+        High => "high",
+        /// Before others; bypasses preferences, quiet hours and digests.
+        Urgent => "urgent",
+    }
 }
 
-stored_enum!(Channel {
-    Email => "email",
-    InApp => "in_app",
-    Webhook => "webhook",
-});
-
-/// Urgency of a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Priority {
-    /// After normal ones.
-    Low,
-    /// The default.
-    #[default]
-    Normal,
-    /// Before normal ones.
-    High,
-    /// Before others; bypasses preferences, quiet hours and digests.
-    Urgent,
+platform::stored_enum! {
+    /// Lifecycle state of a delivery.
+    DeliveryState {
+        /// Waiting for its first or next attempt.
+        Pending => "pending",
+        /// Held until the recipient's quiet hours end.
+        Deferred => "deferred",
+        /// Sent.
+        Delivered => "delivered",
+        /// Failed every attempt (or for good).
+        Failed => "failed",
+        /// Not sent, for its suppression reason.
+        Suppressed => "suppressed",
+        /// Not sent: its webhook endpoint was deleted.
+        Cancelled => "cancelled",
+    }
 }
-
-stored_enum!(Priority {
-    Low => "low",
-    Normal => "normal",
-    High => "high",
-    Urgent => "urgent",
-});
-
-/// Lifecycle state of a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    /// Waiting for its first or next attempt.
-    Pending,
-    /// Held until the recipient's quiet hours end.
-    Deferred,
-    /// Sent.
-    Delivered,
-    /// Failed every attempt (or for good).
-    Failed,
-    /// Not sent, for its suppression reason.
-    Suppressed,
-    /// Not sent: its webhook endpoint was deleted.
-    Cancelled,
-}
-
-stored_enum!(DeliveryState {
-    Pending => "pending",
-    Deferred => "deferred",
-    Delivered => "delivered",
-    Failed => "failed",
-    Suppressed => "suppressed",
-    Cancelled => "cancelled",
-});
 
 /// Who receives a notification.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

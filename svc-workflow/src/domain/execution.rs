@@ -27,34 +27,7 @@ pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// Largest input or output the API shows, as JSON; larger ones are shown as null, truncated.
 pub const SHOWN_BYTES: usize = 64 * 1024;
 
-macro_rules! stored_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $text:literal,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$variant_meta])* $variant,)*
-        }
-
-        impl $name {
-            /// The stored form.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-
-            /// The value stored as `text`.
-            pub fn parse(text: &str) -> Option<Self> {
-                match text {
-                    $($text => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-stored_enum! {
+platform::stored_enum! {
     /// Lifecycle state of an execution.
     ExecutionState {
         /// Waiting for a worker (or for its lock key).
@@ -82,7 +55,7 @@ impl ExecutionState {
     }
 }
 
-stored_enum! {
+platform::stored_enum! {
     /// What started an execution.
     TriggerKind {
         /// RunWorkflow.
@@ -100,7 +73,7 @@ stored_enum! {
     }
 }
 
-stored_enum! {
+platform::stored_enum! {
     /// Lifecycle state of a node run.
     NodeRunState {
         /// Running.

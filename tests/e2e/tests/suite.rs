@@ -570,6 +570,54 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
         "{events}"
     );
 
+    // The owner notifies themself in-app over REST (202): the message arrives in their inbox
+    // and is marked read, all through the gateway.
+    let (status, sent) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/notifications:send",
+        &auth,
+        &serde_json::json!({
+            "recipients": [{"user": me["user"]["name"]}],
+            "topic": "e2e.hello",
+            "content": {"subject": "Hello {{ name }}", "body": "From the e2e suite"},
+            "data": {"name": "Ada"},
+        })
+        .to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["notification"]["subject"], "Hello Ada", "{sent}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let message = loop {
+        let (status, inbox) = get(suite.gateway, "/api/v1/inboxMessages", &auth)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{inbox}");
+        if let Some(message) = inbox["messages"].as_array().and_then(|all| all.first()) {
+            assert_eq!(inbox["unreadCount"], 1, "{inbox}");
+            break message.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no inbox message: {inbox}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(message["title"], "Hello Ada", "{message}");
+    let (status, read) = request(
+        suite.gateway,
+        "POST",
+        &format!("/api/v1/{}:markRead", message["name"].as_str().unwrap()),
+        &auth,
+        "{}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["read"], true, "{read}");
+
     // A signed webhook through the gateway: the published path names the tenant, the raw
     // body and the Standard Webhooks headers reach svc-workflow, a repeat is a duplicate.
     use base64::Engine as _;

@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 use crate::domain::template::check_topic_like;
 use crate::domain::{
     Attempt, Channel, Content, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId,
-    Notification, Priority, Recipient, Rendered, Source, Template, TemplateId,
-    TemplateKey, Variable, check_email,
+    Notification, Priority, Recipient, Rendered, Source, Template, TemplateId, TemplateKey,
+    Variable, check_email,
 };
 use crate::operations::{
     Body, DeliveryPage, InboxPage, NewNotification, NewTemplate, PreviewSource, TemplateChanges,

@@ -91,7 +91,8 @@ impl Mailer {
             Err(error) => Err(SendFailure {
                 code: error.status().map_or(0, reply_code),
                 permanent: error.is_permanent(),
-                error: describe(&error),
+                // The error and its causes on one line.
+                error: format!("{:#}", anyhow::Error::new(error)),
             }),
         }
     }
@@ -99,16 +100,4 @@ impl Mailer {
 
 fn reply_code(code: lettre::transport::smtp::response::Code) -> i32 {
     code.to_string().parse().unwrap_or(0)
-}
-
-/// The error and its causes on one line.
-fn describe(error: &lettre::transport::smtp::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

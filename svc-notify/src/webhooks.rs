@@ -235,8 +235,8 @@ impl Webhooks {
             return retried(format!("{host} could not be reached"));
         }
         retried(format!(
-            "the request to {host} failed: {}",
-            describe(&error.without_url())
+            "the request to {host} failed: {:#}",
+            anyhow::Error::new(error.without_url())
         ))
     }
 }
@@ -270,16 +270,4 @@ async fn excerpt(mut response: reqwest::Response) -> String {
         .chars()
         .take(EXCERPT_CHARS)
         .collect()
-}
-
-/// The error and its causes on one line.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -544,6 +544,26 @@ pub struct Listing<F, I> {
     pub key: String,
 }
 
+/// The listing of `filter` in pages of `size` (its page token decoded), or every violation
+/// found, `violations` included.
+fn listing<F: std::fmt::Debug, I: From<uuid::Uuid>>(
+    mut violations: FieldViolations,
+    filter: F,
+    size: usize,
+    page_token: &str,
+) -> Result<Listing<F, I>, FieldViolations> {
+    let key = format!("{filter:?}");
+    let after =
+        paging::decode_page_position(&mut violations, page_token, &key, paging::time_and_id);
+    violations.into_result()?;
+    Ok(Listing {
+        filter,
+        after,
+        size,
+        key,
+    })
+}
+
 /// ListDeliveries' request.
 pub fn list_deliveries_request(
     request: &wire::ListDeliveriesRequest,
@@ -577,20 +597,7 @@ pub fn list_deliveries_request(
         from: request.start_time.as_ref().and_then(from_timestamp),
         until: request.end_time.as_ref().and_then(from_timestamp),
     };
-    let key = format!("{filter:?}");
-    let after = paging::decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &key,
-        paging::time_and_id,
-    );
-    violations.into_result()?;
-    Ok(Listing {
-        filter,
-        after,
-        size,
-        key,
-    })
+    listing(violations, filter, size, &request.page_token)
 }
 
 /// ListDeliveries' response.
@@ -635,20 +642,7 @@ pub fn list_inbox_request(
         topic: (!request.topic.is_empty()).then(|| request.topic.clone()),
         show_archived: request.show_archived,
     };
-    let key = format!("{filter:?}");
-    let after = paging::decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &key,
-        paging::time_and_id,
-    );
-    violations.into_result()?;
-    Ok(Listing {
-        filter,
-        after,
-        size,
-        key,
-    })
+    listing(violations, filter, size, &request.page_token)
 }
 
 /// ListInboxMessages' response.

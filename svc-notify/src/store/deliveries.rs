@@ -29,6 +29,9 @@ struct DeliveryRow {
     next_attempt_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
+    // the worker's ledger, left out of the domain's view
+    wake_token: i64,
+    lease_until: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -125,7 +128,8 @@ pub async fn deliveries_of(
         DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
-             last_response_code, next_attempt_at, created_at, delivered_at \
+             last_response_code, next_attempt_at, created_at, delivered_at, wake_token, \
+             lease_until \
          FROM notify.deliveries WHERE tenant_id = $1 AND notification_id = $2 ORDER BY position",
         tenant.as_uuid(),
         notification.as_uuid(),
@@ -145,7 +149,8 @@ pub async fn get_delivery(
         DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
-             last_response_code, next_attempt_at, created_at, delivered_at \
+             last_response_code, next_attempt_at, created_at, delivered_at, wake_token, \
+             lease_until \
          FROM notify.deliveries WHERE tenant_id = $1 AND id = $2",
         tenant.as_uuid(),
         id.as_uuid(),
@@ -186,7 +191,8 @@ pub async fn list_deliveries(
         DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
-             last_response_code, next_attempt_at, created_at, delivered_at \
+             last_response_code, next_attempt_at, created_at, delivered_at, wake_token, \
+             lease_until \
          FROM notify.deliveries \
          WHERE tenant_id = $1 \
            AND ($2::uuid IS NULL OR notification_id = $2) \
@@ -258,7 +264,8 @@ pub async fn lock_delivery(
     tenant: TenantId,
     id: DeliveryId,
 ) -> anyhow::Result<Option<(Delivery, Ledger)>> {
-    let row = sqlx::query!(
+    let row = sqlx::query_as!(
+        DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
              last_response_code, next_attempt_at, created_at, delivered_at, wake_token, lease_until \
@@ -275,27 +282,7 @@ pub async fn lock_delivery(
         wake_token: row.wake_token,
         lease_until: row.lease_until,
     };
-    let delivery = Delivery::try_from(DeliveryRow {
-        id: row.id,
-        tenant_id: row.tenant_id,
-        notification_id: row.notification_id,
-        position: row.position,
-        channel: row.channel,
-        recipient_kind: row.recipient_kind,
-        recipient: row.recipient,
-        address: row.address,
-        state: row.state,
-        suppression_reason: row.suppression_reason,
-        topic: row.topic,
-        priority: row.priority,
-        attempt_count: row.attempt_count,
-        last_error: row.last_error,
-        last_response_code: row.last_response_code,
-        next_attempt_at: row.next_attempt_at,
-        created_at: row.created_at,
-        delivered_at: row.delivered_at,
-    })?;
-    Ok(Some((delivery, ledger)))
+    Ok(Some((Delivery::try_from(row)?, ledger)))
 }
 
 /// Starts an attempt of a locked delivery: counts it, records its start and takes a lease

@@ -30,6 +30,7 @@ use ring::digest;
 use sqlx::PgConnection;
 
 use crate::context::TenantId;
+use crate::db::Db;
 
 /// How long an answer is kept for retries.
 pub const RETENTION: &str = "24 hours";
@@ -179,14 +180,16 @@ impl Idempotency {
         Ok(())
     }
 
-    /// Deletes the keys older than [`RETENTION`] (in a transaction that sees every tenant).
-    pub async fn forget_expired(&self, transaction: &mut PgConnection) -> anyhow::Result<u64> {
+    /// Deletes every tenant's keys older than [`RETENTION`], in a transaction of its own.
+    pub async fn forget_expired(&self, db: &Db) -> anyhow::Result<u64> {
+        let mut transaction = db.platform_tx().await?;
         let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {} WHERE created_at < now() - interval '{RETENTION}'",
             self.table
         )))
-        .execute(transaction)
+        .execute(&mut *transaction)
         .await?;
+        transaction.commit().await?;
         Ok(deleted.rows_affected())
     }
 }

@@ -68,9 +68,7 @@ impl Workflows {
 
     /// Deletes idempotency keys past their retention.
     pub async fn forget_expired_keys(&self) -> anyhow::Result<()> {
-        let mut transaction = self.db.platform_tx().await?;
-        self.idempotency.forget_expired(&mut transaction).await?;
-        transaction.commit().await?;
+        self.idempotency.forget_expired(&self.db).await?;
         Ok(())
     }
 

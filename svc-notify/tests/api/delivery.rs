@@ -221,3 +221,59 @@ async fn deliveries_are_listed_newest_first_with_filters() {
     assert_eq!(got.deliveries.len(), 2);
     assert_eq!(got.subject, "New");
 }
+
+#[tokio::test]
+async fn metrics_count_attempts_by_channel_and_outcome_and_suppressions_by_reason() {
+    let mut app = TestApp::spawn_with(|config| config.options.max_attempts = 1).await;
+    let tenant = TenantId::generate();
+    let user = platform::context::UserId::generate();
+    let delivered = app
+        .send(
+            tenant,
+            inline(
+                vec![crate::helpers::user(user)],
+                "metrics",
+                "In-app",
+                "Body",
+            ),
+        )
+        .await;
+    app.wait_for_delivery(
+        tenant,
+        &delivered.notification.unwrap().deliveries[0].name,
+        wire::DeliveryState::Delivered,
+    )
+    .await;
+    app.smtp.stop().await;
+    let failed = app
+        .send(
+            tenant,
+            inline(vec![email("ada@example.com")], "metrics", "Email", "Body"),
+        )
+        .await;
+    app.wait_for_delivery(
+        tenant,
+        &failed.notification.unwrap().deliveries[0].name,
+        wire::DeliveryState::Failed,
+    )
+    .await;
+    let repeat = || wire::SendNotificationRequest {
+        dedup_key: "once".into(),
+        ..inline(vec![crate::helpers::user(user)], "metrics", "Once", "Body")
+    };
+    app.send(tenant, repeat()).await;
+    app.send(tenant, repeat()).await;
+    let expected = [
+        "notify_notifications_total 4",
+        "notify_delivery_attempts_total{channel=\"in_app\",outcome=\"delivered\"} 2",
+        "notify_delivery_attempts_total{channel=\"email\",outcome=\"failed\"} 1",
+        "notify_deliveries_suppressed_total{channel=\"in_app\",reason=\"DUPLICATE\"} 1",
+    ];
+    platform::testing::wait_until(Duration::from_secs(20), "the metrics", || async {
+        let rendered = platform::metrics::render();
+        expected
+            .iter()
+            .all(|line| rendered.lines().any(|shown| shown == *line))
+    })
+    .await;
+}

@@ -277,3 +277,38 @@ async fn metrics_count_attempts_by_channel_and_outcome_and_suppressions_by_reaso
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_job_lost_while_the_broker_is_cut_is_sent_again_by_the_sweeper() {
+    // The service reaches RabbitMQ through a proxy the test cuts: the send is acknowledged
+    // (the delivery is in Postgres) but its job never reaches the queue.
+    let infra = platform::testing::TestInfra::new().await;
+    let proxy = platform::testing::TcpProxy::start(infra.broker_addr().await).await;
+    let proxied = infra.amqp_url_through(proxy.addr());
+    let app = TestApp::spawn_over(infra, |config| {
+        config.infra.amqp.amqp_url = Some(proxied.into());
+    })
+    .await;
+    let tenant = TenantId::generate();
+    proxy.cut();
+    let sent = app
+        .send(
+            tenant,
+            inline(
+                vec![email("ada@example.com")],
+                "lost.job",
+                "Lost job",
+                "Body",
+            ),
+        )
+        .await;
+    let name = sent.notification.unwrap().deliveries[0].name.clone();
+    proxy.restore();
+    // The sweeper sends the job again once the delivery is overdue (NOTIFY_OVERDUE_AFTER 2 s).
+    app.wait_for_delivery(tenant, &name, wire::DeliveryState::Delivered)
+        .await;
+    let mails = app.smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails[0].subject, "Lost job");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.smtp.messages().len(), 1, "delivered once");
+}

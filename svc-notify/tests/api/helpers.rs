@@ -31,16 +31,27 @@ impl TestApp {
 
     /// The service with its configuration changed by `configure` first.
     pub(crate) async fn spawn_with(configure: impl FnOnce(&mut svc_notify::Config)) -> TestApp {
-        Self::spawn_full(configure, Clock::system()).await
+        Self::spawn_full(TestInfra::new().await, configure, Clock::system()).await
+    }
+
+    /// The service over `infra` (made by the test, e.g. to reach the broker through a proxy).
+    pub(crate) async fn spawn_over(
+        infra: TestInfra,
+        configure: impl FnOnce(&mut svc_notify::Config),
+    ) -> TestApp {
+        Self::spawn_full(infra, configure, Clock::system()).await
     }
 
     /// The service deciding by `clock`.
     pub(crate) async fn spawn_with_clock(clock: Clock) -> TestApp {
-        Self::spawn_full(|_| {}, clock).await
+        Self::spawn_full(TestInfra::new().await, |_| {}, clock).await
     }
 
-    async fn spawn_full(configure: impl FnOnce(&mut svc_notify::Config), clock: Clock) -> TestApp {
-        let infra = TestInfra::new().await;
+    async fn spawn_full(
+        infra: TestInfra,
+        configure: impl FnOnce(&mut svc_notify::Config),
+        clock: Clock,
+    ) -> TestApp {
         let keys = TestKeys::new();
         let smtp = SmtpServer::start().await;
         let mut config = svc_notify::Config::try_parse_from(["svc-notify"]).unwrap();

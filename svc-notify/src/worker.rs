@@ -3,12 +3,15 @@
 //!
 //! How a delivery moves (the deliveries table is its own outbox):
 //! 1. It is inserted pending and due now — or deferred, due when its recipient's quiet hours
-//!    end; after the commit a job message naming it and its wake token goes to the work queue
+//!    or the digest window it opened end, or batched into an open digest (sent with it, no
+//!    job of its own); after the commit a job message naming it and its wake token goes to the work queue
 //!    `{prefix}.svc-notify.deliveries` (through a delay queue until it is due).
 //! 2. A worker takes the message and locks the row. A message whose wake token is not the
 //!    row's is stale and dropped; one that comes before the delivery is due, or while another
 //!    worker's lease holds it, waits in a delay queue for the rest.
-//! 3. In-app: the inbox message and the delivered state are written in one transaction, so the
+//! 3. A digest reads what was batched into it once its attempt started (nothing joins it
+//!    after) and sends them in one message, the tenant's `digest` template wording it.
+//!    In-app: the inbox message and the delivered state are written in one transaction, so the
 //!    message arrives exactly once. Email and webhook: the attempt is recorded with a lease (a
 //!    token bumped on each take, fencing the holder's later write) and committed, the email
 //!    sent or the endpoint called, then the outcome recorded if the lease still holds.
@@ -40,7 +43,7 @@ use crate::app::SERVICE_NAME;
 use crate::clock::Clock;
 use crate::domain::{
     Channel, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId, Notification,
-    Recipient, WebhookEndpoint,
+    Recipient, Rendered, WebhookEndpoint, digest,
 };
 use crate::grpc::convert;
 use crate::live::Inboxes;
@@ -268,6 +271,11 @@ impl Worker {
         let lease_until = now + self.inner.settings.lease;
         let lease =
             store::start_attempt(&mut transaction, tenant, delivery.id, now, lease_until).await?;
+        let content = if delivery.digest {
+            digest_content(&mut transaction, &delivery, &notification).await?
+        } else {
+            notification.content.clone()
+        };
         let attempt = delivery.attempt_count + 1;
         let mut arrived = None;
         let result = match (&delivery.recipient, delivery.channel) {
@@ -276,9 +284,9 @@ impl Worker {
                     id: InboxMessageId::generate(),
                     notification_id: notification.id,
                     topic: notification.topic.clone(),
-                    title: notification.content.in_app_title.clone(),
-                    body: notification.content.in_app_body.clone(),
-                    link: notification.content.in_app_link.clone(),
+                    title: content.in_app_title,
+                    body: content.in_app_body,
+                    link: content.in_app_link,
                     priority: notification.priority,
                     read_at: None,
                     archived_at: None,
@@ -291,7 +299,7 @@ impl Worker {
             }
             (_, Channel::Email) => {
                 transaction.commit().await?;
-                let sent = self.send_email(&delivery, &notification).await;
+                let sent = self.send_email(&delivery, &content).await;
                 transaction = self.inner.db.tenant_tx(tenant).await?;
                 sent
             }
@@ -321,6 +329,9 @@ impl Worker {
             tracing::info!(delivery = %delivery.id, "the delivery's lease was lost; its outcome is dropped");
             return Ok(());
         };
+        if end.state == DeliveryState::Delivered && delivery.digest {
+            store::deliver_batched(&mut transaction, tenant, delivery.id, end.at).await?;
+        }
         if end.state == DeliveryState::Failed {
             let failed = store::get_delivery(&mut transaction, tenant, delivery.id)
                 .await?
@@ -361,7 +372,7 @@ impl Worker {
     async fn send_email(
         &self,
         delivery: &Delivery,
-        notification: &Notification,
+        content: &Rendered,
     ) -> Result<i32, SendFailure> {
         let Some(mailer) = &self.inner.mailer else {
             return Err(SendFailure {
@@ -370,9 +381,7 @@ impl Worker {
                 permanent: true,
             });
         };
-        mailer
-            .send(delivery.id, &delivery.address, &notification.content)
-            .await
+        mailer.send(delivery.id, &delivery.address, content).await
     }
 
     async fn send_webhook(
@@ -442,6 +451,32 @@ impl Worker {
             .mul_f64(1.0 + rand::random_range(0.0..0.2));
         chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
     }
+}
+
+/// What the digest `delivery` of `notification` sends: the notification alone when nothing
+/// was batched into it, else all of them worded by the tenant's digest template or by default.
+async fn digest_content(
+    connection: &mut sqlx::PgConnection,
+    delivery: &Delivery,
+    notification: &Notification,
+) -> anyhow::Result<Rendered> {
+    let tenant = delivery.tenant_id;
+    let batched = store::batched_notifications(&mut *connection, tenant, delivery.id).await?;
+    if batched.is_empty() {
+        return Ok(notification.content.clone());
+    }
+    let all: Vec<Notification> = std::iter::once(notification.clone())
+        .chain(batched)
+        .collect();
+    let custom =
+        store::find_template(connection, tenant, None, Some(&digest::template_key())).await?;
+    Ok(digest::render(
+        &notification.topic,
+        &all,
+        custom
+            .as_ref()
+            .map(|template| (&template.content, template.variables.as_slice())),
+    ))
 }
 
 /// `text` cut to at most `max` characters.

@@ -1,10 +1,12 @@
 //! svc-notify's domain: what notifications are, independent of the wire and the database.
 //!
 //! - [`template`]: templates, their variables, checking and rendering them.
+//! - [`digest`]: what a digest of batched notifications says.
 //! - [`endpoint`]: webhook endpoints and the payload their deliveries post.
 //! - [`preferences`]: users' and tenants' preferences and what they decide for a delivery.
 //! - this module: notifications, their deliveries and attempts, inbox messages.
 
+pub mod digest;
 pub mod endpoint;
 pub mod preferences;
 pub mod template;
@@ -73,7 +75,7 @@ platform::stored_enum! {
     DeliveryState {
         /// Waiting for its first or next attempt.
         Pending => "pending",
-        /// Held until the recipient's quiet hours end.
+        /// Held until the recipient's quiet hours or its digest window end.
         Deferred => "deferred",
         /// Sent.
         Delivered => "delivered",
@@ -83,6 +85,8 @@ platform::stored_enum! {
         Suppressed => "suppressed",
         /// Not sent: its webhook endpoint was deleted.
         Cancelled => "cancelled",
+        /// Waiting in another delivery's digest; delivered with it.
+        Batched => "batched",
     }
 }
 
@@ -244,6 +248,10 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
     /// When it was delivered.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Whether it opened a digest window, whose message carries the deliveries batched into it.
+    pub digest: bool,
+    /// The delivery whose digest carries it, when batched.
+    pub digest_id: Option<DeliveryId>,
 }
 
 /// One attempt to send a delivery.

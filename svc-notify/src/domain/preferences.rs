@@ -1,5 +1,6 @@
-//! Notification preferences: channels turned off, per-topic channels and per-channel quiet
-//! hours, a user's own over the tenant's defaults, and what they decide for one delivery.
+//! Notification preferences: channels turned off, per-topic channels and digest windows,
+//! per-channel quiet hours, a user's own over the tenant's defaults, and what they decide for
+//! one delivery.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -9,6 +10,10 @@ use super::{Channel, Priority};
 
 /// Most per-topic preferences.
 pub const MAX_TOPICS: usize = 200;
+/// Shortest digest window.
+pub const MIN_DIGEST_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest digest window.
+pub const MAX_DIGEST_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Preferences as a user or a tenant set them; `None` fields are not set (a user's fall back
 /// to the tenant's, the tenant's to "everything on, no quiet hours").
@@ -22,13 +27,16 @@ pub struct Preferences {
     pub quiet_hours: Option<Vec<QuietHours>>,
 }
 
-/// The channels wanted for one topic; none mutes it.
+/// The channels wanted for one topic (none mutes it), and whether its notifications are
+/// batched into digests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicPreference {
     /// The topic.
     pub topic: String,
     /// Its channels.
     pub channels: Vec<Channel>,
+    /// How long a digest window stays open; `None` sends each notification at once.
+    pub digest_window: Option<std::time::Duration>,
 }
 
 /// A daily window in a time zone during which a channel's deliveries wait.
@@ -51,6 +59,9 @@ pub enum Decision {
     Send,
     /// Hold it until then (the end of the recipient's quiet hours).
     Defer(DateTime<Utc>),
+    /// Batch it into the recipient's open digest of the topic on the channel, or open one
+    /// that ends then (the window's end, or the quiet hours' then).
+    Digest(DateTime<Utc>),
     /// Do not send it: the recipient turned it off.
     Suppress,
 }
@@ -83,14 +94,13 @@ impl Preferences {
         if priority == Priority::Urgent {
             return Decision::Send;
         }
-        let topic_channels = self
+        let preference = self
             .topics
             .iter()
             .flatten()
-            .find(|preference| preference.topic == topic)
-            .map(|preference| &preference.channels);
-        let wanted = match topic_channels {
-            Some(channels) => channels.contains(&channel),
+            .find(|preference| preference.topic == topic);
+        let wanted = match preference {
+            Some(preference) => preference.channels.contains(&channel),
             None => !self
                 .disabled_channels
                 .iter()
@@ -100,13 +110,18 @@ impl Preferences {
         if !wanted {
             return Decision::Suppress;
         }
-        match self
-            .quiet_hours
-            .iter()
-            .flatten()
-            .find(|quiet| quiet.channel == channel)
-            .and_then(|quiet| quiet.end_if_within(now))
-        {
+        let quiet_end = |at: DateTime<Utc>| {
+            self.quiet_hours
+                .iter()
+                .flatten()
+                .find(|quiet| quiet.channel == channel)
+                .and_then(|quiet| quiet.end_if_within(at))
+        };
+        if let Some(window) = preference.and_then(|preference| preference.digest_window) {
+            let end = now + Duration::from_std(window).unwrap_or(Duration::MAX);
+            return Decision::Digest(quiet_end(end).unwrap_or(end));
+        }
+        match quiet_end(now) {
             Some(end) => Decision::Defer(end),
             None => Decision::Send,
         }
@@ -131,6 +146,16 @@ impl Preferences {
                     .any(|earlier| earlier.topic == preference.topic)
                 {
                     violations.add(format!("{path}.topics[{index}].topic"), "is listed twice");
+                }
+                if let Some(window) = preference.digest_window
+                    && (window < MIN_DIGEST_WINDOW
+                        || window > MAX_DIGEST_WINDOW
+                        || window.subsec_nanos() != 0)
+                {
+                    violations.add(
+                        format!("{path}.topics[{index}].digest_window"),
+                        "must be whole seconds from 5 seconds to 1 day",
+                    );
                 }
             }
         }
@@ -304,10 +329,12 @@ mod tests {
                 TopicPreference {
                     topic: "billing.invoice".into(),
                     channels: vec![Channel::Email],
+                    digest_window: None,
                 },
                 TopicPreference {
                     topic: "marketing".into(),
                     channels: Vec::new(),
+                    digest_window: None,
                 },
             ]),
             quiet_hours: Some(vec![quiet(Channel::Email, "00:00", "23:59", "UTC")]),
@@ -341,6 +368,48 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_window_ends_after_it_or_after_the_quiet_hours_then() {
+        let digest = |seconds| {
+            Some(vec![TopicPreference {
+                topic: "ticket.new".into(),
+                channels: vec![Channel::InApp, Channel::Email],
+                digest_window: Some(std::time::Duration::from_secs(seconds)),
+            }])
+        };
+        let preferences = Preferences {
+            topics: digest(600),
+            quiet_hours: Some(vec![quiet(Channel::Email, "22:00", "07:00", "UTC")]),
+            ..Preferences::default()
+        };
+        let now = at("2026-12-06T21:55:00Z");
+        assert_eq!(
+            preferences.decide(Channel::InApp, "ticket.new", Priority::Normal, now),
+            Decision::Digest(at("2026-12-06T22:05:00Z"))
+        );
+        // The window ends at 22:05, inside the email's quiet hours: it waits for 07:00.
+        assert_eq!(
+            preferences.decide(Channel::Email, "ticket.new", Priority::Normal, now),
+            Decision::Digest(at("2026-12-07T07:00:00Z"))
+        );
+        assert_eq!(
+            preferences.decide(Channel::InApp, "ticket.new", Priority::Urgent, now),
+            Decision::Send
+        );
+        assert_eq!(
+            preferences.decide(Channel::InApp, "other", Priority::Normal, now),
+            Decision::Send
+        );
+        for (seconds, fine) in [(4, false), (5, true), (86_400, true), (86_401, false)] {
+            let checked = Preferences {
+                topics: digest(seconds),
+                ..Preferences::default()
+            }
+            .check("preferences");
+            assert_eq!(checked.is_empty(), fine, "{seconds} s");
+        }
+    }
+
+    #[test]
     fn preferences_are_checked_whole() {
         let preferences = Preferences {
             disabled_channels: None,
@@ -348,14 +417,17 @@ mod tests {
                 TopicPreference {
                     topic: "a".into(),
                     channels: Vec::new(),
+                    digest_window: None,
                 },
                 TopicPreference {
                     topic: "a".into(),
                     channels: Vec::new(),
+                    digest_window: None,
                 },
                 TopicPreference {
                     topic: "Bad Topic".into(),
                     channels: Vec::new(),
+                    digest_window: None,
                 },
             ]),
             quiet_hours: Some(vec![

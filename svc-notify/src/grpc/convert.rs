@@ -85,6 +85,7 @@ fn state_from_wire(state: wire::DeliveryState) -> Option<DeliveryState> {
         wire::DeliveryState::Failed => Some(DeliveryState::Failed),
         wire::DeliveryState::Suppressed => Some(DeliveryState::Suppressed),
         wire::DeliveryState::Cancelled => Some(DeliveryState::Cancelled),
+        wire::DeliveryState::Batched => Some(DeliveryState::Batched),
     }
 }
 
@@ -96,6 +97,7 @@ fn state_to_wire(state: DeliveryState) -> wire::DeliveryState {
         DeliveryState::Failed => wire::DeliveryState::Failed,
         DeliveryState::Suppressed => wire::DeliveryState::Suppressed,
         DeliveryState::Cancelled => wire::DeliveryState::Cancelled,
+        DeliveryState::Batched => wire::DeliveryState::Batched,
     }
 }
 
@@ -339,6 +341,11 @@ pub fn delivery_to_proto(delivery: &Delivery, attempts: Vec<Attempt>) -> wire::D
                 response_code: attempt.response_code,
             })
             .collect(),
+        digest: delivery.digest,
+        digest_delivery: delivery
+            .digest_id
+            .map(|id| resource_name("deliveries", id))
+            .unwrap_or_default(),
     }
 }
 

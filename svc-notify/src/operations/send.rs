@@ -162,12 +162,24 @@ impl Notify {
             return Ok(answer(&first, &deliveries, true));
         }
         let preferences = Recipients::preferences(&mut transaction, tenant, &targets).await?;
-        let mut deliveries = Vec::with_capacity(targets.len());
-        for (position, (recipient, channel)) in targets.into_iter().enumerate() {
-            let decision = match &recipient {
-                Recipient::User(user) => preferences.decide(*user, channel, &notification, now),
+        let decisions: Vec<Decision> = targets
+            .iter()
+            .map(|(recipient, channel)| match recipient {
+                Recipient::User(user) => preferences.decide(*user, *channel, &notification, now),
                 Recipient::Email(_) | Recipient::WebhookEndpoint(_) => Decision::Send,
-            };
+            })
+            .collect();
+        let windows: Vec<(&Recipient, Channel, &str)> = targets
+            .iter()
+            .zip(&decisions)
+            .filter(|(_, decision)| matches!(decision, Decision::Digest(_)))
+            .map(|((recipient, channel), _)| (recipient, *channel, notification.topic.as_str()))
+            .collect();
+        store::lock_digest_windows(&mut transaction, tenant, &windows).await?;
+        let mut deliveries = Vec::with_capacity(targets.len());
+        for (position, ((recipient, channel), decision)) in
+            targets.into_iter().zip(decisions).enumerate()
+        {
             let unwanted = match &recipient {
                 Recipient::WebhookEndpoint(id) => endpoints
                     .get(id)
@@ -193,6 +205,20 @@ impl Notify {
                 None => false,
             };
             let suppression = unwanted.or(duplicate.then_some("DUPLICATE"));
+            let digest_id = match decision {
+                Decision::Digest(_) if suppression.is_none() => {
+                    store::lock_open_digest(
+                        &mut transaction,
+                        tenant,
+                        &recipient,
+                        channel,
+                        &notification.topic,
+                        now,
+                    )
+                    .await?
+                }
+                _ => None,
+            };
             let delivery = Delivery {
                 id: DeliveryId::generate(),
                 tenant_id: tenant,
@@ -206,7 +232,8 @@ impl Notify {
                 recipient,
                 state: match (suppression, decision) {
                     (Some(_), _) => DeliveryState::Suppressed,
-                    (None, Decision::Defer(_)) => DeliveryState::Deferred,
+                    (None, _) if digest_id.is_some() => DeliveryState::Batched,
+                    (None, Decision::Defer(_) | Decision::Digest(_)) => DeliveryState::Deferred,
                     (None, _) => DeliveryState::Pending,
                 },
                 suppression_reason: suppression.unwrap_or_default().to_owned(),
@@ -216,12 +243,16 @@ impl Notify {
                 last_error: String::new(),
                 last_response_code: 0,
                 next_attempt_at: match decision {
-                    _ if suppression.is_some() => None,
-                    Decision::Defer(until) => Some(until),
-                    _ => Some(now),
+                    _ if suppression.is_some() || digest_id.is_some() => None,
+                    Decision::Defer(until) | Decision::Digest(until) => Some(until),
+                    Decision::Send | Decision::Suppress => Some(now),
                 },
                 created_at: now,
                 delivered_at: None,
+                digest: suppression.is_none()
+                    && digest_id.is_none()
+                    && matches!(decision, Decision::Digest(_)),
+                digest_id,
             };
             store::insert_delivery(
                 &mut transaction,
@@ -334,9 +365,17 @@ impl Notify {
         let deleted =
             store::delete_notifications_of_transaction(&mut transaction, tenant, transaction_id)
                 .await?;
+        // A digest opened by one of them goes with it; what was batched into it goes alone.
+        let released =
+            store::release_orphaned_batches(&mut transaction, tenant, self.clock.now()).await?;
         transaction.commit().await?;
         if deleted > 0 {
             tracing::info!(%tenant, transaction_id, "deleted the notifications of an erased resource");
+        }
+        for (delivery, wake_token) in released {
+            self.worker
+                .dispatch(tenant, delivery, wake_token, Duration::ZERO)
+                .await;
         }
         Ok(())
     }

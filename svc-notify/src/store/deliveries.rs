@@ -29,6 +29,8 @@ struct DeliveryRow {
     next_attempt_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
+    digest: bool,
+    digest_id: Option<Uuid>,
     // the worker's ledger, left out of the domain's view
     wake_token: i64,
     lease_until: Option<DateTime<Utc>>,
@@ -57,6 +59,8 @@ impl TryFrom<DeliveryRow> for Delivery {
             next_attempt_at: row.next_attempt_at,
             created_at: row.created_at,
             delivered_at: row.delivered_at,
+            digest: row.digest,
+            digest_id: row.digest_id.map(DeliveryId::from),
         })
     }
 }
@@ -70,8 +74,8 @@ pub async fn insert_delivery(
     sqlx::query!(
         "INSERT INTO notify.deliveries (id, tenant_id, notification_id, position, channel, \
              recipient_kind, recipient, address, state, suppression_reason, topic, priority, \
-             dedup_key, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+             dedup_key, next_attempt_at, created_at, updated_at, digest, digest_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)",
         delivery.id.as_uuid(),
         delivery.tenant_id.as_uuid(),
         delivery.notification_id.as_uuid(),
@@ -87,10 +91,111 @@ pub async fn insert_delivery(
         dedup_key,
         delivery.next_attempt_at,
         delivery.created_at,
+        delivery.digest,
+        delivery.digest_id.map(|id| id.as_uuid()),
     )
     .execute(connection)
     .await?;
     Ok(())
+}
+
+/// Serialises the senders to each of `windows` (recipient, channel, topic) until the
+/// transaction ends, so that one digest window opens at a time for each; takes the locks in
+/// one order, so that two senders never wait for each other.
+pub async fn lock_digest_windows(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    windows: &[(&Recipient, Channel, &str)],
+) -> anyhow::Result<()> {
+    let mut keys: Vec<String> = windows
+        .iter()
+        .map(|(recipient, channel, topic)| {
+            format!(
+                "notify.digest/{tenant}/{}/{}/{topic}",
+                recipient.value(),
+                channel.as_str()
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The open digest of `recipient`'s `topic` on `channel` at `now`, locked: the delivery that
+/// opened it, still waiting for its window to end (hold [`lock_digest_windows`] first). A
+/// digest whose attempt started is closed: its worker read what it carries.
+pub async fn lock_open_digest(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    recipient: &Recipient,
+    channel: Channel,
+    topic: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<DeliveryId>> {
+    let recipient = recipient.value();
+    let open = sqlx::query_scalar!(
+        "SELECT id FROM notify.deliveries \
+         WHERE tenant_id = $1 AND recipient = $2 AND channel = $3 AND topic = $4 AND digest \
+           AND state IN ('pending', 'deferred') AND attempt_count = 0 AND lease_until IS NULL \
+           AND next_attempt_at > $5 \
+         ORDER BY created_at LIMIT 1 FOR UPDATE",
+        tenant.as_uuid(),
+        recipient,
+        channel.as_str(),
+        topic,
+        now,
+    )
+    .fetch_optional(connection)
+    .await?;
+    Ok(open.map(DeliveryId::from))
+}
+
+/// Marks the deliveries batched into the digest `digest` delivered at `at`.
+pub async fn deliver_batched(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    digest: DeliveryId,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE notify.deliveries SET state = 'delivered', delivered_at = $3, updated_at = $3 \
+         WHERE tenant_id = $1 AND digest_id = $2 AND state = 'batched'",
+        tenant.as_uuid(),
+        digest.as_uuid(),
+        at,
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Queues on their own, due now, the batched deliveries of `tenant` whose digest was deleted
+/// with its notification; answers them with their new wake tokens.
+pub async fn release_orphaned_batches(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<(DeliveryId, i64)>> {
+    let rows = sqlx::query!(
+        "UPDATE notify.deliveries SET state = 'pending', next_attempt_at = $2, \
+             wake_token = wake_token + 1, updated_at = $2 \
+         WHERE tenant_id = $1 AND state = 'batched' AND digest_id IS NULL \
+         RETURNING id, wake_token",
+        tenant.as_uuid(),
+        now,
+    )
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (DeliveryId::from(row.id), row.wake_token))
+        .collect())
 }
 
 /// Whether a delivery under `dedup_key` went to `recipient` on `channel` since `since`
@@ -128,7 +233,7 @@ pub async fn deliveries_of(
         DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
-             last_response_code, next_attempt_at, created_at, delivered_at, wake_token, \
+             last_response_code, next_attempt_at, created_at, delivered_at, digest, digest_id, wake_token, \
              lease_until \
          FROM notify.deliveries WHERE tenant_id = $1 AND notification_id = $2 ORDER BY position",
         tenant.as_uuid(),
@@ -149,7 +254,7 @@ pub async fn get_delivery(
         DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
-             last_response_code, next_attempt_at, created_at, delivered_at, wake_token, \
+             last_response_code, next_attempt_at, created_at, delivered_at, digest, digest_id, wake_token, \
              lease_until \
          FROM notify.deliveries WHERE tenant_id = $1 AND id = $2",
         tenant.as_uuid(),
@@ -191,7 +296,7 @@ pub async fn list_deliveries(
         DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
-             last_response_code, next_attempt_at, created_at, delivered_at, wake_token, \
+             last_response_code, next_attempt_at, created_at, delivered_at, digest, digest_id, wake_token, \
              lease_until \
          FROM notify.deliveries \
          WHERE tenant_id = $1 \
@@ -268,7 +373,7 @@ pub async fn lock_delivery(
         DeliveryRow,
         "SELECT id, tenant_id, notification_id, position, channel, recipient_kind, recipient, \
              address, state, suppression_reason, topic, priority, attempt_count, last_error, \
-             last_response_code, next_attempt_at, created_at, delivered_at, wake_token, lease_until \
+             last_response_code, next_attempt_at, created_at, delivered_at, digest, digest_id, wake_token, lease_until \
          FROM notify.deliveries WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
         tenant.as_uuid(),
         id.as_uuid(),

@@ -27,8 +27,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{
-    Content, Notification, NotificationId, Priority, Rendered, Source, Template, TemplateId,
-    TemplateKey, Variable,
+    Content, DeliveryId, Notification, NotificationId, Priority, Rendered, Source, Template,
+    TemplateId, TemplateKey, Variable,
 };
 
 struct TemplateRow {
@@ -353,6 +353,29 @@ pub async fn find_notification(
     .fetch_optional(connection)
     .await?;
     row.map(Notification::try_from).transpose()
+}
+
+/// The notifications whose deliveries are batched into the digest `digest` of `tenant`, in the
+/// order they came.
+pub async fn batched_notifications(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    digest: DeliveryId,
+) -> anyhow::Result<Vec<Notification>> {
+    let rows = sqlx::query_as!(
+        NotificationRow,
+        "SELECT n.id, n.tenant_id, n.topic, n.priority, n.template_id, n.source_principal, \
+             n.source_event, n.transaction_id, n.dedup_key, n.email_subject, n.email_text, \
+             n.email_html, n.in_app_title, n.in_app_body, n.in_app_link, n.data, n.created_at \
+         FROM notify.deliveries d \
+         JOIN notify.notifications n ON n.tenant_id = d.tenant_id AND n.id = d.notification_id \
+         WHERE d.tenant_id = $1 AND d.digest_id = $2 ORDER BY d.created_at, d.id",
+        tenant.as_uuid(),
+        digest.as_uuid(),
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(Notification::try_from).collect()
 }
 
 /// Deletes the notifications of `tenant` with the transaction id `transaction_id` (their

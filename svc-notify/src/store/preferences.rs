@@ -80,6 +80,9 @@ impl TryFrom<Row> for StoredPreferences {
                                 .iter()
                                 .map(|text| channel(text.as_str().unwrap_or_default()))
                                 .collect::<anyhow::Result<_>>()?,
+                            digest_window: item["digest_seconds"]
+                                .as_u64()
+                                .map(std::time::Duration::from_secs),
                         })
                     })
                     .collect()
@@ -124,6 +127,7 @@ fn topics_json(topics: &[TopicPreference]) -> Value {
             json!({
                 "topic": preference.topic,
                 "channels": preference.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                "digest_seconds": preference.digest_window.map(|window| window.as_secs()),
             })
         })
         .collect()

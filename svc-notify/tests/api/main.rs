@@ -2,6 +2,7 @@
 //! a real SMTP server on loopback and webhooks to HTTP receivers on loopback.
 
 mod delivery;
+mod digests;
 mod helpers;
 mod isolation;
 mod live;

@@ -120,10 +120,6 @@ async fn a_users_preferences_override_the_tenants_defaults_and_are_checked_whole
                 topics: vec![
                     wire::TopicPreference {
                         topic: "billing".into(),
-                        digest_window: Some(pbjson_types::Duration {
-                            seconds: 600,
-                            nanos: 0,
-                        }),
                         ..Default::default()
                     },
                     wire::TopicPreference {
@@ -152,11 +148,41 @@ async fn a_users_preferences_override_the_tenants_defaults_and_are_checked_whole
             "preferences.quiet_hours[0].end_time",
             "preferences.quiet_hours[0].start_time",
             "preferences.quiet_hours[0].time_zone",
-            "preferences.topics[0].digest_window",
             "update_mask",
         ],
         "{bad:?}"
     );
+    for (seconds, nanos) in [(2, 0), (86_401, 0), (60, 500_000_000), (-60, 0)] {
+        let topics = vec![
+            wire::TopicPreference {
+                topic: "billing".into(),
+                digest_window: Some(pbjson_types::Duration { seconds, nanos }),
+                ..Default::default()
+            },
+            wire::TopicPreference {
+                topic: "billing".into(),
+                ..Default::default()
+            },
+        ];
+        let refused = mine
+            .update_preferences(wire::UpdatePreferencesRequest {
+                preferences: Some(wire::NotificationPreferences {
+                    topics,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["topics"]),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            violated_fields(&refused),
+            [
+                "preferences.topics[0].digest_window",
+                "preferences.topics[1].topic"
+            ],
+            "{seconds} s {nanos} ns"
+        );
+    }
 
     // Another tenant's defaults and the same user id there are another's.
     let elsewhere = app

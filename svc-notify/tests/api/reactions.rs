@@ -1,7 +1,8 @@
 //! svc-notify's reactions to other services' events, published on RabbitMQ as those services
 //! publish them: a submission emails its form's recipients (once however often the event
 //! arrives, in the tenant's wording when it has a template), an erased submission takes its
-//! notifications with it, a failed execution tells its workflow's owner in-app.
+//! notifications with it (a digest one of them opened sends the rest alone), a failed
+//! execution tells its workflow's owner in-app.
 
 use std::time::Duration;
 
@@ -277,4 +278,98 @@ async fn a_failed_execution_tells_its_workflows_owner_in_app() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn erasing_the_notification_that_opened_a_digest_sends_what_it_batched_alone() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let ada = UserId::generate();
+    app.as_user(tenant, ada)
+        .update_preferences(wire::UpdatePreferencesRequest {
+            preferences: Some(wire::NotificationPreferences {
+                topics: vec![wire::TopicPreference {
+                    topic: "ticket.new".into(),
+                    channels: vec![wire::DeliveryChannel::InApp as i32],
+                    digest_window: Some(pbjson_types::Duration {
+                        seconds: 600,
+                        nanos: 0,
+                    }),
+                }],
+                ..Default::default()
+            }),
+            update_mask: Some(pbjson_types::FieldMask {
+                paths: vec!["topics".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    let submission = "forms/0190c6a6-8a61-7000-8000-000000000001/submissions/0190c6a6-8a61-7000-8000-000000000002";
+    let mut deliveries = Vec::new();
+    for (title, transaction_id) in [
+        (
+            "About the submission",
+            format!("forms.submission.created:{submission}"),
+        ),
+        ("Unrelated", String::new()),
+    ] {
+        let sent = app
+            .send(
+                tenant,
+                wire::SendNotificationRequest {
+                    transaction_id,
+                    ..crate::helpers::inline(
+                        vec![crate::helpers::user(ada)],
+                        "ticket.new",
+                        title,
+                        "Body",
+                    )
+                },
+            )
+            .await;
+        deliveries.push(sent.notification.unwrap().deliveries.remove(0));
+    }
+    assert!(deliveries[0].digest);
+    assert_eq!(deliveries[1].state, wire::DeliveryState::Batched as i32);
+
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    let deleted = Envelope::new(
+        Some(tenant),
+        events::SubmissionDeleted {
+            submission: submission.into(),
+            form: "forms/0190c6a6-8a61-7000-8000-000000000001".into(),
+        },
+    );
+    let mut admin = app.admin(tenant);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        publish(&publisher, &deleted).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let gone = admin
+            .get_delivery(wire::GetDeliveryRequest {
+                name: deliveries[0].name.clone(),
+            })
+            .await;
+        if gone.is_err_and(|status| status.code() == Code::NotFound) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the erasure never reached svc-notify"
+        );
+    }
+    // Long before the window would have ended, the batched one goes out on its own.
+    let alone = app
+        .wait_for_delivery(tenant, &deliveries[1].name, wire::DeliveryState::Delivered)
+        .await;
+    assert!(alone.digest_delivery.is_empty());
+    let inbox = app
+        .as_user(tenant, ada)
+        .list_inbox_messages(wire::ListInboxMessagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let titles: Vec<&str> = inbox.iter().map(|message| message.title.as_str()).collect();
+    assert_eq!(titles, ["Unrelated"]);
 }

@@ -66,13 +66,18 @@ pub fn preference_changes(
                     .enumerate()
                     .map(|(index, topic)| {
                         let field = format!("preferences.topics[{index}]");
-                        if topic.digest_window.is_some() {
-                            violations.add(
-                                format!("{field}.digest_window"),
-                                "digests are not built yet",
-                            );
-                        }
                         TopicPreference {
+                            digest_window: topic.digest_window.as_ref().map(|window| {
+                                // Out of range or fractional: kept so that the check says so.
+                                u64::try_from(window.seconds)
+                                    .map(|seconds| {
+                                        std::time::Duration::new(
+                                            seconds,
+                                            u32::try_from(window.nanos).unwrap_or(1),
+                                        )
+                                    })
+                                    .unwrap_or_default()
+                            }),
                             topic: topic.topic.clone(),
                             channels: topic
                                 .channels
@@ -163,7 +168,10 @@ pub fn preferences_to_proto(
                     .iter()
                     .map(|channel| channel_to_wire(*channel) as i32)
                     .collect(),
-                digest_window: None,
+                digest_window: topic.digest_window.map(|window| pbjson_types::Duration {
+                    seconds: i64::try_from(window.as_secs()).unwrap_or(i64::MAX),
+                    nanos: 0,
+                }),
             })
             .collect(),
         quiet_hours: preferences

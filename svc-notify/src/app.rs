@@ -73,7 +73,7 @@ pub async fn build_with_clock(
         },
     );
     let notify = Notify::new(connections.db, worker.clone(), inboxes, clock);
-    let reactions = Reactions::new(notify.clone());
+    let reactions = Reactions::new(notify.clone(), options.app_url.clone());
     let sweeper = worker.clone();
     let cleaner = notify.clone();
     runtime

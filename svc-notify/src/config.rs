@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use platform::config::{ServiceConfig, parse_duration, resolve_secret};
 use platform::suite::Notify;
 use secrecy::SecretString;
+use url::Url;
 
 /// svc-notify's configuration: the kit's blocks and its own options.
 pub type Config = ServiceConfig<Notify, NotifyOptions>;
@@ -69,10 +70,25 @@ pub struct NotifyOptions {
     /// addresses are refused otherwise, and other endpoints must be https.
     #[arg(long, env = "NOTIFY_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub webhook_allowed_networks: Vec<IpNet>,
+    /// Base URL of the web app that emails link to (`https://app.example.com`): an invitation
+    /// links to `{url}/invitations/accept?tenant={slug}&token={token}`, a password reset to
+    /// `{url}/password-reset?tenant={slug}&token={token}`. Unset, svc-notify sends no
+    /// invitation or password reset emails (it dead-letters those events, with a warning).
+    #[arg(long, env = "NOTIFY_APP_URL", value_parser = app_url)]
+    pub app_url: Option<Url>,
     /// How long a webhook endpoint has to answer a delivery before the attempt fails (and is
     /// retried).
     #[arg(long, env = "NOTIFY_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = positive_duration)]
     pub webhook_timeout: Duration,
+}
+
+/// An `http` or `https` base URL.
+fn app_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err("must be an http(s) URL".to_owned());
+    }
+    Ok(url)
 }
 
 /// A duration of at least a second, as `30s` or `5m`.

@@ -34,6 +34,12 @@ pub enum Error {
     /// A send needs a channel this deployment has not configured.
     #[error("the {0} channel is not configured in this deployment")]
     ChannelOff(&'static str),
+    /// Content holding a secret needs keys to seal it, which this deployment has not
+    /// configured.
+    #[error(
+        "notifications holding a secret need NOTIFY_ENCRYPTION_KEYS, which this deployment has not configured"
+    )]
+    SealingOff,
 }
 
 platform::common_error_conversions!(Error);
@@ -66,6 +72,11 @@ impl From<Error> for Status {
             Error::ChannelOff(_) => {
                 status_with_reason(Code::FailedPrecondition, "CHANNEL_NOT_CONFIGURED", message)
             }
+            Error::SealingOff => status_with_reason(
+                Code::FailedPrecondition,
+                "ENCRYPTION_NOT_CONFIGURED",
+                message,
+            ),
             Error::Common(common) => common.into(),
         }
     }

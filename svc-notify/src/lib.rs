@@ -20,6 +20,7 @@
 //! - [`reactions`]: the notifications other services' events cause.
 //! - [`webhooks`]: the webhook channel: signed POSTs through the SSRF guard.
 //! - [`live`]: live inboxes over Redis pub/sub (StreamInbox).
+//! - [`sealing`]: content holding a secret, sealed at rest.
 
 pub mod app;
 pub mod clock;
@@ -32,6 +33,7 @@ pub mod mailer;
 mod metrics;
 pub mod operations;
 pub mod reactions;
+pub mod sealing;
 pub mod store;
 pub mod webhooks;
 pub mod worker;

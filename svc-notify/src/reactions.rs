@@ -9,13 +9,20 @@
 //!   their deliveries and inbox messages: no copy of erased answers stays here.
 //! - `workflow.execution.failed` → an in-app message to the workflow's owner, when a user owns
 //!   it (template key `workflow.execution_failed`).
+//! - `auth.invitation.created` → an email to the invitee with the acceptance link (template
+//!   key `auth.invitation`); `auth.password_reset.requested` → an email to the user with the
+//!   reset link (template key `auth.password_reset`). Their one-time tokens make the content
+//!   secret: it is sealed at rest and erased once sent, and the event's data is not kept.
+//!   Links point under NOTIFY_APP_URL.
 
 use platform::amqp::Outcome;
 use platform::consumer::{Audience, EventHandler, ReceivedEvent, Subscription};
 use platform::context::{TenantId, UserId};
 use platform::wire::value_from_proto;
+use proto::formflow::auth::v1 as auth;
 use proto::formflow::events::v1 as events;
 use serde_json::{Map, Value, json};
+use url::Url;
 
 use crate::domain::{Channel, Content, Priority, Recipient, Source, TemplateKey, check_email};
 use crate::error::Error;
@@ -31,6 +38,8 @@ pub const REACTION_SUBSCRIPTION: Subscription = Subscription {
         "forms.submission.created.v1",
         "forms.submission.deleted.v1",
         "workflow.execution.failed.v1",
+        "auth.invitation.created.v1",
+        "auth.password_reset.requested.v1",
     ],
     prefetch: 16,
 };
@@ -39,12 +48,23 @@ pub const REACTION_SUBSCRIPTION: Subscription = Subscription {
 #[derive(Debug, Clone)]
 pub struct Reactions {
     notify: Notify,
+    app_url: Option<Url>,
 }
 
 impl Reactions {
-    /// Reactions sending through `notify`.
-    pub fn new(notify: Notify) -> Self {
-        Self { notify }
+    /// Reactions sending through `notify`, linking emails under `app_url` (none: invitation
+    /// and password reset emails cannot be sent).
+    pub fn new(notify: Notify, app_url: Option<Url>) -> Self {
+        Self { notify, app_url }
+    }
+
+    /// NOTIFY_APP_URL, which the auth emails' links need.
+    fn app_url(&self) -> Result<&Url, Reaction> {
+        self.app_url.as_ref().ok_or_else(|| {
+            Reaction::Reject(
+                "NOTIFY_APP_URL is not set: the email's link cannot be built".to_owned(),
+            )
+        })
     }
 
     async fn react(&self, event: &ReceivedEvent, tenant: TenantId) -> Result<(), Reaction> {
@@ -61,6 +81,19 @@ impl Reactions {
                 .await
                 .map_err(|error| Reaction::Retry(format!("{error:#}")))?;
             return Ok(());
+        }
+        if let Some(invited) = decoded::<events::InvitationCreated>(event)? {
+            return match invitation_notice(&invited, self.app_url()?) {
+                Some(new) => self.send(event, tenant, "svc-auth", new).await,
+                None => Ok(()),
+            };
+        }
+        if let Some(requested) = decoded::<events::PasswordResetRequested>(event)? {
+            let new = reset_notice(&requested, self.app_url()?, &event.event_id.to_string());
+            return match new {
+                Some(new) => self.send(event, tenant, "svc-auth", new).await,
+                None => Ok(()),
+            };
         }
         if let Some(failed) = decoded::<events::ExecutionFailed>(event)? {
             return match failure_notice(&failed) {
@@ -84,11 +117,12 @@ impl Reactions {
         };
         match self.notify.accept(tenant, source, new, None).await {
             Ok(_) => Ok(()),
-            // A tenant's template that cannot render this event, a channel turned off: sending
-            // again would fail alike.
+            // A tenant's template that cannot render this event, a channel or the sealing keys
+            // not configured: sending again would fail alike.
             Err(
                 error @ (Error::Common(platform::error::CommonError::InvalidArgument(_))
-                | Error::ChannelOff(_)),
+                | Error::ChannelOff(_)
+                | Error::SealingOff),
             ) => Err(Reaction::Reject(error.to_string())),
             Err(error) => Err(Reaction::Retry(error.to_string())),
         }
@@ -174,6 +208,7 @@ fn submission_notice(created: &events::SubmissionCreated) -> Option<NewNotificat
         priority: Priority::Normal,
         transaction_id: Some(format!("forms.submission.created:{}", submission.name)),
         dedup: None,
+        sealed: false,
     })
 }
 
@@ -211,7 +246,139 @@ fn failure_notice(failed: &events::ExecutionFailed) -> Option<NewNotification> {
         priority: Priority::High,
         transaction_id: Some(format!("workflow.execution.failed:{}", execution.name)),
         dedup: None,
+        sealed: false,
     })
+}
+
+/// The invitation email, linking to `{app_url}/invitations/accept`; `None` without a valid
+/// address.
+fn invitation_notice(
+    invited: &events::InvitationCreated,
+    app_url: &Url,
+) -> Option<NewNotification> {
+    let invitation = invited.invitation.as_ref()?;
+    check_email(&invitation.email).ok()?;
+    let role = auth::Role::try_from(invitation.role)
+        .map(|role| {
+            role.as_str_name()
+                .trim_start_matches("ROLE_")
+                .to_lowercase()
+        })
+        .unwrap_or_default();
+    let data = object(json!({
+        "link": link(app_url, "invitations/accept", &invited.tenant_slug, &invited.token),
+        "token": invited.token,
+        "email": invitation.email,
+        "role": role,
+        "message": invitation.message,
+        "inviter_name": invited.inviter_display_name,
+        "tenant_name": invited.tenant_display_name,
+        "tenant_slug": invited.tenant_slug,
+        "expire_time": invitation.expire_time.as_ref().map(shown_time).unwrap_or_default(),
+    }));
+    Some(NewNotification {
+        recipients: vec![Recipient::Email(invitation.email.clone())],
+        channels: vec![Channel::Email],
+        topic: "auth.invitation".to_owned(),
+        body: Body::KeyedOrDefault(
+            key("auth.invitation"),
+            Content {
+                email_subject: "{% if inviter_name %}{{ inviter_name }} invited you{% else %}\
+                                You are invited{% endif %} to {{ tenant_name }}"
+                    .to_owned(),
+                email_text: "{% if inviter_name %}{{ inviter_name }}{% else %}Someone{% endif %} \
+                             invited you to join {{ tenant_name }} on FormFlow as {{ role }}.\n\
+                             {% if message %}\n\"{{ message }}\"\n{% endif %}\n\
+                             Accept the invitation: {{ link }}\n\n\
+                             It expires {{ expire_time }}. If you did not expect it, ignore \
+                             this email.\n"
+                    .to_owned(),
+                email_html: "<p>{% if inviter_name %}{{ inviter_name }}{% else %}Someone\
+                             {% endif %} invited you to join <b>{{ tenant_name }}</b> on FormFlow \
+                             as {{ role }}.</p>{% if message %}<blockquote>{{ message }}\
+                             </blockquote>{% endif %}<p><a href=\"{{ link }}\">Accept the \
+                             invitation</a></p><p>It expires {{ expire_time }}. If you did not \
+                             expect it, ignore this email.</p>"
+                    .to_owned(),
+                ..Content::default()
+            },
+        ),
+        data,
+        priority: Priority::High,
+        transaction_id: Some(format!("auth.invitation.created:{}", invitation.name)),
+        dedup: None,
+        sealed: true,
+    })
+}
+
+/// The password reset email, linking to `{app_url}/password-reset`; `None` without a valid
+/// address. `event_id` tells requests apart: each sends its own.
+fn reset_notice(
+    requested: &events::PasswordResetRequested,
+    app_url: &Url,
+    event_id: &str,
+) -> Option<NewNotification> {
+    check_email(&requested.email).ok()?;
+    let data = object(json!({
+        "link": link(app_url, "password-reset", &requested.tenant_slug, &requested.token),
+        "token": requested.token,
+        "email": requested.email,
+        "display_name": requested.display_name,
+        "tenant_name": requested.tenant_display_name,
+        "tenant_slug": requested.tenant_slug,
+        "ip_address": requested.ip_address,
+        "expire_time": requested.expire_time.as_ref().map(shown_time).unwrap_or_default(),
+    }));
+    Some(NewNotification {
+        recipients: vec![Recipient::Email(requested.email.clone())],
+        channels: vec![Channel::Email],
+        topic: "auth.password_reset".to_owned(),
+        body: Body::KeyedOrDefault(
+            key("auth.password_reset"),
+            Content {
+                email_subject: "Reset your {{ tenant_name }} password".to_owned(),
+                email_text: "Hello{% if display_name %} {{ display_name }}{% endif %},\n\n\
+                             Someone{% if ip_address %} (from {{ ip_address }}){% endif %} asked \
+                             to reset your password for {{ tenant_name }}. Choose a new one \
+                             here: {{ link }}\n\n\
+                             The link works once and expires {{ expire_time }}. If this wasn't \
+                             you, ignore this email: your password stays as it is.\n"
+                    .to_owned(),
+                email_html: "<p>Hello{% if display_name %} {{ display_name }}{% endif %},</p>\
+                             <p>Someone{% if ip_address %} (from {{ ip_address }}){% endif %} \
+                             asked to reset your password for <b>{{ tenant_name }}</b>.</p>\
+                             <p><a href=\"{{ link }}\">Choose a new password</a></p><p>The link \
+                             works once and expires {{ expire_time }}. If this wasn't you, ignore \
+                             this email: your password stays as it is.</p>"
+                    .to_owned(),
+                ..Content::default()
+            },
+        ),
+        data,
+        priority: Priority::High,
+        transaction_id: Some(format!("auth.password_reset.requested:{event_id}")),
+        dedup: None,
+        sealed: true,
+    })
+}
+
+/// `{app_url}/{path}?tenant={tenant_slug}&token={token}`.
+fn link(app_url: &Url, path: &str, tenant_slug: &str, token: &str) -> String {
+    let mut url = app_url.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(path.split('/'));
+    }
+    url.query_pairs_mut()
+        .append_pair("tenant", tenant_slug)
+        .append_pair("token", token);
+    url.into()
+}
+
+/// A time as an email shows it: `2026-12-07 09:30 UTC`.
+fn shown_time(time: &pbjson_types::Timestamp) -> String {
+    platform::wire::from_timestamp(time)
+        .map(|time| time.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// An answer as a line of text shows it: lists joined, text as it is.

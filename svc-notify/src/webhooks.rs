@@ -57,6 +57,11 @@ impl Webhooks {
         })
     }
 
+    /// What seals secrets at rest, endpoints' and notifications' (NOTIFY_ENCRYPTION_KEYS).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     /// Seals the secret of the endpoint `id` of `tenant`: it opens for that endpoint only.
     pub fn seal(
         &self,

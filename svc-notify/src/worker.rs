@@ -33,6 +33,7 @@ use lapin::message::Delivery as AmqpDelivery;
 use platform::amqp::{Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
+use platform::crypto::Sealer;
 use platform::db::Db;
 use platform::outbox::Outbox;
 use proto::formflow::events::v1 as events;
@@ -43,11 +44,12 @@ use crate::app::SERVICE_NAME;
 use crate::clock::Clock;
 use crate::domain::{
     Channel, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId, Notification,
-    Recipient, Rendered, WebhookEndpoint, digest,
+    Recipient, Rendered, Sealing, WebhookEndpoint, digest,
 };
 use crate::grpc::convert;
 use crate::live::Inboxes;
 use crate::mailer::{Mailer, SendFailure};
+use crate::sealing;
 use crate::store::{self, AttemptEnd, SealedSecrets};
 use crate::webhooks::Webhooks;
 
@@ -144,6 +146,28 @@ impl Worker {
     /// The webhook channel, when this deployment has it (NOTIFY_ENCRYPTION_KEYS).
     pub fn webhooks(&self) -> Option<&Webhooks> {
         self.inner.webhooks.as_ref()
+    }
+
+    /// What seals content holding a secret, when this deployment has it
+    /// (NOTIFY_ENCRYPTION_KEYS, as the webhook channel).
+    pub fn sealer(&self) -> Option<&Sealer> {
+        self.inner.webhooks.as_ref().map(Webhooks::sealer)
+    }
+
+    /// What `notification` says: its content, opened when sealed; `None` once erased.
+    fn readable(&self, notification: &Notification) -> anyhow::Result<Option<Rendered>> {
+        match &notification.sealing {
+            Sealing::Clear => Ok(Some(notification.content.clone())),
+            Sealing::Sealed(sealed) => {
+                let sealer = self
+                    .sealer()
+                    .context("sealed content needs NOTIFY_ENCRYPTION_KEYS")?;
+                let content =
+                    sealing::open(sealer, notification.tenant_id, notification.id, sealed)?;
+                Ok(Some(content))
+            }
+            Sealing::Erased => Ok(None),
+        }
     }
 
     /// Sends the job of delivery `id` under `wake_token`, due after `delay`. A failure is only
@@ -272,14 +296,22 @@ impl Worker {
         let lease =
             store::start_attempt(&mut transaction, tenant, delivery.id, now, lease_until).await?;
         let content = if delivery.digest {
-            digest_content(&mut transaction, &delivery, &notification).await?
+            Some(
+                self.digest_content(&mut transaction, &delivery, &notification)
+                    .await?,
+            )
         } else {
-            notification.content.clone()
+            self.readable(&notification)?
         };
         let attempt = delivery.attempt_count + 1;
         let mut arrived = None;
-        let result = match (&delivery.recipient, delivery.channel) {
-            (Recipient::User(user), Channel::InApp) => {
+        let result = match (content, &delivery.recipient, delivery.channel) {
+            (None, _, _) => Err(SendFailure {
+                error: "the notification's sealed content was erased once it was sent".to_owned(),
+                code: 0,
+                permanent: true,
+            }),
+            (Some(content), Recipient::User(user), Channel::InApp) => {
                 let message = InboxMessage {
                     id: InboxMessageId::generate(),
                     notification_id: notification.id,
@@ -297,13 +329,13 @@ impl Worker {
                 arrived = Some((*user, message));
                 Ok(0)
             }
-            (_, Channel::Email) => {
+            (Some(content), _, Channel::Email) => {
                 transaction.commit().await?;
                 let sent = self.send_email(&delivery, &content).await;
                 transaction = self.inner.db.tenant_tx(tenant).await?;
                 sent
             }
-            (Recipient::WebhookEndpoint(endpoint), Channel::Webhook) => {
+            (Some(_), Recipient::WebhookEndpoint(endpoint), Channel::Webhook) => {
                 let endpoint =
                     store::webhook_endpoint_with_secrets(&mut transaction, tenant, *endpoint)
                         .await?;
@@ -312,7 +344,7 @@ impl Worker {
                 transaction = self.inner.db.tenant_tx(tenant).await?;
                 sent
             }
-            (recipient, channel) => Err(SendFailure {
+            (Some(_), recipient, channel) => Err(SendFailure {
                 error: format!(
                     "a {} recipient does not receive {} deliveries",
                     recipient.kind(),
@@ -331,6 +363,10 @@ impl Worker {
         };
         if end.state == DeliveryState::Delivered && delivery.digest {
             store::deliver_batched(&mut transaction, tenant, delivery.id, end.at).await?;
+        }
+        if end.state == DeliveryState::Delivered && notification.sealing != Sealing::Clear {
+            store::erase_sealed_content_when_done(&mut transaction, tenant, notification.id)
+                .await?;
         }
         if end.state == DeliveryState::Failed {
             let failed = store::get_delivery(&mut transaction, tenant, delivery.id)
@@ -409,6 +445,35 @@ impl Worker {
             .await
     }
 
+    /// What the digest `delivery` of `notification` sends: the notification alone when
+    /// nothing was batched into it, else all of them worded by the tenant's digest template or
+    /// by default.
+    async fn digest_content(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        delivery: &Delivery,
+        notification: &Notification,
+    ) -> anyhow::Result<Rendered> {
+        let tenant = delivery.tenant_id;
+        let mut all = vec![notification.clone()];
+        all.extend(store::batched_notifications(&mut *connection, tenant, delivery.id).await?);
+        for notification in &mut all {
+            notification.content = self.readable(notification)?.unwrap_or_default();
+        }
+        if all.len() == 1 {
+            return Ok(all.remove(0).content);
+        }
+        let custom =
+            store::find_template(connection, tenant, None, Some(&digest::template_key())).await?;
+        Ok(digest::render(
+            &notification.topic,
+            &all,
+            custom
+                .as_ref()
+                .map(|template| (&template.content, template.variables.as_slice())),
+        ))
+    }
+
     /// How attempt number `attempt` ended, and what becomes of the delivery.
     fn outcome(&self, attempt: i32, result: Result<i32, SendFailure>) -> AttemptEnd {
         let at = self.inner.settings.clock.now();
@@ -451,32 +516,6 @@ impl Worker {
             .mul_f64(1.0 + rand::random_range(0.0..0.2));
         chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
     }
-}
-
-/// What the digest `delivery` of `notification` sends: the notification alone when nothing
-/// was batched into it, else all of them worded by the tenant's digest template or by default.
-async fn digest_content(
-    connection: &mut sqlx::PgConnection,
-    delivery: &Delivery,
-    notification: &Notification,
-) -> anyhow::Result<Rendered> {
-    let tenant = delivery.tenant_id;
-    let batched = store::batched_notifications(&mut *connection, tenant, delivery.id).await?;
-    if batched.is_empty() {
-        return Ok(notification.content.clone());
-    }
-    let all: Vec<Notification> = std::iter::once(notification.clone())
-        .chain(batched)
-        .collect();
-    let custom =
-        store::find_template(connection, tenant, None, Some(&digest::template_key())).await?;
-    Ok(digest::render(
-        &notification.topic,
-        &all,
-        custom
-            .as_ref()
-            .map(|template| (&template.content, template.variables.as_slice())),
-    ))
 }
 
 /// `text` cut to at most `max` characters.

@@ -119,6 +119,7 @@ mod tests {
                 in_app_body: format!("About {title}"),
                 in_app_link: link.into(),
             },
+            sealing: Default::default(),
             data: Map::new(),
             created_at: Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap(),
         }

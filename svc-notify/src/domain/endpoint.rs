@@ -238,6 +238,7 @@ mod tests {
                 in_app_link: "/tickets/7".to_owned(),
                 ..Rendered::default()
             },
+            sealing: Default::default(),
             data,
             created_at: "2026-12-06T21:00:00.5Z".parse().unwrap(),
         };

@@ -203,12 +203,27 @@ pub struct Notification {
     pub transaction_id: Option<String>,
     /// The deduplication key.
     pub dedup_key: Option<String>,
-    /// The rendered content.
+    /// The rendered content; empty when sealed.
     pub content: Rendered,
+    /// Whether the content is sealed at rest.
+    pub sealing: Sealing,
     /// The data it was rendered with (the payload of webhook deliveries).
     pub data: Map<String, Value>,
     /// When it was accepted.
     pub created_at: DateTime<Utc>,
+}
+
+/// Whether a notification's content is kept sealed at rest, because it holds a secret (an
+/// invitation or a password reset link).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Sealing {
+    /// Stored in the clear.
+    #[default]
+    Clear,
+    /// Sealed: the content, as JSON, under the deployment's key.
+    Sealed(Vec<u8>),
+    /// It was sealed, and erased once every delivery of it was done.
+    Erased,
 }
 
 /// One recipient on one channel.

@@ -186,7 +186,7 @@ impl Content {
 }
 
 /// A notification's text, rendered for one recipient.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rendered {
     /// One line, 1 to 200 characters when there is an email.
     pub email_subject: String,

@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 use crate::domain::template::check_topic_like;
 use crate::domain::{
     Attempt, Channel, Content, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId,
-    Notification, Priority, Recipient, Rendered, Source, Template, TemplateId, TemplateKey,
-    Variable, check_email,
+    Notification, Priority, Recipient, Rendered, Sealing, Source, Template, TemplateId,
+    TemplateKey, Variable, check_email,
 };
 use crate::operations::{
     Body, DeliveryPage, InboxPage, NewNotification, NewTemplate, PreviewSource, TemplateChanges,
@@ -266,6 +266,7 @@ pub fn new_notification(
         priority: priority.expect("checked"),
         transaction_id,
         dedup: dedup_key.map(|key| (key, window)),
+        sealed: false,
     })
 }
 
@@ -292,6 +293,7 @@ pub fn notification_to_proto(
             .map(|delivery| delivery_to_proto(delivery, Vec::new()))
             .collect(),
         create_time: Some(timestamp(notification.created_at)),
+        sealed: notification.sealing != Sealing::Clear,
     }
 }
 

@@ -18,11 +18,11 @@ use crate::domain::preferences::{Decision, Preferences};
 use crate::domain::template;
 use crate::domain::{
     Channel, Content, Delivery, DeliveryId, DeliveryState, Notification, NotificationId, Priority,
-    Recipient, Source, TemplateKey, WebhookEndpoint, WebhookEndpointId,
+    Recipient, Rendered, Sealing, Source, TemplateKey, WebhookEndpoint, WebhookEndpointId,
 };
 use crate::error::Error;
 use crate::grpc::convert;
-use crate::store;
+use crate::{sealing, store};
 
 /// What a notification says: a template, or content given inline.
 #[derive(Debug, Clone)]
@@ -55,6 +55,9 @@ pub struct NewNotification {
     pub transaction_id: Option<String>,
     /// Deduplication key and window.
     pub dedup: Option<(String, Duration)>,
+    /// Whether its content holds a secret: sealed at rest, erased once sent, its data not
+    /// kept (svc-notify's own reactions to auth events; needs NOTIFY_ENCRYPTION_KEYS).
+    pub sealed: bool,
 }
 
 impl Notify {
@@ -130,7 +133,7 @@ impl Notify {
             }
         };
         let now = self.clock.now();
-        let notification = Notification {
+        let mut notification = Notification {
             id: NotificationId::generate(),
             tenant_id: tenant,
             topic: new.topic.clone(),
@@ -140,10 +143,18 @@ impl Notify {
             transaction_id: new.transaction_id.clone(),
             dedup_key: new.dedup.as_ref().map(|(key, _)| key.clone()),
             content,
+            sealing: Sealing::Clear,
             data: new.data.clone(),
             created_at: now,
         };
         let targets = self.targets(&new, &notification.content)?;
+        if new.sealed {
+            let sealer = self.worker.sealer().ok_or(Error::SealingOff)?;
+            let sealed = sealing::seal(sealer, tenant, notification.id, &notification.content)?;
+            notification.sealing = Sealing::Sealed(sealed);
+            notification.content = Rendered::default();
+            notification.data = Map::new();
+        }
         let endpoints = endpoints_named(&mut transaction, tenant, &new.recipients).await?;
         if !store::insert_notification(&mut transaction, &notification).await? {
             // Another call with the same transaction id won the race: answer its notification.
@@ -291,7 +302,7 @@ impl Notify {
     fn targets(
         &self,
         new: &NewNotification,
-        content: &crate::domain::Rendered,
+        content: &Rendered,
     ) -> Result<Vec<(Recipient, Channel)>, Error> {
         let mut violations = FieldViolations::new();
         let mut seen = HashSet::new();

@@ -27,8 +27,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{
-    Content, DeliveryId, Notification, NotificationId, Priority, Rendered, Source, Template,
-    TemplateId, TemplateKey, Variable,
+    Content, DeliveryId, Notification, NotificationId, Priority, Rendered, Sealing, Source,
+    Template, TemplateId, TemplateKey, Variable,
 };
 
 struct TemplateRow {
@@ -261,6 +261,8 @@ struct NotificationRow {
     in_app_link: String,
     data: Value,
     created_at: DateTime<Utc>,
+    sealed: bool,
+    sealed_content: Option<Vec<u8>>,
 }
 
 impl TryFrom<NotificationRow> for Notification {
@@ -292,6 +294,11 @@ impl TryFrom<NotificationRow> for Notification {
             },
             data,
             created_at: row.created_at,
+            sealing: match (row.sealed, row.sealed_content) {
+                (false, _) => Sealing::Clear,
+                (true, Some(sealed)) => Sealing::Sealed(sealed),
+                (true, None) => Sealing::Erased,
+            },
         })
     }
 }
@@ -305,8 +312,10 @@ pub async fn insert_notification(
     let inserted = sqlx::query!(
         "INSERT INTO notify.notifications (id, tenant_id, topic, priority, template_id, \
              source_principal, source_event, transaction_id, dedup_key, email_subject, email_text, \
-             email_html, in_app_title, in_app_body, in_app_link, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             email_html, in_app_title, in_app_body, in_app_link, data, created_at, sealed, \
+             sealed_content) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19) \
          ON CONFLICT (tenant_id, transaction_id) DO NOTHING",
         notification.id.as_uuid(),
         notification.tenant_id.as_uuid(),
@@ -325,6 +334,11 @@ pub async fn insert_notification(
         content.in_app_link,
         Value::Object(notification.data.clone()),
         notification.created_at,
+        notification.sealing != Sealing::Clear,
+        match &notification.sealing {
+            Sealing::Sealed(sealed) => Some(sealed.as_slice()),
+            Sealing::Clear | Sealing::Erased => None,
+        },
     )
     .execute(connection)
     .await?;
@@ -343,7 +357,7 @@ pub async fn find_notification(
         NotificationRow,
         "SELECT id, tenant_id, topic, priority, template_id, source_principal, source_event, \
              transaction_id, dedup_key, email_subject, email_text, email_html, in_app_title, \
-             in_app_body, in_app_link, data, created_at \
+             in_app_body, in_app_link, data, created_at, sealed, sealed_content \
          FROM notify.notifications \
          WHERE tenant_id = $1 AND (id = $2 OR ($2::uuid IS NULL AND transaction_id = $3))",
         tenant.as_uuid(),
@@ -366,7 +380,8 @@ pub async fn batched_notifications(
         NotificationRow,
         "SELECT n.id, n.tenant_id, n.topic, n.priority, n.template_id, n.source_principal, \
              n.source_event, n.transaction_id, n.dedup_key, n.email_subject, n.email_text, \
-             n.email_html, n.in_app_title, n.in_app_body, n.in_app_link, n.data, n.created_at \
+             n.email_html, n.in_app_title, n.in_app_body, n.in_app_link, n.data, n.created_at, \
+             n.sealed, n.sealed_content \
          FROM notify.deliveries d \
          JOIN notify.notifications n ON n.tenant_id = d.tenant_id AND n.id = d.notification_id \
          WHERE d.tenant_id = $1 AND d.digest_id = $2 ORDER BY d.created_at, d.id",
@@ -376,6 +391,27 @@ pub async fn batched_notifications(
     .fetch_all(connection)
     .await?;
     rows.into_iter().map(Notification::try_from).collect()
+}
+
+/// Erases the sealed content of the notification `id` of `tenant` once none of its deliveries
+/// may be sent (again): every one delivered, suppressed or cancelled.
+pub async fn erase_sealed_content_when_done(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: NotificationId,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE notify.notifications SET sealed_content = NULL \
+         WHERE tenant_id = $1 AND id = $2 AND sealed_content IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM notify.deliveries \
+                           WHERE tenant_id = $1 AND notification_id = $2 \
+                             AND state NOT IN ('delivered', 'suppressed', 'cancelled'))",
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// Deletes the notifications of `tenant` with the transaction id `transaction_id` (their

@@ -72,6 +72,7 @@ impl TestApp {
         // The tests' webhook receivers listen on loopback.
         config.options.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
         config.options.webhook_timeout = Duration::from_secs(5);
+        config.options.app_url = Some("https://app.formflow.example/".parse().unwrap());
         configure(&mut config);
         let server = TestServer::start({
             let config = config.clone();

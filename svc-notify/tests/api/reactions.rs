@@ -2,13 +2,15 @@
 //! publish them: a submission emails its form's recipients (once however often the event
 //! arrives, in the tenant's wording when it has a template), an erased submission takes its
 //! notifications with it (a digest one of them opened sends the rest alone), a failed
-//! execution tells its workflow's owner in-app.
+//! execution tells its workflow's owner in-app, invitations and password resets are emailed
+//! with their links while no token stays at rest.
 
 use std::time::Duration;
 
 use platform::amqp::{OutgoingMessage, Publisher};
 use platform::context::{TenantId, UserId};
 use platform::events::{Envelope, Event};
+use proto::formflow::auth::v1 as auth;
 use proto::formflow::events::v1 as events;
 use proto::formflow::forms::v1 as forms;
 use proto::formflow::notify::v1 as wire;
@@ -372,4 +374,181 @@ async fn erasing_the_notification_that_opened_a_digest_sends_what_it_batched_alo
         .messages;
     let titles: Vec<&str> = inbox.iter().map(|message| message.title.as_str()).collect();
     assert_eq!(titles, ["Unrelated"]);
+}
+
+fn invitation(tenant: TenantId, token: &str) -> Envelope<events::InvitationCreated> {
+    Envelope::new(
+        Some(tenant),
+        events::InvitationCreated {
+            invitation: Some(auth::Invitation {
+                name: "invitations/0190c6a6-8a61-7000-8000-0000000000a1".into(),
+                email: "grace@example.com".into(),
+                role: auth::Role::Admin as i32,
+                message: "Welcome aboard".into(),
+                expire_time: Some(pbjson_types::Timestamp {
+                    seconds: 1_796_000_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            token: token.into(),
+            tenant_slug: "acme".into(),
+            tenant_display_name: "Acme".into(),
+            inviter_display_name: "Ada".into(),
+        },
+    )
+}
+
+fn reset_requested(tenant: TenantId, token: &str) -> Envelope<events::PasswordResetRequested> {
+    Envelope::new(
+        Some(tenant),
+        events::PasswordResetRequested {
+            user_id: UserId::generate().to_string(),
+            email: "ada@example.com".into(),
+            display_name: "Ada".into(),
+            token: token.into(),
+            expire_time: Some(pbjson_types::Timestamp {
+                seconds: 1_796_000_000,
+                nanos: 0,
+            }),
+            tenant_slug: "acme".into(),
+            tenant_display_name: "Acme".into(),
+            ip_address: "203.0.113.7".into(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn invitations_and_password_resets_are_emailed_with_their_links_and_no_token_stays_at_rest() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    let (invitation_token, reset_token) = ("ffi_invitation_secret_42", "ffp_reset_secret_42");
+    let invited = invitation(tenant, invitation_token);
+    let seen = publish_until_seen(&app, &publisher, &invited, tenant, "auth.invitation", 1).await;
+    publish(&publisher, &invited).await; // delivered again: nothing more
+    let requested = reset_requested(tenant, reset_token);
+    let reset = publish_until_seen(
+        &app,
+        &publisher,
+        &requested,
+        tenant,
+        "auth.password_reset",
+        1,
+    )
+    .await;
+
+    let mails = app.smtp.wait_for(2, Duration::from_secs(20)).await;
+    let mail = |to: &str| mails.iter().find(|mail| mail.to == [to]).unwrap();
+    let invitation_mail = mail("grace@example.com");
+    assert_eq!(invitation_mail.subject, "Ada invited you to Acme");
+    let text = invitation_mail.text.as_deref().unwrap();
+    assert!(
+        text.contains(&format!(
+            "Accept the invitation: https://app.formflow.example/invitations/accept?tenant=acme&token={invitation_token}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("as admin") && text.contains("\"Welcome aboard\""),
+        "{text}"
+    );
+    assert!(text.contains("It expires 2026-11-30 "), "{text}");
+    let html = invitation_mail.html.as_deref().unwrap();
+    assert!(
+        // HTML-escaped (`/` as `&#x2f;` too), as every value of an HTML part.
+        html.contains("accept?tenant=acme&amp;token=ffi_invitation_secret_42\">Accept"),
+        "{html}"
+    );
+    let reset_mail = mail("ada@example.com");
+    assert_eq!(reset_mail.subject, "Reset your Acme password");
+    let text = reset_mail.text.as_deref().unwrap();
+    assert!(
+        text.contains(&format!(
+            "https://app.formflow.example/password-reset?tenant=acme&token={reset_token}"
+        )) && text.contains("(from 203.0.113.7)"),
+        "{text}"
+    );
+
+    // Shown sealed; once sent, nothing at rest holds a token, the sealed content included.
+    for name in [&seen[0], &reset[0]] {
+        let notification = app
+            .admin(tenant)
+            .get_notification(wire::GetNotificationRequest { name: name.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(notification.sealed && notification.subject.is_empty());
+        assert_eq!(notification.source.unwrap().principal, "services/svc-auth");
+        app.wait_for_delivery(
+            tenant,
+            &notification.deliveries[0].name,
+            wire::DeliveryState::Delivered,
+        )
+        .await;
+    }
+    let mut admin = app.infra.admin_connection().await;
+    let erased: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notify.notifications WHERE sealed AND sealed_content IS NULL",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(erased, 2, "the sealed content is erased once sent");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'notify' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT row_to_json(t)::text FROM notify.{table} t"
+        )))
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        for row in rows {
+            assert!(
+                !row.contains("secret_42"),
+                "notify.{table} holds a token: {row}"
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.smtp.messages().len(), 2, "one email per event");
+}
+
+#[tokio::test]
+async fn without_an_app_url_or_sealing_keys_no_auth_email_goes_out() {
+    for (unset_app_url, unset_keys) in [(true, false), (false, true)] {
+        let app = TestApp::spawn_with(|config| {
+            if unset_app_url {
+                config.options.app_url = None;
+            }
+            if unset_keys {
+                config.options.encryption_keys = None;
+            }
+        })
+        .await;
+        let tenant = TenantId::generate();
+        let publisher = Publisher::new(&app.infra.amqp, "test");
+        // A reaction that goes through shows the queue is there; the auth events published
+        // next are handled (dead-lettered) by the time a second one went through, and a
+        // moment more.
+        let first = submission_created(tenant, &["ops@example.com"]);
+        publish_until_seen(&app, &publisher, &first, tenant, "forms.submission", 1).await;
+        publish(&publisher, &invitation(tenant, "ffi_x")).await;
+        publish(&publisher, &reset_requested(tenant, "ffp_x")).await;
+        let second = submission_created(tenant, &["ops@example.com"]);
+        publish_until_seen(&app, &publisher, &second, tenant, "forms.submission", 2).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for topic in ["auth.invitation", "auth.password_reset"] {
+            assert!(
+                notifications(&app, tenant, topic).await.is_empty(),
+                "{topic} (app url unset: {unset_app_url}, keys unset: {unset_keys})"
+            );
+        }
+    }
 }

@@ -141,6 +141,45 @@ pub fn state_secret(
     }
 }
 
+/// The suite's service clients at svc-auth (its AUTH_SERVICE_CLIENTS, `id:secret,…`) kept in
+/// the state directory's `service-clients`: one for each of `ids`, its secret created on first
+/// start; an id missing from an older state directory is added.
+pub fn service_clients(state_dir: &Path, ids: &[&str]) -> anyhow::Result<String> {
+    let path = state_dir.join("service-clients");
+    let mut clients = state_secret(state_dir, "service-clients", String::new)?;
+    let mut added = false;
+    for id in ids {
+        if client_secret(&clients, id).is_none() {
+            let client = format!("{id}:{}", random_password());
+            clients = [clients.as_str(), client.as_str()]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
+            added = true;
+        }
+    }
+    if added {
+        let fresh = path.with_extension("new");
+        match std::fs::remove_file(&fresh) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(error).with_context(|| format!("removing {}", fresh.display()));
+            }
+            _ => {}
+        }
+        write_private(&fresh, clients.as_bytes())?;
+        std::fs::rename(&fresh, &path).with_context(|| format!("replacing {}", path.display()))?;
+    }
+    Ok(clients)
+}
+
+/// The secret of client `id` in `clients` (`id:secret,…`).
+pub fn client_secret<'a>(clients: &'a str, id: &str) -> Option<&'a str> {
+    clients
+        .split(',')
+        .find_map(|client| client.trim().strip_prefix(id)?.strip_prefix(':'))
+}
+
 /// A random password of 24 letters and digits (about 140 bits).
 pub fn random_password() -> String {
     use base64::Engine;
@@ -170,4 +209,34 @@ fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, content).with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_clients_are_created_once_and_completed_when_one_is_missing() {
+        let dir = std::env::temp_dir().join(format!("formflow-clients-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("service-clients"), "gateway:older0123456789abcd\n").unwrap();
+        let clients = service_clients(&dir, &["gateway", "svc-notify"]).unwrap();
+        assert_eq!(
+            client_secret(&clients, "gateway"),
+            Some("older0123456789abcd")
+        );
+        let notify = client_secret(&clients, "svc-notify").unwrap().to_owned();
+        assert_eq!(notify.len(), 24);
+        // Kept as it is from then on.
+        assert_eq!(
+            service_clients(&dir, &["gateway", "svc-notify"]).unwrap(),
+            clients
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("service-clients")).unwrap(),
+            clients
+        );
+        assert_eq!(client_secret(&clients, "svc"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::demo;
-use crate::dev_keys::{DevKeys, random_password, state_secret};
+use crate::dev_keys::{DevKeys, client_secret, service_clients, state_secret};
 
 /// Arguments of `formflow up`.
 #[derive(Debug, Clone, clap::Args)]
@@ -100,6 +100,10 @@ impl Ports {
     }
 }
 
+/// The suite's clients of svc-auth: they obtain service tokens (the gateway to resolve tenants
+/// and verify API keys, svc-notify to read users' email addresses).
+const CLIENTS: &[&str] = &["gateway", NOTIFY.name];
+
 /// A service's configuration: the defaults its `--help` documents, parsed the same way.
 fn defaults<C: Parser>(service: SuiteService) -> anyhow::Result<C> {
     C::try_parse_from([service.name]).with_context(|| format!("the defaults of {}", service.name))
@@ -176,6 +180,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         "notify-encryption-keys",
         || platform::crypto::Sealer::generate_key_entry("dev"),
     )?));
+    // It reads users' email addresses from svc-auth as a service client.
+    let clients = service_clients(&args.state_dir, CLIENTS)?;
+    let secret = client_secret(&clients, NOTIFY.name).context("no svc-notify client")?;
+    notify_config.options.auth_client_id = Some(NOTIFY.name.to_owned());
+    notify_config.options.auth_client_secret = Some(SecretString::from(secret.to_owned()));
     let notify = svc_notify::build(notify_config, ports.take(NOTIFY))
         .await
         .context("starting svc-notify")?;
@@ -242,13 +251,8 @@ fn gateway_config(
     config.redis = args.infra.redis.clone();
     config.amqp = args.infra.amqp.clone();
     config.auth = verification;
-    let clients = state_secret(&args.state_dir, "service-clients", || {
-        format!("gateway:{}", random_password())
-    })?;
-    let secret = clients
-        .split(',')
-        .find_map(|client| client.strip_prefix("gateway:"))
-        .context("the service-clients file has no gateway client")?;
+    let clients = service_clients(&args.state_dir, CLIENTS)?;
+    let secret = client_secret(&clients, "gateway").context("no gateway client")?;
     config.credentials.auth_client_secret = Some(SecretString::from(secret.to_owned()));
     config.telemetry = args.telemetry.clone();
     Ok(config)
@@ -264,9 +268,7 @@ fn auth_config(
     let encryption_keys = state_secret(&args.state_dir, "auth-encryption-keys", || {
         platform::crypto::Sealer::generate_key_entry("dev")
     })?;
-    let service_clients = state_secret(&args.state_dir, "service-clients", || {
-        format!("gateway:{}", random_password())
-    })?;
+    let service_clients = service_clients(&args.state_dir, CLIENTS)?;
     let mut config: svc_auth::Config = defaults(AUTH)?;
     config.tenant_url = tenant_url;
     config.extra_jwks_file = Some(keys.jwks_path());

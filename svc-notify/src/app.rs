@@ -13,13 +13,14 @@ use proto::formflow::notify::v1::notify_service_server::NotifyServiceServer;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::grpc::NotifyApi;
 use crate::live::Inboxes;
 use crate::mailer::Mailer;
 use crate::operations::Notify;
 use crate::reactions::{REACTION_SUBSCRIPTION, Reactions};
 use crate::webhooks::Webhooks;
-use crate::worker::{Worker, WorkerSettings};
+use crate::worker::{Channels, Worker, WorkerSettings};
 
 /// Name of the service in logs, metrics and connection names.
 pub const SERVICE_NAME: &str = NOTIFY.name;
@@ -53,14 +54,22 @@ pub async fn build_with_clock(
             )
         })
         .transpose()?;
+    let directory = match (options.service_credentials(), &config.auth.auth_url) {
+        (Some(credentials), Some(auth_url)) => Some(Directory::new(auth_url, &credentials)?),
+        (Some(_), None) => anyhow::bail!("AUTH_CLIENT_ID is set without AUTH_URL"),
+        (None, _) => None,
+    };
     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
     let inboxes = Inboxes::new(Live::new(connections.redis.clone()));
     let worker = Worker::new(
         connections.db.clone(),
         connections.outbox,
         &config.infra.amqp,
-        mailer,
-        webhooks,
+        Channels {
+            mailer,
+            directory,
+            webhooks,
+        },
         inboxes.clone(),
         WorkerSettings {
             concurrency: options.worker_concurrency,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use platform::config::{ServiceConfig, parse_duration, resolve_secret};
+use platform::config::{ServiceConfig, ServiceCredentialsConfig, parse_duration, resolve_secret};
 use platform::suite::Notify;
 use secrecy::SecretString;
 use url::Url;
@@ -70,6 +70,17 @@ pub struct NotifyOptions {
     /// addresses are refused otherwise, and other endpoints must be https.
     #[arg(long, env = "NOTIFY_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub webhook_allowed_networks: Vec<IpNet>,
+    /// Client id svc-notify obtains service tokens from svc-auth with (svc-auth's
+    /// AUTH_SERVICE_CLIENTS lists it), to read users' email addresses when an email goes to
+    /// `users/{id}`. Unset, users receive in-app messages only: emails to them are refused.
+    #[arg(long, env = "AUTH_CLIENT_ID")]
+    pub auth_client_id: Option<String>,
+    /// Client secret of AUTH_CLIENT_ID.
+    #[arg(long, env = "AUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub auth_client_secret: Option<SecretString>,
+    /// File holding AUTH_CLIENT_SECRET.
+    #[arg(long, env = "AUTH_CLIENT_SECRET_FILE")]
+    pub auth_client_secret_file: Option<PathBuf>,
     /// Base URL of the web app that emails link to (`https://app.example.com`): an invitation
     /// links to `{url}/invitations/accept?tenant={slug}&token={token}`, a password reset to
     /// `{url}/password-reset?tenant={slug}&token={token}`. Unset, svc-notify sends no
@@ -113,6 +124,15 @@ impl NotifyOptions {
             None,
         )
         .map(Some)
+    }
+
+    /// The service credentials at svc-auth, when AUTH_CLIENT_ID is set.
+    pub fn service_credentials(&self) -> Option<ServiceCredentialsConfig> {
+        Some(ServiceCredentialsConfig {
+            auth_client_id: self.auth_client_id.clone()?,
+            auth_client_secret: self.auth_client_secret.clone(),
+            auth_client_secret_file: self.auth_client_secret_file.clone(),
+        })
     }
 
     /// NOTIFY_ENCRYPTION_KEYS from the variable or its file; `None` when neither is set.

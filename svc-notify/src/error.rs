@@ -31,7 +31,8 @@ pub enum Error {
     /// No such webhook endpoint in the tenant.
     #[error("webhook endpoint {0} not found")]
     WebhookEndpointNotFound(String),
-    /// A send needs a channel this deployment has not configured.
+    /// A send needs a channel this deployment has not configured (`user email`: reading
+    /// users' addresses from svc-auth, AUTH_CLIENT_ID).
     #[error("the {0} channel is not configured in this deployment")]
     ChannelOff(&'static str),
     /// Content holding a secret needs keys to seal it, which this deployment has not

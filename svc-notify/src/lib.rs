@@ -16,6 +16,7 @@
 //! - [`store`]: the SQL.
 //! - [`worker`]: sending deliveries, retries, the sweeper.
 //! - [`mailer`]: the email channel over SMTP.
+//! - [`directory`]: users' email addresses, from svc-auth.
 //! - [`clock`]: the time decisions are made by.
 //! - [`reactions`]: the notifications other services' events cause.
 //! - [`webhooks`]: the webhook channel: signed POSTs through the SSRF guard.
@@ -25,6 +26,7 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod grpc;

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::SERVICE_NAME;
 use crate::clock::Clock;
+use crate::directory::Directory;
 use crate::domain::{
     Channel, Delivery, DeliveryId, DeliveryState, InboxMessage, InboxMessageId, Notification,
     Recipient, Rendered, Sealing, WebhookEndpoint, digest,
@@ -86,6 +87,17 @@ pub struct Job {
     pub wake_token: i64,
 }
 
+/// What the deliveries are sent with; a channel left out is off in this deployment.
+#[derive(Debug, Clone)]
+pub struct Channels {
+    /// The email channel (NOTIFY_SMTP_URL).
+    pub mailer: Option<Mailer>,
+    /// Users' email addresses (AUTH_CLIENT_ID): without it, users get no email.
+    pub directory: Option<Directory>,
+    /// The webhook channel (NOTIFY_ENCRYPTION_KEYS), which seals secrets too.
+    pub webhooks: Option<Webhooks>,
+}
+
 /// The delivery worker of one replica: sends jobs, and works on them.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -99,23 +111,19 @@ struct Inner {
     amqp: AmqpConfig,
     publisher: Publisher,
     queue: QueueNames,
-    mailer: Option<Mailer>,
-    webhooks: Option<Webhooks>,
+    channels: Channels,
     inboxes: Inboxes,
     settings: WorkerSettings,
 }
 
 impl Worker {
-    /// A worker over `db`, enqueuing events in `outbox`, with RabbitMQ at `amqp`, sending
-    /// emails with `mailer` (none: the email channel is off), calling webhook endpoints with
-    /// `webhooks` (none: the webhook channel is off), publishing new in-app messages to
-    /// `inboxes`.
+    /// A worker over `db`, enqueuing events in `outbox`, with RabbitMQ at `amqp`, sending on
+    /// `channels`, publishing new in-app messages to `inboxes`.
     pub fn new(
         db: Db,
         outbox: Outbox,
         amqp: &AmqpConfig,
-        mailer: Option<Mailer>,
-        webhooks: Option<Webhooks>,
+        channels: Channels,
         inboxes: Inboxes,
         settings: WorkerSettings,
     ) -> Self {
@@ -126,8 +134,7 @@ impl Worker {
                 amqp: amqp.clone(),
                 publisher: Publisher::new(amqp, SERVICE_NAME),
                 queue: Topology::new(amqp.amqp_prefix.clone()).queue(WORK_QUEUE),
-                mailer,
-                webhooks,
+                channels,
                 inboxes,
                 settings,
             }),
@@ -136,22 +143,28 @@ impl Worker {
 
     /// Whether `channel` can be sent on in this deployment.
     pub fn serves(&self, channel: Channel) -> bool {
+        let channels = &self.inner.channels;
         match channel {
             Channel::InApp => true,
-            Channel::Email => self.inner.mailer.is_some(),
-            Channel::Webhook => self.inner.webhooks.is_some(),
+            Channel::Email => channels.mailer.is_some(),
+            Channel::Webhook => channels.webhooks.is_some(),
         }
+    }
+
+    /// Whether users' email addresses can be read, so that users receive email.
+    pub fn emails_users(&self) -> bool {
+        self.inner.channels.directory.is_some()
     }
 
     /// The webhook channel, when this deployment has it (NOTIFY_ENCRYPTION_KEYS).
     pub fn webhooks(&self) -> Option<&Webhooks> {
-        self.inner.webhooks.as_ref()
+        self.inner.channels.webhooks.as_ref()
     }
 
     /// What seals content holding a secret, when this deployment has it
     /// (NOTIFY_ENCRYPTION_KEYS, as the webhook channel).
     pub fn sealer(&self) -> Option<&Sealer> {
-        self.inner.webhooks.as_ref().map(Webhooks::sealer)
+        self.webhooks().map(Webhooks::sealer)
     }
 
     /// What `notification` says: its content, opened when sealed; `None` once erased.
@@ -305,6 +318,7 @@ impl Worker {
         };
         let attempt = delivery.attempt_count + 1;
         let mut arrived = None;
+        let mut resolved = None;
         let result = match (content, &delivery.recipient, delivery.channel) {
             (None, _, _) => Err(SendFailure {
                 error: "the notification's sealed content was erased once it was sent".to_owned(),
@@ -331,7 +345,14 @@ impl Worker {
             }
             (Some(content), _, Channel::Email) => {
                 transaction.commit().await?;
-                let sent = self.send_email(&delivery, &content).await;
+                let sent = match self.address_of(&delivery).await {
+                    Ok(address) => {
+                        let sent = self.send_email(&delivery, &address, &content).await;
+                        resolved = Some(address);
+                        sent
+                    }
+                    Err(failure) => Err(failure),
+                };
                 transaction = self.inner.db.tenant_tx(tenant).await?;
                 sent
             }
@@ -355,6 +376,9 @@ impl Worker {
             }),
         };
         let end = self.outcome(attempt, result);
+        if let Some(address) = resolved.filter(|address| *address != delivery.address) {
+            store::set_delivery_address(&mut transaction, tenant, delivery.id, &address).await?;
+        }
         let Some(wake_token) =
             store::end_attempt(&mut transaction, tenant, delivery.id, lease, &end).await?
         else {
@@ -405,19 +429,37 @@ impl Worker {
         Ok(())
     }
 
+    /// Where the email `delivery` goes: its address, or its user's current one.
+    async fn address_of(&self, delivery: &Delivery) -> Result<String, SendFailure> {
+        match &delivery.recipient {
+            Recipient::User(user) => {
+                let Some(directory) = &self.inner.channels.directory else {
+                    return Err(SendFailure {
+                        error: "users' email addresses cannot be read (AUTH_CLIENT_ID)".to_owned(),
+                        code: 0,
+                        permanent: true,
+                    });
+                };
+                directory.email_of(delivery.tenant_id, *user).await
+            }
+            Recipient::Email(_) | Recipient::WebhookEndpoint(_) => Ok(delivery.address.clone()),
+        }
+    }
+
     async fn send_email(
         &self,
         delivery: &Delivery,
+        address: &str,
         content: &Rendered,
     ) -> Result<i32, SendFailure> {
-        let Some(mailer) = &self.inner.mailer else {
+        let Some(mailer) = &self.inner.channels.mailer else {
             return Err(SendFailure {
                 error: "the email channel is not configured (NOTIFY_SMTP_URL)".to_owned(),
                 code: 0,
                 permanent: true,
             });
         };
-        mailer.send(delivery.id, &delivery.address, content).await
+        mailer.send(delivery.id, address, content).await
     }
 
     async fn send_webhook(
@@ -426,7 +468,7 @@ impl Worker {
         notification: &Notification,
         endpoint: Option<(WebhookEndpoint, SealedSecrets)>,
     ) -> Result<i32, SendFailure> {
-        let Some(webhooks) = &self.inner.webhooks else {
+        let Some(webhooks) = self.webhooks() else {
             return Err(SendFailure {
                 error: "the webhook channel is not configured (NOTIFY_ENCRYPTION_KEYS)".to_owned(),
                 code: 0,

@@ -132,9 +132,11 @@ impl Recipient {
         }
     }
 
-    /// The channels it receives on when the sender names none.
-    pub fn default_channels(&self) -> &'static [Channel] {
+    /// The channels it receives on when the sender names none: a user in-app, and by email
+    /// when `users_get_email` (the deployment reads their addresses and sends email).
+    pub fn default_channels(&self, users_get_email: bool) -> &'static [Channel] {
         match self {
+            Recipient::User(_) if users_get_email => &[Channel::InApp, Channel::Email],
             Recipient::User(_) => &[Channel::InApp],
             Recipient::Email(_) => &[Channel::Email],
             Recipient::WebhookEndpoint(_) => &[Channel::Webhook],
@@ -145,7 +147,7 @@ impl Recipient {
     pub fn takes(&self, channel: Channel) -> bool {
         matches!(
             (self, channel),
-            (Recipient::User(_), Channel::InApp)
+            (Recipient::User(_), Channel::InApp | Channel::Email)
                 | (Recipient::Email(_), Channel::Email)
                 | (Recipient::WebhookEndpoint(_), Channel::Webhook)
         )
@@ -363,9 +365,14 @@ mod tests {
     fn recipients_take_their_own_channels() {
         let user = Recipient::User(UserId::generate());
         let email = Recipient::Email("ada@example.com".to_owned());
-        assert!(user.takes(Channel::InApp) && !user.takes(Channel::Email));
+        assert!(user.takes(Channel::InApp) && user.takes(Channel::Email));
         assert!(email.takes(Channel::Email) && !email.takes(Channel::InApp));
         assert!(!user.takes(Channel::Webhook));
+        assert_eq!(user.default_channels(false), [Channel::InApp]);
+        assert_eq!(
+            user.default_channels(true),
+            [Channel::InApp, Channel::Email]
+        );
         assert_eq!(
             Recipient::from_stored(user.kind(), &user.value()),
             Some(user)
@@ -373,7 +380,7 @@ mod tests {
         let endpoint = Recipient::WebhookEndpoint(WebhookEndpointId::generate());
         assert!(endpoint.takes(Channel::Webhook) && !endpoint.takes(Channel::Email));
         assert!(!email.takes(Channel::Webhook));
-        assert_eq!(endpoint.default_channels(), [Channel::Webhook]);
+        assert_eq!(endpoint.default_channels(true), [Channel::Webhook]);
         assert_eq!(
             Recipient::from_stored(endpoint.kind(), &endpoint.value()),
             Some(endpoint)

@@ -313,7 +313,9 @@ impl Notify {
                 continue;
             }
             let channels: Vec<Channel> = if new.channels.is_empty() {
-                recipient.default_channels().to_vec()
+                let users_get_email =
+                    self.worker.serves(Channel::Email) && self.worker.emails_users();
+                recipient.default_channels(users_get_email).to_vec()
             } else {
                 new.channels
                     .iter()
@@ -326,7 +328,7 @@ impl Notify {
                     format!("recipients[{index}]"),
                     match recipient {
                         Recipient::User(_) => {
-                            "a user receives in-app messages (email to users is not built yet), which the channels asked for leave out"
+                            "a user receives in-app messages and email, which the channels asked for leave out"
                         }
                         Recipient::Email(_) => {
                             "an email address receives email, which the channels asked for leave out"
@@ -361,6 +363,12 @@ impl Notify {
             if uses(channel) && !self.worker.serves(channel) {
                 return Err(Error::ChannelOff(channel.as_str()));
             }
+        }
+        let emails_a_user = targets
+            .iter()
+            .any(|target| matches!(target, (Recipient::User(_), Channel::Email)));
+        if emails_a_user && !self.worker.emails_users() {
+            return Err(Error::ChannelOff("user email"));
         }
         Ok(targets)
     }

@@ -156,6 +156,24 @@ pub async fn lock_open_digest(
     Ok(open.map(DeliveryId::from))
 }
 
+/// Records where the email delivery `id` of `tenant` went (its user's address then).
+pub async fn set_delivery_address(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: DeliveryId,
+    address: &str,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE notify.deliveries SET address = $3 WHERE tenant_id = $1 AND id = $2",
+        tenant.as_uuid(),
+        id.as_uuid(),
+        address,
+    )
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 /// Marks the deliveries batched into the digest `digest` delivered at `at`.
 pub async fn deliver_batched(
     connection: &mut PgConnection,

@@ -10,4 +10,5 @@ mod preferences;
 mod reactions;
 mod send;
 mod templates;
+mod user_email;
 mod webhooks;

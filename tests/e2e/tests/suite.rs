@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use platform::testing::{TestInfra, wait_until};
+use platform::testing::{SmtpServer, TestInfra, wait_until};
 use prost_reflect::{
     DescriptorPool, DynamicMessage, Kind, MapKey, MessageDescriptor, MethodDescriptor, Value,
 };
@@ -37,6 +37,15 @@ struct Suite {
 
 impl Suite {
     async fn start(infra: &TestInfra, state_dir: &std::path::Path) -> Suite {
+        Self::start_with(infra, state_dir, &[]).await
+    }
+
+    /// The suite with extra environment variables (`NOTIFY_SMTP_URL`…).
+    async fn start_with(
+        infra: &TestInfra,
+        state_dir: &std::path::Path,
+        env: &[(&str, String)],
+    ) -> Suite {
         // Port 0 everywhere: the suite binds free ports and its banner says which.
         let mut child = Command::new(formflow_binary())
             .args(["up", "--demo", "--host", "127.0.0.1"])
@@ -50,6 +59,7 @@ impl Suite {
             .env("AMQP_PREFIX", &infra.amqp.amqp_prefix)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -235,7 +245,17 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     let infra = TestInfra::new().await;
     let state_dir = std::env::temp_dir().join(format!("ff-e2e-{}", uuid::Uuid::new_v4()));
 
-    let mut suite = Suite::start(&infra, &state_dir).await;
+    // With a mail server: svc-notify emails users (their addresses read from svc-auth with
+    // its service client) and sends svc-auth's invitations.
+    let smtp = SmtpServer::start().await;
+    let mail_env = [
+        (
+            "NOTIFY_SMTP_URL",
+            format!("smtp://127.0.0.1:{}", smtp.port()),
+        ),
+        ("NOTIFY_APP_URL", "https://app.formflow.test/".to_owned()),
+    ];
+    let mut suite = Suite::start_with(&infra, &state_dir, &mail_env).await;
     let demo_tenant = suite.demo_tenant_id().await;
 
     let (status, ready) = get(suite.gateway, "/readyz?all", &[]).await.unwrap();
@@ -617,6 +637,49 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .unwrap();
     assert_eq!(status, 200, "{read}");
     assert_eq!(read["read"], true, "{read}");
+    // The same send emailed them too (no channels named: in-app and email), at their address.
+    let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, ["owner@demo.formflow.test"]);
+    assert_eq!(mails[0].subject, "Hello Ada");
+
+    // An invitation is emailed with its link, whose token accepts it over REST.
+    let (status, invitation) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/invitations",
+        &auth,
+        &serde_json::json!({"email": "grace@example.com", "role": "ROLE_MEMBER"}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{invitation}");
+    let mails = smtp.wait_for(2, Duration::from_secs(20)).await;
+    let invited = mails
+        .iter()
+        .find(|mail| mail.to == ["grace@example.com"])
+        .expect("the invitation email");
+    let text = invited.text.as_deref().unwrap();
+    let token = text
+        .split_whitespace()
+        .find_map(|word| {
+            word.strip_prefix("https://app.formflow.test/invitations/accept?tenant=demo&token=")
+        })
+        .unwrap_or_else(|| panic!("no acceptance link in {text}"));
+    let (status, accepted) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/invitations:accept",
+        &[("x-tenant-id", "demo")],
+        &serde_json::json!({
+            "token": token,
+            "displayName": "Grace Hopper",
+            "password": "correct horse battery staple",
+        })
+        .to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{accepted}");
 
     // A signed webhook through the gateway: the published path names the tenant, the raw
     // body and the Standard Webhooks headers reach svc-workflow, a repeat is a duplicate.

@@ -24,6 +24,8 @@ use svc_auth::config::SecurityConfig;
 
 /// The gateway's client id and secret at svc-auth.
 pub const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789");
+/// svc-notify's client id and secret at svc-auth (it reads users' email addresses).
+pub const NOTIFY_CLIENT: (&str, &str) = ("svc-notify", "notify-secret-0123456789");
 
 /// argon2id cheap enough for tests, and low lockout thresholds.
 pub fn test_security() -> SecurityConfig {
@@ -95,8 +97,8 @@ impl Services {
             platform::crypto::Sealer::generate_key_entry("test"),
         ));
         auth_config.secrets.service_clients = Some(SecretString::from(format!(
-            "{}:{}",
-            GATEWAY_CLIENT.0, GATEWAY_CLIENT.1
+            "{}:{},{}:{}",
+            GATEWAY_CLIENT.0, GATEWAY_CLIENT.1, NOTIFY_CLIENT.0, NOTIFY_CLIENT.1
         )));
         auth_config.infra = infra.config();
         let auth = TestServer::start(|listeners| svc_auth::build(auth_config, listeners)).await;

@@ -31,7 +31,8 @@ macro_rules! event_types {
             const TYPE: &'static str = $event_type;
         })*
 
-        /// Every event type the suite publishes.
+        /// Every event type of the suite (svc-notify consumes `ai.batch_job.completed` before
+        /// svc-ai publishes it: svc-ai's batch jobs are issue 13).
         pub const EVENT_TYPES: &[&str] = &[$($event_type),*];
     };
 }
@@ -53,6 +54,7 @@ event_types! {
     events::ExecutionFailed => "workflow.execution.failed",
     events::ExecutionCancelled => "workflow.execution.cancelled",
     events::DeliveryFailed => "notify.delivery.failed",
+    events::BatchJobCompleted => "ai.batch_job.completed",
 }
 
 /// The envelope of an event on the wire.

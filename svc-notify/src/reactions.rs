@@ -14,17 +14,22 @@
 //!   reset link (template key `auth.password_reset`). Their one-time tokens make the content
 //!   secret: it is sealed at rest and erased once sent, and the event's data is not kept.
 //!   Links point under NOTIFY_APP_URL.
+//! - `ai.batch_job.completed` → a webhook to the job's `webhook_endpoint`, when it names one
+//!   (topic `ai.batch_job.completed`; the job's counts and state as data).
 
 use platform::amqp::Outcome;
 use platform::consumer::{Audience, EventHandler, ReceivedEvent, Subscription};
 use platform::context::{TenantId, UserId};
 use platform::wire::value_from_proto;
+use proto::formflow::ai::v1 as ai;
 use proto::formflow::auth::v1 as auth;
 use proto::formflow::events::v1 as events;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use crate::domain::{Channel, Content, Priority, Recipient, Source, TemplateKey, check_email};
+use crate::domain::{
+    Channel, Content, Priority, Recipient, Source, TemplateKey, WebhookEndpointId, check_email,
+};
 use crate::error::Error;
 use crate::operations::{Body, NewNotification, Notify};
 
@@ -40,6 +45,7 @@ pub const REACTION_SUBSCRIPTION: Subscription = Subscription {
         "workflow.execution.failed.v1",
         "auth.invitation.created.v1",
         "auth.password_reset.requested.v1",
+        "ai.batch_job.completed.v1",
     ],
     prefetch: 16,
 };
@@ -92,6 +98,12 @@ impl Reactions {
             let new = reset_notice(&requested, self.app_url()?, &event.event_id.to_string());
             return match new {
                 Some(new) => self.send(event, tenant, "svc-auth", new).await,
+                None => Ok(()),
+            };
+        }
+        if let Some(completed) = decoded::<events::BatchJobCompleted>(event)? {
+            return match batch_job_notice(&completed) {
+                Some(new) => self.send(event, tenant, "svc-ai", new).await,
                 None => Ok(()),
             };
         }
@@ -359,6 +371,48 @@ fn reset_notice(
         transaction_id: Some(format!("auth.password_reset.requested:{event_id}")),
         dedup: None,
         sealed: true,
+    })
+}
+
+/// The webhook to a batch job's endpoint that it ended; `None` when it names none.
+fn batch_job_notice(completed: &events::BatchJobCompleted) -> Option<NewNotification> {
+    let job = completed.batch_job.as_ref()?;
+    let endpoint = job
+        .webhook_endpoint
+        .strip_prefix("webhookEndpoints/")
+        .and_then(|id| WebhookEndpointId::parse(id).ok())?;
+    let state = ai::BatchJobState::try_from(job.state)
+        .map(|state| {
+            state
+                .as_str_name()
+                .trim_start_matches("BATCH_JOB_STATE_")
+                .to_lowercase()
+        })
+        .unwrap_or_default();
+    let data = object(json!({
+        "batch_job": job.name,
+        "state": state,
+        "total_count": job.total_count,
+        "processed_count": job.processed_count,
+        "failed_count": job.failed_count,
+        "error": job.error,
+        "end_time": job.end_time.as_ref().and_then(platform::wire::from_timestamp),
+    }));
+    Some(NewNotification {
+        recipients: vec![Recipient::WebhookEndpoint(endpoint)],
+        channels: vec![Channel::Webhook],
+        topic: "ai.batch_job.completed".to_owned(),
+        body: Body::Inline(Content::inline(
+            "Batch job {{ batch_job }} {{ state }}",
+            "{{ processed_count }} of {{ total_count }} items processed, {{ failed_count }} failed.\
+             {% if error %} {{ error }}{% endif %}",
+            "",
+        )),
+        data,
+        priority: Priority::Normal,
+        transaction_id: Some(format!("ai.batch_job.completed:{}", job.name)),
+        dedup: None,
+        sealed: false,
     })
 }
 

@@ -20,7 +20,10 @@ use tonic::Code;
 
 use crate::helpers::TestApp;
 
-async fn publish<T: Event + serde::Serialize>(publisher: &Publisher, envelope: &Envelope<T>) {
+pub(crate) async fn publish<T: Event + serde::Serialize>(
+    publisher: &Publisher,
+    envelope: &Envelope<T>,
+) {
     let message = OutgoingMessage {
         message_id: envelope.event_id.to_string(),
         kind: T::TYPE.to_owned(),

@@ -4,7 +4,7 @@
 //! during a rotation's grace period; retries of 5xx answers under one `webhook-id`, a 4xx
 //! failing at once; the SSRF guard when a URL is saved and when it is called; disabled
 //! endpoints and topic filters suppressing; deletion cancelling what waits; other tenants'
-//! endpoints not found.
+//! endpoints not found; an ended svc-ai batch job telling its endpoint.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -16,13 +16,18 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use platform::amqp::Publisher;
 use platform::context::{Role, TenantId};
+use platform::events::Envelope;
 use platform::testing::{error_reason, expect_code, violated_fields, wait_until};
+use proto::formflow::ai::v1 as ai;
+use proto::formflow::events::v1 as events;
 use proto::formflow::notify::v1 as wire;
 use serde_json::{Value, json};
 use tonic::Code;
 
 use crate::helpers::{TestApp, client_of, email, object};
+use crate::reactions::publish;
 
 /// A request as the receiver got it.
 #[derive(Debug, Clone)]
@@ -911,4 +916,82 @@ async fn without_encryption_keys_the_webhook_channel_is_off() {
         .unwrap()
         .into_inner();
     assert!(listed.webhook_endpoints.is_empty());
+}
+
+fn batch_job_completed(
+    tenant: TenantId,
+    job: &str,
+    endpoint: &str,
+) -> Envelope<events::BatchJobCompleted> {
+    Envelope::new(
+        Some(tenant),
+        events::BatchJobCompleted {
+            batch_job: Some(ai::BatchJob {
+                name: job.into(),
+                state: ai::BatchJobState::Succeeded as i32,
+                total_count: 3,
+                processed_count: 3,
+                failed_count: 1,
+                webhook_endpoint: endpoint.into(),
+                ..Default::default()
+            }),
+        },
+    )
+}
+
+#[tokio::test]
+async fn an_ended_batch_job_tells_its_webhook_endpoint_in_its_tenant_only() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let receiver = Receiver::start(Vec::new()).await;
+    let (endpoint, secret) = create(&app, tenant, endpoint(&receiver.url())).await;
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    let first = batch_job_completed(tenant, "batchJobs/first", &endpoint.name);
+    // The reactions' queue exists once the service's consumer started: publish until heard.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while receiver.received().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never told");
+        publish(&publisher, &first).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let told = &receiver.received()[0];
+    assert!(told.verifies_with(&secret));
+    let body = told.json();
+    assert_eq!(body["type"], "ai.batch_job.completed", "{body}");
+    assert_eq!(
+        body["data"]["subject"],
+        "Batch job batchJobs/first succeeded"
+    );
+    assert_eq!(body["data"]["text"], "3 of 3 items processed, 1 failed.");
+    assert_eq!(body["data"]["data"]["failed_count"], 1, "{body}");
+
+    // The same event again, and another tenant's job naming this endpoint: nothing; then a
+    // second job of the tenant, heard once.
+    publish(&publisher, &first).await;
+    let elsewhere = batch_job_completed(TenantId::generate(), "batchJobs/other", &endpoint.name);
+    publish(&publisher, &elsewhere).await;
+    publish(
+        &publisher,
+        &batch_job_completed(tenant, "batchJobs/second", &endpoint.name),
+    )
+    .await;
+    receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let subjects: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|received| {
+            received.json()["data"]["subject"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "Batch job batchJobs/first succeeded",
+            "Batch job batchJobs/second succeeded"
+        ]
+    );
 }

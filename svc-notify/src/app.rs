@@ -85,6 +85,8 @@ pub async fn build_with_clock(
     let reactions = Reactions::new(notify.clone(), options.app_url.clone());
     let sweeper = worker.clone();
     let cleaner = notify.clone();
+    let retention = notify.clone();
+    let retention_days = options.retention_days;
     runtime
         .serve_api(NotifyServiceServer::new(NotifyApi::new(notify)))
         .spawn("delivery worker", move |stopped| worker.work(stopped))
@@ -95,6 +97,20 @@ pub async fn build_with_clock(
             move || {
                 let worker = sweeper.clone();
                 async move { worker.send_overdue().await }
+            },
+        )
+        .every(
+            "deleting notifications past their retention",
+            options.retention_interval,
+            move || {
+                let notify = retention.clone();
+                async move {
+                    let deleted = notify.forget_expired_notifications(retention_days).await?;
+                    if deleted > 0 {
+                        tracing::info!(deleted, "deleted notifications past their retention");
+                    }
+                    Ok(())
+                }
             },
         )
         .every(

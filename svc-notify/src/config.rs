@@ -70,6 +70,14 @@ pub struct NotifyOptions {
     /// addresses are refused otherwise, and other endpoints must be https.
     #[arg(long, env = "NOTIFY_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub webhook_allowed_networks: Vec<IpNet>,
+    /// Days a notification is kept, with its deliveries, their attempts and its inbox messages
+    /// (a `transaction_id` sends once within them); one with a delivery still to be sent is
+    /// kept until it is sent.
+    #[arg(long, env = "NOTIFY_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(i32).range(1..=3650))]
+    pub retention_days: i32,
+    /// How often notifications past their retention are deleted.
+    #[arg(long, env = "NOTIFY_RETENTION_INTERVAL", default_value = "1h", value_parser = positive_duration)]
+    pub retention_interval: Duration,
     /// Client id svc-notify obtains service tokens from svc-auth with (svc-auth's
     /// AUTH_SERVICE_CLIENTS lists it), to read users' email addresses when an email goes to
     /// `users/{id}`. Unset, users receive in-app messages only: emails to them are refused.

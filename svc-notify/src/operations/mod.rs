@@ -35,6 +35,7 @@ use crate::app::SCHEMA;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::live::Inboxes;
+use crate::store;
 use crate::worker::Worker;
 
 /// The notify operations, over the service's database, the delivery worker and the live
@@ -60,6 +61,23 @@ impl Notify {
             worker,
             inboxes,
             clock,
+        }
+    }
+
+    /// Deletes notifications older than `days` days with nothing left to send, in batches;
+    /// answers how many.
+    pub async fn forget_expired_notifications(&self, days: i32) -> anyhow::Result<u64> {
+        let before = self.clock.now() - chrono::Duration::days(i64::from(days));
+        let mut deleted = 0;
+        loop {
+            let mut transaction = self.db.platform_tx().await?;
+            let batch =
+                store::delete_expired_notifications(&mut transaction, before, 1_000).await?;
+            transaction.commit().await?;
+            deleted += batch;
+            if batch < 1_000 {
+                return Ok(deleted);
+            }
         }
     }
 

@@ -414,6 +414,30 @@ pub async fn erase_sealed_content_when_done(
     Ok(())
 }
 
+/// Deletes up to `limit` notifications, across tenants, created before `before` and with no
+/// delivery still to be sent (their deliveries, attempts and inbox messages go with them);
+/// answers how many. Needs a platform transaction.
+pub async fn delete_expired_notifications(
+    connection: &mut PgConnection,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> anyhow::Result<u64> {
+    let deleted = sqlx::query!(
+        "DELETE FROM notify.notifications WHERE id IN ( \
+             SELECT n.id FROM notify.notifications n \
+             WHERE n.created_at < $1 \
+               AND NOT EXISTS (SELECT 1 FROM notify.deliveries d \
+                               WHERE d.tenant_id = n.tenant_id AND d.notification_id = n.id \
+                                 AND d.state IN ('pending', 'deferred', 'batched')) \
+             ORDER BY n.created_at LIMIT $2)",
+        before,
+        limit,
+    )
+    .execute(connection)
+    .await?;
+    Ok(deleted.rows_affected())
+}
+
 /// Deletes the notifications of `tenant` with the transaction id `transaction_id` (their
 /// deliveries and inbox messages go with them); answers how many.
 pub async fn delete_notifications_of_transaction(

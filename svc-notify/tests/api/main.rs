@@ -8,6 +8,7 @@ mod isolation;
 mod live;
 mod preferences;
 mod reactions;
+mod retention;
 mod send;
 mod templates;
 mod user_email;

@@ -11,8 +11,9 @@
 #   3. a negative test per values-schema rule and per template check: each bad value must make
 #      `helm template` fail, with a message naming the problem; wiring tests: with given values,
 #      components must get (or not get) given variables, and secret files from given Secret
-#      keys (the gateway's client secret, svc-auth's service clients, svc-auth's and
-#      svc-workflow's encryption keys, extra descriptor sets…);
+#      keys (the gateway's and svc-notify's client secrets, svc-auth's service clients,
+#      svc-auth's, svc-workflow's and svc-notify's encryption keys, svc-notify's SMTP URL, extra
+#      descriptor sets…);
 #   4. coverage: every service crate (svc-*/ with a Cargo.toml) and the gateway has a Deployment,
 #      a Service, probes, a migration Job when it has migrations/, and its /metrics listener on a
 #      port of its own that only in-cluster Services expose, the ServiceMonitor scrapes and the
@@ -199,11 +200,28 @@ config refuses the workers' settings (`workflow`) | --set services.svc-workflow.
 config refuses the allowed networks (`workflow`) | --set services.svc-workflow.config.WORKFLOW_HTTP_ALLOWED_NETWORKS=10.0.0.0/8 | WORKFLOW_HTTP_ALLOWED_NETWORKS
 config refuses the retention days (`workflow`)  | --set services.svc-workflow.config.WORKFLOW_EXECUTION_RETENTION_DAYS=7 | WORKFLOW_EXECUTION_RETENTION_DAYS
 config refuses the retention interval (`workflow`) | --set services.svc-workflow.config.WORKFLOW_RETENTION_INTERVAL=5m | WORKFLOW_RETENTION_INTERVAL
+config refuses the SMTP URL                     | --set services.svc-notify.config.NOTIFY_SMTP_URL=smtps://u:p@mail.example.com:465 | NOTIFY_SMTP_URL
+config refuses the SMTP URL's file (`notify`)   | --set services.svc-notify.config.NOTIFY_SMTP_URL_FILE=/tmp/smtp | NOTIFY_SMTP_URL_FILE
+config refuses the notify encryption keys       | --set services.svc-notify.config.NOTIFY_ENCRYPTION_KEYS=k1:x    | NOTIFY_ENCRYPTION_KEYS
+config refuses the notify keys' file (`notify`) | --set services.svc-notify.config.NOTIFY_ENCRYPTION_KEYS_FILE=/tmp/k | NOTIFY_ENCRYPTION_KEYS_FILE
+config refuses the sender (`notify`)            | --set services.svc-notify.config.NOTIFY_EMAIL_FROM=ops@example.com | NOTIFY_EMAIL_FROM
+config refuses the app URL (`notify`)           | --set services.svc-notify.config.NOTIFY_APP_URL=https://app.example.com | NOTIFY_APP_URL
+config refuses the notify workers (`notify`)    | --set services.svc-notify.config.NOTIFY_WORKER_CONCURRENCY=4    | NOTIFY_WORKER_CONCURRENCY
+config refuses the notify lease (`notify`)      | --set services.svc-notify.config.NOTIFY_LEASE=10s               | NOTIFY_LEASE
+config refuses the notify sweep (`notify`)      | --set services.svc-notify.config.NOTIFY_OVERDUE_AFTER=2m        | NOTIFY_OVERDUE_AFTER
+config refuses the notify retention (`notify`)  | --set services.svc-notify.config.NOTIFY_RETENTION_DAYS=7       | NOTIFY_RETENTION_DAYS
+notify.retention.days is 1-3650                 | --set notify.retention.days=0                                   | /notify/retention/days
+notify.retention.interval is a duration         | --set notify.retention.interval=hourly                          | /notify/retention/interval
+config refuses the webhook networks (`notify`)  | --set services.svc-notify.config.NOTIFY_WEBHOOK_ALLOWED_NETWORKS=10.0.0.0/8 | NOTIFY_WEBHOOK_ALLOWED_NETWORKS
+config refuses svc-notify's client id (serviceClient) | --set services.svc-notify.config.AUTH_CLIENT_ID=notify  | AUTH_CLIENT_ID
 config refuses secret-like *_KEYS names         | --set gateway.config.SIGNING_KEYS=x                             | SIGNING_KEYS
 config refuses the --migrate-only switch        | --set services.svc-tenant.config.TENANT_MIGRATE_ONLY=true       | TENANT_MIGRATE_ONLY
 config cannot move the gateway's metrics port   | --set gateway.config.GATEWAY_METRICS_ADDR=0.0.0.0:8080          | GATEWAY_METRICS_ADDR
 extraEnv refuses a secret as a plain value      | --set-json componentDefaults.extraEnv=[{"name":"AMQP_URL","value":"amqp://u:p@mq"}] | /componentDefaults/extraEnv/0
 extraEnv refuses the workflow keys as a value   | --set-json services.svc-workflow.extraEnv=[{"name":"WORKFLOW_ENCRYPTION_KEYS","value":"k1:x"}] | /services/svc-workflow/extraEnv/0
+extraEnv refuses the SMTP URL as a value        | --set-json services.svc-notify.extraEnv=[{"name":"NOTIFY_SMTP_URL","value":"smtps://u:p@mail.example.com:465"}] | /services/svc-notify/extraEnv/0
+extraEnv refuses the notify keys as a value     | --set-json services.svc-notify.extraEnv=[{"name":"NOTIFY_ENCRYPTION_KEYS","value":"k1:x"}] | /services/svc-notify/extraEnv/0
+extraEnv refuses svc-notify's client secret as a value | --set-json services.svc-notify.extraEnv=[{"name":"AUTH_CLIENT_SECRET","value":"0123456789abcdef"}] | /services/svc-notify/extraEnv/0
 extraEnv refuses service clients as a value     | --set-json services.svc-auth.extraEnv=[{"name":"AUTH_SERVICE_CLIENTS","value":"gateway:0123456789abcdef"}] | /services/svc-auth/extraEnv/0
 extraEnv entries have a name                    | --set-json componentDefaults.extraEnv=[{"value":"x"}]            | name
 replicaCount is not negative                    | --set componentDefaults.replicaCount=-1                         | /componentDefaults/replicaCount
@@ -255,6 +273,28 @@ unknown workflow.retention keys are refused     | --set workflow.retention.batch
 workflow.http.allowedNetworks is a list         | --set workflow.http.allowedNetworks=10.0.0.0/8                  | /workflow/http/allowedNetworks
 workflow.http.allowedNetworks are CIDRs         | --set workflow.http.allowedNetworks[0]=10.0.0.1                 | /workflow/http/allowedNetworks/0
 allowedNetworks entries hold one CIDR (no comma) | --set-json workflow.http.allowedNetworks=["10.0.0.0/8,fd00::/8"] | /workflow/http/allowedNetworks/0
+the notify block is required                    | --set notify=null                                               | notify
+unknown notify keys are refused                 | --set notify.smtpUrl=smtp://mail:25                             | smtpUrl
+notify.emailFrom is not empty                   | --set notify.emailFrom=                                         | /notify/emailFrom
+notify.emailFrom is one line                    | --set-json notify.emailFrom="FormFlow\nBcc:x@example.com"       | /notify/emailFrom
+notify.appUrl is an http(s) URL                 | --set notify.appUrl=app.example.com                             | /notify/appUrl
+notify.appUrl has no other scheme               | --set notify.appUrl=ftp://app.example.com                       | /notify/appUrl
+notify.appUrl has no query (links append one)   | --set notify.appUrl=https://app.example.com/?tenant=x           | /notify/appUrl
+notify.smtp.existingSecret is a DNS name or empty | --set notify.smtp.existingSecret=Mail_Server                  | /notify/smtp/existingSecret
+notify.smtp has only existingSecret, key (no URL) | --set notify.smtp.url=smtp://mail:25                          | additional properties 'url'
+notify.smtp.key is a valid key                  | --set notify.smtp.key=a/b                                       | /notify/smtp/key
+notify.encryptionKeys.existingSecret is a DNS name or empty | --set notify.encryptionKeys.existingSecret=Notify_Keys | /notify/encryptionKeys/existingSecret
+notify.encryptionKeys has only existingSecret, key | --set notify.encryptionKeys.value=k1:x                       | additional properties 'value'
+notify.encryptionKeys.key is a valid key        | --set notify.encryptionKeys.key=a/b                             | /notify/encryptionKeys/key
+notify.workers.concurrency is 0-1000            | --set notify.workers.concurrency=1001                           | /notify/workers/concurrency
+notify.workers.concurrency is not negative      | --set notify.workers.concurrency=-1                             | /notify/workers/concurrency
+notify.workers.lease is a duration              | --set notify.workers.lease=60sec                                | /notify/workers/lease
+notify.workers.overdueAfter is above zero       | --set notify.workers.overdueAfter=0s                            | /notify/workers/overdueAfter
+unknown notify.workers keys are refused         | --set notify.workers.maxAttempts=5                              | maxAttempts
+notify.webhooks.allowedNetworks is a list       | --set notify.webhooks.allowedNetworks=10.0.0.0/8                | /notify/webhooks/allowedNetworks
+notify.webhooks.allowedNetworks are CIDRs       | --set notify.webhooks.allowedNetworks[0]=10.0.0.1               | /notify/webhooks/allowedNetworks/0
+svc-notify's client id has no `:`               | --set services.svc-notify.serviceClient.clientId=svc:notify     | /services/svc-notify/serviceClient/clientId
+svc-notify's client secretKey is a valid key    | --set services.svc-notify.serviceClient.secretKey=a/b           | /services/svc-notify/serviceClient/secretKey
 auth.serviceClients.key is a valid key          | --set auth.serviceClients.key=a/b                               | /auth/serviceClients/key
 token lifetimes are durations                   | --set auth.tokens.accessTokenTtl=15min                          | /auth/tokens/accessTokenTtl
 token lifetimes are above zero                  | --set auth.tokens.serviceTokenTtl=0s                            | /auth/tokens/serviceTokenTtl
@@ -377,6 +417,12 @@ svc-workflow: workers' and retention defaults, no allowed networks |            
 svc-workflow: workers, retention and allowed networks follow values | --set workflow.workers.concurrency=0,workflow.workers.lease=45s,workflow.workers.overdueAfter=2m,workflow.retention.executionDays=3650,workflow.retention.interval=15m,workflow.http.allowedNetworks={10.20.0.0/16,fd00:1234::/48} | svc-workflow WORKFLOW_WORKER_CONCURRENCY=0 ; svc-workflow WORKFLOW_LEASE=45s ; svc-workflow WORKFLOW_OVERDUE_AFTER=2m ; svc-workflow WORKFLOW_EXECUTION_RETENTION_DAYS=3650 ; svc-workflow WORKFLOW_RETENTION_INTERVAL=15m ; svc-workflow WORKFLOW_HTTP_ALLOWED_NETWORKS=10.20.0.0/16,fd00:1234::/48
 only svc-workflow gets the workflow settings    | --set workflow.http.allowedNetworks={10.20.0.0/16} | gateway !WORKFLOW_WORKER_CONCURRENCY ; gateway !WORKFLOW_HTTP_ALLOWED_NETWORKS ; gateway !WORKFLOW_EXECUTION_RETENTION_DAYS ; svc-auth !WORKFLOW_LEASE ; svc-auth !WORKFLOW_RETENTION_INTERVAL ; svc-forms !WORKFLOW_WORKER_CONCURRENCY ; svc-forms !WORKFLOW_HTTP_ALLOWED_NETWORKS ; svc-forms !WORKFLOW_EXECUTION_RETENTION_DAYS ; svc-notify !WORKFLOW_OVERDUE_AFTER ; svc-notify !WORKFLOW_RETENTION_INTERVAL ; svc-tenant !WORKFLOW_WORKER_CONCURRENCY ; svc-tenant !WORKFLOW_EXECUTION_RETENTION_DAYS ; svc-ai !WORKFLOW_HTTP_ALLOWED_NETWORKS ; svc-ai !WORKFLOW_RETENTION_INTERVAL ; svc-workflow-migrate !WORKFLOW_WORKER_CONCURRENCY ; svc-workflow-migrate !WORKFLOW_LEASE ; svc-workflow-migrate !WORKFLOW_HTTP_ALLOWED_NETWORKS ; svc-workflow-migrate !WORKFLOW_EXECUTION_RETENTION_DAYS ; svc-workflow-migrate !WORKFLOW_RETENTION_INTERVAL
 migration Jobs need no encryption keys          |                                                    | svc-workflow-migrate DATABASE_URL_FILE<-secret:formflow-postgres/url ; svc-workflow-migrate !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-auth-migrate !AUTH_ENCRYPTION_KEYS_FILE
+svc-notify: defaults: sender and workers, no secrets, no app URL, no networks |          | svc-notify NOTIFY_EMAIL_FROM=FormFlow <no-reply@formflow.localhost> ; svc-notify NOTIFY_WORKER_CONCURRENCY=16 ; svc-notify NOTIFY_LEASE=60s ; svc-notify NOTIFY_OVERDUE_AFTER=60s ; svc-notify NOTIFY_RETENTION_DAYS=90 ; svc-notify NOTIFY_RETENTION_INTERVAL=1h ; svc-notify !NOTIFY_SMTP_URL_FILE ; svc-notify !NOTIFY_SMTP_URL ; svc-notify !NOTIFY_ENCRYPTION_KEYS_FILE ; svc-notify !NOTIFY_ENCRYPTION_KEYS ; svc-notify !NOTIFY_APP_URL ; svc-notify !NOTIFY_WEBHOOK_ALLOWED_NETWORKS
+svc-notify: client `svc-notify` of svc-auth, secret from a Secret file |                  | svc-notify AUTH_CLIENT_ID=svc-notify ; svc-notify AUTH_CLIENT_SECRET_FILE<-secret:formflow-auth-service-clients/svc-notify ; svc-notify !AUTH_CLIENT_SECRET ; gateway AUTH_CLIENT_SECRET_FILE<-secret:formflow-auth-service-clients/gateway ; svc-notify-migrate !AUTH_CLIENT_ID ; svc-notify-migrate !AUTH_CLIENT_SECRET_FILE
+svc-notify: client id, key and Secret follow values | --set services.svc-notify.serviceClient.clientId=notifier,services.svc-notify.serviceClient.secretKey=notifier,auth.serviceClients.existingSecret=clients | svc-notify AUTH_CLIENT_ID=notifier ; svc-notify AUTH_CLIENT_SECRET_FILE<-secret:clients/notifier ; gateway AUTH_CLIENT_SECRET_FILE<-secret:clients/gateway
+svc-notify: secrets, app URL, workers and networks follow values | --set notify.smtp.existingSecret=mail-relay,notify.smtp.key=smtp-url,notify.encryptionKeys.existingSecret=notify-keys,notify.encryptionKeys.key=current,notify.appUrl=https://app.forms.example.com,notify.emailFrom=ops@forms.example.com,notify.workers.concurrency=0,notify.workers.lease=2m,notify.workers.overdueAfter=90s,notify.retention.days=7,notify.retention.interval=15m,notify.webhooks.allowedNetworks={10.20.0.0/16,fd00:1234::/48} | svc-notify NOTIFY_RETENTION_DAYS=7 ; svc-notify NOTIFY_RETENTION_INTERVAL=15m ; svc-notify NOTIFY_SMTP_URL_FILE<-secret:mail-relay/smtp-url ; svc-notify NOTIFY_ENCRYPTION_KEYS_FILE<-secret:notify-keys/current ; svc-notify !NOTIFY_SMTP_URL ; svc-notify !NOTIFY_ENCRYPTION_KEYS ; svc-notify NOTIFY_APP_URL=https://app.forms.example.com ; svc-notify NOTIFY_EMAIL_FROM=ops@forms.example.com ; svc-notify NOTIFY_WORKER_CONCURRENCY=0 ; svc-notify NOTIFY_LEASE=2m ; svc-notify NOTIFY_OVERDUE_AFTER=90s ; svc-notify NOTIFY_WEBHOOK_ALLOWED_NETWORKS=10.20.0.0/16,fd00:1234::/48
+svc-notify: one secret without the other        | --set notify.encryptionKeys.existingSecret=notify-keys | svc-notify NOTIFY_ENCRYPTION_KEYS_FILE<-secret:notify-keys/keys ; svc-notify !NOTIFY_SMTP_URL_FILE
+only svc-notify gets the notify settings and secrets, not its migration Job | --set notify.smtp.existingSecret=mail-relay,notify.encryptionKeys.existingSecret=notify-keys,notify.appUrl=https://app.forms.example.com,notify.webhooks.allowedNetworks={10.20.0.0/16} | gateway !NOTIFY_SMTP_URL_FILE ; gateway !NOTIFY_ENCRYPTION_KEYS_FILE ; gateway !NOTIFY_APP_URL ; gateway !NOTIFY_EMAIL_FROM ; svc-auth !NOTIFY_SMTP_URL_FILE ; svc-auth !NOTIFY_ENCRYPTION_KEYS_FILE ; svc-forms !NOTIFY_WORKER_CONCURRENCY ; svc-forms !NOTIFY_WEBHOOK_ALLOWED_NETWORKS ; svc-workflow !NOTIFY_SMTP_URL_FILE ; svc-workflow !NOTIFY_ENCRYPTION_KEYS_FILE ; svc-workflow !NOTIFY_LEASE ; svc-workflow !AUTH_CLIENT_ID ; svc-tenant !NOTIFY_APP_URL ; svc-tenant !NOTIFY_OVERDUE_AFTER ; svc-ai !NOTIFY_WEBHOOK_ALLOWED_NETWORKS ; svc-ai !NOTIFY_ENCRYPTION_KEYS_FILE ; svc-notify !WORKFLOW_ENCRYPTION_KEYS_FILE ; svc-notify-migrate !NOTIFY_SMTP_URL_FILE ; svc-notify-migrate !NOTIFY_ENCRYPTION_KEYS_FILE ; svc-notify-migrate !NOTIFY_APP_URL ; svc-notify-migrate !NOTIFY_EMAIL_FROM ; svc-notify-migrate !NOTIFY_WORKER_CONCURRENCY ; svc-notify-migrate !NOTIFY_WEBHOOK_ALLOWED_NETWORKS ; svc-notify-migrate !NOTIFY_RETENTION_DAYS ; svc-forms !NOTIFY_RETENTION_INTERVAL
 gateway: client id, key and Secret follow values | --set gateway.serviceClient.clientId=edge,gateway.serviceClient.secretKey=edge,auth.serviceClients.existingSecret=clients | gateway AUTH_CLIENT_ID=edge ; gateway AUTH_CLIENT_SECRET_FILE<-secret:clients/edge ; svc-auth AUTH_SERVICE_CLIENTS_FILE<-secret:clients/clients
 gateway: svc-auth is AUTH_URL, no GATEWAY_AUTH_URL |                                                  | gateway !GATEWAY_AUTH_URL ; gateway AUTH_URL=http://formflow-svc-auth.formflow.svc:50052 ; gateway GATEWAY_TENANT_URL=http://formflow-svc-tenant.formflow.svc:50051 ; gateway GATEWAY_NOTIFY_URL
 gateway: verifies tokens like the services      |                                                    | gateway AUTH_ISSUER=formflow ; gateway AUTH_AUDIENCE=formflow ; gateway !AUTH_JWKS_FILE
@@ -436,7 +482,10 @@ step "coverage (prod+gateway-api)" "$PY" "$CHECK" coverage "$ROOT" "$OUT/prod+ga
 # The migration Jobs must fail by their deadline before the documented `helm --timeout` expires.
 step "migration deadlines within the documented helm --timeout" \
   "$PY" "$CHECK" deadlines "$ROOT" "$OUT/default.yaml" "$OUT/dev.yaml" "$OUT/prod.yaml" || true
-step "consistency" "$PY" "$CHECK" consistency "$ROOT" "$OUT/default.yaml" "$OUT/prod.yaml" || true
+# prod+gateway-api sets the optional variables (svc-notify's secrets, app URL and networks, the
+# gateway's CORS origins, default tenant and extra APIs) that the other two leave out.
+step "consistency" "$PY" "$CHECK" consistency "$ROOT" "$OUT/default.yaml" "$OUT/prod.yaml" \
+  "$OUT/prod+gateway-api.yaml" || true
 
 # Maintenance mode answers 503 to every request: the gateway's 5xx alert is left out meanwhile,
 # and only it.

@@ -87,8 +87,9 @@ name, each componentDefaults deep-merged with its own block, plus:
   name, kind ("gateway" | "service"), binary, port (the main container port), portName,
   uses {postgres, redis, amqp, auth}, migrations {enabled}, config, envPrefix, fullName,
   authServer (true for svc-auth, the token issuer), workflowService (true for svc-workflow, which
-  seals credentials with workflow.encryptionKeys), and serviceClient {clientId, secretKey} for a
-  client of svc-auth (the gateway).
+  seals credentials with workflow.encryptionKeys), notifyService (true for svc-notify, which gets
+  the notify block), and serviceClient {clientId, secretKey} for a client of svc-auth (the
+  gateway, svc-notify).
 The gateway always uses Redis, RabbitMQ and svc-auth (uses.redis, uses.amqp, uses.auth).
 Numbers come back as floats from fromJson: templates pipe them through `int`.
 */}}
@@ -106,6 +107,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $gw "migrations" (dict "enabled" false) }}
 {{- $_ = set $gw "authServer" false }}
 {{- $_ = set $gw "workflowService" false }}
+{{- $_ = set $gw "notifyService" false }}
 {{- $_ = set $gw "fullName" (include "formflow.componentName" (list $root "gateway")) }}
 {{- $_ = set $gw "pdb" (include "formflow.pdb" (list .Values.componentDefaults .Values.gateway) | fromJson) }}
 {{- $items = append $items $gw }}
@@ -122,6 +124,7 @@ Numbers come back as floats from fromJson: templates pipe them through `int`.
 {{- $_ = set $c "config" (get $svc "config" | default dict) }}
 {{- $_ = set $c "authServer" (eq $name (include "formflow.authServerName" $root)) }}
 {{- $_ = set $c "workflowService" (eq $name (include "formflow.workflowServiceName" $root)) }}
+{{- $_ = set $c "notifyService" (eq $name (include "formflow.notifyServiceName" $root)) }}
 {{- $_ = set $c "serviceClient" (get $svc "serviceClient" | default dict) }}
 {{- $_ = set $c "fullName" (include "formflow.componentName" (list $root $name)) }}
 {{- $_ = set $c "pdb" (include "formflow.pdb" (list $root.Values.componentDefaults $svc) | fromJson) }}
@@ -178,6 +181,8 @@ variables naming those files. */}}
 {{- define "formflow.tenantServiceName" -}}svc-tenant{{- end }}
 {{/* The service that seals workflow credentials with workflow.encryptionKeys. */}}
 {{- define "formflow.workflowServiceName" -}}svc-workflow{{- end }}
+{{/* The service that sends notifications with the notify block (mail server, sealing keys). */}}
+{{- define "formflow.notifyServiceName" -}}svc-notify{{- end }}
 
 {{/* In-cluster gRPC URL of a service, for the gateway's GATEWAY_<PREFIX>_URL, AUTH_URL and
 AUTH_TENANT_URL. Argument: (list $ "svc-tenant"); fails when the service is not configured. */}}
@@ -353,6 +358,30 @@ svc-tenant, where sign-up creates tenants. */}}
 {{- $_ = set $data "WORKFLOW_HTTP_ALLOWED_NETWORKS" (join "," .) }}
 {{- end }}
 {{- end }}
+{{- if $c.notifyService }}
+{{- /* svc-notify: its sender, workers and webhook networks; its two secrets only when named
+(each unset turns a channel off), the web app URL only when set (its migration Job needs none). */}}
+{{- $notify := $root.Values.notify }}
+{{- $_ = set $data "NOTIFY_EMAIL_FROM" $notify.emailFrom }}
+{{- with $notify.appUrl }}
+{{- $_ = set $data "NOTIFY_APP_URL" . }}
+{{- end }}
+{{- if $notify.smtp.existingSecret }}
+{{- $_ = set $data "NOTIFY_SMTP_URL_FILE" (printf "%s/notify-smtp-url/url" (include "formflow.secretDir" .)) }}
+{{- end }}
+{{- if $notify.encryptionKeys.existingSecret }}
+{{- $_ = set $data "NOTIFY_ENCRYPTION_KEYS_FILE" (printf "%s/notify-encryption-keys/keys" (include "formflow.secretDir" .)) }}
+{{- end }}
+{{- $_ = set $data "NOTIFY_WORKER_CONCURRENCY" ($notify.workers.concurrency | int | toString) }}
+{{- $_ = set $data "NOTIFY_LEASE" $notify.workers.lease }}
+{{- $_ = set $data "NOTIFY_OVERDUE_AFTER" $notify.workers.overdueAfter }}
+{{- $_ = set $data "NOTIFY_RETENTION_DAYS" ($notify.retention.days | int | toString) }}
+{{- $_ = set $data "NOTIFY_RETENTION_INTERVAL" $notify.retention.interval }}
+{{- /* Only when some are listed: an empty value would be one empty, unparsable network. */}}
+{{- with $notify.webhooks.allowedNetworks }}
+{{- $_ = set $data "NOTIFY_WEBHOOK_ALLOWED_NETWORKS" (join "," .) }}
+{{- end }}
+{{- end }}
 {{- if include "formflow.mountsJwks" (list $root $c) }}
 {{- $_ = set $data "AUTH_JWKS_FILE" (printf "%s/%s" (include "formflow.jwksDir" .) $auth.jwks.key) }}
 {{- end }}
@@ -418,6 +447,28 @@ svc-tenant, where sign-up creates tenants. */}}
       - key: {{ $root.Values.workflow.encryptionKeys.key }}
         path: keys
 {{- end }}
+{{- if $c.notifyService }}
+{{- /* Both optional: no volume (and no variable) for a secret not named. */}}
+{{- $notify := $root.Values.notify }}
+{{- if $notify.smtp.existingSecret }}
+- name: notify-smtp-url
+  secret:
+    secretName: {{ $notify.smtp.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $notify.smtp.key }}
+        path: url
+{{- end }}
+{{- if $notify.encryptionKeys.existingSecret }}
+- name: notify-encryption-keys
+  secret:
+    secretName: {{ $notify.encryptionKeys.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $notify.encryptionKeys.key }}
+        path: keys
+{{- end }}
+{{- end }}
 {{- with $c.serviceClient }}
 - name: auth-client-secret
   secret:
@@ -477,6 +528,18 @@ svc-tenant, where sign-up creates tenants. */}}
 - name: workflow-encryption-keys
   mountPath: {{ include "formflow.secretDir" $ }}/workflow-encryption-keys
   readOnly: true
+{{- end }}
+{{- if $c.notifyService }}
+{{- if $root.Values.notify.smtp.existingSecret }}
+- name: notify-smtp-url
+  mountPath: {{ include "formflow.secretDir" $ }}/notify-smtp-url
+  readOnly: true
+{{- end }}
+{{- if $root.Values.notify.encryptionKeys.existingSecret }}
+- name: notify-encryption-keys
+  mountPath: {{ include "formflow.secretDir" $ }}/notify-encryption-keys
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- if $c.serviceClient }}
 - name: auth-client-secret

@@ -6,31 +6,9 @@
 use platform::context::{TenantId, UserId};
 use proto::formflow::notify::v1 as wire;
 
-use crate::helpers::{TestApp, inline, user};
+use crate::helpers::{TestApp, batch_topic, inline, user};
 
 const WINDOW_SECONDS: i64 = 5;
-
-async fn batch_tickets(app: &TestApp, tenant: TenantId, who: UserId) {
-    app.as_user(tenant, who)
-        .update_preferences(wire::UpdatePreferencesRequest {
-            preferences: Some(wire::NotificationPreferences {
-                topics: vec![wire::TopicPreference {
-                    topic: "ticket.new".into(),
-                    channels: vec![wire::DeliveryChannel::InApp as i32],
-                    digest_window: Some(pbjson_types::Duration {
-                        seconds: WINDOW_SECONDS,
-                        nanos: 0,
-                    }),
-                }],
-                ..Default::default()
-            }),
-            update_mask: Some(pbjson_types::FieldMask {
-                paths: vec!["topics".into()],
-            }),
-        })
-        .await
-        .unwrap();
-}
 
 async fn ticket(app: &TestApp, tenant: TenantId, who: UserId, title: &str) -> wire::Delivery {
     let mut request = inline(vec![user(who)], "ticket.new", title, "A new ticket");
@@ -56,7 +34,7 @@ async fn a_window_batches_a_topics_notifications_into_one_message_when_it_ends()
     let app = TestApp::spawn().await;
     let tenant = TenantId::generate();
     let ada = UserId::generate();
-    batch_tickets(&app, tenant, ada).await;
+    batch_topic(&app, tenant, ada, "ticket.new", WINDOW_SECONDS).await;
 
     let opening = ticket(&app, tenant, ada, "Ticket 1").await;
     assert_eq!(opening.state, wire::DeliveryState::Deferred as i32);
@@ -152,8 +130,8 @@ async fn the_tenants_digest_template_words_the_digest_of_its_users_only() {
     let app = TestApp::spawn().await;
     let (tenant, other_tenant) = (TenantId::generate(), TenantId::generate());
     let (ada, bob) = (UserId::generate(), UserId::generate());
-    batch_tickets(&app, tenant, ada).await;
-    batch_tickets(&app, other_tenant, bob).await;
+    batch_topic(&app, tenant, ada, "ticket.new", WINDOW_SECONDS).await;
+    batch_topic(&app, other_tenant, bob, "ticket.new", WINDOW_SECONDS).await;
     app.admin(tenant)
         .create_template(wire::CreateTemplateRequest {
             template: Some(wire::Template {

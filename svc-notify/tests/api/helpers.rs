@@ -224,3 +224,29 @@ pub(crate) fn inline(
 pub(crate) fn object(value: Value) -> pbjson_types::Struct {
     serde_json::from_value(value).expect("a JSON object")
 }
+
+/// Gives `topic` a digest window of `seconds` (in-app only) in `who`'s preferences in `tenant`.
+pub(crate) async fn batch_topic(
+    app: &TestApp,
+    tenant: TenantId,
+    who: UserId,
+    topic: &str,
+    seconds: i64,
+) {
+    app.as_user(tenant, who)
+        .update_preferences(wire::UpdatePreferencesRequest {
+            preferences: Some(wire::NotificationPreferences {
+                topics: vec![wire::TopicPreference {
+                    topic: topic.into(),
+                    channels: vec![wire::DeliveryChannel::InApp as i32],
+                    digest_window: Some(pbjson_types::Duration { seconds, nanos: 0 }),
+                }],
+                ..Default::default()
+            }),
+            update_mask: Some(pbjson_types::FieldMask {
+                paths: vec!["topics".into()],
+            }),
+        })
+        .await
+        .expect("setting a digest window");
+}

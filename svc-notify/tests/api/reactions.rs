@@ -290,25 +290,7 @@ async fn erasing_the_notification_that_opened_a_digest_sends_what_it_batched_alo
     let app = TestApp::spawn().await;
     let tenant = TenantId::generate();
     let ada = UserId::generate();
-    app.as_user(tenant, ada)
-        .update_preferences(wire::UpdatePreferencesRequest {
-            preferences: Some(wire::NotificationPreferences {
-                topics: vec![wire::TopicPreference {
-                    topic: "ticket.new".into(),
-                    channels: vec![wire::DeliveryChannel::InApp as i32],
-                    digest_window: Some(pbjson_types::Duration {
-                        seconds: 600,
-                        nanos: 0,
-                    }),
-                }],
-                ..Default::default()
-            }),
-            update_mask: Some(pbjson_types::FieldMask {
-                paths: vec!["topics".into()],
-            }),
-        })
-        .await
-        .unwrap();
+    crate::helpers::batch_topic(&app, tenant, ada, "ticket.new", 600).await;
     let submission = "forms/0190c6a6-8a61-7000-8000-000000000001/submissions/0190c6a6-8a61-7000-8000-000000000002";
     let mut deliveries = Vec::new();
     for (title, transaction_id) in [

@@ -10,7 +10,7 @@ use proto::formflow::notify::v1 as wire;
 use svc_notify::clock::Clock;
 use tonic::Code;
 
-use crate::helpers::{TestApp, inline, user};
+use crate::helpers::{TestApp, batch_topic, inline, user};
 
 #[tokio::test]
 async fn notifications_past_their_retention_are_deleted_unless_one_still_waits() {
@@ -19,25 +19,7 @@ async fn notifications_past_their_retention_are_deleted_unless_one_still_waits()
         TestApp::spawn_with_clock(Clock::reading(Utc::now() - chrono::Duration::days(3))).await;
     let tenant = TenantId::generate();
     let ada = UserId::generate();
-    app.as_user(tenant, ada)
-        .update_preferences(wire::UpdatePreferencesRequest {
-            preferences: Some(wire::NotificationPreferences {
-                topics: vec![wire::TopicPreference {
-                    topic: "weekly.report".into(),
-                    channels: vec![wire::DeliveryChannel::InApp as i32],
-                    digest_window: Some(pbjson_types::Duration {
-                        seconds: 86_400,
-                        nanos: 0,
-                    }),
-                }],
-                ..Default::default()
-            }),
-            update_mask: Some(pbjson_types::FieldMask {
-                paths: vec!["topics".into()],
-            }),
-        })
-        .await
-        .unwrap();
+    batch_topic(&app, tenant, ada, "weekly.report", 86_400).await;
     let old = app
         .send(
             tenant,

@@ -4,8 +4,8 @@
 //! How a delivery moves (the deliveries table is its own outbox):
 //! 1. It is inserted pending and due now — or deferred, due when its recipient's quiet hours
 //!    or the digest window it opened end, or batched into an open digest (sent with it, no
-//!    job of its own); after the commit a job message naming it and its wake token goes to the work queue
-//!    `{prefix}.svc-notify.deliveries` (through a delay queue until it is due).
+//!    job of its own); after the commit a job message naming it and its wake token goes to
+//!    the work queue `{prefix}.svc-notify.deliveries` (through a delay queue until it is due).
 //! 2. A worker takes the message and locks the row. A message whose wake token is not the
 //!    row's is stale and dropped; one that comes before the delivery is due, or while another
 //!    worker's lease holds it, waits in a delay queue for the rest.

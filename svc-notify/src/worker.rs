@@ -167,19 +167,31 @@ impl Worker {
         self.webhooks().map(Webhooks::sealer)
     }
 
-    /// What `notification` says: its content, opened when sealed; `None` once erased.
-    fn readable(&self, notification: &Notification) -> anyhow::Result<Option<Rendered>> {
+    /// What `notification` says: its content, opened when sealed. Sealed content that cannot
+    /// be opened (the keys are gone) or was erased fails the delivery for good.
+    fn readable(&self, notification: &Notification) -> Result<Rendered, SendFailure> {
+        let unreadable = |error: String| SendFailure {
+            error,
+            code: 0,
+            permanent: true,
+        };
         match &notification.sealing {
-            Sealing::Clear => Ok(Some(notification.content.clone())),
+            Sealing::Clear => Ok(notification.content.clone()),
             Sealing::Sealed(sealed) => {
-                let sealer = self
-                    .sealer()
-                    .context("sealed content needs NOTIFY_ENCRYPTION_KEYS")?;
-                let content =
-                    sealing::open(sealer, notification.tenant_id, notification.id, sealed)?;
-                Ok(Some(content))
+                let sealer = self.sealer().ok_or_else(|| {
+                    unreadable("sealed content needs NOTIFY_ENCRYPTION_KEYS".to_owned())
+                })?;
+                sealing::open(sealer, notification.tenant_id, notification.id, sealed).map_err(
+                    |error| {
+                        unreadable(format!(
+                            "the sealed content does not open with NOTIFY_ENCRYPTION_KEYS: {error:#}"
+                        ))
+                    },
+                )
             }
-            Sealing::Erased => Ok(None),
+            Sealing::Erased => Err(unreadable(
+                "the notification's sealed content was erased once it was sent".to_owned(),
+            )),
         }
     }
 
@@ -309,23 +321,18 @@ impl Worker {
         let lease =
             store::start_attempt(&mut transaction, tenant, delivery.id, now, lease_until).await?;
         let content = if delivery.digest {
-            Some(
-                self.digest_content(&mut transaction, &delivery, &notification)
-                    .await?,
-            )
+            Ok(self
+                .digest_content(&mut transaction, &delivery, &notification)
+                .await?)
         } else {
-            self.readable(&notification)?
+            self.readable(&notification)
         };
         let attempt = delivery.attempt_count + 1;
         let mut arrived = None;
         let mut resolved = None;
         let result = match (content, &delivery.recipient, delivery.channel) {
-            (None, _, _) => Err(SendFailure {
-                error: "the notification's sealed content was erased once it was sent".to_owned(),
-                code: 0,
-                permanent: true,
-            }),
-            (Some(content), Recipient::User(user), Channel::InApp) => {
+            (Err(unreadable), _, _) => Err(unreadable),
+            (Ok(content), Recipient::User(user), Channel::InApp) => {
                 let message = InboxMessage {
                     id: InboxMessageId::generate(),
                     notification_id: notification.id,
@@ -343,7 +350,7 @@ impl Worker {
                 arrived = Some((*user, message));
                 Ok(0)
             }
-            (Some(content), _, Channel::Email) => {
+            (Ok(content), _, Channel::Email) => {
                 transaction.commit().await?;
                 let sent = match self.address_of(&delivery).await {
                     Ok(address) => {
@@ -356,7 +363,7 @@ impl Worker {
                 transaction = self.inner.db.tenant_tx(tenant).await?;
                 sent
             }
-            (Some(_), Recipient::WebhookEndpoint(endpoint), Channel::Webhook) => {
+            (Ok(_), Recipient::WebhookEndpoint(endpoint), Channel::Webhook) => {
                 let endpoint =
                     store::webhook_endpoint_with_secrets(&mut transaction, tenant, *endpoint)
                         .await?;
@@ -365,7 +372,7 @@ impl Worker {
                 transaction = self.inner.db.tenant_tx(tenant).await?;
                 sent
             }
-            (Some(_), recipient, channel) => Err(SendFailure {
+            (Ok(_), recipient, channel) => Err(SendFailure {
                 error: format!(
                     "a {} recipient does not receive {} deliveries",
                     recipient.kind(),
@@ -500,7 +507,7 @@ impl Worker {
         let mut all = vec![notification.clone()];
         all.extend(store::batched_notifications(&mut *connection, tenant, delivery.id).await?);
         for notification in &mut all {
-            notification.content = self.readable(notification)?.unwrap_or_default();
+            notification.content = self.readable(notification).unwrap_or_default();
         }
         if all.len() == 1 {
             return Ok(all.remove(0).content);

@@ -537,3 +537,48 @@ async fn without_an_app_url_or_sealing_keys_no_auth_email_goes_out() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_sealed_email_a_worker_cannot_open_fails_for_good() {
+    // This replica accepts and seals, and sends nothing; the other sends without the keys.
+    let app = TestApp::spawn_with(|config| config.options.worker_concurrency = 0).await;
+    let _keyless = app
+        .replica_with(|config| {
+            config.options.worker_concurrency = 16;
+            config.options.encryption_keys = None;
+        })
+        .await;
+    let tenant = TenantId::generate();
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    // The keyless replica refuses the event when it takes it; the other accepts it.
+    let seen = publish_until_seen(
+        &app,
+        &publisher,
+        &reset_requested(tenant, "ffp_sealed"),
+        tenant,
+        "auth.password_reset",
+        1,
+    )
+    .await;
+    let notification = app
+        .admin(tenant)
+        .get_notification(wire::GetNotificationRequest {
+            name: seen[0].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let failed = app
+        .wait_for_delivery(
+            tenant,
+            &notification.deliveries[0].name,
+            wire::DeliveryState::Failed,
+        )
+        .await;
+    assert_eq!(failed.attempt_count, 1, "not retried: {failed:?}");
+    assert_eq!(
+        failed.last_error,
+        "sealed content needs NOTIFY_ENCRYPTION_KEYS"
+    );
+    assert!(app.smtp.messages().is_empty());
+}

@@ -265,6 +265,10 @@ pub struct RedisConfig {
     /// Prefix of every key the suite writes, so several deployments can share one Redis.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "formflow:")]
     pub redis_key_prefix: String,
+    /// PEM file of the certificate authorities a `rediss://` server's certificate is checked
+    /// against (a private CA); unset: the system's roots.
+    #[arg(long, env = "REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -284,6 +288,7 @@ impl RedisConfig {
             redis_url: Some(SecretString::from(url.into())),
             redis_url_file: None,
             redis_key_prefix: key_prefix.into(),
+            redis_ca_file: None,
         }
     }
 }
@@ -306,6 +311,10 @@ pub struct AmqpConfig {
     /// Deliveries of a message (the first one included) before it goes to its dead-letter queue.
     #[arg(long, env = "AMQP_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub amqp_max_attempts: u32,
+    /// PEM file of certificate authorities an `amqps://` broker's certificate is checked
+    /// against besides the public roots (a private CA).
+    #[arg(long, env = "AMQP_CA_FILE")]
+    pub amqp_ca_file: Option<PathBuf>,
 }
 
 impl AmqpConfig {
@@ -327,6 +336,7 @@ impl AmqpConfig {
             amqp_prefix: prefix.into(),
             amqp_retry_base: Duration::from_secs(10),
             amqp_max_attempts: 3,
+            amqp_ca_file: None,
         }
     }
 }

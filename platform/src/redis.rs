@@ -32,8 +32,19 @@ impl Redis {
     /// a service starts, and keeps serving from Postgres, while Redis is down.
     pub fn connect(config: &RedisConfig) -> anyhow::Result<Redis> {
         let url = config.url()?;
-        let client =
-            redis::Client::open(url.expose_secret()).context("REDIS_URL is not a valid URL")?;
+        let client = match &config.redis_ca_file {
+            None => redis::Client::open(url.expose_secret()),
+            Some(path) => {
+                let root_cert = std::fs::read(path)
+                    .with_context(|| format!("reading REDIS_CA_FILE {}", path.display()))?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url.expose_secret(), certificates)
+            }
+        }
+        .context("REDIS_URL is not a valid Redis URL (or REDIS_CA_FILE not PEM certificates)")?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(1)))

@@ -26,6 +26,7 @@ mod publisher;
 mod topology;
 
 use anyhow::Context;
+use lapin::tcp::OwnedTLSConfig;
 use lapin::{Connection, ConnectionProperties};
 use secrecy::ExposeSecret;
 
@@ -42,7 +43,23 @@ use crate::config::AmqpConfig;
 pub async fn connect(config: &AmqpConfig, connection_name: &str) -> anyhow::Result<Connection> {
     let url = config.url()?;
     let properties = ConnectionProperties::default().with_connection_name(connection_name.into());
-    Connection::connect(url.expose_secret(), properties)
-        .await
-        .context("connecting to RabbitMQ")
+    let tls = OwnedTLSConfig {
+        identity: None,
+        cert_chain: config
+            .amqp_ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading AMQP_CA_FILE {}", path.display()))
+            })
+            .transpose()?,
+    };
+    Connection::connect_with_config(
+        url.expose_secret(),
+        properties,
+        tls,
+        lapin::runtime::default_runtime()?,
+    )
+    .await
+    .context("connecting to RabbitMQ")
 }

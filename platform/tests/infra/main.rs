@@ -7,3 +7,4 @@ mod outbox;
 mod server;
 mod smtp;
 mod testing;
+mod tls;

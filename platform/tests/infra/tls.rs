@@ -1,7 +1,8 @@
 //! TLS to the infrastructure with a private CA made here: `rediss://` to a real redis-server
-//! with TLS on (started here), `amqps://` to the real RabbitMQ through a TLS listener in front
-//! of it. Trusted through REDIS_CA_FILE / AMQP_CA_FILE; refused without them (the roots do not
-//! know the CA) and with another CA.
+//! with TLS on (started here), `amqps://` to the real RabbitMQ and `sslmode=verify-full` to
+//! the real Postgres through TLS listeners in front of them. Trusted through REDIS_CA_FILE,
+//! AMQP_CA_FILE and `sslrootcert`; refused without them (the roots do not know the CA) and
+//! with another CA.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::ExposeSecret;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -154,9 +156,13 @@ async fn rediss_is_trusted_through_the_ca_file_only() {
     );
 }
 
+/// Postgres's SSLRequest: a client asks for TLS before its startup message.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
 /// A TLS listener on loopback, with a certificate of `authority`, that hands each connection,
-/// decrypted, to `upstream`; answers its port.
-async fn tls_in_front_of(authority: &Authority, upstream: SocketAddr) -> u16 {
+/// decrypted, to `upstream`; answers its port. With `postgres`, it first answers Postgres's
+/// SSLRequest as a server with TLS on does (the upstream then sees a plain session).
+async fn tls_in_front_of(authority: &Authority, upstream: SocketAddr, postgres: bool) -> u16 {
     let (certificate, key) = authority.server_certificate();
     let chain = CertificateDer::pem_slice_iter(certificate.as_bytes())
         .collect::<Result<Vec<_>, _>>()
@@ -173,6 +179,16 @@ async fn tls_in_front_of(authority: &Authority, upstream: SocketAddr) -> u16 {
         while let Ok((stream, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                let mut stream = stream;
+                if postgres {
+                    let mut request = [0; 8];
+                    if stream.read_exact(&mut request).await.is_err()
+                        || request != SSL_REQUEST
+                        || stream.write_all(b"S").await.is_err()
+                    {
+                        return;
+                    }
+                }
                 let Ok(mut tls) = acceptor.accept(stream).await else {
                     return;
                 };
@@ -195,7 +211,7 @@ async fn amqps_is_trusted_through_the_ca_file_only() {
         plain.host_str().unwrap().parse().unwrap(),
         plain.port().unwrap_or(5672),
     );
-    let port = tls_in_front_of(&authority, upstream).await;
+    let port = tls_in_front_of(&authority, upstream, false).await;
     let mut secured = plain.clone();
     secured.set_scheme("amqps").unwrap();
     secured.set_port(Some(port)).unwrap();
@@ -231,6 +247,51 @@ async fn amqps_is_trusted_through_the_ca_file_only() {
             .await
             .expect_err("a certificate of an unknown CA was trusted");
         assert!(format!("{error:#}").contains("certificate"), "{error:#}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn postgres_verify_full_is_trusted_through_sslrootcert_only() {
+    let infra = TestInfra::new().await;
+    let authority = Authority::new("FormFlow test CA");
+    let plain = url::Url::parse(infra.db.url().unwrap().expose_secret()).unwrap();
+    let upstream = SocketAddr::new(
+        plain.host_str().unwrap().parse().unwrap(),
+        plain.port().unwrap_or(5432),
+    );
+    let port = tls_in_front_of(&authority, upstream, true).await;
+    let dir = std::env::temp_dir().join(format!("formflow-pg-tls-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca_file, other_file) = (dir.join("ca.pem"), dir.join("other-ca.pem"));
+    std::fs::write(&ca_file, &authority.pem).unwrap();
+    std::fs::write(&other_file, Authority::new("Another CA").pem).unwrap();
+    // As docs/deploy.md tells operators to write it: verify-full, with the CA's file.
+    let url = |root: Option<&Path>| {
+        let mut url = plain.clone();
+        url.set_port(Some(port)).unwrap();
+        url.query_pairs_mut().append_pair("sslmode", "verify-full");
+        if let Some(root) = root {
+            url.query_pairs_mut()
+                .append_pair("sslrootcert", root.to_str().unwrap());
+        }
+        url
+    };
+    use sqlx::Connection as _;
+    let mut connection = sqlx::PgConnection::connect(url(Some(&ca_file)).as_str())
+        .await
+        .expect("verify-full through the private CA");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    connection.close().await.unwrap();
+    for refused in [None, Some(other_file.as_path())] {
+        let error = sqlx::PgConnection::connect(url(refused).as_str())
+            .await
+            .expect_err("a certificate of an unknown CA was trusted");
+        assert!(error.to_string().contains("certificate"), "{error}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

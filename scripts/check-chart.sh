@@ -13,7 +13,7 @@
 #      components must get (or not get) given variables, and secret files from given Secret
 #      keys (the gateway's and svc-notify's client secrets, svc-auth's service clients,
 #      svc-auth's, svc-workflow's and svc-notify's encryption keys, svc-notify's SMTP URL, extra
-#      descriptor sets…);
+#      descriptor sets, the private CA bundle in the pods and the migration Jobs…);
 #   4. coverage: every service crate (svc-*/ with a Cargo.toml) and the gateway has a Deployment,
 #      a Service, probes, a migration Job when it has migrations/, and its /metrics listener on a
 #      port of its own that only in-cluster Services expose, the ServiceMonitor scrapes and the
@@ -217,12 +217,16 @@ config refuses svc-notify's client id (serviceClient) | --set services.svc-notif
 config refuses secret-like *_KEYS names         | --set gateway.config.SIGNING_KEYS=x                             | SIGNING_KEYS
 config refuses the --migrate-only switch        | --set services.svc-tenant.config.TENANT_MIGRATE_ONLY=true       | TENANT_MIGRATE_ONLY
 config cannot move the gateway's metrics port   | --set gateway.config.GATEWAY_METRICS_ADDR=0.0.0.0:8080          | GATEWAY_METRICS_ADDR
+config refuses REDIS_CA_FILE (caBundle sets it) | --set services.svc-tenant.config.REDIS_CA_FILE=/tmp/ca.pem      | REDIS_CA_FILE
+config refuses AMQP_CA_FILE (caBundle sets it)  | --set gateway.config.AMQP_CA_FILE=/tmp/ca.pem                   | AMQP_CA_FILE
 extraEnv refuses a secret as a plain value      | --set-json componentDefaults.extraEnv=[{"name":"AMQP_URL","value":"amqp://u:p@mq"}] | /componentDefaults/extraEnv/0
 extraEnv refuses the workflow keys as a value   | --set-json services.svc-workflow.extraEnv=[{"name":"WORKFLOW_ENCRYPTION_KEYS","value":"k1:x"}] | /services/svc-workflow/extraEnv/0
 extraEnv refuses the SMTP URL as a value        | --set-json services.svc-notify.extraEnv=[{"name":"NOTIFY_SMTP_URL","value":"smtps://u:p@mail.example.com:465"}] | /services/svc-notify/extraEnv/0
 extraEnv refuses the notify keys as a value     | --set-json services.svc-notify.extraEnv=[{"name":"NOTIFY_ENCRYPTION_KEYS","value":"k1:x"}] | /services/svc-notify/extraEnv/0
 extraEnv refuses svc-notify's client secret as a value | --set-json services.svc-notify.extraEnv=[{"name":"AUTH_CLIENT_SECRET","value":"0123456789abcdef"}] | /services/svc-notify/extraEnv/0
 extraEnv refuses service clients as a value     | --set-json services.svc-auth.extraEnv=[{"name":"AUTH_SERVICE_CLIENTS","value":"gateway:0123456789abcdef"}] | /services/svc-auth/extraEnv/0
+extraEnv refuses REDIS_CA_FILE (caBundle)       | --set-json gateway.extraEnv=[{"name":"REDIS_CA_FILE","value":"/tmp/ca.pem"}] | /gateway/extraEnv/0
+extraEnv refuses AMQP_CA_FILE, from a reference too | --set-json services.svc-notify.extraEnv=[{"name":"AMQP_CA_FILE","valueFrom":{"configMapKeyRef":{"name":"ca","key":"path"}}}] | /services/svc-notify/extraEnv/0
 extraEnv entries have a name                    | --set-json componentDefaults.extraEnv=[{"value":"x"}]            | name
 replicaCount is not negative                    | --set componentDefaults.replicaCount=-1                         | /componentDefaults/replicaCount
 replicaCount is an integer                      | --set gateway.replicaCount=1.5                                  | /gateway/replicaCount
@@ -252,6 +256,10 @@ auth.issuer is not empty                        | --set auth.issuer=            
 unknown auth keys are refused                   | --set auth.jwksFile=/etc/jwks.json                              | jwksFile
 extra JWKS from a ConfigMap or a Secret, not both | --set auth.jwks.existingConfigMap=a,auth.jwks.existingSecret=b | /auth/jwks
 extra JWKS names are DNS subdomains             | --set auth.jwks.existingConfigMap=Break_Glass                   | /auth/jwks/existingConfigMap
+caBundle from a ConfigMap or a Secret, not both | --set caBundle.existingConfigMap=a,caBundle.existingSecret=b | /caBundle
+caBundle names are DNS subdomains               | --set caBundle.existingSecret=Corp_CA                           | /caBundle/existingSecret
+caBundle.key is a valid key                     | --set caBundle.key=certs/ca.pem                                 | /caBundle/key
+unknown caBundle keys are refused               | --set caBundle.file=/etc/ssl/ca.pem                             | additional properties 'file'
 auth.encryptionKeys.existingSecret is required  | --set auth.encryptionKeys.existingSecret=                       | /auth/encryptionKeys/existingSecret
 auth.encryptionKeys has only existingSecret, key | --set auth.encryptionKeys.value=k1:x                           | value
 the workflow block is required                  | --set workflow=null                                             | workflow
@@ -403,8 +411,10 @@ log "  $refused of $negative bad values refused with the expected message"
 # Each line: description | helm arguments | assertions on the rendered components (`;`-separated,
 # checked by `check-rendered.py expect`): `<component> NAME=VALUE`, `<component> NAME` (set),
 # `<component> !NAME` (not set), `<component> NAME<-secret:SECRET/KEY` (NAME is a file mounted
-# from that key of that Secret; `configmap:` likewise). <component> is a Deployment's component
-# label, or `<service>-migrate` for a migration Job. Arguments are split on spaces.
+# from that key of that Secret; `configmap:` likewise), `<component> /PATH<-configmap:NAME/KEY`
+# (the file /PATH, which no variable names, is mounted from that key; `secret:` likewise) and
+# `<component> !/PATH` (nothing mounted there). <component> is a Deployment's component label,
+# or `<service>-migrate` for a migration Job. Arguments are split on spaces.
 WIRING_TESTS=$(cat <<'EOF'
 gateway: client `gateway` of svc-auth           |                                                    | gateway AUTH_CLIENT_ID=gateway
 gateway: client secret from a Secret file       |                                                    | gateway AUTH_CLIENT_SECRET_FILE<-secret:formflow-auth-service-clients/gateway ; gateway !AUTH_CLIENT_SECRET
@@ -428,6 +438,10 @@ gateway: svc-auth is AUTH_URL, no GATEWAY_AUTH_URL |                            
 gateway: verifies tokens like the services      |                                                    | gateway AUTH_ISSUER=formflow ; gateway AUTH_AUDIENCE=formflow ; gateway !AUTH_JWKS_FILE
 gateway: gets the extra JWKS when configured    | --set auth.jwks.existingConfigMap=break-glass      | gateway AUTH_JWKS_FILE<-configmap:break-glass/jwks.json
 gateway: Redis and RabbitMQ from their Secrets  |                                                    | gateway REDIS_URL_FILE<-secret:formflow-redis/url ; gateway REDIS_KEY_PREFIX=formflow: ; gateway AMQP_URL_FILE<-secret:formflow-rabbitmq/url ; gateway AMQP_PREFIX=formflow ; gateway !REDIS_URL ; gateway !AMQP_URL ; gateway !DATABASE_URL_FILE
+caBundle: off by default, no CA variable or mount |                                                  | gateway !REDIS_CA_FILE ; gateway !AMQP_CA_FILE ; gateway !/etc/formflow/ca/ca.crt ; svc-tenant !REDIS_CA_FILE ; svc-tenant !AMQP_CA_FILE ; svc-tenant !/etc/formflow/ca/ca.crt ; svc-auth !REDIS_CA_FILE ; svc-auth !AMQP_CA_FILE ; svc-auth !/etc/formflow/ca/ca.crt ; svc-forms !REDIS_CA_FILE ; svc-forms !AMQP_CA_FILE ; svc-forms !/etc/formflow/ca/ca.crt ; svc-workflow !REDIS_CA_FILE ; svc-workflow !AMQP_CA_FILE ; svc-workflow !/etc/formflow/ca/ca.crt ; svc-notify !REDIS_CA_FILE ; svc-notify !AMQP_CA_FILE ; svc-notify !/etc/formflow/ca/ca.crt ; svc-ai !REDIS_CA_FILE ; svc-ai !AMQP_CA_FILE ; svc-ai !/etc/formflow/ca/ca.crt ; svc-tenant-migrate !/etc/formflow/ca/ca.crt ; svc-auth-migrate !/etc/formflow/ca/ca.crt ; svc-forms-migrate !/etc/formflow/ca/ca.crt ; svc-workflow-migrate !/etc/formflow/ca/ca.crt ; svc-notify-migrate !/etc/formflow/ca/ca.crt
+caBundle: a ConfigMap, in the Redis/RabbitMQ users and the migration Jobs | --set caBundle.existingConfigMap=corp-ca | gateway REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; gateway AMQP_CA_FILE<-configmap:corp-ca/ca.crt ; svc-tenant REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; svc-tenant AMQP_CA_FILE<-configmap:corp-ca/ca.crt ; svc-auth REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; svc-auth AMQP_CA_FILE<-configmap:corp-ca/ca.crt ; svc-forms REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; svc-forms AMQP_CA_FILE<-configmap:corp-ca/ca.crt ; svc-workflow REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; svc-workflow AMQP_CA_FILE<-configmap:corp-ca/ca.crt ; svc-notify REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; svc-notify AMQP_CA_FILE<-configmap:corp-ca/ca.crt ; svc-ai !REDIS_CA_FILE ; svc-ai !AMQP_CA_FILE ; svc-ai !/etc/formflow/ca/ca.crt ; svc-tenant-migrate /etc/formflow/ca/ca.crt<-configmap:corp-ca/ca.crt ; svc-tenant-migrate !REDIS_CA_FILE ; svc-tenant-migrate !AMQP_CA_FILE ; svc-auth-migrate /etc/formflow/ca/ca.crt<-configmap:corp-ca/ca.crt ; svc-auth-migrate !REDIS_CA_FILE ; svc-auth-migrate !AMQP_CA_FILE ; svc-forms-migrate /etc/formflow/ca/ca.crt<-configmap:corp-ca/ca.crt ; svc-forms-migrate !REDIS_CA_FILE ; svc-forms-migrate !AMQP_CA_FILE ; svc-workflow-migrate /etc/formflow/ca/ca.crt<-configmap:corp-ca/ca.crt ; svc-workflow-migrate !REDIS_CA_FILE ; svc-workflow-migrate !AMQP_CA_FILE ; svc-notify-migrate /etc/formflow/ca/ca.crt<-configmap:corp-ca/ca.crt ; svc-notify-migrate !REDIS_CA_FILE ; svc-notify-migrate !AMQP_CA_FILE
+caBundle: a Secret instead, any key, always as /etc/formflow/ca/ca.crt | --set caBundle.existingSecret=corp-ca-secret,caBundle.key=bundle.pem | gateway REDIS_CA_FILE<-secret:corp-ca-secret/bundle.pem ; gateway AMQP_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-tenant REDIS_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-tenant AMQP_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-auth REDIS_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-auth AMQP_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-forms REDIS_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-forms AMQP_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-workflow REDIS_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-workflow AMQP_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-notify REDIS_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-notify AMQP_CA_FILE<-secret:corp-ca-secret/bundle.pem ; svc-ai !REDIS_CA_FILE ; svc-ai !AMQP_CA_FILE ; svc-ai !/etc/formflow/ca/ca.crt ; svc-tenant-migrate /etc/formflow/ca/ca.crt<-secret:corp-ca-secret/bundle.pem ; svc-tenant-migrate !REDIS_CA_FILE ; svc-tenant-migrate !AMQP_CA_FILE ; svc-auth-migrate /etc/formflow/ca/ca.crt<-secret:corp-ca-secret/bundle.pem ; svc-auth-migrate !REDIS_CA_FILE ; svc-auth-migrate !AMQP_CA_FILE ; svc-forms-migrate /etc/formflow/ca/ca.crt<-secret:corp-ca-secret/bundle.pem ; svc-forms-migrate !REDIS_CA_FILE ; svc-forms-migrate !AMQP_CA_FILE ; svc-workflow-migrate /etc/formflow/ca/ca.crt<-secret:corp-ca-secret/bundle.pem ; svc-workflow-migrate !REDIS_CA_FILE ; svc-workflow-migrate !AMQP_CA_FILE ; svc-notify-migrate /etc/formflow/ca/ca.crt<-secret:corp-ca-secret/bundle.pem ; svc-notify-migrate !REDIS_CA_FILE ; svc-notify-migrate !AMQP_CA_FILE ; gateway REDIS_CA_FILE=/etc/formflow/ca/ca.crt ; svc-notify AMQP_CA_FILE=/etc/formflow/ca/ca.crt
+caBundle: each variable follows uses (svc-forms without RabbitMQ, svc-ai with Redis) | --set caBundle.existingConfigMap=corp-ca,services.svc-forms.uses.amqp=false,services.svc-ai.uses.redis=true | svc-forms REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; svc-forms !AMQP_CA_FILE ; svc-ai REDIS_CA_FILE<-configmap:corp-ca/ca.crt ; svc-ai !AMQP_CA_FILE
 gateway: maintenance mode off by default        |                                                    | gateway GATEWAY_MAINTENANCE=false ; gateway GATEWAY_MAINTENANCE_RETRY_AFTER=300
 gateway: maintenance toggle                     | --set gateway.maintenance.enabled=true,gateway.maintenance.retryAfterSeconds=900 | gateway GATEWAY_MAINTENANCE=true ; gateway GATEWAY_MAINTENANCE_RETRY_AFTER=900
 gateway: base domain is baseDomain              | --set baseDomain=forms.acme.test                   | gateway GATEWAY_BASE_DOMAIN=forms.acme.test ; svc-tenant TENANT_BASE_DOMAIN=forms.acme.test

@@ -35,9 +35,12 @@ kubernetes-validate). Subcommands:
       `<component> NAME=VALUE` (set to VALUE), `<component> NAME` (set), `<component> !NAME`
       (not set), or `<component> NAME<-secret:SECRET/KEY` / `NAME<-configmap:CONFIGMAP/KEY`: NAME
       is a path (one of a comma-separated list) to a file the component's pod mounts from that
-      key of that Secret (ConfigMap). The environment is the component's ConfigMap (envFrom)
-      and the container's `env` values; <component> is the app.kubernetes.io/component label
-      of a Deployment or Job (a migration Job's is `<service>-migrate`).
+      key of that Secret (ConfigMap). For a file no variable names, `<component>
+      /PATH<-secret:SECRET/KEY` (`configmap:` likewise): the pod mounts the file /PATH from that
+      key, or `<component> !/PATH`: it mounts nothing there. The environment is the component's
+      ConfigMap (envFrom) and the container's `env` values; <component> is the
+      app.kubernetes.io/component label of a Deployment or Job (a migration Job's is
+      `<service>-migrate`).
       Object assertions: `<Kind>/<component> PATH=VALUE` or `<Kind>/<component> !PATH` on the
       first object of that kind and component label; PATH is dotted, with [key] for keys that
       hold dots (`Ingress/gateway metadata.annotations[nginx.ingress.kubernetes.io/x]=1`).
@@ -748,6 +751,9 @@ def cmd_coverage(root, rendered, scaling):
 
 ASSERTION = re.compile(r"^(?P<component>[a-z0-9-]+)\s+(?P<negate>!)?(?P<name>[A-Z_][A-Z0-9_]*)"
                        r"(?:=(?P<value>.*)|<-(?P<kind>secret|configmap):(?P<source>[^/\s]+)/(?P<key>\S+))?$")
+# A mounted file no variable names: `<component> /PATH<-secret:SECRET/KEY`, `<component> !/PATH`.
+PATH_ASSERTION = re.compile(r"^(?P<component>[a-z0-9-]+)\s+(?:(?P<negate>!)(?P<absent>/[^<\s]+)|(?P<path>/[^<\s]+)"
+                            r"<-(?P<kind>secret|configmap):(?P<source>[^/\s]+)/(?P<key>\S+))$")
 
 
 def mounted_from(pod, container, path):
@@ -829,6 +835,23 @@ def cmd_expect(rendered, assertions):
         if OBJECT_ASSERTION.match(assertion):
             checked += 1
             check_object(docs, assertion, OBJECT_ASSERTION.match(assertion))
+            continue
+        match = PATH_ASSERTION.match(assertion)
+        if match:
+            checked += 1
+            deployment = deployments.get(match["component"])
+            if deployment is None:
+                fail(f"{assertion}: no Deployment or Job of component {match['component']}")
+                continue
+            pod = deployment["spec"]["template"]["spec"]
+            path = match["absent"] or match["path"]
+            found = mounted_from(pod, pod["containers"][0], path)
+            if match["negate"]:
+                if found is not None:
+                    fail(f"{assertion}: {match['component']} mounts {path} from {found}")
+            elif found != (match["kind"], match["source"], match["key"]):
+                fail(f"{assertion}: {match['component']} mounts {path} from {found} "
+                     f"(want {match['kind']} {match['source']}, key {match['key']})")
             continue
         match = ASSERTION.match(assertion)
         if not match:

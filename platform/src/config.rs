@@ -266,7 +266,7 @@ pub struct RedisConfig {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "formflow:")]
     pub redis_key_prefix: String,
     /// PEM file of the certificate authorities a `rediss://` server's certificate is checked
-    /// against (a private CA); unset: the system's roots.
+    /// against instead of the system's roots (a private CA); unset: the system's roots.
     #[arg(long, env = "REDIS_CA_FILE")]
     pub redis_ca_file: Option<PathBuf>,
 }

@@ -169,11 +169,14 @@ component values). */}}
 {{- end }}
 {{- end }}
 
-{{/* Where secrets, the JWKS and the gateway's extra descriptor sets are mounted, and the
-variables naming those files. */}}
+{{/* Where secrets, the JWKS, the gateway's extra descriptor sets and the private CA bundle
+are mounted, and the variables naming those files. The CA bundle is always the file caFile,
+whatever its key: operators write that path into their Postgres URL (sslrootcert=). */}}
 {{- define "formflow.secretDir" -}}/var/run/secrets/formflow{{- end }}
 {{- define "formflow.jwksDir" -}}/etc/formflow/jwks{{- end }}
 {{- define "formflow.descriptorDir" -}}/etc/formflow/descriptors{{- end }}
+{{- define "formflow.caDir" -}}/etc/formflow/ca{{- end }}
+{{- define "formflow.caFile" -}}{{ include "formflow.caDir" . }}/ca.crt{{- end }}
 
 {{/* The service that issues tokens (and the one it creates tenants in): their keys in
 .Values.services. */}}
@@ -217,6 +220,45 @@ auth.jwks names one. Argument: (list $ component); "true" or "". */}}
 {{- define "formflow.mountsJwks" -}}
 {{- $c := index . 1 }}
 {{- if and (include "formflow.extraJwks" (index . 0)) (or $c.uses.auth $c.authServer) }}true{{ end }}
+{{- end }}
+
+{{/* Whether a private CA bundle (caBundle) is configured: "true" or "". */}}
+{{- define "formflow.caBundle" -}}
+{{- with .Values.caBundle }}{{ if or .existingConfigMap .existingSecret }}true{{ end }}{{ end }}
+{{- end }}
+
+{{/* Whether a component mounts the CA bundle: every one that connects to Postgres, Redis or
+RabbitMQ, when caBundle names one (migration Jobs mount it too: migration-job.yaml). Argument:
+(list $ component); "true" or "". */}}
+{{- define "formflow.mountsCaBundle" -}}
+{{- $c := index . 1 }}
+{{- if and (include "formflow.caBundle" (index . 0)) (or $c.uses.postgres $c.uses.redis $c.uses.amqp) }}true{{ end }}
+{{- end }}
+
+{{/* The CA bundle's volume (pod spec `volumes` item): the ConfigMap's or Secret's key as the
+file ca.crt. Argument: the root context. */}}
+{{- define "formflow.caBundleVolume" -}}
+{{- $ca := .Values.caBundle -}}
+- name: ca-bundle
+{{- if $ca.existingSecret }}
+  secret:
+    secretName: {{ $ca.existingSecret }}
+    defaultMode: 0444
+{{- else }}
+  configMap:
+    name: {{ $ca.existingConfigMap }}
+    defaultMode: 0444
+{{- end }}
+    items:
+      - key: {{ $ca.key }}
+        path: ca.crt
+{{- end }}
+
+{{/* Its mount (container `volumeMounts` item). Argument: the root context. */}}
+{{- define "formflow.caBundleMount" -}}
+- name: ca-bundle
+  mountPath: {{ include "formflow.caDir" . }}
+  readOnly: true
 {{- end }}
 
 {{/* A duration as the binaries parse it (250ms, 10s, 5m, 1h; no unit = seconds), in
@@ -296,15 +338,27 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 (serialised by an advisory lock). */}}
 {{- $_ = set $data "DB_MIGRATE" (ternary "false" "true" (eq (toString $c.migrations.enabled) "true")) }}
 {{- end }}
+{{- /* The private CA (caBundle), when named: what rediss:// and amqps:// servers are checked
+against. Postgres takes it from its URL (sslrootcert=), which needs no variable. */}}
+{{- $caFile := "" }}
+{{- if include "formflow.caBundle" $root }}
+{{- $caFile = include "formflow.caFile" $root }}
+{{- end }}
 {{- if $c.uses.redis }}
 {{- $_ = set $data "REDIS_URL_FILE" (printf "%s/redis/url" (include "formflow.secretDir" .)) }}
 {{- $_ = set $data "REDIS_KEY_PREFIX" $root.Values.redis.keyPrefix }}
+{{- with $caFile }}
+{{- $_ = set $data "REDIS_CA_FILE" . }}
+{{- end }}
 {{- end }}
 {{- if $c.uses.amqp }}
 {{- $_ = set $data "AMQP_URL_FILE" (printf "%s/amqp/url" (include "formflow.secretDir" .)) }}
 {{- $_ = set $data "AMQP_PREFIX" $root.Values.amqp.prefix }}
 {{- $_ = set $data "AMQP_RETRY_BASE" $root.Values.amqp.retryBase }}
 {{- $_ = set $data "AMQP_MAX_ATTEMPTS" ($root.Values.amqp.maxAttempts | toString) }}
+{{- with $caFile }}
+{{- $_ = set $data "AMQP_CA_FILE" . }}
+{{- end }}
 {{- end }}
 {{- $auth := $root.Values.auth }}
 {{- if $c.uses.auth }}
@@ -489,6 +543,9 @@ svc-tenant, where sign-up creates tenants. */}}
         path: {{ .descriptorSet.key }}
 {{- end }}
 {{- end }}
+{{- if include "formflow.mountsCaBundle" (list $root $c) }}
+{{ include "formflow.caBundleVolume" $root }}
+{{- end }}
 {{- if include "formflow.mountsJwks" (list $root $c) }}
 - name: jwks
 {{- if $root.Values.auth.jwks.existingSecret }}
@@ -552,6 +609,9 @@ svc-tenant, where sign-up creates tenants. */}}
   mountPath: {{ include "formflow.descriptorDir" $ }}/{{ .name }}
   readOnly: true
 {{- end }}
+{{- end }}
+{{- if include "formflow.mountsCaBundle" (list $root $c) }}
+{{ include "formflow.caBundleMount" $root }}
 {{- end }}
 {{- if include "formflow.mountsJwks" (list $root $c) }}
 - name: jwks

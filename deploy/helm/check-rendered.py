@@ -72,6 +72,9 @@ CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "HTTPRoute"}
 EXTERNAL_METRICS = {
     "up": "Prometheus",
     "kube_pod_container_status_restarts_total": "kube-state-metrics",
+    "kube_job_failed": "kube-state-metrics",
+    "kube_horizontalpodautoscaler_status_current_replicas": "kube-state-metrics",
+    "kube_horizontalpodautoscaler_spec_max_replicas": "kube-state-metrics",
     "certmanager_certificate_expiration_timestamp_seconds": "cert-manager",
     "rabbitmq_queue_messages_ready": "RabbitMQ (rabbitmq_prometheus per-object metrics)",
     "rabbitmq_queue_messages": "RabbitMQ (rabbitmq_prometheus per-object metrics)",

@@ -131,7 +131,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
 
     // svc-auth first: every other service fetches its signing keys at start.
-    let auth_config = auth_config(&args, &keys, ports.url(TENANT))?;
+    let clients = service_clients(&args.state_dir, CLIENTS)?;
+    let auth_config = auth_config(&args, &keys, ports.url(TENANT), &clients)?;
     let auth = svc_auth::build(auth_config.clone(), ports.take(AUTH))
         .await
         .context("starting svc-auth")?;
@@ -181,7 +182,6 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         || platform::crypto::Sealer::generate_key_entry("dev"),
     )?));
     // It reads users' email addresses from svc-auth as a service client.
-    let clients = service_clients(&args.state_dir, CLIENTS)?;
     let secret = client_secret(&clients, NOTIFY.name).context("no svc-notify client")?;
     notify_config.options.auth_client_id = Some(NOTIFY.name.to_owned());
     notify_config.options.auth_client_secret = Some(SecretString::from(secret.to_owned()));
@@ -190,7 +190,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .context("starting svc-notify")?;
     tasks.spawn(named(NOTIFY, notify.run_until_stopped(stopped(&shutdown))));
 
-    let gateway = gateway::App::build(gateway_config(&args, verification, &ports)?)
+    let gateway = gateway::App::build(gateway_config(&args, verification, &ports, &clients)?)
         .await
         .context("starting the gateway")?;
     let gateway_addr = gateway.http_addr();
@@ -232,12 +232,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     outcome
 }
 
-/// The gateway's configuration: the suite's upstreams, the services' token verification, the
-/// service client the launcher registered with svc-auth, defaults otherwise.
+/// The gateway's configuration: the suite's upstreams, the services' token verification, its
+/// secret among the service `clients` registered with svc-auth, defaults otherwise.
 fn gateway_config(
     args: &UpArgs,
     verification: AuthConfig,
     ports: &Ports,
+    clients: &str,
 ) -> anyhow::Result<gateway::Config> {
     // Everything not set here keeps the default `gateway --help` documents.
     let mut config = gateway::Config::try_parse_from(["gateway", "--auth-client-id", "gateway"])?;
@@ -251,29 +252,28 @@ fn gateway_config(
     config.redis = args.infra.redis.clone();
     config.amqp = args.infra.amqp.clone();
     config.auth = verification;
-    let clients = service_clients(&args.state_dir, CLIENTS)?;
-    let secret = client_secret(&clients, "gateway").context("no gateway client")?;
+    let secret = client_secret(clients, "gateway").context("no gateway client")?;
     config.credentials.auth_client_secret = Some(SecretString::from(secret.to_owned()));
     config.telemetry = args.telemetry.clone();
     Ok(config)
 }
 
 /// svc-auth's configuration: its defaults, the shared blocks from the arguments, development
-/// secrets (created on first start) from the state directory.
+/// secrets (created on first start) from the state directory, the suite's `service_clients`.
 fn auth_config(
     args: &UpArgs,
     keys: &DevKeys,
     tenant_url: String,
+    service_clients: &str,
 ) -> anyhow::Result<svc_auth::Config> {
     let encryption_keys = state_secret(&args.state_dir, "auth-encryption-keys", || {
         platform::crypto::Sealer::generate_key_entry("dev")
     })?;
-    let service_clients = service_clients(&args.state_dir, CLIENTS)?;
     let mut config: svc_auth::Config = defaults(AUTH)?;
     config.tenant_url = tenant_url;
     config.extra_jwks_file = Some(keys.jwks_path());
     config.secrets.encryption_keys = Some(SecretString::from(encryption_keys));
-    config.secrets.service_clients = Some(SecretString::from(service_clients));
+    config.secrets.service_clients = Some(SecretString::from(service_clients.to_owned()));
     config.infra = args.infra.clone();
     config.telemetry = args.telemetry.clone();
     Ok(config)

@@ -1,6 +1,7 @@
 //! Building svc-notify: what `main` (through `Config::run`), the suite launcher and the tests
 //! all start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use platform::crypto::Sealer;
@@ -44,11 +45,15 @@ pub async fn build_with_clock(
         .smtp_url()?
         .map(|url| Mailer::new(&url, &options.email_from, options.send_timeout))
         .transpose()?;
-    let webhooks = options
+    let sealer = options
         .encryption_keys()?
-        .map(|keys| {
+        .map(|keys| Sealer::from_config("NOTIFY_ENCRYPTION_KEYS", &keys).map(Arc::new))
+        .transpose()?;
+    let webhooks = sealer
+        .clone()
+        .map(|sealer| {
             Webhooks::new(
-                Sealer::from_config("NOTIFY_ENCRYPTION_KEYS", &keys)?,
+                sealer,
                 options.webhook_allowed_networks.clone(),
                 options.webhook_timeout,
             )
@@ -69,6 +74,7 @@ pub async fn build_with_clock(
             mailer,
             directory,
             webhooks,
+            sealer,
         },
         inboxes.clone(),
         WorkerSettings {

@@ -43,7 +43,7 @@ impl Webhooks {
     /// The channel: secrets sealed by `sealer`, requests reaching public addresses and
     /// `allowed_networks`, each attempt failing after `timeout`.
     pub fn new(
-        sealer: Sealer,
+        sealer: Arc<Sealer>,
         allowed_networks: Vec<IpNet>,
         timeout: Duration,
     ) -> anyhow::Result<Webhooks> {
@@ -52,14 +52,9 @@ impl Webhooks {
         Ok(Webhooks {
             client: outbound::client(policy.clone(), false, agent)?,
             policy,
-            sealer: Arc::new(sealer),
+            sealer,
             timeout,
         })
-    }
-
-    /// What seals secrets at rest, endpoints' and notifications' (NOTIFY_ENCRYPTION_KEYS).
-    pub fn sealer(&self) -> &Sealer {
-        &self.sealer
     }
 
     /// Seals the secret of the endpoint `id` of `tenant`: it opens for that endpoint only.

@@ -94,8 +94,11 @@ pub struct Channels {
     pub mailer: Option<Mailer>,
     /// Users' email addresses (AUTH_CLIENT_ID): without it, users get no email.
     pub directory: Option<Directory>,
-    /// The webhook channel (NOTIFY_ENCRYPTION_KEYS), which seals secrets too.
+    /// The webhook channel (NOTIFY_ENCRYPTION_KEYS).
     pub webhooks: Option<Webhooks>,
+    /// What seals secrets at rest (NOTIFY_ENCRYPTION_KEYS): webhook endpoints' (inside
+    /// `webhooks`) and content holding a secret.
+    pub sealer: Option<Arc<Sealer>>,
 }
 
 /// The delivery worker of one replica: sends jobs, and works on them.
@@ -162,9 +165,9 @@ impl Worker {
     }
 
     /// What seals content holding a secret, when this deployment has it
-    /// (NOTIFY_ENCRYPTION_KEYS, as the webhook channel).
+    /// (NOTIFY_ENCRYPTION_KEYS).
     pub fn sealer(&self) -> Option<&Sealer> {
-        self.webhooks().map(Webhooks::sealer)
+        self.inner.channels.sealer.as_deref()
     }
 
     /// What `notification` says: its content, opened when sealed. Sealed content that cannot

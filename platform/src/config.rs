@@ -88,8 +88,8 @@ pub struct NoOptions {}
 
 /// Where a suite service listens, and whether it only migrates its schema. Flags and
 /// variables are named after the service: `--grpc-addr` / `TENANT_GRPC_ADDR` (default: the
-/// service's port on every interface), `--metrics-addr` / `TENANT_METRICS_ADDR`, and, for a
-/// service that owns a schema, `--migrate-only` / `TENANT_MIGRATE_ONLY`.
+/// service's port on every interface), `--metrics-addr` / `TENANT_METRICS_ADDR`, and
+/// `--migrate-only` / `TENANT_MIGRATE_ONLY`.
 pub struct ServeConfig<S> {
     /// Address the gRPC server listens on.
     pub grpc_addr: SocketAddr,
@@ -140,7 +140,7 @@ impl<S: SuiteMember> clap::FromArgMatches for ServeConfig<S> {
                 .get_one::<SocketAddr>(GRPC_ADDR)
                 .expect("the gRPC address has a default"),
             metrics_addr: matches.get_one::<SocketAddr>(METRICS_ADDR).copied(),
-            migrate_only: S::SERVICE.schema.is_some() && matches.get_flag(MIGRATE_ONLY),
+            migrate_only: matches.get_flag(MIGRATE_ONLY),
             service: PhantomData,
         })
     }
@@ -157,7 +157,7 @@ impl<S: SuiteMember> clap::Args for ServeConfig<S> {
         // clap keeps names as `&'static str`; a few bytes per parse.
         let name = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
         let variable = |suffix: &str| name(format!("{}_{suffix}", service.env_prefix));
-        let command = command
+        command
             .arg(
                 Arg::new(GRPC_ADDR)
                     .long("grpc-addr")
@@ -174,19 +174,16 @@ impl<S: SuiteMember> clap::Args for ServeConfig<S> {
                     .env(variable("METRICS_ADDR"))
                     .value_parser(clap::value_parser!(SocketAddr))
                     .help("Address of the Prometheus `/metrics` listener; none when unset"),
-            );
-        if service.schema.is_none() {
-            return command;
-        }
-        command.arg(
-            Arg::new(MIGRATE_ONLY)
-                .long("migrate-only")
-                .env(variable("MIGRATE_ONLY"))
-                .action(ArgAction::SetTrue)
-                .help(
-                    "Run the database migrations, then exit (for the deployment's migration job)",
-                ),
-        )
+            )
+            .arg(
+                Arg::new(MIGRATE_ONLY)
+                    .long("migrate-only")
+                    .env(variable("MIGRATE_ONLY"))
+                    .action(ArgAction::SetTrue)
+                    .help(
+                        "Run the database migrations, then exit (for the deployment's migration job)",
+                    ),
+            )
     }
 
     fn augment_args_for_update(command: Command) -> Command {
@@ -474,19 +471,6 @@ mod tests {
         ] {
             assert!(help.contains(variable), "{variable} in {help}");
         }
-    }
-
-    #[test]
-    fn services_without_a_schema_have_no_migrate_only() {
-        use clap::Parser;
-        #[derive(Debug, clap::Parser)]
-        struct Config {
-            #[command(flatten)]
-            serve: ServeConfig<crate::suite::Ai>,
-        }
-        assert!(Config::try_parse_from(["svc-ai", "--migrate-only"]).is_err());
-        let config = Config::try_parse_from(["svc-ai"]).unwrap();
-        assert_eq!(config.serve.grpc_addr, crate::suite::AI.default_grpc_addr());
     }
 
     #[test]

@@ -54,12 +54,10 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// The schema of `service`, which must own one.
+    /// The schema of `service`.
     pub const fn new(service: crate::suite::SuiteService, migrations: Migrator) -> Schema {
         Schema {
-            name: service
-                .schema
-                .expect("the service owns a schema in the suite's table"),
+            name: service.schema,
             migrations,
         }
     }

@@ -54,6 +54,7 @@ event_types! {
     events::ExecutionFailed => "workflow.execution.failed",
     events::ExecutionCancelled => "workflow.execution.cancelled",
     events::DeliveryFailed => "notify.delivery.failed",
+    events::ClassificationCompleted => "ai.classification.completed",
     events::BatchJobCompleted => "ai.batch_job.completed",
 }
 

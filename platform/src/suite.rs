@@ -18,8 +18,8 @@ pub struct SuiteService {
     pub default_port: u16,
     /// The prefix of its own environment variables: `TENANT` in `TENANT_GRPC_ADDR`.
     pub env_prefix: &'static str,
-    /// The Postgres schema it owns, if it owns one.
-    pub schema: Option<&'static str>,
+    /// The Postgres schema it owns.
+    pub schema: &'static str,
 }
 
 /// A type standing for one service of the table, for what is generic over services
@@ -48,7 +48,7 @@ pub const TENANT: SuiteService = SuiteService {
     package: "formflow.tenant.v1",
     default_port: 50051,
     env_prefix: "TENANT",
-    schema: Some("tenant"),
+    schema: "tenant",
 };
 /// [`TENANT`] as a type.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +63,7 @@ pub const AUTH: SuiteService = SuiteService {
     package: "formflow.auth.v1",
     default_port: 50052,
     env_prefix: "AUTH",
-    schema: Some("auth"),
+    schema: "auth",
 };
 /// [`AUTH`] as a type.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +78,7 @@ pub const FORMS: SuiteService = SuiteService {
     package: "formflow.forms.v1",
     default_port: 50053,
     env_prefix: "FORMS",
-    schema: Some("forms"),
+    schema: "forms",
 };
 /// [`FORMS`] as a type.
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,7 @@ pub const WORKFLOW: SuiteService = SuiteService {
     package: "formflow.workflow.v1",
     default_port: 50054,
     env_prefix: "WORKFLOW",
-    schema: Some("workflow"),
+    schema: "workflow",
 };
 /// [`WORKFLOW`] as a type.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +108,7 @@ pub const AI: SuiteService = SuiteService {
     package: "formflow.ai.v1",
     default_port: 50055,
     env_prefix: "AI",
-    schema: None,
+    schema: "ai",
 };
 /// [`AI`] as a type.
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +123,7 @@ pub const NOTIFY: SuiteService = SuiteService {
     package: "formflow.notify.v1",
     default_port: 50056,
     env_prefix: "NOTIFY",
-    schema: Some("notify"),
+    schema: "notify",
 };
 /// [`NOTIFY`] as a type.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +150,7 @@ mod tests {
             let short = service.name.trim_start_matches("svc-");
             assert_eq!(service.package, format!("formflow.{short}.v1"));
             assert_eq!(service.env_prefix, short.to_ascii_uppercase());
-            assert!(service.schema.is_none_or(|schema| schema == short));
+            assert_eq!(service.schema, short);
         }
     }
 }

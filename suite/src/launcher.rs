@@ -167,10 +167,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         WORKFLOW,
         workflow.run_until_stopped(stopped(&shutdown)),
     ));
-    let mut ai_config: svc_ai::Config = defaults(AI)?;
-    ai_config.models = args.ai.clone();
-    ai_config.auth = verification.clone();
-    ai_config.telemetry = args.telemetry.clone();
+    let mut ai_config: svc_ai::Config = with_suite(&args, &verification)?;
+    ai_config.options.models = args.ai.clone();
     let ai = svc_ai::build(ai_config, ports.take(AI))
         .await
         .context("starting svc-ai")?;

@@ -3,25 +3,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use platform::config::{AuthConfig, ServeConfig, parse_duration};
+use platform::config::{ServiceConfig, parse_duration};
 use platform::suite::Ai;
-use platform::telemetry::TelemetryConfig;
 
-/// svc-ai: local ONNX text models (embeddings, zero-shot classification) on a fixed CPU pool.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "svc-ai", version, subcommand_negates_reqs = true)]
-pub struct Config {
-    /// What to do instead of serving.
-    #[command(subcommand)]
-    pub command: Option<platform::health::HealthCommand>,
-    #[command(flatten)]
-    pub serve: ServeConfig<Ai>,
+/// svc-ai's configuration: the kit's blocks and its own options.
+pub type Config = ServiceConfig<Ai, AiOptions>;
+
+/// What svc-ai needs besides the kit's blocks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AiOptions {
     #[command(flatten)]
     pub models: ModelsConfig,
-    #[command(flatten)]
-    pub auth: AuthConfig,
-    #[command(flatten)]
-    pub telemetry: TelemetryConfig,
+    /// How long a classification result stays in the Redis cache: the same text against the
+    /// same model and label-set version within it is answered without inference. 0s turns
+    /// the cache off.
+    #[arg(long, env = "AI_CACHE_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
 }
 
 /// Where the models are and how much CPU and memory inference may take.

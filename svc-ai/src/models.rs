@@ -124,6 +124,22 @@ pub fn discover(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Manifest)>> {
     Ok(found)
 }
 
+/// The version of the model in `dir`: the first 16 hex digits of the SHA-256 of its ONNX file
+/// and tokenizer, so that a result names exactly what computed it.
+pub fn version(dir: &Path, manifest: &Manifest) -> anyhow::Result<String> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for file in [&manifest.model_file, &manifest.tokenizer_file] {
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        context.update(&(bytes.len() as u64).to_be_bytes());
+        context.update(&bytes);
+    }
+    Ok(context.finish().as_ref()[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
 /// The process's ONNX Runtime: loaded from `library` with one pool of `threads` inference
 /// threads that every model's session shares. ONNX Runtime allows one environment per process,
 /// so a second call (tests start several servers in one process) returns the first one.

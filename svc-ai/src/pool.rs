@@ -39,6 +39,7 @@ pub enum InferenceError {
 #[derive(Debug)]
 pub struct LoadedModel {
     manifest: Manifest,
+    version: String,
     queue: SyncSender<Job>,
     waiting: Arc<AtomicUsize>,
 }
@@ -47,6 +48,16 @@ impl LoadedModel {
     /// Its manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Its version ([`models::version`]).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// `{id}@{version}`: what names the model's embeddings wherever they are kept.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.manifest.id, self.version)
     }
 
     /// Embeds `texts` (in order), waiting in the model's queue.
@@ -95,6 +106,7 @@ impl InferencePool {
         let mut workers = Vec::new();
         for (dir, manifest) in models::discover(&config.models_dir)? {
             let started = Instant::now();
+            let version = models::version(&dir, &manifest)?;
             let mut embedder = Embedder::load(runtime, &dir, manifest.clone())?;
             let probe = embedder.tokenize("FormFlow checks that the model runs.")?;
             let check = embedder.embed(&[&probe])?;
@@ -122,6 +134,7 @@ impl InferencePool {
             );
             models.push(LoadedModel {
                 manifest,
+                version,
                 queue,
                 waiting,
             });

@@ -78,7 +78,9 @@ pub enum Permission {
     WorkflowsRun,
     /// Manage workflow credentials.
     CredentialsManage,
-    /// Use the AI models.
+    /// Read AI label sets, their examples and stored classifications.
+    AiRead,
+    /// Use the AI models (embed, classify) and manage label sets.
     AiUse,
     /// Read notifications, templates, deliveries and endpoints.
     NotificationsRead,
@@ -90,7 +92,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::TenantRead,
         Permission::TenantManage,
         Permission::MembersRead,
@@ -106,6 +108,7 @@ impl Permission {
         Permission::WorkflowsWrite,
         Permission::WorkflowsRun,
         Permission::CredentialsManage,
+        Permission::AiRead,
         Permission::AiUse,
         Permission::NotificationsRead,
         Permission::NotificationsSend,
@@ -130,6 +133,7 @@ impl Permission {
             Permission::WorkflowsWrite => "workflows:write",
             Permission::WorkflowsRun => "workflows:run",
             Permission::CredentialsManage => "credentials:manage",
+            Permission::AiRead => "ai:read",
             Permission::AiUse => "ai:use",
             Permission::NotificationsRead => "notifications:read",
             Permission::NotificationsSend => "notifications:send",
@@ -152,6 +156,7 @@ impl Permission {
             | Permission::FormsRead
             | Permission::SubmissionsRead
             | Permission::WorkflowsRead
+            | Permission::AiRead
             | Permission::NotificationsRead => Role::Viewer,
             Permission::FormsWrite
             | Permission::SubmissionsCreate

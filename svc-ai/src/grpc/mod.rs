@@ -1,137 +1,119 @@
-//! The `AiService` gRPC API. Embed and ListModels serve from the inference pool; the
-//! classification, label set and batch job RPCs answer UNIMPLEMENTED until they land.
+//! The `AiService` gRPC API: thin handlers that validate the request into domain types, call
+//! [`Ai`] (or, for stateless inference, its pool), and convert the result back. The RPCs not
+//! built yet answer UNIMPLEMENTED (the generated defaults of RPCs marked `unbuilt`, see
+//! `proto/build.rs`).
 
-use std::sync::Arc;
+pub mod convert;
 
 use platform::context::{Permission, RequestContext};
-use platform::error::{FieldViolations, internal, status_with_reason};
+use platform::error::FieldViolations;
 use platform::paging;
 use proto::formflow::ai::v1 as wire;
 use proto::formflow::ai::v1::ai_service_server::AiService;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
-use crate::models::{Manifest, Task};
-use crate::pool::{InferenceError, InferencePool, LoadedModel};
-
-/// Most texts in one Embed call.
-pub const MAX_TEXTS: usize = 64;
-/// Longest text, in characters.
-pub const MAX_TEXT_CHARS: usize = 32_000;
+use crate::domain::{MAX_TEXT_CHARS, MAX_TEXTS, check_text};
+use crate::error::Error;
+use crate::events::classification_to_proto;
+use crate::models::Task;
+use crate::operations::Ai;
+use crate::pool::LoadedModel;
+use crate::prototypes::dot;
 
 /// The `AiService` implementation.
 #[derive(Debug, Clone)]
 pub struct AiApi {
-    pool: Arc<InferencePool>,
+    ai: Ai,
 }
 
+type Answer<T> = Result<Response<T>, Status>;
+
 impl AiApi {
-    /// An API serving the models of `pool`.
-    pub fn new(pool: Arc<InferencePool>) -> Self {
-        Self { pool }
+    /// An API over `ai`.
+    pub fn new(ai: Ai) -> Self {
+        Self { ai }
     }
 
-    /// The model `name` (`models/{id}`) names, or the default one for `task` when it is empty.
-    fn model(
-        &self,
-        violations: &mut FieldViolations,
-        name: &str,
-        task: Task,
-    ) -> Result<Option<&LoadedModel>, Status> {
-        if name.is_empty() {
-            return Ok(self.pool.default_for(task));
-        }
-        let Some(id) = name.strip_prefix("models/").filter(|id| !id.is_empty()) else {
-            violations.add("model", "must be `models/{id}`");
-            return Ok(None);
+    fn describe(&self, model: &LoadedModel) -> wire::Model {
+        let manifest = model.manifest();
+        let tasks = |filter: &dyn Fn(Task) -> bool| -> Vec<i32> {
+            manifest
+                .tasks
+                .iter()
+                .copied()
+                .filter(|&task| filter(task))
+                .flat_map(wire_tasks)
+                .map(|task| task as i32)
+                .collect()
         };
-        let model = self
-            .pool
-            .get(id)
-            .ok_or_else(|| Status::not_found(format!("no model {name}")))?;
-        if !model.manifest().tasks.contains(&task) {
-            violations.add("model", format!("{name} does not serve {task:?}"));
-            return Ok(None);
-        }
-        Ok(Some(model))
-    }
-
-    fn describe(&self, manifest: &Manifest) -> wire::Model {
-        let tasks = |tasks: &mut dyn Iterator<Item = Task>| -> Vec<i32> {
-            tasks.map(|task| wire_task(task) as i32).collect()
-        };
+        let pool = self.ai.pool();
         wire::Model {
             name: format!("models/{}", manifest.id),
             id: manifest.id.clone(),
             display_name: manifest.display_name.clone(),
-            tasks: tasks(&mut manifest.tasks.iter().copied()),
-            default_for: tasks(&mut manifest.tasks.iter().copied().filter(|&task| {
-                self.pool
-                    .default_for(task)
-                    .is_some_and(|model| model.manifest().id == manifest.id)
-            })),
+            tasks: tasks(&|_| true),
+            default_for: tasks(&|task| {
+                pool.default_for(task)
+                    .is_some_and(|default| default.manifest().id == manifest.id)
+            }),
             dimensions: i32::try_from(manifest.dimensions).unwrap_or(i32::MAX),
             max_input_tokens: i32::try_from(manifest.max_input_tokens).unwrap_or(i32::MAX),
             quantization: manifest.quantization.clone(),
             languages: manifest.languages.clone(),
             // Only models that loaded are in the pool: a model that fails stops the start.
             state: wire::ModelState::Ready as i32,
+            version: model.version().to_owned(),
+            source: manifest.source.clone(),
         }
     }
+
+    /// The texts of an inference call checked (1 to `MAX_TEXTS`, each 1 to `MAX_TEXT_CHARS`
+    /// characters), and the model `name` names.
+    fn inference_model(
+        &self,
+        violations: &mut FieldViolations,
+        name: &str,
+    ) -> Result<Option<&LoadedModel>, Status> {
+        let id = convert::model_id(violations, "model", name);
+        if id.is_none() && !name.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.ai.model(id.as_deref())?))
+    }
 }
 
-fn wire_task(task: Task) -> wire::ModelTask {
+/// The wire tasks a model's task serves: an embedding model also classifies.
+fn wire_tasks(task: Task) -> Vec<wire::ModelTask> {
     match task {
-        Task::Embedding => wire::ModelTask::Embedding,
+        Task::Embedding => vec![wire::ModelTask::Embedding, wire::ModelTask::Classification],
     }
 }
 
-fn inference_status(error: InferenceError) -> Status {
-    match error {
-        InferenceError::Busy => status_with_reason(
-            Code::ResourceExhausted,
-            "MODEL_BUSY",
-            "the model's queue is full: retry later",
-        ),
-        InferenceError::Expired => status_with_reason(
-            Code::Unavailable,
-            "MODEL_BUSY",
-            "the request waited too long for the model: retry later",
-        ),
-        InferenceError::Stopped => Status::unavailable("the service is stopping"),
-        InferenceError::Failed(error) => internal(error),
+fn check_texts(violations: &mut FieldViolations, field: &str, texts: &[String], max: usize) {
+    if texts.is_empty() || texts.len() > max {
+        violations.add(field, format!("must hold 1 to {max} texts"));
     }
-}
-
-fn not_yet(rpc: &str) -> Status {
-    Status::unimplemented(format!("formflow.ai.v1.AiService.{rpc} is not built yet"))
+    for (index, text) in texts.iter().enumerate() {
+        check_text(
+            violations,
+            &format!("{field}[{index}]"),
+            text,
+            MAX_TEXT_CHARS,
+        );
+    }
 }
 
 #[tonic::async_trait]
 impl AiService for AiApi {
-    async fn embed(
-        &self,
-        request: Request<wire::EmbedRequest>,
-    ) -> Result<Response<wire::EmbedResponse>, Status> {
+    async fn embed(&self, request: Request<wire::EmbedRequest>) -> Answer<wire::EmbedResponse> {
         RequestContext::of(&request)?.authorize(Permission::AiUse)?;
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        let model = self.model(&mut violations, &request.model, Task::Embedding)?;
-        if request.texts.is_empty() || request.texts.len() > MAX_TEXTS {
-            violations.add("texts", format!("must hold 1 to {MAX_TEXTS} texts"));
-        }
-        for (index, text) in request.texts.iter().enumerate() {
-            let characters = text.chars().count();
-            if characters == 0 || characters > MAX_TEXT_CHARS {
-                violations.add(
-                    format!("texts[{index}]"),
-                    format!("must be 1 to {MAX_TEXT_CHARS} characters"),
-                );
-            }
-        }
+        let model = self.inference_model(&mut violations, &request.model)?;
+        check_texts(&mut violations, "texts", &request.texts, MAX_TEXTS);
         violations.into_result()?;
-        let model =
-            model.ok_or_else(|| Status::failed_precondition("no embedding model is installed"))?;
-        let embedded = model.embed(request.texts).await.map_err(inference_status)?;
+        let model = model.expect("checked");
+        let embedded = model.embed(request.texts).await.map_err(Error::from)?;
         let manifest = model.manifest();
         Ok(Response::new(wire::EmbedResponse {
             model: format!("models/{}", manifest.id),
@@ -147,10 +129,45 @@ impl AiService for AiApi {
         }))
     }
 
+    async fn similarity(
+        &self,
+        request: Request<wire::SimilarityRequest>,
+    ) -> Answer<wire::SimilarityResponse> {
+        RequestContext::of(&request)?.authorize(Permission::AiUse)?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let model = self.inference_model(&mut violations, &request.model)?;
+        check_text(&mut violations, "text", &request.text, MAX_TEXT_CHARS);
+        check_texts(
+            &mut violations,
+            "candidates",
+            &request.candidates,
+            MAX_TEXTS - 1,
+        );
+        violations.into_result()?;
+        let model = model.expect("checked");
+        let mut texts = vec![request.text];
+        texts.extend(request.candidates);
+        let mut embedded = model.embed(texts).await.map_err(Error::from)?;
+        let text = embedded.remove(0);
+        Ok(Response::new(wire::SimilarityResponse {
+            model: format!("models/{}", model.manifest().id),
+            scores: embedded
+                .iter()
+                .map(|candidate| dot(&text.vector, &candidate.vector))
+                .collect(),
+            truncated: text.truncated,
+            candidates_truncated: embedded
+                .iter()
+                .map(|candidate| candidate.truncated)
+                .collect(),
+        }))
+    }
+
     async fn list_models(
         &self,
         request: Request<wire::ListModelsRequest>,
-    ) -> Result<Response<wire::ListModelsResponse>, Status> {
+    ) -> Answer<wire::ListModelsResponse> {
         RequestContext::of(&request)?.acting_tenant()?;
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
@@ -167,20 +184,18 @@ impl AiService for AiApi {
         let after = paging::decode_page_token(&mut violations, &request.page_token, &filter);
         violations.into_result()?;
         let mut models = self
-            .pool
+            .ai
+            .pool()
             .models()
             .iter()
-            .map(LoadedModel::manifest)
-            .filter(|manifest| {
+            .filter(|model| {
                 after
                     .as_deref()
-                    .is_none_or(|after| manifest.id.as_str() > after)
+                    .is_none_or(|after| model.manifest().id.as_str() > after)
             })
-            .filter(|manifest| {
-                task.is_none_or(|task| manifest.tasks.iter().any(|&t| wire_task(t) == task))
-            })
+            .map(|model| self.describe(model))
+            .filter(|model| task.is_none_or(|task| model.tasks.contains(&(task as i32))))
             .take(page_size + 1)
-            .map(|manifest| self.describe(manifest))
             .collect::<Vec<_>>();
         let next_page_token = if models.len() > page_size {
             models.truncate(page_size);
@@ -194,73 +209,167 @@ impl AiService for AiApi {
         }))
     }
 
-    async fn classify(
-        &self,
-        _: Request<wire::ClassifyRequest>,
-    ) -> Result<Response<wire::Classification>, Status> {
-        Err(not_yet("Classify"))
+    async fn get_model(&self, request: Request<wire::GetModelRequest>) -> Answer<wire::Model> {
+        RequestContext::of(&request)?.acting_tenant()?;
+        let mut violations = FieldViolations::new();
+        let name = &request.get_ref().name;
+        let id = convert::model_id(&mut violations, "name", name);
+        if name.is_empty() {
+            violations.add("name", "is required");
+        }
+        violations.into_result()?;
+        let model = self.ai.model(id.as_deref())?;
+        Ok(Response::new(self.describe(model)))
     }
 
-    async fn classify_ticket(
+    async fn classify(
         &self,
-        _: Request<wire::ClassifyTicketRequest>,
-    ) -> Result<Response<wire::Classification>, Status> {
-        Err(not_yet("ClassifyTicket"))
+        request: Request<wire::ClassifyRequest>,
+    ) -> Answer<wire::ClassifyResponse> {
+        let context = RequestContext::of(&request)?;
+        let input = convert::classify_input(request.get_ref().clone())?;
+        Ok(Response::new(self.ai.classify(context, input).await?))
     }
 
     async fn get_classification(
         &self,
-        _: Request<wire::GetClassificationRequest>,
-    ) -> Result<Response<wire::Classification>, Status> {
-        Err(not_yet("GetClassification"))
+        request: Request<wire::GetClassificationRequest>,
+    ) -> Answer<wire::Classification> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::id_of(&request.get_ref().name, "classifications")?;
+        let classification = self.ai.get_classification(context, id).await?;
+        Ok(Response::new(classification_to_proto(&classification)))
+    }
+
+    async fn list_classifications(
+        &self,
+        request: Request<wire::ListClassificationsRequest>,
+    ) -> Answer<wire::ListClassificationsResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_classifications_request(request.get_ref())?;
+        let page = self
+            .ai
+            .list_classifications(context, &listing.filter, listing.before, listing.size)
+            .await?;
+        Ok(Response::new(convert::classifications_page(
+            &page,
+            &listing.key,
+        )))
+    }
+
+    async fn correct_classification(
+        &self,
+        request: Request<wire::CorrectClassificationRequest>,
+    ) -> Answer<wire::Classification> {
+        let context = RequestContext::of(&request)?;
+        let request = request.get_ref();
+        let mut violations = FieldViolations::new();
+        let id = platform::wire::parse_resource_name(
+            &mut violations,
+            "name",
+            &request.name,
+            "classifications",
+        );
+        if request.label.is_empty() {
+            violations.add("label", "is required");
+        }
+        violations.into_result()?;
+        let classification = self
+            .ai
+            .correct_classification(context, id.expect("checked"), request.label.clone())
+            .await?;
+        Ok(Response::new(classification_to_proto(&classification)))
     }
 
     async fn create_label_set(
         &self,
-        _: Request<wire::CreateLabelSetRequest>,
-    ) -> Result<Response<wire::LabelSet>, Status> {
-        Err(not_yet("CreateLabelSet"))
+        request: Request<wire::CreateLabelSetRequest>,
+    ) -> Answer<wire::LabelSet> {
+        let context = RequestContext::of(&request)?;
+        let new = convert::new_label_set(request.get_ref().clone())?;
+        let set = self.ai.create_label_set(context, new).await?;
+        Ok(Response::new(convert::label_set_to_proto(&set)))
     }
 
     async fn get_label_set(
         &self,
-        _: Request<wire::GetLabelSetRequest>,
-    ) -> Result<Response<wire::LabelSet>, Status> {
-        Err(not_yet("GetLabelSet"))
+        request: Request<wire::GetLabelSetRequest>,
+    ) -> Answer<wire::LabelSet> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::id_of(&request.get_ref().name, "labelSets")?;
+        let set = self.ai.get_label_set(context, id).await?;
+        Ok(Response::new(convert::label_set_to_proto(&set)))
     }
 
     async fn list_label_sets(
         &self,
-        _: Request<wire::ListLabelSetsRequest>,
-    ) -> Result<Response<wire::ListLabelSetsResponse>, Status> {
-        Err(not_yet("ListLabelSets"))
+        request: Request<wire::ListLabelSetsRequest>,
+    ) -> Answer<wire::ListLabelSetsResponse> {
+        let context = RequestContext::of(&request)?;
+        let (after, size) = convert::list_label_sets_request(request.get_ref())?;
+        let page = self.ai.list_label_sets(context, after, size).await?;
+        Ok(Response::new(convert::label_sets_page(&page)))
     }
 
     async fn update_label_set(
         &self,
-        _: Request<wire::UpdateLabelSetRequest>,
-    ) -> Result<Response<wire::LabelSet>, Status> {
-        Err(not_yet("UpdateLabelSet"))
+        request: Request<wire::UpdateLabelSetRequest>,
+    ) -> Answer<wire::LabelSet> {
+        let context = RequestContext::of(&request)?;
+        let (id, changes) = convert::label_set_changes(request.get_ref().clone())?;
+        let set = self.ai.update_label_set(context, id, changes).await?;
+        Ok(Response::new(convert::label_set_to_proto(&set)))
     }
 
     async fn delete_label_set(
         &self,
-        _: Request<wire::DeleteLabelSetRequest>,
-    ) -> Result<Response<pbjson_types::Empty>, Status> {
-        Err(not_yet("DeleteLabelSet"))
+        request: Request<wire::DeleteLabelSetRequest>,
+    ) -> Answer<pbjson_types::Empty> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::id_of(&request.get_ref().name, "labelSets")?;
+        self.ai.delete_label_set(context, id).await?;
+        Ok(Response::new(pbjson_types::Empty {}))
     }
 
-    async fn create_batch_job(
+    async fn create_label_example(
         &self,
-        _: Request<wire::CreateBatchJobRequest>,
-    ) -> Result<Response<wire::BatchJob>, Status> {
-        Err(not_yet("CreateBatchJob"))
+        request: Request<wire::CreateLabelExampleRequest>,
+    ) -> Answer<wire::LabelExample> {
+        let context = RequestContext::of(&request)?;
+        let (label_set, label, text) = convert::new_example(request.get_ref().clone())?;
+        let example = self
+            .ai
+            .create_example(context, label_set, label, text)
+            .await?;
+        Ok(Response::new(convert::example_to_proto(&example)))
     }
 
-    async fn get_batch_job(
+    async fn list_label_examples(
         &self,
-        _: Request<wire::GetBatchJobRequest>,
-    ) -> Result<Response<wire::BatchJob>, Status> {
-        Err(not_yet("GetBatchJob"))
+        request: Request<wire::ListLabelExamplesRequest>,
+    ) -> Answer<wire::ListLabelExamplesResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_examples_request(request.get_ref())?;
+        let page = self
+            .ai
+            .list_examples(
+                context,
+                listing.label_set,
+                listing.label,
+                listing.after,
+                listing.size,
+            )
+            .await?;
+        Ok(Response::new(convert::examples_page(&page, &listing.key)))
+    }
+
+    async fn delete_label_example(
+        &self,
+        request: Request<wire::DeleteLabelExampleRequest>,
+    ) -> Answer<pbjson_types::Empty> {
+        let context = RequestContext::of(&request)?;
+        let (label_set, id) = convert::example_name(&request.get_ref().name)?;
+        self.ai.delete_example(context, label_set, id).await?;
+        Ok(Response::new(pbjson_types::Empty {}))
     }
 }

@@ -144,7 +144,7 @@ async fn bad_requests_name_every_bad_field_and_run_nothing() {
 async fn a_missing_model_directory_or_runtime_stops_the_start_with_the_reason() {
     let keys = platform::testing::TestKeys::new();
     let mut config = crate::helpers::config(&keys);
-    config.models.models_dir =
+    config.options.models.models_dir =
         std::env::temp_dir().join(format!("no-models-{}", uuid::Uuid::new_v4()));
     let error = format!(
         "{:#}",
@@ -158,7 +158,7 @@ async fn a_missing_model_directory_or_runtime_stops_the_start_with_the_reason() 
     assert!(error.contains("fetch-ai-assets"), "{error}");
 
     let mut config = crate::helpers::config(&keys);
-    config.models.onnxruntime_library = "/nonexistent/libonnxruntime.so".into();
+    config.options.models.onnxruntime_library = "/nonexistent/libonnxruntime.so".into();
     let error = format!(
         "{:#}",
         svc_ai::build(

@@ -5,9 +5,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use platform::context::{Role, TenantId};
-use platform::testing::{CallMetadata, TestKeys, TestServer};
+use platform::testing::{CallMetadata, TestInfra, TestKeys, TestServer};
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
-use proto::formflow::ai::v1::{EmbedRequest, Embedding};
+use proto::formflow::ai::v1::classification::Outcome;
+use proto::formflow::ai::v1::{
+    Classification, ClassifyRequest, CreateLabelExampleRequest, CreateLabelSetRequest,
+    EmbedRequest, Embedding, Label, LabelClassification, LabelExample, LabelSet,
+};
 use svc_ai::{Config, ModelsConfig};
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
@@ -40,12 +44,13 @@ pub(crate) fn models_config() -> ModelsConfig {
 /// svc-ai's defaults (`svc-ai --help`), with the installed models and `keys` trusted.
 pub(crate) fn config(keys: &TestKeys) -> Config {
     let mut config = Config::try_parse_from(["svc-ai"]).expect("the defaults parse");
-    config.models = models_config();
+    config.options.models = models_config();
     config.auth = keys.auth_config();
     config
 }
 
 pub(crate) struct TestApp {
+    pub(crate) infra: TestInfra,
     pub(crate) keys: TestKeys,
     server: TestServer,
 }
@@ -57,11 +62,17 @@ impl TestApp {
 
     /// Starts the service after `configure` adjusted its config.
     pub(crate) async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let infra = TestInfra::new().await;
         let keys = TestKeys::new();
         let mut config = config(&keys);
+        config.infra = infra.config();
         configure(&mut config);
         let server = TestServer::start(|listeners| svc_ai::build(config, listeners)).await;
-        TestApp { keys, server }
+        TestApp {
+            infra,
+            keys,
+            server,
+        }
     }
 
     /// A client sending `token` (none: anonymous) and, when given, a routed tenant.
@@ -99,4 +110,98 @@ pub(crate) async fn embed(client: &mut Client, texts: &[&str]) -> Result<Vec<Emb
 
 pub(crate) fn cosine(a: &Embedding, b: &Embedding) -> f32 {
     a.values.iter().zip(&b.values).map(|(x, y)| x * y).sum()
+}
+
+/// A label with a description.
+pub(crate) fn label(value: &str, description: &str) -> Label {
+    Label {
+        value: value.to_owned(),
+        description: description.to_owned(),
+    }
+}
+
+/// Support ticket categories, described.
+pub(crate) fn support_labels() -> Vec<Label> {
+    vec![
+        label(
+            "billing",
+            "billing, invoices, payments, charges and refunds",
+        ),
+        label(
+            "technical",
+            "technical problems: errors, crashes, outages and the website not working",
+        ),
+        label(
+            "account",
+            "account access: logging in, passwords and signing in",
+        ),
+        label(
+            "feature_request",
+            "please add a new feature or option: a suggestion to improve the product",
+        ),
+    ]
+}
+
+/// Creates a label set named `display_name` with `labels`.
+pub(crate) async fn create_label_set(
+    client: &mut Client,
+    display_name: &str,
+    labels: Vec<Label>,
+) -> LabelSet {
+    client
+        .create_label_set(CreateLabelSetRequest {
+            label_set: Some(LabelSet {
+                display_name: display_name.to_owned(),
+                labels,
+                ..LabelSet::default()
+            }),
+        })
+        .await
+        .expect("the label set is created")
+        .into_inner()
+}
+
+/// Classifies `texts` against the label set `label_set`.
+pub(crate) async fn classify(
+    client: &mut Client,
+    label_set: &str,
+    texts: &[&str],
+) -> Result<Vec<Classification>, Status> {
+    Ok(client
+        .classify(ClassifyRequest {
+            label_set: label_set.to_owned(),
+            texts: texts.iter().map(|text| (*text).to_owned()).collect(),
+            ..ClassifyRequest::default()
+        })
+        .await?
+        .into_inner()
+        .classifications)
+}
+
+/// The label result of a classification.
+pub(crate) fn labels_of(classification: &Classification) -> &LabelClassification {
+    match &classification.outcome {
+        Some(Outcome::Labels(labels)) => labels,
+        other => panic!("a label classification expected: {other:?}"),
+    }
+}
+
+/// Adds an example of `label` to a label set.
+pub(crate) async fn add_example(
+    client: &mut Client,
+    label_set: &str,
+    label: &str,
+    text: &str,
+) -> Result<LabelExample, Status> {
+    Ok(client
+        .create_label_example(CreateLabelExampleRequest {
+            parent: label_set.to_owned(),
+            example: Some(LabelExample {
+                label: label.to_owned(),
+                text: text.to_owned(),
+                ..LabelExample::default()
+            }),
+        })
+        .await?
+        .into_inner())
 }

@@ -1,6 +1,7 @@
-//! ListModels: what is installed, filtered by task, paged.
+//! ListModels and GetModel: what is installed, filtered by task, paged, with its version.
 
-use proto::formflow::ai::v1::{ListModelsRequest, ModelState, ModelTask};
+use platform::testing::error_reason;
+use proto::formflow::ai::v1::{GetModelRequest, ListModelsRequest, ModelState, ModelTask};
 use tonic::Code;
 
 use crate::helpers::{MODEL, TestApp, bad_fields, expect_code};
@@ -20,8 +21,15 @@ async fn installed_models_are_listed_with_what_they_serve() {
     };
     assert_eq!(model.name, MODEL);
     assert_eq!(model.id, "all-minilm-l6-v2");
-    assert_eq!(model.tasks, [ModelTask::Embedding as i32]);
-    assert_eq!(model.default_for, [ModelTask::Embedding as i32]);
+    // An embedding model classifies on its embeddings.
+    let both = [
+        ModelTask::Embedding as i32,
+        ModelTask::Classification as i32,
+    ];
+    assert_eq!(model.tasks, both);
+    assert_eq!(model.default_for, both);
+    assert_eq!(model.version.len(), 16, "{model:?}");
+    assert!(model.version.bytes().all(|byte| byte.is_ascii_hexdigit()));
     assert_eq!(model.dimensions, 384);
     assert_eq!(model.max_input_tokens, 256);
     assert_eq!(model.quantization, "int8");
@@ -39,12 +47,12 @@ async fn installed_models_are_listed_with_what_they_serve() {
         .into_inner();
     assert_eq!(embedding.models.len(), 1);
     assert_eq!(embedding.next_page_token, "");
-    let sentiment = client
-        .list_models(page(ModelTask::Sentiment, 0, ""))
+    let classification = client
+        .list_models(page(ModelTask::Classification, 0, ""))
         .await
         .unwrap()
         .into_inner();
-    assert!(sentiment.models.is_empty());
+    assert_eq!(classification.models.len(), 1);
 
     let status = expect_code(
         client
@@ -57,5 +65,49 @@ async fn installed_models_are_listed_with_what_they_serve() {
     bad_task.task = 99;
     let status = expect_code(client.list_models(bad_task).await, Code::InvalidArgument);
     assert_eq!(bad_fields(&status), ["task"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_model_is_read_by_name_with_the_same_description() {
+    let app = TestApp::spawn().await;
+    let mut client = app.user(
+        platform::context::TenantId::generate(),
+        platform::context::Role::Viewer,
+    );
+    let listed = client
+        .list_models(ListModelsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let model = client
+        .get_model(GetModelRequest {
+            name: MODEL.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.models, [model]);
+
+    let status = expect_code(
+        client
+            .get_model(GetModelRequest {
+                name: "models/no-such-model".to_owned(),
+            })
+            .await,
+        Code::NotFound,
+    );
+    assert_eq!(error_reason(&status), "MODEL_NOT_FOUND");
+    for name in ["", "all-minilm-l6-v2", "models/"] {
+        let status = expect_code(
+            client
+                .get_model(GetModelRequest {
+                    name: name.to_owned(),
+                })
+                .await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(bad_fields(&status), ["name"], "{name:?}");
+    }
     app.stop().await;
 }

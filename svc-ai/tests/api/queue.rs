@@ -15,8 +15,8 @@ fn heavy() -> Vec<String> {
 #[tokio::test]
 async fn a_full_queue_answers_resource_exhausted_and_serves_what_it_accepted() {
     let app = TestApp::spawn_with(|config| {
-        config.models.queue_capacity = 1;
-        config.models.max_batch = 8;
+        config.options.models.queue_capacity = 1;
+        config.options.models.max_batch = 8;
     })
     .await;
     let client = app.member();
@@ -49,7 +49,8 @@ async fn a_full_queue_answers_resource_exhausted_and_serves_what_it_accepted() {
 
 #[tokio::test]
 async fn requests_that_waited_past_the_queue_timeout_do_not_run() {
-    let app = TestApp::spawn_with(|config| config.models.queue_timeout = Duration::ZERO).await;
+    let app =
+        TestApp::spawn_with(|config| config.options.models.queue_timeout = Duration::ZERO).await;
     let mut client = app.member();
     let status = embed(&mut client, &["hello"]).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");

@@ -296,7 +296,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     // An RPC of a service still being built says which RPC is missing.
     let (status, error) = get(
         suite.gateway,
-        "/api/v1/labelSets",
+        "/api/v1/batchJobs/0190d5a2-0000-7000-8000-000000000000",
         &[("authorization", &bearer)],
     )
     .await
@@ -305,8 +305,51 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(error["error"]["code"], "UNIMPLEMENTED");
     assert_eq!(
         error["error"]["message"],
-        "formflow.ai.v1.AiService.ListLabelSets is not built yet"
+        "formflow.ai.v1.AiService.GetBatchJob is not built yet"
     );
+    // A label set, and a ticket classified against it over REST.
+    let label_set = serde_json::json!({
+        "displayName": "Support",
+        "labels": [
+            {"value": "billing", "description": "invoices, payments, charges and refunds"},
+            {"value": "technical", "description": "errors, crashes and the website not working"},
+        ],
+    });
+    let (status, created) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/labelSets",
+        &[("authorization", &bearer)],
+        &label_set.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{created}");
+    let classify = serde_json::json!({
+        "labelSet": created["name"],
+        "texts": ["I was charged twice this month"],
+    });
+    let (status, classified) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/ai:classify",
+        &[("authorization", &bearer)],
+        &classify.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{classified}");
+    let result = &classified["classifications"][0];
+    assert_eq!(result["labels"]["topLabel"], "billing", "{classified}");
+    let (status, stored) = get(
+        suite.gateway,
+        &format!("/api/v1/{}", result["name"].as_str().unwrap()),
+        &[("authorization", &bearer)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["labels"]["topLabel"], "billing");
     let embed = serde_json::json!({"texts": ["forgot my password", "reset my password"]});
     let (status, embedded) = request(
         suite.gateway,

@@ -1,0 +1,260 @@
+//! The ai domain: label sets, their examples and stored classifications, with the rules every
+//! one of them follows whichever way it arrives.
+
+use chrono::{DateTime, Utc};
+use platform::context::TenantId;
+use platform::error::FieldViolations;
+
+platform::id!(
+    /// Id of a label set.
+    LabelSetId,
+    "label set id"
+);
+platform::id!(
+    /// Id of an example of a label.
+    ExampleId,
+    "example id"
+);
+platform::id!(
+    /// Id of a stored classification.
+    ClassificationId,
+    "classification id"
+);
+
+/// Most texts in one Embed call, and in one model run a label set's prototypes take.
+pub const MAX_TEXTS: usize = 64;
+/// Longest text to embed or classify, in characters.
+pub const MAX_TEXT_CHARS: usize = 32_000;
+/// Most texts in one Classify call.
+pub const MAX_CLASSIFY_TEXTS: usize = 32;
+
+/// Fewest and most labels of a label set (or of inline labels).
+pub const LABELS: std::ops::RangeInclusive<usize> = 2..=100;
+/// Longest label value, in characters.
+pub const MAX_LABEL_CHARS: usize = 64;
+/// Longest label description, in characters.
+pub const MAX_LABEL_DESCRIPTION_CHARS: usize = 500;
+/// Longest display name of a label set, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+/// Longest description of a label set, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 1_000;
+/// Longest example text, in characters.
+pub const MAX_EXAMPLE_CHARS: usize = 4_000;
+/// Most examples of one label set: they are all read into a label set's prototypes.
+pub const MAX_EXAMPLES: i64 = 1_000;
+/// Longest `source` of a classification, in characters.
+pub const MAX_SOURCE_CHARS: usize = 500;
+
+/// A label: the value results name, and what it means in words the model reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Label {
+    /// Value returned in results.
+    pub value: String,
+    /// What it means; empty uses the value.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl Label {
+    /// The text the model embeds for the label itself.
+    pub fn prompt(&self) -> &str {
+        if self.description.is_empty() {
+            &self.value
+        } else {
+            &self.description
+        }
+    }
+}
+
+/// Every problem of `labels`, reported under `field` (`label_set.labels`).
+pub fn check_labels(violations: &mut FieldViolations, field: &str, labels: &[Label]) {
+    if !LABELS.contains(&labels.len()) {
+        violations.add(
+            field,
+            format!("must hold {} to {} labels", LABELS.start(), LABELS.end()),
+        );
+    }
+    for (index, label) in labels.iter().enumerate() {
+        let at = format!("{field}[{index}]");
+        let characters = label.value.chars().count();
+        if label.value.trim().is_empty() || characters > MAX_LABEL_CHARS {
+            violations.add(
+                format!("{at}.value"),
+                format!("must be 1 to {MAX_LABEL_CHARS} characters, not only spaces"),
+            );
+        } else if label.value.chars().any(char::is_control) {
+            violations.add(format!("{at}.value"), "must not hold control characters");
+        } else if labels[..index]
+            .iter()
+            .any(|earlier| earlier.value == label.value)
+        {
+            violations.add(
+                format!("{at}.value"),
+                format!("{:?} is already a label of the set", label.value),
+            );
+        }
+        if label.description.chars().count() > MAX_LABEL_DESCRIPTION_CHARS {
+            violations.add(
+                format!("{at}.description"),
+                format!("must be at most {MAX_LABEL_DESCRIPTION_CHARS} characters"),
+            );
+        }
+    }
+}
+
+/// A tenant's named set of labels.
+#[derive(Debug, Clone)]
+pub struct LabelSet {
+    /// Its id.
+    pub id: LabelSetId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Human-readable name, unique in the tenant.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// The labels, values distinct.
+    pub labels: Vec<Label>,
+    /// Grows with every change of the set or its examples.
+    pub version: i64,
+    /// Number of examples.
+    pub example_count: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl LabelSet {
+    /// Whether `value` is one of its labels.
+    pub fn has_label(&self, value: &str) -> bool {
+        self.labels.iter().any(|label| label.value == value)
+    }
+}
+
+/// Whether a label set's display name is 1 to 100 characters, not only spaces.
+pub fn check_display_name(violations: &mut FieldViolations, display_name: &str) {
+    if display_name.trim().is_empty() || display_name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        violations.add(
+            "label_set.display_name",
+            format!("must be 1 to {MAX_DISPLAY_NAME_CHARS} characters, not only spaces"),
+        );
+    }
+}
+
+/// Whether a label set's description is at most 1,000 characters.
+pub fn check_description(violations: &mut FieldViolations, description: &str) {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        violations.add(
+            "label_set.description",
+            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        );
+    }
+}
+
+/// An example text of a label.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// Its id.
+    pub id: ExampleId,
+    /// Its label set.
+    pub label_set_id: LabelSetId,
+    /// The label it is an example of.
+    pub label: String,
+    /// The text.
+    pub text: String,
+    /// The classification it corrects, if it is a correction.
+    pub classification_id: Option<ClassificationId>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A label's score in a result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Score {
+    /// The label's value.
+    pub label: String,
+    /// Probability, 0 to 1.
+    pub score: f32,
+}
+
+/// A stored classification.
+#[derive(Debug, Clone)]
+pub struct Classification {
+    /// Its id.
+    pub id: ClassificationId,
+    /// Model id.
+    pub model: String,
+    /// Model version.
+    pub model_version: String,
+    /// What the text comes from.
+    pub source: String,
+    /// The cache key.
+    pub content_hash: String,
+    /// Whether the scores came from the cache.
+    pub cached: bool,
+    /// Time spent in inference.
+    pub inference: std::time::Duration,
+    /// The text.
+    pub text: String,
+    /// Whether the text was cut at the model's length.
+    pub truncated: bool,
+    /// The label set and its version, unless the labels were inline.
+    pub label_set: Option<(LabelSetId, i64)>,
+    /// Every label's score, highest first.
+    pub scores: Vec<Score>,
+    /// The label a user gave instead.
+    pub corrected_label: Option<String>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether `text` is 1 to `max` characters.
+pub fn check_text(violations: &mut FieldViolations, field: &str, text: &str, max: usize) {
+    let characters = text.chars().count();
+    if characters == 0 || characters > max {
+        violations.add(field, format!("must be 1 to {max} characters"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(value: &str) -> Label {
+        Label {
+            value: value.to_owned(),
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn labels_are_counted_distinct_and_bounded() {
+        let mut violations = FieldViolations::new();
+        check_labels(&mut violations, "labels", &[label("billing")]);
+        check_labels(
+            &mut violations,
+            "other",
+            &[label("a"), label("a"), label(" "), label(&"x".repeat(65))],
+        );
+        assert_eq!(
+            violations.fields(),
+            [
+                "labels",
+                "other[1].value",
+                "other[2].value",
+                "other[3].value"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_label_without_description_is_read_as_its_value() {
+        assert_eq!(label("billing").prompt(), "billing");
+        let described = Label {
+            value: "billing".to_owned(),
+            description: "invoices and payments".to_owned(),
+        };
+        assert_eq!(described.prompt(), "invoices and payments");
+    }
+}

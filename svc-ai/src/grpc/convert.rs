@@ -1,0 +1,379 @@
+//! Converting between the wire (`formflow.ai.v1`) and the domain: requests are validated here,
+//! every bad field listed at once.
+
+use platform::error::FieldViolations;
+use platform::paging;
+use platform::wire::{
+    etag, expected_version, mask_paths, parse_resource_name, resource_name, timestamp,
+};
+use proto::formflow::ai::v1 as wire;
+
+use crate::domain::{
+    self, ClassificationId, Example, ExampleId, Label, LabelSet, LabelSetId, MAX_CLASSIFY_TEXTS,
+    MAX_EXAMPLE_CHARS, MAX_SOURCE_CHARS, MAX_TEXT_CHARS, check_description, check_display_name,
+    check_labels, check_text,
+};
+use crate::operations::{ClassifyInput, LabelSetChanges, Labels, NewLabelSet, Page};
+use crate::store::ClassificationFilter;
+
+/// The model id of `name` (`models/{id}`); `None` when it is empty (the default model).
+pub fn model_id(violations: &mut FieldViolations, field: &str, name: &str) -> Option<String> {
+    if name.is_empty() {
+        return None;
+    }
+    match name.strip_prefix("models/").filter(|id| !id.is_empty()) {
+        Some(id) => Some(id.to_owned()),
+        None => {
+            violations.add(field, "must be `models/{id}`");
+            None
+        }
+    }
+}
+
+/// The id in `name`, the request's resource name of a resource of `collection`.
+pub fn id_of<T: From<uuid::Uuid>>(name: &str, collection: &str) -> Result<T, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = parse_resource_name(&mut violations, "name", name, collection);
+    violations.into_result()?;
+    Ok(id.expect("checked"))
+}
+
+/// The label set and example ids of `labelSets/{id}/examples/{id}`.
+pub fn example_name(name: &str) -> Result<(LabelSetId, ExampleId), FieldViolations> {
+    let parsed = name.strip_prefix("labelSets/").and_then(|rest| {
+        let (set, example) = rest.split_once("/examples/")?;
+        Some((
+            LabelSetId::parse(set).ok()?,
+            ExampleId::parse(example).ok()?,
+        ))
+    });
+    parsed.ok_or_else(|| {
+        FieldViolations::single(
+            "name",
+            "must be a resource name, labelSets/{uuid}/examples/{uuid}",
+        )
+    })
+}
+
+fn labels_from_wire(labels: &[wire::Label]) -> Vec<Label> {
+    labels
+        .iter()
+        .map(|label| Label {
+            value: label.value.clone(),
+            description: label.description.clone(),
+        })
+        .collect()
+}
+
+fn labels_to_wire(labels: &[Label]) -> Vec<wire::Label> {
+    labels
+        .iter()
+        .map(|label| wire::Label {
+            value: label.value.clone(),
+            description: label.description.clone(),
+        })
+        .collect()
+}
+
+/// Classify's request, checked.
+pub fn classify_input(request: wire::ClassifyRequest) -> Result<ClassifyInput, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let model = model_id(&mut violations, "model", &request.model);
+    if request.texts.is_empty() || request.texts.len() > MAX_CLASSIFY_TEXTS {
+        violations.add(
+            "texts",
+            format!("must hold 1 to {MAX_CLASSIFY_TEXTS} texts"),
+        );
+    }
+    for (index, text) in request.texts.iter().enumerate() {
+        check_text(
+            &mut violations,
+            &format!("texts[{index}]"),
+            text,
+            MAX_TEXT_CHARS,
+        );
+    }
+    let labels = match (request.label_set.is_empty(), request.labels.is_empty()) {
+        (false, true) => parse_resource_name(
+            &mut violations,
+            "label_set",
+            &request.label_set,
+            "labelSets",
+        )
+        .map(Labels::Set),
+        (true, false) => {
+            let labels = labels_from_wire(&request.labels);
+            check_labels(&mut violations, "labels", &labels);
+            Some(Labels::Inline(labels))
+        }
+        _ => {
+            violations.add("label_set", "give exactly one of label_set and labels");
+            None
+        }
+    };
+    if request.source.chars().count() > MAX_SOURCE_CHARS {
+        violations.add(
+            "source",
+            format!("must be at most {MAX_SOURCE_CHARS} characters"),
+        );
+    }
+    violations.into_result()?;
+    Ok(ClassifyInput {
+        model,
+        texts: request.texts,
+        labels: labels.expect("checked"),
+        source: request.source,
+    })
+}
+
+/// CreateLabelSet's request, checked.
+pub fn new_label_set(request: wire::CreateLabelSetRequest) -> Result<NewLabelSet, FieldViolations> {
+    let Some(set) = request.label_set else {
+        return Err(FieldViolations::single("label_set", "is required"));
+    };
+    let mut violations = FieldViolations::new();
+    check_display_name(&mut violations, &set.display_name);
+    check_description(&mut violations, &set.description);
+    let labels = labels_from_wire(&set.labels);
+    check_labels(&mut violations, "label_set.labels", &labels);
+    violations.into_result()?;
+    Ok(NewLabelSet {
+        display_name: set.display_name,
+        description: set.description,
+        labels,
+    })
+}
+
+/// UpdateLabelSet's request as the label set to change and its changes, checked.
+pub fn label_set_changes(
+    request: wire::UpdateLabelSetRequest,
+) -> Result<(LabelSetId, LabelSetChanges), FieldViolations> {
+    let Some(set) = request.label_set else {
+        return Err(FieldViolations::single("label_set", "is required"));
+    };
+    let mut violations = FieldViolations::new();
+    let id = parse_resource_name(&mut violations, "label_set.name", &set.name, "labelSets");
+    let mut changes = LabelSetChanges {
+        expected_version: expected_version(&mut violations, "label_set.etag", &set.etag),
+        ..LabelSetChanges::default()
+    };
+    let paths = mask_paths(request.update_mask.as_ref());
+    if paths.is_empty() {
+        violations.add("update_mask", "must name at least one field");
+    }
+    for path in paths {
+        match path.as_str() {
+            "display_name" => {
+                check_display_name(&mut violations, &set.display_name);
+                changes.display_name = Some(set.display_name.clone());
+            }
+            "description" => {
+                check_description(&mut violations, &set.description);
+                changes.description = Some(set.description.clone());
+            }
+            "labels" => {
+                let labels = labels_from_wire(&set.labels);
+                check_labels(&mut violations, "label_set.labels", &labels);
+                changes.labels = Some(labels);
+            }
+            other => violations.add(
+                "update_mask",
+                format!("{other} is not a field UpdateLabelSet changes"),
+            ),
+        }
+    }
+    violations.into_result()?;
+    Ok((id.expect("checked"), changes))
+}
+
+/// A label set.
+pub fn label_set_to_proto(set: &LabelSet) -> wire::LabelSet {
+    wire::LabelSet {
+        name: resource_name("labelSets", set.id),
+        id: set.id.to_string(),
+        display_name: set.display_name.clone(),
+        description: set.description.clone(),
+        labels: labels_to_wire(&set.labels),
+        create_time: Some(timestamp(set.created_at)),
+        update_time: Some(timestamp(set.updated_at)),
+        etag: etag(set.version),
+        version: set.version,
+        example_count: i32::try_from(set.example_count).unwrap_or(i32::MAX),
+    }
+}
+
+/// ListLabelSets' request: the display name the page starts after, and its size.
+pub fn list_label_sets_request(
+    request: &wire::ListLabelSetsRequest,
+) -> Result<(Option<String>, usize), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let size = paging::page_size(&mut violations, request.page_size);
+    let after = paging::decode_page_token(&mut violations, &request.page_token, "labelSets");
+    violations.into_result()?;
+    Ok((after, size))
+}
+
+/// ListLabelSets' response.
+pub fn label_sets_page(page: &Page<LabelSet, String>) -> wire::ListLabelSetsResponse {
+    wire::ListLabelSetsResponse {
+        label_sets: page.items.iter().map(label_set_to_proto).collect(),
+        next_page_token: page
+            .next_after
+            .as_deref()
+            .map(|after| paging::encode_page_token("labelSets", after))
+            .unwrap_or_default(),
+    }
+}
+
+/// CreateLabelExample's request: the label set, label and text, checked.
+pub fn new_example(
+    request: wire::CreateLabelExampleRequest,
+) -> Result<(LabelSetId, String, String), FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let set = parse_resource_name(&mut violations, "parent", &request.parent, "labelSets");
+    let Some(example) = request.example else {
+        violations.add("example", "is required");
+        return Err(violations);
+    };
+    if example.label.is_empty() {
+        violations.add("example.label", "is required");
+    }
+    check_text(
+        &mut violations,
+        "example.text",
+        &example.text,
+        MAX_EXAMPLE_CHARS,
+    );
+    violations.into_result()?;
+    Ok((set.expect("checked"), example.label, example.text))
+}
+
+/// An example.
+pub fn example_to_proto(example: &Example) -> wire::LabelExample {
+    wire::LabelExample {
+        name: format!("labelSets/{}/examples/{}", example.label_set_id, example.id),
+        id: example.id.to_string(),
+        label: example.label.clone(),
+        text: example.text.clone(),
+        classification: example
+            .classification_id
+            .map(|id| resource_name("classifications", id))
+            .unwrap_or_default(),
+        create_time: Some(timestamp(example.created_at)),
+    }
+}
+
+/// ListLabelExamples' request: the label set, the label kept, the example the page starts
+/// after, the page size, and the listing's key (for the next token).
+#[derive(Debug)]
+pub struct ExampleListing {
+    /// The label set.
+    pub label_set: LabelSetId,
+    /// Only this label's examples.
+    pub label: Option<String>,
+    /// The example the page starts after.
+    pub after: Option<ExampleId>,
+    /// The page size.
+    pub size: usize,
+    /// What the page token is bound to.
+    pub key: String,
+}
+
+/// ListLabelExamples' request, checked.
+pub fn list_examples_request(
+    request: &wire::ListLabelExamplesRequest,
+) -> Result<ExampleListing, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let label_set = parse_resource_name(&mut violations, "parent", &request.parent, "labelSets");
+    let size = paging::page_size(&mut violations, request.page_size);
+    let key = format!("{}|{}", request.parent, request.label);
+    let after = paging::decode_page_position(&mut violations, &request.page_token, &key, |id| {
+        ExampleId::parse(id).ok()
+    });
+    violations.into_result()?;
+    Ok(ExampleListing {
+        label_set: label_set.expect("checked"),
+        label: (!request.label.is_empty()).then(|| request.label.clone()),
+        after,
+        size,
+        key,
+    })
+}
+
+/// ListLabelExamples' response.
+pub fn examples_page(
+    page: &Page<Example, ExampleId>,
+    key: &str,
+) -> wire::ListLabelExamplesResponse {
+    wire::ListLabelExamplesResponse {
+        examples: page.items.iter().map(example_to_proto).collect(),
+        next_page_token: page
+            .next_after
+            .map(|after| paging::encode_page_token(key, &after.to_string()))
+            .unwrap_or_default(),
+    }
+}
+
+/// ListClassifications' request: its filter, the position the page starts before, the page
+/// size, and the listing's key (for the next token).
+#[derive(Debug)]
+pub struct ClassificationListing {
+    /// What is kept.
+    pub filter: ClassificationFilter,
+    /// The position the page starts before.
+    pub before: Option<(chrono::DateTime<chrono::Utc>, ClassificationId)>,
+    /// The page size.
+    pub size: usize,
+    /// What the page token is bound to.
+    pub key: String,
+}
+
+/// ListClassifications' request, checked.
+pub fn list_classifications_request(
+    request: &wire::ListClassificationsRequest,
+) -> Result<ClassificationListing, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let size = paging::page_size(&mut violations, request.page_size);
+    let label_set = (!request.label_set.is_empty())
+        .then(|| {
+            parse_resource_name(
+                &mut violations,
+                "label_set",
+                &request.label_set,
+                "labelSets",
+            )
+        })
+        .flatten();
+    let key = format!("{}|{}", request.label_set, request.source);
+    let before = paging::decode_page_position(
+        &mut violations,
+        &request.page_token,
+        &key,
+        paging::time_and_id,
+    );
+    violations.into_result()?;
+    Ok(ClassificationListing {
+        filter: ClassificationFilter {
+            label_set,
+            source: (!request.source.is_empty()).then(|| request.source.clone()),
+        },
+        before,
+        size,
+        key,
+    })
+}
+
+/// ListClassifications' response.
+pub fn classifications_page(
+    page: &Page<domain::Classification, (chrono::DateTime<chrono::Utc>, ClassificationId)>,
+    key: &str,
+) -> wire::ListClassificationsResponse {
+    wire::ListClassificationsResponse {
+        classifications: page
+            .items
+            .iter()
+            .map(crate::events::classification_to_proto)
+            .collect(),
+        next_page_token: paging::time_and_id_token(key, page.next_after),
+    }
+}

@@ -6,6 +6,8 @@
 #   scripts/bench.sh auth     svc-auth: login latency, argon2id, token verification
 #   scripts/bench.sh gateway  the gateway: REST through it against direct gRPC
 #   scripts/bench.sh ai       svc-ai: embedding latency, throughput and CPU per text
+#   scripts/bench.sh ai-eval  svc-ai: ticket triage accuracy and confusion matrices on the
+#                             held-out tickets of svc-ai/eval
 #   scripts/bench.sh forms    svc-forms: anonymous submissions through the gateway, event lag, CPU
 #   scripts/bench.sh workflow svc-workflow: webhook-triggered executions, latency, CPU
 #   scripts/bench.sh notify   svc-notify: notifications accepted, send → live stream, emails/s, CPU
@@ -23,6 +25,9 @@ if [ "$which" = all ] || [ "$which" = gateway ]; then
 fi
 if [ "$which" = all ] || [ "$which" = ai ]; then
   cargo bench -q -p svc-ai --bench embed
+fi
+if [ "$which" = all ] || [ "$which" = ai-eval ]; then
+  cargo bench -q -p svc-ai --bench triage
 fi
 if [ "$which" = all ] || [ "$which" = forms ]; then
   cargo bench -q -p svc-forms --bench submit

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use platform::context::TenantId;
 use platform::error::FieldViolations;
 
+use crate::triage::TicketField;
+
 platform::id!(
     /// Id of a label set.
     LabelSetId,
@@ -119,6 +121,8 @@ pub struct LabelSet {
     pub version: i64,
     /// Number of examples.
     pub example_count: i64,
+    /// What ClassifyTicket uses it for in its tenant, if anything.
+    pub ticket_field: Option<TicketField>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -203,10 +207,57 @@ pub struct Classification {
     pub label_set: Option<(LabelSetId, i64)>,
     /// Every label's score, highest first.
     pub scores: Vec<Score>,
+    /// How they were made.
+    pub method: Method,
     /// The label a user gave instead.
     pub corrected_label: Option<String>,
+    /// For a ticket (whose `scores` and `label_set` are its category's), the rest of its
+    /// triage.
+    pub ticket: Option<TicketTriage>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+}
+
+/// How a classification's scores were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// By the prototypes alone.
+    Prototype,
+    /// By the prototypes and the label set's linear head.
+    PrototypeAndHead,
+}
+
+impl Method {
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Prototype => "prototype",
+            Method::PrototypeAndHead => "prototype_and_head",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Method> {
+        [Method::Prototype, Method::PrototypeAndHead]
+            .into_iter()
+            .find(|method| method.as_str() == text)
+    }
+}
+
+/// A ticket's priority and sentiment, beside its category.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TicketTriage {
+    /// Every priority's score, highest first.
+    pub priority: Vec<Score>,
+    /// Every sentiment's score, highest first.
+    pub sentiment: Vec<Score>,
+    /// The urgency cues found.
+    pub urgency_cues: Vec<String>,
+    /// The tenant's priority label set, when it has one.
+    pub priority_label_set: Option<LabelSetId>,
+    /// The tenant's sentiment label set, when it has one.
+    pub sentiment_label_set: Option<LabelSetId>,
 }
 
 /// Whether `text` is 1 to `max` characters.

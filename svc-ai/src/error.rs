@@ -28,6 +28,9 @@ pub enum Error {
     /// Another label set of the tenant has the display name.
     #[error("another label set already has the display name {0:?}")]
     LabelSetNameTaken(String),
+    /// Another label set of the tenant stands for the ticket field.
+    #[error("another label set of the tenant is already its ticket {0} label set")]
+    TicketFieldTaken(&'static str),
     /// No such example in the label set.
     #[error("example {0} not found")]
     ExampleNotFound(String),
@@ -76,6 +79,9 @@ impl From<Error> for Status {
             }
             Error::LabelSetNameTaken(_) => {
                 status_with_reason(Code::AlreadyExists, "LABEL_SET_NAME_TAKEN", message)
+            }
+            Error::TicketFieldTaken(_) => {
+                status_with_reason(Code::AlreadyExists, "TICKET_FIELD_TAKEN", message)
             }
             Error::ExampleNotFound(_) => {
                 status_with_reason(Code::NotFound, "EXAMPLE_NOT_FOUND", message)

@@ -4,7 +4,7 @@
 use platform::wire::{resource_name, timestamp};
 use proto::formflow::ai::v1 as wire;
 
-use crate::domain::{Classification, Score};
+use crate::domain::{Classification, LabelSetId, Method, Score, TicketTriage};
 
 fn score_to_proto(score: &Score) -> wire::LabelScore {
     wire::LabelScore {
@@ -20,6 +20,26 @@ pub fn classification_to_proto(classification: &Classification) -> wire::Classif
         .map(|(id, version)| (resource_name("labelSets", id), version))
         .unwrap_or_default();
     let top = classification.scores.first();
+    let outcome = match &classification.ticket {
+        None => wire::classification::Outcome::Labels(wire::LabelClassification {
+            label_set,
+            label_set_version,
+            scores: classification.scores.iter().map(score_to_proto).collect(),
+            top_label: top.map(|score| score.label.clone()).unwrap_or_default(),
+            confidence: top.map(|score| score.score).unwrap_or_default(),
+            runner_up: classification.scores.get(1).map(score_to_proto),
+            method: match classification.method {
+                Method::Prototype => wire::ClassificationMethod::Prototype,
+                Method::PrototypeAndHead => wire::ClassificationMethod::PrototypeAndHead,
+            } as i32,
+            corrected_label: classification.corrected_label.clone().unwrap_or_default(),
+        }),
+        Some(ticket) => wire::classification::Outcome::Ticket(ticket_to_proto(
+            ticket,
+            &classification.scores,
+            label_set,
+        )),
+    };
     wire::Classification {
         name: resource_name("classifications", classification.id),
         id: classification.id.to_string(),
@@ -35,17 +55,52 @@ pub fn classification_to_proto(classification: &Classification) -> wire::Classif
         create_time: Some(timestamp(classification.created_at)),
         text: classification.text.clone(),
         truncated: classification.truncated,
-        outcome: Some(wire::classification::Outcome::Labels(
-            wire::LabelClassification {
-                label_set,
-                label_set_version,
-                scores: classification.scores.iter().map(score_to_proto).collect(),
-                top_label: top.map(|score| score.label.clone()).unwrap_or_default(),
-                confidence: top.map(|score| score.score).unwrap_or_default(),
-                runner_up: classification.scores.get(1).map(score_to_proto),
-                method: wire::ClassificationMethod::Prototype as i32,
-                corrected_label: classification.corrected_label.clone().unwrap_or_default(),
-            },
-        )),
+        outcome: Some(outcome),
+    }
+}
+
+fn ticket_to_proto(
+    ticket: &TicketTriage,
+    category: &[Score],
+    category_label_set: String,
+) -> wire::TicketClassification {
+    let top = |scores: &[Score]| {
+        scores
+            .first()
+            .map(|score| (score.label.clone(), score.score))
+            .unwrap_or_default()
+    };
+    let (priority, priority_confidence) = top(&ticket.priority);
+    let (sentiment, sentiment_confidence) = top(&ticket.sentiment);
+    let category_confidence = category.first().map_or(0.0, |score| score.score);
+    let name = |id: Option<LabelSetId>| {
+        id.map(|id| resource_name("labelSets", id))
+            .unwrap_or_default()
+    };
+    wire::TicketClassification {
+        category: category.first().map(score_to_proto),
+        category_scores: category.iter().map(score_to_proto).collect(),
+        priority: match priority.as_str() {
+            "low" => wire::TicketPriority::Low,
+            "medium" => wire::TicketPriority::Medium,
+            "high" => wire::TicketPriority::High,
+            "urgent" => wire::TicketPriority::Urgent,
+            _ => wire::TicketPriority::Unspecified,
+        } as i32,
+        priority_confidence,
+        sentiment: match sentiment.as_str() {
+            "negative" => wire::Sentiment::Negative,
+            "neutral" => wire::Sentiment::Neutral,
+            "positive" => wire::Sentiment::Positive,
+            _ => wire::Sentiment::Unspecified,
+        } as i32,
+        sentiment_confidence,
+        confidence: category_confidence
+            .min(priority_confidence)
+            .min(sentiment_confidence),
+        urgency_cues: ticket.urgency_cues.clone(),
+        category_label_set,
+        priority_label_set: name(ticket.priority_label_set),
+        sentiment_label_set: name(ticket.sentiment_label_set),
     }
 }

@@ -4,8 +4,9 @@
 //! It embeds texts, scores their similarity, and classifies them against the tenant's label
 //! sets on the embedding model ([`prototypes`]): label sets, their examples and stored
 //! classifications live in the `ai` schema ([`operations`], [`store`]); results are cached in
-//! Redis and announced with `ai.classification.completed`. Ticket triage and batch jobs are
-//! drafted in `proto/protos/formflow/ai/v1/` and answer UNIMPLEMENTED until they land. The
+//! Redis and announced with `ai.classification.completed`. Tickets are triaged (category,
+//! priority, sentiment) against shipped default label sets with urgency cues ([`triage`]),
+//! which a tenant can replace with its own. Batch jobs are drafted in `proto/protos/formflow/ai/v1/` and answer UNIMPLEMENTED until they land. The
 //! models and ONNX Runtime come from PyPI packages through `scripts/fetch-ai-assets.sh`
 //! ([`models`]); nothing is downloaded at run time.
 
@@ -15,12 +16,14 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod head;
 mod metrics;
 pub mod models;
 pub mod operations;
 pub mod pool;
 pub mod prototypes;
 pub mod store;
+pub mod triage;
 
 pub use app::{SERVICE_NAME, build};
 pub use config::{AiOptions, Config, ModelsConfig};

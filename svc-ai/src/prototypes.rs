@@ -2,19 +2,25 @@
 //! description and examples, and a text's scores are a softmax over its cosine similarity to
 //! each prototype. Embeddings are L2-normalised, so cosine is a dot product.
 
-use crate::domain::Score;
+use crate::domain::{Method, Score};
+use crate::head::Head;
 
 /// Sharpness of the softmax over cosine similarities: the scale sentence-embedding models of
 /// the MiniLM family are trained with (a contrastive loss at temperature 0.05). A label 0.1
 /// closer to the text than another is then 7.4 times as likely.
 pub const SCALE: f32 = 20.0;
 
-/// The prototype of every label of a label set (or of inline labels), for one model.
-#[derive(Debug, Clone)]
+/// The prototype of every label of a label set (or of inline labels), for one model, and its
+/// linear head once the examples are enough to train one.
+#[derive(Debug)]
 pub struct Prototypes {
     labels: Vec<String>,
     vectors: Vec<Vec<f32>>,
+    head: Option<Head>,
 }
+
+/// How much of a score the head gives when there is one (the prototypes give the rest).
+const HEAD_WEIGHT: f32 = 0.5;
 
 impl Prototypes {
     /// The prototypes of `labels`, each the normalised mean of the embeddings in `members`
@@ -22,10 +28,10 @@ impl Prototypes {
     pub fn new(labels: Vec<String>, members: Vec<Vec<Vec<f32>>>) -> Self {
         debug_assert_eq!(labels.len(), members.len());
         let vectors = members
-            .into_iter()
+            .iter()
             .map(|embeddings| {
                 let mut sum = vec![0.0; embeddings.first().map_or(0, Vec::len)];
-                for embedding in &embeddings {
+                for embedding in embeddings {
                     for (total, value) in sum.iter_mut().zip(embedding) {
                         *total += value;
                     }
@@ -33,7 +39,42 @@ impl Prototypes {
                 normalised(sum)
             })
             .collect();
-        Self { labels, vectors }
+        Self {
+            labels,
+            vectors,
+            head: None,
+        }
+    }
+
+    /// The prototypes of [`Prototypes::new`] with a linear head trained on the examples in
+    /// `members` (each label's embeddings after its description's), when every label has
+    /// enough ([`MIN_EXAMPLES_PER_LABEL`](crate::head::MIN_EXAMPLES_PER_LABEL)).
+    pub fn trained(labels: Vec<String>, members: Vec<Vec<Vec<f32>>>) -> anyhow::Result<Self> {
+        let head = {
+            let rows: Vec<(usize, &[f32])> = members
+                .iter()
+                .enumerate()
+                .flat_map(|(label, embeddings)| {
+                    embeddings
+                        .iter()
+                        .skip(1)
+                        .map(move |embedding| (label, embedding.as_slice()))
+                })
+                .collect();
+            Head::train(labels.len(), &rows)?
+        };
+        let mut prototypes = Self::new(labels, members);
+        prototypes.head = head;
+        Ok(prototypes)
+    }
+
+    /// How its scores are made.
+    pub fn method(&self) -> Method {
+        if self.head.is_some() {
+            Method::PrototypeAndHead
+        } else {
+            Method::Prototype
+        }
     }
 
     /// Every label's score for the text embedded as `embedding`, highest first; the scores add
@@ -47,13 +88,24 @@ impl Prototypes {
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let exponentials: Vec<f32> = logits.iter().map(|logit| (logit - max).exp()).collect();
         let total: f32 = exponentials.iter().sum();
+        let mut probabilities: Vec<f32> = exponentials
+            .iter()
+            .map(|exponential| exponential / total)
+            .collect();
+        if let Some(head) = &self.head {
+            for (probability, learned) in
+                probabilities.iter_mut().zip(head.probabilities(embedding))
+            {
+                *probability = (1.0 - HEAD_WEIGHT) * *probability + HEAD_WEIGHT * learned;
+            }
+        }
         let mut scores: Vec<Score> = self
             .labels
             .iter()
-            .zip(exponentials)
-            .map(|(label, exponential)| Score {
+            .zip(probabilities)
+            .map(|(label, score)| Score {
                 label: label.clone(),
-                score: exponential / total,
+                score,
             })
             .collect();
         scores.sort_by(|a, b| b.score.total_cmp(&a.score));

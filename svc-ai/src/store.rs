@@ -11,8 +11,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{
-    Classification, ClassificationId, Example, ExampleId, Label, LabelSet, LabelSetId, Score,
+    Classification, ClassificationId, Example, ExampleId, Label, LabelSet, LabelSetId, Method,
+    Score, TicketTriage,
 };
+use crate::triage::TicketField;
 
 struct LabelSetRow {
     id: Uuid,
@@ -22,6 +24,7 @@ struct LabelSetRow {
     labels: Value,
     version: i64,
     example_count: i64,
+    ticket_field: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -38,6 +41,10 @@ impl TryFrom<LabelSetRow> for LabelSet {
             labels: serde_json::from_value(row.labels).context("stored labels")?,
             version: row.version,
             example_count: row.example_count,
+            ticket_field: row
+                .ticket_field
+                .map(|field| TicketField::parse(&field).context("stored ticket field"))
+                .transpose()?,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -48,58 +55,71 @@ fn labels_json(labels: &[Label]) -> Value {
     serde_json::to_value(labels).expect("labels serialise")
 }
 
-/// Inserts a label set; `false` when another label set of the tenant has its display name.
+/// What another label set of the tenant already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The display name.
+    DisplayName,
+    /// The ticket field.
+    TicketField,
+}
+
+/// The unique constraint a failed write ran into, if that is why it failed.
+fn taken(
+    result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
+) -> anyhow::Result<Result<(), Taken>> {
+    match result {
+        Ok(_) => Ok(Ok(())),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            match error.constraint() {
+                Some("label_sets_tenant_id_display_name_key") => Ok(Err(Taken::DisplayName)),
+                Some("label_sets_ticket_field") => Ok(Err(Taken::TicketField)),
+                _ => Err(sqlx::Error::Database(error).into()),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Inserts a label set, unless another of the tenant has its display name or ticket field.
 pub async fn insert_label_set(
     connection: &mut PgConnection,
     set: &LabelSet,
-) -> anyhow::Result<bool> {
-    let inserted = sqlx::query!(
-        "INSERT INTO ai.label_sets (id, tenant_id, display_name, description, labels, version, \
-             created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (tenant_id, display_name) DO NOTHING",
-        set.id.as_uuid(),
-        set.tenant_id.as_uuid(),
-        set.display_name,
-        set.description,
-        labels_json(&set.labels),
-        set.version,
-        set.created_at,
-        set.updated_at,
+) -> anyhow::Result<Result<(), Taken>> {
+    taken(
+        sqlx::query!(
+            "INSERT INTO ai.label_sets (id, tenant_id, display_name, description, labels, \
+                 version, ticket_field, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            set.id.as_uuid(),
+            set.tenant_id.as_uuid(),
+            set.display_name,
+            set.description,
+            labels_json(&set.labels),
+            set.version,
+            set.ticket_field.map(TicketField::as_str),
+            set.created_at,
+            set.updated_at,
+        )
+        .execute(connection)
+        .await,
     )
-    .execute(connection)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
 }
 
-/// A label set of `tenant`, locked against changes (of it and of its examples) until the
-/// transaction ends when `lock` says so: `share` lets other readers in, `update` does not.
+/// A label set of `tenant`, locked as `lock` says until the transaction ends (writers of the
+/// set and of its examples take [`Lock::Update`]).
 pub async fn find_label_set(
     connection: &mut PgConnection,
     tenant: TenantId,
     id: LabelSetId,
     lock: Lock,
 ) -> anyhow::Result<Option<LabelSet>> {
-    let row = match lock {
-        Lock::None => {
-            sqlx::query_as!(
+    let row =
+        match lock {
+            Lock::Share => sqlx::query_as!(
                 LabelSetRow,
-                r#"SELECT id, tenant_id, display_name, description, labels, version, created_at,
-                   updated_at,
-                   (SELECT count(*) FROM ai.label_examples e
-                     WHERE e.tenant_id = s.tenant_id AND e.label_set_id = s.id) AS "example_count!"
-               FROM ai.label_sets s WHERE tenant_id = $1 AND id = $2"#,
-                tenant.as_uuid(),
-                id.as_uuid(),
-            )
-            .fetch_optional(&mut *connection)
-            .await?
-        }
-        Lock::Share => {
-            sqlx::query_as!(
-                LabelSetRow,
-                r#"SELECT id, tenant_id, display_name, description, labels, version, created_at,
-                   updated_at,
+                r#"SELECT id, tenant_id, display_name, description, labels, version, ticket_field,
+                   created_at, updated_at,
                    (SELECT count(*) FROM ai.label_examples e
                      WHERE e.tenant_id = s.tenant_id AND e.label_set_id = s.id) AS "example_count!"
                FROM ai.label_sets s WHERE tenant_id = $1 AND id = $2 FOR SHARE"#,
@@ -107,13 +127,11 @@ pub async fn find_label_set(
                 id.as_uuid(),
             )
             .fetch_optional(&mut *connection)
-            .await?
-        }
-        Lock::Update => {
-            sqlx::query_as!(
+            .await?,
+            Lock::Update => sqlx::query_as!(
                 LabelSetRow,
-                r#"SELECT id, tenant_id, display_name, description, labels, version, created_at,
-                   updated_at,
+                r#"SELECT id, tenant_id, display_name, description, labels, version, ticket_field,
+                   created_at, updated_at,
                    (SELECT count(*) FROM ai.label_examples e
                      WHERE e.tenant_id = s.tenant_id AND e.label_set_id = s.id) AS "example_count!"
                FROM ai.label_sets s WHERE tenant_id = $1 AND id = $2 FOR UPDATE"#,
@@ -121,18 +139,39 @@ pub async fn find_label_set(
                 id.as_uuid(),
             )
             .fetch_optional(&mut *connection)
-            .await?
-        }
-    };
+            .await?,
+        };
     row.map(LabelSet::try_from).transpose()
+}
+
+/// The tenant's label set for `field` of ticket triage, if it has one, locked against
+/// writers (as [`Lock::Share`]) until the transaction ends.
+pub async fn find_ticket_field_set(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    field: TicketField,
+) -> anyhow::Result<Option<LabelSet>> {
+    sqlx::query_as!(
+        LabelSetRow,
+        r#"SELECT id, tenant_id, display_name, description, labels, version, ticket_field,
+               created_at, updated_at,
+               (SELECT count(*) FROM ai.label_examples e
+                 WHERE e.tenant_id = s.tenant_id AND e.label_set_id = s.id) AS "example_count!"
+           FROM ai.label_sets s WHERE tenant_id = $1 AND ticket_field = $2 FOR SHARE"#,
+        tenant.as_uuid(),
+        field.as_str(),
+    )
+    .fetch_optional(connection)
+    .await?
+    .map(LabelSet::try_from)
+    .transpose()
 }
 
 /// How [`find_label_set`] locks the row it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lock {
-    /// Not at all.
-    None,
-    /// Against writers (who take [`Lock::Update`]).
+    /// Against writers (who take [`Lock::Update`]): what it says holds until the transaction
+    /// ends, its examples included.
     Share,
     /// Against writers and sharers.
     Update,
@@ -147,8 +186,8 @@ pub async fn list_label_sets(
 ) -> anyhow::Result<Vec<LabelSet>> {
     sqlx::query_as!(
         LabelSetRow,
-        r#"SELECT id, tenant_id, display_name, description, labels, version, created_at,
-               updated_at,
+        r#"SELECT id, tenant_id, display_name, description, labels, version, ticket_field,
+               created_at, updated_at,
                (SELECT count(*) FROM ai.label_examples e
                  WHERE e.tenant_id = s.tenant_id AND e.label_set_id = s.id) AS "example_count!"
            FROM ai.label_sets s
@@ -165,29 +204,29 @@ pub async fn list_label_sets(
     .collect()
 }
 
-/// Stores a label set's changed fields and version; `false` when its new display name is
-/// another label set's.
+/// Stores a label set's changed fields and version, unless another of the tenant has its
+/// new display name or ticket field.
 pub async fn update_label_set(
     connection: &mut PgConnection,
     set: &LabelSet,
-) -> anyhow::Result<bool> {
-    let updated = sqlx::query!(
-        "UPDATE ai.label_sets SET display_name = $3, description = $4, labels = $5, \
-             version = $6, updated_at = $7 \
-         WHERE tenant_id = $1 AND id = $2 \
-           AND NOT EXISTS (SELECT 1 FROM ai.label_sets o \
-                           WHERE o.tenant_id = $1 AND o.display_name = $3 AND o.id <> $2)",
-        set.tenant_id.as_uuid(),
-        set.id.as_uuid(),
-        set.display_name,
-        set.description,
-        labels_json(&set.labels),
-        set.version,
-        set.updated_at,
+) -> anyhow::Result<Result<(), Taken>> {
+    taken(
+        sqlx::query!(
+            "UPDATE ai.label_sets SET display_name = $3, description = $4, labels = $5, \
+                 version = $6, ticket_field = $7, updated_at = $8 \
+             WHERE tenant_id = $1 AND id = $2",
+            set.tenant_id.as_uuid(),
+            set.id.as_uuid(),
+            set.display_name,
+            set.description,
+            labels_json(&set.labels),
+            set.version,
+            set.ticket_field.map(TicketField::as_str),
+            set.updated_at,
+        )
+        .execute(connection)
+        .await,
     )
-    .execute(connection)
-    .await?;
-    Ok(updated.rows_affected() == 1)
 }
 
 /// Makes a label set's version the next one (its examples changed).
@@ -392,8 +431,10 @@ struct ClassificationRow {
     truncated: bool,
     label_set_id: Option<Uuid>,
     label_set_version: Option<i64>,
+    method: String,
     scores: Value,
     corrected_label: Option<String>,
+    ticket: Option<Value>,
     created_at: DateTime<Utc>,
 }
 
@@ -419,7 +460,13 @@ impl TryFrom<ClassificationRow> for Classification {
                 .map(LabelSetId::from)
                 .zip(row.label_set_version),
             scores,
+            method: Method::parse(&row.method).context("stored method")?,
             corrected_label: row.corrected_label,
+            ticket: row
+                .ticket
+                .map(serde_json::from_value::<TicketTriage>)
+                .transpose()
+                .context("stored ticket triage")?,
             created_at: row.created_at,
         })
     }
@@ -435,8 +482,8 @@ pub async fn insert_classification(
     sqlx::query!(
         "INSERT INTO ai.classifications (id, tenant_id, model, model_version, source, \
              content_hash, cached, inference_micros, text, truncated, label_set_id, \
-             label_set_version, method, scores, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'prototype', $13, $14)",
+             label_set_version, method, scores, ticket, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         classification.id.as_uuid(),
         tenant.as_uuid(),
         classification.model,
@@ -449,7 +496,13 @@ pub async fn insert_classification(
         classification.truncated,
         label_set_id.map(|id| id.as_uuid()),
         label_set_version,
+        classification.method.as_str(),
         serde_json::to_value(&classification.scores)?,
+        classification
+            .ticket
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()?,
         classification.created_at,
     )
     .execute(connection)
@@ -468,7 +521,8 @@ pub async fn find_classification(
         sqlx::query_as!(
             ClassificationRow,
             "SELECT id, model, model_version, source, content_hash, cached, inference_micros, \
-                 text, truncated, label_set_id, label_set_version, scores, corrected_label, \
+                 text, truncated, label_set_id, label_set_version, method, scores, corrected_label, \
+                 ticket, \
                  created_at \
              FROM ai.classifications WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
             tenant.as_uuid(),
@@ -480,7 +534,8 @@ pub async fn find_classification(
         sqlx::query_as!(
             ClassificationRow,
             "SELECT id, model, model_version, source, content_hash, cached, inference_micros, \
-                 text, truncated, label_set_id, label_set_version, scores, corrected_label, \
+                 text, truncated, label_set_id, label_set_version, method, scores, corrected_label, \
+                 ticket, \
                  created_at \
              FROM ai.classifications WHERE tenant_id = $1 AND id = $2",
             tenant.as_uuid(),
@@ -514,7 +569,8 @@ pub async fn list_classifications(
     sqlx::query_as!(
         ClassificationRow,
         "SELECT id, model, model_version, source, content_hash, cached, inference_micros, \
-             text, truncated, label_set_id, label_set_version, scores, corrected_label, \
+             text, truncated, label_set_id, label_set_version, method, scores, corrected_label, \
+                 ticket, \
              created_at \
          FROM ai.classifications \
          WHERE tenant_id = $1 \

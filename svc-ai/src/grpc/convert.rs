@@ -4,7 +4,7 @@
 use platform::error::FieldViolations;
 use platform::paging;
 use platform::wire::{
-    etag, expected_version, mask_paths, parse_resource_name, resource_name, timestamp,
+    enum_filter, etag, expected_version, mask_paths, parse_resource_name, resource_name, timestamp,
 };
 use proto::formflow::ai::v1 as wire;
 
@@ -13,8 +13,12 @@ use crate::domain::{
     MAX_EXAMPLE_CHARS, MAX_SOURCE_CHARS, MAX_TEXT_CHARS, check_description, check_display_name,
     check_labels, check_text,
 };
-use crate::operations::{ClassifyInput, LabelSetChanges, Labels, NewLabelSet, Page};
+use crate::operations::{ClassifyInput, LabelSetChanges, Labels, NewLabelSet, Page, TicketInput};
 use crate::store::ClassificationFilter;
+use crate::triage::TicketField;
+
+/// Longest ticket subject, in characters.
+const MAX_SUBJECT_CHARS: usize = 500;
 
 /// The model id of `name` (`models/{id}`); `None` when it is empty (the default model).
 pub fn model_id(violations: &mut FieldViolations, field: &str, name: &str) -> Option<String> {
@@ -126,6 +130,33 @@ pub fn classify_input(request: wire::ClassifyRequest) -> Result<ClassifyInput, F
     })
 }
 
+fn ticket_field_from_wire(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: i32,
+) -> Option<TicketField> {
+    enum_filter(
+        violations,
+        field,
+        value,
+        |field: wire::TicketField| match field {
+            wire::TicketField::Unspecified => None,
+            wire::TicketField::Category => Some(TicketField::Category),
+            wire::TicketField::Priority => Some(TicketField::Priority),
+            wire::TicketField::Sentiment => Some(TicketField::Sentiment),
+        },
+    )
+}
+
+fn ticket_field_to_wire(field: Option<TicketField>) -> wire::TicketField {
+    match field {
+        None => wire::TicketField::Unspecified,
+        Some(TicketField::Category) => wire::TicketField::Category,
+        Some(TicketField::Priority) => wire::TicketField::Priority,
+        Some(TicketField::Sentiment) => wire::TicketField::Sentiment,
+    }
+}
+
 /// CreateLabelSet's request, checked.
 pub fn new_label_set(request: wire::CreateLabelSetRequest) -> Result<NewLabelSet, FieldViolations> {
     let Some(set) = request.label_set else {
@@ -134,13 +165,63 @@ pub fn new_label_set(request: wire::CreateLabelSetRequest) -> Result<NewLabelSet
     let mut violations = FieldViolations::new();
     check_display_name(&mut violations, &set.display_name);
     check_description(&mut violations, &set.description);
+    let ticket_field =
+        ticket_field_from_wire(&mut violations, "label_set.ticket_field", set.ticket_field);
+    let from_default =
+        ticket_field_from_wire(&mut violations, "from_default", request.from_default);
     let labels = labels_from_wire(&set.labels);
-    check_labels(&mut violations, "label_set.labels", &labels);
+    match from_default {
+        None => check_labels(&mut violations, "label_set.labels", &labels),
+        Some(_) if !labels.is_empty() => violations.add(
+            "label_set.labels",
+            "must be empty with from_default, which gives the labels",
+        ),
+        Some(_) => {}
+    }
     violations.into_result()?;
     Ok(NewLabelSet {
         display_name: set.display_name,
         description: set.description,
         labels,
+        ticket_field,
+        from_default,
+    })
+}
+
+/// ClassifyTicket's request, checked.
+pub fn ticket_input(request: wire::ClassifyTicketRequest) -> Result<TicketInput, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let model = model_id(&mut violations, "model", &request.model);
+    if request.subject.chars().count() > MAX_SUBJECT_CHARS {
+        violations.add(
+            "subject",
+            format!("must be at most {MAX_SUBJECT_CHARS} characters"),
+        );
+    }
+    check_text(&mut violations, "body", &request.body, MAX_TEXT_CHARS);
+    let category_label_set = (!request.category_label_set.is_empty())
+        .then(|| {
+            parse_resource_name(
+                &mut violations,
+                "category_label_set",
+                &request.category_label_set,
+                "labelSets",
+            )
+        })
+        .flatten();
+    if request.source.chars().count() > MAX_SOURCE_CHARS {
+        violations.add(
+            "source",
+            format!("must be at most {MAX_SOURCE_CHARS} characters"),
+        );
+    }
+    violations.into_result()?;
+    Ok(TicketInput {
+        model,
+        subject: request.subject,
+        body: request.body,
+        category_label_set,
+        source: request.source,
     })
 }
 
@@ -176,6 +257,13 @@ pub fn label_set_changes(
                 check_labels(&mut violations, "label_set.labels", &labels);
                 changes.labels = Some(labels);
             }
+            "ticket_field" => {
+                changes.ticket_field = Some(ticket_field_from_wire(
+                    &mut violations,
+                    "label_set.ticket_field",
+                    set.ticket_field,
+                ));
+            }
             other => violations.add(
                 "update_mask",
                 format!("{other} is not a field UpdateLabelSet changes"),
@@ -199,6 +287,7 @@ pub fn label_set_to_proto(set: &LabelSet) -> wire::LabelSet {
         etag: etag(set.version),
         version: set.version,
         example_count: i32::try_from(set.example_count).unwrap_or(i32::MAX),
+        ticket_field: ticket_field_to_wire(set.ticket_field) as i32,
     }
 }
 

@@ -231,6 +231,17 @@ impl AiService for AiApi {
         Ok(Response::new(self.ai.classify(context, input).await?))
     }
 
+    async fn classify_ticket(
+        &self,
+        request: Request<wire::ClassifyTicketRequest>,
+    ) -> Answer<wire::Classification> {
+        let context = RequestContext::of(&request)?;
+        let input = convert::ticket_input(request.get_ref().clone())?;
+        Ok(Response::new(
+            self.ai.classify_ticket(context, input).await?,
+        ))
+    }
+
     async fn get_classification(
         &self,
         request: Request<wire::GetClassificationRequest>,

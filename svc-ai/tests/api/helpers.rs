@@ -155,6 +155,7 @@ pub(crate) async fn create_label_set(
                 labels,
                 ..LabelSet::default()
             }),
+            from_default: 0,
         })
         .await
         .expect("the label set is created")

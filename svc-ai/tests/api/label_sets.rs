@@ -51,6 +51,7 @@ async fn label_sets_are_created_read_listed_updated_and_deleted() {
                     labels: vec![label("a", ""), label("b", "")],
                     ..LabelSet::default()
                 }),
+                from_default: 0,
             })
             .await,
         Code::AlreadyExists,
@@ -170,6 +171,7 @@ async fn bad_label_sets_are_refused_with_every_bad_field() {
                     ],
                     ..LabelSet::default()
                 }),
+                from_default: 0,
             })
             .await,
         Code::InvalidArgument,
@@ -192,6 +194,7 @@ async fn bad_label_sets_are_refused_with_every_bad_field() {
                     labels: vec![label("alone", "")],
                     ..LabelSet::default()
                 }),
+                from_default: 0,
             })
             .await,
         Code::InvalidArgument,
@@ -346,6 +349,7 @@ async fn viewers_read_label_sets_and_members_change_them() {
                     labels: support_labels(),
                     ..LabelSet::default()
                 }),
+                from_default: 0,
             })
             .await,
         Code::PermissionDenied,

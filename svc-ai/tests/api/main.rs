@@ -11,3 +11,4 @@ mod models;
 mod permissions;
 mod queue;
 mod similarity;
+mod triage;

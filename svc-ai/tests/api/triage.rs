@@ -1,0 +1,329 @@
+//! ClassifyTicket on the real model: the shipped defaults with urgency cues, a tenant's own
+//! label sets in their place (made from scratch or from a default), corrections of a ticket's
+//! category, the cache, bad input and other tenants.
+
+use platform::context::{Role, TenantId};
+use platform::testing::error_reason;
+use proto::formflow::ai::v1::classification::Outcome;
+use proto::formflow::ai::v1::{
+    Classification, ClassifyTicketRequest, CorrectClassificationRequest, CreateLabelSetRequest,
+    LabelSet, ListLabelExamplesRequest, Sentiment, TicketClassification, TicketField,
+    TicketPriority, UpdateLabelSetRequest,
+};
+use tonic::Code;
+
+use crate::helpers::{Client, TestApp, bad_fields, create_label_set, expect_code, label};
+
+fn ticket(subject: &str, body: &str) -> ClassifyTicketRequest {
+    ClassifyTicketRequest {
+        subject: subject.to_owned(),
+        body: body.to_owned(),
+        ..ClassifyTicketRequest::default()
+    }
+}
+
+async fn triage(client: &mut Client, request: ClassifyTicketRequest) -> Classification {
+    client
+        .classify_ticket(request)
+        .await
+        .expect("the ticket is triaged")
+        .into_inner()
+}
+
+fn triage_of(classification: &Classification) -> &TicketClassification {
+    match &classification.outcome {
+        Some(Outcome::Ticket(ticket)) => ticket,
+        other => panic!("a ticket result expected: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn tickets_are_triaged_with_the_shipped_defaults_and_urgency_cues() {
+    let app = TestApp::spawn().await;
+    let mut client = app.member();
+    let outage = triage(
+        &mut client,
+        ticket(
+            "Forms down",
+            "Since 9:00 all our forms are down and every customer sees a 503 error. Nobody can submit anything.",
+        ),
+    )
+    .await;
+    let result = triage_of(&outage);
+    assert_eq!(result.category.as_ref().unwrap().label, "bug", "{result:?}");
+    assert_eq!(result.priority(), TicketPriority::Urgent, "{result:?}");
+    assert!(
+        result.urgency_cues.contains(&"outage".to_owned()),
+        "{result:?}"
+    );
+    assert_eq!(result.category_label_set, "", "the shipped default");
+    assert_eq!(result.category_scores.len(), 5);
+    let lowest = result
+        .priority_confidence
+        .min(result.sentiment_confidence)
+        .min(result.category.as_ref().unwrap().score);
+    assert_eq!(result.confidence, lowest);
+
+    let thanks = triage(
+        &mut client,
+        ticket(
+            "",
+            "Thank you so much for the quick help yesterday, the new export works perfectly!",
+        ),
+    )
+    .await;
+    assert_eq!(
+        triage_of(&thanks).sentiment(),
+        Sentiment::Positive,
+        "{thanks:?}"
+    );
+
+    let refund = triage(
+        &mut client,
+        ticket(
+            "Charged twice",
+            "I was charged twice for my subscription this month and I'm really annoyed. Please refund the second payment.",
+        ),
+    )
+    .await;
+    let result = triage_of(&refund);
+    assert_eq!(
+        result.category.as_ref().unwrap().label,
+        "billing",
+        "{result:?}"
+    );
+    assert_eq!(result.sentiment(), Sentiment::Negative, "{result:?}");
+
+    let idea = triage(
+        &mut client,
+        ticket(
+            "Idea",
+            "It would be great if the form builder had a dark mode. No rush at all.",
+        ),
+    )
+    .await;
+    let result = triage_of(&idea);
+    assert_eq!(
+        result.category.as_ref().unwrap().label,
+        "feature_request",
+        "{result:?}"
+    );
+    assert_eq!(result.priority(), TicketPriority::Low, "{result:?}");
+
+    // The subject and body are stored as the text; the same ticket again is cached.
+    assert_eq!(
+        idea.text,
+        "Idea\nIt would be great if the form builder had a dark mode. No rush at all."
+    );
+    let again = triage(
+        &mut client,
+        ticket(
+            "Idea",
+            "It would be great if the form builder had a dark mode. No rush at all.",
+        ),
+    )
+    .await;
+    assert!(again.cached && !idea.cached);
+    assert_eq!(triage_of(&again), triage_of(&idea));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenants_own_label_sets_replace_the_defaults_and_learn_from_corrections() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let mut client = app.user(tenant, Role::Member);
+    let shop = client
+        .create_label_set(CreateLabelSetRequest {
+            label_set: Some(LabelSet {
+                display_name: "Shop categories".to_owned(),
+                labels: vec![
+                    label("shipping", "deliveries, parcels, tracking and couriers"),
+                    label("returns", "returning products and exchanges"),
+                ],
+                ticket_field: TicketField::Category as i32,
+                ..LabelSet::default()
+            }),
+            from_default: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shop.ticket_field, TicketField::Category as i32);
+    let text = "My parcel has not arrived yet, the tracking number shows nothing";
+    let first = triage(&mut client, ticket("", text)).await;
+    let result = triage_of(&first);
+    assert_eq!(result.category_label_set, shop.name);
+    assert_eq!(result.category.as_ref().unwrap().label, "shipping");
+    assert_eq!(result.priority_label_set, "", "the shipped priorities");
+
+    // Its category can be corrected, and the label set learns.
+    let corrected = client
+        .correct_classification(CorrectClassificationRequest {
+            name: first.name.clone(),
+            label: "returns".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(corrected.outcome, Some(Outcome::Ticket(_))));
+    let examples = client
+        .list_label_examples(ListLabelExamplesRequest {
+            parent: shop.name.clone(),
+            ..ListLabelExamplesRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .examples;
+    assert_eq!(examples.len(), 1);
+    assert_eq!(examples[0].text, text);
+    let again = triage(&mut client, ticket("", text)).await;
+    assert_eq!(
+        triage_of(&again).category.as_ref().unwrap().label,
+        "returns",
+        "{again:?}"
+    );
+
+    // One label set per field and tenant.
+    let status = expect_code(
+        client
+            .create_label_set(CreateLabelSetRequest {
+                label_set: Some(LabelSet {
+                    display_name: "Other categories".to_owned(),
+                    labels: vec![label("a", ""), label("b", "")],
+                    ticket_field: TicketField::Category as i32,
+                    ..LabelSet::default()
+                }),
+                from_default: 0,
+            })
+            .await,
+        Code::AlreadyExists,
+    );
+    assert_eq!(error_reason(&status), "TICKET_FIELD_TAKEN");
+    // Priorities and sentiments keep their labels.
+    let status = expect_code(
+        client
+            .create_label_set(CreateLabelSetRequest {
+                label_set: Some(LabelSet {
+                    display_name: "Priorities".to_owned(),
+                    labels: vec![label("low", ""), label("high", "")],
+                    ticket_field: TicketField::Priority as i32,
+                    ..LabelSet::default()
+                }),
+                from_default: 0,
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(bad_fields(&status), ["label_set.labels"]);
+
+    // A sentiment set started from the shipped one, then used in its place.
+    let moods = client
+        .create_label_set(CreateLabelSetRequest {
+            label_set: Some(LabelSet {
+                display_name: "Our sentiments".to_owned(),
+                ..LabelSet::default()
+            }),
+            from_default: TicketField::Sentiment as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let values: Vec<&str> = moods
+        .labels
+        .iter()
+        .map(|label| label.value.as_str())
+        .collect();
+    assert_eq!(values, ["negative", "neutral", "positive"]);
+    assert!(moods.example_count >= 30, "{moods:?}");
+    assert_eq!(moods.ticket_field, TicketField::Unspecified as i32);
+    let moods = client
+        .update_label_set(UpdateLabelSetRequest {
+            label_set: Some(LabelSet {
+                name: moods.name.clone(),
+                ticket_field: TicketField::Sentiment as i32,
+                ..LabelSet::default()
+            }),
+            update_mask: Some(pbjson_types::FieldMask {
+                paths: vec!["ticket_field".to_owned()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let used = triage(&mut client, ticket("", "Thanks a lot, you are amazing!")).await;
+    assert_eq!(triage_of(&used).sentiment_label_set, moods.name);
+    assert_eq!(triage_of(&used).sentiment(), Sentiment::Positive);
+
+    // Another tenant's label sets are not its own, nor can it name them.
+    let mut other = app.user(TenantId::generate(), Role::Member);
+    let theirs = triage(&mut other, ticket("", text)).await;
+    assert_eq!(triage_of(&theirs).category_label_set, "");
+    assert_eq!(triage_of(&theirs).sentiment_label_set, "");
+    let status = expect_code(
+        other
+            .classify_ticket(ClassifyTicketRequest {
+                category_label_set: shop.name.clone(),
+                ..ticket("", text)
+            })
+            .await,
+        Code::NotFound,
+    );
+    assert_eq!(error_reason(&status), "LABEL_SET_NOT_FOUND");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tickets_are_refused_with_every_bad_field() {
+    let app = TestApp::spawn().await;
+    let mut client = app.member();
+    let status = expect_code(
+        client
+            .classify_ticket(ClassifyTicketRequest {
+                model: "x".to_owned(),
+                subject: "s".repeat(501),
+                body: String::new(),
+                category_label_set: "labelSets/nope".to_owned(),
+                source: "s".repeat(501),
+            })
+            .await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(
+        bad_fields(&status),
+        ["model", "subject", "body", "category_label_set", "source"]
+    );
+    let status = expect_code(
+        client
+            .classify_ticket(ClassifyTicketRequest {
+                category_label_set: format!("labelSets/{}", uuid::Uuid::now_v7()),
+                ..ticket("", "Where is my invoice?")
+            })
+            .await,
+        Code::NotFound,
+    );
+    assert_eq!(error_reason(&status), "LABEL_SET_NOT_FOUND");
+    // A category label set the caller names need not be its ticket field's.
+    let named = create_label_set(
+        &mut client,
+        "Departments",
+        vec![label("sales", "buying"), label("support", "problems")],
+    )
+    .await;
+    let result = triage(
+        &mut client,
+        ClassifyTicketRequest {
+            category_label_set: named.name.clone(),
+            ..ticket("", "The export crashes")
+        },
+    )
+    .await;
+    assert_eq!(triage_of(&result).category_label_set, named.name);
+    let mut viewer = app.user(TenantId::generate(), Role::Viewer);
+    expect_code(
+        viewer.classify_ticket(ticket("", "hello")).await,
+        Code::PermissionDenied,
+    );
+    app.stop().await;
+}

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 /// The protos of services still being built: their generated servers have default stubs.
 /// Remove a service from here once all its RPCs are implemented.
 const DRAFT_SERVICES: &[&str] = &[
-    "formflow/ai/v1/ai.proto",
     "formflow/forms/v1/forms.proto",
     "formflow/workflow/v1/workflow.proto",
     "formflow/notify/v1/notify.proto",

@@ -31,8 +31,7 @@ macro_rules! event_types {
             const TYPE: &'static str = $event_type;
         })*
 
-        /// Every event type of the suite (svc-notify consumes `ai.batch_job.completed` before
-        /// svc-ai publishes it: svc-ai's batch jobs are issue 13).
+        /// Every event type of the suite.
         pub const EVENT_TYPES: &[&str] = &[$($event_type),*];
     };
 }

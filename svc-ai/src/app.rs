@@ -11,8 +11,9 @@ use platform::suite::AI;
 use proto::formflow::ai::v1::ai_service_server::AiServiceServer;
 
 use crate::config::Config;
+use crate::erasure::{ERASURE_SUBSCRIPTION, Erasures};
 use crate::grpc::AiApi;
-use crate::operations::Ai;
+use crate::operations::{Ai, BatchSettings};
 use crate::pool::InferencePool;
 
 /// Name of the service in logs, metrics and connection names.
@@ -28,23 +29,55 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     let models = config.options.models.clone();
     let pool = Arc::new(tokio::task::spawn_blocking(move || InferencePool::load(&models)).await??);
     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
+    let options = &config.options;
     let ai = Ai::new(
         connections.db,
         pool.clone(),
         connections.outbox,
         connections.redis,
-        config.options.cache_ttl,
+        options.cache_ttl,
+        &config.infra.amqp,
+        BatchSettings {
+            concurrency: options.batch_concurrency,
+            lease: options.batch_lease,
+        },
     );
     let cleaner = ai.clone();
+    let erasures = Erasures::new(ai.clone());
+    let worker = ai.clone();
+    let sweeper = ai.clone();
+    let retention = ai.clone();
     runtime
         .serve_api(AiServiceServer::new(AiApi::new(ai)))
         .spawn("inference pool", |stopped| async move {
             stopped.cancelled().await;
-            // The server is gone with its handlers' clones of the pool; this is the last one.
+            // The server is gone with its handlers' clones of the pool. When this is the last
+            // one, the queues are drained and the threads joined here; otherwise (a periodic
+            // task still holds one) they end when the last clone goes.
             if let Ok(pool) = Arc::try_unwrap(pool) {
                 let _ = tokio::task::spawn_blocking(move || pool.shut_down()).await;
             }
         })
+        .spawn("batch job worker", move |stopped| {
+            worker.work_on_batches(stopped)
+        })
+        .consume(&config.infra.amqp, ERASURE_SUBSCRIPTION, erasures)
+        .every(
+            "sending unattended batch jobs again",
+            options.batch_lease / 2,
+            move || {
+                let ai = sweeper.clone();
+                async move { ai.send_unattended_batches().await }
+            },
+        )
+        .every(
+            "deleting batch jobs past their retention",
+            Duration::from_secs(3600),
+            move || {
+                let ai = retention.clone();
+                async move { ai.forget_expired_batches().await }
+            },
+        )
         .every(
             "forgetting expired idempotency keys",
             Duration::from_secs(3600),

@@ -19,6 +19,14 @@ pub struct AiOptions {
     /// the cache off.
     #[arg(long, env = "AI_CACHE_TTL", default_value = "24h", value_parser = parse_duration)]
     pub cache_ttl: Duration,
+    /// Batch jobs each replica works on at once (from the queue `jobs.ai`); 0 works on none:
+    /// a replica that only serves the API.
+    #[arg(long, env = "AI_BATCH_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub batch_concurrency: u16,
+    /// How long a worker holds a batch job between two chunks of 32 items; a job whose worker
+    /// died is taken over once this passes.
+    #[arg(long, env = "AI_BATCH_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub batch_lease: Duration,
 }
 
 /// Where the models are and how much CPU and memory inference may take.

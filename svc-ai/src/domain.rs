@@ -22,6 +22,11 @@ platform::id!(
     ClassificationId,
     "classification id"
 );
+platform::id!(
+    /// Id of a batch job.
+    BatchJobId,
+    "batch job id"
+);
 
 /// Most texts in one Embed call, and in one model run a label set's prototypes take.
 pub const MAX_TEXTS: usize = 64;
@@ -258,6 +263,125 @@ pub struct TicketTriage {
     pub priority_label_set: Option<LabelSetId>,
     /// The tenant's sentiment label set, when it has one.
     pub sentiment_label_set: Option<LabelSetId>,
+}
+
+/// Most items of a batch job.
+pub const MAX_BATCH_ITEMS: usize = 1_000;
+/// Most characters of text of a batch job, all items together: a request fits the gateway's
+/// 1 MiB body limit.
+pub const MAX_BATCH_CHARS: usize = 900_000;
+/// Longest item id, in characters.
+pub const MAX_ITEM_ID_CHARS: usize = 128;
+/// How long an ended job and its results are kept.
+pub const BATCH_RETENTION_DAYS: i64 = 7;
+
+/// What a batch job does with each item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchTask {
+    /// Embeds its text.
+    Embed,
+    /// Classifies its text against a label set.
+    Classify,
+    /// Triages it as a ticket.
+    ClassifyTicket,
+}
+
+/// Where a batch job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchState {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is on it.
+    Running,
+    /// Every item was processed.
+    Succeeded,
+    /// Ended early: see its error.
+    Failed,
+    /// Cancelled before every item was processed.
+    Cancelled,
+}
+
+macro_rules! names {
+    ($type:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $type {
+            /// The name stored.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),* }
+            }
+
+            /// Parses a stored name.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($name => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+names!(BatchTask { Embed => "embed", Classify => "classify", ClassifyTicket => "classify_ticket" });
+names!(BatchState {
+    Queued => "queued",
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+impl BatchState {
+    /// Whether the job has ended.
+    pub fn has_ended(self) -> bool {
+        matches!(
+            self,
+            BatchState::Succeeded | BatchState::Failed | BatchState::Cancelled
+        )
+    }
+}
+
+/// An input of a batch job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    /// The caller's id for it.
+    pub id: String,
+    /// Its text (a ticket's body).
+    pub text: String,
+    /// A ticket's subject.
+    pub subject: String,
+    /// What it comes from.
+    pub source: String,
+}
+
+/// A batch job.
+#[derive(Debug, Clone)]
+pub struct BatchJob {
+    /// Its id.
+    pub id: BatchJobId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// What it does with each item.
+    pub task: BatchTask,
+    /// The model's id.
+    pub model: String,
+    /// The label set, for CLASSIFY (and, when given, CLASSIFY_TICKET's categories).
+    pub label_set: Option<LabelSetId>,
+    /// svc-notify's webhook endpoint told when it ends, `webhookEndpoints/{id}`, or empty.
+    pub webhook_endpoint: String,
+    /// Where it is.
+    pub state: BatchState,
+    /// Items in all.
+    pub total: i32,
+    /// Items processed, failed ones included.
+    pub processed: i32,
+    /// Items that failed.
+    pub failed: i32,
+    /// Why it failed as a whole.
+    pub error: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When a worker first took it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// When it and its results are deleted.
+    pub expire_at: Option<DateTime<Utc>>,
 }
 
 /// Whether `text` is 1 to `max` characters.

@@ -37,6 +37,9 @@ pub enum Error {
     /// The label set holds as many examples as it may.
     #[error("the label set already holds {MAX_EXAMPLES} examples: delete some first")]
     TooManyExamples,
+    /// No such batch job in the tenant.
+    #[error("batch job {0} not found")]
+    BatchJobNotFound(String),
     /// No such classification in the tenant.
     #[error("classification {0} not found")]
     ClassificationNotFound(String),
@@ -88,6 +91,9 @@ impl From<Error> for Status {
             }
             Error::TooManyExamples => {
                 status_with_reason(Code::FailedPrecondition, "EXAMPLE_LIMIT_REACHED", message)
+            }
+            Error::BatchJobNotFound(_) => {
+                status_with_reason(Code::NotFound, "BATCH_JOB_NOT_FOUND", message)
             }
             Error::ClassificationNotFound(_) => {
                 status_with_reason(Code::NotFound, "CLASSIFICATION_NOT_FOUND", message)

@@ -1,10 +1,12 @@
-//! The wire forms of classifications that the `ai.classification.completed` event and the
-//! responses share.
+//! The wire forms of classifications and batch jobs that the `ai.classification.completed`
+//! and `ai.batch_job.completed` events and the responses share.
 
 use platform::wire::{resource_name, timestamp};
 use proto::formflow::ai::v1 as wire;
 
-use crate::domain::{Classification, LabelSetId, Method, Score, TicketTriage};
+use crate::domain::{
+    BatchJob, BatchState, BatchTask, Classification, LabelSetId, Method, Score, TicketTriage,
+};
 
 fn score_to_proto(score: &Score) -> wire::LabelScore {
     wire::LabelScore {
@@ -102,5 +104,46 @@ fn ticket_to_proto(
         category_label_set,
         priority_label_set: name(ticket.priority_label_set),
         sentiment_label_set: name(ticket.sentiment_label_set),
+    }
+}
+
+/// The wire form of a batch job, with `results` (empty while it runs, and in events).
+pub fn batch_job_to_proto(job: &BatchJob, results: Vec<wire::BatchResult>) -> wire::BatchJob {
+    wire::BatchJob {
+        name: resource_name("batchJobs", job.id),
+        id: job.id.to_string(),
+        task: match job.task {
+            BatchTask::Embed => wire::BatchTask::Embed,
+            BatchTask::Classify => wire::BatchTask::Classify,
+            BatchTask::ClassifyTicket => wire::BatchTask::ClassifyTicket,
+        } as i32,
+        model: format!("models/{}", job.model),
+        label_set: job
+            .label_set
+            .map(|id| resource_name("labelSets", id))
+            .unwrap_or_default(),
+        items: Vec::new(),
+        state: batch_state_to_proto(job.state) as i32,
+        total_count: job.total,
+        processed_count: job.processed,
+        failed_count: job.failed,
+        results,
+        error: job.error.clone(),
+        create_time: Some(timestamp(job.created_at)),
+        start_time: job.started_at.map(timestamp),
+        end_time: job.ended_at.map(timestamp),
+        expire_time: job.expire_at.map(timestamp),
+        webhook_endpoint: job.webhook_endpoint.clone(),
+    }
+}
+
+/// The wire form of a batch job's state.
+pub fn batch_state_to_proto(state: BatchState) -> wire::BatchJobState {
+    match state {
+        BatchState::Queued => wire::BatchJobState::Queued,
+        BatchState::Running => wire::BatchJobState::Running,
+        BatchState::Succeeded => wire::BatchJobState::Succeeded,
+        BatchState::Failed => wire::BatchJobState::Failed,
+        BatchState::Cancelled => wire::BatchJobState::Cancelled,
     }
 }

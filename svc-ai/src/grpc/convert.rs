@@ -4,16 +4,20 @@
 use platform::error::FieldViolations;
 use platform::paging;
 use platform::wire::{
-    enum_filter, etag, expected_version, mask_paths, parse_resource_name, resource_name, timestamp,
+    enum_field, enum_filter, etag, expected_version, mask_paths, parse_resource_name,
+    resource_name, timestamp,
 };
 use proto::formflow::ai::v1 as wire;
 
 use crate::domain::{
-    self, ClassificationId, Example, ExampleId, Label, LabelSet, LabelSetId, MAX_CLASSIFY_TEXTS,
-    MAX_EXAMPLE_CHARS, MAX_SOURCE_CHARS, MAX_TEXT_CHARS, check_description, check_display_name,
-    check_labels, check_text,
+    self, BatchItem, BatchJob, BatchJobId, BatchState, BatchTask, ClassificationId, Example,
+    ExampleId, Label, LabelSet, LabelSetId, MAX_BATCH_CHARS, MAX_BATCH_ITEMS, MAX_CLASSIFY_TEXTS,
+    MAX_EXAMPLE_CHARS, MAX_ITEM_ID_CHARS, MAX_SOURCE_CHARS, MAX_TEXT_CHARS, check_description,
+    check_display_name, check_labels, check_text,
 };
-use crate::operations::{ClassifyInput, LabelSetChanges, Labels, NewLabelSet, Page, TicketInput};
+use crate::operations::{
+    ClassifyInput, LabelSetChanges, Labels, NewBatchJob, NewLabelSet, Page, TicketInput,
+};
 use crate::store::ClassificationFilter;
 use crate::triage::TicketField;
 
@@ -462,6 +466,178 @@ pub fn classifications_page(
             .items
             .iter()
             .map(crate::events::classification_to_proto)
+            .collect(),
+        next_page_token: paging::time_and_id_token(key, page.next_after),
+    }
+}
+
+/// CreateBatchJob's request, checked.
+pub fn new_batch_job(request: wire::CreateBatchJobRequest) -> Result<NewBatchJob, FieldViolations> {
+    let Some(job) = request.batch_job else {
+        return Err(FieldViolations::single("batch_job", "is required"));
+    };
+    let mut violations = FieldViolations::new();
+    let task = enum_field(
+        &mut violations,
+        "batch_job.task",
+        job.task,
+        |task| match task {
+            wire::BatchTask::Unspecified => None,
+            wire::BatchTask::Embed => Some(BatchTask::Embed),
+            wire::BatchTask::Classify => Some(BatchTask::Classify),
+            wire::BatchTask::ClassifyTicket => Some(BatchTask::ClassifyTicket),
+        },
+    );
+    let model = model_id(&mut violations, "batch_job.model", &job.model);
+    let label_set = (!job.label_set.is_empty())
+        .then(|| {
+            parse_resource_name(
+                &mut violations,
+                "batch_job.label_set",
+                &job.label_set,
+                "labelSets",
+            )
+        })
+        .flatten();
+    match task {
+        Some(BatchTask::Classify) if job.label_set.is_empty() => {
+            violations.add("batch_job.label_set", "is required for CLASSIFY");
+        }
+        Some(BatchTask::Embed) if !job.label_set.is_empty() => {
+            violations.add("batch_job.label_set", "must be empty for EMBED");
+        }
+        _ => {}
+    }
+    if !job.webhook_endpoint.is_empty() {
+        parse_resource_name::<uuid::Uuid>(
+            &mut violations,
+            "batch_job.webhook_endpoint",
+            &job.webhook_endpoint,
+            "webhookEndpoints",
+        );
+    }
+    if job.items.is_empty() || job.items.len() > MAX_BATCH_ITEMS {
+        violations.add(
+            "batch_job.items",
+            format!("must hold 1 to {MAX_BATCH_ITEMS} items"),
+        );
+    }
+    let mut characters = 0;
+    let mut ids = std::collections::HashSet::new();
+    for (index, item) in job.items.iter().enumerate() {
+        let at = format!("batch_job.items[{index}]");
+        if item.id.is_empty() || item.id.chars().count() > MAX_ITEM_ID_CHARS {
+            violations.add(
+                format!("{at}.id"),
+                format!("must be 1 to {MAX_ITEM_ID_CHARS} characters"),
+            );
+        } else if !ids.insert(item.id.as_str()) {
+            violations.add(format!("{at}.id"), "is the id of an earlier item");
+        }
+        check_text(
+            &mut violations,
+            &format!("{at}.text"),
+            &item.text,
+            MAX_TEXT_CHARS,
+        );
+        if item.subject.chars().count() > MAX_SUBJECT_CHARS {
+            violations.add(
+                format!("{at}.subject"),
+                format!("must be at most {MAX_SUBJECT_CHARS} characters"),
+            );
+        }
+        if item.source.chars().count() > MAX_SOURCE_CHARS {
+            violations.add(
+                format!("{at}.source"),
+                format!("must be at most {MAX_SOURCE_CHARS} characters"),
+            );
+        }
+        characters += item.text.chars().count() + item.subject.chars().count();
+    }
+    if characters > MAX_BATCH_CHARS {
+        violations.add(
+            "batch_job.items",
+            format!("must hold at most {MAX_BATCH_CHARS} characters of text in all"),
+        );
+    }
+    violations.into_result()?;
+    Ok(NewBatchJob {
+        task: task.expect("checked"),
+        model,
+        label_set,
+        webhook_endpoint: job.webhook_endpoint,
+        items: job
+            .items
+            .into_iter()
+            .map(|item| BatchItem {
+                id: item.id,
+                text: item.text,
+                subject: item.subject,
+                source: item.source,
+            })
+            .collect(),
+    })
+}
+
+/// ListBatchJobs' request: the state kept, the position the page starts before, the page
+/// size, and the listing's key.
+pub fn list_batch_jobs_request(
+    request: &wire::ListBatchJobsRequest,
+) -> Result<BatchListing, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let size = paging::page_size(&mut violations, request.page_size);
+    let state = enum_filter(
+        &mut violations,
+        "state",
+        request.state,
+        |state| match state {
+            wire::BatchJobState::Unspecified => None,
+            wire::BatchJobState::Queued => Some(BatchState::Queued),
+            wire::BatchJobState::Running => Some(BatchState::Running),
+            wire::BatchJobState::Succeeded => Some(BatchState::Succeeded),
+            wire::BatchJobState::Failed => Some(BatchState::Failed),
+            wire::BatchJobState::Cancelled => Some(BatchState::Cancelled),
+        },
+    );
+    let key = format!("batchJobs|{}", request.state);
+    let before = paging::decode_page_position(
+        &mut violations,
+        &request.page_token,
+        &key,
+        paging::time_and_id,
+    );
+    violations.into_result()?;
+    Ok(BatchListing {
+        state,
+        before,
+        size,
+        key,
+    })
+}
+
+/// ListBatchJobs' request, checked.
+#[derive(Debug)]
+pub struct BatchListing {
+    /// Only jobs in this state.
+    pub state: Option<BatchState>,
+    /// The position the page starts before.
+    pub before: Option<(chrono::DateTime<chrono::Utc>, BatchJobId)>,
+    /// The page size.
+    pub size: usize,
+    /// What the page token is bound to.
+    pub key: String,
+}
+
+/// ListBatchJobs' response.
+pub fn batch_jobs_page(
+    page: &Page<BatchJob, (chrono::DateTime<chrono::Utc>, BatchJobId)>,
+    key: &str,
+) -> wire::ListBatchJobsResponse {
+    wire::ListBatchJobsResponse {
+        batch_jobs: page
+            .items
+            .iter()
+            .map(|job| crate::events::batch_job_to_proto(job, Vec::new()))
             .collect(),
         next_page_token: paging::time_and_id_token(key, page.next_after),
     }

@@ -383,4 +383,55 @@ impl AiService for AiApi {
         self.ai.delete_example(context, label_set, id).await?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
+
+    async fn create_batch_job(
+        &self,
+        request: Request<wire::CreateBatchJobRequest>,
+    ) -> Answer<wire::BatchJob> {
+        let context = RequestContext::of(&request)?;
+        let new = convert::new_batch_job(request.get_ref().clone())?;
+        let job = self.ai.create_batch_job(context, new).await?;
+        Ok(Response::new(crate::events::batch_job_to_proto(
+            &job,
+            Vec::new(),
+        )))
+    }
+
+    async fn get_batch_job(
+        &self,
+        request: Request<wire::GetBatchJobRequest>,
+    ) -> Answer<wire::BatchJob> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::id_of(&request.get_ref().name, "batchJobs")?;
+        let (job, results) = self.ai.get_batch_job(context, id).await?;
+        Ok(Response::new(crate::events::batch_job_to_proto(
+            &job, results,
+        )))
+    }
+
+    async fn list_batch_jobs(
+        &self,
+        request: Request<wire::ListBatchJobsRequest>,
+    ) -> Answer<wire::ListBatchJobsResponse> {
+        let context = RequestContext::of(&request)?;
+        let listing = convert::list_batch_jobs_request(request.get_ref())?;
+        let page = self
+            .ai
+            .list_batch_jobs(context, listing.state, listing.before, listing.size)
+            .await?;
+        Ok(Response::new(convert::batch_jobs_page(&page, &listing.key)))
+    }
+
+    async fn cancel_batch_job(
+        &self,
+        request: Request<wire::CancelBatchJobRequest>,
+    ) -> Answer<wire::BatchJob> {
+        let context = RequestContext::of(&request)?;
+        let id = convert::id_of(&request.get_ref().name, "batchJobs")?;
+        let job = self.ai.cancel_batch_job(context, id).await?;
+        Ok(Response::new(crate::events::batch_job_to_proto(
+            &job,
+            Vec::new(),
+        )))
+    }
 }

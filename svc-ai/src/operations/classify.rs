@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
-use platform::context::{Permission, RequestContext};
+use platform::context::{Permission, RequestContext, TenantId};
 use platform::idempotency::canonical_json;
 use platform::wire::resource_name;
 use proto::formflow::ai::v1 as wire;
@@ -15,6 +15,7 @@ use crate::domain::{
     Classification, ClassificationId, Example, ExampleId, Label, LabelSetId, MAX_EXAMPLES,
 };
 use crate::error::Error;
+use crate::pool::LoadedModel;
 use crate::prototypes::content_hash;
 use crate::store::{self, ClassificationFilter, Lock, NewExample};
 
@@ -65,8 +66,35 @@ impl Ai {
             return Ok(answer);
         }
         let model = self.model(input.model.as_deref())?;
+        let texts = input
+            .texts
+            .into_iter()
+            .map(|text| (text, input.source.clone()))
+            .collect();
+        let classifications = self
+            .classifications(tenant, model, &input.labels, texts)
+            .await?;
+        let answer = wire::ClassifyResponse {
+            classifications: classifications
+                .iter()
+                .map(crate::events::classification_to_proto)
+                .collect(),
+        };
+        self.record(tenant, key, "Classify", &request, &classifications, answer)
+            .await
+    }
+
+    /// The classifications of `texts` (each with its source) against `labels` with `model`,
+    /// from the cache or computed (and cached), not stored.
+    pub(super) async fn classifications(
+        &self,
+        tenant: TenantId,
+        model: &LoadedModel,
+        labels: &Labels,
+        texts: Vec<(String, String)>,
+    ) -> Result<Vec<Classification>, Error> {
         let model_key = model.key();
-        let (label_set, scope, prototypes) = match &input.labels {
+        let (label_set, scope, prototypes) = match labels {
             Labels::Set(id) => {
                 let (set, prototypes) = self
                     .tenant_prototypes(tenant, model, SetRef::Id(*id))
@@ -91,10 +119,9 @@ impl Ai {
             }
         };
 
-        let hashes: Vec<String> = input
-            .texts
+        let hashes: Vec<String> = texts
             .iter()
-            .map(|text| content_hash(&model_key, &scope, text))
+            .map(|(text, _)| content_hash(&model_key, &scope, text))
             .collect();
         let mut results = self.cached_results(tenant, &hashes).await;
         let missing: Vec<usize> = (0..results.len())
@@ -107,7 +134,7 @@ impl Ai {
                 .embed(
                     missing
                         .iter()
-                        .map(|&index| input.texts[index].clone())
+                        .map(|&index| texts[index].0.clone())
                         .collect(),
                 )
                 .await?;
@@ -130,18 +157,17 @@ impl Ai {
         }
 
         let now = Utc::now().trunc_subsecs(6);
-        let classifications: Vec<Classification> = input
-            .texts
+        Ok(texts
             .into_iter()
             .zip(hashes)
             .zip(results)
-            .map(|((text, hash), result)| {
+            .map(|(((text, source), hash), result)| {
                 let (result, cached) = result.expect("every text has a result");
                 Classification {
                     id: ClassificationId::generate(),
                     model: model.manifest().id.clone(),
                     model_version: model.version().to_owned(),
-                    source: input.source.clone(),
+                    source,
                     content_hash: hash,
                     cached,
                     inference: if cached { Duration::ZERO } else { inference },
@@ -155,15 +181,7 @@ impl Ai {
                     created_at: now,
                 }
             })
-            .collect();
-        let answer = wire::ClassifyResponse {
-            classifications: classifications
-                .iter()
-                .map(crate::events::classification_to_proto)
-                .collect(),
-        };
-        self.record(tenant, key, "Classify", &request, &classifications, answer)
-            .await
+            .collect())
     }
 
     /// A classification of the caller's tenant.

@@ -81,7 +81,38 @@ impl Ai {
             return Ok(answer);
         }
         let model = self.model(input.model.as_deref())?;
-        let category = match input.category_label_set {
+        let classification = self
+            .ticket_classification(
+                tenant,
+                model,
+                input.category_label_set,
+                (&input.subject, &input.body),
+                input.source,
+            )
+            .await?;
+        let answer = crate::events::classification_to_proto(&classification);
+        self.record(
+            tenant,
+            key,
+            "ClassifyTicket",
+            &request,
+            std::slice::from_ref(&classification),
+            answer,
+        )
+        .await
+    }
+
+    /// The triage of a ticket (`subject`, `body`) from `source` with `model`, from the cache
+    /// or computed (and cached), not stored.
+    pub(super) async fn ticket_classification(
+        &self,
+        tenant: TenantId,
+        model: &LoadedModel,
+        category_label_set: Option<LabelSetId>,
+        (subject, body): (&str, &str),
+        source: String,
+    ) -> Result<Classification, Error> {
+        let category = match category_label_set {
             Some(id) => self.field_prototypes(tenant, model, SetRef::Id(id), TicketField::Category),
             None => self.field_prototypes(
                 tenant,
@@ -108,7 +139,7 @@ impl Ai {
             )
             .await?;
 
-        let text = triage::ticket_text(&input.subject, &input.body);
+        let text = triage::ticket_text(subject, body);
         let scope = format!(
             "ticket|{}|{}|{}",
             category.scope(TicketField::Category),
@@ -162,11 +193,11 @@ impl Ai {
                 (result, false, inference)
             }
         };
-        let classification = Classification {
+        Ok(Classification {
             id: ClassificationId::generate(),
             model: model.manifest().id.clone(),
             model_version: model.version().to_owned(),
-            source: input.source,
+            source,
             content_hash: hash,
             cached,
             inference,
@@ -178,17 +209,7 @@ impl Ai {
             corrected_label: None,
             ticket: result.ticket,
             created_at: Utc::now().trunc_subsecs(6),
-        };
-        let answer = crate::events::classification_to_proto(&classification);
-        self.record(
-            tenant,
-            key,
-            "ClassifyTicket",
-            &request,
-            std::slice::from_ref(&classification),
-            answer,
-        )
-        .await
+        })
     }
 
     /// The prototypes of a triage field: of the tenant's label set `set`, or the shipped

@@ -559,3 +559,120 @@ async fn a_retry_with_the_same_idempotency_key_answers_the_first_results() {
     assert_eq!(stored.classifications, first.classifications, "stored once");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_submission_takes_its_classifications_and_the_examples_they_made() {
+    use platform::amqp::{OutgoingMessage, Publisher};
+    use platform::events::{Envelope, Event};
+    use proto::formflow::events::v1::SubmissionDeleted;
+
+    let app = TestApp::spawn().await;
+    let tenant = platform::context::TenantId::generate();
+    let mut client = app.user(tenant, platform::context::Role::Member);
+    let set = create_label_set(&mut client, "Support", support_labels()).await;
+    let classify_from = |source: &str| ClassifyRequest {
+        label_set: set.name.clone(),
+        texts: vec!["My card was charged twice, Jane Doe, +1 555 0100".to_owned()],
+        source: source.to_owned(),
+        ..ClassifyRequest::default()
+    };
+    let erased = client
+        .classify(classify_from("forms/f1/submissions/s1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .classifications
+        .remove(0);
+    let kept = client
+        .classify(classify_from("forms/f1/submissions/s2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .classifications
+        .remove(0);
+    client
+        .correct_classification(CorrectClassificationRequest {
+            name: erased.name.clone(),
+            label: "technical".to_owned(),
+        })
+        .await
+        .unwrap();
+    let version = client
+        .get_label_set(proto::formflow::ai::v1::GetLabelSetRequest {
+            name: set.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+
+    let publisher = Publisher::new(&app.infra.amqp, "test");
+    let deleted = Envelope::new(
+        Some(tenant),
+        SubmissionDeleted {
+            submission: "forms/f1/submissions/s1".to_owned(),
+            form: "forms/f1".to_owned(),
+        },
+    );
+    let message = OutgoingMessage {
+        message_id: deleted.event_id.to_string(),
+        kind: SubmissionDeleted::TYPE.to_owned(),
+        body: serde_json::to_vec(&deleted).unwrap(),
+        ..OutgoingMessage::default()
+    };
+    // The erasure queue exists once the service's consumer declared it: publish until erased.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        publisher
+            .publish_event(&SubmissionDeleted::routing_key(), &message)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let gone = client
+            .get_classification(GetClassificationRequest {
+                name: erased.name.clone(),
+            })
+            .await
+            .is_err();
+        if gone {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never erased");
+    }
+    let examples = client
+        .list_label_examples(proto::formflow::ai::v1::ListLabelExamplesRequest {
+            parent: set.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .examples;
+    assert!(examples.is_empty(), "the correction's example went too");
+    let after = client
+        .get_label_set(proto::formflow::ai::v1::GetLabelSetRequest {
+            name: set.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.version, version + 1);
+    client
+        .get_classification(GetClassificationRequest {
+            name: kept.name.clone(),
+        })
+        .await
+        .expect("another submission's classification stays");
+    // Nothing of the text is left in the schema.
+    let mut admin = app.infra.admin_connection().await;
+    let copies: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM ai.classifications WHERE text LIKE '%Jane Doe%' \
+                 AND source = 'forms/f1/submissions/s1') \
+              + (SELECT count(*) FROM ai.label_examples WHERE text LIKE '%Jane Doe%')",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(copies, 0);
+    app.stop().await;
+}

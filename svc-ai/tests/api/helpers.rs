@@ -62,8 +62,15 @@ impl TestApp {
 
     /// Starts the service after `configure` adjusted its config.
     pub(crate) async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-        let infra = TestInfra::new().await;
-        let keys = TestKeys::new();
+        Self::spawn_over(TestInfra::new().await, TestKeys::new(), configure).await
+    }
+
+    /// The service over `infra` (another's, to stand in for a restart), trusting `keys`.
+    pub(crate) async fn spawn_over(
+        infra: TestInfra,
+        keys: TestKeys,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let mut config = config(&keys);
         config.infra = infra.config();
         configure(&mut config);
@@ -93,6 +100,12 @@ impl TestApp {
     /// Stops the service and waits until it has drained.
     pub(crate) async fn stop(self) {
         self.server.stop().await;
+    }
+
+    /// Stops the service and answers what it ran over, to start another over the same.
+    pub(crate) async fn stop_keeping(self) -> (TestInfra, TestKeys) {
+        self.server.stop().await;
+        (self.infra, self.keys)
     }
 }
 

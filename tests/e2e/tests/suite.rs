@@ -293,20 +293,35 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
 
     // svc-ai embeds with the model setup.sh installed, through the gateway.
     let bearer = format!("Bearer {token}");
-    // An RPC of a service still being built says which RPC is missing.
-    let (status, error) = get(
+    // A batch job over REST: accepted at once (202), done in the background.
+    let job = serde_json::json!({
+        "task": "BATCH_TASK_EMBED",
+        "items": [{"id": "a", "text": "forgot my password"}, {"id": "b", "text": "reset my password"}],
+    });
+    let (status, queued) = request(
         suite.gateway,
-        "/api/v1/batchJobs/0190d5a2-0000-7000-8000-000000000000",
+        "POST",
+        "/api/v1/batchJobs",
         &[("authorization", &bearer)],
+        &job.to_string(),
     )
     .await
     .unwrap();
-    assert_eq!(status, 501, "{error}");
-    assert_eq!(error["error"]["code"], "UNIMPLEMENTED");
-    assert_eq!(
-        error["error"]["message"],
-        "formflow.ai.v1.AiService.GetBatchJob is not built yet"
-    );
+    assert_eq!(status, 202, "{queued}");
+    let job_path = format!("/api/v1/{}", queued["name"].as_str().unwrap());
+    let mut done = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (status, read) = get(suite.gateway, &job_path, &[("authorization", &bearer)])
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{read}");
+        if read["state"] == "BATCH_JOB_STATE_SUCCEEDED" {
+            done = read;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(done["results"].as_array().map(Vec::len), Some(2), "{done}");
     // A label set, and a ticket classified against it over REST.
     let label_set = serde_json::json!({
         "displayName": "Support",

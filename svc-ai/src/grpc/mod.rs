@@ -1,7 +1,5 @@
 //! The `AiService` gRPC API: thin handlers that validate the request into domain types, call
-//! [`Ai`] (or, for stateless inference, its pool), and convert the result back. The RPCs not
-//! built yet answer UNIMPLEMENTED (the generated defaults of RPCs marked `unbuilt`, see
-//! `proto/build.rs`).
+//! [`Ai`] (or, for stateless inference, its pool), and convert the result back.
 
 pub mod convert;
 

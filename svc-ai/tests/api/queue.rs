@@ -79,3 +79,46 @@ async fn stopping_finishes_the_accepted_requests_first() {
         assert_eq!(embeddings.len(), 16);
     }
 }
+
+#[tokio::test]
+async fn a_classification_that_cannot_run_in_time_is_neither_computed_nor_stored() {
+    use proto::formflow::ai::v1::{ClassifyRequest, Label, ListClassificationsRequest};
+
+    let app =
+        TestApp::spawn_with(|config| config.options.models.queue_timeout = Duration::ZERO).await;
+    let mut client = app.member();
+    let request = || ClassifyRequest {
+        texts: vec!["My invoice is wrong".to_owned()],
+        labels: vec![
+            Label {
+                value: "billing".to_owned(),
+                description: "invoices".to_owned(),
+            },
+            Label {
+                value: "bug".to_owned(),
+                description: "errors".to_owned(),
+            },
+        ],
+        ..ClassifyRequest::default()
+    };
+    let status = client.classify(request()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    app.stop().await;
+
+    // A caller whose deadline passes while the model works gets DEADLINE_EXCEEDED, and the
+    // result it no longer waits for is not stored either.
+    let app = TestApp::spawn().await;
+    let mut client = app.member();
+    let mut hurried = tonic::Request::new(request());
+    hurried.set_timeout(Duration::from_millis(1));
+    let status = client.classify(hurried).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stored = client
+        .list_classifications(ListClassificationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stored.classifications.is_empty(), "{stored:?}");
+    app.stop().await;
+}

@@ -40,6 +40,8 @@ type Answer<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl FormService for FormsApi {
+    type ExportSubmissionsStream = BoxStream<HttpBody>;
+
     async fn create_form(&self, request: Request<wire::CreateFormRequest>) -> Answer<wire::Form> {
         let context = RequestContext::of(&request)?;
         let new = convert::new_form(request.get_ref().clone())?;
@@ -213,7 +215,7 @@ impl FormService for FormsApi {
     async fn export_submissions(
         &self,
         request: Request<wire::ExportSubmissionsRequest>,
-    ) -> Answer<BoxStream<HttpBody>> {
+    ) -> Answer<Self::ExportSubmissionsStream> {
         let context = RequestContext::of(&request)?;
         let (form, filter, format) = convert::export_submissions(request.get_ref())?;
         let export = self.forms.export(context, &form, filter, format).await?;

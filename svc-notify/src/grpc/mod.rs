@@ -1,6 +1,5 @@
 //! The `NotifyService` gRPC API: thin handlers that validate the request into domain types,
-//! call [`Notify`], and convert the result back. The RPCs not built yet answer UNIMPLEMENTED
-//! (the generated defaults of RPCs marked `unbuilt`, see `proto/build.rs`).
+//! call [`Notify`], and convert the result back.
 
 pub mod convert;
 
@@ -36,6 +35,8 @@ type Answer<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl NotifyService for NotifyApi {
+    type StreamInboxStream = BoxStream<wire::StreamInboxResponse>;
+
     async fn send_notification(
         &self,
         request: Request<wire::SendNotificationRequest>,
@@ -173,7 +174,7 @@ impl NotifyService for NotifyApi {
     async fn stream_inbox(
         &self,
         request: Request<wire::StreamInboxRequest>,
-    ) -> Answer<BoxStream<wire::StreamInboxResponse>> {
+    ) -> Answer<Self::StreamInboxStream> {
         let context = RequestContext::of(&request)?;
         let updates = self.notify.watch_inbox(context).await?;
         let updates = ReceiverStream::new(updates).map(|update| update.map_err(Status::from));

@@ -32,6 +32,8 @@ type Answer<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl WorkflowService for WorkflowApi {
+    type StreamExecutionStream = BoxStream<wire::StreamExecutionResponse>;
+
     async fn create_workflow(
         &self,
         request: Request<wire::CreateWorkflowRequest>,
@@ -316,7 +318,7 @@ impl WorkflowService for WorkflowApi {
     async fn stream_execution(
         &self,
         request: Request<wire::StreamExecutionRequest>,
-    ) -> Answer<BoxStream<wire::StreamExecutionResponse>> {
+    ) -> Answer<Self::StreamExecutionStream> {
         let context = RequestContext::of(&request)?;
         let id = convert::execution_only("name", &request.get_ref().name)?;
         let updates = self.workflows.watch_execution(context, id).await?;

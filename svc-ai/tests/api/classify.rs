@@ -676,3 +676,61 @@ async fn a_deleted_submission_takes_its_classifications_and_the_examples_they_ma
     assert_eq!(copies, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_linear_head_joins_the_prototypes_once_every_label_has_eight_examples() {
+    let app = TestApp::spawn().await;
+    let mut client = app.member();
+    let set = create_label_set(
+        &mut client,
+        "Teams",
+        vec![label("team_a", "team A"), label("team_b", "team B")],
+    )
+    .await;
+    let text = "The CSV export leaves out the last column";
+    let before = classify(&mut client, &set.name, &[text]).await.unwrap();
+    assert_eq!(
+        labels_of(&before[0]).method,
+        ClassificationMethod::Prototype as i32
+    );
+    for index in 0..8 {
+        add_example(
+            &mut client,
+            &set.name,
+            "team_a",
+            &format!("Exported spreadsheet number {index} is missing data"),
+        )
+        .await
+        .unwrap();
+        add_example(
+            &mut client,
+            &set.name,
+            "team_b",
+            &format!("I cannot log in to account number {index}"),
+        )
+        .await
+        .unwrap();
+    }
+    let after = classify(&mut client, &set.name, &[text]).await.unwrap();
+    let labels = labels_of(&after[0]);
+    assert_eq!(
+        labels.method,
+        ClassificationMethod::PrototypeAndHead as i32,
+        "{after:?}"
+    );
+    assert_eq!(labels.label_set_version, 17, "each example is a version");
+    assert_eq!(labels.top_label, "team_a");
+    // The stored result says how it was made.
+    let stored = client
+        .get_classification(GetClassificationRequest {
+            name: after[0].name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        labels_of(&stored).method,
+        ClassificationMethod::PrototypeAndHead as i32
+    );
+    app.stop().await;
+}

@@ -105,14 +105,17 @@ async fn a_classification_that_cannot_run_in_time_is_neither_computed_nor_stored
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     app.stop().await;
 
-    // A caller whose deadline passes while the model works gets DEADLINE_EXCEEDED, and the
-    // result it no longer waits for is not stored either.
+    // A caller whose deadline passes while the model works gives up (its client says so first,
+    // or the server's deadline), and the result it no longer waits for is not stored either.
     let app = TestApp::spawn().await;
     let mut client = app.member();
     let mut hurried = tonic::Request::new(request());
     hurried.set_timeout(Duration::from_millis(1));
     let status = client.classify(hurried).await.unwrap_err();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let stored = client
         .list_classifications(ListClassificationsRequest::default())

@@ -100,6 +100,15 @@ pub fn parse_resource_name<T: From<Uuid>>(
     id.map(T::from)
 }
 
+/// The id in `name`, a request's own `name` field naming a resource of `collection` (Get,
+/// Delete); a violation of `name` otherwise.
+pub fn id_of<T: From<Uuid>>(name: &str, collection: &str) -> Result<T, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let id = parse_resource_name(&mut violations, "name", name, collection);
+    violations.into_result()?;
+    Ok(id.expect("checked"))
+}
+
 /// The etag of a resource at `version`: the version, opaque to clients.
 pub fn etag(version: i64) -> String {
     version.to_string()

@@ -384,6 +384,21 @@ pub struct BatchJob {
     pub expire_at: Option<DateTime<Utc>>,
 }
 
+/// Whether `texts` are 1 to `max` texts of 1 to [`MAX_TEXT_CHARS`] characters each.
+pub fn check_texts(violations: &mut FieldViolations, field: &str, texts: &[String], max: usize) {
+    if texts.is_empty() || texts.len() > max {
+        violations.add(field, format!("must hold 1 to {max} texts"));
+    }
+    for (index, text) in texts.iter().enumerate() {
+        check_text(
+            violations,
+            &format!("{field}[{index}]"),
+            text,
+            MAX_TEXT_CHARS,
+        );
+    }
+}
+
 /// Whether `text` is 1 to `max` characters.
 pub fn check_text(violations: &mut FieldViolations, field: &str, text: &str, max: usize) {
     let characters = text.chars().count();

@@ -85,13 +85,7 @@ impl Prototypes {
             .iter()
             .map(|prototype| SCALE * dot(prototype, embedding))
             .collect();
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exponentials: Vec<f32> = logits.iter().map(|logit| (logit - max).exp()).collect();
-        let total: f32 = exponentials.iter().sum();
-        let mut probabilities: Vec<f32> = exponentials
-            .iter()
-            .map(|exponential| exponential / total)
-            .collect();
+        let mut probabilities = softmax(&logits);
         if let Some(head) = &self.head {
             for (probability, learned) in
                 probabilities.iter_mut().zip(head.probabilities(embedding))
@@ -99,18 +93,32 @@ impl Prototypes {
                 *probability = (1.0 - HEAD_WEIGHT) * *probability + HEAD_WEIGHT * learned;
             }
         }
-        let mut scores: Vec<Score> = self
-            .labels
-            .iter()
-            .zip(probabilities)
-            .map(|(label, score)| Score {
-                label: label.clone(),
-                score,
-            })
-            .collect();
-        scores.sort_by(|a, b| b.score.total_cmp(&a.score));
-        scores
+        ranked(self.labels.iter(), probabilities)
     }
+}
+
+/// The probabilities `logits` stand for: their softmax.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exponentials: Vec<f32> = logits.iter().map(|logit| (logit - max).exp()).collect();
+    let total: f32 = exponentials.iter().sum();
+    exponentials
+        .iter()
+        .map(|exponential| exponential / total)
+        .collect()
+}
+
+/// `labels` with their `probabilities` (in the same order), highest first.
+pub fn ranked<'a>(labels: impl Iterator<Item = &'a String>, probabilities: Vec<f32>) -> Vec<Score> {
+    let mut scores: Vec<Score> = labels
+        .zip(probabilities)
+        .map(|(label, score)| Score {
+            label: label.clone(),
+            score,
+        })
+        .collect();
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score));
+    scores
 }
 
 /// The dot product of two vectors (their cosine when both are normalised).

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::domain::{Label, Score};
+use crate::prototypes::{ranked, softmax};
 
 /// What a label set decides in triage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -273,19 +274,7 @@ pub fn with_cues(
             score.score.max(f32::MIN_POSITIVE).ln() + boost
         })
         .collect();
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exponentials: Vec<f32> = logits.iter().map(|logit| (logit - max).exp()).collect();
-    let total: f32 = exponentials.iter().sum();
-    let mut adjusted: Vec<Score> = scores
-        .iter()
-        .zip(exponentials)
-        .map(|(score, exponential)| Score {
-            label: score.label.clone(),
-            score: exponential / total,
-        })
-        .collect();
-    adjusted.sort_by(|a, b| b.score.total_cmp(&a.score));
-    adjusted
+    ranked(scores.iter().map(|score| &score.label), softmax(&logits))
 }
 
 #[cfg(test)]

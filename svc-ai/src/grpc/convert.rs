@@ -13,7 +13,7 @@ use crate::domain::{
     self, BatchItem, BatchJob, BatchJobId, BatchState, BatchTask, ClassificationId, Example,
     ExampleId, Label, LabelSet, LabelSetId, MAX_BATCH_CHARS, MAX_BATCH_ITEMS, MAX_CLASSIFY_TEXTS,
     MAX_EXAMPLE_CHARS, MAX_ITEM_ID_CHARS, MAX_SOURCE_CHARS, MAX_TEXT_CHARS, check_description,
-    check_display_name, check_labels, check_text,
+    check_display_name, check_labels, check_text, check_texts,
 };
 use crate::operations::{
     ClassifyInput, LabelSetChanges, Labels, NewBatchJob, NewLabelSet, Page, TicketInput,
@@ -36,14 +36,6 @@ pub fn model_id(violations: &mut FieldViolations, field: &str, name: &str) -> Op
             None
         }
     }
-}
-
-/// The id in `name`, the request's resource name of a resource of `collection`.
-pub fn id_of<T: From<uuid::Uuid>>(name: &str, collection: &str) -> Result<T, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let id = parse_resource_name(&mut violations, "name", name, collection);
-    violations.into_result()?;
-    Ok(id.expect("checked"))
 }
 
 /// The label set and example ids of `labelSets/{id}/examples/{id}`.
@@ -87,20 +79,7 @@ fn labels_to_wire(labels: &[Label]) -> Vec<wire::Label> {
 pub fn classify_input(request: wire::ClassifyRequest) -> Result<ClassifyInput, FieldViolations> {
     let mut violations = FieldViolations::new();
     let model = model_id(&mut violations, "model", &request.model);
-    if request.texts.is_empty() || request.texts.len() > MAX_CLASSIFY_TEXTS {
-        violations.add(
-            "texts",
-            format!("must hold 1 to {MAX_CLASSIFY_TEXTS} texts"),
-        );
-    }
-    for (index, text) in request.texts.iter().enumerate() {
-        check_text(
-            &mut violations,
-            &format!("texts[{index}]"),
-            text,
-            MAX_TEXT_CHARS,
-        );
-    }
+    check_texts(&mut violations, "texts", &request.texts, MAX_CLASSIFY_TEXTS);
     let labels = match (request.label_set.is_empty(), request.labels.is_empty()) {
         (false, true) => parse_resource_name(
             &mut violations,

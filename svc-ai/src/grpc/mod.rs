@@ -6,11 +6,12 @@ pub mod convert;
 use platform::context::{Permission, RequestContext};
 use platform::error::FieldViolations;
 use platform::paging;
+use platform::wire::id_of;
 use proto::formflow::ai::v1 as wire;
 use proto::formflow::ai::v1::ai_service_server::AiService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{MAX_TEXT_CHARS, MAX_TEXTS, check_text};
+use crate::domain::{MAX_TEXT_CHARS, MAX_TEXTS, check_text, check_texts};
 use crate::error::Error;
 use crate::events::classification_to_proto;
 use crate::models::Task;
@@ -84,20 +85,6 @@ impl AiApi {
 fn wire_tasks(task: Task) -> Vec<wire::ModelTask> {
     match task {
         Task::Embedding => vec![wire::ModelTask::Embedding, wire::ModelTask::Classification],
-    }
-}
-
-fn check_texts(violations: &mut FieldViolations, field: &str, texts: &[String], max: usize) {
-    if texts.is_empty() || texts.len() > max {
-        violations.add(field, format!("must hold 1 to {max} texts"));
-    }
-    for (index, text) in texts.iter().enumerate() {
-        check_text(
-            violations,
-            &format!("{field}[{index}]"),
-            text,
-            MAX_TEXT_CHARS,
-        );
     }
 }
 
@@ -245,7 +232,7 @@ impl AiService for AiApi {
         request: Request<wire::GetClassificationRequest>,
     ) -> Answer<wire::Classification> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "classifications")?;
+        let id = id_of(&request.get_ref().name, "classifications")?;
         let classification = self.ai.get_classification(context, id).await?;
         Ok(Response::new(classification_to_proto(&classification)))
     }
@@ -305,7 +292,7 @@ impl AiService for AiApi {
         request: Request<wire::GetLabelSetRequest>,
     ) -> Answer<wire::LabelSet> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "labelSets")?;
+        let id = id_of(&request.get_ref().name, "labelSets")?;
         let set = self.ai.get_label_set(context, id).await?;
         Ok(Response::new(convert::label_set_to_proto(&set)))
     }
@@ -335,7 +322,7 @@ impl AiService for AiApi {
         request: Request<wire::DeleteLabelSetRequest>,
     ) -> Answer<pbjson_types::Empty> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "labelSets")?;
+        let id = id_of(&request.get_ref().name, "labelSets")?;
         self.ai.delete_label_set(context, id).await?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
@@ -400,7 +387,7 @@ impl AiService for AiApi {
         request: Request<wire::GetBatchJobRequest>,
     ) -> Answer<wire::BatchJob> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "batchJobs")?;
+        let id = id_of(&request.get_ref().name, "batchJobs")?;
         let (job, results) = self.ai.get_batch_job(context, id).await?;
         Ok(Response::new(crate::events::batch_job_to_proto(
             &job, results,
@@ -425,7 +412,7 @@ impl AiService for AiApi {
         request: Request<wire::CancelBatchJobRequest>,
     ) -> Answer<wire::BatchJob> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "batchJobs")?;
+        let id = id_of(&request.get_ref().name, "batchJobs")?;
         let job = self.ai.cancel_batch_job(context, id).await?;
         Ok(Response::new(crate::events::batch_job_to_proto(
             &job,

@@ -351,14 +351,6 @@ pub fn delivery_to_proto(delivery: &Delivery, attempts: Vec<Attempt>) -> wire::D
     }
 }
 
-/// The id in `name`, the request's resource name of a resource of `collection`.
-pub fn id_of<T: From<uuid::Uuid>>(name: &str, collection: &str) -> Result<T, FieldViolations> {
-    let mut violations = FieldViolations::new();
-    let id = parse_resource_name(&mut violations, "name", name, collection);
-    violations.into_result()?;
-    Ok(id.expect("checked"))
-}
-
 fn variables_from_wire(variables: &[wire::TemplateVariable]) -> Vec<Variable> {
     variables
         .iter()

@@ -4,7 +4,7 @@
 pub mod convert;
 
 use platform::context::RequestContext;
-use platform::wire::from_timestamp;
+use platform::wire::{from_timestamp, id_of};
 use proto::formflow::notify::v1 as wire;
 use proto::formflow::notify::v1::notify_service_server::NotifyService;
 use tokio_stream::StreamExt as _;
@@ -51,7 +51,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetNotificationRequest>,
     ) -> Answer<wire::Notification> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "notifications")?;
+        let id = id_of(&request.get_ref().name, "notifications")?;
         let (notification, deliveries) = self.notify.get_notification(context, id).await?;
         Ok(Response::new(convert::notification_to_proto(
             &notification,
@@ -74,7 +74,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetTemplateRequest>,
     ) -> Answer<wire::Template> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "templates")?;
+        let id = id_of(&request.get_ref().name, "templates")?;
         let template = self.notify.get_template(context, id).await?;
         Ok(Response::new(convert::template_to_proto(&template)))
     }
@@ -104,7 +104,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::DeleteTemplateRequest>,
     ) -> Answer<pbjson_types::Empty> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "templates")?;
+        let id = id_of(&request.get_ref().name, "templates")?;
         self.notify.delete_template(context, id).await?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
@@ -137,7 +137,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetInboxMessageRequest>,
     ) -> Answer<wire::InboxMessage> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "inboxMessages")?;
+        let id = id_of(&request.get_ref().name, "inboxMessages")?;
         let message = self.notify.get_inbox_message(context, id).await?;
         Ok(Response::new(convert::inbox_message_to_proto(&message)))
     }
@@ -147,7 +147,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::MarkReadRequest>,
     ) -> Answer<wire::InboxMessage> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "inboxMessages")?;
+        let id = id_of(&request.get_ref().name, "inboxMessages")?;
         let message = self
             .notify
             .mark_inbox_message(context, id, Mark::Read)
@@ -186,7 +186,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::ArchiveInboxMessageRequest>,
     ) -> Answer<wire::InboxMessage> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "inboxMessages")?;
+        let id = id_of(&request.get_ref().name, "inboxMessages")?;
         let message = self
             .notify
             .mark_inbox_message(context, id, Mark::Archived)
@@ -267,7 +267,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetDeliveryRequest>,
     ) -> Answer<wire::Delivery> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "deliveries")?;
+        let id = id_of(&request.get_ref().name, "deliveries")?;
         let (delivery, attempts) = self.notify.get_delivery(context, id).await?;
         Ok(Response::new(convert::delivery_to_proto(
             &delivery, attempts,
@@ -279,7 +279,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::RetryDeliveryRequest>,
     ) -> Answer<wire::Delivery> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "deliveries")?;
+        let id = id_of(&request.get_ref().name, "deliveries")?;
         let delivery = self.notify.retry_delivery(context, id).await?;
         Ok(Response::new(convert::delivery_to_proto(
             &delivery,
@@ -305,7 +305,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::GetWebhookEndpointRequest>,
     ) -> Answer<wire::WebhookEndpoint> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "webhookEndpoints")?;
+        let id = id_of(&request.get_ref().name, "webhookEndpoints")?;
         let endpoint = self.notify.get_webhook_endpoint(context, id).await?;
         Ok(Response::new(webhooks::webhook_endpoint_to_proto(
             &endpoint,
@@ -345,7 +345,7 @@ impl NotifyService for NotifyApi {
         request: Request<wire::DeleteWebhookEndpointRequest>,
     ) -> Answer<pbjson_types::Empty> {
         let context = RequestContext::of(&request)?;
-        let id = convert::id_of(&request.get_ref().name, "webhookEndpoints")?;
+        let id = id_of(&request.get_ref().name, "webhookEndpoints")?;
         self.notify.delete_webhook_endpoint(context, id).await?;
         Ok(Response::new(pbjson_types::Empty {}))
     }

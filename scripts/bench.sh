@@ -8,6 +8,8 @@
 #   scripts/bench.sh ai       svc-ai: embedding latency, throughput and CPU per text
 #   scripts/bench.sh ai-eval  svc-ai: ticket triage accuracy and confusion matrices on the
 #                             held-out tickets of svc-ai/eval
+#   scripts/bench.sh ai-similar svc-ai: similar-submission search latency, 1,000 to 100,000
+#                             analyses
 #   scripts/bench.sh forms    svc-forms: anonymous submissions through the gateway, event lag, CPU
 #   scripts/bench.sh workflow svc-workflow: webhook-triggered executions, latency, CPU
 #   scripts/bench.sh notify   svc-notify: notifications accepted, send → live stream, emails/s, CPU
@@ -28,6 +30,9 @@ if [ "$which" = all ] || [ "$which" = ai ]; then
 fi
 if [ "$which" = all ] || [ "$which" = ai-eval ]; then
   cargo bench -q -p svc-ai --bench triage
+fi
+if [ "$which" = all ] || [ "$which" = ai-similar ]; then
+  cargo bench -q -p svc-ai --bench similar
 fi
 if [ "$which" = all ] || [ "$which" = forms ]; then
   cargo bench -q -p svc-forms --bench submit

@@ -31,10 +31,11 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
-use crate::amqp::{Consumer, Outcome};
+use crate::amqp::{Consumer, Outcome, OutgoingMessage, Publisher};
 use crate::auth::{Claims, JwtSigner};
 use crate::config::{AmqpConfig, AuthConfig, DbConfig, InfraConfig, RedisConfig};
 use crate::context::{Role, TenantId, UserId};
+use crate::events::{Envelope, Event};
 use crate::runtime::Runtime;
 use crate::server::Listeners;
 
@@ -577,6 +578,22 @@ pub fn error_metadata(status: &Status) -> std::collections::HashMap<String, Stri
         .get_details_error_info()
         .map(|info| info.metadata)
         .unwrap_or_default()
+}
+
+/// Publishes `envelope` on the events exchange as a service's outbox would (its id as the
+/// message id, its type as the kind, under its routing key), standing in for the service
+/// that owns the event.
+pub async fn publish_envelope<T: Event>(publisher: &Publisher, envelope: &Envelope<T>) {
+    let message = OutgoingMessage {
+        message_id: envelope.event_id.to_string(),
+        kind: T::TYPE.to_owned(),
+        body: serde_json::to_vec(envelope).expect("an event serialises"),
+        ..OutgoingMessage::default()
+    };
+    publisher
+        .publish_event(&T::routing_key(), &message)
+        .await
+        .expect("publishing an event");
 }
 
 /// Polls `condition` every 25 ms until it holds; panics after `timeout`.

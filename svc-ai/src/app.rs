@@ -10,10 +10,11 @@ use platform::server::Listeners;
 use platform::suite::AI;
 use proto::formflow::ai::v1::ai_service_server::AiServiceServer;
 
+use crate::analyses::{ANALYSIS_SUBSCRIPTION, Analyses};
 use crate::config::Config;
 use crate::erasure::{ERASURE_SUBSCRIPTION, Erasures};
 use crate::grpc::AiApi;
-use crate::operations::{Ai, BatchSettings};
+use crate::operations::Ai;
 use crate::pool::InferencePool;
 
 /// Name of the service in logs, metrics and connection names.
@@ -35,15 +36,12 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         pool.clone(),
         connections.outbox,
         connections.redis,
-        options.cache_ttl,
         &config.infra.amqp,
-        BatchSettings {
-            concurrency: options.batch_concurrency,
-            lease: options.batch_lease,
-        },
+        options,
     );
     let cleaner = ai.clone();
     let erasures = Erasures::new(ai.clone());
+    let analyses = Analyses::new(ai.clone());
     let worker = ai.clone();
     let sweeper = ai.clone();
     let retention = ai.clone();
@@ -62,6 +60,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
             worker.work_on_batches(stopped)
         })
         .consume(&config.infra.amqp, ERASURE_SUBSCRIPTION, erasures)
+        .consume(&config.infra.amqp, ANALYSIS_SUBSCRIPTION, analyses)
         .every(
             "sending unattended batch jobs again",
             options.batch_lease / 2,

@@ -27,6 +27,10 @@ pub struct AiOptions {
     /// died is taken over once this passes.
     #[arg(long, env = "AI_BATCH_LEASE", default_value = "60s", value_parser = parse_duration)]
     pub batch_lease: Duration,
+    /// How many of a tenant's newest submission analyses a similar-submission search compares
+    /// at most (an exact scan: its time grows with this bound; docs/benchmarks.md).
+    #[arg(long, env = "AI_SIMILAR_SCAN_LIMIT", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub similar_scan_limit: u32,
 }
 
 /// Where the models are and how much CPU and memory inference may take.

@@ -407,6 +407,73 @@ pub fn check_text(violations: &mut FieldViolations, field: &str, text: &str, max
     }
 }
 
+/// Most text answers an analysis reads.
+pub const MAX_ANSWERS: usize = 50;
+/// Longest label of an answer, in characters.
+pub const MAX_ANSWER_LABEL_CHARS: usize = 200;
+/// Longest answer, in characters.
+pub const MAX_ANSWER_CHARS: usize = 10_000;
+/// Longest text of an analysis, every answer together, in characters.
+pub const MAX_ANALYSIS_CHARS: usize = 20_000;
+/// Most results of a similar-submission search.
+pub const MAX_SIMILAR: usize = 50;
+/// Results of a similar-submission search when the request says none.
+pub const DEFAULT_SIMILAR: usize = 10;
+
+/// A text answer of a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionText {
+    /// The field's label.
+    pub label: String,
+    /// The answer.
+    pub text: String,
+}
+
+/// The text an analysis reads: a single answer as it is, several each on a line of its own
+/// after its label (a label alone would pull every submission of a form together).
+pub fn submission_text(answers: &[SubmissionText]) -> String {
+    match answers {
+        [only] => only.text.trim().to_owned(),
+        _ => answers
+            .iter()
+            .map(|answer| match answer.label.trim() {
+                "" => answer.text.trim().to_owned(),
+                label => format!("{label}: {}", answer.text.trim()),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// A submission's resource name, `forms/{form}/submissions/{id}`, split into its form's name
+/// and its id.
+pub fn parse_submission(name: &str) -> Option<(String, uuid::Uuid)> {
+    let rest = name.strip_prefix("forms/")?;
+    let (form, id) = rest.split_once("/submissions/")?;
+    let form = uuid::Uuid::parse_str(form).ok()?;
+    let id = uuid::Uuid::parse_str(id).ok()?;
+    Some((format!("forms/{form}"), id))
+}
+
+/// What svc-ai made of a submission.
+#[derive(Debug, Clone)]
+pub struct SubmissionAnalysis {
+    /// The submission's id, the analysis's too.
+    pub id: uuid::Uuid,
+    /// The submission, `forms/{form}/submissions/{id}`.
+    pub submission: String,
+    /// Its form, `forms/{id}`.
+    pub form: String,
+    /// The classification of its text (whose source is the submission).
+    pub classification: Classification,
+    /// The model that embedded it, `{id}@{version}`.
+    pub embedding_model: String,
+    /// First analyzed.
+    pub created_at: DateTime<Utc>,
+    /// Last analyzed.
+    pub updated_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +503,40 @@ mod tests {
                 "other[3].value"
             ]
         );
+    }
+
+    #[test]
+    fn a_submission_reads_as_its_one_answer_or_its_labelled_answers() {
+        let answer = |label: &str, text: &str| SubmissionText {
+            label: label.to_owned(),
+            text: text.to_owned(),
+        };
+        assert_eq!(
+            submission_text(&[answer("Your issue", " The export hangs ")]),
+            "The export hangs"
+        );
+        assert_eq!(
+            submission_text(&[answer("Subject", "Export"), answer(" ", "It hangs")]),
+            "Subject: Export\nIt hangs"
+        );
+    }
+
+    #[test]
+    fn submission_names_are_a_form_and_an_id() {
+        let form = uuid::Uuid::now_v7();
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(
+            parse_submission(&format!("forms/{form}/submissions/{id}")),
+            Some((format!("forms/{form}"), id))
+        );
+        for bad in [
+            format!("forms/{form}"),
+            format!("forms/x/submissions/{id}"),
+            format!("forms/{form}/submissions/{id}/more"),
+            format!("labelSets/{form}/submissions/{id}"),
+        ] {
+            assert_eq!(parse_submission(&bad), None, "{bad}");
+        }
     }
 
     #[test]

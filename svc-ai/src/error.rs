@@ -43,6 +43,12 @@ pub enum Error {
     /// No such classification in the tenant.
     #[error("classification {0} not found")]
     ClassificationNotFound(String),
+    /// No such submission analysis in the tenant.
+    #[error("submission analysis {0} not found")]
+    SubmissionAnalysisNotFound(String),
+    /// A search compares embeddings of one model only.
+    #[error("{0} was embedded by {1}, not the model asked for: name no model to use its own")]
+    AnalysisOfAnotherModel(String, String),
     /// Only a classification against a label set can be corrected (its label set learns).
     #[error(
         "{0} was made with inline labels: only classifications against a label set can be corrected"
@@ -98,6 +104,14 @@ impl From<Error> for Status {
             Error::ClassificationNotFound(_) => {
                 status_with_reason(Code::NotFound, "CLASSIFICATION_NOT_FOUND", message)
             }
+            Error::SubmissionAnalysisNotFound(_) => {
+                status_with_reason(Code::NotFound, "SUBMISSION_ANALYSIS_NOT_FOUND", message)
+            }
+            Error::AnalysisOfAnotherModel(..) => status_with_reason(
+                Code::FailedPrecondition,
+                "EMBEDDED_BY_ANOTHER_MODEL",
+                message,
+            ),
             Error::NotCorrectable(_) => status_with_reason(
                 Code::FailedPrecondition,
                 "CLASSIFICATION_WITHOUT_LABEL_SET",

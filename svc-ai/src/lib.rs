@@ -7,9 +7,11 @@
 //! Redis and announced with `ai.classification.completed`. Tickets are triaged (category,
 //! priority, sentiment) against shipped default label sets with urgency cues ([`triage`]),
 //! which a tenant can replace with its own. Batch jobs run many texts in the background from
-//! the work queue `jobs.ai`. The models and ONNX Runtime come from PyPI packages through
+//! the work queue `jobs.ai`. Form submissions are analyzed (classified and embedded) on request or
+//! as they arrive ([`analyses`]), and the most similar ones searched by an exact scan. The models and ONNX Runtime come from PyPI packages through
 //! `scripts/fetch-ai-assets.sh` ([`models`]); nothing is downloaded at run time.
 
+pub mod analyses;
 pub mod app;
 pub mod config;
 pub mod domain;

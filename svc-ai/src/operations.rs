@@ -6,6 +6,7 @@
 //! query runs in the caller's tenant (and row-level security agrees). The prototype cache and
 //! the result cache are keyed by tenant too.
 
+mod analysis;
 mod batch;
 mod classify;
 mod label_sets;
@@ -29,17 +30,20 @@ use redis::AsyncCommands;
 use sqlx::PgConnection;
 
 use crate::app::SCHEMA;
+use crate::config::AiOptions;
 use crate::domain::{
     BatchJobId, Classification, Example, Label, LabelSet, LabelSetId, MAX_TEXTS, Method, Score,
 };
 use crate::error::Error;
 use crate::models::Task;
-use crate::pool::{InferencePool, LoadedModel};
+use crate::pool::{InferenceError, InferencePool, LoadedModel};
 use crate::prototypes::Prototypes;
 use crate::store::{self, Lock, Taken};
 use crate::triage::TicketField;
 
-pub use batch::{BATCH_QUEUE, BatchSettings, NewBatchJob};
+pub use analysis::{AnalyzeInput, SimilarQuery, SimilarSubmissions, SimilarTo};
+use batch::BatchSettings;
+pub use batch::{BATCH_QUEUE, NewBatchJob};
 pub use classify::{ClassifyInput, Labels};
 pub use label_sets::{LabelSetChanges, NewLabelSet};
 pub use ticket::TicketInput;
@@ -61,8 +65,9 @@ pub struct Page<T, P> {
 }
 
 /// Label sets' prototypes kept in memory, by tenant, label set (or inline labels) with its
-/// version, and model: computing them embeds every label description.
-type PrototypeCache = moka::sync::Cache<(TenantId, String, String), Arc<Prototypes>>;
+/// version, and model: computing them embeds every label description and example, so callers
+/// that miss at once wait for one computation ([`Ai::cached_prototypes`]).
+type PrototypeCache = moka::future::Cache<(TenantId, String, String), Arc<Prototypes>>;
 
 /// A result as the Redis cache keeps it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -72,6 +77,18 @@ struct CachedResult {
     truncated: bool,
     #[serde(default)]
     ticket: Option<crate::domain::TicketTriage>,
+}
+
+impl CachedResult {
+    /// The result of a text against labels' `prototypes`, embedded as `embedded`.
+    fn of_labels(prototypes: &Prototypes, embedded: &crate::models::Embedded) -> Self {
+        Self {
+            scores: prototypes.scores(&embedded.vector),
+            method: prototypes.method(),
+            truncated: embedded.truncated,
+            ticket: None,
+        }
+    }
 }
 
 /// The ai operations over the service's database, the inference pool and the caches.
@@ -86,6 +103,7 @@ pub struct Ai {
     cache_ttl: Duration,
     prototypes: PrototypeCache,
     batches: Arc<Batches>,
+    scan_limit: usize,
 }
 
 /// Where batch jobs' messages go, and how jobs are worked on.
@@ -99,15 +117,14 @@ struct Batches {
 
 impl Ai {
     /// Operations over `db` and `pool`, announcing classifications through `outbox`, caching
-    /// results in `redis` for `cache_ttl` (zero: not at all), queuing batch jobs on `amqp`.
+    /// results in `redis`, queuing batch jobs on `amqp`, as `options` say.
     pub fn new(
         db: Db,
         pool: Arc<InferencePool>,
         outbox: Outbox,
         redis: Redis,
-        cache_ttl: Duration,
         amqp: &AmqpConfig,
-        batch: BatchSettings,
+        options: &AiOptions,
     ) -> Self {
         Self {
             db,
@@ -116,8 +133,8 @@ impl Ai {
             audit: AuditLog::new(SCHEMA.name),
             idempotency: Idempotency::new(SCHEMA.name),
             redis,
-            cache_ttl,
-            prototypes: moka::sync::Cache::builder()
+            cache_ttl: options.cache_ttl,
+            prototypes: moka::future::Cache::builder()
                 .max_capacity(1_000)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
@@ -125,8 +142,12 @@ impl Ai {
                 publisher: Publisher::new(amqp, crate::app::SERVICE_NAME),
                 queue: Topology::new(amqp.amqp_prefix.clone()).queue(BATCH_QUEUE),
                 amqp: amqp.clone(),
-                settings: batch,
+                settings: BatchSettings {
+                    concurrency: options.batch_concurrency,
+                    lease: options.batch_lease,
+                },
             }),
+            scan_limit: options.similar_scan_limit as usize,
         }
     }
 
@@ -311,15 +332,44 @@ impl Ai {
             format!("labelSets/{}@{}", set.id, set.version),
             model_key.clone(),
         );
-        if let Some(prototypes) = self.prototypes.get(&key) {
-            transaction.commit().await?;
-            return Ok(Some((set, prototypes)));
-        }
-        let examples = store::example_vectors(&mut transaction, tenant, set.id, &model_key).await?;
+        let prototypes = self
+            .cached_prototypes(key, async {
+                let examples =
+                    store::example_vectors(&mut transaction, tenant, set.id, &model_key).await?;
+                build_prototypes(model, &set.labels, examples).await
+            })
+            .await?;
         transaction.commit().await?;
-        let prototypes = Arc::new(build_prototypes(model, &set.labels, examples).await?);
-        self.prototypes.insert(key, prototypes.clone());
         Ok(Some((set, prototypes)))
+    }
+
+    /// The prototypes cached under `key`, or those `build` computes (and caches): of callers
+    /// that miss together, one computes and the others wait for its result (the shipped
+    /// defaults embed 720 examples: computing them once per caller would swamp the model).
+    async fn cached_prototypes(
+        &self,
+        key: (TenantId, String, String),
+        build: impl Future<Output = Result<Prototypes, Error>>,
+    ) -> Result<Arc<Prototypes>, Error> {
+        self.prototypes
+            .try_get_with(key, async { build.await.map(Arc::new) })
+            .await
+            .map_err(|error| match Arc::try_unwrap(error) {
+                Ok(error) => error,
+                // Another caller's failure, told again.
+                Err(shared) => match &*shared {
+                    Error::Inference(InferenceError::Busy) => {
+                        Error::Inference(InferenceError::Busy)
+                    }
+                    Error::Inference(InferenceError::Expired) => {
+                        Error::Inference(InferenceError::Expired)
+                    }
+                    Error::Inference(InferenceError::Stopped) => {
+                        Error::Inference(InferenceError::Stopped)
+                    }
+                    other => Error::from(anyhow::anyhow!("{other}")),
+                },
+            })
     }
 
     /// The cached result of each hash, if any; a Redis failure is a miss (the cache only
@@ -414,6 +464,36 @@ fn example_name(example: &Example) -> String {
 
 fn unknown_label(field: &str, label: &str) -> FieldViolations {
     FieldViolations::single(field, format!("{label:?} is not a label of the label set"))
+}
+
+/// A classification of `text` from `source` made now with `model`: `result` as computed or
+/// (`cached`) read from the cache under `hash`.
+fn classification(
+    model: &LoadedModel,
+    source: String,
+    hash: String,
+    (result, cached): (CachedResult, bool),
+    inference: Duration,
+    text: String,
+    label_set: Option<(LabelSetId, i64)>,
+) -> Classification {
+    Classification {
+        id: crate::domain::ClassificationId::generate(),
+        model: model.manifest().id.clone(),
+        model_version: model.version().to_owned(),
+        source,
+        content_hash: hash,
+        cached,
+        inference: if cached { Duration::ZERO } else { inference },
+        text,
+        truncated: result.truncated,
+        label_set,
+        scores: result.scores,
+        method: result.method,
+        corrected_label: None,
+        ticket: result.ticket,
+        created_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
+    }
 }
 
 async fn embed_one(model: &LoadedModel, text: &str) -> Result<Vec<f32>, Error> {

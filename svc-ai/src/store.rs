@@ -3,8 +3,10 @@
 //! Stored rows were validated on the way in; a row that fails to become a domain type is
 //! corrupt, an error.
 
+mod analysis;
 mod batch;
 
+pub use analysis::*;
 pub use batch::*;
 
 use anyhow::Context;
@@ -614,9 +616,10 @@ pub async fn set_corrected_label(
     Ok(())
 }
 
-/// Deletes the classifications whose source is `source`, the examples their corrections
-/// made (their label sets take a new version), and the text of batch items from it (their
-/// results say they were erased); answers how many rows changed and the label sets changed.
+/// Deletes the analysis of the submission `source`, the classifications whose source it is,
+/// the examples their corrections made (their label sets take a new version), and the text of
+/// batch items from it (their results say they were erased); answers how many rows changed
+/// and the label sets changed.
 pub async fn erase_source(
     connection: &mut PgConnection,
     tenant: TenantId,
@@ -636,6 +639,14 @@ pub async fn erase_source(
     )
     .fetch_all(&mut *connection)
     .await?;
+    let analyses = sqlx::query!(
+        "DELETE FROM ai.submission_analyses WHERE tenant_id = $1 AND submission = $2",
+        tenant.as_uuid(),
+        source,
+    )
+    .execute(&mut *connection)
+    .await?
+    .rows_affected();
     let classifications = sqlx::query!(
         "DELETE FROM ai.classifications WHERE tenant_id = $1 AND source = $2",
         tenant.as_uuid(),
@@ -657,7 +668,7 @@ pub async fn erase_source(
     .await?
     .rows_affected();
     Ok((
-        classifications + items + label_sets.len() as u64,
+        analyses + classifications + items + label_sets.len() as u64,
         label_sets.into_iter().map(LabelSetId::from).collect(),
     ))
 }

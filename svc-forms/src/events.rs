@@ -10,8 +10,8 @@ use serde_json::Value;
 use anyhow::Context;
 
 use crate::domain::{
-    Answers, Condition, Field, FieldKind, Form, FormId, FormState, FormVersion, Operator, Settings,
-    Submission, SubmissionId,
+    Analysis, Answers, Condition, Field, FieldKind, Form, FormId, FormState, FormVersion, Operator,
+    Settings, Submission, SubmissionId,
 };
 
 /// `forms/{id}`.
@@ -66,6 +66,15 @@ pub fn settings_to_proto(settings: &Settings) -> wire::FormSettings {
         redirect_url: settings.redirect_url.clone(),
         notification_recipients: settings.notification_recipients.clone(),
         require_start_token: settings.require_start_token,
+        analysis: Some(analysis_to_proto(&settings.analysis)),
+    }
+}
+
+/// The wire form of the analysis settings.
+pub fn analysis_to_proto(analysis: &Analysis) -> wire::AnalysisSettings {
+    wire::AnalysisSettings {
+        enabled: analysis.enabled,
+        label_set: analysis.label_set.clone(),
     }
 }
 
@@ -238,6 +247,7 @@ pub fn submission_created(
         answers: described,
         notification_recipients: form.settings.notification_recipients.clone(),
         form_slug: form.slug.to_string(),
+        analysis: Some(analysis_to_proto(&form.settings.analysis)),
     }
 }
 

@@ -133,16 +133,7 @@ impl Fixture {
     }
 
     async fn publish(&self, envelope: &Envelope<TenantSuspended>) {
-        let message = OutgoingMessage {
-            message_id: envelope.event_id.to_string(),
-            kind: TenantSuspended::TYPE.to_owned(),
-            body: serde_json::to_vec(envelope).unwrap(),
-            ..OutgoingMessage::default()
-        };
-        self.publisher
-            .publish_event(&TenantSuspended::routing_key(), &message)
-            .await
-            .unwrap();
+        platform::testing::publish_envelope(&self.publisher, envelope).await;
     }
 
     fn deliveries(&self) -> Vec<(String, u32)> {

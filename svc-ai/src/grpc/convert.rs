@@ -10,19 +10,34 @@ use platform::wire::{
 use proto::formflow::ai::v1 as wire;
 
 use crate::domain::{
-    self, BatchItem, BatchJob, BatchJobId, BatchState, BatchTask, ClassificationId, Example,
-    ExampleId, Label, LabelSet, LabelSetId, MAX_BATCH_CHARS, MAX_BATCH_ITEMS, MAX_CLASSIFY_TEXTS,
-    MAX_EXAMPLE_CHARS, MAX_ITEM_ID_CHARS, MAX_SOURCE_CHARS, MAX_TEXT_CHARS, check_description,
-    check_display_name, check_labels, check_text, check_texts,
+    self, BatchItem, BatchJob, BatchJobId, BatchState, BatchTask, ClassificationId,
+    DEFAULT_SIMILAR, Example, ExampleId, Label, LabelSet, LabelSetId, MAX_ANALYSIS_CHARS,
+    MAX_ANSWER_CHARS, MAX_ANSWER_LABEL_CHARS, MAX_ANSWERS, MAX_BATCH_CHARS, MAX_BATCH_ITEMS,
+    MAX_CLASSIFY_TEXTS, MAX_EXAMPLE_CHARS, MAX_ITEM_ID_CHARS, MAX_SIMILAR, MAX_SOURCE_CHARS,
+    MAX_TEXT_CHARS, SubmissionAnalysis, SubmissionText, check_description, check_display_name,
+    check_labels, check_text, check_texts,
 };
 use crate::operations::{
-    ClassifyInput, LabelSetChanges, Labels, NewBatchJob, NewLabelSet, Page, TicketInput,
+    AnalyzeInput, ClassifyInput, LabelSetChanges, Labels, NewBatchJob, NewLabelSet, Page,
+    SimilarQuery, SimilarSubmissions, SimilarTo, TicketInput,
 };
 use crate::store::ClassificationFilter;
 use crate::triage::TicketField;
 
 /// Longest ticket subject, in characters.
 const MAX_SUBJECT_CHARS: usize = 500;
+
+/// The label set `name` names (`labelSets/{id}`); `None` when it is empty.
+fn optional_label_set(
+    violations: &mut FieldViolations,
+    field: &str,
+    name: &str,
+) -> Option<LabelSetId> {
+    if name.is_empty() {
+        return None;
+    }
+    parse_resource_name(violations, field, name, "labelSets")
+}
 
 /// The model id of `name` (`models/{id}`); `None` when it is empty (the default model).
 pub fn model_id(violations: &mut FieldViolations, field: &str, name: &str) -> Option<String> {
@@ -182,16 +197,11 @@ pub fn ticket_input(request: wire::ClassifyTicketRequest) -> Result<TicketInput,
         );
     }
     check_text(&mut violations, "body", &request.body, MAX_TEXT_CHARS);
-    let category_label_set = (!request.category_label_set.is_empty())
-        .then(|| {
-            parse_resource_name(
-                &mut violations,
-                "category_label_set",
-                &request.category_label_set,
-                "labelSets",
-            )
-        })
-        .flatten();
+    let category_label_set = optional_label_set(
+        &mut violations,
+        "category_label_set",
+        &request.category_label_set,
+    );
     if request.source.chars().count() > MAX_SOURCE_CHARS {
         violations.add(
             "source",
@@ -406,16 +416,7 @@ pub fn list_classifications_request(
 ) -> Result<ClassificationListing, FieldViolations> {
     let mut violations = FieldViolations::new();
     let size = paging::page_size(&mut violations, request.page_size);
-    let label_set = (!request.label_set.is_empty())
-        .then(|| {
-            parse_resource_name(
-                &mut violations,
-                "label_set",
-                &request.label_set,
-                "labelSets",
-            )
-        })
-        .flatten();
+    let label_set = optional_label_set(&mut violations, "label_set", &request.label_set);
     let key = format!("{}|{}", request.label_set, request.source);
     let before = paging::decode_page_position(
         &mut violations,
@@ -447,6 +448,147 @@ pub fn classifications_page(
             .map(crate::events::classification_to_proto)
             .collect(),
         next_page_token: paging::time_and_id_token(key, page.next_after),
+    }
+}
+
+/// AnalyzeSubmission's request, checked.
+pub fn analyze_input(
+    request: wire::AnalyzeSubmissionRequest,
+) -> Result<AnalyzeInput, FieldViolations> {
+    let mut violations = FieldViolations::new();
+    let submission = domain::parse_submission(&request.submission);
+    if submission.is_none() {
+        violations.add("submission", "must be `forms/{form}/submissions/{id}`");
+    }
+    let model = model_id(&mut violations, "model", &request.model);
+    let label_set = optional_label_set(&mut violations, "label_set", &request.label_set);
+    if request.answers.is_empty() || request.answers.len() > MAX_ANSWERS {
+        violations.add("answers", format!("must hold 1 to {MAX_ANSWERS} answers"));
+    }
+    let mut total = 0;
+    for (index, answer) in request.answers.iter().enumerate() {
+        if answer.label.chars().count() > MAX_ANSWER_LABEL_CHARS {
+            violations.add(
+                format!("answers[{index}].label"),
+                format!("must be at most {MAX_ANSWER_LABEL_CHARS} characters"),
+            );
+        }
+        if answer.text.trim().is_empty() {
+            violations.add(format!("answers[{index}].text"), "must not be blank");
+        } else {
+            check_text(
+                &mut violations,
+                &format!("answers[{index}].text"),
+                &answer.text,
+                MAX_ANSWER_CHARS,
+            );
+        }
+        total += answer.text.chars().count();
+    }
+    if total > MAX_ANALYSIS_CHARS {
+        violations.add(
+            "answers",
+            format!("must hold at most {MAX_ANALYSIS_CHARS} characters in all"),
+        );
+    }
+    violations.into_result()?;
+    let (form, id) = submission.expect("checked");
+    Ok(AnalyzeInput {
+        id,
+        submission: request.submission,
+        form,
+        answers: request
+            .answers
+            .into_iter()
+            .map(|answer| SubmissionText {
+                label: answer.label,
+                text: answer.text,
+            })
+            .collect(),
+        label_set,
+        model,
+    })
+}
+
+/// SearchSimilarSubmissions' request, checked.
+pub fn similar_query(
+    request: wire::SearchSimilarSubmissionsRequest,
+) -> Result<SimilarQuery, FieldViolations> {
+    use wire::search_similar_submissions_request::Query;
+    let mut violations = FieldViolations::new();
+    let to = match request.query {
+        Some(Query::Text(text)) => {
+            check_text(&mut violations, "text", &text, MAX_TEXT_CHARS);
+            Some(SimilarTo::Text(text))
+        }
+        Some(Query::Analysis(name)) => {
+            parse_resource_name(&mut violations, "analysis", &name, "submissionAnalyses")
+                .map(SimilarTo::Analysis)
+        }
+        None => {
+            violations.add("text", "a text or an analysis is required");
+            None
+        }
+    };
+    let form = (!request.form.is_empty()).then(|| {
+        parse_resource_name::<uuid::Uuid>(&mut violations, "form", &request.form, "forms")
+            .map(|id| resource_name("forms", id))
+    });
+    let limit = match usize::try_from(request.limit) {
+        Ok(0) => DEFAULT_SIMILAR,
+        Ok(limit) if limit <= MAX_SIMILAR => limit,
+        _ => {
+            violations.add(
+                "limit",
+                format!("must be 1 to {MAX_SIMILAR}, or 0 for {DEFAULT_SIMILAR}"),
+            );
+            0
+        }
+    };
+    if !(-1.0..=1.0).contains(&request.min_score) {
+        violations.add("min_score", "must be from -1 to 1");
+    }
+    let model = model_id(&mut violations, "model", &request.model);
+    violations.into_result()?;
+    Ok(SimilarQuery {
+        to: to.expect("checked"),
+        form: form.flatten(),
+        limit,
+        min_score: (request.min_score != 0.0).then_some(request.min_score),
+        model,
+    })
+}
+
+/// The wire form of a submission's analysis.
+pub fn analysis_to_proto(analysis: &SubmissionAnalysis) -> wire::SubmissionAnalysis {
+    wire::SubmissionAnalysis {
+        name: resource_name("submissionAnalyses", analysis.id),
+        submission: analysis.submission.clone(),
+        form: analysis.form.clone(),
+        text: analysis.classification.text.clone(),
+        classification: Some(crate::events::classification_to_proto(
+            &analysis.classification,
+        )),
+        model: format!("models/{}", analysis.classification.model),
+        model_version: analysis.classification.model_version.clone(),
+        create_time: Some(timestamp(analysis.created_at)),
+        update_time: Some(timestamp(analysis.updated_at)),
+    }
+}
+
+/// SearchSimilarSubmissions' response.
+pub fn similar_to_proto(found: &SimilarSubmissions) -> wire::SearchSimilarSubmissionsResponse {
+    wire::SearchSimilarSubmissionsResponse {
+        results: found
+            .results
+            .iter()
+            .map(|(analysis, score)| wire::SimilarSubmission {
+                analysis: Some(analysis_to_proto(analysis)),
+                score: *score,
+            })
+            .collect(),
+        scanned: i32::try_from(found.scanned).unwrap_or(i32::MAX),
+        scan_truncated: found.scan_truncated,
     }
 }
 

@@ -419,4 +419,34 @@ impl AiService for AiApi {
             Vec::new(),
         )))
     }
+
+    async fn analyze_submission(
+        &self,
+        request: Request<wire::AnalyzeSubmissionRequest>,
+    ) -> Answer<wire::SubmissionAnalysis> {
+        let context = RequestContext::of(&request)?;
+        let input = convert::analyze_input(request.get_ref().clone())?;
+        let analysis = self.ai.analyze_submission(context, input).await?;
+        Ok(Response::new(convert::analysis_to_proto(&analysis)))
+    }
+
+    async fn get_submission_analysis(
+        &self,
+        request: Request<wire::GetSubmissionAnalysisRequest>,
+    ) -> Answer<wire::SubmissionAnalysis> {
+        let context = RequestContext::of(&request)?;
+        let id = id_of(&request.get_ref().name, "submissionAnalyses")?;
+        let analysis = self.ai.get_submission_analysis(context, id).await?;
+        Ok(Response::new(convert::analysis_to_proto(&analysis)))
+    }
+
+    async fn search_similar_submissions(
+        &self,
+        request: Request<wire::SearchSimilarSubmissionsRequest>,
+    ) -> Answer<wire::SearchSimilarSubmissionsResponse> {
+        let context = RequestContext::of(&request)?;
+        let query = convert::similar_query(request.get_ref().clone())?;
+        let found = self.ai.similar_submissions(context, query).await?;
+        Ok(Response::new(convert::similar_to_proto(&found)))
+    }
 }

@@ -36,7 +36,7 @@ const MAX_ATTEMPTS: i32 = 5;
 
 /// How batch jobs are worked on.
 #[derive(Debug, Clone, Copy)]
-pub struct BatchSettings {
+pub(super) struct BatchSettings {
     /// Jobs a replica works on at once; 0 works on none.
     pub concurrency: u16,
     /// How long a worker holds a job between two chunks.

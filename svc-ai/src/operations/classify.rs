@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::pool::LoadedModel;
-use crate::prototypes::content_hash;
+use crate::prototypes::{Prototypes, content_hash};
 use crate::store::{self, ClassificationFilter, Lock, NewExample};
 
 /// What a text is classified against.
@@ -94,31 +94,7 @@ impl Ai {
         texts: Vec<(String, String)>,
     ) -> Result<Vec<Classification>, Error> {
         let model_key = model.key();
-        let (label_set, scope, prototypes) = match labels {
-            Labels::Set(id) => {
-                let (set, prototypes) = self
-                    .tenant_prototypes(tenant, model, SetRef::Id(*id))
-                    .await?
-                    .expect("a label set by id is found or not found");
-                let scope = format!("labelSets/{}@{}", set.id, set.version);
-                (Some((set.id, set.version)), scope, prototypes)
-            }
-            Labels::Inline(labels) => {
-                let scope = serde_json::to_string(labels).map_err(anyhow::Error::from)?;
-                let key = (tenant, scope.clone(), model_key.clone());
-                let prototypes = match self.prototypes.get(&key) {
-                    Some(prototypes) => prototypes,
-                    None => {
-                        let prototypes =
-                            Arc::new(build_prototypes(model, labels, Vec::new()).await?);
-                        self.prototypes.insert(key, prototypes.clone());
-                        prototypes
-                    }
-                };
-                (None, scope, prototypes)
-            }
-        };
-
+        let (label_set, scope, prototypes) = self.label_prototypes(tenant, model, labels).await?;
         let hashes: Vec<String> = texts
             .iter()
             .map(|(text, _)| content_hash(&model_key, &scope, text))
@@ -144,44 +120,51 @@ impl Ai {
             );
             let mut fresh = Vec::with_capacity(missing.len());
             for (&index, embedding) in missing.iter().zip(embedded) {
-                let result = CachedResult {
-                    scores: prototypes.scores(&embedding.vector),
-                    method: prototypes.method(),
-                    truncated: embedding.truncated,
-                    ticket: None,
-                };
+                let result = CachedResult::of_labels(&prototypes, &embedding);
                 fresh.push((hashes[index].clone(), serde_json::to_string(&result)));
                 results[index] = Some((result, false));
             }
             self.cache_results(tenant, fresh).await;
         }
 
-        let now = Utc::now().trunc_subsecs(6);
         Ok(texts
             .into_iter()
             .zip(hashes)
             .zip(results)
             .map(|(((text, source), hash), result)| {
-                let (result, cached) = result.expect("every text has a result");
-                Classification {
-                    id: ClassificationId::generate(),
-                    model: model.manifest().id.clone(),
-                    model_version: model.version().to_owned(),
-                    source,
-                    content_hash: hash,
-                    cached,
-                    inference: if cached { Duration::ZERO } else { inference },
-                    text,
-                    truncated: result.truncated,
-                    label_set,
-                    scores: result.scores,
-                    method: result.method,
-                    corrected_label: None,
-                    ticket: None,
-                    created_at: now,
-                }
+                let result = result.expect("every text has a result");
+                super::classification(model, source, hash, result, inference, text, label_set)
             })
             .collect())
+    }
+
+    /// The prototypes of `labels` for `model`, with the label set and version they come from
+    /// and what names them in cache keys.
+    pub(super) async fn label_prototypes(
+        &self,
+        tenant: TenantId,
+        model: &LoadedModel,
+        labels: &Labels,
+    ) -> Result<(Option<(LabelSetId, i64)>, String, Arc<Prototypes>), Error> {
+        let model_key = model.key();
+        Ok(match labels {
+            Labels::Set(id) => {
+                let (set, prototypes) = self
+                    .tenant_prototypes(tenant, model, SetRef::Id(*id))
+                    .await?
+                    .expect("a label set by id is found or not found");
+                let scope = format!("labelSets/{}@{}", set.id, set.version);
+                (Some((set.id, set.version)), scope, prototypes)
+            }
+            Labels::Inline(labels) => {
+                let scope = serde_json::to_string(labels).map_err(anyhow::Error::from)?;
+                let key = (tenant, scope.clone(), model_key.clone());
+                let prototypes = self
+                    .cached_prototypes(key, build_prototypes(model, labels, Vec::new()))
+                    .await?;
+                (None, scope, prototypes)
+            }
+        })
     }
 
     /// A classification of the caller's tenant.

@@ -3,14 +3,14 @@
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
 use proto::formflow::ai::v1 as wire;
 use serde_json::json;
 
 use super::{Ai, CachedResult, SetRef, build_prototypes};
-use crate::domain::{Classification, ClassificationId, LabelSetId, TicketTriage};
+use crate::domain::{Classification, LabelSetId, TicketTriage};
 use crate::error::Error;
+use crate::models::Embedded;
 use crate::pool::LoadedModel;
 use crate::prototypes::{Prototypes, content_hash};
 use crate::store::ExampleVector;
@@ -53,6 +53,63 @@ impl FieldPrototypes {
         match self.label_set {
             Some((id, version)) => format!("labelSets/{id}@{version}"),
             None => format!("default:{}@{}", field.as_str(), *DEFAULTS_VERSION),
+        }
+    }
+}
+
+/// The three label sets of a triage, with their prototypes.
+pub(super) struct TicketLabelSets {
+    category: FieldPrototypes,
+    priority: FieldPrototypes,
+    sentiment: FieldPrototypes,
+}
+
+impl TicketLabelSets {
+    /// What names these label sets (and their versions) in cache keys.
+    pub(super) fn scope(&self) -> String {
+        format!(
+            "ticket|{}|{}|{}",
+            self.category.scope(TicketField::Category),
+            self.priority.scope(TicketField::Priority),
+            self.sentiment.scope(TicketField::Sentiment)
+        )
+    }
+
+    /// The category label set the triage names, with its version; `None` for the default.
+    pub(super) fn category_label_set(&self) -> Option<(LabelSetId, i64)> {
+        self.category.label_set
+    }
+
+    /// The triage of `text`, embedded as `embedded`.
+    pub(super) fn triage(&self, text: &str, embedded: &Embedded) -> CachedResult {
+        let vector = &embedded.vector;
+        let category_scores = self.category.prototypes.scores(vector);
+        let top_category = category_scores.first().map(|score| score.label.as_str());
+        let ticket = TicketTriage {
+            priority: triage::with_cues(
+                TicketField::Priority,
+                text,
+                top_category,
+                &self.priority.prototypes.scores(vector),
+            ),
+            sentiment: triage::with_cues(
+                TicketField::Sentiment,
+                text,
+                top_category,
+                &self.sentiment.prototypes.scores(vector),
+            ),
+            urgency_cues: triage::urgency_cues(text)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            priority_label_set: self.priority.label_set.map(|(id, _)| id),
+            sentiment_label_set: self.sentiment.label_set.map(|(id, _)| id),
+        };
+        CachedResult {
+            method: self.category.prototypes.method(),
+            scores: category_scores,
+            truncated: embedded.truncated,
+            ticket: Some(ticket),
         }
     }
 }
@@ -112,41 +169,11 @@ impl Ai {
         (subject, body): (&str, &str),
         source: String,
     ) -> Result<Classification, Error> {
-        let category = match category_label_set {
-            Some(id) => self.field_prototypes(tenant, model, SetRef::Id(id), TicketField::Category),
-            None => self.field_prototypes(
-                tenant,
-                model,
-                SetRef::Field(TicketField::Category),
-                TicketField::Category,
-            ),
-        }
-        .await?;
-        let priority = self
-            .field_prototypes(
-                tenant,
-                model,
-                SetRef::Field(TicketField::Priority),
-                TicketField::Priority,
-            )
+        let sets = self
+            .ticket_label_sets(tenant, model, category_label_set)
             .await?;
-        let sentiment = self
-            .field_prototypes(
-                tenant,
-                model,
-                SetRef::Field(TicketField::Sentiment),
-                TicketField::Sentiment,
-            )
-            .await?;
-
         let text = triage::ticket_text(subject, body);
-        let scope = format!(
-            "ticket|{}|{}|{}",
-            category.scope(TicketField::Category),
-            priority.scope(TicketField::Priority),
-            sentiment.scope(TicketField::Sentiment)
-        );
-        let hash = content_hash(&model.key(), &scope, &text);
+        let hash = content_hash(&model.key(), &sets.scope(), &text);
         let (result, cached, inference) = match self
             .cached_results(tenant, std::slice::from_ref(&hash))
             .await
@@ -155,60 +182,59 @@ impl Ai {
             Some((result, cached)) if result.ticket.is_some() => (result, cached, Duration::ZERO),
             _ => {
                 let started = Instant::now();
-                let embedding = model.embed(vec![text.clone()]).await?.remove(0);
+                let embedded = model.embed(vec![text.clone()]).await?.remove(0);
                 let inference = Duration::from_micros(
                     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
                 );
-                let vector = &embedding.vector;
-                let category_scores = category.prototypes.scores(vector);
-                let top_category = category_scores.first().map(|score| score.label.as_str());
-                let ticket = TicketTriage {
-                    priority: triage::with_cues(
-                        TicketField::Priority,
-                        &text,
-                        top_category,
-                        &priority.prototypes.scores(vector),
-                    ),
-                    sentiment: triage::with_cues(
-                        TicketField::Sentiment,
-                        &text,
-                        top_category,
-                        &sentiment.prototypes.scores(vector),
-                    ),
-                    urgency_cues: triage::urgency_cues(&text)
-                        .into_iter()
-                        .map(str::to_owned)
-                        .collect(),
-                    priority_label_set: priority.label_set.map(|(id, _)| id),
-                    sentiment_label_set: sentiment.label_set.map(|(id, _)| id),
-                };
-                let result = CachedResult {
-                    method: category.prototypes.method(),
-                    scores: category_scores,
-                    truncated: embedding.truncated,
-                    ticket: Some(ticket),
-                };
+                let result = sets.triage(&text, &embedded);
                 self.cache_results(tenant, vec![(hash.clone(), serde_json::to_string(&result))])
                     .await;
                 (result, false, inference)
             }
         };
-        Ok(Classification {
-            id: ClassificationId::generate(),
-            model: model.manifest().id.clone(),
-            model_version: model.version().to_owned(),
+        Ok(super::classification(
+            model,
             source,
-            content_hash: hash,
-            cached,
+            hash,
+            (result, cached),
             inference,
             text,
-            truncated: result.truncated,
-            label_set: category.label_set,
-            scores: result.scores,
-            method: result.method,
-            corrected_label: None,
-            ticket: result.ticket,
-            created_at: Utc::now().trunc_subsecs(6),
+            sets.category.label_set,
+        ))
+    }
+
+    /// The label sets a ticket of `tenant` is triaged with: the tenant's own where it has
+    /// them (`category_label_set` for the category, when given), else the shipped defaults.
+    pub(super) async fn ticket_label_sets(
+        &self,
+        tenant: TenantId,
+        model: &LoadedModel,
+        category_label_set: Option<LabelSetId>,
+    ) -> Result<TicketLabelSets, Error> {
+        let category = match category_label_set {
+            Some(id) => SetRef::Id(id),
+            None => SetRef::Field(TicketField::Category),
+        };
+        Ok(TicketLabelSets {
+            category: self
+                .field_prototypes(tenant, model, category, TicketField::Category)
+                .await?,
+            priority: self
+                .field_prototypes(
+                    tenant,
+                    model,
+                    SetRef::Field(TicketField::Priority),
+                    TicketField::Priority,
+                )
+                .await?,
+            sentiment: self
+                .field_prototypes(
+                    tenant,
+                    model,
+                    SetRef::Field(TicketField::Sentiment),
+                    TicketField::Sentiment,
+                )
+                .await?,
         })
     }
 
@@ -233,9 +259,8 @@ impl Ai {
             format!("default:{}@{}", field.as_str(), *DEFAULTS_VERSION),
             model.key(),
         );
-        let prototypes = match self.prototypes.get(&key) {
-            Some(prototypes) => prototypes,
-            None => {
+        let prototypes = self
+            .cached_prototypes(key, async {
                 let shipped = triage::default_set(field);
                 let examples = shipped
                     .labels
@@ -248,12 +273,9 @@ impl Ai {
                         })
                     })
                     .collect();
-                let prototypes =
-                    Arc::new(build_prototypes(model, &shipped.labels(), examples).await?);
-                self.prototypes.insert(key, prototypes.clone());
-                prototypes
-            }
-        };
+                build_prototypes(model, &shipped.labels(), examples).await
+            })
+            .await?;
         Ok(FieldPrototypes {
             label_set: None,
             prototypes,

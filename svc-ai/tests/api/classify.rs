@@ -562,8 +562,8 @@ async fn a_retry_with_the_same_idempotency_key_answers_the_first_results() {
 
 #[tokio::test]
 async fn a_deleted_submission_takes_its_classifications_and_the_examples_they_made() {
-    use platform::amqp::{OutgoingMessage, Publisher};
-    use platform::events::{Envelope, Event};
+    use platform::amqp::Publisher;
+    use platform::events::Envelope;
     use proto::formflow::events::v1::SubmissionDeleted;
 
     let app = TestApp::spawn().await;
@@ -614,19 +614,10 @@ async fn a_deleted_submission_takes_its_classifications_and_the_examples_they_ma
             form: "forms/f1".to_owned(),
         },
     );
-    let message = OutgoingMessage {
-        message_id: deleted.event_id.to_string(),
-        kind: SubmissionDeleted::TYPE.to_owned(),
-        body: serde_json::to_vec(&deleted).unwrap(),
-        ..OutgoingMessage::default()
-    };
     // The erasure queue exists once the service's consumer declared it: publish until erased.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        publisher
-            .publish_event(&SubmissionDeleted::routing_key(), &message)
-            .await
-            .unwrap();
+        platform::testing::publish_envelope(&publisher, &deleted).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let gone = client
             .get_classification(GetClassificationRequest {

@@ -2,6 +2,7 @@
 //! `scripts/setup.sh`, named by AI_MODELS_DIR and AI_ONNXRUNTIME_LIBRARY), real tokens, over a fresh database
 //! with Redis and RabbitMQ.
 
+mod analysis;
 mod batch;
 mod classify;
 mod embed;

@@ -74,6 +74,21 @@ pub struct Settings {
     /// Anonymous submissions need a start token.
     #[serde(default)]
     pub require_start_token: bool,
+    /// Whether svc-ai analyzes each submission, and against which label set.
+    #[serde(default)]
+    pub analysis: Analysis,
+}
+
+/// How svc-ai analyzes a form's submissions (it reads this from `forms.submission.created`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Each new submission with a text answer is analyzed.
+    #[serde(default)]
+    pub enabled: bool,
+    /// svc-ai's label set the answers are classified against, `labelSets/{id}`; empty: they
+    /// are triaged as a support ticket.
+    #[serde(default)]
+    pub label_set: String,
 }
 
 /// Why a form takes no submission now.
@@ -177,6 +192,8 @@ pub enum SettingsPart {
     NotificationRecipients,
     /// `require_start_token`.
     RequireStartToken,
+    /// `analysis`.
+    Analysis,
 }
 
 impl SettingsPart {
@@ -193,6 +210,7 @@ impl SettingsPart {
             ".redirect_url" => SettingsPart::RedirectUrl,
             ".notification_recipients" => SettingsPart::NotificationRecipients,
             ".require_start_token" => SettingsPart::RequireStartToken,
+            ".analysis" => SettingsPart::Analysis,
             _ => return None,
         })
     }
@@ -218,6 +236,7 @@ impl Settings {
                     .clone_from(&new.notification_recipients);
             }
             SettingsPart::RequireStartToken => self.require_start_token = new.require_start_token,
+            SettingsPart::Analysis => self.analysis.clone_from(&new.analysis),
         }
     }
 

@@ -21,7 +21,7 @@ pub use condition::{Condition, Operator};
 pub use definition::{Definition, MAX_FIELDS, check_definition};
 pub use field::{Choice, Constraints, Field, FieldId, FieldKind, Pattern};
 pub use form::{
-    Form, FormState, FormVersion, Settings, SettingsPart, Submission, SubmissionRefusal,
+    Analysis, Form, FormState, FormVersion, Settings, SettingsPart, Submission, SubmissionRefusal,
 };
 pub use json_schema::json_schema;
 pub use slug::FormSlug;

@@ -15,8 +15,8 @@ use crate::domain::answers::MAX_DATA_BYTES;
 use crate::domain::field::{MAX_CHOICES, RATING_MAX, TEXTAREA_MAX, normalise_email};
 use crate::domain::form::MAX_RECIPIENTS;
 use crate::domain::{
-    Choice, Condition, Constraints, Definition, Field, FieldId, FieldKind, FormId, FormSlug,
-    FormState, Operator, Pattern, Settings, SettingsPart, SubmissionId, check_definition,
+    Analysis, Choice, Condition, Constraints, Definition, Field, FieldId, FieldKind, FormId,
+    FormSlug, FormState, Operator, Pattern, Settings, SettingsPart, SubmissionId, check_definition,
 };
 use crate::export::Format;
 use crate::operations::{
@@ -604,6 +604,15 @@ fn settings(
             ),
         }
     }
+    let analysis = settings.analysis.unwrap_or_default();
+    if !analysis.label_set.is_empty() {
+        platform::wire::parse_resource_name::<uuid::Uuid>(
+            violations,
+            "form.settings.analysis.label_set",
+            &analysis.label_set,
+            "labelSets",
+        );
+    }
     if violations.violations().len() > before {
         return None;
     }
@@ -617,6 +626,10 @@ fn settings(
         redirect_url: settings.redirect_url,
         notification_recipients: recipients,
         require_start_token: settings.require_start_token,
+        analysis: Analysis {
+            enabled: analysis.enabled,
+            label_set: analysis.label_set,
+        },
     };
     if let Some((field, reason)) = parsed.conflict() {
         violations.add(format!("form.{field}"), reason);
@@ -1045,6 +1058,10 @@ mod tests {
                 settings: Some(wire::FormSettings {
                     redirect_url: "http://example.org".into(),
                     notification_recipients: vec!["nope".into()],
+                    analysis: Some(wire::AnalysisSettings {
+                        enabled: true,
+                        label_set: "labelSets/support".into(),
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -1064,6 +1081,7 @@ mod tests {
                 "form.fields[3].type",
                 "form.settings.redirect_url",
                 "form.settings.notification_recipients[0]",
+                "form.settings.analysis.label_set",
             ]
         );
         // Logic is checked once every field is valid on its own.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use platform::context::TenantId;
 use platform::testing::{EventObserver, TcpProxy, TestInfra};
-use proto::formflow::forms::v1::FieldType;
+use proto::formflow::forms::v1::{AnalysisSettings, FieldType};
 use serde_json::json;
 
 use crate::helpers::{TestApp, field, options, public_form};
@@ -29,6 +29,11 @@ async fn publishing_and_submitting_emit_events_that_carry_what_consumers_need() 
     form.slug = "contact".into();
     form.settings.as_mut().unwrap().notification_recipients =
         vec!["owner@example.org".into(), "Sales@Example.org".into()];
+    let label_set = format!("labelSets/{}", uuid::Uuid::now_v7());
+    form.settings.as_mut().unwrap().analysis = Some(AnalysisSettings {
+        enabled: true,
+        label_set: label_set.clone(),
+    });
     let form = app.published(tenant, form).await;
     let submission = app
         .submit(
@@ -68,6 +73,11 @@ async fn publishing_and_submitting_emit_events_that_carry_what_consumers_need() 
     assert_eq!(
         data["notification_recipients"],
         json!(["owner@example.org", "Sales@Example.org"])
+    );
+    // What svc-ai reads to analyze the submission.
+    assert_eq!(
+        data["analysis"],
+        json!({"enabled": true, "label_set": label_set})
     );
     // Answers in the form's order, with their labels and types; unanswered fields are absent.
     assert_eq!(

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use platform::amqp::{OutgoingMessage, Publisher};
+use platform::amqp::Publisher;
 use platform::context::{TenantId, UserId};
 use platform::events::{Envelope, Event};
 use proto::formflow::auth::v1 as auth;
@@ -20,21 +20,7 @@ use tonic::Code;
 
 use crate::helpers::TestApp;
 
-pub(crate) async fn publish<T: Event + serde::Serialize>(
-    publisher: &Publisher,
-    envelope: &Envelope<T>,
-) {
-    let message = OutgoingMessage {
-        message_id: envelope.event_id.to_string(),
-        kind: T::TYPE.to_owned(),
-        body: serde_json::to_vec(envelope).unwrap(),
-        ..OutgoingMessage::default()
-    };
-    publisher
-        .publish_event(&T::routing_key(), &message)
-        .await
-        .expect("publishing an event");
-}
+pub(crate) use platform::testing::publish_envelope as publish;
 
 fn submission_created(
     tenant: TenantId,
@@ -68,6 +54,7 @@ fn submission_created(
             ],
             notification_recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
             form_slug: "report".into(),
+            analysis: None,
         },
     )
 }
@@ -94,7 +81,7 @@ async fn notifications(app: &TestApp, tenant: TenantId, topic: &str) -> Vec<Stri
 /// Publishes `envelope` until the reaction shows in `topic`'s deliveries (the reactions'
 /// queue is declared when the service's consumer starts; a republished event is the same
 /// event, which the reaction handles once). Answers the notifications then.
-async fn publish_until_seen<T: Event + serde::Serialize>(
+async fn publish_until_seen<T: Event>(
     app: &TestApp,
     publisher: &Publisher,
     envelope: &Envelope<T>,

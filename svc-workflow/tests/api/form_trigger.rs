@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use platform::amqp::{OutgoingMessage, Publisher};
+use platform::amqp::Publisher;
 use platform::context::TenantId;
-use platform::events::{Envelope, Event};
-use platform::testing::wait_until;
+use platform::events::Envelope;
+use platform::testing::{publish_envelope, wait_until};
 use proto::formflow::events::v1 as events;
 use proto::formflow::forms::v1 as forms;
 use proto::formflow::workflow::v1 as wire;
@@ -66,21 +66,9 @@ fn submission_created(tenant: TenantId, form: &str) -> Envelope<events::Submissi
             }],
             notification_recipients: Vec::new(),
             form_slug: "report".into(),
+            analysis: None,
         },
     )
-}
-
-async fn publish(publisher: &Publisher, envelope: &Envelope<events::SubmissionCreated>) {
-    let message = OutgoingMessage {
-        message_id: envelope.event_id.to_string(),
-        kind: events::SubmissionCreated::TYPE.to_owned(),
-        body: serde_json::to_vec(envelope).unwrap(),
-        ..OutgoingMessage::default()
-    };
-    publisher
-        .publish_event(&events::SubmissionCreated::routing_key(), &message)
-        .await
-        .expect("publishing the event");
 }
 
 async fn executions(client: &Client) -> Vec<wire::Execution> {
@@ -129,13 +117,13 @@ async fn each_submission_runs_the_active_workflows_of_its_form_once() {
         Duration::from_secs(15),
         "an execution is queued",
         || async {
-            publish(&publisher, &event).await;
+            publish_envelope(&publisher, &event).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
             !executions(&member).await.is_empty()
         },
     )
     .await;
-    publish(&publisher, &event).await; // one more redelivery
+    publish_envelope(&publisher, &event).await; // one more redelivery
     let started = executions(&member).await;
     let execution = wait_for(&member, &started[0].name, wire::ExecutionState::Succeeded).await;
     assert_eq!(execution.workflow, listening.name);

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use platform::amqp::{OutgoingMessage, Publisher};
+use platform::amqp::Publisher;
 use platform::context::TenantId;
 use platform::db::Db;
-use platform::events::{Envelope, Event};
-use platform::testing::wait_until;
+use platform::events::Envelope;
+use platform::testing::{publish_envelope, wait_until};
 use proto::formflow::events::v1 as events;
 use proto::formflow::tenant::v1 as tenants;
 use proto::formflow::workflow::v1 as wire;
@@ -60,18 +60,7 @@ async fn ended_executions_past_their_tenants_retention_are_deleted() {
         Duration::from_secs(15),
         "the tenant's retention is recorded",
         || async {
-            publisher
-                .publish_event(
-                    &events::TenantUpdated::routing_key(),
-                    &OutgoingMessage {
-                        message_id: envelope.event_id.to_string(),
-                        kind: events::TenantUpdated::TYPE.to_owned(),
-                        body: serde_json::to_vec(&envelope).unwrap(),
-                        ..OutgoingMessage::default()
-                    },
-                )
-                .await
-                .unwrap();
+            publish_envelope(&publisher, &envelope).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
             let mut transaction = db.platform_tx().await.unwrap();
             let days: Option<i32> = sqlx::query_scalar(

@@ -402,6 +402,64 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     assert_eq!(status, 200, "{models}");
     assert_eq!(models["models"][0]["defaultFor"][0], "MODEL_TASK_EMBEDDING");
 
+    // A form that asks for analysis: svc-ai classifies and embeds each submission's text from
+    // `forms.submission.created`, and a similar-submission search finds it.
+    let auth = [("authorization", bearer.as_str())];
+    let support = serde_json::json!({
+        "title": "Support request",
+        "fields": [{"id": "issue", "type": "FIELD_TYPE_TEXTAREA", "label": "Your issue", "required": true}],
+        "settings": {"publicSubmissions": true, "analysis": {"enabled": true}},
+    });
+    let support = create_and_publish(suite.gateway, &auth, &support).await;
+    assert_eq!(
+        support["settings"]["analysis"]["enabled"], true,
+        "{support}"
+    );
+    let (status, submitted) = request(
+        suite.gateway,
+        "POST",
+        &format!("/api/v1/{}/submissions", support["name"].as_str().unwrap()),
+        &[("x-tenant-id", "demo")],
+        r#"{"data": {"issue": "I was charged twice for my subscription this month"}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{submitted}");
+    let analysis_path = format!(
+        "/api/v1/submissionAnalyses/{}",
+        submitted["id"].as_str().unwrap()
+    );
+    let mut analysis = serde_json::Value::Null;
+    for _ in 0..300 {
+        let (status, read) = get(suite.gateway, &analysis_path, &auth).await.unwrap();
+        if status == 200 {
+            analysis = read;
+            break;
+        }
+        assert_eq!(status, 404, "{read}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(analysis["submission"], submitted["name"], "{analysis}");
+    assert_eq!(
+        analysis["classification"]["ticket"]["category"]["label"], "billing",
+        "{analysis}"
+    );
+    let (status, similar) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/submissionAnalyses:searchSimilar",
+        &auth,
+        r#"{"text": "a double charge on my bill"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{similar}");
+    assert_eq!(similar["scanned"], 1, "{similar}");
+    assert_eq!(
+        similar["results"][0]["analysis"]["submission"], submitted["name"],
+        "{similar}"
+    );
+
     // A workflow over REST: JSON names, durations as strings, configs as JSON; a bad definition
     // is refused with every problem at its path.
     let workflow = serde_json::json!({

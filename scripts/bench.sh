@@ -10,6 +10,8 @@
 #                             held-out tickets of svc-ai/eval
 #   scripts/bench.sh ai-similar svc-ai: similar-submission search latency, 1,000 to 100,000
 #                             analyses
+#   scripts/bench.sh ai-engine svc-ai against the raw engine and Python onnxruntime in one run:
+#                             texts/s and ClassifyTicket classifications/s under load
 #   scripts/bench.sh forms    svc-forms: anonymous submissions through the gateway, event lag, CPU
 #   scripts/bench.sh workflow svc-workflow: webhook-triggered executions, latency, CPU
 #   scripts/bench.sh notify   svc-notify: notifications accepted, send → live stream, emails/s, CPU
@@ -33,6 +35,13 @@ if [ "$which" = all ] || [ "$which" = ai-eval ]; then
 fi
 if [ "$which" = all ] || [ "$which" = ai-similar ]; then
   cargo bench -q -p svc-ai --bench similar
+fi
+if [ "$which" = all ] || [ "$which" = ai-engine ]; then
+  # Python onnxruntime, the same version as svc-ai's library, in a venv of the benchmark's own.
+  bench_venv="${XDG_CACHE_HOME:-$HOME/.cache}/formflow/bench-venv" # beside setup.sh's tools
+  [ -x "$bench_venv/bin/python" ] || python3 -m venv "$bench_venv"
+  "$bench_venv/bin/pip" install -q onnxruntime==1.32.0 tokenizers==0.23.3 numpy==2.4.6
+  BENCH_PYTHON="$bench_venv/bin/python" cargo bench -q -p svc-ai --bench engine
 fi
 if [ "$which" = all ] || [ "$which" = forms ]; then
   cargo bench -q -p svc-forms --bench submit

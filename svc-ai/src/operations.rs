@@ -48,13 +48,6 @@ pub use classify::{ClassifyInput, Labels};
 pub use label_sets::{LabelSetChanges, NewLabelSet};
 pub use ticket::TicketInput;
 
-/// A label set of the tenant, by id or by the ticket field it stands for.
-#[derive(Debug, Clone, Copy)]
-enum SetRef {
-    Id(LabelSetId),
-    Field(TicketField),
-}
-
 /// A page of something, and where the next one starts.
 #[derive(Debug)]
 pub struct Page<T, P> {
@@ -192,7 +185,7 @@ impl Ai {
             let Ok(model) = ai.model(None) else {
                 return;
             };
-            if let Err(error) = ai.tenant_prototypes(tenant, model, SetRef::Id(id)).await {
+            if let Err(error) = ai.tenant_prototypes(tenant, model, id).await {
                 tracing::warn!(%error, label_set = %id, "training a label set failed");
             }
         });
@@ -304,43 +297,44 @@ impl Ai {
 
     /// A label set of the tenant and its prototypes for `model`, from the cache or computed
     /// (the set and its examples read in one transaction that keeps writers out, so that they
-    /// match its version); `None` when the tenant has no label set for a ticket field.
+    /// match its version).
     async fn tenant_prototypes(
         &self,
         tenant: TenantId,
         model: &LoadedModel,
-        set: SetRef,
-    ) -> Result<Option<(LabelSet, Arc<Prototypes>)>, Error> {
-        let model_key = model.key();
+        id: LabelSetId,
+    ) -> Result<(LabelSet, Arc<Prototypes>), Error> {
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let found = match set {
-            SetRef::Id(id) => Some(
-                store::find_label_set(&mut transaction, tenant, id, Lock::Share)
-                    .await?
-                    .ok_or_else(|| Error::LabelSetNotFound(resource_name("labelSets", id)))?,
-            ),
-            SetRef::Field(field) => {
-                store::find_ticket_field_set(&mut transaction, tenant, field).await?
-            }
-        };
-        let Some(set) = found else {
-            transaction.commit().await?;
-            return Ok(None);
-        };
+        let set = store::find_label_set(&mut transaction, tenant, id, Lock::Share)
+            .await?
+            .ok_or_else(|| Error::LabelSetNotFound(resource_name("labelSets", id)))?;
+        let prototypes = self
+            .set_prototypes(&mut transaction, tenant, model, &set)
+            .await?;
+        transaction.commit().await?;
+        Ok((set, prototypes))
+    }
+
+    /// The prototypes of `set` (read in `transaction`, which keeps its writers out) for
+    /// `model`, from the cache or computed from its examples read in the same transaction.
+    async fn set_prototypes(
+        &self,
+        transaction: &mut PgConnection,
+        tenant: TenantId,
+        model: &LoadedModel,
+        set: &LabelSet,
+    ) -> Result<Arc<Prototypes>, Error> {
+        let model_key = model.key();
         let key = (
             tenant,
             format!("labelSets/{}@{}", set.id, set.version),
             model_key.clone(),
         );
-        let prototypes = self
-            .cached_prototypes(key, async {
-                let examples =
-                    store::example_vectors(&mut transaction, tenant, set.id, &model_key).await?;
-                build_prototypes(model, &set.labels, examples).await
-            })
-            .await?;
-        transaction.commit().await?;
-        Ok(Some((set, prototypes)))
+        self.cached_prototypes(key, async {
+            let examples = store::example_vectors(transaction, tenant, set.id, &model_key).await?;
+            build_prototypes(model, &set.labels, examples).await
+        })
+        .await
     }
 
     /// The prototypes cached under `key`, or those `build` computes (and caches): of callers

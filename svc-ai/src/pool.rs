@@ -35,6 +35,27 @@ pub enum InferenceError {
     Failed(#[from] anyhow::Error),
 }
 
+/// Batches of up to `max` of the texts of these `lengths` (in tokens, shortest first), each of
+/// texts about as long as its first: at most a sixteenth longer, plus one token. A run costs
+/// what its longest text costs for every text in it, so padding short texts to a long one
+/// costs more than running them apart saves (measured on the held-out tickets:
+/// docs/benchmarks.md).
+fn similar_lengths(lengths: &[usize], max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    for (index, &length) in lengths.iter().enumerate() {
+        let first = lengths[start];
+        if index - start == max || length > first + first / 16 + 1 {
+            batches.push(start..index);
+            start = index;
+        }
+    }
+    if start < lengths.len() {
+        batches.push(start..lengths.len());
+    }
+    batches
+}
+
 /// A model in the pool.
 #[derive(Debug)]
 pub struct LoadedModel {
@@ -238,8 +259,9 @@ impl Worker {
         }
     }
 
-    /// Embeds the texts of `jobs`, shortest first in batches of `max_batch`: per job its
-    /// embeddings in request order, or why its texts could not be tokenized.
+    /// Embeds the texts of `jobs`, shortest first in batches of up to `max_batch` texts of
+    /// about the same length ([`similar_lengths`]): per job its embeddings in request order, or
+    /// why its texts could not be tokenized.
     fn embed_jobs(&mut self, jobs: &[Job]) -> anyhow::Result<Vec<anyhow::Result<Vec<Embedded>>>> {
         let mut results: Vec<anyhow::Result<Vec<Option<Embedded>>>> = Vec::new();
         // (job, text, tokens) of every text that tokenized
@@ -261,7 +283,12 @@ impl Worker {
             }));
         }
         texts.sort_by_key(|(_, _, encoding)| encoding.get_ids().len());
-        for chunk in texts.chunks(self.max_batch) {
+        let lengths: Vec<usize> = texts
+            .iter()
+            .map(|(_, _, encoding)| encoding.get_ids().len())
+            .collect();
+        for batch in similar_lengths(&lengths, self.max_batch) {
+            let chunk = &texts[batch];
             let batch: Vec<&tokenizers::Encoding> =
                 chunk.iter().map(|(_, _, encoding)| encoding).collect();
             crate::metrics::batch_size(batch.len());
@@ -286,5 +313,21 @@ impl Worker {
                     .context("the model returned fewer embeddings than texts")
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_texts_of_about_one_length_up_to_the_most() {
+        assert_eq!(
+            similar_lengths(&[10, 10, 11, 12, 30, 31, 32, 33, 100], 3),
+            [0..3, 3..4, 4..7, 7..8, 8..9]
+        );
+        assert_eq!(similar_lengths(&[5, 5, 5, 5], 1), [0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(similar_lengths(&[64, 69, 70], 32), [0..2, 2..3]);
+        assert!(similar_lengths(&[], 32).is_empty());
     }
 }

@@ -150,27 +150,29 @@ pub async fn find_label_set(
     row.map(LabelSet::try_from).transpose()
 }
 
-/// The tenant's label set for `field` of ticket triage, if it has one, locked against
-/// writers (as [`Lock::Share`]) until the transaction ends.
-pub async fn find_ticket_field_set(
+/// The label sets of `tenant` that stand for a ticket field, and `also` when given, locked
+/// against writers until the transaction ends (so that their examples match their versions).
+pub async fn find_ticket_label_sets(
     connection: &mut PgConnection,
     tenant: TenantId,
-    field: TicketField,
-) -> anyhow::Result<Option<LabelSet>> {
+    also: Option<LabelSetId>,
+) -> anyhow::Result<Vec<LabelSet>> {
     sqlx::query_as!(
         LabelSetRow,
         r#"SELECT id, tenant_id, display_name, description, labels, version, ticket_field,
                created_at, updated_at,
                (SELECT count(*) FROM ai.label_examples e
                  WHERE e.tenant_id = s.tenant_id AND e.label_set_id = s.id) AS "example_count!"
-           FROM ai.label_sets s WHERE tenant_id = $1 AND ticket_field = $2 FOR SHARE"#,
+           FROM ai.label_sets s
+           WHERE tenant_id = $1 AND (ticket_field IS NOT NULL OR id = $2) FOR SHARE"#,
         tenant.as_uuid(),
-        field.as_str(),
+        also.map(|id| id.as_uuid()),
     )
-    .fetch_optional(connection)
+    .fetch_all(connection)
     .await?
+    .into_iter()
     .map(LabelSet::try_from)
-    .transpose()
+    .collect()
 }
 
 /// How [`find_label_set`] locks the row it reads.

@@ -10,7 +10,7 @@ use platform::wire::resource_name;
 use proto::formflow::ai::v1 as wire;
 use serde_json::json;
 
-use super::{Ai, CachedResult, Page, SetRef, build_prototypes, embed_one, unknown_label};
+use super::{Ai, CachedResult, Page, build_prototypes, embed_one, unknown_label};
 use crate::domain::{
     Classification, ClassificationId, Example, ExampleId, Label, LabelSetId, MAX_EXAMPLES,
 };
@@ -149,10 +149,7 @@ impl Ai {
         let model_key = model.key();
         Ok(match labels {
             Labels::Set(id) => {
-                let (set, prototypes) = self
-                    .tenant_prototypes(tenant, model, SetRef::Id(*id))
-                    .await?
-                    .expect("a label set by id is found or not found");
+                let (set, prototypes) = self.tenant_prototypes(tenant, model, *id).await?;
                 let scope = format!("labelSets/{}@{}", set.id, set.version);
                 (Some((set.id, set.version)), scope, prototypes)
             }

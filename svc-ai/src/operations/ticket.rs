@@ -4,16 +4,17 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use platform::context::{Permission, RequestContext, TenantId};
+use platform::wire::resource_name;
 use proto::formflow::ai::v1 as wire;
 use serde_json::json;
 
-use super::{Ai, CachedResult, SetRef, build_prototypes};
+use super::{Ai, CachedResult, build_prototypes};
 use crate::domain::{Classification, LabelSetId, TicketTriage};
 use crate::error::Error;
 use crate::models::Embedded;
 use crate::pool::LoadedModel;
 use crate::prototypes::{Prototypes, content_hash};
-use crate::store::ExampleVector;
+use crate::store::{self, ExampleVector};
 use crate::triage::{self, TicketField};
 
 /// A ClassifyTicket call, checked.
@@ -205,80 +206,81 @@ impl Ai {
 
     /// The label sets a ticket of `tenant` is triaged with: the tenant's own where it has
     /// them (`category_label_set` for the category, when given), else the shipped defaults.
+    /// The tenant's are read in one transaction, with their examples when their prototypes
+    /// are not cached.
     pub(super) async fn ticket_label_sets(
         &self,
         tenant: TenantId,
         model: &LoadedModel,
         category_label_set: Option<LabelSetId>,
     ) -> Result<TicketLabelSets, Error> {
-        let category = match category_label_set {
-            Some(id) => SetRef::Id(id),
-            None => SetRef::Field(TicketField::Category),
-        };
+        let mut transaction = self.db.tenant_tx(tenant).await?;
+        let sets =
+            store::find_ticket_label_sets(&mut transaction, tenant, category_label_set).await?;
+        let mut fields = Vec::with_capacity(3);
+        for field in [
+            TicketField::Category,
+            TicketField::Priority,
+            TicketField::Sentiment,
+        ] {
+            let set = match (field, category_label_set) {
+                (TicketField::Category, Some(id)) => Some(
+                    sets.iter()
+                        .find(|set| set.id == id)
+                        .ok_or_else(|| Error::LabelSetNotFound(resource_name("labelSets", id)))?,
+                ),
+                _ => sets.iter().find(|set| set.ticket_field == Some(field)),
+            };
+            fields.push(match set {
+                Some(set) => FieldPrototypes {
+                    label_set: Some((set.id, set.version)),
+                    prototypes: self
+                        .set_prototypes(&mut transaction, tenant, model, set)
+                        .await?,
+                },
+                None => FieldPrototypes {
+                    label_set: None,
+                    prototypes: self.default_prototypes(model, field).await?,
+                },
+            });
+        }
+        transaction.commit().await?;
+        let [category, priority, sentiment] =
+            <[FieldPrototypes; 3]>::try_from(fields).unwrap_or_else(|_| unreachable!());
         Ok(TicketLabelSets {
-            category: self
-                .field_prototypes(tenant, model, category, TicketField::Category)
-                .await?,
-            priority: self
-                .field_prototypes(
-                    tenant,
-                    model,
-                    SetRef::Field(TicketField::Priority),
-                    TicketField::Priority,
-                )
-                .await?,
-            sentiment: self
-                .field_prototypes(
-                    tenant,
-                    model,
-                    SetRef::Field(TicketField::Sentiment),
-                    TicketField::Sentiment,
-                )
-                .await?,
+            category,
+            priority,
+            sentiment,
         })
     }
 
-    /// The prototypes of a triage field: of the tenant's label set `set`, or the shipped
-    /// default when the tenant has none for the field.
-    async fn field_prototypes(
+    /// The prototypes of the shipped default label set of a triage field: every tenant's,
+    /// cached under the nil tenant.
+    async fn default_prototypes(
         &self,
-        tenant: TenantId,
         model: &LoadedModel,
-        set: SetRef,
         field: TicketField,
-    ) -> Result<FieldPrototypes, Error> {
-        if let Some((set, prototypes)) = self.tenant_prototypes(tenant, model, set).await? {
-            return Ok(FieldPrototypes {
-                label_set: Some((set.id, set.version)),
-                prototypes,
-            });
-        }
-        // The shipped defaults are every tenant's: cached under the nil tenant.
+    ) -> Result<Arc<Prototypes>, Error> {
         let key = (
             TenantId::from(uuid::Uuid::nil()),
             format!("default:{}@{}", field.as_str(), *DEFAULTS_VERSION),
             model.key(),
         );
-        let prototypes = self
-            .cached_prototypes(key, async {
-                let shipped = triage::default_set(field);
-                let examples = shipped
-                    .labels
-                    .iter()
-                    .flat_map(|label| {
-                        label.examples.iter().map(|text| ExampleVector {
-                            label: label.value.clone(),
-                            text: text.clone(),
-                            embedding: None,
-                        })
+        self.cached_prototypes(key, async {
+            let shipped = triage::default_set(field);
+            let examples = shipped
+                .labels
+                .iter()
+                .flat_map(|label| {
+                    label.examples.iter().map(|text| ExampleVector {
+                        label: label.value.clone(),
+                        text: text.clone(),
+                        embedding: None,
                     })
-                    .collect();
-                build_prototypes(model, &shipped.labels(), examples).await
-            })
-            .await?;
-        Ok(FieldPrototypes {
-            label_set: None,
-            prototypes,
+                })
+                .collect();
+            build_prototypes(model, &shipped.labels(), examples).await
         })
+        .await
     }
 }

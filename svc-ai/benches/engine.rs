@@ -1,0 +1,268 @@
+//! svc-ai against its limit and against Python, in one run on the same machine: the raw engine
+//! (svc-ai's model wrapper called in a loop on one thread: ONNX Runtime with the same model,
+//! tokenizer and inference threads, no queue, no gRPC, no service), Python onnxruntime one text
+//! at a time (`engine.py`, same model, tokenizer, threads and pooling), and a release svc-ai
+//! over gRPC: ClassifyTicket and Embed from one caller and from 16 concurrent callers, with the
+//! result cache off. The texts are the 330 held-out tickets of `svc-ai/eval/tickets.jsonl`.
+//! Run with `scripts/bench.sh ai-engine` (which installs the Python packages); the figures are
+//! recorded in docs/benchmarks.md.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use platform::context::{Role, TenantId};
+use platform::server::Listeners;
+use platform::testing::{TestInfra, TestKeys, TestServer};
+use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
+use proto::formflow::ai::v1::{ClassifyTicketRequest, EmbedRequest};
+use svc_ai::Config;
+use svc_ai::models::{self, Embedder};
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// How long each row runs.
+const ROW: Duration = Duration::from_secs(10);
+/// Inference threads everywhere (svc-ai's default).
+const THREADS: u16 = 2;
+/// Concurrent callers of the loaded rows.
+const CALLERS: usize = 16;
+
+#[derive(serde::Deserialize)]
+struct Ticket {
+    subject: String,
+    body: String,
+}
+
+fn tickets_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eval/tickets.jsonl")
+}
+
+fn tickets() -> anyhow::Result<Vec<Ticket>> {
+    std::fs::read_to_string(tickets_path())?
+        .lines()
+        .map(|line| Ok(serde_json::from_str(line)?))
+        .collect()
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
+/// A row's figures: items per second and CPU milliseconds per item.
+struct Figures {
+    per_second: f64,
+    cpu_ms: f64,
+}
+
+fn print_row(name: &str, figures: &Figures, limit: f64) {
+    println!(
+        "{name:<52} {:>7.1}/s  {:>5.1} CPU-ms each  {:>4.0} % of the raw engine",
+        figures.per_second,
+        figures.cpu_ms,
+        100.0 * figures.per_second / limit
+    );
+}
+
+/// The raw engine: texts embedded `batch` at a time (sorted by length within the batch, as the
+/// pool does) for one row's time.
+fn raw_engine(embedder: &mut Embedder, texts: &[String], batch: usize) -> anyhow::Result<Figures> {
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let mut embedded = 0;
+    while started.elapsed() < ROW {
+        let first = embedded % texts.len();
+        let mut encodings = (0..batch)
+            .map(|offset| embedder.tokenize(&texts[(first + offset) % texts.len()]))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        encodings.sort_by_key(|encoding| encoding.get_ids().len());
+        let refs: Vec<&tokenizers::Encoding> = encodings.iter().collect();
+        embedded += embedder.embed(&refs)?.len();
+    }
+    Ok(Figures {
+        per_second: embedded as f64 / started.elapsed().as_secs_f64(),
+        cpu_ms: (cpu_time() - cpu).as_secs_f64() * 1000.0 / embedded as f64,
+    })
+}
+
+/// Python onnxruntime one text at a time, in its own process.
+fn python(model_dir: &std::path::Path) -> anyhow::Result<(Figures, String)> {
+    let interpreter = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let output = Command::new(&interpreter)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/engine.py"))
+        .arg(model_dir)
+        .arg(THREADS.to_string())
+        .arg(ROW.as_secs().to_string())
+        .arg(tickets_path())
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{interpreter} benches/engine.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok((
+        Figures {
+            per_second: answer["texts_per_second"].as_f64().unwrap_or_default(),
+            cpu_ms: answer["cpu_ms_per_text"].as_f64().unwrap_or_default(),
+        },
+        answer["onnxruntime"].as_str().unwrap_or("?").to_owned(),
+    ))
+}
+
+/// What one call of a service row sends.
+#[derive(Clone, Copy)]
+enum Call {
+    ClassifyTicket,
+    Embed,
+}
+
+/// `callers` concurrent callers, each calling as soon as its previous call answered, for one
+/// row's time: calls per second, CPU per call (the whole process: client, gRPC, service).
+async fn service(
+    client: &AiServiceClient<Channel>,
+    token: &str,
+    tickets: &[Ticket],
+    call: Call,
+    callers: usize,
+) -> anyhow::Result<Figures> {
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|caller| {
+            let mut client = client.clone();
+            let authorization = format!("Bearer {token}");
+            let texts: Vec<(String, String)> = tickets
+                .iter()
+                .map(|ticket| (ticket.subject.clone(), ticket.body.clone()))
+                .collect();
+            tokio::spawn(async move {
+                let mut calls = 0_usize;
+                while started.elapsed() < ROW {
+                    let (subject, body) = &texts[(caller * 37 + calls) % texts.len()];
+                    let authorization = authorization.parse().expect("a header value");
+                    match call {
+                        Call::ClassifyTicket => {
+                            let mut request = Request::new(ClassifyTicketRequest {
+                                subject: subject.clone(),
+                                body: body.clone(),
+                                ..ClassifyTicketRequest::default()
+                            });
+                            request
+                                .metadata_mut()
+                                .insert("authorization", authorization);
+                            client.classify_ticket(request).await?;
+                        }
+                        Call::Embed => {
+                            let mut request = Request::new(EmbedRequest {
+                                model: String::new(),
+                                texts: vec![format!("{}\n{body}", subject.trim())],
+                            });
+                            request
+                                .metadata_mut()
+                                .insert("authorization", authorization);
+                            client.embed(request).await?;
+                        }
+                    }
+                    calls += 1;
+                }
+                anyhow::Ok(calls)
+            })
+        })
+        .collect();
+    let mut calls = 0;
+    for task in tasks {
+        calls += task.await??;
+    }
+    Ok(Figures {
+        per_second: calls as f64 / started.elapsed().as_secs_f64(),
+        cpu_ms: (cpu_time() - cpu).as_secs_f64() * 1000.0 / calls as f64,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let tickets = tickets()?;
+    let texts: Vec<String> = tickets
+        .iter()
+        .map(|ticket| format!("{}\n{}", ticket.subject.trim(), ticket.body))
+        .collect();
+    let mut config = Config::try_parse_from(["svc-ai"])?;
+    let models_config = &mut config.options.models;
+    models_config.models_dir = std::env::var("AI_MODELS_DIR")?.into();
+    models_config.onnxruntime_library = std::env::var("AI_ONNXRUNTIME_LIBRARY")?.into();
+    models_config.inference_threads = THREADS;
+    models_config.queue_capacity = 1_024;
+    let (model_dir, manifest) = models::discover(&models_config.models_dir)?.remove(0);
+    println!(
+        "{} on {} held-out tickets, {THREADS} inference threads, {} s per row, release build\n",
+        manifest.display_name,
+        texts.len(),
+        ROW.as_secs()
+    );
+
+    // The limit: the same ONNX Runtime environment the service then uses (one per process).
+    let runtime = models::runtime(&models_config.onnxruntime_library, THREADS)?;
+    let mut embedder = Embedder::load(runtime, &model_dir, manifest)?;
+    raw_engine(&mut embedder, &texts[..32], 32)?; // warm-up
+    let one = raw_engine(&mut embedder, &texts, 1)?;
+    let batched = raw_engine(&mut embedder, &texts, 32)?;
+    drop(embedder);
+    let limit = one.per_second.max(batched.per_second);
+    print_row("raw engine, 1 text per run", &one, limit);
+    print_row(
+        "raw engine, 32 texts per run (sorted by length)",
+        &batched,
+        limit,
+    );
+
+    let (python, version) = python(&model_dir)?;
+    print_row(
+        &format!("Python onnxruntime {version}, 1 text at a time"),
+        &python,
+        limit,
+    );
+
+    let keys = TestKeys::new();
+    config.infra = TestInfra::new().await.config();
+    config.auth = keys.auth_config();
+    config.options.cache_ttl = Duration::ZERO;
+    let server = TestServer::run(svc_ai::build(config, Listeners::loopback().await?).await?).await;
+    let client = AiServiceClient::new(server.channel());
+    let token = keys.user_token(TenantId::generate(), Role::Member);
+    // Warm-up: the first ticket builds the shipped defaults' prototypes and heads.
+    service(&client, &token, &tickets[..1], Call::ClassifyTicket, 1).await?;
+    let mut rows = Vec::new();
+    for (name, call, callers) in [
+        ("svc-ai Embed, 1 caller", Call::Embed, 1),
+        ("svc-ai Embed, 16 callers", Call::Embed, CALLERS),
+        ("svc-ai ClassifyTicket, 1 caller", Call::ClassifyTicket, 1),
+        (
+            "svc-ai ClassifyTicket, 16 callers",
+            Call::ClassifyTicket,
+            CALLERS,
+        ),
+    ] {
+        let figures = service(&client, &token, &tickets, call, callers).await?;
+        print_row(name, &figures, limit);
+        rows.push((name, figures));
+    }
+    server.stop().await;
+    let (_, loaded) = &rows[3];
+    println!(
+        "\nClassifyTicket under load: {:.0} % of the raw engine (target ≥ 90 %), {:.2}× Python one at a time (target ≥ 1.5×)",
+        100.0 * loaded.per_second / limit,
+        loaded.per_second / python.per_second
+    );
+    Ok(())
+}

@@ -460,6 +460,12 @@ fn unknown_label(field: &str, label: &str) -> FieldViolations {
     FieldViolations::single(field, format!("{label:?} is not a label of the label set"))
 }
 
+/// The time since `started`, in whole microseconds: as stored, so that an answer says what
+/// reading it back will.
+fn elapsed_micros(started: std::time::Instant) -> Duration {
+    Duration::from_micros(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
 /// A classification of `text` from `source` made now with `model`: `result` as computed or
 /// (`cached`) read from the cache under `hash`.
 fn classification(

@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{SubsecRound, Utc};
 use platform::consumer::{ProcessedEvents, ReceivedEvent};
@@ -123,8 +123,7 @@ impl Ai {
         // from it rather than read from the cache.
         let started = Instant::now();
         let embedded = model.embed(vec![text.clone()]).await?.remove(0);
-        let inference =
-            Duration::from_micros(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let inference = super::elapsed_micros(started);
         let (label_set, scope, result) = self
             .classify_embedded(tenant, model, input.label_set, &text, &embedded)
             .await?;

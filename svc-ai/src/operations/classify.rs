@@ -114,10 +114,7 @@ impl Ai {
                         .collect(),
                 )
                 .await?;
-            // Stored in microseconds: answered as it will be read back.
-            inference = Duration::from_micros(
-                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            );
+            inference = super::elapsed_micros(started);
             let mut fresh = Vec::with_capacity(missing.len());
             for (&index, embedding) in missing.iter().zip(embedded) {
                 let result = CachedResult::of_labels(&prototypes, &embedding);

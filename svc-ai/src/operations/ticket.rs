@@ -184,9 +184,7 @@ impl Ai {
             _ => {
                 let started = Instant::now();
                 let embedded = model.embed(vec![text.clone()]).await?.remove(0);
-                let inference = Duration::from_micros(
-                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                );
+                let inference = super::elapsed_micros(started);
                 let result = sets.triage(&text, &embedded);
                 self.cache_results(tenant, vec![(hash.clone(), serde_json::to_string(&result))])
                     .await;

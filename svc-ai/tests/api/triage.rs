@@ -7,8 +7,8 @@ use platform::testing::error_reason;
 use proto::formflow::ai::v1::classification::Outcome;
 use proto::formflow::ai::v1::{
     Classification, ClassifyTicketRequest, CorrectClassificationRequest, CreateLabelSetRequest,
-    LabelSet, ListLabelExamplesRequest, Sentiment, TicketClassification, TicketField,
-    TicketPriority, UpdateLabelSetRequest,
+    LabelSet, ListClassificationsRequest, ListLabelExamplesRequest, Sentiment,
+    TicketClassification, TicketField, TicketPriority, UpdateLabelSetRequest,
 };
 use tonic::Code;
 
@@ -125,6 +125,46 @@ async fn tickets_are_triaged_with_the_shipped_defaults_and_urgency_cues() {
     .await;
     assert!(again.cached && !idea.cached);
     assert_eq!(triage_of(&again), triage_of(&idea));
+
+    // A retry under the same Idempotency-Key answers the first triage, stored once; other
+    // tickets under that key are refused.
+    let keyed = |body: &str| {
+        let mut request = tonic::Request::new(ticket("Export", body));
+        request
+            .metadata_mut()
+            .insert("idempotency-key", "ticket-1".parse().unwrap());
+        request
+    };
+    let first = client
+        .classify_ticket(keyed("The CSV export is empty"))
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = client
+        .classify_ticket(keyed("The CSV export is empty"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry, first);
+    let status = expect_code(
+        client.classify_ticket(keyed("Another ticket")).await,
+        Code::InvalidArgument,
+    );
+    assert_eq!(error_reason(&status), "IDEMPOTENCY_KEY_REUSED");
+    let stored = client
+        .list_classifications(ListClassificationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .classifications;
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|stored| stored.text == first.text)
+            .collect::<Vec<_>>(),
+        [&first],
+        "stored once"
+    );
     app.stop().await;
 }
 

@@ -383,6 +383,42 @@ impl ServiceCredentialsConfig {
     }
 }
 
+/// The client id and secret a service may authenticate to svc-auth with, to call other suite
+/// services with service tokens for the tenants it acts for; unset, it makes no such call.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServiceClientConfig {
+    /// Client id this service obtains service tokens from svc-auth with (svc-auth's
+    /// AUTH_SERVICE_CLIENTS lists it); what the service calls with them, its `--help` says.
+    #[arg(long, env = "AUTH_CLIENT_ID")]
+    pub auth_client_id: Option<String>,
+    /// Client secret of AUTH_CLIENT_ID.
+    #[arg(long, env = "AUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub auth_client_secret: Option<SecretString>,
+    /// File holding AUTH_CLIENT_SECRET.
+    #[arg(long, env = "AUTH_CLIENT_SECRET_FILE")]
+    pub auth_client_secret_file: Option<PathBuf>,
+}
+
+impl ServiceClientConfig {
+    /// The credentials, when AUTH_CLIENT_ID is set.
+    pub fn credentials(&self) -> Option<ServiceCredentialsConfig> {
+        Some(ServiceCredentialsConfig {
+            auth_client_id: self.auth_client_id.clone()?,
+            auth_client_secret: self.auth_client_secret.clone(),
+            auth_client_secret_file: self.auth_client_secret_file.clone(),
+        })
+    }
+
+    /// The credentials of client `id` with `secret` (the suite's launcher and tests).
+    pub fn of(id: &str, secret: &str) -> Self {
+        ServiceClientConfig {
+            auth_client_id: Some(id.to_owned()),
+            auth_client_secret: Some(SecretString::from(secret.to_owned())),
+            auth_client_secret_file: None,
+        }
+    }
+}
+
 /// Parses durations written as `250ms`, `10s`, `5m` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use platform::config::{AuthConfig, InfraConfig, ServiceConfig};
+use platform::config::{AuthConfig, InfraConfig, ServiceClientConfig, ServiceConfig};
 use platform::server::Listeners;
 use platform::suite::{
     AI, AUTH, FORMS, NOTIFY, SERVICES, SuiteMember, SuiteService, TENANT, WORKFLOW,
@@ -101,8 +101,9 @@ impl Ports {
 }
 
 /// The suite's clients of svc-auth: they obtain service tokens (the gateway to resolve tenants
-/// and verify API keys, svc-notify to read users' email addresses).
-const CLIENTS: &[&str] = &["gateway", NOTIFY.name];
+/// and verify API keys, svc-notify to read users' email addresses, svc-workflow to classify
+/// with svc-ai).
+const CLIENTS: &[&str] = &["gateway", NOTIFY.name, WORKFLOW.name];
 
 /// A service's configuration: the defaults its `--help` documents, parsed the same way.
 fn defaults<C: Parser>(service: SuiteService) -> anyhow::Result<C> {
@@ -160,6 +161,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         "workflow-encryption-keys",
         || platform::crypto::Sealer::generate_key_entry("dev"),
     )?));
+    // Its `action.ai_classify` nodes call svc-ai with its service token.
+    workflow_config.options.ai_url = Some(ports.url(AI));
+    let secret = client_secret(&clients, WORKFLOW.name).context("no svc-workflow client")?;
+    workflow_config.options.service_client = ServiceClientConfig::of(WORKFLOW.name, secret);
     let workflow = svc_workflow::build(workflow_config, ports.take(WORKFLOW))
         .await
         .context("starting svc-workflow")?;
@@ -181,8 +186,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     )?));
     // It reads users' email addresses from svc-auth as a service client.
     let secret = client_secret(&clients, NOTIFY.name).context("no svc-notify client")?;
-    notify_config.options.auth_client_id = Some(NOTIFY.name.to_owned());
-    notify_config.options.auth_client_secret = Some(SecretString::from(secret.to_owned()));
+    notify_config.options.service_client = ServiceClientConfig::of(NOTIFY.name, secret);
     let notify = svc_notify::build(notify_config, ports.take(NOTIFY))
         .await
         .context("starting svc-notify")?;

@@ -59,7 +59,7 @@ pub async fn build_with_clock(
             )
         })
         .transpose()?;
-    let directory = match (options.service_credentials(), &config.auth.auth_url) {
+    let directory = match (options.service_client.credentials(), &config.auth.auth_url) {
         (Some(credentials), Some(auth_url)) => Some(Directory::new(auth_url, &credentials)?),
         (Some(_), None) => anyhow::bail!("AUTH_CLIENT_ID is set without AUTH_URL"),
         (None, _) => None,

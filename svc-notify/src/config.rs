@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use platform::config::{ServiceConfig, ServiceCredentialsConfig, parse_duration, resolve_secret};
+use platform::config::{ServiceClientConfig, ServiceConfig, parse_duration, resolve_secret};
 use platform::suite::Notify;
 use secrecy::SecretString;
 use url::Url;
@@ -78,17 +78,11 @@ pub struct NotifyOptions {
     /// How often notifications past their retention are deleted.
     #[arg(long, env = "NOTIFY_RETENTION_INTERVAL", default_value = "1h", value_parser = positive_duration)]
     pub retention_interval: Duration,
-    /// Client id svc-notify obtains service tokens from svc-auth with (svc-auth's
-    /// AUTH_SERVICE_CLIENTS lists it), to read users' email addresses when an email goes to
-    /// `users/{id}`. Unset, users receive in-app messages only: emails to them are refused.
-    #[arg(long, env = "AUTH_CLIENT_ID")]
-    pub auth_client_id: Option<String>,
-    /// Client secret of AUTH_CLIENT_ID.
-    #[arg(long, env = "AUTH_CLIENT_SECRET", hide_env_values = true)]
-    pub auth_client_secret: Option<SecretString>,
-    /// File holding AUTH_CLIENT_SECRET.
-    #[arg(long, env = "AUTH_CLIENT_SECRET_FILE")]
-    pub auth_client_secret_file: Option<PathBuf>,
+    /// svc-notify's client at svc-auth: with it, it reads users' email addresses when an
+    /// email goes to `users/{id}`. Unset, users receive in-app messages only: emails to them
+    /// are refused.
+    #[command(flatten)]
+    pub service_client: ServiceClientConfig,
     /// Base URL of the web app that emails link to (`https://app.example.com`): an invitation
     /// links to `{url}/invitations/accept?tenant={slug}&token={token}`, a password reset to
     /// `{url}/password-reset?tenant={slug}&token={token}`. Unset, svc-notify sends no
@@ -132,15 +126,6 @@ impl NotifyOptions {
             None,
         )
         .map(Some)
-    }
-
-    /// The service credentials at svc-auth, when AUTH_CLIENT_ID is set.
-    pub fn service_credentials(&self) -> Option<ServiceCredentialsConfig> {
-        Some(ServiceCredentialsConfig {
-            auth_client_id: self.auth_client_id.clone()?,
-            auth_client_secret: self.auth_client_secret.clone(),
-            auth_client_secret_file: self.auth_client_secret_file.clone(),
-        })
     }
 
     /// NOTIFY_ENCRYPTION_KEYS from the variable or its file; `None` when neither is set.

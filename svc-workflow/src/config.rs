@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use platform::config::{ServiceConfig, parse_duration, resolve_secret};
+use platform::config::{ServiceClientConfig, ServiceConfig, parse_duration, resolve_secret};
 use platform::suite::Workflow;
 use secrecy::SecretString;
 
@@ -45,6 +45,14 @@ pub struct WorkflowOptions {
     /// reach; loopback, private, link-local and metadata addresses are refused otherwise.
     #[arg(long, env = "WORKFLOW_HTTP_ALLOWED_NETWORKS", value_delimiter = ',')]
     pub http_allowed_networks: Vec<IpNet>,
+    /// svc-ai's gRPC URL (`http://svc-ai:50055`), which `action.ai_classify` calls with
+    /// svc-workflow's service token for the execution's tenant (it needs AUTH_CLIENT_ID and
+    /// AUTH_URL). Unset, those nodes fail with SERVICE_NOT_CONFIGURED.
+    #[arg(long, env = "WORKFLOW_AI_URL")]
+    pub ai_url: Option<String>,
+    /// svc-workflow's client at svc-auth: the service tokens it calls svc-ai with.
+    #[command(flatten)]
+    pub service_client: ServiceClientConfig,
 }
 
 /// A duration of at least a second, as `30s` or `5m`.

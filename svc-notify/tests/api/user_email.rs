@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use platform::config::ServiceClientConfig;
 use platform::context::{TenantId, UserId};
 use platform::testing::{TestInfra, TestKeys};
 use proto::formflow::notify::v1 as wire;
-use secrecy::SecretString;
 use testkit::{NOTIFY_CLIENT, Options, Services};
 use tonic::Code;
 
@@ -27,8 +27,7 @@ async fn an_email_to_a_user_goes_to_their_address_in_the_tenant_only() {
     let auth_url = format!("http://{}", services.auth_addr);
     let app = TestApp::spawn_over(infra, |config| {
         config.auth.auth_url = Some(auth_url);
-        config.options.auth_client_id = Some(NOTIFY_CLIENT.0.to_owned());
-        config.options.auth_client_secret = Some(SecretString::from(NOTIFY_CLIENT.1));
+        config.options.service_client = ServiceClientConfig::of(NOTIFY_CLIENT.0, NOTIFY_CLIENT.1);
     })
     .await;
 

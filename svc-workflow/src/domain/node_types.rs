@@ -500,17 +500,18 @@ fn definitions() -> Vec<NodeType> {
             "action.ai_classify",
             Action,
             "Classify text",
-            "Classifies a text with one of the tenant's label sets on svc-ai, and outputs the label, its confidence and the runner-up.",
+            "Classifies a text with one of the tenant's label sets on svc-ai, and outputs the label, its confidence, the runner-up, every label's confidence and the stored classification's name.",
             object(
                 json!({
                     "text": template_schema("The text to classify"),
                     "label_set": resource("labelSets", "The label set, `labelSets/{id}`"),
+                    "source": template_schema("What the text comes from, e.g. `{{ submission }}` after a form trigger: svc-ai erases the classification when that submission is deleted"),
                 }),
                 &["text", "label_set"],
             ),
             &[],
             None,
-            |config, problems| templates(config, &["text"], problems),
+            |config, problems| templates(config, &["text", "source"], problems),
         ),
         define(
             "action.notify",

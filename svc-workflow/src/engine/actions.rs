@@ -15,8 +15,10 @@ use serde_json::{Map, Value, json};
 use crate::domain::execution::{Failure, MAX_OUTPUT_BYTES};
 use crate::domain::expression::{self, Data};
 use crate::domain::{CredentialId, CredentialType, CredentialValue, Node};
+use crate::engine::classifier::{Classifier, ClassifyError};
 use crate::operations::seal_context;
 use crate::store;
+use proto::formflow::ai::v1 as ai;
 
 /// Why an action failed, and whether another attempt may succeed.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,11 +55,18 @@ pub struct Actions {
     not_following: reqwest::Client,
     db: Db,
     sealer: Arc<Sealer>,
+    classifier: Option<Classifier>,
 }
 
 impl Actions {
-    /// Actions reaching what `policy` permits, reading credentials from `db` with `sealer`.
-    pub fn new(policy: NetworkPolicy, db: Db, sealer: Arc<Sealer>) -> anyhow::Result<Self> {
+    /// Actions reaching what `policy` permits, reading credentials from `db` with `sealer`,
+    /// classifying with svc-ai through `classifier` when the deployment has one.
+    pub fn new(
+        policy: NetworkPolicy,
+        db: Db,
+        sealer: Arc<Sealer>,
+        classifier: Option<Classifier>,
+    ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
         let agent = concat!("FormFlow-Workflow/", env!("CARGO_PKG_VERSION"));
         Ok(Actions {
@@ -66,6 +75,7 @@ impl Actions {
             policy,
             db,
             sealer,
+            classifier,
         })
     }
 
@@ -79,7 +89,10 @@ impl Actions {
     ) -> Result<Value, ActionFailure> {
         match node.node_type.as_str() {
             "action.http" => self.http(tenant, node, input, key).await,
-            "action.ai_classify" => Err(not_configured(node, "svc-ai's classification")),
+            "action.ai_classify" => match &self.classifier {
+                Some(classifier) => ai_classify(classifier, tenant, node, input, key).await,
+                None => Err(not_configured(node, "svc-ai (WORKFLOW_AI_URL)")),
+            },
             "action.notify" | "action.email" => Err(not_configured(node, "svc-notify")),
             other => Err(ActionFailure::last(
                 "INTERNAL",
@@ -261,6 +274,76 @@ impl Actions {
             CredentialType::Header => Ok((secret("header"), secret("value"))),
             CredentialType::WebhookSecret | CredentialType::Generic => Err(unusable()),
         }
+    }
+}
+
+/// `action.ai_classify`: the text its config renders, classified against its label set by
+/// svc-ai; the label, its confidence, the runner-up, every score and the stored
+/// classification's name.
+async fn ai_classify(
+    classifier: &Classifier,
+    tenant: TenantId,
+    node: &Node,
+    input: &Value,
+    key: &str,
+) -> Result<Value, ActionFailure> {
+    let config = &node.config;
+    let data = expression::data(input).map_err(template_error)?;
+    let content = text(&render(&config["text"], &data)?);
+    let source = match config.get("source") {
+        Some(template) => text(&render(template, &data)?),
+        None => String::new(),
+    };
+    let label_set = config["label_set"].as_str().unwrap_or_default().to_owned();
+    let classification = classifier
+        .classify(tenant, content, label_set, source, key)
+        .await
+        .map_err(|error| match error {
+            ClassifyError::Token(error) => {
+                tracing::warn!(error = format!("{error:#}"), "no service token for svc-ai");
+                ActionFailure::retryable("SERVICE_UNAVAILABLE", "svc-auth gave no service token")
+            }
+            ClassifyError::Status(status) => classify_failure(&status),
+        })?;
+    let Some(ai::classification::Outcome::Labels(labels)) = classification.outcome else {
+        return Err(ActionFailure::last(
+            "INTERNAL",
+            "svc-ai answered no label classification",
+        ));
+    };
+    Ok(json!({
+        "label": labels.top_label,
+        "confidence": labels.confidence,
+        "runner_up": labels.runner_up.map(|runner_up| json!({
+            "label": runner_up.label,
+            "confidence": runner_up.score,
+        })),
+        "scores": labels.scores.iter().map(|score| json!({
+            "label": score.label,
+            "confidence": score.score,
+        })).collect::<Vec<_>>(),
+        "classification": classification.name,
+        "label_set_version": labels.label_set_version,
+        "model_version": classification.model_version,
+        "truncated": classification.truncated,
+    }))
+}
+
+/// What svc-ai's refusal means for the node: its own errors (an unknown label set, a bad
+/// text) are final; a busy model or an unreachable service is retried.
+fn classify_failure(status: &tonic::Status) -> ActionFailure {
+    use tonic::Code;
+    let message = format!("svc-ai: {}", status.message());
+    let code = format!("AI_{}", platform::error::code_name(status.code()));
+    match status.code() {
+        Code::ResourceExhausted
+        | Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::Internal
+        | Code::Unknown
+        | Code::Cancelled => ActionFailure::retryable(&code, message),
+        _ => ActionFailure::last(&code, message),
     }
 }
 

@@ -22,6 +22,7 @@
 //!    publish, or a worker that died, costs a delay, never the execution.
 
 pub mod actions;
+pub mod classifier;
 pub mod nodes;
 pub mod plan;
 

@@ -1,5 +1,6 @@
 //! svc-workflow over real gRPC and Postgres.
 
+mod ai_classify;
 mod credentials;
 mod definitions;
 mod executions;

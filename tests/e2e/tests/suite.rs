@@ -340,6 +340,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     .await
     .unwrap();
     assert_eq!(status, 200, "{created}");
+    let support_set = created["name"].clone();
     let classify = serde_json::json!({
         "labelSet": created["name"],
         "texts": ["I was charged twice this month"],
@@ -705,6 +706,55 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
         Some(&serde_json::json!("EXECUTION_STATE_SUCCEEDED")),
         "{events}"
     );
+
+    // A workflow node classifies with svc-ai (svc-workflow's service token from svc-auth).
+    let classifier = serde_json::json!({
+        "displayName": "Classifier",
+        "definition": {
+            "nodes": [
+                {"id": "start", "type": "trigger.manual", "config": {}},
+                {"id": "classify", "type": "action.ai_classify",
+                 "config": {"text": "{{ text }}", "label_set": support_set}},
+            ],
+            "edges": [{"from": "start", "to": "classify"}],
+        },
+    });
+    let (status, classifier) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/workflows",
+        &auth,
+        &classifier.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{classifier}");
+    let (status, queued) = request(
+        suite.gateway,
+        "POST",
+        &format!("/api/v1/{}:run", classifier["name"].as_str().unwrap()),
+        &auth,
+        r#"{"input": {"text": "Please refund the duplicate charge on my invoice"}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{queued}");
+    let execution_path = format!("/api/v1/{}", queued["name"].as_str().unwrap());
+    let mut classified = serde_json::Value::Null;
+    for _ in 0..300 {
+        let (status, read) = get(suite.gateway, &execution_path, &auth).await.unwrap();
+        assert_eq!(status, 200, "{read}");
+        if read["state"] != "EXECUTION_STATE_QUEUED" && read["state"] != "EXECUTION_STATE_RUNNING" {
+            classified = read;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        classified["state"], "EXECUTION_STATE_SUCCEEDED",
+        "{classified}"
+    );
+    assert_eq!(classified["output"]["label"], "billing", "{classified}");
 
     // The owner notifies themself in-app over REST (202): the message arrives in their inbox
     // and is marked read, all through the gateway.

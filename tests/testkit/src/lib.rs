@@ -26,6 +26,8 @@ use svc_auth::config::SecurityConfig;
 pub const GATEWAY_CLIENT: (&str, &str) = ("gateway", "gateway-secret-0123456789");
 /// svc-notify's client id and secret at svc-auth (it reads users' email addresses).
 pub const NOTIFY_CLIENT: (&str, &str) = ("svc-notify", "notify-secret-0123456789");
+/// svc-workflow's client id and secret at the test svc-auth (it calls svc-ai).
+pub const WORKFLOW_CLIENT: (&str, &str) = ("svc-workflow", "workflow-secret-0123456789");
 
 /// argon2id cheap enough for tests, and low lockout thresholds.
 pub fn test_security() -> SecurityConfig {
@@ -96,10 +98,11 @@ impl Services {
         auth_config.secrets.encryption_keys = Some(SecretString::from(
             platform::crypto::Sealer::generate_key_entry("test"),
         ));
-        auth_config.secrets.service_clients = Some(SecretString::from(format!(
-            "{}:{},{}:{}",
-            GATEWAY_CLIENT.0, GATEWAY_CLIENT.1, NOTIFY_CLIENT.0, NOTIFY_CLIENT.1
-        )));
+        auth_config.secrets.service_clients = Some(SecretString::from(
+            [GATEWAY_CLIENT, NOTIFY_CLIENT, WORKFLOW_CLIENT]
+                .map(|(id, secret)| format!("{id}:{secret}"))
+                .join(","),
+        ));
         auth_config.infra = infra.config();
         let auth = TestServer::start(|listeners| svc_auth::build(auth_config, listeners)).await;
 

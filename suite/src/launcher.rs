@@ -102,7 +102,7 @@ impl Ports {
 
 /// The suite's clients of svc-auth: they obtain service tokens (the gateway to resolve tenants
 /// and verify API keys, svc-notify to read users' email addresses, svc-workflow to classify
-/// with svc-ai).
+/// with svc-ai and send through svc-notify).
 const CLIENTS: &[&str] = &["gateway", NOTIFY.name, WORKFLOW.name];
 
 /// A service's configuration: the defaults its `--help` documents, parsed the same way.
@@ -161,8 +161,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         "workflow-encryption-keys",
         || platform::crypto::Sealer::generate_key_entry("dev"),
     )?));
-    // Its `action.ai_classify` nodes call svc-ai with its service token.
+    // Its `action.ai_classify`, `action.notify` and `action.email` nodes call svc-ai and
+    // svc-notify with its service token.
     workflow_config.options.ai_url = Some(ports.url(AI));
+    workflow_config.options.notify_url = Some(ports.url(NOTIFY));
     let secret = client_secret(&clients, WORKFLOW.name).context("no svc-workflow client")?;
     workflow_config.options.service_client = ServiceClientConfig::of(WORKFLOW.name, secret);
     let workflow = svc_workflow::build(workflow_config, ports.take(WORKFLOW))

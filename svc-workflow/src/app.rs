@@ -15,7 +15,7 @@ use proto::formflow::workflow::v1::workflow_service_server::WorkflowServiceServe
 
 use crate::config::Config;
 use crate::engine::actions::Actions;
-use crate::engine::classifier::Classifier;
+use crate::engine::services::SuiteServices;
 use crate::engine::{Engine, EngineSettings};
 use crate::grpc::WorkflowApi;
 use crate::operations::Workflows;
@@ -40,23 +40,31 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
     )?);
     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
     let options = &config.options;
-    let classifier = match (&options.ai_url, options.service_client.credentials()) {
-        (None, _) => None,
-        (Some(ai_url), Some(credentials)) => {
+    let (ai_url, notify_url) = (options.ai_url.as_deref(), options.notify_url.as_deref());
+    let services = match options.service_client.credentials() {
+        _ if ai_url.is_none() && notify_url.is_none() => None,
+        Some(credentials) => {
             let auth_url = config.auth.auth_url.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("WORKFLOW_AI_URL needs AUTH_URL, where service tokens come from")
+                anyhow::anyhow!(
+                    "WORKFLOW_AI_URL and WORKFLOW_NOTIFY_URL need AUTH_URL, where service tokens come from"
+                )
             })?;
-            Some(Classifier::new(ai_url, auth_url, &credentials)?)
+            Some(SuiteServices::new(
+                ai_url,
+                notify_url,
+                auth_url,
+                &credentials,
+            )?)
         }
-        (Some(_), None) => anyhow::bail!(
-            "WORKFLOW_AI_URL is set without AUTH_CLIENT_ID: svc-ai is called with a service token"
+        None => anyhow::bail!(
+            "WORKFLOW_AI_URL or WORKFLOW_NOTIFY_URL is set without AUTH_CLIENT_ID: svc-ai and svc-notify are called with a service token"
         ),
     };
     let actions = Actions::new(
         NetworkPolicy::new(options.http_allowed_networks.clone()),
         connections.db.clone(),
         sealer.clone(),
-        classifier,
+        services,
     )?;
     let engine = Engine::new(
         connections.db.clone(),

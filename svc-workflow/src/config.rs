@@ -50,7 +50,13 @@ pub struct WorkflowOptions {
     /// AUTH_URL). Unset, those nodes fail with SERVICE_NOT_CONFIGURED.
     #[arg(long, env = "WORKFLOW_AI_URL")]
     pub ai_url: Option<String>,
-    /// svc-workflow's client at svc-auth: the service tokens it calls svc-ai with.
+    /// svc-notify's gRPC URL (`http://svc-notify:50056`), which `action.notify` and
+    /// `action.email` call as `action.ai_classify` calls svc-ai. Unset, those nodes fail with
+    /// SERVICE_NOT_CONFIGURED.
+    #[arg(long, env = "WORKFLOW_NOTIFY_URL")]
+    pub notify_url: Option<String>,
+    /// svc-workflow's client at svc-auth: the service tokens it calls svc-ai and svc-notify
+    /// with.
     #[command(flatten)]
     pub service_client: ServiceClientConfig,
 }

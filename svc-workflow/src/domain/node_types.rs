@@ -517,7 +517,7 @@ fn definitions() -> Vec<NodeType> {
             "action.notify",
             Action,
             "Notify",
-            "Sends a notification through svc-notify to users, addresses or webhook endpoints, on a topic, with the recipients' preferences.",
+            "Sends a notification through svc-notify to users, addresses or webhook endpoints, on a topic, with the recipients' preferences, and outputs the notification's name and deliveries.",
             object(
                 json!({
                     "recipients": {
@@ -541,8 +541,12 @@ fn definitions() -> Vec<NodeType> {
                     &["recipients", "subject", "body", "payload"],
                     problems,
                 );
-                if !config.contains_key("template") && !config.contains_key("body") {
-                    problems.push((String::new(), "needs a `template` or a `body`".to_owned()));
+                let inline = config.contains_key("subject") && config.contains_key("body");
+                if !(config.contains_key("template") || inline) {
+                    problems.push((
+                        String::new(),
+                        "needs a `template`, or a `subject` and a `body`".to_owned(),
+                    ));
                 }
             },
         ),
@@ -550,7 +554,7 @@ fn definitions() -> Vec<NodeType> {
             "action.email",
             Action,
             "Send email",
-            "Sends an email through svc-notify's email channel.",
+            "Sends a plain-text email through svc-notify's email channel (topic `workflow.email`), and outputs the notification's name and deliveries.",
             object(
                 json!({
                     "to": {
@@ -559,13 +563,12 @@ fn definitions() -> Vec<NodeType> {
                     },
                     "subject": template_schema("Subject"),
                     "text": template_schema("Plain-text body"),
-                    "html": template_schema("HTML body, besides the text one"),
                 }),
                 &["to", "subject", "text"],
             ),
             &[],
             None,
-            |config, problems| templates(config, &["to", "subject", "text", "html"], problems),
+            |config, problems| templates(config, &["to", "subject", "text"], problems),
         ),
     ]
 }
@@ -667,7 +670,7 @@ mod tests {
                 json!({"recipients": ["a@example.com"], "topic": "t"})
             )[0]
             .1,
-            "needs a `template` or a `body`"
+            "needs a `template`, or a `subject` and a `body`"
         );
         assert_eq!(
             check(

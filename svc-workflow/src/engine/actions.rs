@@ -15,10 +15,11 @@ use serde_json::{Map, Value, json};
 use crate::domain::execution::{Failure, MAX_OUTPUT_BYTES};
 use crate::domain::expression::{self, Data};
 use crate::domain::{CredentialId, CredentialType, CredentialValue, Node};
-use crate::engine::classifier::{Classifier, ClassifyError};
+use crate::engine::services::{CallError, SuiteServices};
 use crate::operations::seal_context;
 use crate::store;
 use proto::formflow::ai::v1 as ai;
+use proto::formflow::notify::v1 as notify;
 
 /// Why an action failed, and whether another attempt may succeed.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,17 +56,17 @@ pub struct Actions {
     not_following: reqwest::Client,
     db: Db,
     sealer: Arc<Sealer>,
-    classifier: Option<Classifier>,
+    services: Option<SuiteServices>,
 }
 
 impl Actions {
     /// Actions reaching what `policy` permits, reading credentials from `db` with `sealer`,
-    /// classifying with svc-ai through `classifier` when the deployment has one.
+    /// calling svc-ai and svc-notify through `services` where the deployment reaches them.
     pub fn new(
         policy: NetworkPolicy,
         db: Db,
         sealer: Arc<Sealer>,
-        classifier: Option<Classifier>,
+        services: Option<SuiteServices>,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
         let agent = concat!("FormFlow-Workflow/", env!("CARGO_PKG_VERSION"));
@@ -75,7 +76,7 @@ impl Actions {
             policy,
             db,
             sealer,
-            classifier,
+            services,
         })
     }
 
@@ -89,11 +90,8 @@ impl Actions {
     ) -> Result<Value, ActionFailure> {
         match node.node_type.as_str() {
             "action.http" => self.http(tenant, node, input, key).await,
-            "action.ai_classify" => match &self.classifier {
-                Some(classifier) => ai_classify(classifier, tenant, node, input, key).await,
-                None => Err(not_configured(node, "svc-ai (WORKFLOW_AI_URL)")),
-            },
-            "action.notify" | "action.email" => Err(not_configured(node, "svc-notify")),
+            "action.ai_classify" => self.ai_classify(tenant, node, input, key).await,
+            "action.notify" | "action.email" => self.notify(tenant, node, input, key).await,
             other => Err(ActionFailure::last(
                 "INTERNAL",
                 format!("{other} is not an action"),
@@ -208,6 +206,95 @@ impl Actions {
         Ok(json!({"status": status.as_u16(), "headers": headers, "body": body}))
     }
 
+    /// `action.ai_classify`: the text its config renders, classified against its label set by
+    /// svc-ai; the label, its confidence, the runner-up, every score and the stored
+    /// classification's name.
+    async fn ai_classify(
+        &self,
+        tenant: TenantId,
+        node: &Node,
+        input: &Value,
+        key: &str,
+    ) -> Result<Value, ActionFailure> {
+        let config = &node.config;
+        let data = expression::data(input).map_err(template_error)?;
+        let content = text(&render(&config["text"], &data)?);
+        let source = match config.get("source") {
+            Some(template) => text(&render(template, &data)?),
+            None => String::new(),
+        };
+        let label_set = config["label_set"].as_str().unwrap_or_default().to_owned();
+        let classification = self
+            .services(node, "svc-ai (WORKFLOW_AI_URL)")?
+            .classify(tenant, content, label_set, source, key)
+            .await
+            .map_err(|error| call_failure(node, "svc-ai (WORKFLOW_AI_URL)", "AI", error))?;
+        let Some(ai::classification::Outcome::Labels(labels)) = classification.outcome else {
+            return Err(ActionFailure::last(
+                "INTERNAL",
+                "svc-ai answered no label classification",
+            ));
+        };
+        Ok(json!({
+            "label": labels.top_label,
+            "confidence": labels.confidence,
+            "runner_up": labels.runner_up.map(|runner_up| json!({
+                "label": runner_up.label,
+                "confidence": runner_up.score,
+            })),
+            "scores": labels.scores.iter().map(|score| json!({
+                "label": score.label,
+                "confidence": score.score,
+            })).collect::<Vec<_>>(),
+            "classification": classification.name,
+            "label_set_version": labels.label_set_version,
+            "model_version": classification.model_version,
+            "truncated": classification.truncated,
+        }))
+    }
+
+    /// `action.notify` and `action.email`: the notification their config renders, sent by
+    /// svc-notify once per attempt (the idempotency key is its transaction id); its name,
+    /// its deliveries, and whether an earlier attempt had sent it.
+    async fn notify(
+        &self,
+        tenant: TenantId,
+        node: &Node,
+        input: &Value,
+        key: &str,
+    ) -> Result<Value, ActionFailure> {
+        let data = expression::data(input).map_err(template_error)?;
+        let notification = if node.node_type == "action.email" {
+            email_request(&node.config, &data)?
+        } else {
+            notify_request(&node.config, &data)?
+        };
+        let answer = self
+            .services(node, "svc-notify (WORKFLOW_NOTIFY_URL)")?
+            .send(tenant, notification, key)
+            .await
+            .map_err(|error| {
+                call_failure(node, "svc-notify (WORKFLOW_NOTIFY_URL)", "NOTIFY", error)
+            })?;
+        let sent = answer.notification.unwrap_or_default();
+        Ok(json!({
+            "notification": sent.name,
+            "duplicate": answer.duplicate,
+            "deliveries": sent.deliveries.iter().map(|delivery| json!({
+                "name": delivery.name,
+                "channel": delivery.channel().as_str_name(),
+                "state": delivery.state().as_str_name(),
+            })).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// The suite services, or why `node` cannot run without `service`.
+    fn services(&self, node: &Node, service: &str) -> Result<&SuiteServices, ActionFailure> {
+        self.services
+            .as_ref()
+            .ok_or_else(|| not_configured(node, service))
+    }
+
     /// Refuses a URL that is not http(s), or whose host is an address the policy refuses
     /// (the clients check names, once resolved, and redirects).
     fn policy_check(&self, url: &reqwest::Url) -> Result<(), ActionFailure> {
@@ -277,64 +364,126 @@ impl Actions {
     }
 }
 
-/// `action.ai_classify`: the text its config renders, classified against its label set by
-/// svc-ai; the label, its confidence, the runner-up, every score and the stored
-/// classification's name.
-async fn ai_classify(
-    classifier: &Classifier,
-    tenant: TenantId,
-    node: &Node,
-    input: &Value,
-    key: &str,
-) -> Result<Value, ActionFailure> {
-    let config = &node.config;
-    let data = expression::data(input).map_err(template_error)?;
-    let content = text(&render(&config["text"], &data)?);
-    let source = match config.get("source") {
-        Some(template) => text(&render(template, &data)?),
-        None => String::new(),
+/// The request of an `action.notify` node: its recipients (`users/{id}`, an email address or
+/// `webhookEndpoints/{id}` each), topic, template or subject and body, payload and priority.
+fn notify_request(
+    config: &Map<String, Value>,
+    data: &Data,
+) -> Result<notify::SendNotificationRequest, ActionFailure> {
+    let mut recipients = Vec::new();
+    for template in config["recipients"].as_array().into_iter().flatten() {
+        recipients.push(recipient(&text(&render(template, data)?))?);
+    }
+    let content = match config.get("template") {
+        Some(_) => None,
+        None => Some(notify::InlineContent {
+            subject: text(&render(&config["subject"], data)?),
+            body: text(&render(&config["body"], data)?),
+            link: String::new(),
+        }),
     };
-    let label_set = config["label_set"].as_str().unwrap_or_default().to_owned();
-    let classification = classifier
-        .classify(tenant, content, label_set, source, key)
-        .await
-        .map_err(|error| match error {
-            ClassifyError::Token(error) => {
-                tracing::warn!(error = format!("{error:#}"), "no service token for svc-ai");
-                ActionFailure::retryable("SERVICE_UNAVAILABLE", "svc-auth gave no service token")
-            }
-            ClassifyError::Status(status) => classify_failure(&status),
-        })?;
-    let Some(ai::classification::Outcome::Labels(labels)) = classification.outcome else {
-        return Err(ActionFailure::last(
-            "INTERNAL",
-            "svc-ai answered no label classification",
-        ));
+    let payload = match config.get("payload") {
+        Some(template) => Some(
+            serde_json::from_value(render(template, data)?)
+                .map_err(|_| template_error("the payload is not an object".to_owned()))?,
+        ),
+        None => None,
     };
-    Ok(json!({
-        "label": labels.top_label,
-        "confidence": labels.confidence,
-        "runner_up": labels.runner_up.map(|runner_up| json!({
-            "label": runner_up.label,
-            "confidence": runner_up.score,
-        })),
-        "scores": labels.scores.iter().map(|score| json!({
-            "label": score.label,
-            "confidence": score.score,
-        })).collect::<Vec<_>>(),
-        "classification": classification.name,
-        "label_set_version": labels.label_set_version,
-        "model_version": classification.model_version,
-        "truncated": classification.truncated,
-    }))
+    let priority = match config.get("priority").and_then(Value::as_str) {
+        Some("low") => notify::NotificationPriority::Low,
+        Some("high") => notify::NotificationPriority::High,
+        Some("urgent") => notify::NotificationPriority::Urgent,
+        _ => notify::NotificationPriority::Normal,
+    };
+    Ok(notify::SendNotificationRequest {
+        recipients,
+        topic: config["topic"].as_str().unwrap_or_default().to_owned(),
+        template: config
+            .get("template")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        content,
+        data: payload,
+        priority: priority as i32,
+        ..notify::SendNotificationRequest::default()
+    })
 }
 
-/// What svc-ai's refusal means for the node: its own errors (an unknown label set, a bad
-/// text) are final; a busy model or an unreachable service is retried.
-fn classify_failure(status: &tonic::Status) -> ActionFailure {
+/// The request of an `action.email` node: plain-text email to each address of `to`, on the
+/// topic `workflow.email`.
+fn email_request(
+    config: &Map<String, Value>,
+    data: &Data,
+) -> Result<notify::SendNotificationRequest, ActionFailure> {
+    let mut recipients = Vec::new();
+    for template in config["to"].as_array().into_iter().flatten() {
+        recipients.push(notify::Recipient {
+            target: Some(notify::recipient::Target::Email(text(&render(
+                template, data,
+            )?))),
+        });
+    }
+    Ok(notify::SendNotificationRequest {
+        recipients,
+        channels: vec![notify::DeliveryChannel::Email as i32],
+        topic: "workflow.email".to_owned(),
+        content: Some(notify::InlineContent {
+            subject: text(&render(&config["subject"], data)?),
+            body: text(&render(&config["text"], data)?),
+            link: String::new(),
+        }),
+        ..notify::SendNotificationRequest::default()
+    })
+}
+
+/// A rendered recipient: `users/{id}`, `webhookEndpoints/{id}`, or an email address.
+fn recipient(rendered: &str) -> Result<notify::Recipient, ActionFailure> {
+    use notify::recipient::Target;
+    let target = if rendered.starts_with("users/") {
+        Target::User(rendered.to_owned())
+    } else if rendered.starts_with("webhookEndpoints/") {
+        Target::WebhookEndpoint(rendered.to_owned())
+    } else if rendered.contains('@') {
+        Target::Email(rendered.to_owned())
+    } else {
+        return Err(ActionFailure::last(
+            "RECIPIENT_INVALID",
+            format!(
+                "{rendered:?} is neither users/{{id}}, webhookEndpoints/{{id}} nor an email address"
+            ),
+        ));
+    };
+    Ok(notify::Recipient {
+        target: Some(target),
+    })
+}
+
+/// What a suite service's answer means for `node`: the service's own refusals (an unknown
+/// label set, bad input) are final, prefixed by `prefix` (`AI_NOT_FOUND`); a busy or
+/// unreachable service, or svc-auth giving no token, is retried.
+fn call_failure(node: &Node, service: &str, prefix: &str, error: CallError) -> ActionFailure {
     use tonic::Code;
-    let message = format!("svc-ai: {}", status.message());
-    let code = format!("AI_{}", platform::error::code_name(status.code()));
+    let status = match error {
+        CallError::NotConfigured => return not_configured(node, service),
+        CallError::Token(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "no service token from svc-auth"
+            );
+            return ActionFailure::retryable(
+                "SERVICE_UNAVAILABLE",
+                "svc-auth gave no service token",
+            );
+        }
+        CallError::Status(status) => status,
+    };
+    let message = format!(
+        "{}: {}",
+        service.split(' ').next().unwrap_or(service),
+        status.message()
+    );
+    let code = format!("{prefix}_{}", platform::error::code_name(status.code()));
     match status.code() {
         Code::ResourceExhausted
         | Code::Unavailable

@@ -22,9 +22,9 @@
 //!    publish, or a worker that died, costs a delay, never the execution.
 
 pub mod actions;
-pub mod classifier;
 pub mod nodes;
 pub mod plan;
+pub mod services;
 
 use std::sync::Arc;
 use std::time::Duration;

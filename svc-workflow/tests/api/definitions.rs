@@ -176,7 +176,7 @@ async fn each_node_type_checks_its_config() {
         ),
         (
             "action.notify",
-            json!({"recipients": ["users/{{ owner }}"], "topic": "forms.submitted", "body": "New: {{ title }}"}),
+            json!({"recipients": ["users/{{ owner }}"], "topic": "forms.submitted", "subject": "New", "body": "New: {{ title }}"}),
             None,
         ),
         (

@@ -8,6 +8,7 @@ mod form_trigger;
 mod helpers;
 mod http;
 mod isolation;
+mod notify_actions;
 mod progress;
 mod retention;
 mod schedules;

@@ -87,9 +87,9 @@ name, each componentDefaults deep-merged with its own block, plus:
   name, kind ("gateway" | "service"), binary, port (the main container port), portName,
   uses {postgres, redis, amqp, auth}, migrations {enabled}, config, envPrefix, fullName,
   authServer (true for svc-auth, the token issuer), workflowService (true for svc-workflow, which
-  seals credentials with workflow.encryptionKeys), notifyService (true for svc-notify, which gets
-  the notify block), and serviceClient {clientId, secretKey} for a client of svc-auth (the
-  gateway, svc-notify).
+  gets the workflow block), notifyService (true for svc-notify, which gets the notify block), and
+  serviceClient {clientId, secretKey} for a client of svc-auth (the gateway, svc-notify,
+  svc-workflow).
 The gateway always uses Redis, RabbitMQ and svc-auth (uses.redis, uses.amqp, uses.auth).
 Numbers come back as floats from fromJson: templates pipe them through `int`.
 */}}
@@ -186,9 +186,12 @@ whatever its key: operators write that path into their Postgres URL (sslrootcert
 {{- define "formflow.workflowServiceName" -}}svc-workflow{{- end }}
 {{/* The service that sends notifications with the notify block (mail server, sealing keys). */}}
 {{- define "formflow.notifyServiceName" -}}svc-notify{{- end }}
+{{/* The service svc-workflow's `action.ai_classify` nodes call (workflow.ai). */}}
+{{- define "formflow.aiServiceName" -}}svc-ai{{- end }}
 
-{{/* In-cluster gRPC URL of a service, for the gateway's GATEWAY_<PREFIX>_URL, AUTH_URL and
-AUTH_TENANT_URL. Argument: (list $ "svc-tenant"); fails when the service is not configured. */}}
+{{/* In-cluster gRPC URL of a service, for the gateway's GATEWAY_<PREFIX>_URL, AUTH_URL,
+AUTH_TENANT_URL, WORKFLOW_AI_URL and WORKFLOW_NOTIFY_URL. Argument: (list $ "svc-tenant" "why it is needed"); fails
+with that reason when the service is not configured. */}}
 {{- define "formflow.serviceUrl" -}}
 {{- $root := index . 0 }}
 {{- $name := index . 1 }}
@@ -410,6 +413,15 @@ svc-tenant, where sign-up creates tenants. */}}
 {{- /* Only when some are listed: an empty value would be one empty, unparsable network. */}}
 {{- with $workflow.http.allowedNetworks }}
 {{- $_ = set $data "WORKFLOW_HTTP_ALLOWED_NETWORKS" (join "," .) }}
+{{- end }}
+{{- /* Its `action.ai_classify` nodes call svc-ai with its service token (serviceClient, checked
+in validate.yaml); without the URL they fail with SERVICE_NOT_CONFIGURED. */}}
+{{- if $workflow.ai.enabled }}
+{{- $_ = set $data "WORKFLOW_AI_URL" (include "formflow.serviceUrl" (list $root (include "formflow.aiServiceName" $root) "svc-workflow calls svc-ai for its action.ai_classify nodes (WORKFLOW_AI_URL; workflow.ai.enabled=false turns that off)")) }}
+{{- end }}
+{{- /* Its `action.notify` and `action.email` nodes call svc-notify the same way. */}}
+{{- if $workflow.notify.enabled }}
+{{- $_ = set $data "WORKFLOW_NOTIFY_URL" (include "formflow.serviceUrl" (list $root (include "formflow.notifyServiceName" $root) "svc-workflow calls svc-notify for its action.notify and action.email nodes (WORKFLOW_NOTIFY_URL; workflow.notify.enabled=false turns that off)")) }}
 {{- end }}
 {{- end }}
 {{- if $c.notifyService }}

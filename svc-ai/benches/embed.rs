@@ -14,6 +14,9 @@ use svc_ai::{Config, ModelsConfig};
 use tonic::Request;
 use tonic::transport::Channel;
 
+mod common;
+use common::cpu_time;
+
 /// Support-ticket-like texts of 4 to 60 words.
 fn texts() -> Vec<String> {
     let openings = [
@@ -40,20 +43,6 @@ fn texts() -> Vec<String> {
                 .map(move |detail| format!("{opening}{detail}."))
         })
         .collect()
-}
-
-/// User + system CPU time of this process (svc-ai runs in it).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {

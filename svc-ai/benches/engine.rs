@@ -22,6 +22,9 @@ use svc_ai::models::{self, Embedder};
 use tonic::Request;
 use tonic::transport::Channel;
 
+mod common;
+use common::cpu_time;
+
 /// How long each row runs.
 const ROW: Duration = Duration::from_secs(10);
 /// Inference threads everywhere (svc-ai's default).
@@ -44,19 +47,6 @@ fn tickets() -> anyhow::Result<Vec<Ticket>> {
         .lines()
         .map(|line| Ok(serde_json::from_str(line)?))
         .collect()
-}
-
-/// User + system CPU time of this process.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
 /// A row's figures: items per second and CPU milliseconds per item.

@@ -16,7 +16,10 @@ use platform::context::{Role, TenantId};
 use platform::server::Listeners;
 use platform::testing::{TestInfra, TestKeys, TestServer};
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
-use proto::formflow::ai::v1::{ClassifyTicketRequest, EmbedRequest};
+use proto::formflow::ai::v1::{
+    ClassifyRequest, ClassifyTicketRequest, CreateLabelSetRequest, EmbedRequest, LabelSet,
+    TicketField,
+};
 use svc_ai::Config;
 use svc_ai::models::{self, Embedder};
 use tonic::Request;
@@ -114,6 +117,8 @@ fn python(model_dir: &std::path::Path) -> anyhow::Result<(Figures, String)> {
 #[derive(Clone, Copy)]
 enum Call {
     ClassifyTicket,
+    /// Classify against the tenant's label set `label_set` (a copy of the shipped categories).
+    Classify,
     Embed,
 }
 
@@ -123,7 +128,7 @@ async fn service(
     client: &AiServiceClient<Channel>,
     token: &str,
     tickets: &[Ticket],
-    call: Call,
+    (call, label_set): (Call, &str),
     callers: usize,
 ) -> anyhow::Result<Figures> {
     let cpu = cpu_time();
@@ -132,6 +137,7 @@ async fn service(
         .map(|caller| {
             let mut client = client.clone();
             let authorization = format!("Bearer {token}");
+            let label_set = label_set.to_owned();
             let texts: Vec<(String, String)> = tickets
                 .iter()
                 .map(|ticket| (ticket.subject.clone(), ticket.body.clone()))
@@ -152,6 +158,17 @@ async fn service(
                                 .metadata_mut()
                                 .insert("authorization", authorization);
                             client.classify_ticket(request).await?;
+                        }
+                        Call::Classify => {
+                            let mut request = Request::new(ClassifyRequest {
+                                texts: vec![format!("{}\n{body}", subject.trim())],
+                                label_set: label_set.clone(),
+                                ..ClassifyRequest::default()
+                            });
+                            request
+                                .metadata_mut()
+                                .insert("authorization", authorization);
+                            client.classify(request).await?;
                         }
                         Call::Embed => {
                             let mut request = Request::new(EmbedRequest {
@@ -230,8 +247,41 @@ async fn main() -> anyhow::Result<()> {
     let server = TestServer::run(svc_ai::build(config, Listeners::loopback().await?).await?).await;
     let client = AiServiceClient::new(server.channel());
     let token = keys.user_token(TenantId::generate(), Role::Member);
-    // Warm-up: the first ticket builds the shipped defaults' prototypes and heads.
-    service(&client, &token, &tickets[..1], Call::ClassifyTicket, 1).await?;
+    // A label set of the tenant: a copy of the shipped categories, with a linear head.
+    let mut create = Request::new(CreateLabelSetRequest {
+        label_set: Some(LabelSet {
+            display_name: "Categories".to_owned(),
+            ..LabelSet::default()
+        }),
+        from_default: TicketField::Category as i32,
+    });
+    create
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let label_set = client
+        .clone()
+        .create_label_set(create)
+        .await?
+        .into_inner()
+        .name;
+    // Warm-up: the first ticket builds the shipped defaults' prototypes and heads, the first
+    // classification those of the label set.
+    service(
+        &client,
+        &token,
+        &tickets[..1],
+        (Call::ClassifyTicket, ""),
+        1,
+    )
+    .await?;
+    service(
+        &client,
+        &token,
+        &tickets[..1],
+        (Call::Classify, &label_set),
+        1,
+    )
+    .await?;
     let mut rows = Vec::new();
     for (name, call, callers) in [
         ("svc-ai Embed, 1 caller", Call::Embed, 1),
@@ -242,8 +292,13 @@ async fn main() -> anyhow::Result<()> {
             Call::ClassifyTicket,
             CALLERS,
         ),
+        (
+            "svc-ai Classify (label set), 16 callers",
+            Call::Classify,
+            CALLERS,
+        ),
     ] {
-        let figures = service(&client, &token, &tickets, call, callers).await?;
+        let figures = service(&client, &token, &tickets, (call, &label_set), callers).await?;
         print_row(name, &figures, limit);
         rows.push((name, figures));
     }

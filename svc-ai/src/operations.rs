@@ -295,24 +295,37 @@ impl Ai {
         Ok(())
     }
 
-    /// A label set of the tenant and its prototypes for `model`, from the cache or computed
-    /// (the set and its examples read in one transaction that keeps writers out, so that they
-    /// match its version).
+    /// The prototypes of a label set of the tenant for `model`, with the set's id and version:
+    /// from the cache when its version's are there (read without a lock: one indexed lookup),
+    /// else computed from the set and its examples read under a share lock, so that they
+    /// match its version.
     async fn tenant_prototypes(
         &self,
         tenant: TenantId,
         model: &LoadedModel,
         id: LabelSetId,
-    ) -> Result<(LabelSet, Arc<Prototypes>), Error> {
+    ) -> Result<((LabelSetId, i64), Arc<Prototypes>), Error> {
+        let not_found = || Error::LabelSetNotFound(resource_name("labelSets", id));
         let mut transaction = self.db.tenant_tx(tenant).await?;
+        let version = store::label_set_version(&mut transaction, tenant, id)
+            .await?
+            .ok_or_else(not_found)?;
+        if let Some(prototypes) = self
+            .prototypes
+            .get(&prototypes_key(tenant, id, version, model))
+            .await
+        {
+            transaction.commit().await?;
+            return Ok(((id, version), prototypes));
+        }
         let set = store::find_label_set(&mut transaction, tenant, id, Lock::Share)
             .await?
-            .ok_or_else(|| Error::LabelSetNotFound(resource_name("labelSets", id)))?;
+            .ok_or_else(not_found)?;
         let prototypes = self
             .set_prototypes(&mut transaction, tenant, model, &set)
             .await?;
         transaction.commit().await?;
-        Ok((set, prototypes))
+        Ok(((set.id, set.version), prototypes))
     }
 
     /// The prototypes of `set` (read in `transaction`, which keeps its writers out) for
@@ -324,14 +337,10 @@ impl Ai {
         model: &LoadedModel,
         set: &LabelSet,
     ) -> Result<Arc<Prototypes>, Error> {
-        let model_key = model.key();
-        let key = (
-            tenant,
-            format!("labelSets/{}@{}", set.id, set.version),
-            model_key.clone(),
-        );
+        let key = prototypes_key(tenant, set.id, set.version, model);
         self.cached_prototypes(key, async {
-            let examples = store::example_vectors(transaction, tenant, set.id, &model_key).await?;
+            let examples =
+                store::example_vectors(transaction, tenant, set.id, &model.key()).await?;
             build_prototypes(model, &set.labels, examples).await
         })
         .await
@@ -458,6 +467,16 @@ fn example_name(example: &Example) -> String {
 
 fn unknown_label(field: &str, label: &str) -> FieldViolations {
     FieldViolations::single(field, format!("{label:?} is not a label of the label set"))
+}
+
+/// Where the prototypes of version `version` of label set `id` for `model` are cached.
+fn prototypes_key(
+    tenant: TenantId,
+    id: LabelSetId,
+    version: i64,
+    model: &LoadedModel,
+) -> (TenantId, String, String) {
+    (tenant, format!("labelSets/{id}@{version}"), model.key())
 }
 
 /// The time since `started`, in whole microseconds: as stored, so that an answer says what

@@ -112,6 +112,21 @@ pub async fn insert_label_set(
     )
 }
 
+/// The version of a label set of `tenant`, read without a lock.
+pub async fn label_set_version(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: LabelSetId,
+) -> anyhow::Result<Option<i64>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT version FROM ai.label_sets WHERE tenant_id = $1 AND id = $2",
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(connection)
+    .await?)
+}
+
 /// A label set of `tenant`, locked as `lock` says until the transaction ends (writers of the
 /// set and of its examples take [`Lock::Update`]).
 pub async fn find_label_set(

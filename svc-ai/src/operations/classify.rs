@@ -146,9 +146,10 @@ impl Ai {
         let model_key = model.key();
         Ok(match labels {
             Labels::Set(id) => {
-                let (set, prototypes) = self.tenant_prototypes(tenant, model, *id).await?;
-                let scope = format!("labelSets/{}@{}", set.id, set.version);
-                (Some((set.id, set.version)), scope, prototypes)
+                let ((id, version), prototypes) =
+                    self.tenant_prototypes(tenant, model, *id).await?;
+                let scope = format!("labelSets/{id}@{version}");
+                (Some((id, version)), scope, prototypes)
             }
             Labels::Inline(labels) => {
                 let scope = serde_json::to_string(labels).map_err(anyhow::Error::from)?;

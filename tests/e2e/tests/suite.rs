@@ -970,6 +970,51 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
         "{listed}"
     );
 
+    // A workflow node emails through svc-notify (svc-workflow's service token from svc-auth).
+    let mailer = serde_json::json!({
+        "displayName": "Mailer",
+        "definition": {
+            "nodes": [
+                {"id": "start", "type": "trigger.manual", "config": {}},
+                {"id": "mail", "type": "action.email",
+                 "config": {"to": ["ops@example.org"], "subject": "E2E {{ n }}", "text": "Sent by a workflow"}},
+            ],
+            "edges": [{"from": "start", "to": "mail"}],
+        },
+    });
+    let (status, mailer) = request(
+        suite.gateway,
+        "POST",
+        "/api/v1/workflows",
+        &auth,
+        &mailer.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{mailer}");
+    let (status, queued) = request(
+        suite.gateway,
+        "POST",
+        &format!("/api/v1/{}:run", mailer["name"].as_str().unwrap()),
+        &auth,
+        r#"{"input": {"n": 7}}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 202, "{queued}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !smtp
+        .messages()
+        .iter()
+        .any(|mail| mail.to == ["ops@example.org"] && mail.subject == "E2E 7")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workflow's email never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     suite.terminate().await;
 
     // A second start over the same database finds the demo tenant instead of making another.

@@ -540,34 +540,46 @@ pub async fn find_classification(
     id: ClassificationId,
     for_update: bool,
 ) -> anyhow::Result<Option<Classification>> {
-    let row = if for_update {
-        sqlx::query_as!(
-            ClassificationRow,
-            "SELECT id, model, model_version, source, content_hash, cached, inference_micros, \
-                 text, truncated, label_set_id, label_set_version, method, scores, corrected_label, \
-                 ticket, \
-                 created_at \
-             FROM ai.classifications WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-            tenant.as_uuid(),
-            id.as_uuid(),
-        )
-        .fetch_optional(connection)
-        .await?
-    } else {
-        sqlx::query_as!(
-            ClassificationRow,
-            "SELECT id, model, model_version, source, content_hash, cached, inference_micros, \
-                 text, truncated, label_set_id, label_set_version, method, scores, corrected_label, \
-                 ticket, \
-                 created_at \
-             FROM ai.classifications WHERE tenant_id = $1 AND id = $2",
-            tenant.as_uuid(),
-            id.as_uuid(),
-        )
-        .fetch_optional(connection)
-        .await?
-    };
-    row.map(Classification::try_from).transpose()
+    if !for_update {
+        return Ok(find_classifications(connection, tenant, &[id.as_uuid()])
+            .await?
+            .pop());
+    }
+    sqlx::query_as!(
+        ClassificationRow,
+        "SELECT id, model, model_version, source, content_hash, cached, inference_micros, \
+             text, truncated, label_set_id, label_set_version, method, scores, corrected_label, \
+             ticket, created_at \
+         FROM ai.classifications WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(connection)
+    .await?
+    .map(Classification::try_from)
+    .transpose()
+}
+
+/// The classifications of `tenant` with these ids, in no order, in one query.
+pub async fn find_classifications(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> anyhow::Result<Vec<Classification>> {
+    sqlx::query_as!(
+        ClassificationRow,
+        "SELECT id, model, model_version, source, content_hash, cached, inference_micros, \
+             text, truncated, label_set_id, label_set_version, method, scores, corrected_label, \
+             ticket, created_at \
+         FROM ai.classifications WHERE tenant_id = $1 AND id = ANY($2)",
+        tenant.as_uuid(),
+        ids,
+    )
+    .fetch_all(connection)
+    .await?
+    .into_iter()
+    .map(Classification::try_from)
+    .collect()
 }
 
 /// What ListClassifications keeps.

@@ -232,9 +232,14 @@ impl Ai {
         let tenant = context.authorize(Permission::AiRead)?;
         let model = self.model(query.model.as_deref())?;
         let model_key = model.key();
+        // A text is embedded before a connection is taken: inference may wait in the queue.
+        let embedded = match &query.to {
+            SimilarTo::Text(text) => Some(super::embed_one(model, text).await?),
+            SimilarTo::Analysis(_) => None,
+        };
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let (vector, excluded) = match query.to {
-            SimilarTo::Text(text) => (super::embed_one(model, &text).await?, None),
+            SimilarTo::Text(_) => (embedded.expect("a text is embedded above"), None),
             SimilarTo::Analysis(id) => {
                 let (embedded_by, bytes) = store::analysis_embedding(&mut transaction, tenant, id)
                     .await?

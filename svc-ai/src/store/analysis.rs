@@ -6,7 +6,7 @@ use platform::context::TenantId;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{Classification, ClassificationId, SubmissionAnalysis};
+use crate::domain::{Classification, SubmissionAnalysis};
 
 /// An analysis as stored, before its classification is read.
 struct AnalysisRow {
@@ -110,11 +110,14 @@ pub async fn find_analyses(
     )
     .fetch_all(&mut *connection)
     .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.classification_id).collect();
+    let classifications = super::find_classifications(&mut *connection, tenant, &ids).await?;
     let mut analyses = Vec::with_capacity(rows.len());
     for row in rows {
-        let id = ClassificationId::from(row.classification_id);
-        let classification = super::find_classification(&mut *connection, tenant, id, false)
-            .await?
+        let classification = classifications
+            .iter()
+            .find(|classification| classification.id.as_uuid() == row.classification_id)
+            .cloned()
             .ok_or_else(|| anyhow::anyhow!("analysis {} has no classification", row.id))?;
         analyses.push(row.with(classification));
     }

@@ -91,7 +91,8 @@ impl Actions {
         match node.node_type.as_str() {
             "action.http" => self.http(tenant, node, input, key).await,
             "action.ai_classify" => self.ai_classify(tenant, node, input, key).await,
-            "action.notify" | "action.email" => self.notify(tenant, node, input, key).await,
+            "action.notify" => self.notify(tenant, node, input, key, notify_request).await,
+            "action.email" => self.notify(tenant, node, input, key, email_request).await,
             other => Err(ActionFailure::last(
                 "INTERNAL",
                 format!("{other} is not an action"),
@@ -253,22 +254,19 @@ impl Actions {
         }))
     }
 
-    /// `action.notify` and `action.email`: the notification their config renders, sent by
-    /// svc-notify once per attempt (the idempotency key is its transaction id); its name,
-    /// its deliveries, and whether an earlier attempt had sent it.
+    /// `action.notify` and `action.email`: the notification `request` renders from their
+    /// config, sent by svc-notify once per attempt (the idempotency key is its transaction
+    /// id); its name, its deliveries, and whether an earlier attempt had sent it.
     async fn notify(
         &self,
         tenant: TenantId,
         node: &Node,
         input: &Value,
         key: &str,
+        request: NotificationRequest,
     ) -> Result<Value, ActionFailure> {
         let data = expression::data(input).map_err(template_error)?;
-        let notification = if node.node_type == "action.email" {
-            email_request(&node.config, &data)?
-        } else {
-            notify_request(&node.config, &data)?
-        };
+        let notification = request(&node.config, &data)?;
         let answer = self
             .services(node, "svc-notify (WORKFLOW_NOTIFY_URL)")?
             .send(tenant, notification, key)
@@ -363,6 +361,10 @@ impl Actions {
         }
     }
 }
+
+/// How a node's config and data make a notification.
+type NotificationRequest =
+    fn(&Map<String, Value>, &Data) -> Result<notify::SendNotificationRequest, ActionFailure>;
 
 /// The request of an `action.notify` node: its recipients (`users/{id}`, an email address or
 /// `webhookEndpoints/{id}` each), topic, template or subject and body, payload and priority.

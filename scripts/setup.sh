@@ -41,8 +41,9 @@ ensure_postgres() {
     as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
     wait_for_port 5432 PostgreSQL
   fi
-  # One login role for the suite (owns the service schemas) and the role queries run as, which
-  # owns nothing and cannot bypass row-level security. The password is local to this checkout.
+  # One login role for the suite: it owns the service schemas and creates each service's app
+  # role (`formflow_<schema>`, which owns nothing and cannot bypass row-level security) that
+  # the services' queries run as. The password is local to this checkout.
   local password_file="$state_dir/postgres-password"
   [ -s "$password_file" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$password_file")
   local password
@@ -51,10 +52,6 @@ ensure_postgres() {
 SELECT format('CREATE ROLE formflow LOGIN CREATEDB CREATEROLE PASSWORD %L', :'password')
   WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'formflow') \gexec
 SELECT format('ALTER ROLE formflow PASSWORD %L', :'password') \gexec
-SELECT 'CREATE ROLE formflow_app NOLOGIN'
-  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'formflow_app') \gexec
-SELECT 'GRANT formflow_app TO formflow'
-  WHERE NOT pg_has_role('formflow', 'formflow_app', 'MEMBER') \gexec
 SELECT 'CREATE DATABASE formflow OWNER formflow'
   WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'formflow') \gexec
 SQL

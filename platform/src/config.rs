@@ -217,10 +217,11 @@ pub struct DbConfig {
     pub db_max_connections: u32,
     /// Role that queries run as (`SET ROLE` on each pooled connection) so that row-level
     /// security applies: it must neither own the tables nor bypass RLS. When migrating, it is
-    /// created (NOLOGIN) if missing and granted the schema's tables. Empty means queries run as
-    /// the URL's role, which must then be such a role itself.
-    #[arg(long, env = "DB_APP_ROLE", default_value = "formflow_app")]
-    pub db_app_role: String,
+    /// created (NOLOGIN) if missing and granted the schema's tables and nothing else. Unset:
+    /// `formflow_<schema>`, one per service, so no service's role reaches another's schema.
+    /// Empty means queries run as the URL's role, which must then be such a role itself.
+    #[arg(long, env = "DB_APP_ROLE")]
+    pub db_app_role: Option<String>,
     /// Run the embedded migrations at startup. Turn off where a migration job runs them
     /// (`--migrate-only`) before the service starts.
     #[arg(long, env = "DB_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -238,13 +239,23 @@ impl DbConfig {
         )
     }
 
+    /// The role queries in `schema` run as (`DB_APP_ROLE`, by default `formflow_<schema>`),
+    /// or `None` when they run as the URL's role.
+    pub fn app_role(&self, schema: &str) -> Option<String> {
+        match self.db_app_role.as_deref().map(str::trim) {
+            None => Some(format!("formflow_{schema}")),
+            Some("") => None,
+            Some(role) => Some(role.to_owned()),
+        }
+    }
+
     /// Settings for `url`, with the defaults of every other option.
     pub fn for_url(url: impl Into<String>) -> Self {
         Self {
             database_url: Some(SecretString::from(url.into())),
             database_url_file: None,
             db_max_connections: 10,
-            db_app_role: "formflow_app".to_owned(),
+            db_app_role: None,
             db_migrate: true,
         }
     }

@@ -12,8 +12,10 @@
 //! constraint names leak into Rust, and the transaction stays usable.
 //!
 //! Migrations run as the role of `DATABASE_URL`, which owns the schema. Queries then run as the
-//! application role (`DB_APP_ROLE`), which owns nothing and does not bypass RLS, so the policies
-//! hold even for code that forgets a `WHERE tenant_id = …`. The tenant of a transaction is set
+//! service's application role (`DB_APP_ROLE`, `formflow_<schema>`), which owns nothing, does not
+//! bypass RLS and is granted its own schema's tables only, so the policies hold even for code
+//! that forgets a `WHERE tenant_id = …`. Where a migration job migrates, pods log in as a role
+//! that can do no more than act as the app role ([`Db::login_excess`] warns otherwise). The tenant of a transaction is set
 //! with `set_config(…, true)`, which ends with the transaction and never leaks to the next user
 //! of a pooled connection.
 
@@ -85,16 +87,16 @@ impl Db {
             .context("DATABASE_URL is not a valid Postgres URL")?
             .options([("search_path", schema)]);
 
-        let app_role = config.db_app_role.trim().to_owned();
-        if !app_role.is_empty() {
-            ensure_identifier(&app_role)?;
+        let app_role = config.app_role(schema);
+        if let Some(app_role) = &app_role {
+            ensure_identifier(app_role)?;
         }
         // Without DB_MIGRATE a migration job has prepared everything; the pod then needs no
         // more than the right to SET ROLE.
         if config.db_migrate {
             migrate(options.clone(), schema, migrator).await?;
-            if !app_role.is_empty() {
-                prepare_app_role(options.clone(), schema, &app_role).await?;
+            if let Some(app_role) = &app_role {
+                prepare_app_role(options.clone(), schema, app_role).await?;
             }
         }
 
@@ -103,7 +105,7 @@ impl Db {
             .after_connect(move |connection, _metadata| {
                 let app_role = app_role.clone();
                 Box::pin(async move {
-                    if !app_role.is_empty() {
+                    if let Some(app_role) = app_role {
                         connection
                             .execute(sqlx::AssertSqlSafe(format!("SET ROLE {app_role}")))
                             .await?;
@@ -114,7 +116,16 @@ impl Db {
             .connect_with(options)
             .await
             .context("connecting to Postgres")?;
-        Ok(Db { pool, schema })
+        let db = Db { pool, schema };
+        if !config.db_migrate
+            && let Some(excess) = db.login_excess().await?
+        {
+            tracing::warn!(
+                schema,
+                "the role of DATABASE_URL {excess}: a pod's login role should only be able to act as the app role (docs/deploy.md, least privilege)"
+            );
+        }
+        Ok(db)
     }
 
     /// Runs the migrations and nothing else (the `--migrate-only` mode of a service, used by the
@@ -130,12 +141,36 @@ impl Db {
             .context("DATABASE_URL is not a valid Postgres URL")?
             .options([("search_path", schema)]);
         migrate(options.clone(), schema, migrator).await?;
-        let app_role = config.db_app_role.trim();
-        if !app_role.is_empty() {
-            ensure_identifier(app_role)?;
-            prepare_app_role(options, schema, app_role).await?;
+        if let Some(app_role) = config.app_role(schema) {
+            ensure_identifier(&app_role)?;
+            prepare_app_role(options, schema, &app_role).await?;
         }
         Ok(())
+    }
+
+    /// What the role the pool logged in as (not the role its queries run as) may do beyond
+    /// acting as the app role, or `None` when it may do nothing more: a superuser, a role that
+    /// bypasses row-level security or one that owns the schema (or may act as its owner) could
+    /// undo the policies that keep tenants apart.
+    pub async fn login_excess(&self) -> sqlx::Result<Option<String>> {
+        let (superuser, bypasses_rls, owns_schema): (bool, bool, bool) = sqlx::query_as(
+            "SELECT r.rolsuper, r.rolbypassrls, \
+                    coalesce(pg_has_role(session_user, n.nspowner, 'MEMBER'), false) \
+             FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = $1 \
+             WHERE r.rolname = session_user",
+        )
+        .bind(self.schema)
+        .fetch_one(&self.pool)
+        .await?;
+        let excess: Vec<&str> = [
+            (superuser, "is a superuser"),
+            (bypasses_rls, "bypasses row-level security"),
+            (owns_schema, "owns the schema or may act as its owner"),
+        ]
+        .into_iter()
+        .filter_map(|(holds, what)| holds.then_some(what))
+        .collect();
+        Ok((!excess.is_empty()).then(|| excess.join(", ")))
     }
 
     /// The pool, for queries that touch no tenant data (outbox relay, health checks).

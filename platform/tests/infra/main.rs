@@ -2,6 +2,7 @@
 
 mod amqp;
 mod consumer;
+mod least_privilege;
 mod live;
 mod outbox;
 mod server;

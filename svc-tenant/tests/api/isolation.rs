@@ -26,7 +26,10 @@ async fn queries_see_only_the_transactions_tenant() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(role, "formflow_app", "queries run as the application role");
+    assert_eq!(
+        role, "formflow_tenant",
+        "queries run as svc-tenant's application role"
+    );
 
     let mut acme_tx = db.tenant_tx(id_of(&acme)).await.unwrap();
     for table in [

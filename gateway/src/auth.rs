@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use platform::auth::{Claims, JwtVerifier, RevokedSessions, ServiceTokens};
+use platform::client::Balanced;
 use platform::context::{Principal, TenantId};
 use proto::formflow::auth::v1::VerifyApiKeyRequest;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
-use tonic::transport::Channel;
 
 use crate::error::ApiError;
 
@@ -98,7 +98,7 @@ struct CachedKey {
 pub struct Authenticator {
     verifier: JwtVerifier,
     revocations: RevokedSessions,
-    auth: AuthServiceClient<Channel>,
+    auth: AuthServiceClient<Balanced>,
     tokens: Arc<ServiceTokens>,
     api_keys: moka::sync::Cache<Vec<u8>, CachedKey>,
     api_key_ttl: Duration,
@@ -120,7 +120,7 @@ impl Authenticator {
     pub fn new(
         verifier: JwtVerifier,
         revocations: RevokedSessions,
-        auth_channel: Channel,
+        auth_channel: Balanced,
         tokens: Arc<ServiceTokens>,
         api_key_ttl: Duration,
     ) -> Self {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::auth::ServiceTokens;
+use platform::client::Balanced;
 use platform::context::TenantId;
 use platform::redis::Redis;
 use proto::formflow::tenant::v1::resolve_tenant_request::Key;
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use proto::formflow::tenant::v1::{ResolveTenantRequest, ResolvedTenant};
 use redis::AsyncCommands;
-use tonic::transport::Channel;
 
 use crate::error::ApiError;
 
@@ -50,7 +50,7 @@ impl TenantRef {
 /// Resolves tenants through svc-tenant, with two cache levels.
 #[derive(Clone)]
 pub struct TenantResolver {
-    client: TenantServiceClient<Channel>,
+    client: TenantServiceClient<Balanced>,
     tokens: Arc<ServiceTokens>,
     local: moka::sync::Cache<String, Option<Arc<ResolvedTenant>>>,
     redis: Redis,
@@ -70,7 +70,7 @@ impl std::fmt::Debug for TenantResolver {
 impl TenantResolver {
     /// A resolver calling svc-tenant on `channel` with service tokens from `tokens`.
     pub fn new(
-        channel: Channel,
+        channel: Balanced,
         tokens: Arc<ServiceTokens>,
         redis: Redis,
         local_ttl: Duration,

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use platform::client::Balanced;
 use platform::context::TenantId;
 use proto::formflow::tenant::v1 as wire;
 use proto::formflow::tenant::v1::resolve_tenant_request::Key;
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
-use tonic::transport::Channel;
 
 use crate::error::Error;
 
@@ -16,7 +16,7 @@ pub type TokenMinter = Arc<dyn Fn() -> anyhow::Result<String> + Send + Sync>;
 /// A client of svc-tenant.
 #[derive(Clone)]
 pub struct TenantClient {
-    client: TenantServiceClient<Channel>,
+    client: TenantServiceClient<Balanced>,
     mint: TokenMinter,
 }
 

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use platform::auth::ServiceTokens;
+use platform::client::Balanced;
 use platform::config::ServiceCredentialsConfig;
 use platform::context::{TenantId, UserId};
 use proto::formflow::auth::v1 as auth;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::mailer::SendFailure;
 
@@ -18,7 +18,7 @@ use crate::mailer::SendFailure;
 #[derive(Debug, Clone)]
 pub struct Directory {
     tokens: Arc<ServiceTokens>,
-    client: AuthServiceClient<Channel>,
+    client: AuthServiceClient<Balanced>,
 }
 
 impl Directory {

@@ -17,8 +17,8 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::Stream;
 use http::uri::PathAndQuery;
+use platform::client::{BalanceOptions, Balanced};
 use prost_reflect::{DescriptorPool, DynamicMessage};
-use tonic::transport::Channel;
 
 use self::codec::DynamicCodec;
 use self::routes::{Route, RouteTable};
@@ -27,7 +27,7 @@ use self::routes::{Route, RouteTable};
 #[derive(Debug)]
 pub struct Transcoder {
     table: RouteTable,
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, Balanced>,
     urls: HashMap<String, String>,
     packages: HashMap<String, String>,
     pools: Vec<DescriptorPool>,
@@ -73,9 +73,11 @@ impl Transcoder {
                 packages.insert(package.clone(), upstream.name.clone());
             }
             let setting = format!("the URL of upstream {}", upstream.name);
-            let channel = platform::client::endpoint(&upstream.url, &setting)?
-                .connect_timeout(connect_timeout)
-                .connect_lazy();
+            let channel = Balanced::new(
+                &upstream.url,
+                &setting,
+                BalanceOptions::new(connect_timeout),
+            )?;
             channels.insert(upstream.name.clone(), channel);
         }
         Ok(Self {
@@ -93,7 +95,7 @@ impl Transcoder {
     }
 
     /// Every upstream and its channel (readiness checks).
-    pub fn channels(&self) -> impl Iterator<Item = (&str, &Channel)> {
+    pub fn channels(&self) -> impl Iterator<Item = (&str, &Balanced)> {
         self.channels
             .iter()
             .map(|(name, channel)| (name.as_str(), channel))
@@ -120,7 +122,7 @@ impl Transcoder {
     async fn prepare(
         &self,
         route: &Route,
-    ) -> Result<(tonic::client::Grpc<Channel>, PathAndQuery, DynamicCodec), tonic::Status> {
+    ) -> Result<(tonic::client::Grpc<Balanced>, PathAndQuery, DynamicCodec), tonic::Status> {
         let channel = self
             .channels
             .get(route.upstream.as_ref())

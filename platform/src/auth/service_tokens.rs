@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::client::Balanced;
 use anyhow::Context;
 use proto::formflow::auth::v1::IssueServiceTokenRequest;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 use crate::config::ServiceCredentialsConfig;
 use crate::context::TenantId;
@@ -20,7 +20,7 @@ const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
 /// Obtains service tokens from svc-auth's `IssueServiceToken` with the service's client id and
 /// secret, one per tenant acted for (or none), and reuses each until shortly before it expires.
 pub struct ServiceTokens {
-    client: AuthServiceClient<Channel>,
+    client: AuthServiceClient<Balanced>,
     client_id: String,
     client_secret: SecretString,
     cache: Mutex<HashMap<Option<TenantId>, (String, Instant)>>,

@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::client::Balanced;
 use anyhow::Context;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use proto::formflow::auth::v1::GetJwksRequest;
 use proto::formflow::auth::v1::auth_service_client::AuthServiceClient;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 use super::{AuthError, Claims};
 use crate::config::AuthConfig;
@@ -60,7 +60,7 @@ struct Inner {
 }
 
 struct Remote {
-    client: AuthServiceClient<Channel>,
+    client: AuthServiceClient<Balanced>,
     /// When the key set was last fetched; the lock also makes concurrent refetches wait for the
     /// one in flight instead of starting their own.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,

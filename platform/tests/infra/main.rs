@@ -1,6 +1,7 @@
 //! The platform's infrastructure pieces against the real servers.
 
 mod amqp;
+mod balance;
 mod consumer;
 mod least_privilege;
 mod live;

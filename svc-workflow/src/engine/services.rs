@@ -5,20 +5,20 @@
 use std::sync::Arc;
 
 use platform::auth::ServiceTokens;
+use platform::client::Balanced;
 use platform::config::ServiceCredentialsConfig;
 use platform::context::TenantId;
 use proto::formflow::ai::v1 as ai;
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
 use proto::formflow::notify::v1 as notify;
 use proto::formflow::notify::v1::notify_service_client::NotifyServiceClient;
-use tonic::transport::Channel;
 
 /// Where the suite services are, and the tokens to call them with.
 #[derive(Debug, Clone)]
 pub struct SuiteServices {
     tokens: Arc<ServiceTokens>,
-    ai: Option<AiServiceClient<Channel>>,
-    notify: Option<NotifyServiceClient<Channel>>,
+    ai: Option<AiServiceClient<Balanced>>,
+    notify: Option<NotifyServiceClient<Balanced>>,
 }
 
 /// Why a call was not made or failed.

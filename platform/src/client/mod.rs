@@ -1,12 +1,15 @@
-//! Calling another suite service: a channel with the suite's timeouts, connected lazily so a
-//! service starts while the one it calls is still coming up, and requests that carry the
-//! caller's bearer token and the request id of the call they belong to.
+//! Calling another suite service: a channel with the suite's timeouts that spreads calls over
+//! every replica of the service ([`balance`]), connected lazily so a service starts while the
+//! one it calls is still coming up, and requests that carry the caller's bearer token and the
+//! request id of the call they belong to.
+
+pub mod balance;
 
 use std::time::Duration;
 
 use anyhow::Context;
-use tonic::transport::{Channel, Endpoint};
 
+pub use self::balance::{BalanceOptions, Balanced};
 use crate::context::REQUEST_ID_HEADER;
 
 /// Longest wait for a connection to a suite service.
@@ -14,18 +17,18 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for a suite service's answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A lazily connected channel to the service at `url` (`setting` names where the URL came
-/// from, for the error), with [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`].
-pub fn channel(url: &str, setting: &str) -> anyhow::Result<Channel> {
-    Ok(endpoint(url, setting)?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .connect_lazy())
-}
-
-/// The endpoint at `url`, for callers that set their own timeouts (the gateway).
-pub fn endpoint(url: &str, setting: &str) -> anyhow::Result<Endpoint> {
-    Endpoint::from_shared(url.to_owned()).with_context(|| format!("{setting} is not a valid URL"))
+/// A channel to the service at `url` (`setting` names where the URL came from, for the error),
+/// balanced over the addresses its host resolves to, with [`CONNECT_TIMEOUT`] and
+/// [`REQUEST_TIMEOUT`].
+pub fn channel(url: &str, setting: &str) -> anyhow::Result<Balanced> {
+    Balanced::new(
+        url,
+        setting,
+        BalanceOptions {
+            timeout: Some(REQUEST_TIMEOUT),
+            ..BalanceOptions::new(CONNECT_TIMEOUT)
+        },
+    )
 }
 
 /// A request carrying `token` as its bearer and, when the call belongs to one, the request id
@@ -65,7 +68,9 @@ mod tests {
 
     #[test]
     fn bad_urls_name_their_setting() {
-        let error = endpoint("not a url", "AUTH_URL").unwrap_err();
+        let error = channel("not a url", "AUTH_URL").unwrap_err();
         assert_eq!(error.to_string(), "AUTH_URL is not a valid URL");
+        let error = channel("/only/a/path", "AUTH_URL").unwrap_err();
+        assert_eq!(error.to_string(), "AUTH_URL names no host");
     }
 }

@@ -13,7 +13,7 @@ kubernetes-validate). Subcommands:
       Prometheus Operator and Gateway API v1 references), checks PromQL expressions for balanced
       brackets and quotes, and checks that every metric they and the Grafana dashboard name is
       one the binaries export (found in the Rust sources) or a documented external one.
-  coverage ROOT RENDERED [--scaling]
+  coverage ROOT RENDERED [--scaling] [--pod-secret=NAME]
       Every service crate of the workspace (svc-*/ with a Cargo.toml, and gateway) has a
       Deployment running its binary with startup, readiness and liveness probes (gRPC ones on
       the health services `liveness`, `""` and `liveness`), a Service, a
@@ -25,11 +25,17 @@ kubernetes-validate). Subcommands:
       scrapes it once, as job <Deployment name>, and no other port; the NetworkPolicy admits it
       only from named peers, the same for every component. No component is left without a crate.
       Reachability: every in-cluster URL a component is given (GATEWAY_*_URL, AUTH_URL,
-      AUTH_TENANT_URL, …) names a Service of the release whose pods' NetworkPolicies admit the
-      caller on that port, and svc-auth's gRPC port admits every component (all of them fetch its
+      AUTH_TENANT_URL, …) names a headless Service of the release (clients balance per call
+      over its pods) on the pods' own port, whose pods' NetworkPolicies admit the caller on it, and svc-auth's gRPC port admits every component (all of them fetch its
       key set or service tokens, or will); no NetworkPolicy restricts egress (the gateway reaches
       Redis, RabbitMQ and every service, the services Postgres too, at addresses the chart does
       not know).
+      Postgres (with --pod-secret=NAME, the values' postgres.podSecret, empty for none): no
+      object sets DB_APP_ROLE (each binary runs its queries as its own `formflow_<schema>`); the
+      migration Jobs read their URL (DATABASE_URL_FILE) from one Secret key, the owner's
+      (postgres.existingSecret/urlKey), never from NAME; the pods of a service that one of them
+      migrates (DB_MIGRATE=false) read key `<service>` of NAME, or the owner's key without NAME;
+      pods that migrate at startup read the owner's.
   expect RENDERED ASSERTIONS
       Checks the environment of rendered components. ASSERTIONS: `;`-separated, each
       `<component> NAME=VALUE` (set to VALUE), `<component> NAME` (set), `<component> !NAME`
@@ -617,6 +623,13 @@ def check_reachability(by_kind):
                 if service is None or entry is None:
                     fail(f"{caller}: {variable}={value} names no port of a Service of the release")
                     continue
+                # Clients balance per call over the pods a name resolves to
+                # (platform/src/client/balance.rs): a ClusterIP's one address would pin each
+                # client's calls to one pod. A headless Service translates no port.
+                headless = service["spec"].get("clusterIP") == "None"
+                if not headless:
+                    fail(f"{caller}: {variable}={value} names the ClusterIP Service {name}: its calls "
+                         "would all go to one pod; name the headless Service")
                 targets_ = [target for target, doc in deployments.items() if service_selects(service, pods(doc))]
                 if not targets_:
                     fail(f"{caller}: {variable}={value}: the Service {name} selects no Deployment")
@@ -627,6 +640,9 @@ def check_reachability(by_kind):
                     if matched is None:
                         fail(f"{caller}: {variable}={value}: the Service {name} forwards to no container port of {target}")
                         continue
+                    if headless and matched["containerPort"] != port:
+                        fail(f"{caller}: {variable}={value}: the headless Service {name} translates no port, "
+                             f"and {target} listens on {matched['containerPort']}")
                     admitted(caller, target, matched.get("name"), matched["containerPort"], variable)
                     pairs.add((caller, target))
     # Egress stays open: the gateway reaches Redis, RabbitMQ and every service, the services
@@ -651,7 +667,7 @@ def check_reachability(by_kind):
     return len(pairs)
 
 
-def cmd_coverage(root, rendered, scaling):
+def cmd_coverage(root, rendered, scaling, pod_secret=""):
     root = pathlib.Path(root)
     docs = load_docs(rendered)
     by_kind = {}
@@ -698,12 +714,18 @@ def cmd_coverage(root, rendered, scaling):
         services = [doc for doc in by_kind.get("Service", [])
                     if service_selects(doc, pod_labels)
                     and any(targets(port, container.get("ports", []), main_port) for port in doc["spec"].get("ports", []))]
-        if len(services) != 1:
-            fail(f"{crate}: {len(services)} Services expose its {main_port} port (want 1)")
+        # The ClusterIP Service (grpcurl, meshes, port-forward) and, for a service, the headless
+        # one its clients are given (service.yaml).
+        counts = [len([doc for doc in services if (doc["spec"].get("clusterIP") == "None") == headless])
+                  for headless in (False, True)]
+        if counts != ([1, 0] if crate == "gateway" else [1, 1]):
+            fail(f"{crate}: {counts[0]} ClusterIP and {counts[1]} headless Services expose its {main_port} port "
+                 f"(want 1 and {0 if crate == 'gateway' else 1})")
         elif crate != "gateway":
-            grpc = [port for port in services[0]["spec"]["ports"] if port["name"] == "grpc"]
-            if not grpc or grpc[0].get("appProtocol") != "kubernetes.io/h2c":
-                fail(f"{crate}: the Service has no grpc port with appProtocol kubernetes.io/h2c")
+            for service in services:
+                grpc = [port for port in service["spec"]["ports"] if port["name"] == "grpc"]
+                if not grpc or grpc[0].get("appProtocol") != "kubernetes.io/h2c":
+                    fail(f"{crate}: the Service {service['metadata']['name']} has no grpc port with appProtocol kubernetes.io/h2c")
         else:
             # The gateway's HTTP Service is its public edge, whatever its type.
             edge.setdefault(services[0]["metadata"]["name"], "the gateway's HTTP Service")
@@ -742,12 +764,89 @@ def cmd_coverage(root, rendered, scaling):
     if stale:
         fail(f"Deployments without a crate in the workspace: {sorted(stale)}")
     reachable = check_reachability(by_kind)
+    postgres = check_postgres_logins(by_kind, pod_secret)
     finish(f"coverage of {rendered}")
     scraped = "scraped once as its job" if by_kind.get("ServiceMonitor") else "no ServiceMonitor"
     print(f"{len(crates)} crates ({', '.join(crate for crate, _, _ in crates)}): Deployment, probes, Service, "
           f"ConfigMap, ServiceAccount, NetworkPolicy{', HPA, PDB' if scaling else ''}, in-cluster metrics port "
           f"({scraped}) each; migration Jobs for {', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}; "
-          f"{reachable} caller→service paths admitted by the NetworkPolicies")
+          f"{reachable} caller→service paths admitted by the NetworkPolicies; {postgres}")
+
+
+def environment_of(workload, config_maps):
+    """The environment of a Deployment's or Job's first container: its ConfigMaps (envFrom), then
+    its `env` values (`<valueFrom>` for references)."""
+    container = workload["spec"]["template"]["spec"]["containers"][0]
+    environment = {}
+    for source in container.get("envFrom") or []:
+        environment.update((config_maps.get((source.get("configMapRef") or {}).get("name")) or {}).get("data") or {})
+    for variable in container.get("env") or []:
+        environment[variable["name"]] = variable.get("value", "<valueFrom>")
+    return environment
+
+
+def check_postgres_logins(by_kind, pod_secret):
+    """No DB_APP_ROLE anywhere; the migration Jobs log in as the owner (one Secret key, never
+    `pod_secret`); the pods of a service its Job migrates with key `<service>` of `pod_secret`
+    when given, else as the owner; pods that migrate themselves as the owner. Returns a summary."""
+    config_maps = {doc["metadata"]["name"]: doc for doc in by_kind.get("ConfigMap", [])}
+    for doc in by_kind.get("ConfigMap", []):
+        if "DB_APP_ROLE" in (doc.get("data") or {}):
+            fail(f"ConfigMap {doc['metadata']['name']} sets DB_APP_ROLE (each binary uses its own formflow_<schema>)")
+    for kind in ("Deployment", "Job", "Pod"):
+        for doc in by_kind.get(kind, []):
+            spec = doc["spec"] if kind == "Pod" else doc["spec"]["template"]["spec"]
+            for container in spec.get("containers", []) + spec.get("initContainers", []):
+                if any(variable["name"] == "DB_APP_ROLE" for variable in container.get("env") or []):
+                    fail(f"{kind} {doc['metadata']['name']} sets DB_APP_ROLE (each binary uses its own formflow_<schema>)")
+
+    def postgres_source(workload):
+        environment = environment_of(workload, config_maps)
+        path = environment.get("DATABASE_URL_FILE")
+        if path is None:
+            return None
+        spec = workload["spec"]["template"]["spec"]
+        return mounted_from(spec, spec["containers"][0], path) or ("nothing", path, "")
+
+    migrated, owners = set(), set()
+    for job in by_kind.get("Job", []):
+        service = (job["metadata"].get("labels") or {}).get("formflow.dev/migrates")
+        if not service:
+            continue
+        source = postgres_source(job)
+        if source is None or source[0] != "secret":
+            fail(f"the migration Job of {service} reads no Postgres URL from a Secret ({source})")
+            continue
+        migrated.add(service)
+        owners.add(source[1:])
+        if pod_secret and source[1] == pod_secret:
+            fail(f"the migration Job of {service} reads its URL from the pods' Secret {pod_secret} (want the owner's)")
+    if len(owners) > 1:
+        fail(f"the migration Jobs read the owner's URL from different Secret keys: {sorted(owners)}")
+    owner = next(iter(owners), None)
+    own_logins = owner_logins = 0
+    for deployment in by_kind.get("Deployment", []):
+        name = component(deployment)
+        source = postgres_source(deployment)
+        if source is None:
+            continue
+        if name in migrated and environment_of(deployment, config_maps).get("DB_MIGRATE") == "false":
+            wanted = ("secret", pod_secret, name) if pod_secret else ("secret",) + owner if owner else None
+        else:
+            # It migrates at startup: only the owner can.
+            wanted = ("secret",) + owner if owner else None
+        if wanted is None:
+            continue
+        if source != wanted:
+            fail(f"{name}: the pods read their Postgres URL from {source} (want {wanted[0]} {wanted[1]}, key {wanted[2]})")
+        elif pod_secret and source[1] == pod_secret:
+            own_logins += 1
+        else:
+            owner_logins += 1
+    owner_text = f"{owner[0]}/{owner[1]}" if owner else "none"
+    return (f"no DB_APP_ROLE; Postgres: {len(migrated)} migration Jobs as the owner ({owner_text}), "
+            f"{own_logins} services' pods with their own login ({pod_secret or 'no podSecret'}), "
+            f"{owner_logins} as the owner")
 
 
 # --------------------------------------------------------------------------------------- expect
@@ -867,11 +966,7 @@ def cmd_expect(rendered, assertions):
             continue
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
-        environment = {}
-        for source in container.get("envFrom") or []:
-            environment.update((config_maps.get((source.get("configMapRef") or {}).get("name")) or {}).get("data") or {})
-        for variable in container.get("env") or []:
-            environment[variable["name"]] = variable.get("value", "<valueFrom>")
+        environment = environment_of(deployment, config_maps)
         if match["negate"]:
             if name in environment:
                 fail(f"{assertion}: {match['component']} has {name}={environment[name]}")
@@ -1059,7 +1154,8 @@ def main(argv):
     elif len(argv) >= 3 and argv[1] == "crds":
         cmd_crds(argv[2], argv[3:])
     elif len(argv) >= 4 and argv[1] == "coverage":
-        cmd_coverage(argv[2], argv[3], "--scaling" in argv[4:])
+        pod_secret = next((arg.split("=", 1)[1] for arg in argv[4:] if arg.startswith("--pod-secret=")), "")
+        cmd_coverage(argv[2], argv[3], "--scaling" in argv[4:], pod_secret)
     elif len(argv) == 4 and argv[1] == "expect":
         cmd_expect(argv[2], argv[3])
     elif len(argv) >= 4 and argv[1] == "deadlines":

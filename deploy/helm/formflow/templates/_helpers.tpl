@@ -189,7 +189,8 @@ whatever its key: operators write that path into their Postgres URL (sslrootcert
 {{/* The service svc-workflow's `action.ai_classify` nodes call (workflow.ai). */}}
 {{- define "formflow.aiServiceName" -}}svc-ai{{- end }}
 
-{{/* In-cluster gRPC URL of a service, for the gateway's GATEWAY_<PREFIX>_URL, AUTH_URL,
+{{/* In-cluster gRPC URL of a service (its headless Service: the clients balance per call over
+its pods, see service.yaml), for the gateway's GATEWAY_<PREFIX>_URL, AUTH_URL,
 AUTH_TENANT_URL, WORKFLOW_AI_URL and WORKFLOW_NOTIFY_URL. Argument: (list $ "svc-tenant" "why it is needed"); fails
 with that reason when the service is not configured. */}}
 {{- define "formflow.serviceUrl" -}}
@@ -199,7 +200,7 @@ with that reason when the service is not configured. */}}
 {{- if not $svc }}
 {{- fail (printf "services.%s is missing: %s" $name (index . 2)) }}
 {{- end }}
-{{- printf "http://%s.%s.svc:%d" (include "formflow.componentName" (list $root $name)) $root.Release.Namespace ($svc.grpcPort | int) }}
+{{- printf "http://%s.%s.svc:%d" (include "formflow.componentName" (list $root (printf "%s-headless" $name))) $root.Release.Namespace ($svc.grpcPort | int) }}
 {{- end }}
 
 {{/* GATEWAY_TRUSTED_PROXIES: gateway.trustedProxies, or with `auto` 1 behind the chart's
@@ -336,7 +337,7 @@ into the pod annotations so that a change rolls the pods). Argument: (list $ com
 {{- if $c.uses.postgres }}
 {{- $_ = set $data "DATABASE_URL_FILE" (printf "%s/postgres/url" (include "formflow.secretDir" .)) }}
 {{- $_ = set $data "DB_MAX_CONNECTIONS" ($root.Values.postgres.maxConnections | toString) }}
-{{- $_ = set $data "DB_APP_ROLE" $root.Values.postgres.appRole }}
+{{- /* No DB_APP_ROLE: each binary's queries run as its own app role, `formflow_<schema>`. */}}
 {{- /* With a migration Job the pods never migrate; without one they migrate at startup
 (serialised by an advisory lock). */}}
 {{- $_ = set $data "DB_MIGRATE" (ternary "false" "true" (eq (toString $c.migrations.enabled) "true")) }}
@@ -462,12 +463,16 @@ in validate.yaml); without the URL they fail with SERVICE_NOT_CONFIGURED. */}}
 {{- $root := index . 0 }}
 {{- $c := index . 1 }}
 {{- if $c.uses.postgres }}
+{{- /* Pods that never migrate (their Job does) log in with their own role, the key `<name>` of
+postgres.podSecret, when it names a Secret; otherwise, and in pods that migrate at startup, as
+the owner (postgres.existingSecret, the migration Jobs' URL). */}}
+{{- $own := and (ne $root.Values.postgres.podSecret "") (eq (toString $c.migrations.enabled) "true") }}
 - name: postgres-url
   secret:
-    secretName: {{ $root.Values.postgres.existingSecret }}
+    secretName: {{ ternary $root.Values.postgres.podSecret $root.Values.postgres.existingSecret $own }}
     defaultMode: 0440
     items:
-      - key: {{ $root.Values.postgres.urlKey }}
+      - key: {{ ternary $c.name $root.Values.postgres.urlKey $own }}
         path: url
 {{- end }}
 {{- if $c.uses.redis }}

@@ -3,6 +3,8 @@
 # One image with every deployable binary (gateway, svc-*); the Helm chart and docker-compose.yml
 # choose the command. Built in three steps so that dependencies are compiled once and cached
 # (cargo-chef), with the queries checked against the committed .sqlx/ data (SQLX_OFFLINE).
+# BuildKit cache mounts keep cargo's registry, the target directory and pip's downloads between
+# builds on one builder, so a changed source file rebuilds only the crates that depend on it.
 #
 #   docker build -t formflow:dev .                      # the runtime image (default target)
 #   docker build -t formflow-dev-tools --target dev .   # plus `formflow` (dev tokens, local suite)
@@ -25,7 +27,8 @@ ENV RUSTUP_TOOLCHAIN=${RUST_VERSION} \
     CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0 \
     SQLX_OFFLINE=true
-RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}"
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}"
 WORKDIR /src
 
 # ---------------------------------------------------------------------------------------------
@@ -41,13 +44,18 @@ ARG BINARIES="gateway svc-tenant svc-auth svc-forms svc-workflow svc-ai svc-noti
 # ... and the development launcher, only in the `dev` target.
 ARG DEV_BINARIES="formflow"
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-RUN set -eu; \
+# The target directory is a cache mount, not a layer: the binaries are copied out of it.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    set -eu; \
     set --; \
     for binary in ${BINARIES} ${DEV_BINARIES}; do set -- "$@" --bin "${binary}"; done; \
     cargo build --release --locked "$@"; \
-    mkdir -p /out/bin /out/dev; \
+    mkdir -p /out/bin /out/dev /out/state; \
     for binary in ${BINARIES}; do cp "target/release/${binary}" /out/bin/; done; \
     for binary in ${DEV_BINARIES}; do cp "target/release/${binary}" /out/dev/; done
 
@@ -57,7 +65,8 @@ RUN set -eu; \
 # svc-ai's settings default to (AI_MODELS_DIR, AI_ONNXRUNTIME_LIBRARY).
 FROM python:3.11-slim-${DEBIAN_RELEASE} AS ai-assets
 COPY scripts/fetch-ai-assets.sh /usr/local/bin/fetch-ai-assets.sh
-RUN fetch-ai-assets.sh /opt/formflow/ai
+RUN --mount=type=cache,target=/root/.cache/pip \
+    fetch-ai-assets.sh /opt/formflow/ai
 
 # ---------------------------------------------------------------------------------------------
 # Distroless: glibc, libgcc/libstdc++, CA certificates and tzdata; no shell, no package manager.
@@ -68,6 +77,9 @@ LABEL org.opencontainers.image.title="FormFlow" \
       org.opencontainers.image.licenses="Apache-2.0"
 USER 65532:65532
 WORKDIR /
+# docker-compose.yml's `state` volume: a new volume takes this directory's owner, so that
+# `formflow dev-secrets` (running as 65532) can write the development secrets into it.
+COPY --from=builder --chown=65532:65532 /out/state /state
 # The gateway's HTTP port, the services' gRPC ports, and the metrics port the chart sets.
 EXPOSE 8080 50051 50052 50053 50054 50055 50056 9090
 

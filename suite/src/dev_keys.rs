@@ -160,17 +160,37 @@ pub fn service_clients(state_dir: &Path, ids: &[&str]) -> anyhow::Result<String>
         }
     }
     if added {
-        let fresh = path.with_extension("new");
-        match std::fs::remove_file(&fresh) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                return Err(error).with_context(|| format!("removing {}", fresh.display()));
-            }
-            _ => {}
-        }
-        write_private(&fresh, clients.as_bytes())?;
-        std::fs::rename(&fresh, &path).with_context(|| format!("replacing {}", path.display()))?;
+        replace_private(&path, clients.as_bytes())?;
     }
     Ok(clients)
+}
+
+/// Writes every secret `formflow up` keeps in the state directory, for a suite whose services
+/// run as processes of their own (docker-compose.yml's `dev-keys`): the dev signing key and its
+/// JWKS, the encryption keys of svc-auth, svc-workflow and svc-notify, svc-auth's service
+/// `clients`, and each client's secret alone in `client-secret-<id>` (its
+/// `AUTH_CLIENT_SECRET_FILE`, rewritten from `service-clients` so that the two always agree).
+/// Secrets that exist are kept. Returns the signing key's id.
+pub fn write_all(state_dir: &Path, clients: &[&str]) -> anyhow::Result<String> {
+    let keys = DevKeys::load_or_create(state_dir)?;
+    for name in [
+        "auth-encryption-keys",
+        "workflow-encryption-keys",
+        "notify-encryption-keys",
+    ] {
+        state_secret(state_dir, name, || {
+            platform::crypto::Sealer::generate_key_entry("dev")
+        })?;
+    }
+    let all = service_clients(state_dir, clients)?;
+    for id in clients {
+        let secret = client_secret(&all, id).context("a service client without its secret")?;
+        replace_private(
+            &state_dir.join(format!("client-secret-{id}")),
+            secret.as_bytes(),
+        )?;
+    }
+    Ok(keys.signer.key_id().to_owned())
 }
 
 /// The secret of client `id` in `clients` (`id:secret,…`).
@@ -206,6 +226,20 @@ fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Replaces `path` with `content` (readable by the owner only) through a rename, so that a
+/// reader sees the old content or the new, never a part.
+fn replace_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    let fresh = path.with_extension("new");
+    match std::fs::remove_file(&fresh) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(error).with_context(|| format!("removing {}", fresh.display()));
+        }
+        _ => {}
+    }
+    write_private(&fresh, content)?;
+    std::fs::rename(&fresh, path).with_context(|| format!("replacing {}", path.display()))
+}
+
 #[cfg(not(unix))]
 fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, content).with_context(|| format!("creating {}", path.display()))
@@ -237,6 +271,51 @@ mod tests {
             clients
         );
         assert_eq!(client_secret(&clients, "svc"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_secret_is_written_once_and_each_client_file_agrees_with_the_list() {
+        let dir = std::env::temp_dir().join(format!("formflow-secrets-{}", uuid::Uuid::now_v7()));
+        let ids = ["gateway", "svc-notify", "svc-workflow"];
+        let kid = write_all(&dir, &ids).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let clients = read("service-clients");
+        for id in ids {
+            assert_eq!(
+                Some(read(&format!("client-secret-{id}")).as_str()),
+                client_secret(&clients, id)
+            );
+        }
+        for name in [
+            "auth-encryption-keys",
+            "workflow-encryption-keys",
+            "notify-encryption-keys",
+        ] {
+            assert!(read(name).starts_with("dev:"), "{name}");
+        }
+        let jwks: serde_json::Value = serde_json::from_str(&read("jwks.json")).unwrap();
+        assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("client-secret-gateway"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A second run keeps every secret.
+        let before: Vec<String> = ["auth-encryption-keys", "service-clients", "jwks.json"]
+            .iter()
+            .map(|name| read(name))
+            .collect();
+        assert_eq!(write_all(&dir, &ids).unwrap(), kid);
+        let after: Vec<String> = ["auth-encryption-keys", "service-clients", "jwks.json"]
+            .iter()
+            .map(|name| read(name))
+            .collect();
+        assert_eq!(before, after);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

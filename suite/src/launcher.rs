@@ -103,7 +103,7 @@ impl Ports {
 /// The suite's clients of svc-auth: they obtain service tokens (the gateway to resolve tenants
 /// and verify API keys, svc-notify to read users' email addresses, svc-workflow to classify
 /// with svc-ai and send through svc-notify).
-const CLIENTS: &[&str] = &["gateway", NOTIFY.name, WORKFLOW.name];
+pub(crate) const CLIENTS: &[&str] = &["gateway", NOTIFY.name, WORKFLOW.name];
 
 /// A service's configuration: the defaults its `--help` documents, parsed the same way.
 fn defaults<C: Parser>(service: SuiteService) -> anyhow::Result<C> {

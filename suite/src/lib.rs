@@ -1,6 +1,7 @@
 //! The one-process FormFlow suite: every service in one process, each on its own port, as
 //! production runs them in separate pods. `formflow up` starts them (optionally with a demo
-//! tenant); `formflow token` mints a development token signed by the local dev key.
+//! tenant); `formflow token` mints a development token signed by the local dev key;
+//! `formflow dev-secrets` writes the development secrets for services run one per process.
 //!
 //! - [`dev_keys`]: the development signing key kept in the state directory.
 //! - [`launcher`]: starting and stopping the services.
@@ -30,6 +31,18 @@ pub enum Command {
     Up(Box<launcher::UpArgs>),
     /// Prints a development access token signed with the local dev key.
     Token(TokenArgs),
+    /// Writes the development secrets `up` keeps in the state directory (signing key and JWKS,
+    /// encryption keys, service clients), keeping those that exist: for services that run as
+    /// processes of their own (docker-compose.yml).
+    DevSecrets(DevSecretsArgs),
+}
+
+/// Arguments of `formflow dev-secrets`.
+#[derive(Debug, clap::Args)]
+pub struct DevSecretsArgs {
+    /// Directory the secrets are kept in.
+    #[arg(long, env = "FORMFLOW_STATE_DIR", default_value = ".formflow")]
+    pub state_dir: PathBuf,
 }
 
 /// Arguments of `formflow token`.
@@ -65,6 +78,14 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Token(args) => {
             let keys = dev_keys::DevKeys::load(&args.state_dir)?;
             println!("{}", keys.token(&args)?);
+            Ok(())
+        }
+        Command::DevSecrets(args) => {
+            let kid = dev_keys::write_all(&args.state_dir, launcher::CLIENTS)?;
+            println!(
+                "development secrets and JWKS ready in {} (signing key {kid})",
+                args.state_dir.display()
+            );
             Ok(())
         }
     }

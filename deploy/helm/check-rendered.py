@@ -26,10 +26,15 @@ kubernetes-validate). Subcommands:
       only from named peers, the same for every component. No component is left without a crate.
       Reachability: every in-cluster URL a component is given (GATEWAY_*_URL, AUTH_URL,
       AUTH_TENANT_URL, …) names a headless Service of the release (clients balance per call
-      over its pods) on the pods' own port, whose pods' NetworkPolicies admit the caller on it, and svc-auth's gRPC port admits every component (all of them fetch its
-      key set or service tokens, or will); no NetworkPolicy restricts egress (the gateway reaches
-      Redis, RabbitMQ and every service, the services Postgres too, at addresses the chart does
-      not know).
+      over its pods) on the pods' own port, whose pods' NetworkPolicies admit the caller on it,
+      and, when a NetworkPolicy restricts the caller's egress, whose pods its egress rules admit
+      on that port; svc-auth's gRPC port admits every component (all of them fetch its key set
+      or service tokens, or will). Restricted egress, besides: a rule for DNS (53 over UDP and
+      TCP), one for each dependency the component uses (its ConfigMap's DATABASE_URL_FILE,
+      REDIS_URL_FILE, AMQP_URL_FILE: a rule listing 5432, 6379 or 6380, 5671 or 5672; their
+      addresses are deployment-specific, so the ports are what can be checked), the OTLP
+      collector's port when OTEL_EXPORTER_OTLP_ENDPOINT is set, and the port of each upstream
+      of GATEWAY_PACKAGE_ROUTES.
       Postgres (with --pod-secret=NAME, the values' postgres.podSecret, empty for none): no
       object sets DB_APP_ROLE (each binary runs its queries as its own `formflow_<schema>`); the
       migration Jobs read their URL (DATABASE_URL_FILE) from one Secret key, the owner's
@@ -47,9 +52,12 @@ kubernetes-validate). Subcommands:
       ConfigMap (envFrom) and the container's `env` values; <component> is the
       app.kubernetes.io/component label of a Deployment or Job (a migration Job's is
       `<service>-migrate`).
-      Object assertions: `<Kind>/<component> PATH=VALUE` or `<Kind>/<component> !PATH` on the
-      first object of that kind and component label; PATH is dotted, with [key] for keys that
-      hold dots (`Ingress/gateway metadata.annotations[nginx.ingress.kubernetes.io/x]=1`).
+      Object assertions: `<Kind>/<component> PATH=VALUE` (a value at PATH is VALUE),
+      `<Kind>/<component> !PATH` (PATH leads nowhere) or `<Kind>/<component> !PATH=VALUE` (no
+      value at PATH is VALUE) on the first object of that kind and component label; PATH is
+      dotted, with [key] for keys that hold dots
+      (`Ingress/gateway metadata.annotations[nginx.ingress.kubernetes.io/x]=1`), [N] for a
+      list's item N and [*] for each item (`NetworkPolicy/svc-ai !spec.egress[*].ports[*].port=6379`).
   deadlines ROOT RENDERED...
       Every migration Job's activeDeadlineSeconds is below the shortest `helm … --timeout` that
       docs/deploy.md tells operators to use.
@@ -586,10 +594,108 @@ def policy_admits(policies, port_name, port_number, namespace, labels):
     return False
 
 
+def port_covers(entry, number, name, protocol):
+    """Whether a NetworkPolicyPort covers port `number` (container port `name`) over `protocol`."""
+    if entry.get("protocol", "TCP") != protocol:
+        return False
+    port = entry.get("port")
+    if port is None:
+        return True
+    if isinstance(port, str):
+        return port == name
+    return port <= number <= entry.get("endPort", port)
+
+
+def egress_admits(policies, number, name, namespace, labels, protocol="TCP"):
+    """Whether the Egress NetworkPolicies selecting a pod let it reach pods with `labels` in
+    `namespace` on port `number` (named `name`). No policy: everything is admitted. A rule
+    without `to` admits every address on its ports; ipBlocks and other namespaces admit nothing
+    here (peer_admits)."""
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy["spec"].get("egress") or []:
+            ports = rule.get("ports")
+            if ports and not any(port_covers(entry, number, name, protocol) for entry in ports):
+                continue
+            peers = rule.get("to")
+            if not peers or any(peer_admits(peer, namespace, labels) for peer in peers):
+                return True
+    return False
+
+
+def egress_names_port(policies, numbers, protocol="TCP", explicit=True, local=True):
+    """Whether an egress rule covers one of the port `numbers` over `protocol`, wherever it
+    leads (Postgres, Redis, RabbitMQ, DNS and the collector are addresses the chart does not
+    know). With `explicit`, only a rule that lists ports counts: the public internet's
+    all-ports rule is not a dependency's rule. Without `local`, a rule whose peers are all bare
+    podSelectors (pods of the policy's own namespace) does not count."""
+    for policy in policies:
+        for rule in policy["spec"].get("egress") or []:
+            peers = rule.get("to")
+            if not local and peers and all(set(peer) == {"podSelector"} for peer in peers):
+                continue
+            ports = rule.get("ports")
+            if not ports:
+                if not explicit:
+                    return True
+                continue
+            if any(port_covers(entry, number, None, protocol) for entry in ports for number in numbers):
+                return True
+    return False
+
+
+def url_port(url):
+    """The TCP port of an http(s) URL: its own, else 443 for https and 80 for http."""
+    match = re.match(r"^(https?)://[^/:]+(?::([0-9]+))?/?$", url)
+    if not match:
+        return None
+    return int(match.group(2)) if match.group(2) else (443 if match.group(1) == "https" else 80)
+
+
+# What a ConfigMap variable says a component uses, and that dependency's usual ports: with egress
+# restricted, one of them must have a rule of its own.
+DEPENDENCIES = {
+    "DATABASE_URL_FILE": ("Postgres", (5432,)),
+    "REDIS_URL_FILE": ("Redis", (6379, 6380)),
+    "AMQP_URL_FILE": ("RabbitMQ", (5671, 5672)),
+}
+
+
+def check_egress(caller, policies, environment, namespace):
+    """A component whose egress is restricted: DNS (53 over UDP and TCP), a rule for each
+    dependency it uses (DEPENDENCIES), the OTLP collector's port when it exports traces, and for
+    the gateway each extra API's upstream port (GATEWAY_PACKAGE_ROUTES; a rule to the release's
+    own namespace only counts for an upstream there)."""
+    for protocol in ("UDP", "TCP"):
+        if not egress_names_port(policies, (53,), protocol):
+            fail(f"{caller}: its egress policy has no DNS rule (port 53/{protocol}): it could not resolve any name")
+    for variable, (what, ports) in DEPENDENCIES.items():
+        if variable in environment and not egress_names_port(policies, ports):
+            fail(f"{caller}: it uses {what} ({variable}) but no egress rule names port "
+                 f"{' or '.join(map(str, ports))}: it could not reach it")
+    endpoint = environment.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint:
+        port = url_port(str(endpoint))
+        if port is None or not egress_names_port(policies, (port,)):
+            fail(f"{caller}: it exports traces to {endpoint} but no egress rule names port {port}")
+    routes = environment.get("GATEWAY_PACKAGE_ROUTES")
+    for route in filter(None, str(routes or "").split(",")):
+        package, _, url = route.partition("=")
+        port = url_port(url)
+        host = IN_CLUSTER_URL.match(url)
+        local = bool(host) and host.group(3) == namespace
+        if port is None or not egress_names_port(policies, (port,), explicit=False, local=local):
+            fail(f"{caller}: {package} is routed to {url} but no egress rule admits port {port}")
+
+
 def check_reachability(by_kind):
     """Every in-cluster URL in a component's ConfigMap names a Service of the release whose pods
-    admit the component on that port; svc-auth's gRPC port admits every component. Returns the
-    number of (caller, target) pairs checked."""
+    admit the component on that port, and whose pods the component's egress rules (when a policy
+    restricts its egress) admit on that port; svc-auth's gRPC port admits every component; a
+    component with restricted egress reaches DNS and has a rule per dependency (check_egress).
+    Returns the number of (caller, target) pairs checked and of components with restricted
+    egress."""
     deployments = {component(doc): doc for doc in by_kind.get("Deployment", [])}
     config_maps = {doc["metadata"]["name"]: doc for doc in by_kind.get("ConfigMap", [])}
     services = {(doc["metadata"].get("namespace"), doc["metadata"]["name"]): doc for doc in by_kind.get("Service", [])}
@@ -597,6 +703,13 @@ def check_reachability(by_kind):
 
     def pods(doc):
         return doc["spec"]["template"]["metadata"].get("labels") or {}
+
+    def egress_policies(caller):
+        namespace = deployments[caller]["metadata"].get("namespace")
+        return [policy for policy in rendered_policies
+                if policy["metadata"].get("namespace") == namespace
+                and selects(policy["spec"].get("podSelector") or {}, pods(deployments[caller]))
+                and "Egress" in (policy["spec"].get("policyTypes") or [])]
 
     def admitted(caller, target, port_name, port_number, why):
         namespace = deployments[target]["metadata"].get("namespace")
@@ -607,6 +720,12 @@ def check_reachability(by_kind):
         if not policy_admits(policies, port_name, port_number, namespace, pods(deployments[caller])):
             fail(f"{caller} cannot reach {target}'s {port_name} port {port_number} ({why}): "
                  f"no NetworkPolicy rule of {target} admits {caller}'s pods")
+
+    def sent(caller, target, port_name, port_number, why):
+        namespace = deployments[target]["metadata"].get("namespace")
+        if not egress_admits(egress_policies(caller), port_number, port_name, namespace, pods(deployments[target])):
+            fail(f"{caller} cannot reach {target}'s {port_name} port {port_number} ({why}): "
+                 f"no egress rule of {caller}'s NetworkPolicy admits {target}'s pods on it")
 
     pairs = set()
     for caller, deployment in sorted(deployments.items()):
@@ -644,14 +763,16 @@ def check_reachability(by_kind):
                         fail(f"{caller}: {variable}={value}: the headless Service {name} translates no port, "
                              f"and {target} listens on {matched['containerPort']}")
                     admitted(caller, target, matched.get("name"), matched["containerPort"], variable)
+                    sent(caller, target, matched.get("name"), matched["containerPort"], variable)
                     pairs.add((caller, target))
-    # Egress stays open: the gateway reaches Redis, RabbitMQ and every service, the services
-    # Postgres, Redis, RabbitMQ and svc-auth, all at deployment-specific addresses. A policy that
-    # restricts egress would have to allow all of that.
-    for policy in rendered_policies:
-        if "Egress" in (policy["spec"].get("policyTypes") or []):
-            fail(f"NetworkPolicy {policy['metadata']['name']} restricts egress: the components need Redis, "
-                 "RabbitMQ, Postgres and each other (the gateway every service); allow them first")
+    # Restricted egress: besides the suite's own services (above), DNS and every dependency the
+    # component uses, at addresses the chart does not know, so by port.
+    restricted = 0
+    for caller, deployment in sorted(deployments.items()):
+        policies = egress_policies(caller)
+        if policies:
+            restricted += 1
+            check_egress(caller, policies, environment_of(deployment, config_maps), deployment["metadata"].get("namespace"))
     # svc-auth: every component fetches its key set or service tokens (or will, when it starts
     # verifying tokens), whether or not it has AUTH_URL today.
     if AUTH_SERVER in deployments:
@@ -664,7 +785,7 @@ def check_reachability(by_kind):
                 if caller != AUTH_SERVER:
                     admitted(caller, AUTH_SERVER, "grpc", grpc["containerPort"], "svc-auth's key set and service tokens")
                     pairs.add((caller, AUTH_SERVER))
-    return len(pairs)
+    return len(pairs), restricted
 
 
 def cmd_coverage(root, rendered, scaling, pod_secret=""):
@@ -763,14 +884,16 @@ def cmd_coverage(root, rendered, scaling, pod_secret=""):
     stale = rendered_components - {crate for crate, _, _ in crates}
     if stale:
         fail(f"Deployments without a crate in the workspace: {sorted(stale)}")
-    reachable = check_reachability(by_kind)
+    reachable, restricted = check_reachability(by_kind)
     postgres = check_postgres_logins(by_kind, pod_secret)
     finish(f"coverage of {rendered}")
     scraped = "scraped once as its job" if by_kind.get("ServiceMonitor") else "no ServiceMonitor"
     print(f"{len(crates)} crates ({', '.join(crate for crate, _, _ in crates)}): Deployment, probes, Service, "
           f"ConfigMap, ServiceAccount, NetworkPolicy{', HPA, PDB' if scaling else ''}, in-cluster metrics port "
           f"({scraped}) each; migration Jobs for {', '.join(crate for crate, _, migrations in crates if migrations) or 'none'}; "
-          f"{reachable} caller→service paths admitted by the NetworkPolicies; {postgres}")
+          f"{reachable} caller→service paths admitted by the NetworkPolicies; "
+          f"{f'egress restricted for {restricted} components (DNS, callees, dependencies)' if restricted else 'egress open'}; "
+          f"{postgres}")
 
 
 def environment_of(workload, config_maps):
@@ -882,28 +1005,42 @@ OBJECT_ASSERTION = re.compile(r"^(?P<kind>[A-Z][A-Za-z]+)/(?P<component>[a-z0-9-
                               r"(?P<path>[A-Za-z][^=\s]*)(?:=(?P<value>.*))?$")
 
 
-def field(doc, path):
-    """The value at `path` (`spec.maxUnavailable`, `metadata.annotations[a.b/c]`), or KeyError."""
+def fields(doc, path):
+    """The values at `path` (`spec.maxUnavailable`, `metadata.annotations[a.b/c]`,
+    `spec.egress[0].ports[*].port`): `[N]` is a list's item N, `[*]` each item; a path that
+    leads nowhere has none."""
+    values = [doc]
     for match in re.finditer(r"\[([^\]]+)\]|([^.\[]+)", path):
-        doc = doc[match[1] or match[2]]
-    return doc
+        key = match[1] or match[2]
+        found = []
+        for value in values:
+            if match[1] == "*" and isinstance(value, (list, dict)):
+                found.extend(value if isinstance(value, list) else value.values())
+            elif isinstance(value, list) and key.isdigit():
+                found.extend(value[int(key):int(key) + 1])
+            elif isinstance(value, dict) and key in value:
+                found.append(value[key])
+        values = found
+    return values
 
 
 def check_object(docs, assertion, match):
+    """`PATH=VALUE`: some value at PATH is VALUE; `PATH`: PATH leads somewhere; `!PATH=VALUE`:
+    no value at PATH is VALUE; `!PATH`: PATH leads nowhere."""
     found = [doc for doc in docs if doc["kind"] == match["kind"] and component(doc) == match["component"]]
     if not found:
         fail(f"{assertion}: no {match['kind']} of component {match['component']}")
         return
-    try:
-        value = field(found[0], match["path"])
-    except (KeyError, TypeError):
-        if not match["negate"]:
-            fail(f"{assertion}: {match['kind']}/{match['component']} has no {match['path']}")
-        return
+    values = fields(found[0], match["path"])
+    shown = values[0] if len(values) == 1 else values
+    wanted = match["value"]
     if match["negate"]:
-        fail(f"{assertion}: {match['kind']}/{match['component']} has {match['path']}={value}")
-    elif match["value"] is not None and str(value) != match["value"]:
-        fail(f"{assertion}: {match['kind']}/{match['component']} has {match['path']}={value}")
+        if values and (wanted is None or wanted in map(str, values)):
+            fail(f"{assertion}: {match['kind']}/{match['component']} has {match['path']}={shown}")
+    elif not values:
+        fail(f"{assertion}: {match['kind']}/{match['component']} has no {match['path']}")
+    elif wanted is not None and wanted not in map(str, values):
+        fail(f"{assertion}: {match['kind']}/{match['component']} has {match['path']}={shown}")
 
 
 def cmd_deadlines(root, rendered_files):
@@ -1122,7 +1259,8 @@ def cmd_consistency(root, rendered_files):
         fail("Dockerfile does not build with SQLX_OFFLINE=true")
     # svc-ai's model files and ONNX Runtime: fetched by the setup script into a directory both
     # runtime targets copy, under which svc-ai's default paths lie.
-    fetched = re.search(r"^RUN fetch-ai-assets\.sh (\S+)$", dockerfile, re.M)
+    # RUN may carry flags (a BuildKit cache mount for pip), on continued lines.
+    fetched = re.search(r"^RUN (?:--\S+\s+(?:\\\n\s*)?)*fetch-ai-assets\.sh (\S+)$", dockerfile, re.M)
     ai_config = (root / "svc-ai/src/config.rs").read_text()
     defaults = re.findall(r'env = "AI_(?:MODELS_DIR|ONNXRUNTIME_LIBRARY)",\s*default_value = "([^"]+)"', ai_config)
     if not fetched or not (root / "scripts/fetch-ai-assets.sh").is_file():

@@ -203,6 +203,33 @@ with that reason when the service is not configured. */}}
 {{- printf "http://%s.%s.svc:%d" (include "formflow.componentName" (list $root (printf "%s-headless" $name))) $root.Release.Namespace ($svc.grpcPort | int) }}
 {{- end }}
 
+{{/* The TCP port of an http(s) URL: its own, else 443 for https and 80 for http. Argument: the
+URL (`http://otel-collector.observability:4317`, `https://billing.example.com/`). */}}
+{{- define "formflow.urlPort" -}}
+{{- $port := regexFind ":[0-9]+$" (trimSuffix "/" .) | trimPrefix ":" }}
+{{- if $port }}{{ $port }}{{ else if hasPrefix "https://" . }}443{{ else }}80{{ end }}
+{{- end }}
+
+{{/* The services of the release a component calls, as JSON {"<service>": ["VARIABLE", …]}:
+every value of its ConfigMap (formflow.configData, its `config` included) that is a service's
+URL (formflow.serviceUrl), with the variables that hold it. Its egress NetworkPolicy admits
+exactly these, so a call the chart wires is a call the policy allows. Argument:
+(list $ component). */}}
+{{- define "formflow.calls" -}}
+{{- $root := index . 0 }}
+{{- $urls := dict }}
+{{- range $name := keys $root.Values.services | sortAlpha }}
+{{- $_ := set $urls (include "formflow.serviceUrl" (list $root $name "")) $name }}
+{{- end }}
+{{- $calls := dict }}
+{{- range $variable, $value := include "formflow.configData" . | fromYaml }}
+{{- with get $urls (toString $value) }}
+{{- $_ := set $calls . (append (get $calls . | default list) $variable) }}
+{{- end }}
+{{- end }}
+{{- toJson $calls }}
+{{- end }}
+
 {{/* GATEWAY_TRUSTED_PROXIES: gateway.trustedProxies, or with `auto` 1 behind the chart's
 Ingress or HTTPRoute (the proxy appends to X-Forwarded-For) and 0 without them. */}}
 {{- define "formflow.trustedProxies" -}}

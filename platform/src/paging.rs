@@ -131,6 +131,29 @@ pub fn decode_page_position<T>(
 
 #[cfg(test)]
 mod tests {
+    /// Every List request's `page_size` publishes 0 to [`MAX_PAGE_SIZE`] in the OpenAPI
+    /// document (ListNodeExecutions, which allows more, is checked by svc-workflow).
+    #[test]
+    fn every_page_size_publishes_the_enforced_bounds() {
+        let mut checked = 0;
+        for message in proto::codec::descriptor_pool().all_messages() {
+            if message.full_name() == "formflow.workflow.v1.ListNodeExecutionsRequest" {
+                continue;
+            }
+            if message.get_field_by_name("page_size").is_some() {
+                let limits = proto::published_limits(message.full_name(), "page_size");
+                assert_eq!(
+                    (limits.minimum, limits.maximum),
+                    (Some(0), Some(super::MAX_PAGE_SIZE as i64)),
+                    "{}",
+                    message.full_name()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} List requests found");
+    }
+
     #[test]
     fn a_page_is_cut_at_its_size_and_says_where_the_next_starts() {
         assert_eq!(super::fetch_limit(50), 51);

@@ -41,6 +41,11 @@ static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET).expect("the suite's descriptors decode")
 });
 
+/// The descriptors of every FormFlow proto, decoded once.
+pub fn descriptor_pool() -> &'static DescriptorPool {
+    &POOL
+}
+
 /// prost's codec, with the checks above on what it decodes.
 #[derive(Debug, Clone)]
 pub struct CheckedCodec<T, U> {

@@ -87,3 +87,37 @@ pub mod google {
 }
 
 include!(concat!(env!("OUT_DIR"), "/rpc_messages.rs"));
+
+/// The limits `formflow.api.v1.limits` publishes for `field` (what the gateway's OpenAPI
+/// document says of its values), if it has any.
+pub fn field_limits(
+    field: &prost_reflect::FieldDescriptor,
+) -> Option<formflow::api::v1::FieldLimits> {
+    let extension = field
+        .parent_pool()
+        .get_extension_by_name("formflow.api.v1.limits")?;
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return None;
+    }
+    options
+        .get_extension(&extension)
+        .as_message()?
+        .transcode_to()
+        .ok()
+}
+
+/// The limits the protos publish for `field` of the message named `message` in full
+/// (`formflow.tenant.v1.Tenant`), for services' tests to compare with what they enforce.
+///
+/// # Panics
+/// When the message or the field does not exist.
+pub fn published_limits(message: &str, field: &str) -> formflow::api::v1::FieldLimits {
+    let descriptor = codec::descriptor_pool()
+        .get_message_by_name(message)
+        .unwrap_or_else(|| panic!("no message {message}"));
+    let field = descriptor
+        .get_field_by_name(field)
+        .unwrap_or_else(|| panic!("{message} has no field {field}"));
+    field_limits(&field).unwrap_or_default()
+}

@@ -162,6 +162,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let sign_up = proto::published_limits("formflow.auth.v1.SignUpRequest", "display_name");
+        let accept =
+            proto::published_limits("formflow.auth.v1.AcceptInvitationRequest", "display_name");
+        assert_eq!(accept.max_length, sign_up.max_length);
+        let max = sign_up.max_length as usize;
+        assert!(PersonName::parse(&"é".repeat(max)).is_ok());
+        assert!(PersonName::parse(&"é".repeat(max + 1)).is_err());
+        assert!(PersonName::parse(&"é".repeat(sign_up.min_length as usize)).is_ok());
+        assert!(PersonName::parse("").is_err());
+    }
+
+    #[test]
     fn emails_are_trimmed_and_lower_cased() {
         assert_eq!(
             Email::parse("  Ada.Lovelace@Example.COM ")

@@ -143,6 +143,12 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let limits = proto::published_limits("formflow.auth.v1.ApiKey", "scopes");
+        assert_eq!(limits.max_items as usize, MAX_SCOPES);
+    }
+
     const ROLES: [Role; 4] = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
 
     fn key(role: Role, scopes: Vec<Permission>) -> ApiKey {

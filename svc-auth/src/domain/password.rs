@@ -85,6 +85,18 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        for (message, field) in [
+            ("SignUpRequest", "password"),
+            ("ChangePasswordRequest", "new_password"),
+            ("ResetPasswordRequest", "new_password"),
+        ] {
+            let limits = proto::published_limits(&format!("formflow.auth.v1.{message}"), field);
+            assert_eq!(limits.max_length as usize, MAX_PASSWORD_LENGTH, "{message}");
+        }
+    }
+
     fn secret(text: &str) -> SecretString {
         SecretString::from(text.to_owned())
     }

@@ -100,6 +100,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let limits = proto::published_limits("formflow.tenant.v1.Tenant", "slug");
+        let (min, max) = (limits.min_length as usize, limits.max_length as usize);
+        assert!(Slug::parse(&"a".repeat(min)).is_ok());
+        assert!(Slug::parse(&"a".repeat(min - 1)).is_err());
+        assert!(Slug::parse(&"a".repeat(max)).is_ok());
+        assert!(Slug::parse(&"a".repeat(max + 1)).is_err());
+        let pattern = regex::Regex::new(&limits.pattern).unwrap();
+        for sample in [
+            "acme",
+            "a1b",
+            "acme-corp",
+            "x9-y8-z7",
+            "a--b",
+            "-ab",
+            "ab-",
+            "Abc",
+            "a_b",
+            "ab c",
+            "ab.c",
+            "über",
+        ] {
+            assert_eq!(
+                pattern.is_match(sample),
+                Slug::parse(sample).is_ok(),
+                "{sample}"
+            );
+        }
+    }
+
+    #[test]
     fn plain_handles_are_accepted() {
         for good in ["acme", "a1b", "acme-corp", "x9-y8-z7", &"a".repeat(63)] {
             assert_eq!(Slug::parse(good).unwrap().as_str(), good);

@@ -270,6 +270,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let name = proto::published_limits("formflow.tenant.v1.Tenant", "display_name");
+        assert!(DisplayName::parse(&"n".repeat(name.max_length as usize)).is_ok());
+        assert!(DisplayName::parse(&"n".repeat(name.max_length as usize + 1)).is_err());
+        assert!(DisplayName::parse(&"n".repeat(name.min_length as usize)).is_ok());
+        assert_eq!(name.min_length, 1);
+        let domains = proto::published_limits("formflow.tenant.v1.Tenant", "domains");
+        assert_eq!(domains.max_items as usize, MAX_DOMAINS);
+    }
+
+    #[test]
     fn display_names_are_trimmed_and_bounded() {
         assert_eq!(
             DisplayName::parse("  Acme Corp ").unwrap().as_str(),

@@ -1244,3 +1244,28 @@ pub fn webhook_call(
         body: body.data,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_page_size_of_node_runs_is_the_enforced_one() {
+        let limits = proto::published_limits(
+            "formflow.workflow.v1.ListNodeExecutionsRequest",
+            "page_size",
+        );
+        assert_eq!(
+            (limits.minimum, limits.maximum),
+            (Some(0), Some(MAX_NODE_RUNS_PAGE as i64))
+        );
+        let request = |page_size| wire::ListNodeExecutionsRequest {
+            parent: format!("executions/{}", uuid::Uuid::now_v7()),
+            page_size,
+            ..Default::default()
+        };
+        assert!(list_node_runs(&request(MAX_NODE_RUNS_PAGE as i32)).is_ok());
+        assert!(list_node_runs(&request(MAX_NODE_RUNS_PAGE as i32 + 1)).is_err());
+        assert!(list_node_runs(&request(0)).is_ok());
+    }
+}

@@ -198,6 +198,12 @@ mod tests {
     use crate::events::role_to_proto;
 
     #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let limits = proto::published_limits("formflow.auth.v1.Invitation", "message");
+        assert_eq!(limits.max_length as usize, MAX_INVITATION_MESSAGE);
+    }
+
+    #[test]
     fn roles_round_trip_through_the_wire() {
         for role in [Role::Owner, Role::Admin, Role::Member, Role::Viewer] {
             assert_eq!(role_from_proto(role_to_proto(role)), Some(role));

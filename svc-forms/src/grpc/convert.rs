@@ -1011,6 +1011,40 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let form = |field| proto::published_limits("formflow.forms.v1.Form", field);
+        let mut violations = FieldViolations::new();
+        let titles = form("title");
+        assert!(title(&mut violations, &"t".repeat(titles.max_length as usize)).is_some());
+        assert!(title(&mut violations, &"t".repeat(titles.min_length as usize)).is_some());
+        assert!(
+            description(
+                &mut violations,
+                &"d".repeat(form("description").max_length as usize)
+            )
+            .is_some()
+        );
+        assert!(violations.is_empty(), "{violations:?}");
+        assert!(title(&mut violations, &"t".repeat(titles.max_length as usize + 1)).is_none());
+        assert!(
+            description(
+                &mut violations,
+                &"d".repeat(form("description").max_length as usize + 1)
+            )
+            .is_none()
+        );
+        assert_eq!(
+            form("fields").max_items as usize,
+            crate::domain::definition::MAX_FIELDS
+        );
+        let options = proto::published_limits("formflow.forms.v1.FormField", "options");
+        assert_eq!(options.max_items as usize, MAX_CHOICES);
+        let recipients =
+            proto::published_limits("formflow.forms.v1.FormSettings", "notification_recipients");
+        assert_eq!(recipients.max_items as usize, MAX_RECIPIENTS);
+    }
+
     fn field(id: &str, kind: wire::FieldType) -> wire::FormField {
         wire::FormField {
             id: id.into(),

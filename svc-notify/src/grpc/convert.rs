@@ -654,3 +654,24 @@ pub fn inbox_page(page: InboxPage, filter_key: &str) -> wire::ListInboxMessagesR
         unread_count: i32::try_from(page.unread_count).unwrap_or(i32::MAX),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let limits =
+            |field| proto::published_limits("formflow.notify.v1.SendNotificationRequest", field);
+        assert_eq!(
+            (
+                limits("recipients").min_items,
+                limits("recipients").max_items as usize
+            ),
+            (1, MAX_RECIPIENTS)
+        );
+        for field in ["transaction_id", "dedup_key"] {
+            assert_eq!(limits(field).max_length as usize, MAX_KEY_CHARS, "{field}");
+        }
+    }
+}

@@ -308,3 +308,12 @@ pub(super) async fn find(
 fn name(id: TemplateId) -> String {
     platform::wire::resource_name("templates", id)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let limits = proto::published_limits("formflow.notify.v1.Template", "display_name");
+        assert_eq!(limits.max_length as usize, super::MAX_DISPLAY_NAME_CHARS);
+    }
+}

@@ -483,6 +483,14 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let limits =
+            |field| proto::published_limits("formflow.workflow.v1.WorkflowDefinition", field);
+        assert_eq!(limits("nodes").max_items as usize, MAX_NODES);
+        assert_eq!(limits("edges").max_items as usize, MAX_EDGES);
+    }
+
     fn node(id: &str, node_type: &str, config: Value) -> Node {
         let Value::Object(config) = config else {
             panic!("configs are objects")

@@ -85,4 +85,19 @@ impl AuditLog {
         .context("writing to the audit log")?;
         Ok(())
     }
+
+    /// Appends what the caller of `context` did to `target` in `tenant` ([`AuditEntry::by`])
+    /// inside the caller's transaction.
+    pub async fn record_by(
+        &self,
+        transaction: &mut PgConnection,
+        context: &RequestContext,
+        tenant: TenantId,
+        action: &'static str,
+        target: String,
+        details: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let entry = AuditEntry::by(context, Some(tenant), action, target, details);
+        self.record(transaction, entry).await
+    }
 }

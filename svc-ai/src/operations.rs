@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::amqp::{Publisher, QueueNames, Topology};
-use platform::audit::{AuditEntry, AuditLog};
+use platform::audit::AuditLog;
 use platform::config::AmqpConfig;
-use platform::context::{RequestContext, TenantId};
+use platform::context::TenantId;
 use platform::db::Db;
 use platform::error::FieldViolations;
 use platform::idempotency::{Claim, Idempotency, IdempotencyKey};
@@ -189,20 +189,6 @@ impl Ai {
                 tracing::warn!(%error, label_set = %id, "training a label set failed");
             }
         });
-    }
-
-    async fn audit(
-        &self,
-        transaction: &mut PgConnection,
-        context: &RequestContext,
-        tenant: TenantId,
-        action: &'static str,
-        target: String,
-        details: serde_json::Value,
-    ) -> Result<(), Error> {
-        let entry = AuditEntry::by(context, Some(tenant), action, target, details);
-        self.audit.record(transaction, entry).await?;
-        Ok(())
     }
 
     /// Deletes idempotency keys past their retention.

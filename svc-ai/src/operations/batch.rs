@@ -133,15 +133,16 @@ impl Ai {
             return Err(Error::LabelSetNotFound(resource_name("labelSets", id)));
         }
         store::insert_batch_job(&mut transaction, &job, &new.items).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "batch_job.create",
-            resource_name("batchJobs", job.id),
-            json!({"task": job.task.as_str(), "items": job.total}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "batch_job.create",
+                resource_name("batchJobs", job.id),
+                json!({"task": job.task.as_str(), "items": job.total}),
+            )
+            .await?;
         transaction.commit().await?;
         self.dispatch(tenant, job.id).await;
         Ok(job)
@@ -217,15 +218,16 @@ impl Ai {
             .end(&mut transaction, tenant, id, BatchState::Cancelled, "")
             .await?
             .expect("locked and not ended");
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "batch_job.cancel",
-            name,
-            json!({"processed": job.processed}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "batch_job.cancel",
+                name,
+                json!({"processed": job.processed}),
+            )
+            .await?;
         transaction.commit().await?;
         self.outbox.notify();
         Ok(job)

@@ -250,15 +250,16 @@ impl Ai {
         .await?;
         store::set_corrected_label(&mut transaction, tenant, id, &label).await?;
         store::bump_label_set_version(&mut transaction, tenant, label_set, now).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "classification.correct",
-            name,
-            json!({"label": label}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "classification.correct",
+                name,
+                json!({"label": label}),
+            )
+            .await?;
         transaction.commit().await?;
         self.retrain(tenant, label_set);
         classification.corrected_label = Some(label);

@@ -119,19 +119,20 @@ impl Ai {
             }
             set.example_count = i64::try_from(examples.len()).unwrap_or(i64::MAX);
         }
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "label_set.create",
-            resource_name("labelSets", set.id),
-            json!({
-                "labels": set.labels.len(),
-                "ticket_field": set.ticket_field.map(TicketField::as_str),
-                "from_default": new.from_default.map(TicketField::as_str),
-            }),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "label_set.create",
+                resource_name("labelSets", set.id),
+                json!({
+                    "labels": set.labels.len(),
+                    "ticket_field": set.ticket_field.map(TicketField::as_str),
+                    "from_default": new.from_default.map(TicketField::as_str),
+                }),
+            )
+            .await?;
         transaction.commit().await?;
         if examples.is_some() {
             self.retrain(tenant, set.id);
@@ -219,15 +220,16 @@ impl Ai {
         if let Err(taken) = store::update_label_set(&mut transaction, &set).await? {
             return Err(taken_error(taken, &set));
         }
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "label_set.update",
-            resource_name("labelSets", id),
-            details,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "label_set.update",
+                resource_name("labelSets", id),
+                details,
+            )
+            .await?;
         transaction.commit().await?;
         self.retrain(tenant, id);
         Ok(set)
@@ -244,15 +246,16 @@ impl Ai {
         if !store::delete_label_set(&mut transaction, tenant, id).await? {
             return Err(Error::LabelSetNotFound(resource_name("labelSets", id)));
         }
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "label_set.delete",
-            resource_name("labelSets", id),
-            json!({}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "label_set.delete",
+                resource_name("labelSets", id),
+                json!({}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -299,15 +302,16 @@ impl Ai {
         )
         .await?;
         store::bump_label_set_version(&mut transaction, tenant, label_set, now).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "label_example.create",
-            example_name(&example),
-            json!({"label": example.label}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "label_example.create",
+                example_name(&example),
+                json!({"label": example.label}),
+            )
+            .await?;
         transaction.commit().await?;
         self.retrain(tenant, label_set);
         Ok(example)
@@ -365,15 +369,16 @@ impl Ai {
             return Err(Error::ExampleNotFound(name));
         }
         store::bump_label_set_version(&mut transaction, tenant, label_set, Utc::now()).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "label_example.delete",
-            name,
-            json!({}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "label_example.delete",
+                name,
+                json!({}),
+            )
+            .await?;
         transaction.commit().await?;
         self.retrain(tenant, label_set);
         Ok(())

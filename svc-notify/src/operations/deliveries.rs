@@ -78,15 +78,16 @@ impl Notify {
                 .ok_or_else(|| Error::DeliveryNotFound(name(id)))?;
             return Err(Error::DeliveryNotFailed(delivery.state.as_str()));
         };
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "delivery.retry",
-            name(id),
-            Value::Null,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "delivery.retry",
+                name(id),
+                Value::Null,
+            )
+            .await?;
         let delivery = store::get_delivery(&mut transaction, tenant, id)
             .await?
             .ok_or_else(|| Error::DeliveryNotFound(name(id)))?;

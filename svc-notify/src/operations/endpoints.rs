@@ -98,15 +98,16 @@ impl Notify {
         let sealed = self.webhooks()?.seal(tenant, created.id, &secret)?;
         let mut transaction = self.db.tenant_tx(tenant).await?;
         store::insert_webhook_endpoint(&mut transaction, &created, &sealed).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "webhook_endpoint.create",
-            name(created.id),
-            json!({"host": host(&created.url)}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "webhook_endpoint.create",
+                name(created.id),
+                json!({"host": host(&created.url)}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok((created, secret))
     }
@@ -191,15 +192,16 @@ impl Notify {
             store::update_webhook_endpoint(&mut transaction, &updated).await?;
         updated.version = version;
         updated.updated_at = updated_at;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "webhook_endpoint.update",
-            name(id),
-            json!({"fields": changed}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "webhook_endpoint.update",
+                name(id),
+                json!({"fields": changed}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok(updated)
     }
@@ -222,15 +224,16 @@ impl Notify {
         let cancelled =
             store::cancel_endpoint_deliveries(&mut transaction, tenant, id, now).await?;
         store::delete_webhook_endpoint(&mut transaction, tenant, id).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "webhook_endpoint.delete",
-            name(id),
-            json!({"cancelled_deliveries": cancelled}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "webhook_endpoint.delete",
+                name(id),
+                json!({"cancelled_deliveries": cancelled}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -268,15 +271,16 @@ impl Notify {
         rotated.secret_rotated_at = Some(now);
         rotated.version = version;
         rotated.updated_at = updated_at;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "webhook_endpoint.rotate_secret",
-            name(id),
-            json!({"grace_period_seconds": grace_period.as_secs()}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "webhook_endpoint.rotate_secret",
+                name(id),
+                json!({"grace_period_seconds": grace_period.as_secs()}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok((rotated, secret))
     }

@@ -18,11 +18,9 @@ mod preferences;
 mod send;
 mod templates;
 
-use platform::audit::{AuditEntry, AuditLog};
-use platform::context::{RequestContext, TenantId};
+use platform::audit::AuditLog;
 use platform::db::Db;
 use platform::idempotency::Idempotency;
-use sqlx::PgConnection;
 
 pub use deliveries::DeliveryPage;
 pub use endpoints::{NewWebhookEndpoint, WebhookEndpointChanges, WebhookEndpointPage};
@@ -33,7 +31,6 @@ pub use templates::{NewTemplate, PreviewSource, TemplateChanges, TemplatePage, T
 
 use crate::app::SCHEMA;
 use crate::clock::Clock;
-use crate::error::Error;
 use crate::live::Inboxes;
 use crate::store;
 use crate::worker::Worker;
@@ -84,20 +81,6 @@ impl Notify {
     /// Deletes idempotency keys past their retention.
     pub async fn forget_expired_keys(&self) -> anyhow::Result<()> {
         self.idempotency.forget_expired(&self.db).await?;
-        Ok(())
-    }
-
-    async fn audit(
-        &self,
-        transaction: &mut PgConnection,
-        context: &RequestContext,
-        tenant: TenantId,
-        action: &'static str,
-        target: String,
-        details: serde_json::Value,
-    ) -> Result<(), Error> {
-        let entry = AuditEntry::by(context, Some(tenant), action, target, details);
-        self.audit.record(transaction, entry).await?;
         Ok(())
     }
 }

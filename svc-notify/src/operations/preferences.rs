@@ -118,15 +118,16 @@ impl Notify {
         }
         let (version, updated_at) =
             store::save_preferences(&mut transaction, tenant, owner, &preferences).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "preferences.update",
-            owner.resource_name(),
-            json!({"fields": fields}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "preferences.update",
+                owner.resource_name(),
+                json!({"fields": fields}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok(StoredPreferences {
             preferences,

@@ -129,15 +129,16 @@ impl Notify {
         if !store::insert_template(&mut transaction, &template).await? {
             return Err(Error::TemplateKeyTaken(template.key.to_string()));
         }
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "template.create",
-            name(template.id),
-            json!({"key": template.key.as_str()}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "template.create",
+                name(template.id),
+                json!({"key": template.key.as_str()}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok(template)
     }
@@ -228,15 +229,16 @@ impl Notify {
         let (version, updated_at) = store::update_template(&mut transaction, &template).await?;
         template.version = version;
         template.updated_at = updated_at;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "template.update",
-            name(id),
-            json!({"fields": changed}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "template.update",
+                name(id),
+                json!({"fields": changed}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok(template)
     }
@@ -252,15 +254,16 @@ impl Notify {
         if !store::delete_template(&mut transaction, tenant, id).await? {
             return Err(Error::TemplateNotFound(name(id)));
         }
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "template.delete",
-            name(id),
-            Value::Null,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "template.delete",
+                name(id),
+                Value::Null,
+            )
+            .await?;
         transaction.commit().await?;
         Ok(())
     }

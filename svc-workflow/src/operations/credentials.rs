@@ -79,15 +79,16 @@ impl Workflows {
         }
         let details =
             json!({"display_name": credential.display_name, "type": credential.kind.as_str()});
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "credential.create",
-            credential_name(credential.id),
-            details,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "credential.create",
+                credential_name(credential.id),
+                details,
+            )
+            .await?;
         transaction.commit().await?;
         tracing::info!(credential_id = %credential.id, "credential created");
         Ok(credential)
@@ -178,15 +179,16 @@ impl Workflows {
             store::update_credential(&mut transaction, &credential, sealed.as_deref())
                 .await?
                 .ok_or_else(|| Error::CredentialNameTaken(credential.display_name.clone()))?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "credential.update",
-            credential_name(id),
-            json!({"changed": changed}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "credential.update",
+                credential_name(id),
+                json!({"changed": changed}),
+            )
+            .await?;
         transaction.commit().await?;
         Ok(credential)
     }
@@ -216,15 +218,16 @@ impl Workflows {
         }
         store::delete_credential(&mut transaction, tenant, id).await?;
         let details = json!({"display_name": credential.display_name});
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "credential.delete",
-            credential_name(id),
-            details,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "credential.delete",
+                credential_name(id),
+                details,
+            )
+            .await?;
         transaction.commit().await?;
         Ok(())
     }

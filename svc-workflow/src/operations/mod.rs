@@ -18,8 +18,8 @@ mod workflows;
 
 use std::sync::Arc;
 
-use platform::audit::{AuditEntry, AuditLog};
-use platform::context::{RequestContext, TenantId};
+use platform::audit::AuditLog;
+use platform::context::TenantId;
 use platform::crypto::Sealer;
 use platform::db::Db;
 use platform::error::FieldViolations;
@@ -69,20 +69,6 @@ impl Workflows {
     /// Deletes idempotency keys past their retention.
     pub async fn forget_expired_keys(&self) -> anyhow::Result<()> {
         self.idempotency.forget_expired(&self.db).await?;
-        Ok(())
-    }
-
-    async fn audit(
-        &self,
-        transaction: &mut PgConnection,
-        context: &RequestContext,
-        tenant: TenantId,
-        action: &'static str,
-        target: String,
-        details: serde_json::Value,
-    ) -> Result<(), Error> {
-        let entry = AuditEntry::by(context, Some(tenant), action, target, details);
-        self.audit.record(transaction, entry).await?;
         Ok(())
     }
 }

@@ -85,15 +85,16 @@ impl Workflows {
         store::insert_workflow(&mut transaction, &workflow).await?;
         store::insert_version(&mut transaction, tenant, &first_version(&workflow)).await?;
         let details = json!({"display_name": workflow.display_name, "version": 1});
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "create",
-            name(workflow.id),
-            details,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "create",
+                name(workflow.id),
+                details,
+            )
+            .await?;
         transaction.commit().await?;
         tracing::info!(workflow_id = %workflow.id, "workflow created");
         Ok(workflow)
@@ -188,15 +189,16 @@ impl Workflows {
         (workflow.version, workflow.updated_at) =
             store::update_workflow(&mut transaction, &workflow).await?;
         let details = json!({"changed": changed, "latest_version": workflow.latest_version});
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "update",
-            name(id),
-            details,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "update",
+                name(id),
+                details,
+            )
+            .await?;
         transaction.commit().await?;
         Ok(workflow)
     }
@@ -218,15 +220,16 @@ impl Workflows {
         }
         store::delete_workflow(&mut transaction, tenant, id).await?;
         let details = json!({"display_name": workflow.display_name});
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "delete",
-            name(id),
-            details,
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "delete",
+                name(id),
+                details,
+            )
+            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -269,15 +272,16 @@ impl Workflows {
             (version != workflow.latest_version).then_some(activated.definition);
         (workflow.version, workflow.updated_at) =
             store::update_workflow(&mut transaction, &workflow).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "activate",
-            name(id),
-            json!({"version": version}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "activate",
+                name(id),
+                json!({"version": version}),
+            )
+            .await?;
         transaction.commit().await?;
         tracing::info!(workflow_id = %id, version, "workflow activated");
         Ok(workflow)
@@ -303,15 +307,16 @@ impl Workflows {
         workflow.active_definition = None;
         (workflow.version, workflow.updated_at) =
             store::update_workflow(&mut transaction, &workflow).await?;
-        self.audit(
-            &mut transaction,
-            context,
-            tenant,
-            "deactivate",
-            name(id),
-            json!({"version": previous}),
-        )
-        .await?;
+        self.audit
+            .record_by(
+                &mut transaction,
+                context,
+                tenant,
+                "deactivate",
+                name(id),
+                json!({"version": previous}),
+            )
+            .await?;
         transaction.commit().await?;
         tracing::info!(workflow_id = %id, "workflow deactivated");
         Ok(workflow)

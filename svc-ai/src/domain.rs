@@ -478,6 +478,42 @@ pub struct SubmissionAnalysis {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_published_limits_are_the_enforced_ones() {
+        let limits = |message: &str, field: &str| {
+            proto::published_limits(&format!("formflow.ai.v1.{message}"), field)
+        };
+        for (message, field, most) in [
+            ("EmbedRequest", "texts", MAX_TEXTS),
+            ("SimilarityRequest", "candidates", MAX_TEXTS - 1),
+            ("ClassifyRequest", "texts", MAX_CLASSIFY_TEXTS),
+        ] {
+            let published = limits(message, field);
+            assert_eq!(
+                (published.min_items, published.max_items as usize),
+                (1, most),
+                "{message}"
+            );
+            assert_eq!(
+                (published.min_length, published.max_length as usize),
+                (1, MAX_TEXT_CHARS),
+                "{message}"
+            );
+        }
+        let text = limits("SimilarityRequest", "text");
+        assert_eq!(
+            (text.min_length, text.max_length as usize),
+            (1, MAX_TEXT_CHARS)
+        );
+        let name = limits("LabelSet", "display_name");
+        assert_eq!(
+            (name.min_length, name.max_length as usize),
+            (1, MAX_DISPLAY_NAME_CHARS)
+        );
+        let description = limits("LabelSet", "description");
+        assert_eq!(description.max_length as usize, MAX_DESCRIPTION_CHARS);
+    }
+
     fn label(value: &str) -> Label {
         Label {
             value: value.to_owned(),

@@ -551,6 +551,29 @@ pub fn expect_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) ->
     }
 }
 
+/// Checks that the `pattern` a handle field publishes (`formflow.api.v1.limits`) matches a
+/// sample exactly when `accepts` (the service's own parser) takes it, over handle-like samples
+/// on both sides of the rules (hyphens, case, other characters, non-ASCII).
+pub fn assert_pattern_agrees(pattern: &str, accepts: impl Fn(&str) -> bool) {
+    let pattern = regex::Regex::new(pattern).expect("a published pattern compiles");
+    for sample in [
+        "acme",
+        "a1b",
+        "acme-corp",
+        "x9-y8-z7",
+        "a--b",
+        "-ab",
+        "ab-",
+        "Abc",
+        "a_b",
+        "ab c",
+        "ab.c",
+        "über",
+    ] {
+        assert_eq!(pattern.is_match(sample), accepts(sample), "{sample}");
+    }
+}
+
 /// The fields an INVALID_ARGUMENT status names in its `BadRequest` details, in order.
 #[track_caller]
 pub fn violated_fields(status: &Status) -> Vec<String> {

@@ -76,29 +76,10 @@ mod tests {
         let limits = proto::published_limits("formflow.forms.v1.Form", "slug");
         assert!(FormSlug::parse(&"a".repeat(limits.max_length as usize)).is_ok());
         assert!(FormSlug::parse(&"a".repeat(limits.max_length as usize + 1)).is_err());
+        platform::testing::assert_pattern_agrees(&limits.pattern, |sample| {
+            FormSlug::parse(sample).is_ok()
+        });
         let pattern = regex::Regex::new(&limits.pattern).unwrap();
-        // The pattern admits no slug the service refuses for its characters (the length and
-        // the UUID shape are checked beside it).
-        for sample in [
-            "contact",
-            "a1b",
-            "job-application",
-            "x9-y8-z7",
-            "a--b",
-            "-ab",
-            "ab-",
-            "Abc",
-            "a_b",
-            "ab c",
-            "ab.c",
-            "über",
-        ] {
-            assert_eq!(
-                pattern.is_match(sample),
-                FormSlug::parse(sample).is_ok(),
-                "{sample}"
-            );
-        }
         assert!(pattern.is_match(""), "a form without a slug asked for");
     }
 

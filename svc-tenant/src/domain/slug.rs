@@ -107,27 +107,9 @@ mod tests {
         assert!(Slug::parse(&"a".repeat(min - 1)).is_err());
         assert!(Slug::parse(&"a".repeat(max)).is_ok());
         assert!(Slug::parse(&"a".repeat(max + 1)).is_err());
-        let pattern = regex::Regex::new(&limits.pattern).unwrap();
-        for sample in [
-            "acme",
-            "a1b",
-            "acme-corp",
-            "x9-y8-z7",
-            "a--b",
-            "-ab",
-            "ab-",
-            "Abc",
-            "a_b",
-            "ab c",
-            "ab.c",
-            "über",
-        ] {
-            assert_eq!(
-                pattern.is_match(sample),
-                Slug::parse(sample).is_ok(),
-                "{sample}"
-            );
-        }
+        platform::testing::assert_pattern_agrees(&limits.pattern, |sample| {
+            Slug::parse(sample).is_ok()
+        });
     }
 
     #[test]

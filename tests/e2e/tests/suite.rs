@@ -1362,6 +1362,10 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
             "logout|changePassword|signingKeys|totp|suspend|^/api/v1/tenants/",
         ])
         .args(["--max-time", "90", "--seed", "20261205", "--workers", "1"])
+        // Longer than the gateway's own bound on a request (30 s, then it answers 504): a slow
+        // answer under the parallel suite's load (a label set copied from the defaults embeds
+        // every example) is the gateway's to time out, not a network error.
+        .args(["--request-timeout", "35"])
         .args(["--rate-limit", "40/s", "--no-color"])
         .arg("--report-dir")
         .arg(&report)

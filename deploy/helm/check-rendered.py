@@ -729,42 +729,39 @@ def check_reachability(by_kind):
 
     pairs = set()
     for caller, deployment in sorted(deployments.items()):
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        for source in container.get("envFrom") or []:
-            config = config_maps.get((source.get("configMapRef") or {}).get("name"))
-            for variable, value in sorted(((config or {}).get("data") or {}).items()):
-                match = IN_CLUSTER_URL.match(str(value))
-                if not match:
+        for variable, value in sorted(environment_of(deployment, config_maps).items()):
+            match = IN_CLUSTER_URL.match(str(value))
+            if not match:
+                continue
+            name, namespace, port = match.group(1), match.group(3), int(match.group(6))
+            service = services.get((namespace, name))
+            entry = next((entry for entry in (service or {"spec": {}})["spec"].get("ports", []) if entry.get("port") == port), None)
+            if service is None or entry is None:
+                fail(f"{caller}: {variable}={value} names no port of a Service of the release")
+                continue
+            # Clients balance per call over the pods a name resolves to
+            # (platform/src/client/balance.rs): a ClusterIP's one address would pin each
+            # client's calls to one pod. A headless Service translates no port.
+            headless = service["spec"].get("clusterIP") == "None"
+            if not headless:
+                fail(f"{caller}: {variable}={value} names the ClusterIP Service {name}: its calls "
+                     "would all go to one pod; name the headless Service")
+            targets_ = [target for target, doc in deployments.items() if service_selects(service, pods(doc))]
+            if not targets_:
+                fail(f"{caller}: {variable}={value}: the Service {name} selects no Deployment")
+            for target in targets_:
+                container_ports = deployments[target]["spec"]["template"]["spec"]["containers"][0].get("ports", [])
+                wanted = entry.get("targetPort", port)
+                matched = next((cp for cp in container_ports if wanted in (cp.get("name"), cp.get("containerPort"))), None)
+                if matched is None:
+                    fail(f"{caller}: {variable}={value}: the Service {name} forwards to no container port of {target}")
                     continue
-                name, namespace, port = match.group(1), match.group(3), int(match.group(6))
-                service = services.get((namespace, name))
-                entry = next((entry for entry in (service or {"spec": {}})["spec"].get("ports", []) if entry.get("port") == port), None)
-                if service is None or entry is None:
-                    fail(f"{caller}: {variable}={value} names no port of a Service of the release")
-                    continue
-                # Clients balance per call over the pods a name resolves to
-                # (platform/src/client/balance.rs): a ClusterIP's one address would pin each
-                # client's calls to one pod. A headless Service translates no port.
-                headless = service["spec"].get("clusterIP") == "None"
-                if not headless:
-                    fail(f"{caller}: {variable}={value} names the ClusterIP Service {name}: its calls "
-                         "would all go to one pod; name the headless Service")
-                targets_ = [target for target, doc in deployments.items() if service_selects(service, pods(doc))]
-                if not targets_:
-                    fail(f"{caller}: {variable}={value}: the Service {name} selects no Deployment")
-                for target in targets_:
-                    container_ports = deployments[target]["spec"]["template"]["spec"]["containers"][0].get("ports", [])
-                    wanted = entry.get("targetPort", port)
-                    matched = next((cp for cp in container_ports if wanted in (cp.get("name"), cp.get("containerPort"))), None)
-                    if matched is None:
-                        fail(f"{caller}: {variable}={value}: the Service {name} forwards to no container port of {target}")
-                        continue
-                    if headless and matched["containerPort"] != port:
-                        fail(f"{caller}: {variable}={value}: the headless Service {name} translates no port, "
-                             f"and {target} listens on {matched['containerPort']}")
-                    admitted(caller, target, matched.get("name"), matched["containerPort"], variable)
-                    sent(caller, target, matched.get("name"), matched["containerPort"], variable)
-                    pairs.add((caller, target))
+                if headless and matched["containerPort"] != port:
+                    fail(f"{caller}: {variable}={value}: the headless Service {name} translates no port, "
+                         f"and {target} listens on {matched['containerPort']}")
+                admitted(caller, target, matched.get("name"), matched["containerPort"], variable)
+                sent(caller, target, matched.get("name"), matched["containerPort"], variable)
+                pairs.add((caller, target))
     # Restricted egress: besides the suite's own services (above), DNS and every dependency the
     # component uses, at addresses the chart does not know, so by port.
     restricted = 0

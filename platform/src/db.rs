@@ -15,9 +15,9 @@
 //! service's application role (`DB_APP_ROLE`, `formflow_<schema>`), which owns nothing, does not
 //! bypass RLS and is granted its own schema's tables only, so the policies hold even for code
 //! that forgets a `WHERE tenant_id = …`. Where a migration job migrates, pods log in as a role
-//! that can do no more than act as the app role ([`Db::login_excess`] warns otherwise). The tenant of a transaction is set
-//! with `set_config(…, true)`, which ends with the transaction and never leaks to the next user
-//! of a pooled connection.
+//! that can do no more than act as the app role ([`Db::login_excess`] warns otherwise). The
+//! tenant of a transaction is set with `set_config(…, true)`, which ends with the transaction
+//! and never leaks to the next user of a pooled connection.
 
 use std::str::FromStr;
 
@@ -73,32 +73,17 @@ pub struct Db {
 }
 
 impl Db {
-    /// Creates the schema if needed, runs its migrations (with the platform's) and grants its tables to the
-    /// application role (unless `DB_MIGRATE` is off), and returns a pool whose connections use
-    /// that role and schema.
+    /// Creates the schema if needed, runs its migrations (with the platform's) and grants its
+    /// tables to the application role (unless `DB_MIGRATE` is off), and returns a pool whose
+    /// connections use that role and schema.
     pub async fn connect(config: &DbConfig, schema: &Schema) -> anyhow::Result<Db> {
-        let Schema {
-            name: schema,
-            migrations: ref migrator,
-        } = *schema;
-        ensure_identifier(schema)?;
-        let url = config.url()?;
-        let options = PgConnectOptions::from_str(url.expose_secret())
-            .context("DATABASE_URL is not a valid Postgres URL")?
-            .options([("search_path", schema)]);
-
-        let app_role = config.app_role(schema);
-        if let Some(app_role) = &app_role {
-            ensure_identifier(app_role)?;
-        }
+        let (options, app_role) = connect_options(config, schema.name)?;
         // Without DB_MIGRATE a migration job has prepared everything; the pod then needs no
         // more than the right to SET ROLE.
         if config.db_migrate {
-            migrate(options.clone(), schema, migrator).await?;
-            if let Some(app_role) = &app_role {
-                prepare_app_role(options.clone(), schema, app_role).await?;
-            }
+            migrate_and_grant(options.clone(), schema, app_role.as_deref()).await?;
         }
+        let schema = schema.name;
 
         let pool = PgPoolOptions::new()
             .max_connections(config.db_max_connections)
@@ -131,21 +116,8 @@ impl Db {
     /// Runs the migrations and nothing else (the `--migrate-only` mode of a service, used by the
     /// deployment's migration job).
     pub async fn migrate_only(config: &DbConfig, schema: &Schema) -> anyhow::Result<()> {
-        let Schema {
-            name: schema,
-            migrations: ref migrator,
-        } = *schema;
-        ensure_identifier(schema)?;
-        let url = config.url()?;
-        let options = PgConnectOptions::from_str(url.expose_secret())
-            .context("DATABASE_URL is not a valid Postgres URL")?
-            .options([("search_path", schema)]);
-        migrate(options.clone(), schema, migrator).await?;
-        if let Some(app_role) = config.app_role(schema) {
-            ensure_identifier(&app_role)?;
-            prepare_app_role(options, schema, &app_role).await?;
-        }
-        Ok(())
+        let (options, app_role) = connect_options(config, schema.name)?;
+        migrate_and_grant(options, schema, app_role.as_deref()).await
     }
 
     /// What the role the pool logged in as (not the role its queries run as) may do beyond
@@ -206,6 +178,37 @@ impl Db {
             .await?;
         Ok(transaction)
     }
+}
+
+/// The options of connections to `schema` (its search path) and the role its queries run as,
+/// both checked to be plain identifiers.
+fn connect_options(
+    config: &DbConfig,
+    schema: &'static str,
+) -> anyhow::Result<(PgConnectOptions, Option<String>)> {
+    ensure_identifier(schema)?;
+    let url = config.url()?;
+    let options = PgConnectOptions::from_str(url.expose_secret())
+        .context("DATABASE_URL is not a valid Postgres URL")?
+        .options([("search_path", schema)]);
+    let app_role = config.app_role(schema);
+    if let Some(app_role) = &app_role {
+        ensure_identifier(app_role)?;
+    }
+    Ok((options, app_role))
+}
+
+/// Runs the schema's migrations and, when queries run as an app role, prepares it.
+async fn migrate_and_grant(
+    options: PgConnectOptions,
+    schema: &Schema,
+    app_role: Option<&str>,
+) -> anyhow::Result<()> {
+    migrate(options.clone(), schema.name, &schema.migrations).await?;
+    if let Some(app_role) = app_role {
+        prepare_app_role(options, schema.name, app_role).await?;
+    }
+    Ok(())
 }
 
 async fn migrate(

@@ -210,6 +210,15 @@ URL (`http://otel-collector.observability:4317`, `https://billing.example.com/`)
 {{- if $port }}{{ $port }}{{ else if hasPrefix "https://" . }}443{{ else }}80{{ end }}
 {{- end }}
 
+{{/* One egress rule, as a list item: its `ports`, and `to` unless that is empty (then any
+address on those ports: the dependencies' addresses are in Secrets the chart never reads).
+Argument: (list to ports). */}}
+{{- define "formflow.egressRule" -}}
+{{- $rule := dict "ports" (index . 1) }}
+{{- with index . 0 }}{{ $_ := set $rule "to" . }}{{ end }}
+{{- toYaml (list $rule) }}
+{{- end }}
+
 {{/* The services of the release a component calls, as JSON {"<service>": ["VARIABLE", …]}:
 every value of its ConfigMap (formflow.configData, its `config` included) that is a service's
 URL (formflow.serviceUrl), with the variables that hold it. Its egress NetworkPolicy admits

@@ -10,16 +10,14 @@
 //! advisory lock on the key, so a crashed call frees its key at once.
 //!
 //! ```ignore
+//! let call = keys.call(tenant, &scope, context.idempotency_key.as_ref(), &request);
 //! let mut transaction = db.tenant_tx(tenant).await?;
-//! if let Some(key) = &context.idempotency_key {
-//!     if let Claim::Replay(answer) = keys.claim(&mut transaction, tenant, scope, key, &request).await? {
-//!         return Ok(answer);
-//!     }
+//! if let Some(answer) = call.replay(&mut transaction).await? {
+//!     transaction.commit().await?;
+//!     return Ok(answer);
 //! }
 //! let answer = /* the change */;
-//! if let Some(key) = &context.idempotency_key {
-//!     keys.complete(&mut transaction, tenant, scope, key, &request, &answer).await?;
-//! }
+//! call.complete(&mut transaction, &answer).await?;
 //! transaction.commit().await?;
 //! ```
 
@@ -66,15 +64,6 @@ impl IdempotencyKey {
     }
 }
 
-/// What a claimed key says about the call.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim<T> {
-    /// The first call with this key: do the work, then [`Idempotency::complete`].
-    Fresh,
-    /// The same request was answered before: answer this again, change nothing.
-    Replay(T),
-}
-
 /// Why a key cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotencyError {
@@ -109,16 +98,62 @@ impl Idempotency {
         }
     }
 
-    /// Claims `key` for `scope` (the RPC and its target, e.g. `SubmitForm forms/…`) inside the
-    /// transaction of the call's change, for the request whose canonical bytes are `request`.
-    pub async fn claim<T: prost::Message + Default>(
+    /// The use of `key` (none when the call has no key) by one call in `scope` (the RPC and
+    /// its target, e.g. `SubmitForm forms/…`) of `tenant`, whose request's canonical bytes
+    /// are `request`.
+    pub fn call<'a>(
+        &'a self,
+        tenant: TenantId,
+        scope: &'a str,
+        key: Option<&'a IdempotencyKey>,
+        request: &'a [u8],
+    ) -> Call<'a> {
+        Call {
+            table: &self.table,
+            tenant,
+            scope,
+            key,
+            request,
+        }
+    }
+
+    /// Deletes every tenant's keys older than [`RETENTION`], in a transaction of its own.
+    pub async fn forget_expired(&self, db: &Db) -> anyhow::Result<u64> {
+        let mut transaction = db.platform_tx().await?;
+        let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE created_at < now() - interval '{RETENTION}'",
+            self.table
+        )))
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+/// One call's use of its idempotency key ([`Idempotency::call`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    table: &'a str,
+    tenant: TenantId,
+    scope: &'a str,
+    key: Option<&'a IdempotencyKey>,
+    request: &'a [u8],
+}
+
+impl Call<'_> {
+    /// Claims the key inside the transaction of the call's change: the answer to give again
+    /// when the same request was answered under it before, `None` for a first call (or a call
+    /// without a key), an error when a call with the key is running or it answered another
+    /// request.
+    pub async fn replay<T: prost::Message + Default>(
         &self,
         transaction: &mut PgConnection,
-        tenant: TenantId,
-        scope: &str,
-        key: &IdempotencyKey,
-        request: &[u8],
-    ) -> Result<Claim<T>, IdempotencyError> {
+    ) -> Result<Option<T>, IdempotencyError> {
+        let Some(key) = self.key else {
+            return Ok(None);
+        };
+        let (tenant, scope) = (self.tenant, self.scope);
         let (locked,): (bool,) =
             sqlx::query_as("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
                 .bind(format!(
@@ -142,55 +177,41 @@ impl Idempotency {
         .fetch_optional(&mut *transaction)
         .await?;
         match stored {
-            None => Ok(Claim::Fresh),
-            Some((stored_digest, _)) if stored_digest != request_digest(request) => {
+            None => Ok(None),
+            Some((stored_digest, _)) if stored_digest != request_digest(self.request) => {
                 Err(IdempotencyError::Reused)
             }
-            Some((_, answer)) => Ok(Claim::Replay(
+            Some((_, answer)) => Ok(Some(
                 T::decode(answer.as_slice()).context("decoding a stored answer")?,
             )),
         }
     }
 
-    /// Stores `answer` for `key` in the transaction of the change it answers: the key is used
-    /// once that commits.
+    /// Stores `answer` for the key in the transaction of the change it answers: the key is
+    /// used once that commits.
     pub async fn complete<T: prost::Message>(
         &self,
         transaction: &mut PgConnection,
-        tenant: TenantId,
-        scope: &str,
-        key: &IdempotencyKey,
-        request: &[u8],
         answer: &T,
     ) -> anyhow::Result<()> {
+        let Some(key) = self.key else {
+            return Ok(());
+        };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {} (tenant_id, scope, key, request_digest, answer) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant_id, scope, key) DO UPDATE \
              SET request_digest = excluded.request_digest, answer = excluded.answer, created_at = now()",
             self.table
         )))
-        .bind(tenant.as_uuid())
-        .bind(scope)
+        .bind(self.tenant.as_uuid())
+        .bind(self.scope)
         .bind(key.as_str())
-        .bind(request_digest(request))
+        .bind(request_digest(self.request))
         .bind(answer.encode_to_vec())
         .execute(transaction)
         .await
         .context("storing the answer of an idempotency key")?;
         Ok(())
-    }
-
-    /// Deletes every tenant's keys older than [`RETENTION`], in a transaction of its own.
-    pub async fn forget_expired(&self, db: &Db) -> anyhow::Result<u64> {
-        let mut transaction = db.platform_tx().await?;
-        let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE created_at < now() - interval '{RETENTION}'",
-            self.table
-        )))
-        .execute(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
-        Ok(deleted.rows_affected())
     }
 }
 

@@ -41,6 +41,7 @@ pub mod events;
 pub mod health;
 pub mod id;
 pub mod idempotency;
+pub mod jobs;
 pub mod live;
 pub mod metrics;
 pub mod outbound;

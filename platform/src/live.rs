@@ -151,6 +151,67 @@ impl Drop for Subscription {
     }
 }
 
+/// The stream a [`Watch`] feeds is over: the client left, or the watch ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended;
+
+/// What keeps a client's live view of some state: reads it from where it is kept, and applies
+/// the messages published about it. [`watch`] runs it.
+pub trait Watch: Send + 'static {
+    /// What the client is sent.
+    type Item: Send + 'static;
+
+    /// Where the client's items go.
+    fn sender(&self) -> &mpsc::Sender<Self::Item>;
+
+    /// Sends the state as it is when the stream starts; by default [`Watch::resync`].
+    fn start(&mut self) -> impl Future<Output = Result<(), Ended>> + Send {
+        self.resync()
+    }
+
+    /// Reads the state again and sends what the client was not sent.
+    fn resync(&mut self) -> impl Future<Output = Result<(), Ended>> + Send;
+
+    /// Sends what a published message says changed.
+    fn apply(&mut self, payload: &[u8]) -> impl Future<Output = Result<(), Ended>> + Send;
+}
+
+/// Runs the watch `make` builds around its sender, on a task of its own: starts it, then
+/// applies each message of `subscription` (taken before this is called, so nothing published
+/// after the start is missed), and resyncs when told to and every `resync_every` whatever it
+/// was told, until the client leaves or the watch ends the stream.
+pub fn watch<W: Watch>(
+    subscription: Subscription,
+    resync_every: Duration,
+    make: impl FnOnce(mpsc::Sender<W::Item>) -> W,
+) -> mpsc::Receiver<W::Item> {
+    let (sender, receiver) = mpsc::channel(64);
+    let watcher = make(sender);
+    tokio::spawn(run_watch(watcher, subscription, resync_every));
+    receiver
+}
+
+async fn run_watch<W: Watch>(mut watcher: W, mut subscription: Subscription, every: Duration) {
+    if watcher.start().await.is_err() {
+        return;
+    }
+    let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        let sender = watcher.sender().clone();
+        let step = tokio::select! {
+            () = sender.closed() => return,
+            _ = resync.tick() => watcher.resync().await,
+            notice = subscription.next() => match notice {
+                Notice::Resync => watcher.resync().await,
+                Notice::Message(payload) => watcher.apply(&payload).await,
+            },
+        };
+        if step.is_err() {
+            return;
+        }
+    }
+}
+
 /// Publishes what waits in `waiting`, in order, until every [`Live`] was dropped.
 async fn send(redis: Redis, mut waiting: mpsc::Receiver<(String, Vec<u8>)>) {
     let mut connection = redis.connection();

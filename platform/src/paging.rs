@@ -129,6 +129,82 @@ pub fn decode_page_position<T>(
     parsed
 }
 
+/// A checked list request: what to list, where its page starts, how long a page is, and the
+/// key (the filter as a string) its page tokens are bound to.
+#[derive(Debug)]
+pub struct Listing<F, P> {
+    /// What to list.
+    pub filter: F,
+    /// The position the page starts after.
+    pub after: Option<P>,
+    /// Rows per page.
+    pub size: usize,
+    /// The filter as page tokens carry it: a token issued for another filter is refused.
+    pub key: String,
+}
+
+impl<F, I: std::fmt::Display> Listing<F, (DateTime<Utc>, I)> {
+    /// The listing of `filter` ordered by time and id, in pages of `size`, its `page_token`
+    /// decoded under `key`; or every violation found, `violations` included.
+    pub fn by_time_and_id(
+        mut violations: FieldViolations,
+        filter: F,
+        key: String,
+        size: usize,
+        page_token: &str,
+    ) -> Result<Self, FieldViolations>
+    where
+        I: From<Uuid>,
+    {
+        let after = decode_page_position(&mut violations, page_token, &key, time_and_id);
+        violations.into_result()?;
+        Ok(Listing {
+            filter,
+            after,
+            size,
+            key,
+        })
+    }
+
+    /// The token of the page after `next`, the last row of this page; empty on the last page.
+    pub fn next_page_token(&self, next: Option<(DateTime<Utc>, I)>) -> String {
+        time_and_id_token(&self.key, next)
+    }
+}
+
+impl<F> Listing<F, i32> {
+    /// The listing of the versions of `parent` (newest first), `filter` being `parent`
+    /// checked, in pages of `size`: its `page_token` holds the version the page starts before,
+    /// bound to `parent`. Or every violation found, `violations` included.
+    pub fn of_versions(
+        mut violations: FieldViolations,
+        filter: Option<F>,
+        parent: &str,
+        size: usize,
+        page_token: &str,
+    ) -> Result<Self, FieldViolations> {
+        let after = decode_page_position(&mut violations, page_token, parent, |position| {
+            position.parse::<i32>().ok()
+        });
+        match filter {
+            Some(filter) if violations.is_empty() => Ok(Listing {
+                filter,
+                after,
+                size,
+                key: parent.to_owned(),
+            }),
+            _ => Err(violations),
+        }
+    }
+
+    /// The token of the page before version `next`, the last of this page; empty on the last
+    /// page.
+    pub fn next_page_token(&self, next: Option<i32>) -> String {
+        next.map(|version| encode_page_token(&self.key, &version.to_string()))
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Every List request's `page_size` publishes 0 to [`MAX_PAGE_SIZE`] in the OpenAPI
@@ -174,6 +250,50 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_listing_reads_its_token_under_its_key_and_issues_the_next() {
+        let first: Listing<&str, (DateTime<Utc>, Uuid)> =
+            Listing::by_time_and_id(FieldViolations::new(), "all", "state=1".into(), 10, "")
+                .unwrap();
+        assert_eq!((first.filter, first.after, first.size), ("all", None, 10));
+        let last = (
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            Uuid::now_v7(),
+        );
+        assert_eq!(
+            first.next_page_token(None),
+            "",
+            "no token after the last page"
+        );
+        let token = first.next_page_token(Some(last));
+
+        let second: Listing<&str, (DateTime<Utc>, Uuid)> =
+            Listing::by_time_and_id(FieldViolations::new(), "all", "state=1".into(), 10, &token)
+                .unwrap();
+        assert_eq!(second.after, Some(last));
+
+        let mut violations = FieldViolations::new();
+        violations.add("state", "is not a state");
+        let refused = Listing::<&str, (DateTime<Utc>, Uuid)>::by_time_and_id(
+            violations,
+            "all",
+            "state=2".into(),
+            10,
+            &token,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = refused
+            .violations()
+            .iter()
+            .map(|(field, _)| field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            ["state", "page_token"],
+            "every violation, the caller's first"
+        );
+    }
 
     #[test]
     fn tokens_round_trip_within_their_filter() {

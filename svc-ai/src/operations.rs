@@ -15,13 +15,13 @@ mod ticket;
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::amqp::{Publisher, QueueNames, Topology};
 use platform::audit::AuditLog;
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::db::Db;
 use platform::error::FieldViolations;
-use platform::idempotency::{Claim, Idempotency, IdempotencyKey};
+use platform::idempotency::{Idempotency, IdempotencyKey};
+use platform::jobs::JobQueue;
 use platform::outbox::Outbox;
 use platform::redis::Redis;
 use platform::wire::resource_name;
@@ -102,9 +102,7 @@ pub struct Ai {
 /// Where batch jobs' messages go, and how jobs are worked on.
 #[derive(Debug)]
 struct Batches {
-    publisher: Publisher,
-    queue: QueueNames,
-    amqp: AmqpConfig,
+    jobs: JobQueue<batch::JobMessage>,
     settings: BatchSettings,
 }
 
@@ -132,9 +130,7 @@ impl Ai {
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
             batches: Arc::new(Batches {
-                publisher: Publisher::new(amqp, crate::app::SERVICE_NAME),
-                queue: Topology::new(amqp.amqp_prefix.clone()).queue(BATCH_QUEUE),
-                amqp: amqp.clone(),
+                jobs: JobQueue::new(amqp, crate::app::SERVICE_NAME, BATCH_QUEUE),
                 settings: BatchSettings {
                     concurrency: options.batch_concurrency,
                     lease: options.batch_lease,
@@ -205,19 +201,14 @@ impl Ai {
         scope: &str,
         request: &[u8],
     ) -> Result<Option<T>, Error> {
-        let Some(key) = key else {
+        if key.is_none() {
             return Ok(None);
-        };
+        }
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let claim = self
-            .idempotency
-            .claim(&mut transaction, tenant, scope, key, request)
-            .await?;
+        let call = self.idempotency.call(tenant, scope, key, request);
+        let answer = call.replay(&mut transaction).await?;
         transaction.commit().await?;
-        Ok(match claim {
-            Claim::Replay(answer) => Some(answer),
-            Claim::Fresh => None,
-        })
+        Ok(answer)
     }
 
     /// Stores `classifications` and announces each, with `answer` kept for the call's
@@ -233,18 +224,11 @@ impl Ai {
         answer: T,
     ) -> Result<T, Error> {
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        if let Some(key) = key {
-            if let Claim::Replay(first) = self
-                .idempotency
-                .claim(&mut transaction, tenant, scope, key, request)
-                .await?
-            {
-                return Ok(first);
-            }
-            self.idempotency
-                .complete(&mut transaction, tenant, scope, key, request, &answer)
-                .await?;
+        let call = self.idempotency.call(tenant, scope, key, request);
+        if let Some(first) = call.replay(&mut transaction).await? {
+            return Ok(first);
         }
+        call.complete(&mut transaction, &answer).await?;
         self.store_classifications(&mut transaction, tenant, classifications, None)
             .await?;
         transaction.commit().await?;
@@ -343,22 +327,7 @@ impl Ai {
         self.prototypes
             .try_get_with(key, async { build.await.map(Arc::new) })
             .await
-            .map_err(|error| match Arc::try_unwrap(error) {
-                Ok(error) => error,
-                // Another caller's failure, told again.
-                Err(shared) => match &*shared {
-                    Error::Inference(InferenceError::Busy) => {
-                        Error::Inference(InferenceError::Busy)
-                    }
-                    Error::Inference(InferenceError::Expired) => {
-                        Error::Inference(InferenceError::Expired)
-                    }
-                    Error::Inference(InferenceError::Stopped) => {
-                        Error::Inference(InferenceError::Stopped)
-                    }
-                    other => Error::from(anyhow::anyhow!("{other}")),
-                },
-            })
+            .map_err(shared_error)
     }
 
     /// The cached result of each hash, if any; a Redis failure is a miss (the cache only
@@ -504,6 +473,20 @@ fn classification(
 async fn embed_one(model: &LoadedModel, text: &str) -> Result<Vec<f32>, Error> {
     let mut embedded = model.embed(vec![text.to_owned()]).await?;
     Ok(embedded.remove(0).vector)
+}
+
+/// The failure of a computation several callers waited for ([`moka`]'s `try_get_with`):
+/// the computing caller's own, another caller's told again.
+fn shared_error(error: Arc<Error>) -> Error {
+    match Arc::try_unwrap(error) {
+        Ok(error) => error,
+        Err(shared) => match &*shared {
+            Error::Inference(InferenceError::Busy) => Error::Inference(InferenceError::Busy),
+            Error::Inference(InferenceError::Expired) => Error::Inference(InferenceError::Expired),
+            Error::Inference(InferenceError::Stopped) => Error::Inference(InferenceError::Stopped),
+            other => Error::from(anyhow::anyhow!("{other}")),
+        },
+    }
 }
 
 /// The prototypes of `labels`: each label's description embedded now, with its examples'

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platform::context::{TenantId, UserId};
 use platform::db::Db;
-use platform::live::{Live, Notice, Subscription};
+use platform::live::{Ended, Live, Subscription, Watch};
 use proto::formflow::notify::v1 as wire;
 use proto::prost::Message;
 use tokio::sync::mpsc;
@@ -70,8 +70,7 @@ pub fn watch(
     user: UserId,
     subscription: Subscription,
 ) -> mpsc::Receiver<Result<wire::StreamInboxResponse, Error>> {
-    let (sender, receiver) = mpsc::channel(64);
-    let mut watcher = Watcher {
+    platform::live::watch(subscription, RESYNC_EVERY, |sender| Watcher {
         db,
         tenant,
         user,
@@ -79,9 +78,7 @@ pub fn watch(
         newest: None,
         arrived: HashSet::new(),
         unread: None,
-    };
-    tokio::spawn(async move { watcher.run(subscription).await });
-    receiver
+    })
 }
 
 struct Watcher {
@@ -97,33 +94,15 @@ struct Watcher {
     unread: Option<i64>,
 }
 
-/// The client left.
-struct Gone;
+impl Watch for Watcher {
+    type Item = Result<wire::StreamInboxResponse, Error>;
 
-impl Watcher {
-    async fn run(&mut self, mut subscription: Subscription) {
-        if let Err(Gone) = self.start().await {
-            return;
-        }
-        let mut resync =
-            tokio::time::interval_at(tokio::time::Instant::now() + RESYNC_EVERY, RESYNC_EVERY);
-        loop {
-            let step = tokio::select! {
-                () = self.sender.closed() => return,
-                _ = resync.tick() => self.resync().await,
-                notice = subscription.next() => match notice {
-                    Notice::Resync => self.resync().await,
-                    Notice::Message(payload) => self.apply(&payload).await,
-                },
-            };
-            if let Err(Gone) = step {
-                return;
-            }
-        }
+    fn sender(&self) -> &mpsc::Sender<Self::Item> {
+        &self.sender
     }
 
     /// Sends the unread count and remembers the newest message.
-    async fn start(&mut self) -> Result<(), Gone> {
+    async fn start(&mut self) -> Result<(), Ended> {
         let read = async {
             let mut transaction = self.db.tenant_tx(self.tenant).await?;
             let newest = store::list_inbox(
@@ -151,13 +130,13 @@ impl Watcher {
             }
             Err(error) => {
                 let _ = self.sender.send(Err(Error::from(error))).await;
-                Err(Gone)
+                Err(Ended)
             }
         }
     }
 
     /// Sends the message a published change carries (or only the count) with the count.
-    async fn apply(&mut self, payload: &[u8]) -> Result<(), Gone> {
+    async fn apply(&mut self, payload: &[u8]) -> Result<(), Ended> {
         let message = if payload.is_empty() {
             None
         } else {
@@ -184,7 +163,7 @@ impl Watcher {
 
     /// Sends the messages that arrived after the newest known and were not sent live, then
     /// the count when it changed unseen.
-    async fn resync(&mut self) -> Result<(), Gone> {
+    async fn resync(&mut self) -> Result<(), Ended> {
         let read = async {
             let mut transaction = self.db.tenant_tx(self.tenant).await?;
             let arrived = store::inbox_arrivals(
@@ -222,7 +201,9 @@ impl Watcher {
         }
         Ok(())
     }
+}
 
+impl Watcher {
     async fn unread(&self) -> Option<i64> {
         let read = async {
             let mut transaction = self.db.tenant_tx(self.tenant).await?;
@@ -242,12 +223,16 @@ impl Watcher {
         }
     }
 
-    async fn send(&mut self, message: Option<wire::InboxMessage>, unread: i64) -> Result<(), Gone> {
+    async fn send(
+        &mut self,
+        message: Option<wire::InboxMessage>,
+        unread: i64,
+    ) -> Result<(), Ended> {
         self.unread = Some(unread);
         let response = wire::StreamInboxResponse {
             message,
             unread_count: i32::try_from(unread).unwrap_or(i32::MAX),
         };
-        self.sender.send(Ok(response)).await.map_err(|_| Gone)
+        self.sender.send(Ok(response)).await.map_err(|_| Ended)
     }
 }

@@ -29,15 +29,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use lapin::message::Delivery as AmqpDelivery;
-use platform::amqp::{Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::crypto::Sealer;
 use platform::db::Db;
+use platform::jobs::{JobQueue, Wake, Wakes};
 use platform::outbox::Outbox;
 use proto::formflow::events::v1 as events;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::SERVICE_NAME;
@@ -77,14 +75,10 @@ pub struct WorkerSettings {
 }
 
 /// The message that asks a worker to send a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Job {
-    /// The delivery's tenant.
-    pub tenant_id: TenantId,
-    /// The delivery.
-    pub delivery_id: DeliveryId,
-    /// The wake token it was sent under; a message with an older one is stale.
-    pub wake_token: i64,
+pub type Job = Wake<DeliveryId>;
+
+impl Wakes for DeliveryId {
+    const KIND: &'static str = "notify.delivery";
 }
 
 /// What the deliveries are sent with; a channel left out is off in this deployment.
@@ -111,9 +105,7 @@ pub struct Worker {
 struct Inner {
     db: Db,
     outbox: Outbox,
-    amqp: AmqpConfig,
-    publisher: Publisher,
-    queue: QueueNames,
+    jobs: JobQueue<Job>,
     channels: Channels,
     inboxes: Inboxes,
     settings: WorkerSettings,
@@ -134,9 +126,7 @@ impl Worker {
             inner: Arc::new(Inner {
                 db,
                 outbox,
-                amqp: amqp.clone(),
-                publisher: Publisher::new(amqp, SERVICE_NAME),
-                queue: Topology::new(amqp.amqp_prefix.clone()).queue(WORK_QUEUE),
+                jobs: JobQueue::new(amqp, SERVICE_NAME, WORK_QUEUE),
                 channels,
                 inboxes,
                 settings,
@@ -209,43 +199,20 @@ impl Worker {
     ) {
         let job = Job {
             tenant_id: tenant,
-            delivery_id: id,
+            id,
             wake_token,
         };
-        let message = OutgoingMessage {
-            message_id: format!("{id}.{wake_token}"),
-            kind: "notify.delivery".to_owned(),
-            body: serde_json::to_vec(&job).expect("a job serialises"),
-            ..OutgoingMessage::default()
-        };
-        let sent = self
-            .inner
-            .publisher
-            .publish_delayed(&self.inner.queue, &message, delay)
-            .await;
-        if let Err(error) = sent {
-            tracing::warn!(delivery = %id, error = format!("{error:#}"), "sending a delivery's job failed; the sweeper sends it again");
-        }
+        self.inner.jobs.send(&job, delay).await;
     }
 
     /// Works on the queue until `stopped`, reconnecting after broker failures; with a
     /// concurrency of 0, does nothing (a replica serving only the API).
     pub async fn work(self, stopped: CancellationToken) {
-        let amqp = self.inner.amqp.clone();
         let concurrency = self.inner.settings.concurrency;
-        let worker = &self;
-        platform::consumer::work(
-            &amqp,
-            SERVICE_NAME,
-            WORK_QUEUE,
-            concurrency,
-            |delivery| async move {
-                let outcome = worker.handle(&delivery).await;
-                (delivery, outcome)
-            },
-            stopped,
-        )
-        .await;
+        self.inner
+            .jobs
+            .work(concurrency, |job| self.take(job), stopped)
+            .await;
     }
 
     /// Sends the jobs of deliveries overdue with no worker again.
@@ -260,26 +227,8 @@ impl Worker {
         )
         .await?;
         transaction.commit().await?;
-        for job in overdue {
-            tracing::info!(delivery = %job.id, "sending an overdue delivery's job again");
-            self.dispatch(job.tenant, job.id, job.wake_token, Duration::ZERO)
-                .await;
-        }
+        self.inner.jobs.send_again(overdue).await;
         Ok(())
-    }
-
-    async fn handle(&self, delivery: &AmqpDelivery) -> Outcome {
-        let job: Job = match serde_json::from_slice(&delivery.data) {
-            Ok(job) => job,
-            Err(error) => return Outcome::Reject(format!("not a delivery job: {error}")),
-        };
-        match self.take(job).await {
-            Ok(()) => Outcome::Done,
-            Err(error) => {
-                tracing::warn!(delivery = %job.delivery_id, error = format!("{error:#}"), "a delivery step failed; retrying");
-                Outcome::Retry(format!("{error:#}"))
-            }
-        }
     }
 
     /// Takes the delivery of `job` and attempts it, if it is still due under that job.
@@ -287,7 +236,7 @@ impl Worker {
         let tenant = job.tenant_id;
         let mut transaction = self.inner.db.tenant_tx(tenant).await?;
         let Some((delivery, ledger)) =
-            store::lock_delivery(&mut transaction, tenant, job.delivery_id).await?
+            store::lock_delivery(&mut transaction, tenant, job.id).await?
         else {
             return Ok(());
         };

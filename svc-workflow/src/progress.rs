@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use platform::context::TenantId;
 use platform::db::Db;
-use platform::live::{Live, Notice, Subscription};
+use platform::live::{Ended, Live, Subscription, Watch};
 use proto::formflow::workflow::v1 as wire;
 use proto::prost::Message;
 use tokio::sync::mpsc;
@@ -89,16 +89,13 @@ pub fn watch(
     id: ExecutionId,
     subscription: Subscription,
 ) -> mpsc::Receiver<Result<wire::StreamExecutionResponse, Error>> {
-    let (sender, receiver) = mpsc::channel(64);
-    let mut watcher = Watcher {
+    platform::live::watch(subscription, RESYNC_EVERY, |sender| Watcher {
         db,
         tenant,
         id,
         sender,
         shown: Shown::default(),
-    };
-    tokio::spawn(async move { watcher.run(subscription).await });
-    receiver
+    })
 }
 
 struct Watcher {
@@ -109,35 +106,16 @@ struct Watcher {
     shown: Shown,
 }
 
-/// The stream is over: the execution ended, or is gone, and the stream said so; or the client
-/// left.
-struct Done;
+impl Watch for Watcher {
+    type Item = Result<wire::StreamExecutionResponse, Error>;
 
-impl Watcher {
-    async fn run(&mut self, mut subscription: Subscription) {
-        if let Err(Done) = self.resync().await {
-            return;
-        }
-        let mut resync =
-            tokio::time::interval_at(tokio::time::Instant::now() + RESYNC_EVERY, RESYNC_EVERY);
-        loop {
-            let step = tokio::select! {
-                () = self.sender.closed() => return,
-                _ = resync.tick() => self.resync().await,
-                notice = subscription.next() => match notice {
-                    Notice::Resync => self.resync().await,
-                    Notice::Message(payload) => self.apply(&payload).await,
-                },
-            };
-            if let Err(Done) = step {
-                return;
-            }
-        }
+    fn sender(&self) -> &mpsc::Sender<Self::Item> {
+        &self.sender
     }
 
     /// Sends what a published message says changed; once it says the execution ended, reads
     /// it whole and ends the stream.
-    async fn apply(&mut self, payload: &[u8]) -> Result<(), Done> {
+    async fn apply(&mut self, payload: &[u8]) -> Result<(), Ended> {
         let mut rest = payload;
         while !rest.is_empty() {
             let Ok(update) = wire::StreamExecutionResponse::decode_length_delimited(&mut rest)
@@ -164,7 +142,7 @@ impl Watcher {
 
     /// Reads the execution and its node runs and sends what was not shown; ends the stream
     /// when the execution ended or is gone.
-    async fn resync(&mut self) -> Result<(), Done> {
+    async fn resync(&mut self) -> Result<(), Ended> {
         let read = async {
             let mut transaction = self.db.tenant_tx(self.tenant).await?;
             let execution = store::get_execution(&mut transaction, self.tenant, self.id).await?;
@@ -196,7 +174,7 @@ impl Watcher {
         let Some(execution) = execution else {
             let gone = Error::ExecutionNotFound(format!("executions/{}", self.id));
             let _ = self.sender.send(Err(gone)).await;
-            return Err(Done);
+            return Err(Ended);
         };
         let execution = execution_to_proto(&execution, false);
         let ended = execution.end_time.is_some();
@@ -214,16 +192,18 @@ impl Watcher {
             if self.shown.execution(&execution) {
                 self.send(Update::Execution(execution)).await?;
             }
-            return Err(Done);
+            return Err(Ended);
         }
         Ok(())
     }
+}
 
-    async fn send(&self, update: Update) -> Result<(), Done> {
+impl Watcher {
+    async fn send(&self, update: Update) -> Result<(), Ended> {
         let response = wire::StreamExecutionResponse {
             update: Some(update),
         };
-        self.sender.send(Ok(response)).await.map_err(|_| Done)
+        self.sender.send(Ok(response)).await.map_err(|_| Ended)
     }
 }
 

@@ -3,6 +3,7 @@
 mod amqp;
 mod balance;
 mod consumer;
+mod jobs;
 mod least_privilege;
 mod live;
 mod outbox;

@@ -1,8 +1,9 @@
 //! Converting between the wire (`formflow.ai.v1`) and the domain: requests are validated here,
 //! every bad field listed at once.
 
+use chrono::{DateTime, Utc};
 use platform::error::FieldViolations;
-use platform::paging;
+use platform::paging::{self, Listing};
 use platform::wire::{
     enum_field, enum_filter, etag, expected_version, mask_paths, parse_resource_name,
     resource_name, timestamp,
@@ -396,19 +397,9 @@ pub fn examples_page(
     }
 }
 
-/// ListClassifications' request: its filter, the position the page starts before, the page
-/// size, and the listing's key (for the next token).
-#[derive(Debug)]
-pub struct ClassificationListing {
-    /// What is kept.
-    pub filter: ClassificationFilter,
-    /// The position the page starts before.
-    pub before: Option<(chrono::DateTime<chrono::Utc>, ClassificationId)>,
-    /// The page size.
-    pub size: usize,
-    /// What the page token is bound to.
-    pub key: String,
-}
+/// ListClassifications' request: what is kept, the position the page starts after (newest
+/// first), the page size, and the key of its page tokens.
+pub type ClassificationListing = Listing<ClassificationFilter, (DateTime<Utc>, ClassificationId)>;
 
 /// ListClassifications' request, checked.
 pub fn list_classifications_request(
@@ -418,22 +409,11 @@ pub fn list_classifications_request(
     let size = paging::page_size(&mut violations, request.page_size);
     let label_set = optional_label_set(&mut violations, "label_set", &request.label_set);
     let key = format!("{}|{}", request.label_set, request.source);
-    let before = paging::decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &key,
-        paging::time_and_id,
-    );
-    violations.into_result()?;
-    Ok(ClassificationListing {
-        filter: ClassificationFilter {
-            label_set,
-            source: (!request.source.is_empty()).then(|| request.source.clone()),
-        },
-        before,
-        size,
-        key,
-    })
+    let filter = ClassificationFilter {
+        label_set,
+        source: (!request.source.is_empty()).then(|| request.source.clone()),
+    };
+    Listing::by_time_and_id(violations, filter, key, size, &request.page_token)
 }
 
 /// ListClassifications' response.
@@ -700,8 +680,11 @@ pub fn new_batch_job(request: wire::CreateBatchJobRequest) -> Result<NewBatchJob
     })
 }
 
-/// ListBatchJobs' request: the state kept, the position the page starts before, the page
-/// size, and the listing's key.
+/// ListBatchJobs' request: the state kept, the position the page starts after (newest
+/// first), the page size, and the key of its page tokens.
+pub type BatchListing = Listing<Option<BatchState>, (DateTime<Utc>, BatchJobId)>;
+
+/// ListBatchJobs' request, checked.
 pub fn list_batch_jobs_request(
     request: &wire::ListBatchJobsRequest,
 ) -> Result<BatchListing, FieldViolations> {
@@ -721,32 +704,7 @@ pub fn list_batch_jobs_request(
         },
     );
     let key = format!("batchJobs|{}", request.state);
-    let before = paging::decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &key,
-        paging::time_and_id,
-    );
-    violations.into_result()?;
-    Ok(BatchListing {
-        state,
-        before,
-        size,
-        key,
-    })
-}
-
-/// ListBatchJobs' request, checked.
-#[derive(Debug)]
-pub struct BatchListing {
-    /// Only jobs in this state.
-    pub state: Option<BatchState>,
-    /// The position the page starts before.
-    pub before: Option<(chrono::DateTime<chrono::Utc>, BatchJobId)>,
-    /// The page size.
-    pub size: usize,
-    /// What the page token is bound to.
-    pub key: String,
+    Listing::by_time_and_id(violations, state, key, size, &request.page_token)
 }
 
 /// ListBatchJobs' response.

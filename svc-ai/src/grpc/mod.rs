@@ -245,7 +245,7 @@ impl AiService for AiApi {
         let listing = convert::list_classifications_request(request.get_ref())?;
         let page = self
             .ai
-            .list_classifications(context, &listing.filter, listing.before, listing.size)
+            .list_classifications(context, &listing.filter, listing.after, listing.size)
             .await?;
         Ok(Response::new(convert::classifications_page(
             &page,
@@ -402,7 +402,7 @@ impl AiService for AiApi {
         let listing = convert::list_batch_jobs_request(request.get_ref())?;
         let page = self
             .ai
-            .list_batch_jobs(context, listing.state, listing.before, listing.size)
+            .list_batch_jobs(context, listing.filter, listing.after, listing.size)
             .await?;
         Ok(Response::new(convert::batch_jobs_page(&page, &listing.key)))
     }

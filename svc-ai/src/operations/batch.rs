@@ -9,8 +9,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use lapin::message::Delivery;
-use platform::amqp::{Outcome, OutgoingMessage};
 use platform::context::{Permission, RequestContext, TenantId};
 use platform::wire::resource_name;
 use proto::formflow::ai::v1 as wire;
@@ -20,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Ai, Labels, Page};
-use crate::app::SERVICE_NAME;
 use crate::domain::{
     BATCH_RETENTION_DAYS, BatchItem, BatchJob, BatchJobId, BatchState, BatchTask, LabelSetId,
 };
@@ -60,9 +57,22 @@ pub struct NewBatchJob {
 
 /// A job message on `jobs.ai`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct JobMessage {
+pub(super) struct JobMessage {
     tenant_id: TenantId,
     job_id: BatchJobId,
+}
+
+impl platform::jobs::Job for JobMessage {
+    const KIND: &'static str = "ai.batch_job";
+
+    fn subject(&self) -> impl std::fmt::Display {
+        self.job_id
+    }
+
+    /// Unique per message: a job is looked at again whenever it is sent.
+    fn message_id(&self) -> String {
+        format!("{}.{}", self.job_id, Uuid::now_v7())
+    }
 }
 
 /// Why a job stopped being worked on.
@@ -263,43 +273,18 @@ impl Ai {
 
     /// Sends job `id`'s message; a failure is only logged: the sweeper sends it again.
     async fn dispatch(&self, tenant: TenantId, id: BatchJobId) {
-        let message = OutgoingMessage {
-            message_id: format!("{id}.{}", Uuid::now_v7()),
-            kind: "ai.batch_job".to_owned(),
-            body: serde_json::to_vec(&JobMessage {
-                tenant_id: tenant,
-                job_id: id,
-            })
-            .expect("a job message serialises"),
-            ..OutgoingMessage::default()
+        let message = JobMessage {
+            tenant_id: tenant,
+            job_id: id,
         };
-        let sent = self
-            .batches
-            .publisher
-            .publish_delayed(&self.batches.queue, &message, Duration::ZERO)
-            .await;
-        if let Err(error) = sent {
-            tracing::warn!(batch_job = %id, error = format!("{error:#}"), "sending a batch job's message failed; the sweeper sends it again");
-        }
+        self.batches.jobs.send(&message, Duration::ZERO).await;
     }
 
     /// Works on `jobs.ai` until `stopped`, reconnecting after broker failures.
     pub async fn work_on_batches(self, stopped: CancellationToken) {
-        let amqp = self.batches.amqp.clone();
         let concurrency = self.batches.settings.concurrency;
-        let ai = &self;
-        platform::consumer::work(
-            &amqp,
-            SERVICE_NAME,
-            BATCH_QUEUE,
-            concurrency,
-            |delivery: Delivery| async move {
-                let outcome = ai.handle_batch_message(&delivery).await;
-                (delivery, outcome)
-            },
-            stopped,
-        )
-        .await;
+        let take = |message: JobMessage| self.take_batch(message.tenant_id, message.job_id);
+        self.batches.jobs.work(concurrency, take, stopped).await;
     }
 
     /// Sends the messages of unfinished jobs no worker holds again.
@@ -310,10 +295,10 @@ impl Ai {
         let mut transaction = self.db.platform_tx().await?;
         let jobs = store::unattended_batch_jobs(&mut transaction, now, before, 100).await?;
         transaction.commit().await?;
-        for (tenant, id) in jobs {
-            tracing::info!(batch_job = %id, "sending an unattended batch job's message again");
-            self.dispatch(tenant, id).await;
-        }
+        let messages = jobs
+            .into_iter()
+            .map(|(tenant_id, job_id)| JobMessage { tenant_id, job_id });
+        self.batches.jobs.send_again(messages).await;
         Ok(())
     }
 
@@ -326,20 +311,6 @@ impl Ai {
             tracing::info!(deleted, "deleted batch jobs past their retention");
         }
         Ok(())
-    }
-
-    async fn handle_batch_message(&self, delivery: &Delivery) -> Outcome {
-        let message: JobMessage = match serde_json::from_slice(&delivery.data) {
-            Ok(message) => message,
-            Err(error) => return Outcome::Reject(format!("not a batch job message: {error}")),
-        };
-        match self.take_batch(message.tenant_id, message.job_id).await {
-            Ok(()) => Outcome::Done,
-            Err(error) => {
-                tracing::warn!(batch_job = %message.job_id, error = format!("{error:#}"), "a batch job step failed; retrying");
-                Outcome::Retry(format!("{error:#}"))
-            }
-        }
     }
 
     /// Takes job `id` if no worker holds it, and works on it until it ends or is lost.

@@ -3,9 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use platform::error::FieldViolations;
-use platform::paging::{
-    decode_page_position, encode_page_token, page_size, time_and_id, time_and_id_token,
-};
+use platform::paging::{Listing, decode_page_position, page_size, time_and_id, time_and_id_token};
 use platform::wire::{enum_field, enum_filter, expected_version, from_timestamp, mask_paths};
 use proto::formflow::forms::v1 as wire;
 use serde_json::{Map, Value};
@@ -647,76 +645,41 @@ fn state_filter(state: wire::FormState) -> Option<FormState> {
     }
 }
 
-/// What a page of ListForms asks for.
+/// What ListForms lists.
 #[derive(Debug)]
-pub struct FormListing {
-    /// Where the page starts.
-    pub after: Option<FormPosition>,
+pub struct FormFilter {
     /// Only forms in this state.
     pub state: Option<FormState>,
     /// Only forms whose title contains this.
     pub search: Option<String>,
-    /// Forms per page.
-    pub page_size: usize,
-    filter: String,
-}
-
-impl FormListing {
-    /// The token of the page after `next`.
-    pub fn next_page_token(&self, next: Option<FormPosition>) -> String {
-        time_and_id_token(&self.filter, next)
-    }
 }
 
 /// Checks ListForms.
-pub fn list_forms(request: &wire::ListFormsRequest) -> Result<FormListing, FieldViolations> {
+pub fn list_forms(
+    request: &wire::ListFormsRequest,
+) -> Result<Listing<FormFilter, FormPosition>, FieldViolations> {
     let mut violations = FieldViolations::new();
-    let page_size = page_size(&mut violations, request.page_size);
+    let size = page_size(&mut violations, request.page_size);
     let state = enum_filter(&mut violations, "state", request.state, state_filter);
     if request.search.chars().count() > 100 {
         violations.add("search", "must be at most 100 characters");
     }
-    let filter = format!("state={}&search={}", request.state, request.search);
-    let after = decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &filter,
-        time_and_id::<FormId>,
-    );
-    violations.into_result()?;
-    Ok(FormListing {
-        after,
+    let filter = FormFilter {
         state,
         search: (!request.search.is_empty()).then(|| request.search.clone()),
-        page_size,
-        filter,
-    })
+    };
+    let key = format!("state={}&search={}", request.state, request.search);
+    Listing::by_time_and_id(violations, filter, key, size, &request.page_token)
 }
 
 /// Checks ListFormVersions: the form, the version the page starts before, the page size.
 pub fn list_versions(
     request: &wire::ListFormVersionsRequest,
-) -> Result<(FormRef, Option<i32>, usize), FieldViolations> {
+) -> Result<Listing<FormRef, i32>, FieldViolations> {
     let mut violations = FieldViolations::new();
     let form = form_ref(&mut violations, "parent", &request.parent);
-    let page_size = page_size(&mut violations, request.page_size);
-    let before = decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &request.parent,
-        |position| position.parse::<i32>().ok(),
-    );
-    match form {
-        Some(form) if violations.is_empty() => Ok((form, before, page_size)),
-        _ => Err(violations),
-    }
-}
-
-/// The token of the versions page before version `before`.
-pub fn next_versions_token(parent: &str, before: Option<i32>) -> String {
-    before
-        .map(|before| encode_page_token(parent, &before.to_string()))
-        .unwrap_or_default()
+    let size = page_size(&mut violations, request.page_size);
+    Listing::of_versions(violations, form, &request.parent, size, &request.page_token)
 }
 
 /// Checks SubmitForm.

@@ -67,9 +67,9 @@ impl FormService for FormsApi {
             .list(
                 context,
                 listing.after,
-                listing.state,
-                listing.search.as_deref(),
-                listing.page_size,
+                listing.filter.state,
+                listing.filter.search.as_deref(),
+                listing.size,
             )
             .await?;
         Ok(Response::new(wire::ListFormsResponse {
@@ -114,17 +114,14 @@ impl FormService for FormsApi {
         request: Request<wire::ListFormVersionsRequest>,
     ) -> Answer<wire::ListFormVersionsResponse> {
         let context = RequestContext::of(&request)?;
-        let (form, before, page_size) = convert::list_versions(request.get_ref())?;
+        let listing = convert::list_versions(request.get_ref())?;
         let page = self
             .forms
-            .list_versions(context, &form, before, page_size)
+            .list_versions(context, &listing.filter, listing.after, listing.size)
             .await?;
         Ok(Response::new(wire::ListFormVersionsResponse {
             versions: page.versions.iter().map(version_to_proto).collect(),
-            next_page_token: convert::next_versions_token(
-                &request.get_ref().parent,
-                page.next_before,
-            ),
+            next_page_token: listing.next_page_token(page.next_before),
         }))
     }
 

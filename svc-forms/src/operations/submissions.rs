@@ -5,7 +5,6 @@
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext};
 use platform::error::FieldViolations;
-use platform::idempotency::Claim;
 use serde_json::{Map, Value, json};
 
 use super::versions::{submitters_tenant, visible_to_submitter};
@@ -117,12 +116,9 @@ impl Forms {
         let name = visible_to_submitter(context, &form, Permission::SubmissionsCreate)?;
         let scope = format!("SubmitForm {name}");
         let request = platform::idempotency::canonical_json(&Value::Object(new.data.clone()));
-        if let Some(key) = &context.idempotency_key
-            && let Claim::Replay(answer) = self
-                .idempotency
-                .claim(&mut transaction, tenant, &scope, key, &request)
-                .await?
-        {
+        let key = context.idempotency_key.as_ref();
+        let call = self.idempotency.call(tenant, &scope, key, &request);
+        if let Some(answer) = call.replay(&mut transaction).await? {
             transaction.commit().await?;
             return Ok(events::submission_from_proto(answer)?);
         }
@@ -175,12 +171,8 @@ impl Forms {
         }
         let event = events::submission_created(&form, &version, &submission, &answers);
         self.enqueue(&mut transaction, tenant, event).await?;
-        if let Some(key) = &context.idempotency_key {
-            let answer = submission_to_proto(&submission);
-            self.idempotency
-                .complete(&mut transaction, tenant, &scope, key, &request, &answer)
-                .await?;
-        }
+        let answer = submission_to_proto(&submission);
+        call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
         self.outbox.notify();
         crate::metrics::submission_received();

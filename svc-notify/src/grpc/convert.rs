@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platform::context::UserId;
 use platform::error::FieldViolations;
-use platform::paging;
+use platform::paging::{self, Listing};
 use platform::wire::{
     enum_field, enum_filter, expected_version, from_timestamp, mask_paths, object_from_proto,
     parse_resource_name, resource_name, timestamp,
@@ -531,44 +531,28 @@ pub fn preview_to_proto(rendered: Rendered) -> wire::PreviewTemplateResponse {
     }
 }
 
-/// A list request: its filter, where the page starts, its size, and the key page tokens are
-/// bound to.
-#[derive(Debug)]
-pub struct Listing<F, I> {
-    /// What to list.
-    pub filter: F,
-    /// The position the page starts after.
-    pub after: Option<(DateTime<Utc>, I)>,
-    /// The page size.
-    pub size: usize,
-    /// The filter as page tokens carry it.
-    pub key: String,
-}
-
 /// The listing of `filter` in pages of `size` (its page token decoded), or every violation
 /// found, `violations` included.
-fn listing<F: std::fmt::Debug, I: From<uuid::Uuid>>(
-    mut violations: FieldViolations,
+fn listing<F: std::fmt::Debug, I: From<uuid::Uuid> + std::fmt::Display>(
+    violations: FieldViolations,
     filter: F,
     size: usize,
     page_token: &str,
-) -> Result<Listing<F, I>, FieldViolations> {
+) -> Result<Listing<F, (DateTime<Utc>, I)>, FieldViolations> {
     let key = format!("{filter:?}");
-    let after =
-        paging::decode_page_position(&mut violations, page_token, &key, paging::time_and_id);
-    violations.into_result()?;
-    Ok(Listing {
-        filter,
-        after,
-        size,
-        key,
-    })
+    Listing::by_time_and_id(violations, filter, key, size, page_token)
 }
+
+/// Where a page of deliveries starts: after this time and id.
+pub type DeliveryPosition = (DateTime<Utc>, DeliveryId);
+
+/// Where a page of inbox messages starts: after this time and id.
+pub type InboxPosition = (DateTime<Utc>, InboxMessageId);
 
 /// ListDeliveries' request.
 pub fn list_deliveries_request(
     request: &wire::ListDeliveriesRequest,
-) -> Result<Listing<DeliveryFilter, DeliveryId>, FieldViolations> {
+) -> Result<Listing<DeliveryFilter, DeliveryPosition>, FieldViolations> {
     let mut violations = FieldViolations::new();
     let size = paging::page_size(&mut violations, request.page_size);
     let filter = DeliveryFilter {
@@ -635,7 +619,7 @@ pub fn inbox_message_to_proto(message: &InboxMessage) -> wire::InboxMessage {
 /// ListInboxMessages' request.
 pub fn list_inbox_request(
     request: &wire::ListInboxMessagesRequest,
-) -> Result<Listing<InboxFilter, InboxMessageId>, FieldViolations> {
+) -> Result<Listing<InboxFilter, InboxPosition>, FieldViolations> {
     let mut violations = FieldViolations::new();
     let size = paging::page_size(&mut violations, request.page_size);
     let filter = InboxFilter {

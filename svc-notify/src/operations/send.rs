@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platform::context::{Permission, RequestContext, TenantId, UserId};
 use platform::error::FieldViolations;
-use platform::idempotency::{Claim, IdempotencyKey, canonical_json};
+use platform::idempotency::{IdempotencyKey, canonical_json};
 use proto::formflow::notify::v1 as wire;
 use serde_json::{Map, Value, json};
 
@@ -90,12 +90,10 @@ impl Notify {
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let scope = "SendNotification";
         let request = canonical_json(&request_json(&new));
-        if let Some(key) = idempotency_key
-            && let Claim::Replay(answer) = self
-                .idempotency
-                .claim(&mut transaction, tenant, scope, key, &request)
-                .await?
-        {
+        let call = self
+            .idempotency
+            .call(tenant, scope, idempotency_key, &request);
+        if let Some(answer) = call.replay(&mut transaction).await? {
             transaction.commit().await?;
             return Ok(answer);
         }
@@ -277,11 +275,7 @@ impl Notify {
             deliveries.push(delivery);
         }
         let response = answer(&notification, &deliveries, false);
-        if let Some(key) = idempotency_key {
-            self.idempotency
-                .complete(&mut transaction, tenant, scope, key, &request, &response)
-                .await?;
-        }
+        call.complete(&mut transaction, &response).await?;
         transaction.commit().await?;
         crate::metrics::notification_accepted();
         for delivery in &deliveries {

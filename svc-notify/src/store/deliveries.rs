@@ -3,6 +3,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
+use platform::jobs::Wake;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -529,17 +530,6 @@ pub async fn requeue_failed(
     Ok(token)
 }
 
-/// A delivery's job to send again.
-#[derive(Debug, Clone, Copy)]
-pub struct Overdue {
-    /// Its tenant.
-    pub tenant: TenantId,
-    /// The delivery.
-    pub id: DeliveryId,
-    /// Its current wake token.
-    pub wake_token: i64,
-}
-
 /// Up to `limit` pending or deferred deliveries, across tenants, due for longer than
 /// `overdue_after` at `now` with no lease held. Needs a platform transaction.
 pub async fn take_overdue(
@@ -547,7 +537,7 @@ pub async fn take_overdue(
     now: DateTime<Utc>,
     overdue_after: std::time::Duration,
     limit: i64,
-) -> anyhow::Result<Vec<Overdue>> {
+) -> anyhow::Result<Vec<Wake<DeliveryId>>> {
     let before = now - chrono::Duration::from_std(overdue_after)?;
     let rows = sqlx::query!(
         "SELECT tenant_id, id, wake_token FROM notify.deliveries \
@@ -562,8 +552,8 @@ pub async fn take_overdue(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| Overdue {
-            tenant: TenantId::from(row.tenant_id),
+        .map(|row| Wake {
+            tenant_id: TenantId::from(row.tenant_id),
             id: DeliveryId::from(row.id),
             wake_token: row.wake_token,
         })

@@ -30,14 +30,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lapin::message::Delivery;
-use platform::amqp::{Outcome, OutgoingMessage, Publisher, QueueNames, Topology};
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::db::Db;
+use platform::jobs::{JobQueue, Wake, Wakes};
 use platform::outbox::Outbox;
 use proto::formflow::events::v1 as events;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
@@ -69,14 +67,10 @@ pub struct EngineSettings {
 }
 
 /// The message that asks a worker to look at an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Job {
-    /// The execution's tenant.
-    pub tenant_id: TenantId,
-    /// The execution.
-    pub execution_id: ExecutionId,
-    /// The wake token it was sent under; a message with an older one is stale.
-    pub wake_token: i64,
+pub type Job = Wake<ExecutionId>;
+
+impl Wakes for ExecutionId {
+    const KIND: &'static str = "workflow.execution";
 }
 
 /// The engine of one replica: sends jobs, and works on them.
@@ -89,9 +83,7 @@ pub struct Engine {
 struct Inner {
     db: Db,
     outbox: Outbox,
-    amqp: AmqpConfig,
-    publisher: Publisher,
-    queue: QueueNames,
+    jobs: JobQueue<Job>,
     graphs: moka::sync::Cache<(TenantId, WorkflowId, i32), Arc<Graph>>,
     actions: actions::Actions,
     progress: Progress,
@@ -138,14 +130,11 @@ impl Engine {
         progress: Progress,
         settings: EngineSettings,
     ) -> Self {
-        let queue = Topology::new(amqp.amqp_prefix.clone()).queue(WORK_QUEUE);
         Engine {
             inner: Arc::new(Inner {
                 db,
                 outbox,
-                amqp: amqp.clone(),
-                publisher: Publisher::new(amqp, SERVICE_NAME),
-                queue,
+                jobs: JobQueue::new(amqp, SERVICE_NAME, WORK_QUEUE),
                 graphs: moka::sync::Cache::new(1_000),
                 actions,
                 progress,
@@ -170,43 +159,24 @@ impl Engine {
     ) {
         let job = Job {
             tenant_id: tenant,
-            execution_id: id,
+            id,
             wake_token,
         };
-        let message = OutgoingMessage {
-            message_id: format!("{id}.{wake_token}"),
-            kind: "workflow.execution".to_owned(),
-            body: serde_json::to_vec(&job).expect("a job serialises"),
-            ..OutgoingMessage::default()
-        };
-        let sent = self
-            .inner
-            .publisher
-            .publish_delayed(&self.inner.queue, &message, delay)
-            .await;
-        if let Err(error) = sent {
-            tracing::warn!(execution = %id, error = format!("{error:#}"), "sending an execution's job failed; the sweeper sends it again");
-        }
+        self.inner.jobs.send(&job, delay).await;
     }
 
     /// Works on the queue until `stopped`, reconnecting after broker failures; with a
     /// concurrency of 0, does nothing (a replica serving only the API).
     pub async fn work(self, stopped: CancellationToken) {
-        let amqp = self.inner.amqp.clone();
         let concurrency = self.inner.settings.concurrency;
         let engine = &self;
-        platform::consumer::work(
-            &amqp,
-            SERVICE_NAME,
-            WORK_QUEUE,
-            concurrency,
-            |delivery| async move {
-                let outcome = engine.handle(&delivery).await;
-                (delivery, outcome)
-            },
-            stopped,
-        )
-        .await;
+        let take = |job| async move {
+            match engine.take(job).await {
+                Ok(()) | Err(Halt::LeaseLost) => Ok(()),
+                Err(Halt::Failed(error)) => Err(error),
+            }
+        };
+        self.inner.jobs.work(concurrency, take, stopped).await;
     }
 
     /// Sends the jobs of executions overdue with no worker again.
@@ -215,11 +185,7 @@ impl Engine {
         let overdue =
             store::take_overdue(&mut transaction, self.inner.settings.overdue_after, 500).await?;
         transaction.commit().await?;
-        for job in overdue {
-            tracing::info!(execution = %job.id, "sending an overdue execution's job again");
-            self.dispatch(job.tenant, job.id, job.wake_token, Duration::ZERO)
-                .await;
-        }
+        self.inner.jobs.send_again(overdue).await;
         Ok(())
     }
 
@@ -238,13 +204,8 @@ impl Engine {
     }
 
     async fn measure_once(&self) -> anyhow::Result<()> {
-        let queues = [
-            self.inner.queue.work.clone(),
-            self.inner.queue.dead_letter(),
-        ];
-        let counts = self.inner.publisher.message_counts(&queues).await?;
-        for (queue, messages) in queues.iter().zip(counts) {
-            crate::metrics::queue_messages(queue, messages);
+        for (queue, messages) in self.inner.jobs.message_counts().await? {
+            crate::metrics::queue_messages(&queue, messages);
         }
         let mut transaction = self.inner.db.platform_tx().await?;
         let pending = store::count_pending_dead_letters(&mut transaction).await?;
@@ -253,26 +214,12 @@ impl Engine {
         Ok(())
     }
 
-    async fn handle(&self, delivery: &Delivery) -> Outcome {
-        let job: Job = match serde_json::from_slice(&delivery.data) {
-            Ok(job) => job,
-            Err(error) => return Outcome::Reject(format!("not an execution job: {error}")),
-        };
-        match self.take(job).await {
-            Ok(()) | Err(Halt::LeaseLost) => Outcome::Done,
-            Err(Halt::Failed(error)) => {
-                tracing::warn!(execution = %job.execution_id, error = format!("{error:#}"), "an execution step failed; retrying");
-                Outcome::Retry(format!("{error:#}"))
-            }
-        }
-    }
-
     /// Takes the execution of `job` and runs it as far as it goes.
     async fn take(&self, job: Job) -> Result<(), Halt> {
         let tenant = job.tenant_id;
         let mut transaction = self.inner.db.tenant_tx(tenant).await?;
         let Some((execution, ledger)) =
-            store::lock_execution(&mut transaction, tenant, job.execution_id).await?
+            store::lock_execution(&mut transaction, tenant, job.id).await?
         else {
             return Ok(()); // deleted with its workflow
         };
@@ -288,7 +235,7 @@ impl Engine {
             .max();
         if let Some(at) = not_before {
             transaction.rollback().await?;
-            self.dispatch(tenant, job.execution_id, job.wake_token, until(at))
+            self.dispatch(tenant, job.id, job.wake_token, until(at))
                 .await;
             return Ok(());
         }

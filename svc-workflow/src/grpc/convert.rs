@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use platform::error::FieldViolations;
 use platform::paging::{
-    MAX_PAGE_SIZE, decode_page_position, encode_page_token, page_size, page_size_or, time_and_id,
-    time_and_id_token,
+    Listing, MAX_PAGE_SIZE, decode_page_position, encode_page_token, page_size, page_size_or,
 };
 use platform::wire::{
     enum_field, enum_filter, etag, expected_version, from_timestamp, mask_paths, object_from_proto,
@@ -17,8 +16,8 @@ use serde_json::Value;
 
 use crate::domain::definition::{DEFAULT_NODE_TIMEOUT, MAX_ATTEMPTS, check_node_id, millis};
 use crate::domain::execution::{
-    DeadLetter, DeadLetterId, Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId,
-    NodeRunState, TriggerKind, json_size, shown,
+    DeadLetter, Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId, NodeRunState,
+    TriggerKind, json_size, shown,
 };
 use crate::domain::expression::parse_template;
 use crate::domain::node_types::NODE_TYPES;
@@ -405,69 +404,41 @@ fn state_filter(state: wire::WorkflowState) -> Option<WorkflowState> {
     }
 }
 
-/// A checked ListWorkflows.
+/// What ListWorkflows lists.
 #[derive(Debug)]
-pub struct WorkflowListing {
-    /// Where the page starts.
-    pub after: Option<WorkflowPosition>,
+pub struct WorkflowFilter {
     /// Only workflows in this state.
     pub state: Option<WorkflowState>,
     /// Only workflows with a node of this type.
     pub node_type: Option<String>,
-    /// Workflows per page.
-    pub page_size: usize,
-    filter: String,
-}
-
-impl WorkflowListing {
-    /// The token of the page after `next`.
-    pub fn next_page_token(&self, next: Option<WorkflowPosition>) -> String {
-        time_and_id_token(&self.filter, next)
-    }
 }
 
 /// Checks ListWorkflows.
 pub fn list_workflows(
     request: &wire::ListWorkflowsRequest,
-) -> Result<WorkflowListing, FieldViolations> {
+) -> Result<Listing<WorkflowFilter, WorkflowPosition>, FieldViolations> {
     let mut violations = FieldViolations::new();
-    let page_size = page_size(&mut violations, request.page_size);
+    let size = page_size(&mut violations, request.page_size);
     let state = enum_filter(&mut violations, "state", request.state, state_filter);
     if !request.node_type.is_empty() && !NODE_TYPES.contains_key(request.node_type.as_str()) {
         violations.add("node_type", "is not a node type (ListNodeTypes lists them)");
     }
-    let filter = format!("state={}&node_type={}", request.state, request.node_type);
-    let after = decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &filter,
-        time_and_id::<WorkflowId>,
-    );
-    violations.into_result()?;
-    Ok(WorkflowListing {
-        after,
+    let filter = WorkflowFilter {
         state,
         node_type: (!request.node_type.is_empty()).then(|| request.node_type.clone()),
-        page_size,
-        filter,
-    })
+    };
+    let key = format!("state={}&node_type={}", request.state, request.node_type);
+    Listing::by_time_and_id(violations, filter, key, size, &request.page_token)
 }
 
 /// Checks ListWorkflowVersions: the workflow, the version the page starts before, the size.
 pub fn list_versions(
     request: &wire::ListWorkflowVersionsRequest,
-) -> Result<(WorkflowId, Option<i32>, usize), FieldViolations> {
+) -> Result<Listing<WorkflowId, i32>, FieldViolations> {
     let mut violations = FieldViolations::new();
     let id = workflow_id(&mut violations, "parent", &request.parent);
-    let page_size = page_size(&mut violations, request.page_size);
-    let before = decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &request.parent,
-        |position| position.parse::<i32>().ok(),
-    );
-    violations.into_result()?;
-    Ok((id.expect("checked"), before, page_size))
+    let size = page_size(&mut violations, request.page_size);
+    Listing::of_versions(violations, id, &request.parent, size, &request.page_token)
 }
 
 fn credential_type(kind: wire::CredentialType) -> Option<CredentialType> {
@@ -586,46 +557,33 @@ pub fn credential_changes(
     Ok((id.expect("checked"), changes))
 }
 
-/// A checked ListCredentials.
-#[derive(Debug)]
-pub struct CredentialListing {
-    /// Where the page starts.
-    pub after: Option<CredentialPosition>,
-    /// Only credentials of this type.
-    pub kind: Option<CredentialType>,
-    /// Credentials per page.
-    pub page_size: usize,
-    filter: String,
-}
-
-impl CredentialListing {
-    /// The token of the page after `next`.
-    pub fn next_page_token(&self, next: Option<CredentialPosition>) -> String {
-        next.map(|(display_name, id)| {
-            encode_page_token(&self.filter, &format!("{id}|{display_name}"))
-        })
+/// The token of the credentials page after `next`, the last of a page of `listing`.
+pub fn next_credentials_token(
+    listing: &Listing<Option<CredentialType>, CredentialPosition>,
+    next: Option<CredentialPosition>,
+) -> String {
+    next.map(|(display_name, id)| encode_page_token(&listing.key, &format!("{id}|{display_name}")))
         .unwrap_or_default()
-    }
 }
 
 /// Checks ListCredentials.
 pub fn list_credentials(
     request: &wire::ListCredentialsRequest,
-) -> Result<CredentialListing, FieldViolations> {
+) -> Result<Listing<Option<CredentialType>, CredentialPosition>, FieldViolations> {
     let mut violations = FieldViolations::new();
-    let page_size = page_size(&mut violations, request.page_size);
+    let size = page_size(&mut violations, request.page_size);
     let kind = enum_filter(&mut violations, "type", request.r#type, credential_type);
-    let filter = format!("type={}", request.r#type);
-    let after = decode_page_position(&mut violations, &request.page_token, &filter, |position| {
+    let key = format!("type={}", request.r#type);
+    let after = decode_page_position(&mut violations, &request.page_token, &key, |position| {
         let (id, display_name) = position.split_once('|')?;
         Some((display_name.to_owned(), CredentialId::parse(id).ok()?))
     });
     violations.into_result()?;
-    Ok(CredentialListing {
+    Ok(Listing {
+        filter: kind,
         after,
-        kind,
-        page_size,
-        filter,
+        size,
+        key,
     })
 }
 
@@ -933,31 +891,12 @@ pub fn new_run(request: &wire::RunWorkflowRequest) -> Result<NewRun, FieldViolat
     })
 }
 
-/// A checked ListExecutions.
-#[derive(Debug)]
-pub struct ExecutionListing {
-    /// Where the page starts.
-    pub after: Option<ExecutionPosition>,
-    /// What the executions must match.
-    pub filter: ExecutionFilter,
-    /// Executions per page.
-    pub page_size: usize,
-    token_filter: String,
-}
-
-impl ExecutionListing {
-    /// The token of the page after `next`.
-    pub fn next_page_token(&self, next: Option<ExecutionPosition>) -> String {
-        time_and_id_token(&self.token_filter, next)
-    }
-}
-
 /// Checks ListExecutions.
 pub fn list_executions(
     request: &wire::ListExecutionsRequest,
-) -> Result<ExecutionListing, FieldViolations> {
+) -> Result<Listing<ExecutionFilter, ExecutionPosition>, FieldViolations> {
     let mut violations = FieldViolations::new();
-    let page_size = page_size(&mut violations, request.page_size);
+    let size = page_size(&mut violations, request.page_size);
     let workflow = (!request.workflow.is_empty())
         .then(|| workflow_id(&mut violations, "workflow", &request.workflow))
         .flatten();
@@ -1004,7 +943,7 @@ pub fn list_executions(
     {
         violations.add("end_time", "must be after start_time");
     }
-    let token_filter = format!(
+    let key = format!(
         "workflow={}&state={}&trigger_kind={}&start={:?}&end={:?}",
         request.workflow,
         request.state,
@@ -1012,25 +951,14 @@ pub fn list_executions(
         since.map(|time| time.to_rfc3339()),
         until.map(|time| time.to_rfc3339()),
     );
-    let after = decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &token_filter,
-        time_and_id::<ExecutionId>,
-    );
-    violations.into_result()?;
-    Ok(ExecutionListing {
-        after,
-        filter: ExecutionFilter {
-            workflow,
-            state,
-            trigger_kind,
-            since,
-            until,
-        },
-        page_size,
-        token_filter,
-    })
+    let filter = ExecutionFilter {
+        workflow,
+        state,
+        trigger_kind,
+        since,
+        until,
+    };
+    Listing::by_time_and_id(violations, filter, key, size, &request.page_token)
 }
 
 /// Most node runs on one page of ListNodeExecutions.
@@ -1130,35 +1058,23 @@ pub fn dead_letter_to_proto(letter: &DeadLetter) -> wire::DeadLetter {
     }
 }
 
-/// A checked ListDeadLetters.
+/// What ListDeadLetters lists.
 #[derive(Debug)]
-pub struct DeadLetterListing {
+pub struct DeadLetterFilter {
     /// Replayed ones, or pending ones.
     pub replayed: bool,
     /// Only this workflow's.
     pub workflow: Option<WorkflowId>,
     /// Only from this queue.
     pub queue: Option<String>,
-    /// Where the page starts.
-    pub after: Option<DeadLetterPosition>,
-    /// Dead letters per page.
-    pub page_size: usize,
-    filter: String,
-}
-
-impl DeadLetterListing {
-    /// The token of the page after `next`.
-    pub fn next_page_token(&self, next: Option<DeadLetterPosition>) -> String {
-        time_and_id_token(&self.filter, next)
-    }
 }
 
 /// Checks ListDeadLetters.
 pub fn list_dead_letters(
     request: &wire::ListDeadLettersRequest,
-) -> Result<DeadLetterListing, FieldViolations> {
+) -> Result<Listing<DeadLetterFilter, DeadLetterPosition>, FieldViolations> {
     let mut violations = FieldViolations::new();
-    let page_size = page_size(&mut violations, request.page_size);
+    let size = page_size(&mut violations, request.page_size);
     let replayed = enum_filter(
         &mut violations,
         "state",
@@ -1175,25 +1091,16 @@ pub fn list_dead_letters(
     if request.queue.chars().count() > 200 {
         violations.add("queue", "must be at most 200 characters");
     }
-    let filter = format!(
+    let key = format!(
         "state={}&workflow={}&queue={}",
         request.state, request.workflow, request.queue
     );
-    let after = decode_page_position(
-        &mut violations,
-        &request.page_token,
-        &filter,
-        time_and_id::<DeadLetterId>,
-    );
-    violations.into_result()?;
-    Ok(DeadLetterListing {
+    let filter = DeadLetterFilter {
         replayed,
         workflow,
         queue: (!request.queue.is_empty()).then(|| request.queue.clone()),
-        after,
-        page_size,
-        filter,
-    })
+    };
+    Listing::by_time_and_id(violations, filter, key, size, &request.page_token)
 }
 
 /// Checks TriggerWebhook: the webhook's name, its body, and its Standard Webhooks headers

@@ -65,9 +65,9 @@ impl WorkflowService for WorkflowApi {
             .list(
                 context,
                 listing.after,
-                listing.state,
-                listing.node_type.as_deref(),
-                listing.page_size,
+                listing.filter.state,
+                listing.filter.node_type.as_deref(),
+                listing.size,
             )
             .await?;
         Ok(Response::new(wire::ListWorkflowsResponse {
@@ -121,22 +121,14 @@ impl WorkflowService for WorkflowApi {
         request: Request<wire::ListWorkflowVersionsRequest>,
     ) -> Answer<wire::ListWorkflowVersionsResponse> {
         let context = RequestContext::of(&request)?;
-        let (id, before, page_size) = convert::list_versions(request.get_ref())?;
+        let listing = convert::list_versions(request.get_ref())?;
         let page = self
             .workflows
-            .list_versions(context, id, before, page_size)
+            .list_versions(context, listing.filter, listing.after, listing.size)
             .await?;
         Ok(Response::new(wire::ListWorkflowVersionsResponse {
             versions: page.versions.iter().map(version_to_proto).collect(),
-            next_page_token: page
-                .next
-                .map(|before| {
-                    platform::paging::encode_page_token(
-                        &request.get_ref().parent,
-                        &before.to_string(),
-                    )
-                })
-                .unwrap_or_default(),
+            next_page_token: listing.next_page_token(page.next),
         }))
     }
 
@@ -178,16 +170,11 @@ impl WorkflowService for WorkflowApi {
         let listing = convert::list_credentials(request.get_ref())?;
         let page = self
             .workflows
-            .list_credentials(
-                context,
-                listing.after.clone(),
-                listing.kind,
-                listing.page_size,
-            )
+            .list_credentials(context, listing.after.clone(), listing.filter, listing.size)
             .await?;
         Ok(Response::new(wire::ListCredentialsResponse {
             credentials: page.credentials.iter().map(credential_to_proto).collect(),
-            next_page_token: listing.next_page_token(page.next),
+            next_page_token: convert::next_credentials_token(&listing, page.next),
         }))
     }
 
@@ -258,7 +245,7 @@ impl WorkflowService for WorkflowApi {
         let listing = convert::list_executions(request.get_ref())?;
         let page = self
             .workflows
-            .list_executions(context, &listing.filter, listing.after, listing.page_size)
+            .list_executions(context, &listing.filter, listing.after, listing.size)
             .await?;
         Ok(Response::new(wire::ListExecutionsResponse {
             executions: page
@@ -349,11 +336,11 @@ impl WorkflowService for WorkflowApi {
             .workflows
             .list_dead_letters(
                 context,
-                listing.replayed,
-                listing.workflow,
-                listing.queue.as_deref(),
+                listing.filter.replayed,
+                listing.filter.workflow,
+                listing.filter.queue.as_deref(),
                 listing.after,
-                listing.page_size,
+                listing.size,
             )
             .await?;
         Ok(Response::new(wire::ListDeadLettersResponse {

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use platform::context::{Permission, RequestContext};
-use platform::idempotency::Claim;
 use platform::paging::{fetch_limit, split_page};
 use proto::formflow::workflow::v1 as wire;
 
@@ -70,12 +69,9 @@ impl Workflows {
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let name = format!("deadLetters/{id}");
         let scope = format!("ReplayDeadLetter {name}");
-        if let Some(key) = &context.idempotency_key
-            && let Claim::Replay(answer) = self
-                .idempotency
-                .claim(&mut transaction, tenant, &scope, key, b"")
-                .await?
-        {
+        let key = context.idempotency_key.as_ref();
+        let call = self.idempotency.call(tenant, &scope, key, b"");
+        if let Some(answer) = call.replay(&mut transaction).await? {
             transaction.commit().await?;
             return Ok(answer);
         }
@@ -145,11 +141,7 @@ impl Workflows {
         store::save_node_runs(&mut transaction, tenant, execution_id, &[again]).await?;
         letter.replayed_at = Some(store::mark_replayed(&mut transaction, tenant, id).await?);
         let answer = dead_letter_to_proto(&letter);
-        if let Some(key) = &context.idempotency_key {
-            self.idempotency
-                .complete(&mut transaction, tenant, &scope, key, b"", &answer)
-                .await?;
-        }
+        call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
         self.engine
             .dispatch(tenant, execution_id, token, Duration::ZERO)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
 use platform::error::FieldViolations;
-use platform::idempotency::{Claim, canonical_json};
+use platform::idempotency::canonical_json;
 use platform::paging::{fetch_limit, split_page};
 use proto::formflow::events::v1 as events;
 use proto::formflow::workflow::v1 as wire;
@@ -78,12 +78,9 @@ impl Workflows {
             "version": new.version,
             "trigger_node": new.trigger_node,
         }));
-        if let Some(key) = &context.idempotency_key
-            && let Claim::Replay(answer) = self
-                .idempotency
-                .claim(&mut transaction, tenant, &scope, key, &request)
-                .await?
-        {
+        let key = context.idempotency_key.as_ref();
+        let call = self.idempotency.call(tenant, &scope, key, &request);
+        if let Some(answer) = call.replay(&mut transaction).await? {
             transaction.commit().await?;
             return Ok(answer);
         }
@@ -120,11 +117,7 @@ impl Workflows {
         };
         queue_execution(&mut transaction, tenant, &execution, &definition).await?;
         let answer = execution_to_proto(&execution, true);
-        if let Some(key) = &context.idempotency_key {
-            self.idempotency
-                .complete(&mut transaction, tenant, &scope, key, &request, &answer)
-                .await?;
-        }
+        call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
         self.engine
             .dispatch(tenant, execution.id, 0, Duration::ZERO)
@@ -303,12 +296,9 @@ impl Workflows {
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let original = load_execution(&mut transaction, tenant, id).await?;
         let scope = format!("RetryExecution {}", execution_name(id));
-        if let Some(key) = &context.idempotency_key
-            && let Claim::Replay(answer) = self
-                .idempotency
-                .claim(&mut transaction, tenant, &scope, key, b"")
-                .await?
-        {
+        let key = context.idempotency_key.as_ref();
+        let call = self.idempotency.call(tenant, &scope, key, b"");
+        if let Some(answer) = call.replay(&mut transaction).await? {
             transaction.commit().await?;
             return Ok(answer);
         }
@@ -346,11 +336,7 @@ impl Workflows {
         };
         queue_execution(&mut transaction, tenant, &execution, &definition).await?;
         let answer = execution_to_proto(&execution, true);
-        if let Some(key) = &context.idempotency_key {
-            self.idempotency
-                .complete(&mut transaction, tenant, &scope, key, b"", &answer)
-                .await?;
-        }
+        call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
         self.engine
             .dispatch(tenant, execution.id, 0, Duration::ZERO)

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use platform::context::TenantId;
+use platform::jobs::Wake;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -444,25 +445,13 @@ async fn abandon_node_runs(
     Ok(())
 }
 
-/// An execution due for a worker whose job message may be lost: made due under a new wake
-/// token, to be sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overdue {
-    /// Its tenant.
-    pub tenant: TenantId,
-    /// The execution.
-    pub id: ExecutionId,
-    /// The token of the job message to send.
-    pub wake_token: i64,
-}
-
 /// Up to `limit` executions of any tenant due for longer than `grace` and held by no worker,
 /// each given a new wake token (in a platform transaction).
 pub async fn take_overdue(
     connection: &mut PgConnection,
     grace: std::time::Duration,
     limit: i64,
-) -> anyhow::Result<Vec<Overdue>> {
+) -> anyhow::Result<Vec<Wake<ExecutionId>>> {
     let grace_seconds = grace.as_secs_f64();
     let rows = sqlx::query!(
         "UPDATE workflow.executions SET wake_token = wake_token + 1, wake_at = now() \
@@ -478,8 +467,8 @@ pub async fn take_overdue(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| Overdue {
-            tenant: TenantId::from(row.tenant_id),
+        .map(|row| Wake {
+            tenant_id: TenantId::from(row.tenant_id),
             id: ExecutionId::from(row.id),
             wake_token: row.wake_token,
         })

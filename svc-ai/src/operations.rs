@@ -62,6 +62,11 @@ pub struct Page<T, P> {
 /// that miss at once wait for one computation ([`Ai::cached_prototypes`]).
 type PrototypeCache = moka::future::Cache<(TenantId, String, String), Arc<Prototypes>>;
 
+/// The shipped examples of a triage field's default label set (label, text, embedding), per
+/// field and model (`{id}@{version}`).
+type DefaultExamples =
+    moka::future::Cache<(TicketField, String), Arc<Vec<(String, String, Vec<f32>)>>>;
+
 /// A result as the Redis cache keeps it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct CachedResult {
@@ -95,6 +100,7 @@ pub struct Ai {
     redis: Redis,
     cache_ttl: Duration,
     prototypes: PrototypeCache,
+    default_examples: DefaultExamples,
     batches: Arc<Batches>,
     scan_limit: usize,
 }
@@ -129,6 +135,7 @@ impl Ai {
                 .max_capacity(1_000)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
+            default_examples: moka::future::Cache::new(16),
             batches: Arc::new(Batches {
                 jobs: JobQueue::new(amqp, crate::app::SERVICE_NAME, BATCH_QUEUE),
                 settings: BatchSettings {

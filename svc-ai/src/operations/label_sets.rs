@@ -7,7 +7,7 @@ use platform::wire::resource_name;
 use serde_json::json;
 
 use super::{Ai, Page, check_ticket_field, embed_one, example_name, taken_error, unknown_label};
-use crate::domain::{Example, ExampleId, Label, LabelSet, LabelSetId, MAX_EXAMPLES, MAX_TEXTS};
+use crate::domain::{Example, ExampleId, Label, LabelSet, LabelSetId, MAX_EXAMPLES};
 use crate::error::Error;
 use crate::store::{self, Lock, NewExample};
 use crate::triage::{self, TicketField};
@@ -52,29 +52,10 @@ impl Ai {
         let tenant = context.authorize(Permission::AiUse)?;
         let (labels, examples) = match new.from_default {
             Some(field) => {
-                let shipped = triage::default_set(field);
                 let model = self.model(None)?;
-                let texts: Vec<(String, String)> = shipped
-                    .labels
-                    .iter()
-                    .flat_map(|label| {
-                        label
-                            .examples
-                            .iter()
-                            .map(|text| (label.value.clone(), text.clone()))
-                    })
-                    .collect();
-                let mut embeddings = Vec::with_capacity(texts.len());
-                for chunk in texts.chunks(MAX_TEXTS) {
-                    let chunk = chunk.iter().map(|(_, text)| text.clone()).collect();
-                    embeddings.extend(model.embed(chunk).await?);
-                }
-                let examples: Vec<_> = texts
-                    .into_iter()
-                    .zip(embeddings)
-                    .map(|((label, text), embedding)| (label, text, embedding.vector))
-                    .collect();
-                (shipped.labels(), Some((model.key(), examples)))
+                let examples = self.default_examples(model, field).await?;
+                let labels = triage::default_set(field).labels();
+                (labels, Some((model.key(), examples)))
             }
             None => (new.labels, None),
         };
@@ -97,7 +78,7 @@ impl Ai {
             return Err(taken_error(taken, &set));
         }
         if let Some((model_key, examples)) = &examples {
-            for (label, text, embedding) in examples {
+            for (label, text, embedding) in examples.iter() {
                 let example = Example {
                     id: ExampleId::generate(),
                     label_set_id: set.id,

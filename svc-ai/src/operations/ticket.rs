@@ -8,7 +8,8 @@ use platform::wire::resource_name;
 use proto::formflow::ai::v1 as wire;
 use serde_json::json;
 
-use super::{Ai, CachedResult, build_prototypes};
+use super::{Ai, CachedResult, build_prototypes, shared_error};
+use crate::domain::MAX_TEXTS;
 use crate::domain::{Classification, LabelSetId, TicketTriage};
 use crate::error::Error;
 use crate::models::Embedded;
@@ -265,20 +266,56 @@ impl Ai {
             model.key(),
         );
         self.cached_prototypes(key, async {
-            let shipped = triage::default_set(field);
-            let examples = shipped
+            let examples = self
+                .default_examples(model, field)
+                .await?
+                .iter()
+                .map(|(label, text, embedding)| ExampleVector {
+                    label: label.clone(),
+                    text: text.clone(),
+                    embedding: Some(embedding.clone()),
+                })
+                .collect();
+            build_prototypes(model, &triage::default_set(field).labels(), examples).await
+        })
+        .await
+    }
+
+    /// The shipped examples of a triage field's default label set, embedded by `model`:
+    /// computed once per process and model (several hundred texts), then shared by every
+    /// tenant's triage and every label set copied from the default.
+    pub(super) async fn default_examples(
+        &self,
+        model: &LoadedModel,
+        field: TicketField,
+    ) -> Result<Arc<Vec<(String, String, Vec<f32>)>>, Error> {
+        let embed = async {
+            let texts: Vec<(String, String)> = triage::default_set(field)
                 .labels
                 .iter()
                 .flat_map(|label| {
-                    label.examples.iter().map(|text| ExampleVector {
-                        label: label.value.clone(),
-                        text: text.clone(),
-                        embedding: None,
-                    })
+                    let value = &label.value;
+                    label
+                        .examples
+                        .iter()
+                        .map(|text| (value.clone(), text.clone()))
                 })
                 .collect();
-            build_prototypes(model, &shipped.labels(), examples).await
-        })
-        .await
+            let mut embeddings = Vec::with_capacity(texts.len());
+            for chunk in texts.chunks(MAX_TEXTS) {
+                let chunk = chunk.iter().map(|(_, text)| text.clone()).collect();
+                embeddings.extend(model.embed(chunk).await?);
+            }
+            let examples = texts.into_iter().zip(embeddings);
+            Ok(Arc::new(
+                examples
+                    .map(|((label, text), embedded)| (label, text, embedded.vector))
+                    .collect(),
+            ))
+        };
+        self.default_examples
+            .try_get_with((field, model.key()), embed)
+            .await
+            .map_err(shared_error)
     }
 }

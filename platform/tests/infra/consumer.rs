@@ -112,23 +112,7 @@ impl Fixture {
         };
         // The queue exists once the consumer declared it; publish only then.
         let names = Topology::new(fixture.infra.amqp.amqp_prefix.clone()).queue(QUEUE);
-        let infra = &fixture.infra;
-        wait_until(Duration::from_secs(10), "the queue is declared", || async {
-            let connection = platform::amqp::connect(&infra.amqp, "probe").await.unwrap();
-            let channel = connection.create_channel().await.unwrap();
-            channel
-                .queue_declare(
-                    names.work.as_str().into(),
-                    lapin::options::QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    lapin::types::FieldTable::default(),
-                )
-                .await
-                .is_ok()
-        })
-        .await;
+        crate::wait_for_queue(&fixture.infra.amqp, &names.work).await;
         fixture
     }
 

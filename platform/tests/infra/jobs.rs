@@ -59,11 +59,8 @@ impl Fixture {
             };
             queue.work(4, handle, stopped).await;
         });
-        // The work queue exists once the worker declared it.
-        wait_until(Duration::from_secs(10), "the queue is declared", || async {
-            queue.message_counts().await.is_ok()
-        })
-        .await;
+        // Jobs sent before the worker declared the queue would go nowhere.
+        crate::wait_for_queue(&infra.amqp, &queue.names().work).await;
         Fixture {
             infra,
             queue,

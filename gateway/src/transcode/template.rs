@@ -46,6 +46,9 @@ pub struct PathTemplate {
     /// The custom verb (`publish` in `...:publish`), if any.
     pub verb: Option<String>,
     text: String,
+    /// What every matching path starts with: its leading literal segments. A lookup tries
+    /// every route, so most are ruled out by this comparison alone.
+    prefix: String,
 }
 
 /// Why a template does not parse.
@@ -152,17 +155,39 @@ impl PathTemplate {
         {
             return Err(error("has ** before its last segment"));
         }
+        let mut prefix = String::from("/");
+        let literals = segments
+            .iter()
+            .map_while(|segment| match segment {
+                Segment::Literal(literal) => Some(literal.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        prefix.push_str(&literals.join("/"));
+        // A `**` after them may match no segment, so no `/` is certain to follow.
+        if !literals.is_empty()
+            && matches!(
+                segments.get(literals.len()),
+                Some(Segment::Literal(_) | Segment::Single)
+            )
+        {
+            prefix.push('/');
+        }
         Ok(PathTemplate {
             segments,
             variables,
             verb,
             text: text.to_owned(),
+            prefix,
         })
     }
 
     /// Matches a request path (without query, not yet percent-decoded); answers the variable
     /// bindings, percent-decoded.
     pub fn matches(&self, path: &str) -> Option<Bindings> {
+        if !path.starts_with(self.prefix.as_str()) {
+            return None;
+        }
         let rest = path.strip_prefix('/')?;
         let body = match &self.verb {
             Some(verb) => rest.strip_suffix(verb.as_str())?.strip_suffix(':')?,

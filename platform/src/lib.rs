@@ -19,13 +19,18 @@
 //!   reasons.
 //! - [`audit`]: the audit trail, one shape for every service.
 //! - [`wire`]: timestamps, resource names, etags, field masks and enum fields on the wire.
-//! - [`paging`]: page sizes and opaque page tokens.
+//! - [`paging`]: page sizes, opaque page tokens and checked list requests.
+//! - [`jobs`]: a service's own job queue (wake jobs, retries, dead letters, resends).
+//! - [`live`]: live updates over Redis pub/sub, and the loop of a live stream.
 //! - [`runtime`], [`server`], [`metrics`], [`shutdown`]: what a service runs in: the gRPC
 //!   server with health, reflection, gRPC-web and `/metrics`, its background tasks, graceful
 //!   shutdown.
 //! - [`suite`]: the table of the suite's services.
 //! - `testing` (feature `test-util`): per-test databases, prefixes and keys, services started
 //!   in process, status helpers and a TCP proxy.
+//!
+//! Every binary that links the platform allocates with mimalloc: under load glibc's malloc
+//! spent much of the gateway's CPU on its arena locks (docs/benchmarks.md).
 
 pub mod amqp;
 pub mod audit;
@@ -66,6 +71,12 @@ pub mod __private {
     pub use sqlx;
     pub use uuid;
 }
+
+/// The allocator of every suite binary, its tests and benchmarks. (The platform's own unit
+/// tests get it from the copy of the platform they link as a dev-dependency.)
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // The macros name this crate `::platform`, inside it as well as outside.
 extern crate self as platform;

@@ -14,7 +14,7 @@ use echo_service::pb::acme::echo::v1::echo_service_client::EchoServiceClient;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use platform::testing::{TestInfra, TestKeys};
+use platform::testing::{TestInfra, TestKeys, process_cpu_time};
 use proto::formflow::tenant::v1::GetTenantRequest;
 use proto::formflow::tenant::v1::tenant_service_client::TenantServiceClient;
 use testkit::{Options, Services};
@@ -37,8 +37,10 @@ fn grpc_request<T>(message: T, authorization: &str, tenant_id: &str) -> Request<
     request
 }
 
-/// Runs `call` from `concurrency` tasks for `MEASURE` after a warm-up; prints the figures.
-async fn measure<F, Fut>(name: &str, concurrency: usize, call: F) -> f64
+/// Runs `call` from `concurrency` tasks for `MEASURE` after a warm-up; prints the figures,
+/// with the CPU the whole process (callers, gateway and services) spent per call, and answers
+/// the throughput and that CPU.
+async fn measure<F, Fut>(name: &str, concurrency: usize, call: F) -> (f64, Duration)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
@@ -46,6 +48,12 @@ where
     let call = Arc::new(call);
     let warm_up_until = Instant::now() + WARM_UP;
     let until = warm_up_until + MEASURE;
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(warm_up_until.into()).await;
+        let before = process_cpu_time();
+        tokio::time::sleep_until(until.into()).await;
+        process_cpu_time() - before
+    });
     let mut workers = Vec::new();
     for _ in 0..concurrency {
         let call = call.clone();
@@ -75,15 +83,26 @@ where
     }
     samples.sort();
     let rate = samples.len() as f64 / MEASURE.as_secs_f64();
+    let cpu_per_call = cpu.await.expect("the CPU probe") / samples.len().max(1) as u32;
     let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction).round() as usize];
     println!(
-        "{name:<52} c={concurrency:<3} {rate:>8.0} req/s  p50={:>9.3?}  p99={:>9.3?}  n={}  failed={failures}",
+        "{name:<52} c={concurrency:<3} {rate:>8.0} req/s  p50={:>9.3?}  p99={:>9.3?}  cpu/call={:>7.1?}  n={}  failed={failures}",
         at(0.5),
         at(0.99),
+        cpu_per_call,
         samples.len(),
     );
     assert_eq!(failures, 0, "{name}: calls failed");
-    rate
+    (rate, cpu_per_call)
+}
+
+/// Prints what the gateway keeps of the direct throughput and the CPU it adds per call.
+fn compare((direct, direct_cpu): (f64, Duration), (through, through_cpu): (f64, Duration)) {
+    println!(
+        "  gateway keeps {:.0}% of the direct throughput and adds {:.1?} of CPU per call\n",
+        100.0 * through / direct,
+        through_cpu.saturating_sub(direct_cpu),
+    );
 }
 
 #[tokio::main]
@@ -210,10 +229,7 @@ async fn main() -> anyhow::Result<()> {
             rest_echo.clone(),
         )
         .await;
-        println!(
-            "  gateway keeps {:.0}% of the direct throughput",
-            100.0 * through / direct
-        );
+        compare(direct, through);
         let direct = measure(
             "svc-tenant GetTenant, direct gRPC",
             concurrency,
@@ -226,10 +242,7 @@ async fn main() -> anyhow::Result<()> {
             rest_tenant.clone(),
         )
         .await;
-        println!(
-            "  gateway keeps {:.0}% of the direct throughput\n",
-            100.0 * through / direct
-        );
+        compare(direct, through);
     }
 
     std::fs::remove_file(descriptor_file).ok();

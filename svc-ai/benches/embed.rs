@@ -7,15 +7,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use platform::context::{Role, TenantId};
 use platform::server::Listeners;
-use platform::testing::{TestInfra, TestKeys, TestServer};
+use platform::testing::{TestInfra, TestKeys, TestServer, process_cpu_time};
 use proto::formflow::ai::v1::EmbedRequest;
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
 use svc_ai::{Config, ModelsConfig};
 use tonic::Request;
 use tonic::transport::Channel;
-
-mod common;
-use common::cpu_time;
 
 /// Support-ticket-like texts of 4 to 60 words.
 fn texts() -> Vec<String> {
@@ -72,7 +69,7 @@ async fn run(
     calls: usize,
 ) {
     let texts = texts();
-    let cpu_before = cpu_time();
+    let cpu_before = process_cpu_time();
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|caller| {
@@ -100,7 +97,7 @@ async fn run(
         latencies.extend(task.await.unwrap());
     }
     let wall = started.elapsed();
-    let cpu = cpu_time() - cpu_before;
+    let cpu = process_cpu_time() - cpu_before;
     latencies.sort();
     let embedded = (callers * per_request * calls) as f64;
     println!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use platform::context::{Role, TenantId};
 use platform::server::Listeners;
-use platform::testing::{TestInfra, TestKeys, TestServer};
+use platform::testing::{TestInfra, TestKeys, TestServer, process_cpu_time};
 use proto::formflow::ai::v1::ai_service_client::AiServiceClient;
 use proto::formflow::ai::v1::{
     ClassifyRequest, ClassifyTicketRequest, CreateLabelSetRequest, EmbedRequest, LabelSet,
@@ -24,9 +24,6 @@ use svc_ai::Config;
 use svc_ai::models::{self, Embedder};
 use tonic::Request;
 use tonic::transport::Channel;
-
-mod common;
-use common::cpu_time;
 
 /// How long each row runs.
 const ROW: Duration = Duration::from_secs(10);
@@ -70,7 +67,7 @@ fn print_row(name: &str, figures: &Figures, limit: f64) {
 /// The raw engine: texts embedded `batch` at a time (sorted by length within the batch, as the
 /// pool does) for one row's time.
 fn raw_engine(embedder: &mut Embedder, texts: &[String], batch: usize) -> anyhow::Result<Figures> {
-    let cpu = cpu_time();
+    let cpu = process_cpu_time();
     let started = Instant::now();
     let mut embedded = 0;
     while started.elapsed() < ROW {
@@ -84,7 +81,7 @@ fn raw_engine(embedder: &mut Embedder, texts: &[String], batch: usize) -> anyhow
     }
     Ok(Figures {
         per_second: embedded as f64 / started.elapsed().as_secs_f64(),
-        cpu_ms: (cpu_time() - cpu).as_secs_f64() * 1000.0 / embedded as f64,
+        cpu_ms: (process_cpu_time() - cpu).as_secs_f64() * 1000.0 / embedded as f64,
     })
 }
 
@@ -131,7 +128,7 @@ async fn service(
     (call, label_set): (Call, &str),
     callers: usize,
 ) -> anyhow::Result<Figures> {
-    let cpu = cpu_time();
+    let cpu = process_cpu_time();
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|caller| {
@@ -193,7 +190,7 @@ async fn service(
     }
     Ok(Figures {
         per_second: calls as f64 / started.elapsed().as_secs_f64(),
-        cpu_ms: (cpu_time() - cpu).as_secs_f64() * 1000.0 / calls as f64,
+        cpu_ms: (process_cpu_time() - cpu).as_secs_f64() * 1000.0 / calls as f64,
     })
 }
 

@@ -62,6 +62,17 @@ impl<I: Wakes> Job for Wake<I> {
     }
 }
 
+/// How a replica works on its job queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Workers {
+    /// Jobs worked on at once by this replica; 0 for a replica that only serves its API.
+    pub concurrency: u16,
+    /// How long a worker holds the row of a job it took, unless it renews its lease.
+    pub lease: Duration,
+    /// How long a row may stay due with no worker before the sweeper sends its job again.
+    pub overdue_after: Duration,
+}
+
 /// A service's queue of jobs `J`: `{prefix}.{name}`, with its retries and dead-letter queue.
 #[derive(Debug)]
 pub struct JobQueue<J> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use platform::crypto::Sealer;
 use platform::db::Schema;
+use platform::jobs::Workers;
 use platform::live::Live;
 use platform::runtime::Runtime;
 use platform::server::Listeners;
@@ -78,12 +79,14 @@ pub async fn build_with_clock(
         },
         inboxes.clone(),
         WorkerSettings {
-            concurrency: options.worker_concurrency,
+            workers: Workers {
+                concurrency: options.worker_concurrency,
+                lease: options.lease,
+                overdue_after: options.overdue_after,
+            },
             max_attempts: options.max_attempts,
             retry_base: options.retry_base,
             retry_max: options.retry_max,
-            lease: options.lease,
-            overdue_after: options.overdue_after,
             clock,
         },
     );

@@ -33,7 +33,7 @@ use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::crypto::Sealer;
 use platform::db::Db;
-use platform::jobs::{JobQueue, Wake, Wakes};
+use platform::jobs::{JobQueue, Wake, Wakes, Workers};
 use platform::outbox::Outbox;
 use proto::formflow::events::v1 as events;
 use tokio_util::sync::CancellationToken;
@@ -58,18 +58,14 @@ pub const WORK_QUEUE: &str = "svc-notify.deliveries";
 /// How the worker runs.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerSettings {
-    /// Deliveries sent at once by this replica.
-    pub concurrency: u16,
+    /// Deliveries sent at once, how long a worker holds one, when one is overdue.
+    pub workers: Workers,
     /// Attempts before a delivery fails.
     pub max_attempts: i32,
     /// Wait before the second attempt.
     pub retry_base: Duration,
     /// Longest wait between attempts.
     pub retry_max: Duration,
-    /// How long a worker holds a delivery it sends.
-    pub lease: Duration,
-    /// How long a delivery may stay due without a worker before its job is sent again.
-    pub overdue_after: Duration,
     /// The time due dates are read by.
     pub clock: Clock,
 }
@@ -208,7 +204,7 @@ impl Worker {
     /// Works on the queue until `stopped`, reconnecting after broker failures; with a
     /// concurrency of 0, does nothing (a replica serving only the API).
     pub async fn work(self, stopped: CancellationToken) {
-        let concurrency = self.inner.settings.concurrency;
+        let concurrency = self.inner.settings.workers.concurrency;
         self.inner
             .jobs
             .work(concurrency, |job| self.take(job), stopped)
@@ -222,7 +218,7 @@ impl Worker {
         let overdue = store::take_overdue(
             &mut transaction,
             settings.clock.now(),
-            settings.overdue_after,
+            settings.workers.overdue_after,
             500,
         )
         .await?;
@@ -269,7 +265,7 @@ impl Worker {
         )
         .await?
         .context("a delivery without its notification")?;
-        let lease_until = now + self.inner.settings.lease;
+        let lease_until = now + self.inner.settings.workers.lease;
         let lease =
             store::start_attempt(&mut transaction, tenant, delivery.id, now, lease_until).await?;
         let content = if delivery.digest {

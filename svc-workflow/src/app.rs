@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use platform::crypto::Sealer;
 use platform::db::Schema;
+use platform::jobs::Workers;
 use platform::live::Live;
 use platform::outbound::NetworkPolicy;
 use platform::runtime::Runtime;
@@ -14,9 +15,9 @@ use platform::suite::WORKFLOW;
 use proto::formflow::workflow::v1::workflow_service_server::WorkflowServiceServer;
 
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::engine::actions::Actions;
 use crate::engine::services::SuiteServices;
-use crate::engine::{Engine, EngineSettings};
 use crate::grpc::WorkflowApi;
 use crate::operations::Workflows;
 use crate::progress::Progress;
@@ -72,7 +73,7 @@ pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runti
         &config.infra.amqp,
         actions,
         Progress::new(Live::new(connections.redis.clone())),
-        EngineSettings {
+        Workers {
             concurrency: options.worker_concurrency,
             lease: options.lease,
             overdue_after: options.overdue_after,

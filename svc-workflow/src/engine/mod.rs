@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::db::Db;
-use platform::jobs::{JobQueue, Wake, Wakes};
+use platform::jobs::{JobQueue, Wake, Wakes, Workers};
 use platform::outbox::Outbox;
 use proto::formflow::events::v1 as events;
 use serde_json::Value;
@@ -54,17 +54,6 @@ use plan::{Graph, Ready, RunState, Runs};
 
 /// Name of the work queue, under the deployment's prefix.
 pub const WORK_QUEUE: &str = "svc-workflow.executions";
-
-/// How the engine runs.
-#[derive(Debug, Clone, Copy)]
-pub struct EngineSettings {
-    /// Executions worked on at once by this replica.
-    pub concurrency: u16,
-    /// How long a lease holds unless renewed.
-    pub lease: Duration,
-    /// How long an execution may stay due without a worker before its job is sent again.
-    pub overdue_after: Duration,
-}
 
 /// The message that asks a worker to look at an execution.
 pub type Job = Wake<ExecutionId>;
@@ -87,7 +76,7 @@ struct Inner {
     graphs: moka::sync::Cache<(TenantId, WorkflowId, i32), Arc<Graph>>,
     actions: actions::Actions,
     progress: Progress,
-    settings: EngineSettings,
+    settings: Workers,
 }
 
 /// Holding an execution: the fencing token of the lease.
@@ -128,7 +117,7 @@ impl Engine {
         amqp: &AmqpConfig,
         actions: actions::Actions,
         progress: Progress,
-        settings: EngineSettings,
+        settings: Workers,
     ) -> Self {
         Engine {
             inner: Arc::new(Inner {

@@ -16,6 +16,9 @@ mod forms;
 mod submissions;
 mod versions;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use platform::audit::{AuditEntry, AuditLog};
 use platform::context::{RequestContext, TenantId};
 use platform::db::Db;
@@ -32,7 +35,7 @@ pub use submissions::{NewSubmission, SubmissionPage, SubmissionQuery};
 pub use versions::VersionPage;
 
 use crate::app::SCHEMA;
-use crate::domain::Form;
+use crate::domain::{Form, FormId, FormVersion};
 use crate::error::Error;
 use crate::events::form_name;
 use crate::store::{self, FormRef};
@@ -45,7 +48,12 @@ pub struct Forms {
     audit: AuditLog,
     idempotency: Idempotency,
     redis: Redis,
+    published: PublishedVersions,
 }
+
+/// Published versions by tenant, form and number: a published version never changes, so each
+/// is read from Postgres and parsed once per replica, not for every submission.
+type PublishedVersions = moka::future::Cache<(TenantId, FormId, i32), Arc<FormVersion>>;
 
 impl Forms {
     /// Operations over these dependencies.
@@ -56,7 +64,36 @@ impl Forms {
             redis,
             audit: AuditLog::new(SCHEMA.name),
             idempotency: Idempotency::new(SCHEMA.name),
+            published: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
         }
+    }
+
+    /// The published version `form` answers submissions with.
+    async fn published_version(
+        &self,
+        transaction: &mut PgConnection,
+        tenant: TenantId,
+        form: &Form,
+    ) -> Result<Arc<FormVersion>, Error> {
+        let key = (tenant, form.id, form.published_version);
+        if let Some(version) = self.published.get(&key).await {
+            return Ok(version);
+        }
+        let version = store::get_version(transaction, tenant, form.id, form.published_version)
+            .await?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} has no version {}",
+                    form_name(form),
+                    form.published_version
+                )
+            })?;
+        let version = Arc::new(version);
+        self.published.insert(key, Arc::clone(&version)).await;
+        Ok(version)
     }
 
     /// Deletes idempotency keys past their retention.

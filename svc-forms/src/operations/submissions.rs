@@ -147,9 +147,9 @@ impl Forms {
                 ));
             }
         }
-        let version = store::get_version(&mut transaction, tenant, form.id, form.published_version)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("{name} has no version {}", form.published_version))?;
+        let version = self
+            .published_version(&mut transaction, tenant, &form)
+            .await?;
         let answers = check_answers(&version.definition.fields, &new.data).map_err(|problems| {
             let mut violations = FieldViolations::new();
             for (field, reason) in problems {

@@ -153,12 +153,13 @@ impl Call<'_> {
         let Some(key) = self.key else {
             return Ok(None);
         };
-        let (tenant, scope) = (self.tenant, self.scope);
         let (locked,): (bool,) =
             sqlx::query_as("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
                 .bind(format!(
-                    "{}\n{tenant}\n{scope}\n{}",
+                    "{}\n{}\n{}\n{}",
                     self.table,
+                    self.tenant,
+                    self.scope,
                     key.as_str()
                 ))
                 .fetch_one(&mut *transaction)
@@ -171,8 +172,8 @@ impl Call<'_> {
              AND created_at > now() - interval '{RETENTION}'",
             self.table
         )))
-        .bind(tenant.as_uuid())
-        .bind(scope)
+        .bind(self.tenant.as_uuid())
+        .bind(self.scope)
         .bind(key.as_str())
         .fetch_optional(&mut *transaction)
         .await?;

@@ -21,7 +21,7 @@ use crate::config::AmqpConfig;
 use crate::context::TenantId;
 
 /// A job message: what a worker is asked to look at.
-pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Job: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The message's type (`notify.delivery`), also naming the job in logs.
     const KIND: &'static str;
 
@@ -45,7 +45,7 @@ pub struct Wake<I> {
 }
 
 /// The id of a row that [`Wake`] jobs are sent for.
-pub trait Wakes: Display + Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Wakes: Clone + Display + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The jobs' message type ([`Job::KIND`]).
     const KIND: &'static str;
 }
@@ -154,21 +154,18 @@ impl<J: Job> JobQueue<J> {
             |delivery| async move {
                 let outcome = match serde_json::from_slice::<J>(&delivery.data) {
                     Err(error) => Outcome::Reject(format!("not a {} job: {error}", J::KIND)),
-                    Ok(job) => {
-                        let subject = job.subject().to_string();
-                        match handle(job).await {
-                            Ok(()) => Outcome::Done,
-                            Err(error) => {
-                                tracing::warn!(
-                                    job = J::KIND,
-                                    subject,
-                                    error = format!("{error:#}"),
-                                    "a job failed; retrying"
-                                );
-                                Outcome::Retry(format!("{error:#}"))
-                            }
+                    Ok(job) => match handle(job.clone()).await {
+                        Ok(()) => Outcome::Done,
+                        Err(error) => {
+                            tracing::warn!(
+                                job = J::KIND,
+                                subject = %job.subject(),
+                                error = format!("{error:#}"),
+                                "a job failed; retrying"
+                            );
+                            Outcome::Retry(format!("{error:#}"))
                         }
-                    }
+                    },
                 };
                 (delivery, outcome)
             },

@@ -196,8 +196,9 @@ async fn run_watch<W: Watch>(mut watcher: W, mut subscription: Subscription, eve
         return;
     }
     let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // A clone to watch for the client leaving while the watch itself is borrowed mutably.
+    let sender = watcher.sender().clone();
     loop {
-        let sender = watcher.sender().clone();
         let step = tokio::select! {
             () = sender.closed() => return,
             _ = resync.tick() => watcher.resync().await,

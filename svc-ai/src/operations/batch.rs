@@ -56,7 +56,7 @@ pub struct NewBatchJob {
 }
 
 /// A job message on `jobs.ai`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct JobMessage {
     tenant_id: TenantId,
     job_id: BatchJobId,

@@ -33,15 +33,27 @@ fn waiting(seconds: u64) -> wire::WorkflowDefinition {
 /// Every message of the stream of execution `name`, until it closes; fails the test when it
 /// is still open after 20 s.
 async fn follow(client: &Client, name: &str) -> Vec<Update> {
-    let mut stream = client
+    collect(open(client, name).await, Vec::new()).await
+}
+
+/// The stream of execution `name`.
+async fn open(client: &Client, name: &str) -> tonic::Streaming<wire::StreamExecutionResponse> {
+    client
         .clone()
         .stream_execution(wire::StreamExecutionRequest {
             name: name.to_owned(),
         })
         .await
         .expect("streaming an execution")
-        .into_inner();
-    let mut updates = Vec::new();
+        .into_inner()
+}
+
+/// `updates` and every further message of `stream`, until it closes; fails the test when it
+/// is still open after 20 s.
+async fn collect(
+    mut stream: tonic::Streaming<wire::StreamExecutionResponse>,
+    mut updates: Vec<Update>,
+) -> Vec<Update> {
     let closed = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(message) = stream.message().await.expect("a stream message") {
             updates.push(message.update.expect("every message says what changed"));
@@ -191,8 +203,16 @@ async fn cancelling_ends_the_stream_with_the_cancelled_execution() {
     let execution = run(&member, &flow.name, json!({})).await;
     wait_for(&member, &execution.name, ExecutionState::Waiting).await;
 
-    let following = follow_in_background(&member, &execution.name);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cancel once the stream has read the waiting execution (its first message), not after a
+    // guessed delay: on a loaded machine the stream could first read it cancelled already.
+    let mut stream = open(&member, &execution.name).await;
+    let first = stream
+        .message()
+        .await
+        .expect("a stream message")
+        .and_then(|message| message.update)
+        .expect("the stream opens on the execution");
+    let following = tokio::spawn(collect(stream, vec![first]));
     member
         .clone()
         .cancel_execution(wire::CancelExecutionRequest {

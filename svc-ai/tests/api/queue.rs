@@ -59,7 +59,12 @@ async fn requests_that_waited_past_the_queue_timeout_do_not_run() {
 
 #[tokio::test]
 async fn stopping_finishes_the_accepted_requests_first() {
-    let app = TestApp::spawn().await;
+    // Accepted requests must finish however long they queue: on a loaded machine (the parallel
+    // suite runs other models) three heavy ones waited past the default 30 s.
+    let app = TestApp::spawn_with(|config| {
+        config.options.models.queue_timeout = Duration::from_secs(600);
+    })
+    .await;
     let client = app.member();
     let calls: Vec<_> = (0..3)
         .map(|_| {

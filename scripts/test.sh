@@ -3,8 +3,9 @@
 # Postgres, Redis and RabbitMQ (installed and started first if missing), and the end-to-end
 # tests of the whole suite. Extra arguments go to `cargo nextest run` (e.g. a test filter).
 #
-# Each test creates its own database (ff_test_*), Redis key prefix and RabbitMQ names; this
-# run also gets its own RabbitMQ vhost when rabbitmqctl is usable. All are removed afterwards.
+# Each test creates its own database and Redis user (ff_test_*), Redis key prefix and RabbitMQ
+# names; this run also gets its own RabbitMQ vhost when rabbitmqctl is usable. All are removed
+# afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,10 @@ cleanup() {
   [ -n "$vhost" ] && rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
   psql "$DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'ff\_test\_%'" 2>/dev/null |
     while read -r database; do psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+  if command -v redis-cli >/dev/null; then
+    redis-cli -u "$REDIS_URL" --no-auth-warning ACL USERS 2>/dev/null | grep '^ff_test_' |
+      while read -r user; do redis-cli -u "$REDIS_URL" --no-auth-warning ACL DELUSER "$user" >/dev/null 2>&1 || true; done
+  fi
 }
 trap cleanup EXIT
 

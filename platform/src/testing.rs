@@ -12,6 +12,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`), `REDIS_URL` and `AMQP_URL` (local defaults).
 //! Test databases are named `ff_test_<seconds since 1970>_<uuid>`; `scripts/test.sh` drops them
 //! after a run, and each new test drops those older than a day (left by other ways of running).
+//! Each test connects to Redis as a user of its own, named like its database, so what it does to
+//! its connections touches no other test; users older than a day are dropped the same way.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,6 +58,9 @@ pub struct TestInfra {
     pub amqp: AmqpConfig,
     /// Name of the database.
     pub database_name: String,
+    /// The Redis user the test connects as (an ACL user of its own, so its connections can be
+    /// told from those of tests running alongside).
+    redis_user: String,
 }
 
 impl TestInfra {
@@ -104,6 +109,8 @@ impl TestInfra {
             .query_async::<String>(&mut redis_connection)
             .await
             .unwrap_or_else(|error| panic!("Redis does not answer PING ({error}); {SETUP_HINT}"));
+        let redis_user = format!("ff_test_{created}_{unique}");
+        let redis = own_redis_user(&mut redis_connection, redis, &redis_user, created).await;
 
         let mut amqp = AmqpConfig::for_url(
             std::env::var("AMQP_URL")
@@ -121,9 +128,27 @@ impl TestInfra {
         TestInfra {
             db: DbConfig::for_url(with_database(&server_url, &database_name)),
             redis,
+            redis_user,
             amqp,
             database_name,
         }
+    }
+
+    /// Cuts this test's pub/sub connections to Redis (those of the services it started with
+    /// [`TestInfra::config`]), as a Redis restart or a network failure would, and answers how
+    /// many were cut. Other tests' connections are left alone.
+    pub async fn cut_redis_pubsub_connections(&self) -> i64 {
+        let client = ::redis::Client::open(self.redis.url().unwrap().expose_secret())
+            .expect("REDIS_URL is a valid URL");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connecting to Redis");
+        ::redis::cmd("CLIENT")
+            .arg(&["KILL", "USER", self.redis_user.as_str(), "TYPE", "pubsub"])
+            .query_async(&mut connection)
+            .await
+            .expect("cutting the pub/sub connections")
     }
 
     /// The settings a service connects to this infrastructure with.
@@ -147,6 +172,56 @@ impl TestInfra {
             .expect("seeing every tenant's rows");
         connection
     }
+}
+
+/// Creates the Redis user `user` (every command, key and channel, as the user of `REDIS_URL`
+/// may) and answers `redis` connecting as it. Drops the test users created more than a day
+/// before `now`, as [`drop_stale_databases`] does with databases.
+async fn own_redis_user(
+    connection: &mut ::redis::aio::MultiplexedConnection,
+    redis: RedisConfig,
+    user: &str,
+    now: u64,
+) -> RedisConfig {
+    let users: Vec<String> = ::redis::cmd("ACL")
+        .arg("USERS")
+        .query_async(&mut *connection)
+        .await
+        .unwrap_or_default();
+    for stale in users.iter().filter(|name| {
+        name.strip_prefix("ff_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|seconds| seconds.parse::<u64>().ok())
+            .is_some_and(|created| created + 24 * 3600 < now)
+    }) {
+        let _: Result<i64, _> = ::redis::cmd("ACL")
+            .arg(&["DELUSER", stale.as_str()])
+            .query_async(&mut *connection)
+            .await;
+    }
+    let password = Uuid::new_v4().simple().to_string();
+    let with_password = format!(">{password}");
+    ::redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            user,
+            "on",
+            with_password.as_str(),
+            "~*",
+            "&*",
+            "+@all",
+        ])
+        .query_async::<()>(&mut *connection)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("the Redis user of REDIS_URL cannot create a test user ({error})")
+        });
+    let mut url =
+        url::Url::parse(redis.url().unwrap().expose_secret()).expect("REDIS_URL is a valid URL");
+    url.set_username(user).expect("a Redis URL has a user");
+    url.set_password(Some(&password))
+        .expect("a Redis URL has a password");
+    RedisConfig::for_url(String::from(url), redis.redis_key_prefix)
 }
 
 /// Drops the test databases created more than a day before `now` (seconds since 1970): those

@@ -2,8 +2,8 @@
 //! subscribers of that channel only, and a subscriber whose connection was cut is told to
 //! resync, then receives again.
 //!
-//! Other tests' processes may cut pub/sub connections too (svc-workflow's stream tests do), so
-//! these tests publish until their message arrives instead of assuming one publish is enough.
+//! A publish may reach Redis before the subscription does, so these tests publish until their
+//! message arrives instead of assuming one publish is enough.
 
 use std::time::Duration;
 
@@ -126,13 +126,7 @@ async fn a_subscriber_whose_connection_was_cut_is_told_to_resync_and_hears_again
     let mut subscription = listener.subscribe("runs.7").await;
     deliver(&publisher, "runs.7", b"before", &mut subscription).await;
 
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("pubsub")
-        .query_async(&mut admin(&infra).await)
-        .await
-        .unwrap();
+    let killed = infra.cut_redis_pubsub_connections().await;
     assert!(killed >= 1, "no pub/sub connection to cut");
 
     let resynced = tokio::time::timeout(Duration::from_secs(10), async {

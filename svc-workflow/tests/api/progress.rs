@@ -8,7 +8,6 @@ use std::time::Duration;
 use platform::context::TenantId;
 use platform::testing::{error_reason, expect_code};
 use proto::formflow::workflow::v1 as wire;
-use secrecy::ExposeSecret;
 use serde_json::json;
 use tonic::Code;
 use wire::stream_execution_response::Update;
@@ -246,18 +245,9 @@ async fn a_stream_catches_up_when_redis_drops_its_subscription() {
 
     let following = follow_in_background(&member, &execution.name);
     wait_for(&member, &execution.name, ExecutionState::Waiting).await;
-    // Every pub/sub connection of this Redis is cut: whatever is published until the service
-    // subscribes again is lost to it.
-    let url = app.infra.redis.url().unwrap();
-    let redis = redis::Client::open(url.expose_secret()).unwrap();
-    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("pubsub")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    // The service's pub/sub connection is cut: whatever is published until it subscribes again
+    // is lost to it.
+    let killed = app.infra.cut_redis_pubsub_connections().await;
     assert!(killed >= 1, "no pub/sub connection to cut");
 
     let updates = following.await.unwrap();

@@ -34,7 +34,7 @@ pub use consumer::{Consumer, Disposition, Outcome, retries_of, retry_delay};
 pub use publisher::{OutgoingMessage, Publisher};
 pub use topology::{
     QueueNames, RETRY_HEADER, Topology, declare_delay_queue, declare_exchanges, declare_queue,
-    delay_bucket,
+    declare_queues, delay_bucket,
 };
 
 use crate::config::AmqpConfig;

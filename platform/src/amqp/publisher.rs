@@ -9,7 +9,10 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 
-use super::{QueueNames, Topology, connect, declare_delay_queue, declare_exchanges, delay_bucket};
+use super::{
+    QueueNames, Topology, connect, declare_delay_queue, declare_exchanges, declare_queues,
+    delay_bucket,
+};
 use crate::config::AmqpConfig;
 
 /// A message to publish.
@@ -57,7 +60,8 @@ pub struct Publisher {
     connection_name: String,
     topology: Topology,
     state: Mutex<Option<(Connection, Channel)>>,
-    /// Delay queues declared by this process (they are durable, so a reconnection keeps them).
+    /// Job and delay queues declared by this process (they are durable, so a reconnection
+    /// keeps them).
     declared: std::sync::Mutex<HashSet<String>>,
 }
 
@@ -105,7 +109,8 @@ impl Publisher {
         result
     }
 
-    /// Publishes `message` straight into queue `queue` (through the default exchange).
+    /// Publishes `message` straight into queue `queue` (through the default exchange); fails
+    /// when no queue is called `queue`.
     pub async fn publish_to_queue(
         &self,
         queue: &str,
@@ -115,42 +120,63 @@ impl Publisher {
     }
 
     /// Publishes `message` to come into the work queue of `names` after `delay`, through
-    /// the delay queue [`delay_bucket`] picks (declared on first use), or at once below its
-    /// shortest delay. Answers the delay given, which may be shorter than `delay`: whoever
-    /// consumes the message waits again for the rest.
+    /// the delay queue [`delay_bucket`] picks, or at once below its shortest delay. The work
+    /// queue (with its retry and dead-letter queues, as a consumer declares them) and the delay
+    /// queue are declared on first use, so a job sent before any worker started waits for one.
+    /// Answers the delay given, which may be shorter than `delay`: whoever consumes the
+    /// message waits again for the rest.
     pub async fn publish_delayed(
         &self,
         names: &QueueNames,
         message: &OutgoingMessage,
         delay: Duration,
     ) -> anyhow::Result<Duration> {
-        let Some(bucket) = delay_bucket(delay) else {
-            self.publish_to_queue(&names.work, message).await?;
-            return Ok(Duration::ZERO);
-        };
-        let queue = names.delay(bucket);
+        let bucket = delay_bucket(delay);
         let mut state = self.state.lock().await;
         let result = async {
             let channel = self.connected(&mut state).await?;
-            let known = self
-                .declared
-                .lock()
-                .expect("never poisoned")
-                .contains(&queue);
-            if !known {
-                declare_delay_queue(channel, names, bucket).await?;
-                self.declared
-                    .lock()
-                    .expect("never poisoned")
-                    .insert(queue.clone());
+            if !self.was_declared(&names.work) {
+                declare_queues(
+                    channel,
+                    &self.topology,
+                    names,
+                    self.config.amqp_max_attempts,
+                )
+                .await?;
+                self.declared(&names.work);
             }
+            let queue = match bucket {
+                None => names.work.clone(),
+                Some(bucket) => {
+                    let queue = names.delay(bucket);
+                    if !self.was_declared(&queue) {
+                        declare_delay_queue(channel, names, bucket).await?;
+                        self.declared(&queue);
+                    }
+                    queue
+                }
+            };
             publish_confirmed(channel, "", &queue, message).await
         }
         .await;
         if result.is_err() {
             *state = None;
         }
-        result.map(|()| bucket)
+        result.map(|()| bucket.unwrap_or_default())
+    }
+
+    fn was_declared(&self, queue: &str) -> bool {
+        self.declared
+            .lock()
+            .expect("never poisoned")
+            .contains(queue)
+    }
+
+    fn declared(&self, queue: &str) {
+        self.declared
+            .lock()
+            .expect("never poisoned")
+            .insert(queue.to_owned());
     }
 
     /// Publishes `events` (routing key, message) in order on the events exchange, then waits
@@ -334,7 +360,12 @@ async fn publish_and_confirm(
         .basic_publish(
             exchange.into(),
             routing_key.into(),
-            BasicPublishOptions::default(),
+            BasicPublishOptions {
+                // A message for a queue (the default exchange) that no queue takes comes back
+                // instead of vanishing; an event nobody subscribes to is fine.
+                mandatory: exchange.is_empty(),
+                ..BasicPublishOptions::default()
+            },
             &message.body,
             message.properties(),
         )
@@ -343,7 +374,10 @@ async fn publish_and_confirm(
         .await
         .context("waiting for the publisher confirm")?;
     match confirmation {
-        Confirmation::Ack(_) => Ok(()),
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => {
+            anyhow::bail!("no queue {routing_key} took message {}", message.message_id)
+        }
         Confirmation::Nack(_) => anyhow::bail!("the broker refused message {}", message.message_id),
         Confirmation::NotRequested => {
             anyhow::bail!("publisher confirms are not enabled on the channel")

@@ -144,6 +144,31 @@ pub async fn declare_queue(
 ) -> anyhow::Result<QueueNames> {
     declare_exchanges(channel, topology).await?;
     let names = topology.queue(name);
+    declare_queues(channel, topology, &names, max_attempts).await?;
+    for binding in bindings {
+        channel
+            .queue_bind(
+                names.work.as_str().into(),
+                topology.events_exchange().into(),
+                (*binding).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("binding queue {} to {binding}", names.work))?;
+    }
+    Ok(names)
+}
+
+/// Declares the work queue of `names` (dead-lettered to `topology`'s dead-letter exchange),
+/// its dead-letter queue and its `max_attempts - 1` retry queues. Idempotent; the exchanges
+/// must exist.
+pub async fn declare_queues(
+    channel: &Channel,
+    topology: &Topology,
+    names: &QueueNames,
+    max_attempts: u32,
+) -> anyhow::Result<()> {
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
@@ -159,18 +184,6 @@ pub async fn declare_queue(
         .queue_declare(names.work.as_str().into(), durable, work_arguments)
         .await
         .with_context(|| format!("declaring queue {}", names.work))?;
-    for binding in bindings {
-        channel
-            .queue_bind(
-                names.work.as_str().into(),
-                topology.events_exchange().into(),
-                (*binding).into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .with_context(|| format!("binding queue {} to {binding}", names.work))?;
-    }
 
     channel
         .queue_declare(names.dead_letter().into(), durable, FieldTable::default())
@@ -195,7 +208,7 @@ pub async fn declare_queue(
             .await
             .with_context(|| format!("declaring queue {}", names.retry(retry)))?;
     }
-    Ok(names)
+    Ok(())
 }
 
 fn long_string(text: &str) -> AMQPValue {

@@ -1,6 +1,6 @@
-//! Job queues on a real RabbitMQ: a job reaches a worker once it is due, a job that keeps
-//! failing is retried and then dead-lettered, and a message that is no job is dead-lettered at
-//! once without stopping the jobs after it.
+//! Job queues on a real RabbitMQ: a job reaches a worker once it is due, also when it was sent
+//! before any worker started; a job that keeps failing is retried and then dead-lettered, and
+//! a message that is no job is dead-lettered at once without stopping the jobs after it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,12 +40,31 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn start() -> Fixture {
+    /// A queue with no worker yet.
+    async fn idle() -> Fixture {
         let infra = TestInfra::new().await;
-        let queue = Arc::new(JobQueue::new(&infra.amqp, "jobs-test", QUEUE));
-        let handled = Handled::default();
-        let stopped = CancellationToken::new();
-        let worker = (Arc::clone(&queue), Arc::clone(&handled), stopped.clone());
+        Fixture {
+            queue: Arc::new(JobQueue::new(&infra.amqp, "jobs-test", QUEUE)),
+            infra,
+            handled: Handled::default(),
+            stopped: CancellationToken::new(),
+        }
+    }
+
+    /// A queue with a worker on it.
+    async fn start() -> Fixture {
+        let fixture = Fixture::idle().await;
+        fixture.start_worker();
+        crate::wait_for_queue(&fixture.infra.amqp, &fixture.queue.names().work).await;
+        fixture
+    }
+
+    fn start_worker(&self) {
+        let worker = (
+            Arc::clone(&self.queue),
+            Arc::clone(&self.handled),
+            self.stopped.clone(),
+        );
         tokio::spawn(async move {
             let (queue, handled, stopped) = worker;
             let handle = |job: Wake<Row>| {
@@ -59,14 +78,6 @@ impl Fixture {
             };
             queue.work(4, handle, stopped).await;
         });
-        // Jobs sent before the worker declared the queue would go nowhere.
-        crate::wait_for_queue(&infra.amqp, &queue.names().work).await;
-        Fixture {
-            infra,
-            queue,
-            handled,
-            stopped,
-        }
     }
 
     fn handled(&self) -> Vec<Wake<Row>> {
@@ -115,6 +126,43 @@ async fn a_job_comes_to_a_worker_once_it_is_due() {
         handled_later - sent
     );
     assert_eq!(fixture.dead_letters().await, 0);
+}
+
+#[tokio::test]
+async fn a_job_sent_before_any_worker_started_waits_for_one() {
+    let fixture = Fixture::idle().await;
+    let (now, later) = (wake(4), wake(5));
+    fixture.queue.send(&now, Duration::ZERO).await;
+    fixture.queue.send(&later, Duration::from_millis(200)).await;
+    // The delayed job is back from its delay queue before anyone works on the queue.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    fixture.start_worker();
+    wait_until(Duration::from_secs(20), "both jobs are handled", || async {
+        fixture.handled().len() == 2
+    })
+    .await;
+    assert_eq!(fixture.handled(), [now, later]);
+    assert_eq!(fixture.dead_letters().await, 0);
+}
+
+#[tokio::test]
+async fn a_message_for_a_queue_that_does_not_exist_is_refused_not_lost() {
+    let infra = TestInfra::new().await;
+    let publisher = Publisher::new(&infra.amqp, "jobs-test");
+    let message = OutgoingMessage {
+        message_id: "lost".into(),
+        body: b"{}".to_vec(),
+        ..OutgoingMessage::default()
+    };
+    let error = publisher
+        .publish_to_queue(&format!("{}.nowhere", infra.amqp.amqp_prefix), &message)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("no queue"),
+        "refused with {error:#}"
+    );
 }
 
 #[tokio::test]

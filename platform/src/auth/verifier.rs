@@ -1,7 +1,7 @@
 //! Local token verification against the keys svc-auth publishes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -34,6 +34,11 @@ const CACHE_KEY: &str = "auth:jwks";
 /// How long the cached key set is kept: svc-auth's keys sign for hours, so a week-old set is
 /// of no use.
 const CACHE_SECONDS: u64 = 7 * 24 * 3600;
+/// How many verified tokens are remembered, and for how long at most: a signature check costs
+/// ~50 µs of CPU, a hit well under one. A remembered token is trusted exactly as long as a
+/// fresh check would trust it: until it expires, or until a key is dropped from the key set.
+const VERIFIED_TOKENS: u64 = 20_000;
+const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 /// Verifies tokens locally. Keys come from svc-auth's `GetJwks` (fetched at start, again when a
 /// token names a key not seen yet, and every few minutes) and/or from a JWKS file pinned at
@@ -52,9 +57,13 @@ struct Inner {
     /// Keys from svc-auth, replaced on every fetch.
     fetched: RwLock<HashMap<String, DecodingKey>>,
     remote: Option<Remote>,
-    /// The last service token [`JwtVerifier::is_service_token`] believed, with its `exp`: the
-    /// gateway sends the same one beside every call for minutes.
-    last_service_token: RwLock<Option<(String, i64)>>,
+    /// Tokens verified lately, with their claims and the key generation they were verified
+    /// in: a caller sends the same token for minutes (the gateway its service token beside
+    /// every call).
+    verified: moka::sync::Cache<String, (Arc<Claims>, u64)>,
+    /// Counts the key sets that dropped a key: a token verified in an earlier generation is
+    /// checked again, as it may be signed with a key no longer trusted.
+    generation: AtomicU64,
     /// Whether any key is known, pinned or fetched.
     loaded: tokio::sync::watch::Sender<bool>,
 }
@@ -193,51 +202,41 @@ impl JwtVerifier {
                 pinned,
                 fetched: RwLock::default(),
                 remote,
-                last_service_token: RwLock::default(),
+                verified: moka::sync::Cache::builder()
+                    .max_capacity(VERIFIED_TOKENS)
+                    .time_to_live(VERIFIED_TOKEN_TTL)
+                    .build(),
+                generation: AtomicU64::new(0),
                 loaded,
             }),
         }
     }
 
-    /// Whether `token` is a valid service token. The last one believed is remembered until it
-    /// expires, so a token sent beside every call is verified once.
+    /// Whether `token` is a valid service token.
     pub async fn is_service_token(&self, token: &str) -> Result<bool, AuthError> {
-        let now = chrono::Utc::now().timestamp();
-        if let Some((last, exp)) = &*self
-            .inner
-            .last_service_token
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            && last == token
-            && now < *exp
-        {
-            return Ok(true);
-        }
         let claims = self.verify(token).await?;
-        let exp = claims.exp;
-        if !matches!(
+        Ok(matches!(
             claims.principal()?,
             crate::context::Principal::Service { .. }
-        ) {
-            return Ok(false);
-        }
-        *self
-            .inner
-            .last_service_token
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((token.to_owned(), exp));
-        Ok(true)
+        ))
     }
 
-    /// Replaces the non-pinned keys (svc-auth uses this for its own key ring).
+    /// Replaces the non-pinned keys (svc-auth uses this for its own key ring). When a key is
+    /// dropped, the tokens verified so far are checked again on their next use.
     pub fn replace_keys(&self, jwks: &JwkSet) -> anyhow::Result<()> {
         let keys = decoding_keys(jwks)?;
         let loaded = !keys.is_empty() || !self.inner.pinned.is_empty();
-        *self
+        let mut fetched = self
             .inner
             .fetched
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dropped = fetched.keys().any(|key_id| !keys.contains_key(key_id));
+        *fetched = keys;
+        drop(fetched);
+        if dropped {
+            self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.loaded.send_replace(loaded);
         Ok(())
     }
@@ -246,9 +245,18 @@ impl JwtVerifier {
     /// `iat` not in the future, give or take the leeway), and returns the claims. A
     /// token naming an unknown key makes the verifier fetch svc-auth's key set (at most four
     /// times a second, concurrent callers sharing one fetch) and try again: a key svc-auth just
-    /// started signing with is trusted at once.
-    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        match self.verify_with_known_keys(token) {
+    /// started signing with is trusted at once. A token verified before is answered from
+    /// memory until it expires or a key is dropped.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        if let Some((claims, verified_in)) = self.inner.verified.get(token)
+            && verified_in == generation
+            // Past its expiry the token is checked again, and the check decides.
+            && claims.exp > chrono::Utc::now().timestamp()
+        {
+            return Ok(claims);
+        }
+        let claims = match self.verify_with_known_keys(token) {
             Err(AuthError::UnknownKey) if self.inner.remote.is_some() => {
                 if let Err(error) = self.fetch_unless_recent().await {
                     tracing::warn!(
@@ -259,7 +267,12 @@ impl JwtVerifier {
                 self.verify_with_known_keys(token)
             }
             result => result,
-        }
+        };
+        let claims = Arc::new(claims?);
+        self.inner
+            .verified
+            .insert(token.to_owned(), (Arc::clone(&claims), generation));
+        Ok(claims)
     }
 
     /// [`JwtVerifier::verify`] without fetching keys.
@@ -480,6 +493,38 @@ mod tests {
         verifier.replace_keys(&signer.jwks()).unwrap();
         assert!(verifier.keys_loaded().now_or_never().is_some());
         assert!(verifier.verify(&token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_checked_again_once_its_key_is_dropped() {
+        let (old, new) = (
+            JwtSigner::generate().unwrap(),
+            JwtSigner::generate().unwrap(),
+        );
+        let both = JwkSet {
+            keys: [old.jwks().keys, new.jwks().keys].concat(),
+        };
+        let verifier = JwtVerifier::new(&JwkSet { keys: vec![] }, ISSUER, AUDIENCE).unwrap();
+        verifier.replace_keys(&both).unwrap();
+        let (by_old, by_new) = (
+            old.sign(&user_claims()).unwrap(),
+            new.sign(&user_claims()).unwrap(),
+        );
+        assert!(verifier.verify(&by_old).await.is_ok());
+        assert!(verifier.verify(&by_new).await.is_ok());
+
+        // A key added changes nothing for the tokens verified; a key dropped stops its own at
+        // once, though they were verified before.
+        let third = JwtSigner::generate().unwrap();
+        verifier
+            .replace_keys(&JwkSet {
+                keys: [both.keys.clone(), third.jwks().keys].concat(),
+            })
+            .unwrap();
+        assert!(verifier.verify(&by_old).await.is_ok());
+        verifier.replace_keys(&new.jwks()).unwrap();
+        assert_eq!(verifier.verify(&by_old).await, Err(AuthError::UnknownKey));
+        assert!(verifier.verify(&by_new).await.is_ok());
     }
 
     #[test]

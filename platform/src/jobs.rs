@@ -174,3 +174,16 @@ impl<J: Job> JobQueue<J> {
         .await;
     }
 }
+
+impl<I: Wakes> JobQueue<Wake<I>> {
+    /// Sends the wake job of row `id` of `tenant` under `wake_token`, due after `delay`. A
+    /// failure is only logged: the sweeper sends it again.
+    pub async fn wake(&self, tenant: TenantId, id: I, wake_token: i64, delay: Duration) {
+        let job = Wake {
+            tenant_id: tenant,
+            id,
+            wake_token,
+        };
+        self.send(&job, delay).await;
+    }
+}

@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform::config::AmqpConfig;
-use platform::context::TenantId;
 use platform::crypto::Sealer;
 use platform::db::Db;
 use platform::jobs::{JobQueue, Wake, Wakes, Workers};
@@ -184,21 +183,9 @@ impl Worker {
         }
     }
 
-    /// Sends the job of delivery `id` under `wake_token`, due after `delay`. A failure is only
-    /// logged: the sweeper sends it again.
-    pub async fn dispatch(
-        &self,
-        tenant: TenantId,
-        id: DeliveryId,
-        wake_token: i64,
-        delay: Duration,
-    ) {
-        let job = Job {
-            tenant_id: tenant,
-            id,
-            wake_token,
-        };
-        self.inner.jobs.send(&job, delay).await;
+    /// The queue of the jobs that wake deliverys.
+    pub fn jobs(&self) -> &JobQueue<Job> {
+        &self.inner.jobs
     }
 
     /// Works on the queue until `stopped`, reconnecting after broker failures; with a
@@ -253,7 +240,8 @@ impl Worker {
             .max();
         if let Some(at) = not_before {
             transaction.rollback().await?;
-            self.dispatch(tenant, delivery.id, job.wake_token, clock.until(at))
+            self.jobs()
+                .wake(tenant, delivery.id, job.wake_token, clock.until(at))
                 .await;
             return Ok(());
         }
@@ -378,7 +366,8 @@ impl Worker {
         let seconds = (end.at - now).num_milliseconds() as f64 / 1_000.0;
         crate::metrics::attempt_ended(delivery.channel, outcome, seconds);
         if let Some(next) = end.next_attempt_at {
-            self.dispatch(tenant, delivery.id, wake_token, clock.until(next))
+            self.jobs()
+                .wake(tenant, delivery.id, wake_token, clock.until(next))
                 .await;
         }
         Ok(())

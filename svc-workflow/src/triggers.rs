@@ -127,7 +127,7 @@ impl EventHandler for FormTriggers {
         match self.queue(&event, tenant, &created).await {
             Ok(queued) => {
                 for id in queued.into_iter().flatten() {
-                    self.engine.dispatch(tenant, id, 0, Duration::ZERO).await;
+                    self.engine.jobs().wake(tenant, id, 0, Duration::ZERO).await;
                 }
                 Outcome::Done
             }
@@ -273,7 +273,8 @@ impl Schedules {
         queue_execution(&mut transaction, tenant, &execution, &workflow.definition).await?;
         transaction.commit().await?;
         self.engine
-            .dispatch(tenant, execution.id, 0, Duration::ZERO)
+            .jobs()
+            .wake(tenant, execution.id, 0, Duration::ZERO)
             .await;
         Ok(())
     }

@@ -93,7 +93,8 @@ impl Notify {
             .ok_or_else(|| Error::DeliveryNotFound(name(id)))?;
         transaction.commit().await?;
         self.worker
-            .dispatch(tenant, id, wake_token, Duration::ZERO)
+            .jobs()
+            .wake(tenant, id, wake_token, Duration::ZERO)
             .await;
         Ok(delivery)
     }

@@ -283,7 +283,8 @@ impl Notify {
                 (delivery.state, delivery.next_attempt_at)
             {
                 self.worker
-                    .dispatch(tenant, delivery.id, 1, self.clock.until(due))
+                    .jobs()
+                    .wake(tenant, delivery.id, 1, self.clock.until(due))
                     .await;
             }
         }
@@ -387,7 +388,8 @@ impl Notify {
         }
         for (delivery, wake_token) in released {
             self.worker
-                .dispatch(tenant, delivery, wake_token, Duration::ZERO)
+                .jobs()
+                .wake(tenant, delivery, wake_token, Duration::ZERO)
                 .await;
         }
         Ok(())

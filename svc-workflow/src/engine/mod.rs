@@ -137,21 +137,9 @@ impl Engine {
         &self.inner.progress
     }
 
-    /// Sends the job of execution `id` under `wake_token`, due after `delay`. A failure is
-    /// only logged: the sweeper sends it again.
-    pub async fn dispatch(
-        &self,
-        tenant: TenantId,
-        id: ExecutionId,
-        wake_token: i64,
-        delay: Duration,
-    ) {
-        let job = Job {
-            tenant_id: tenant,
-            id,
-            wake_token,
-        };
-        self.inner.jobs.send(&job, delay).await;
+    /// The queue of the jobs that wake executions.
+    pub fn jobs(&self) -> &JobQueue<Job> {
+        &self.inner.jobs
     }
 
     /// Works on the queue until `stopped`, reconnecting after broker failures; with a
@@ -224,7 +212,8 @@ impl Engine {
             .max();
         if let Some(at) = not_before {
             transaction.rollback().await?;
-            self.dispatch(tenant, job.id, job.wake_token, until(at))
+            self.jobs()
+                .wake(tenant, job.id, job.wake_token, until(at))
                 .await;
             return Ok(());
         }
@@ -598,7 +587,8 @@ impl Engine {
             .progress
             .publish(lease.tenant, lease.id, Some(&waiting), &pass.unsaved);
         pass.unsaved.clear();
-        self.dispatch(lease.tenant, lease.id, token, until(wake))
+        self.jobs()
+            .wake(lease.tenant, lease.id, token, until(wake))
             .await;
         Ok(())
     }
@@ -701,7 +691,8 @@ impl Engine {
             execution.started_at.unwrap_or(execution.created_at),
         );
         if let Some((next, token)) = next {
-            self.dispatch(lease.tenant, next, token, Duration::ZERO)
+            self.jobs()
+                .wake(lease.tenant, next, token, Duration::ZERO)
                 .await;
         }
         Ok(())

@@ -144,7 +144,8 @@ impl Workflows {
         call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
         self.engine
-            .dispatch(tenant, execution_id, token, Duration::ZERO)
+            .jobs()
+            .wake(tenant, execution_id, token, Duration::ZERO)
             .await;
         Ok(answer)
     }

@@ -120,7 +120,8 @@ impl Workflows {
         call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
         self.engine
-            .dispatch(tenant, execution.id, 0, Duration::ZERO)
+            .jobs()
+            .wake(tenant, execution.id, 0, Duration::ZERO)
             .await;
         Ok(answer)
     }
@@ -279,7 +280,8 @@ impl Workflows {
             .publish(tenant, id, Some(&cancelled), &[]);
         if let Some((next, token)) = next {
             self.engine
-                .dispatch(tenant, next, token, Duration::ZERO)
+                .jobs()
+                .wake(tenant, next, token, Duration::ZERO)
                 .await;
         }
         Ok(cancelled)
@@ -339,7 +341,8 @@ impl Workflows {
         call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
         self.engine
-            .dispatch(tenant, execution.id, 0, Duration::ZERO)
+            .jobs()
+            .wake(tenant, execution.id, 0, Duration::ZERO)
             .await;
         Ok(answer)
     }

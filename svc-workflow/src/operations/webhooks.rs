@@ -163,7 +163,8 @@ impl Workflows {
         queue_execution(&mut transaction, tenant, &execution, &definition).await?;
         transaction.commit().await?;
         self.engine
-            .dispatch(tenant, execution.id, 0, Duration::ZERO)
+            .jobs()
+            .wake(tenant, execution.id, 0, Duration::ZERO)
             .await;
         Ok((execution.id, false))
     }

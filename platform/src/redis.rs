@@ -31,9 +31,15 @@ impl Redis {
     /// Creates the connection. It is established lazily and re-established after failures, so
     /// a service starts, and keeps serving from Postgres, while Redis is down.
     pub fn connect(config: &RedisConfig) -> anyhow::Result<Redis> {
-        let url = config.url()?;
+        const INVALID: &str =
+            "REDIS_URL is not a valid Redis URL (or REDIS_CA_FILE not PEM certificates)";
+        // Commands are small writes answered at once: without TCP_NODELAY, one written in two
+        // segments waits for the server's delayed ACK (40 ms on Linux).
+        let info = redis::IntoConnectionInfo::into_connection_info(config.url()?.expose_secret())
+            .context(INVALID)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
         let client = match &config.redis_ca_file {
-            None => redis::Client::open(url.expose_secret()),
+            None => redis::Client::open(info),
             Some(path) => {
                 let root_cert = std::fs::read(path)
                     .with_context(|| format!("reading REDIS_CA_FILE {}", path.display()))?;
@@ -41,10 +47,10 @@ impl Redis {
                     client_tls: None,
                     root_cert: Some(root_cert),
                 };
-                redis::Client::build_with_tls(url.expose_secret(), certificates)
+                redis::Client::build_with_tls(info, certificates)
             }
         }
-        .context("REDIS_URL is not a valid Redis URL (or REDIS_CA_FILE not PEM certificates)")?;
+        .context(INVALID)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(1)))

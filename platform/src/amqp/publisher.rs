@@ -143,7 +143,7 @@ impl Publisher {
                     self.config.amqp_max_attempts,
                 )
                 .await?;
-                self.declared(&names.work);
+                self.mark_declared(&names.work);
             }
             let queue = match bucket {
                 None => names.work.clone(),
@@ -151,7 +151,7 @@ impl Publisher {
                     let queue = names.delay(bucket);
                     if !self.was_declared(&queue) {
                         declare_delay_queue(channel, names, bucket).await?;
-                        self.declared(&queue);
+                        self.mark_declared(&queue);
                     }
                     queue
                 }
@@ -172,7 +172,7 @@ impl Publisher {
             .contains(queue)
     }
 
-    fn declared(&self, queue: &str) {
+    fn mark_declared(&self, queue: &str) {
         self.declared
             .lock()
             .expect("never poisoned")

@@ -64,7 +64,10 @@ impl TestApp {
         config.options.email_from = "FormFlow Tests <tests@formflow.example>".to_owned();
         config.options.retry_base = Duration::from_millis(300);
         config.options.send_timeout = Duration::from_secs(5);
-        config.options.lease = Duration::from_secs(2);
+        // As in production, a lease outlasts the longest send (a send is not renewed): with a
+        // shorter one, a send slowed by a loaded machine lost its lease, and its attempt was
+        // left open while another worker made the next ones.
+        config.options.lease = Duration::from_secs(10);
         config.options.overdue_after = Duration::from_secs(2);
         config.options.encryption_keys = Some(SecretString::from(
             platform::crypto::Sealer::generate_key_entry("test"),

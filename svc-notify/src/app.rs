@@ -42,6 +42,7 @@ pub async fn build_with_clock(
     clock: Clock,
 ) -> anyhow::Result<Runtime> {
     let options = &config.options;
+    options.check_lease()?;
     let mailer = options
         .smtp_url()?
         .map(|url| Mailer::new(&url, &options.email_from, options.send_timeout))

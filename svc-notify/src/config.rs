@@ -114,6 +114,21 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl NotifyOptions {
+    /// Refuses a lease no longer than a send may take: a send does not renew its lease, so a
+    /// lease that lapses while a send is still running lets another worker send again.
+    pub fn check_lease(&self) -> anyhow::Result<()> {
+        let longest_send = self.send_timeout.max(self.webhook_timeout);
+        anyhow::ensure!(
+            self.lease > longest_send,
+            "NOTIFY_LEASE ({:?}) must be longer than NOTIFY_SEND_TIMEOUT and \
+             NOTIFY_WEBHOOK_TIMEOUT ({:?}): a send outliving its lease is made again by another \
+             worker",
+            self.lease,
+            longest_send
+        );
+        Ok(())
+    }
+
     /// NOTIFY_SMTP_URL from the variable or its file; `None` when neither is set.
     pub fn smtp_url(&self) -> anyhow::Result<Option<SecretString>> {
         if self.smtp_url.is_none() && self.smtp_url_file.is_none() {
@@ -145,12 +160,40 @@ impl NotifyOptions {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     use super::*;
 
     #[test]
     fn the_command_line_is_well_formed() {
         Config::command().debug_assert();
+    }
+
+    #[test]
+    fn a_lease_must_outlast_the_longest_send() {
+        let config = |lease: &str, send: &str, webhook: &str| {
+            Config::try_parse_from([
+                "svc-notify",
+                "--lease",
+                lease,
+                "--send-timeout",
+                send,
+                "--webhook-timeout",
+                webhook,
+            ])
+            .unwrap()
+            .options
+        };
+        assert!(
+            Config::try_parse_from(["svc-notify"])
+                .unwrap()
+                .options
+                .check_lease()
+                .is_ok()
+        );
+        assert!(config("31s", "30s", "15s").check_lease().is_ok());
+        let refused = config("30s", "30s", "15s").check_lease().unwrap_err();
+        assert!(refused.to_string().contains("NOTIFY_LEASE"), "{refused}");
+        assert!(config("20s", "10s", "20s").check_lease().is_err());
     }
 }

@@ -56,11 +56,9 @@ pub struct TestInfra {
     pub redis: RedisConfig,
     /// RabbitMQ with a private exchange/queue prefix and quick retries.
     pub amqp: AmqpConfig,
-    /// Name of the database.
+    /// Name of the database, and of the Redis user the test connects as (an ACL user of its
+    /// own, so its connections can be told from those of tests running alongside).
     pub database_name: String,
-    /// The Redis user the test connects as (an ACL user of its own, so its connections can be
-    /// told from those of tests running alongside).
-    redis_user: String,
 }
 
 impl TestInfra {
@@ -109,8 +107,7 @@ impl TestInfra {
             .query_async::<String>(&mut redis_connection)
             .await
             .unwrap_or_else(|error| panic!("Redis does not answer PING ({error}); {SETUP_HINT}"));
-        let redis_user = format!("ff_test_{created}_{unique}");
-        let redis = own_redis_user(&mut redis_connection, redis, &redis_user, created).await;
+        let redis = own_redis_user(&mut redis_connection, redis, &database_name, created).await;
 
         let mut amqp = AmqpConfig::for_url(
             std::env::var("AMQP_URL")
@@ -128,7 +125,6 @@ impl TestInfra {
         TestInfra {
             db: DbConfig::for_url(with_database(&server_url, &database_name)),
             redis,
-            redis_user,
             amqp,
             database_name,
         }
@@ -145,7 +141,13 @@ impl TestInfra {
             .await
             .expect("connecting to Redis");
         ::redis::cmd("CLIENT")
-            .arg(&["KILL", "USER", self.redis_user.as_str(), "TYPE", "pubsub"])
+            .arg(&[
+                "KILL",
+                "USER",
+                self.database_name.as_str(),
+                "TYPE",
+                "pubsub",
+            ])
             .query_async(&mut connection)
             .await
             .expect("cutting the pub/sub connections")
@@ -188,12 +190,7 @@ async fn own_redis_user(
         .query_async(&mut *connection)
         .await
         .unwrap_or_default();
-    for stale in users.iter().filter(|name| {
-        name.strip_prefix("ff_test_")
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|seconds| seconds.parse::<u64>().ok())
-            .is_some_and(|created| created + 24 * 3600 < now)
-    }) {
+    for stale in users.iter().filter(|name| created_a_day_before(name, now)) {
         let _: Result<i64, _> = ::redis::cmd("ACL")
             .arg(&["DELUSER", stale.as_str()])
             .query_async(&mut *connection)
@@ -236,11 +233,7 @@ async fn drop_stale_databases(admin: &mut sqlx::PgConnection, now: u64) {
     .await
     .unwrap_or_default();
     for name in names {
-        let created = name
-            .strip_prefix("ff_test_")
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|seconds| seconds.parse::<u64>().ok());
-        if created.is_some_and(|created| created + 24 * 3600 < now) {
+        if created_a_day_before(&name, now) {
             // The name matched the pattern above: digits, hex and underscores only.
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
@@ -249,6 +242,15 @@ async fn drop_stale_databases(admin: &mut sqlx::PgConnection, now: u64) {
             .await;
         }
     }
+}
+
+/// Whether `name` (`ff_test_<seconds since 1970>_<uuid>`, a test's database or Redis user) was
+/// created more than a day before `now`.
+fn created_a_day_before(name: &str, now: u64) -> bool {
+    name.strip_prefix("ff_test_")
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|seconds| seconds.parse::<u64>().ok())
+        .is_some_and(|created| created + 24 * 3600 < now)
 }
 
 /// `url` with its database replaced by `database`.

@@ -24,8 +24,8 @@ use serde_json::{Map, Value, json};
 
 use crate::app::SCHEMA;
 use crate::domain::execution::{Execution, ExecutionId, ExecutionState, TriggerKind};
-use crate::engine::Engine;
-use crate::operations::queue_execution;
+use crate::engine::{Admitted, Engine};
+use crate::operations::admit_execution;
 use crate::store;
 
 /// How often each replica looks for schedule ticks that came due.
@@ -67,7 +67,7 @@ impl FormTriggers {
         event: &ReceivedEvent,
         tenant: TenantId,
         created: &events::SubmissionCreated,
-    ) -> anyhow::Result<Option<Vec<ExecutionId>>> {
+    ) -> anyhow::Result<Option<Vec<Admitted>>> {
         let input = submission_input(created);
         let submission = created
             .submission
@@ -76,7 +76,7 @@ impl FormTriggers {
             .unwrap_or_default();
         self.processed
             .once(&self.db, event, async |transaction| {
-                let mut queued = Vec::new();
+                let mut admitted = Vec::new();
                 for workflow in store::form_triggered(transaction, tenant, &created.form).await? {
                     let triggers = workflow.definition.nodes.iter().filter(|node| {
                         node.node_type == "trigger.form"
@@ -103,12 +103,19 @@ impl FormTriggers {
                             started_at: None,
                             ended_at: None,
                         };
-                        queue_execution(transaction, tenant, &execution, &workflow.definition)
-                            .await?;
-                        queued.push(execution.id);
+                        admitted.push(
+                            admit_execution(
+                                &self.engine,
+                                transaction,
+                                tenant,
+                                execution,
+                                &workflow.definition,
+                            )
+                            .await?,
+                        );
                     }
                 }
-                Ok(queued)
+                Ok(admitted)
             })
             .await
     }
@@ -125,9 +132,9 @@ impl EventHandler for FormTriggers {
             return Outcome::Reject("a submission event names no tenant".to_owned());
         };
         match self.queue(&event, tenant, &created).await {
-            Ok(queued) => {
-                for id in queued.into_iter().flatten() {
-                    self.engine.jobs().wake(tenant, id, 0, Duration::ZERO).await;
+            Ok(admitted) => {
+                for admitted in admitted.into_iter().flatten() {
+                    self.engine.admitted(admitted).await;
                 }
                 Outcome::Done
             }
@@ -270,12 +277,16 @@ impl Schedules {
         {
             return Ok(()); // another replica fired it
         }
-        queue_execution(&mut transaction, tenant, &execution, &workflow.definition).await?;
+        let admitted = admit_execution(
+            &self.engine,
+            &mut transaction,
+            tenant,
+            execution,
+            &workflow.definition,
+        )
+        .await?;
         transaction.commit().await?;
-        self.engine
-            .jobs()
-            .wake(tenant, execution.id, 0, Duration::ZERO)
-            .await;
+        self.engine.admitted(admitted).await;
         Ok(())
     }
 }

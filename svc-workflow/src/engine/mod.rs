@@ -5,6 +5,10 @@
 //! - [`actions`]: the nodes that act on the world, retried by their policy.
 //!
 //! How an execution moves (the executions table is its own outbox):
+//! 0. One that needs no IO — every node it reaches is pure, none waits, it takes no lock key
+//!    and it succeeds — runs at once in the transaction that admits it ([`Engine::admit`]):
+//!    inserted ended with its node runs and events. Any other goes through the queue, so a
+//!    failure is recorded, dead-lettered and replayable as below.
 //! 1. It is inserted queued and due now; after the commit a job message naming it and its
 //!    wake token goes to the work queue `{prefix}.svc-workflow.executions`.
 //! 2. A worker takes the message, locks the row and takes a lease (a token bumped on each
@@ -29,7 +33,7 @@ pub mod services;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::db::Db;
@@ -41,19 +45,27 @@ use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::SERVICE_NAME;
-use crate::domain::WorkflowId;
 use crate::domain::execution::{
     Execution, ExecutionId, ExecutionState, Failure, MAX_OUTPUT_BYTES, NodeRun, NodeRunId,
     NodeRunState, json_size,
 };
+use crate::domain::{Definition, WorkflowId};
 use crate::grpc::convert::execution_to_proto;
 use crate::progress::Progress;
 use crate::store;
+use crate::store::NewExecution;
 use actions::ActionFailure;
 use plan::{Graph, Ready, RunState, Runs};
 
 /// Name of the work queue, under the deployment's prefix.
 pub const WORK_QUEUE: &str = "svc-workflow.executions";
+
+/// Most node runs a worker keeps unsaved (a long loop saves as it goes, renewing its lease).
+const SAVE_EVERY: usize = 1_000;
+
+/// Most node runs an execution may make in the transaction that admits it (more, and it
+/// goes through the queue).
+const AT_ONCE_RUNS: usize = 100;
 
 /// The message that asks a worker to look at an execution.
 pub type Job = Wake<ExecutionId>;
@@ -85,6 +97,17 @@ struct Lease {
     tenant: TenantId,
     id: ExecutionId,
     token: i64,
+}
+
+/// An execution inserted by [`Engine::admit`], queued or already ended.
+#[derive(Debug)]
+#[must_use = "a queued execution's job is sent by `Engine::admitted` after the commit"]
+pub struct Admitted {
+    tenant: TenantId,
+    /// The execution as inserted.
+    pub execution: Execution,
+    /// The node runs of one that ran at once.
+    runs: Vec<NodeRun>,
 }
 
 /// Why a pass over an execution stopped short.
@@ -189,6 +212,114 @@ impl Engine {
         transaction.commit().await?;
         crate::metrics::dead_letters_pending(pending);
         Ok(())
+    }
+
+    /// Inserts `execution` (queued, created just now) in `transaction` with its `lock_key` and
+    /// `deadline`. One that needs no IO and no other execution's lock — every node it reaches
+    /// is pure, none waits, and it succeeds — is run at once instead and inserted ended, with
+    /// its node runs and its events: no job, no lease, no second transaction. Any other is
+    /// queued; its job is sent by [`Engine::admitted`] after the commit.
+    pub async fn admit(
+        &self,
+        transaction: &mut PgConnection,
+        tenant: TenantId,
+        execution: Execution,
+        definition: &Definition,
+        lock_key: Option<&str>,
+        deadline: DateTime<Utc>,
+    ) -> anyhow::Result<Admitted> {
+        let key = (tenant, execution.workflow_id, execution.workflow_version);
+        let graph = self
+            .inner
+            .graphs
+            .get_with(key, || Arc::new(Graph::new(definition.clone())));
+        let now = Utc::now().trunc_subsecs(6);
+        let mut pass = Pass::default();
+        let at_once = match lock_key {
+            Some(_) => None,
+            None => match pass.step(&graph, &execution, now, AT_ONCE_RUNS) {
+                Next::End(Ok(output)) => Some(output),
+                _ => None,
+            },
+        };
+        let Some(output) = at_once else {
+            let new = NewExecution {
+                execution: &execution,
+                lock_key,
+                deadline,
+            };
+            store::insert_execution(transaction, tenant, &new).await?;
+            return Ok(Admitted {
+                tenant,
+                execution,
+                runs: Vec::new(),
+            });
+        };
+        let running = Execution {
+            state: ExecutionState::Running,
+            started_at: Some(now),
+            ..execution
+        };
+        let ended = Execution {
+            state: ExecutionState::Succeeded,
+            output: Some(output),
+            ended_at: Some(now),
+            ..running.clone()
+        };
+        let new = NewExecution {
+            execution: &ended,
+            lock_key,
+            deadline,
+        };
+        store::insert_execution(transaction, tenant, &new).await?;
+        store::save_node_runs(transaction, tenant, ended.id, &pass.unsaved).await?;
+        let outbox = &self.inner.outbox;
+        outbox
+            .enqueue(
+                transaction,
+                Some(tenant),
+                events::ExecutionStarted {
+                    execution: Some(execution_to_proto(&running, false)),
+                    workflow: Some(workflow_of(&running)),
+                },
+            )
+            .await?;
+        outbox
+            .enqueue(
+                transaction,
+                Some(tenant),
+                events::ExecutionSucceeded {
+                    execution: Some(execution_to_proto(&ended, true)),
+                    workflow: Some(workflow_of(&ended)),
+                },
+            )
+            .await?;
+        Ok(Admitted {
+            tenant,
+            execution: ended,
+            runs: pass.unsaved,
+        })
+    }
+
+    /// After the commit of `admitted`'s transaction: sends the job of a queued execution, or
+    /// tells the outbox and the live streams of one that ran at once.
+    pub async fn admitted(&self, admitted: Admitted) {
+        let Admitted {
+            tenant,
+            execution,
+            runs,
+        } = admitted;
+        if !execution.state.is_ended() {
+            self.jobs()
+                .wake(tenant, execution.id, 0, Duration::ZERO)
+                .await;
+            return;
+        }
+        self.inner.outbox.notify();
+        self.inner
+            .progress
+            .publish(tenant, execution.id, Some(&execution), &runs);
+        crate::metrics::execution_ended(execution.state, execution.created_at);
     }
 
     /// Takes the execution of `job` and runs it as far as it goes.
@@ -325,12 +456,7 @@ impl Engine {
                 execution.workflow_version,
             )
             .await?;
-        let mut pass = Pass {
-            lease,
-            runs: Runs::new(),
-            unsaved: Vec::new(),
-            last: None,
-        };
+        let mut pass = Pass::default();
         for run in &recorded {
             pass.remember(run);
         }
@@ -338,38 +464,27 @@ impl Engine {
             let now = Utc::now();
             if now >= deadline {
                 let failure = Failure::new("TIMEOUT", "the execution ran longer than its timeout");
-                return self.end(&mut pass, execution, Err(failure), lock_key).await;
+                return self
+                    .end(lease, &mut pass, execution, Err(failure), lock_key)
+                    .await;
             }
-            let plan = graph.plan(&execution.trigger_node, &execution.input, &pass.runs, now);
-            if let Some(failure) = plan.failure {
-                return self.end(&mut pass, execution, Err(failure), lock_key).await;
-            }
-            for (node_id, iteration) in &plan.skipped {
-                let node = graph.node(node_id).expect("planned nodes exist");
-                let mut run = new_run(node_id, &node.node_type, *iteration, Value::Null, now);
-                run.input = None;
-                run.state = NodeRunState::Skipped;
-                run.ended_at = Some(now);
-                pass.record(run);
-            }
-            if plan.ready.is_empty() {
-                if !plan.skipped.is_empty() {
-                    continue;
+            match pass.step(&graph, execution, now, SAVE_EVERY) {
+                Next::End(result) => {
+                    return self
+                        .end(lease, &mut pass, execution, result, lock_key)
+                        .await;
                 }
-                return match plan.wake {
-                    Some(wake) => self.park(&mut pass, execution, wake.min(deadline)).await,
-                    None => {
-                        let output = pass.last.clone().unwrap_or(Value::Null);
-                        self.end(&mut pass, execution, Ok(output), lock_key).await
+                Next::Wait(wake) => {
+                    return self
+                        .park(lease, &mut pass, execution, wake.min(deadline))
+                        .await;
+                }
+                Next::Save => self.save(lease, &mut pass).await?,
+                Next::Act(ready) => {
+                    for ready in ready {
+                        let node = graph.node(&ready.node_id).expect("planned nodes exist");
+                        self.act(lease, &mut pass, node, ready, deadline).await?;
                     }
-                };
-            }
-            for ready in plan.ready {
-                let node = graph.node(&ready.node_id).expect("planned nodes exist");
-                if nodes::is_pure(&node.node_type) {
-                    pass.record(run_pure(node, ready, now));
-                } else {
-                    self.act(&mut pass, node, ready, deadline).await?;
                 }
             }
         }
@@ -380,6 +495,7 @@ impl Engine {
     /// attempt, due after the backoff, when the policy allows one).
     async fn act(
         &self,
+        lease: Lease,
         pass: &mut Pass,
         node: &crate::domain::Node,
         ready: Ready,
@@ -408,20 +524,20 @@ impl Engine {
             ),
         };
         pass.record(run.clone());
-        self.save(pass).await?;
+        self.save(lease, pass).await?;
 
         let key = format!(
             "{}.{}.{}.{}",
-            pass.lease.id, node.id, run.iteration, run.attempt_group
+            lease.id, node.id, run.iteration, run.attempt_group
         );
         let limit = Duration::from_millis(node.timeout_ms)
             .min((deadline - now).to_std().unwrap_or_default());
         let lost = CancellationToken::new();
-        let heartbeat = tokio::spawn(self.clone().keep_lease(pass.lease, lost.clone()));
+        let heartbeat = tokio::spawn(self.clone().keep_lease(lease, lost.clone()));
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(
                 limit,
-                self.inner.actions.run(pass.lease.tenant, node, &ready.input, &key),
+                self.inner.actions.run(lease.tenant, node, &ready.input, &key),
             ) => outcome,
             () = lost.cancelled() => {
                 heartbeat.abort();
@@ -498,7 +614,7 @@ impl Engine {
                 }
             }
         }
-        self.save(pass).await
+        self.save(lease, pass).await
     }
 
     /// Renews `lease` until the task is aborted; cancels `lost` when it was lost.
@@ -534,8 +650,7 @@ impl Engine {
     }
 
     /// Saves the unsaved runs of `pass`, renewing its lease in the same transaction.
-    async fn save(&self, pass: &mut Pass) -> Result<(), Halt> {
-        let lease = pass.lease;
+    async fn save(&self, lease: Lease, pass: &mut Pass) -> Result<(), Halt> {
         let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
         self.renew(&mut transaction, lease).await?;
         store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
@@ -559,11 +674,11 @@ impl Engine {
     /// Saves `pass` and parks `execution` until `wake`, then sends its job to come back then.
     async fn park(
         &self,
+        lease: Lease,
         pass: &mut Pass,
         execution: &Execution,
         wake: DateTime<Utc>,
     ) -> Result<(), Halt> {
-        let lease = pass.lease;
         let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
         store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
         let Some(token) = store::park_execution(
@@ -597,12 +712,12 @@ impl Engine {
     /// execution waiting for its lock key.
     async fn end(
         &self,
+        lease: Lease,
         pass: &mut Pass,
         execution: &Execution,
         result: Result<Value, Failure>,
         lock_key: Option<&str>,
     ) -> Result<(), Halt> {
-        let lease = pass.lease;
         let mut transaction = self.inner.db.tenant_tx(lease.tenant).await?;
         store::save_node_runs(&mut transaction, lease.tenant, lease.id, &pass.unsaved).await?;
         let (state, output, failure) = match &result {
@@ -700,9 +815,8 @@ impl Engine {
 }
 
 /// The node runs of one pass over an execution.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Pass {
-    lease: Lease,
     /// The latest run of each node and iteration.
     runs: Runs,
     /// Runs recorded but not saved yet.
@@ -711,7 +825,67 @@ struct Pass {
     last: Option<Value>,
 }
 
+/// Where a pass stands once it has run what needs no IO.
+#[derive(Debug)]
+enum Next {
+    /// The execution ends so.
+    End(Result<Value, Failure>),
+    /// The execution waits until then.
+    Wait(DateTime<Utc>),
+    /// Runs are piling up unsaved (a long loop): save them and go on.
+    Save,
+    /// These action nodes are ready.
+    Act(Vec<Ready>),
+}
+
 impl Pass {
+    /// Records the skipped nodes and runs the ready pure nodes of `execution` (at `now`)
+    /// until it ends, waits, has actions ready, or has `save_every` runs unsaved.
+    fn step(
+        &mut self,
+        graph: &Graph,
+        execution: &Execution,
+        now: DateTime<Utc>,
+        save_every: usize,
+    ) -> Next {
+        loop {
+            if self.unsaved.len() >= save_every {
+                return Next::Save;
+            }
+            let plan = graph.plan(&execution.trigger_node, &execution.input, &self.runs, now);
+            if let Some(failure) = plan.failure {
+                return Next::End(Err(failure));
+            }
+            let progressed = !plan.skipped.is_empty() || !plan.ready.is_empty();
+            for (node_id, iteration) in &plan.skipped {
+                let node = graph.node(node_id).expect("planned nodes exist");
+                let mut run = new_run(node_id, &node.node_type, *iteration, Value::Null, now);
+                run.input = None;
+                run.state = NodeRunState::Skipped;
+                run.ended_at = Some(now);
+                self.record(run);
+            }
+            let mut actions = Vec::new();
+            for ready in plan.ready {
+                let node = graph.node(&ready.node_id).expect("planned nodes exist");
+                if nodes::is_pure(&node.node_type) {
+                    self.record(run_pure(node, ready, now));
+                } else {
+                    actions.push(ready);
+                }
+            }
+            if !actions.is_empty() {
+                return Next::Act(actions);
+            }
+            if !progressed {
+                return match plan.wake {
+                    Some(wake) => Next::Wait(wake),
+                    None => Next::End(Ok(self.last.clone().unwrap_or(Value::Null))),
+                };
+            }
+        }
+    }
+
     /// Records `run`, to be saved with the pass's next write. A run is recorded at most once
     /// between two saves (an action's is saved as running before it ends).
     fn record(&mut self, run: NodeRun) {

@@ -20,11 +20,11 @@ use crate::domain::execution::{
     Execution, ExecutionId, ExecutionState, Failure, NodeRun, NodeRunId, TriggerKind,
 };
 use crate::domain::{Definition, WorkflowId, expression};
-use crate::engine::workflow_of;
+use crate::engine::{Admitted, Engine, workflow_of};
 use crate::error::Error;
 use crate::grpc::convert::execution_to_proto;
 use crate::progress;
-use crate::store::{self, ExecutionFilter, ExecutionPosition, NewExecution};
+use crate::store::{self, ExecutionFilter, ExecutionPosition};
 
 /// Largest input of a run, as JSON.
 pub const MAX_INPUT_BYTES: usize = 256 * 1024;
@@ -115,14 +115,18 @@ impl Workflows {
             started_at: None,
             ended_at: None,
         };
-        queue_execution(&mut transaction, tenant, &execution, &definition).await?;
-        let answer = execution_to_proto(&execution, true);
+        let admitted = admit_execution(
+            &self.engine,
+            &mut transaction,
+            tenant,
+            execution,
+            &definition,
+        )
+        .await?;
+        let answer = execution_to_proto(&admitted.execution, true);
         call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
-        self.engine
-            .jobs()
-            .wake(tenant, execution.id, 0, Duration::ZERO)
-            .await;
+        self.engine.admitted(admitted).await;
         Ok(answer)
     }
 
@@ -336,38 +340,47 @@ impl Workflows {
             ended_at: None,
             ..original
         };
-        queue_execution(&mut transaction, tenant, &execution, &definition).await?;
-        let answer = execution_to_proto(&execution, true);
+        let admitted = admit_execution(
+            &self.engine,
+            &mut transaction,
+            tenant,
+            execution,
+            &definition,
+        )
+        .await?;
+        let answer = execution_to_proto(&admitted.execution, true);
         call.complete(&mut transaction, &answer).await?;
         transaction.commit().await?;
-        self.engine
-            .jobs()
-            .wake(tenant, execution.id, 0, Duration::ZERO)
-            .await;
+        self.engine.admitted(admitted).await;
         Ok(answer)
     }
 }
 
-/// Inserts `execution`, queued, with its lock key and deadline from `definition`; its job is
-/// sent after the commit ([`crate::engine::Engine::dispatch`]).
-pub async fn queue_execution(
+/// Admits `execution` on `engine` ([`Engine::admit`]) with its lock key and deadline from
+/// `definition`; the caller hands the answer to [`Engine::admitted`] after its commit.
+pub async fn admit_execution(
+    engine: &Engine,
     transaction: &mut PgConnection,
     tenant: TenantId,
-    execution: &Execution,
+    execution: Execution,
     definition: &Definition,
-) -> Result<(), Error> {
+) -> Result<Admitted, Error> {
     let lock_key = lock_key(definition, &execution.input)?;
     let deadline = execution.created_at
         + chrono::Duration::milliseconds(
             i64::try_from(definition.settings.timeout_ms).unwrap_or(i64::MAX),
         );
-    let new = NewExecution {
-        execution,
-        lock_key: lock_key.as_deref(),
-        deadline,
-    };
-    store::insert_execution(transaction, tenant, &new).await?;
-    Ok(())
+    let admitted = engine
+        .admit(
+            transaction,
+            tenant,
+            execution,
+            definition,
+            lock_key.as_deref(),
+            deadline,
+        )
+        .await?;
+    Ok(admitted)
 }
 
 /// The trigger node a run starts from: the one asked for, or else the `trigger.manual` node,

@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 pub use credentials::{CredentialChanges, CredentialPage, NewCredential, seal_context, value_path};
 pub use dead_letters::DeadLetterPage;
-pub use executions::{ExecutionPage, MAX_INPUT_BYTES, NewRun, NodeRunPage, queue_execution};
+pub use executions::{ExecutionPage, MAX_INPUT_BYTES, NewRun, NodeRunPage, admit_execution};
 pub use webhooks::{MAX_BODY_BYTES, WebhookCall};
 pub use workflows::{NewWorkflow, VersionPage, WorkflowChanges, WorkflowPage};
 

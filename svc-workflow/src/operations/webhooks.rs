@@ -1,8 +1,6 @@
 //! TriggerWebhook: a signed request to a `trigger.webhook` node of an active workflow queues
 //! an execution of its active version, once per `webhook-id`.
 
-use std::time::Duration;
-
 use chrono::{SubsecRound, Utc};
 use platform::context::RequestContext;
 use platform::error::FieldViolations;
@@ -14,7 +12,7 @@ use crate::domain::execution::{Execution, ExecutionId, ExecutionState, TriggerKi
 use crate::domain::webhook::{self, Signed};
 use crate::domain::{CredentialId, CredentialType, CredentialValue, WorkflowId};
 use crate::error::Error;
-use crate::operations::{queue_execution, seal_context};
+use crate::operations::{admit_execution, seal_context};
 use crate::store;
 
 /// Largest webhook body.
@@ -160,13 +158,18 @@ impl Workflows {
             transaction.commit().await?;
             return Ok((first, true));
         }
-        queue_execution(&mut transaction, tenant, &execution, &definition).await?;
+        let admitted = admit_execution(
+            &self.engine,
+            &mut transaction,
+            tenant,
+            execution,
+            &definition,
+        )
+        .await?;
+        let id = admitted.execution.id;
         transaction.commit().await?;
-        self.engine
-            .jobs()
-            .wake(tenant, execution.id, 0, Duration::ZERO)
-            .await;
-        Ok((execution.id, false))
+        self.engine.admitted(admitted).await;
+        Ok((id, false))
     }
 
     /// Forgets the `webhook-id`s and schedule ticks older than a week (the latest tick of

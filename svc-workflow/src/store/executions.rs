@@ -88,7 +88,7 @@ pub struct Ledger {
 /// A new execution to insert.
 #[derive(Debug)]
 pub struct NewExecution<'a> {
-    /// The execution, queued.
+    /// The execution: queued, or ended (run at once).
     pub execution: &'a Execution,
     /// Its evaluated lock key.
     pub lock_key: Option<&'a str>,
@@ -96,18 +96,20 @@ pub struct NewExecution<'a> {
     pub deadline: DateTime<Utc>,
 }
 
-/// Inserts a queued execution of `tenant`, due now with wake token 0.
+/// Inserts an execution of `tenant`: a queued one due now with wake token 0, an ended one
+/// due never.
 pub async fn insert_execution(
     connection: &mut PgConnection,
     tenant: TenantId,
     new: &NewExecution<'_>,
 ) -> anyhow::Result<()> {
     let execution = new.execution;
+    let wake_at = (!execution.state.is_ended()).then_some(execution.created_at);
     sqlx::query!(
         "INSERT INTO workflow.executions (id, tenant_id, workflow_id, workflow_version, workflow_display_name, \
              workflow_owner, state, trigger_kind, trigger_node, trigger_ref, triggered_by, input, retry_of, \
-             lock_key, wake_at, deadline, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15)",
+             lock_key, wake_at, deadline, created_at, output, error, started_at, ended_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         execution.id.as_uuid(),
         tenant.as_uuid(),
         execution.workflow_id.as_uuid(),
@@ -122,8 +124,13 @@ pub async fn insert_execution(
         execution.input,
         execution.retry_of.map(|id| id.as_uuid()),
         new.lock_key,
-        execution.created_at,
+        wake_at,
         new.deadline,
+        execution.created_at,
+        execution.output,
+        stored(execution.error.as_ref()),
+        execution.started_at,
+        execution.ended_at,
     )
     .execute(connection)
     .await?;

@@ -88,7 +88,9 @@ async fn a_manual_run_follows_the_taken_branch_and_records_every_node() {
     let name = create(&app, tenant, "Triage", branching()).await;
 
     let queued = run(&member, &name, json!({"score": 7, "name": "Ada"})).await;
-    assert_eq!(queued.state(), ExecutionState::Queued);
+    // Every node is pure: the run ended in the call that started it.
+    assert_eq!(queued.state(), ExecutionState::Succeeded);
+    assert_eq!(json_of(queued.output.as_ref()), json!("high for Ada"));
     assert_eq!(queued.trigger_kind(), wire::TriggerKind::Manual);
     assert_eq!(queued.trigger_node, "start");
     assert_eq!(queued.workflow, name);
@@ -341,7 +343,20 @@ async fn a_lost_job_message_is_sent_again() {
     .await;
     let tenant = TenantId::generate();
     let member = app.member(tenant);
-    let name = create(&app, tenant, "Resilient", crate::helpers::manual_flow()).await;
+    // A delay makes it go through the queue (pure nodes alone run at once).
+    let delayed = definition(
+        vec![
+            node("start", "trigger.manual", json!({})),
+            node("pause", "logic.delay", json!({"seconds": 1})),
+            node(
+                "greet",
+                "transform.map",
+                json!({"output": {"greeting": "Hello {{ name }}"}}),
+            ),
+        ],
+        vec![edge("start", "pause", ""), edge("pause", "greet", "")],
+    );
+    let name = create(&app, tenant, "Resilient", delayed).await;
     proxy.cut();
     let execution = run(&member, &name, json!({"name": "Ada"})).await;
     assert_eq!(execution.state(), ExecutionState::Queued);
@@ -353,7 +368,63 @@ async fn a_lost_job_message_is_sent_again() {
         json!({"greeting": "Hello Ada"})
     );
     let runs = node_runs(&member, &execution.name).await;
-    assert_eq!(runs.len(), 2, "each node ran once: {runs:?}");
+    assert_eq!(runs.len(), 3, "each node ran once: {runs:?}");
+}
+
+#[tokio::test]
+async fn a_run_of_pure_nodes_ends_at_once_with_the_broker_away_and_its_events_follow() {
+    let mut app = TestApp::spawn().await;
+    let proxy = TcpProxy::start(app.infra.broker_addr().await).await;
+    let url = app.infra.amqp_url_through(proxy.addr());
+    app.restart(|config| {
+        config.infra.amqp.amqp_url = Some(secrecy::SecretString::from(url));
+    })
+    .await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let mut events = EventObserver::start(&app.infra.amqp, &["workflow.execution.#"]).await;
+    let name = create(&app, tenant, "At once", crate::helpers::manual_flow()).await;
+    proxy.cut();
+    let execution = run(&member, &name, json!({"name": "Ada"})).await;
+    assert_eq!(execution.state(), ExecutionState::Succeeded);
+    assert_eq!(
+        json_of(execution.output.as_ref()),
+        json!({"greeting": "Hello Ada"})
+    );
+    assert!(execution.start_time.is_some() && execution.end_time.is_some());
+    let runs = node_runs(&member, &execution.name).await;
+    let mut steps = timeline(&runs);
+    steps.sort();
+    assert_eq!(
+        steps,
+        [
+            step("greet", -1, NodeExecutionState::Succeeded, ""),
+            step("start", -1, NodeExecutionState::Succeeded, ""),
+        ]
+    );
+    // The events wait in the outbox for the broker, then arrive once each, in order.
+    proxy.restore();
+    let received = events.receive(2, Duration::from_secs(20)).await;
+    let kinds: Vec<&str> = received.iter().map(|event| event.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["workflow.execution.started", "workflow.execution.succeeded"]
+    );
+    for event in &received {
+        assert_eq!(
+            event.body["data"]["execution"]["name"],
+            execution.name.as_str()
+        );
+    }
+    assert_eq!(
+        received[1].body["data"]["execution"]["output"],
+        json!({"greeting": "Hello Ada"})
+    );
+    assert!(
+        events
+            .nothing_more_arrives(Duration::from_millis(500))
+            .await
+    );
 }
 
 #[tokio::test]

@@ -53,15 +53,20 @@ impl Completions {
     /// Notes the events of ended executions as they arrive, in a task of their own.
     async fn observe(infra: &TestInfra) -> Arc<Completions> {
         let completions = Arc::new(Completions::default());
-        let mut observer = EventObserver::start(&infra.amqp, &["workflow.execution.#"]).await;
+        // Not `started`: the load generator would spend its CPU on events it ignores.
+        let mut observer = EventObserver::start(
+            &infra.amqp,
+            &[
+                "workflow.execution.succeeded.#",
+                "workflow.execution.failed.#",
+            ],
+        )
+        .await;
         let noted = completions.clone();
         tokio::spawn(async move {
             loop {
                 for event in observer.receive(1, Duration::from_secs(24 * 3600)).await {
                     let arrived = Instant::now();
-                    if event.kind == "workflow.execution.started" {
-                        continue;
-                    }
                     assert_eq!(
                         event.kind, "workflow.execution.succeeded",
                         "only successes: {}",
@@ -248,6 +253,58 @@ async fn recorded_latencies(infra: &TestInfra, names: &[String]) -> Vec<Duration
     latencies
 }
 
+/// Postgres's counters of the benchmark's database: commits and rows written. Backends report
+/// them at most once a second, so a window's figures are about right, not exact.
+#[derive(Debug, Clone, Copy)]
+struct DatabaseActivity {
+    commits: i64,
+    inserted: i64,
+    updated: i64,
+    deleted: i64,
+}
+
+impl DatabaseActivity {
+    async fn read(infra: &TestInfra) -> DatabaseActivity {
+        let mut connection = infra.admin_connection().await;
+        let (commits, inserted, updated, deleted) = sqlx::query_as(
+            "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database \
+             WHERE datname = $1",
+        )
+        .bind(&infra.database_name)
+        .fetch_one(&mut connection)
+        .await
+        .expect("reading pg_stat_database");
+        DatabaseActivity {
+            commits,
+            inserted,
+            updated,
+            deleted,
+        }
+    }
+
+    fn since(self, before: &DatabaseActivity) -> DatabaseActivity {
+        DatabaseActivity {
+            commits: self.commits - before.commits,
+            inserted: self.inserted - before.inserted,
+            updated: self.updated - before.updated,
+            deleted: self.deleted - before.deleted,
+        }
+    }
+
+    /// Per item, over `count` items.
+    fn describe(&self, count: usize) -> String {
+        let per = |total: i64| total as f64 / count.max(1) as f64;
+        format!(
+            "  Postgres per execution, about: {:.1} commits, {:.1} rows inserted, {:.1} updated, \
+             {:.1} deleted",
+            per(self.commits),
+            per(self.inserted),
+            per(self.updated),
+            per(self.deleted),
+        )
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     println!(
@@ -307,12 +364,14 @@ async fn main() -> anyhow::Result<()> {
     });
     let mut queued = Vec::new();
     for concurrency in concurrencies {
+        let database_before = DatabaseActivity::read(&infra).await;
         let cpu_before = CpuSnapshot::take();
         let started = Instant::now();
         // The CPU window is the whole run, warm-up included: the executions of the warm-up
         // are the run's too. It is divided by every execution the run completed.
         let mut tally = run(concurrency, sender.clone(), completions.clone()).await;
         let cpu = CpuSnapshot::take().since(&cpu_before);
+        let database = DatabaseActivity::read(&infra).await.since(&database_before);
         let elapsed = started.elapsed();
         let rate = tally.completed.len() as f64 / MEASURE.as_secs_f64();
         let mut waits: Vec<Duration> = tally.completed.iter().map(|(_, wait)| *wait).collect();
@@ -337,6 +396,7 @@ async fn main() -> anyhow::Result<()> {
             println!("  first failure: {why}");
         }
         println!("{}", cpu.describe(tally.queued.len(), "execution"));
+        println!("{}", database.describe(tally.queued.len()));
         queued.append(&mut tally.queued);
     }
 

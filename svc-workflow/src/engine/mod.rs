@@ -431,10 +431,29 @@ impl Engine {
             return Ok(graph);
         }
         let mut transaction = self.inner.db.tenant_tx(tenant).await?;
-        let found = store::get_version(&mut transaction, tenant, workflow, version)
+        let graph = self
+            .graph_in(&mut transaction, tenant, workflow, version)
+            .await?;
+        transaction.commit().await?;
+        Ok(graph)
+    }
+
+    /// The prepared definition of `version` of `workflow`, read in `transaction` unless known
+    /// (a version never changes).
+    pub async fn graph_in(
+        &self,
+        transaction: &mut PgConnection,
+        tenant: TenantId,
+        workflow: WorkflowId,
+        version: i32,
+    ) -> anyhow::Result<Arc<Graph>> {
+        let key = (tenant, workflow, version);
+        if let Some(graph) = self.inner.graphs.get(&key) {
+            return Ok(graph);
+        }
+        let found = store::get_version(transaction, tenant, workflow, version)
             .await?
             .ok_or_else(|| anyhow::anyhow!("version {version} of workflow {workflow} is gone"))?;
-        transaction.commit().await?;
         let graph = Arc::new(Graph::new(found.definition));
         self.inner.graphs.insert(key, graph.clone());
         Ok(graph)

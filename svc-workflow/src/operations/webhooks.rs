@@ -7,7 +7,6 @@ use platform::error::FieldViolations;
 use serde_json::{Map, Value, json};
 
 use super::Workflows;
-use super::workflows::load;
 use crate::domain::execution::{Execution, ExecutionId, ExecutionState, TriggerKind};
 use crate::domain::webhook::{self, Signed};
 use crate::domain::{CredentialId, CredentialType, CredentialValue, WorkflowId};
@@ -57,10 +56,14 @@ impl Workflows {
             ))
         };
         let mut transaction = self.db.tenant_tx(tenant).await?;
-        let workflow = load(&mut transaction, tenant, call.workflow, false)
-            .await
-            .map_err(|_| not_found())?;
-        let definition = workflow.running_definition().ok_or_else(not_found)?.clone();
+        let workflow = store::get_running(&mut transaction, tenant, call.workflow)
+            .await?
+            .ok_or_else(not_found)?;
+        let graph = self
+            .engine
+            .graph_in(&mut transaction, tenant, call.workflow, workflow.version)
+            .await?;
+        let definition = graph.definition();
         let node = definition
             .node(&call.node_id)
             .filter(|node| node.node_type == "trigger.webhook")
@@ -128,10 +131,10 @@ impl Workflows {
         };
         let execution = Execution {
             id: ExecutionId::generate(),
-            workflow_id: workflow.id,
-            workflow_version: workflow.active_version,
-            workflow_display_name: workflow.display_name.clone(),
-            workflow_owner: workflow.creator.clone(),
+            workflow_id: call.workflow,
+            workflow_version: workflow.version,
+            workflow_display_name: workflow.display_name,
+            workflow_owner: workflow.creator,
             state: ExecutionState::Queued,
             trigger_kind: TriggerKind::Webhook,
             trigger_node: call.node_id.clone(),
@@ -148,7 +151,7 @@ impl Workflows {
         if let Some(first) = store::claim_delivery(
             &mut transaction,
             tenant,
-            workflow.id,
+            call.workflow,
             &call.node_id,
             &call.webhook_id,
             execution.id,
@@ -163,7 +166,7 @@ impl Workflows {
             &mut transaction,
             tenant,
             execution,
-            &definition,
+            definition,
         )
         .await?;
         let id = admitted.execution.id;

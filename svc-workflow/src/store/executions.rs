@@ -238,6 +238,36 @@ impl ActiveVersion {
     }
 }
 
+/// The workflow `id` of `tenant` as its triggers start it, while it is active: its active
+/// version, display name and creator (the definition is the engine's to cache).
+pub async fn get_running(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: WorkflowId,
+) -> anyhow::Result<Option<RunningWorkflow>> {
+    let row = sqlx::query_as!(
+        RunningWorkflow,
+        "SELECT active_version AS version, display_name, creator FROM workflow.workflows \
+         WHERE tenant_id = $1 AND id = $2 AND state = 'active'",
+        tenant.as_uuid(),
+        id.as_uuid(),
+    )
+    .fetch_optional(connection)
+    .await?;
+    Ok(row)
+}
+
+/// An active workflow as [`get_running`] reads it.
+#[derive(Debug, Clone)]
+pub struct RunningWorkflow {
+    /// Its active version.
+    pub version: i32,
+    /// Its display name.
+    pub display_name: String,
+    /// Its creator.
+    pub creator: String,
+}
+
 /// The active workflows of `tenant` whose active version has a `trigger.form` node for
 /// `form` (`forms/{id}`).
 pub async fn form_triggered(

@@ -16,8 +16,8 @@
 //! bypass RLS and is granted its own schema's tables only, so the policies hold even for code
 //! that forgets a `WHERE tenant_id = …`. Where a migration job migrates, pods log in as a role
 //! that can do no more than act as the app role ([`Db::login_excess`] warns otherwise). The
-//! tenant of a transaction is set with `set_config(…, true)`, which ends with the transaction
-//! and never leaks to the next user of a pooled connection.
+//! tenant of a transaction is set with `SET LOCAL` in the query that begins it, which ends with
+//! the transaction and never leaks to the next user of a pooled connection.
 
 use std::str::FromStr;
 
@@ -160,23 +160,22 @@ impl Db {
         &self,
         tenant: TenantId,
     ) -> sqlx::Result<Transaction<'static, Postgres>> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant.to_string())
-            .execute(&mut *transaction)
-            .await?;
-        Ok(transaction)
+        // One round trip: the setting goes with the BEGIN, in the same simple query. A tenant
+        // id is a UUID (hex digits and dashes), safe to quote as a literal.
+        self.pool
+            .begin_with(sqlx::AssertSqlSafe(format!(
+                "BEGIN; SET LOCAL app.tenant_id = '{tenant}'"
+            )))
+            .await
     }
 
     /// A transaction in which row-level security admits every tenant's rows. Only for
     /// operations already authorised as cross-tenant (a platform administrator's, a service's,
     /// or tenant resolution before any tenant is known).
     pub async fn platform_tx(&self) -> sqlx::Result<Transaction<'static, Postgres>> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.platform', 'on', true)")
-            .execute(&mut *transaction)
-            .await?;
-        Ok(transaction)
+        self.pool
+            .begin_with("BEGIN; SET LOCAL app.platform = 'on'")
+            .await
     }
 }
 

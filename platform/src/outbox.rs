@@ -52,6 +52,36 @@ pub trait EventSealer: Send + Sync + 'static {
     fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>>;
 }
 
+/// An event about to be enqueued, of any type: [`Outbox::enqueue_all`] writes several in one
+/// statement.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    id: Uuid,
+    tenant_id: Option<Uuid>,
+    event_type: &'static str,
+    routing_key: String,
+    payload: serde_json::Value,
+    sealed: Option<Vec<u8>>,
+}
+
+impl PendingEvent {
+    /// `event` of `tenant_id` in a new envelope.
+    pub fn new<T: Event>(tenant_id: Option<TenantId>, event: T) -> anyhow::Result<Self> {
+        Self::of(&Envelope::new(tenant_id, event))
+    }
+
+    fn of<T: Event>(envelope: &Envelope<T>) -> anyhow::Result<Self> {
+        Ok(PendingEvent {
+            id: envelope.event_id,
+            tenant_id: envelope.tenant_id.map(|tenant| tenant.as_uuid()),
+            event_type: T::TYPE,
+            routing_key: T::routing_key(),
+            payload: serde_json::to_value(envelope).context("serialising an event")?,
+            sealed: None,
+        })
+    }
+}
+
 /// A service's outbox: where events are enqueued, and the bell that wakes its relay.
 #[derive(Clone)]
 pub struct Outbox {
@@ -95,10 +125,52 @@ impl Outbox {
         tenant_id: Option<TenantId>,
         event: T,
     ) -> anyhow::Result<Uuid> {
-        let envelope = Envelope::new(tenant_id, event);
-        let payload = serde_json::to_value(&envelope).context("serialising an event")?;
-        self.insert::<T>(transaction, &envelope, payload, None)
+        let pending = PendingEvent::new(tenant_id, event)?;
+        let id = pending.id;
+        self.enqueue_all(transaction, &[pending]).await?;
+        Ok(id)
+    }
+
+    /// Adds `events`, in their order, with one statement.
+    pub async fn enqueue_all(
+        &self,
+        transaction: &mut PgConnection,
+        events: &[PendingEvent],
+    ) -> anyhow::Result<()> {
+        let rows: Vec<String> = (0..events.len())
+            .map(|row| {
+                let first = row * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    first + 1,
+                    first + 2,
+                    first + 3,
+                    first + 4,
+                    first + 5,
+                    first + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {} (id, tenant_id, event_type, routing_key, payload, sealed) VALUES {}",
+            self.table,
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in events {
+            query = query
+                .bind(event.id)
+                .bind(event.tenant_id)
+                .bind(event.event_type)
+                .bind(&event.routing_key)
+                .bind(&event.payload)
+                .bind(&event.sealed);
+        }
+        query
+            .execute(transaction)
             .await
+            .context("writing to the outbox")?;
+        Ok(())
     }
 
     /// Adds `event`, which carries a secret, sealed: the row keeps the envelope with `redact`
@@ -119,32 +191,11 @@ impl Outbox {
         let whole = serde_json::to_vec(&envelope).context("serialising an event")?;
         let sealed = sealer.seal(&self.seal_context(envelope.event_id), &whole)?;
         redact(&mut envelope.data);
-        let payload = serde_json::to_value(&envelope).context("serialising an event")?;
-        self.insert::<T>(transaction, &envelope, payload, Some(sealed))
-            .await
-    }
-
-    async fn insert<T: Event>(
-        &self,
-        transaction: &mut PgConnection,
-        envelope: &Envelope<T>,
-        payload: serde_json::Value,
-        sealed: Option<Vec<u8>>,
-    ) -> anyhow::Result<Uuid> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO {} (id, tenant_id, event_type, routing_key, payload, sealed) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            self.table
-        )))
-        .bind(envelope.event_id)
-        .bind(envelope.tenant_id.map(|tenant| tenant.as_uuid()))
-        .bind(T::TYPE)
-        .bind(T::routing_key())
-        .bind(payload)
-        .bind(sealed)
-        .execute(transaction)
-        .await
-        .context("writing to the outbox")?;
+        let pending = PendingEvent {
+            sealed: Some(sealed),
+            ..PendingEvent::of(&envelope)?
+        };
+        self.enqueue_all(transaction, &[pending]).await?;
         Ok(envelope.event_id)
     }
 

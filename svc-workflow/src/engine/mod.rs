@@ -38,7 +38,7 @@ use platform::config::AmqpConfig;
 use platform::context::TenantId;
 use platform::db::Db;
 use platform::jobs::{JobQueue, Wake, Wakes, Workers};
-use platform::outbox::Outbox;
+use platform::outbox::{Outbox, PendingEvent};
 use proto::formflow::events::v1 as events;
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -273,27 +273,23 @@ impl Engine {
         };
         store::insert_execution(transaction, tenant, &new).await?;
         store::save_node_runs(transaction, tenant, ended.id, &pass.unsaved).await?;
-        let outbox = &self.inner.outbox;
-        outbox
-            .enqueue(
-                transaction,
+        let events = [
+            PendingEvent::new(
                 Some(tenant),
                 events::ExecutionStarted {
                     execution: Some(execution_to_proto(&running, false)),
                     workflow: Some(workflow_of(&running)),
                 },
-            )
-            .await?;
-        outbox
-            .enqueue(
-                transaction,
+            )?,
+            PendingEvent::new(
                 Some(tenant),
                 events::ExecutionSucceeded {
                     execution: Some(execution_to_proto(&ended, true)),
                     workflow: Some(workflow_of(&ended)),
                 },
-            )
-            .await?;
+            )?,
+        ];
+        self.inner.outbox.enqueue_all(transaction, &events).await?;
         Ok(Admitted {
             tenant,
             execution: ended,

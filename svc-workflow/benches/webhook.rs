@@ -24,9 +24,10 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use platform::config::AmqpConfig;
 use platform::testing::{EventObserver, TestInfra, TestKeys};
-use testkit::bench::{Http, concurrencies, percentile};
-use testkit::cpu::CpuSnapshot;
+use testkit::bench::{Http, concurrencies, http_client, percentile};
+use testkit::cpu::{CpuSnapshot, LOAD_THREADS};
 use testkit::{Options, Services};
 
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -51,11 +52,11 @@ enum Slot {
 
 impl Completions {
     /// Notes the events of ended executions as they arrive, in a task of their own.
-    async fn observe(infra: &TestInfra) -> Arc<Completions> {
+    async fn observe(amqp: AmqpConfig) -> Arc<Completions> {
         let completions = Arc::new(Completions::default());
         // Not `started`: the load generator would spend its CPU on events it ignores.
         let mut observer = EventObserver::start(
-            &infra.amqp,
+            &amqp,
             &[
                 "workflow.execution.succeeded.#",
                 "workflow.execution.failed.#",
@@ -355,9 +356,16 @@ async fn main() -> anyhow::Result<()> {
         .to_owned();
     println!("workflow {workflow_name}: incoming → shape → record, webhook at {path}\n");
 
-    let completions = Completions::observe(&infra).await;
+    // The load generator (the callers, their connections, the event observer) runs on threads
+    // of its own, so that its CPU is counted apart from the system's.
+    let load = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(LOAD_THREADS)
+        .enable_all()
+        .build()?;
+    let completions = load.spawn(Completions::observe(infra.amqp.clone())).await?;
     let sender = Arc::new(Sender {
-        http: bench.http.clone(),
+        http: http_client(callers),
         url: format!("http://{}{path}", bench.gateway),
         webhook: standardwebhooks::Webhook::new(secret)?,
         sequence: 0.into(),
@@ -369,7 +377,9 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         // The CPU window is the whole run, warm-up included: the executions of the warm-up
         // are the run's too. It is divided by every execution the run completed.
-        let mut tally = run(concurrency, sender.clone(), completions.clone()).await;
+        let mut tally = load
+            .spawn(run(concurrency, sender.clone(), completions.clone()))
+            .await?;
         let cpu = CpuSnapshot::take().since(&cpu_before);
         let database = DatabaseActivity::read(&infra).await.since(&database_before);
         let elapsed = started.elapsed();
@@ -421,6 +431,7 @@ async fn main() -> anyhow::Result<()> {
     assert_eq!(node_runs, 3 * accepted, "three node runs per execution");
     let duplicates = *completions.duplicates.lock().expect("not poisoned");
     assert_eq!(duplicates, 0, "an execution's event arrived twice");
+    load.shutdown_background();
     println!(
         "\n{accepted} webhooks accepted: {executions} executions, all succeeded, {node_runs} node \
          runs, one event each"

@@ -35,6 +35,16 @@ struct Suite {
     output: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
+/// A suite left running by a failed test is killed, not left behind to load the machine.
+impl Drop for Suite {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Suite {
     async fn start(infra: &TestInfra, state_dir: &std::path::Path) -> Suite {
         Self::start_with(infra, state_dir, &[]).await
@@ -123,7 +133,8 @@ impl Suite {
             .to_owned()
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
+    /// Sends SIGTERM and waits for a clean exit (a test that fails before drops the suite,
+    /// which kills it).
     async fn terminate(mut self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -56,11 +56,7 @@ impl Services {
         // Its plan's limits would refuse nearly all of a run.
         self.lift_rate_limits(keys, &tenant_id).await?;
 
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(callers)
-            .build::<_, Full<Bytes>>(connector);
+        let http = http_client(callers);
         Ok(BenchTenant {
             gateway: gateway_addr,
             tenant_id,
@@ -94,6 +90,15 @@ impl BenchTenant {
         assert_eq!(status, 200, "POST {path}: {answer}");
         answer
     }
+}
+
+/// An HTTP/1.1 client keeping up to `callers` connections alive, without Nagle's delay.
+pub fn http_client(callers: usize) -> Http {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(callers)
+        .build::<_, Full<Bytes>>(connector)
 }
 
 /// The numbers of callers given after `--` (`cargo bench … -- 32`, to profile one run), or

@@ -1,20 +1,29 @@
 //! What benchmarks measure CPU with: the CPU used by the whole machine over a window, from
 //! `/proc/stat`, and by each kind of process, from `/proc/<pid>/stat`: this process (the load
 //! generator, the gateway and the services), Postgres, RabbitMQ, Redis and everything else.
+//! A benchmark that runs its load generator on threads named [`LOAD_THREADS`] (a runtime of
+//! its own) gets that share apart, from `/proc/self/task/<tid>/stat`.
 
 use std::collections::HashMap;
 
 /// Linux reports `/proc` CPU times in USER_HZ, 100 a second on every architecture it runs on.
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// The name of the threads of a benchmark's load generator.
+pub const LOAD_THREADS: &str = "load-generator";
+
 /// Who used the CPU, by process name.
-const GROUPS: [&str; 5] = [
+const GROUPS: [&str; 6] = [
     "bench process (client, gateway, services)",
     "Postgres",
     "RabbitMQ",
     "Redis",
     "other processes",
+    "load generator",
 ];
+
+/// What the benchmark's process is called when its load generator is counted apart.
+const SYSTEM_IN_PROCESS: &str = "gateway and services (bench process)";
 
 fn group_of(pid: u32, own_pid: u32, command: &str) -> &'static str {
     if pid == own_pid {
@@ -73,18 +82,16 @@ impl CpuSnapshot {
             let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
                 continue;
             };
-            let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
+            let Some((command, used)) = parse_stat(&text) else {
                 continue;
             };
-            let command = &text[open + 1..close];
-            // After the command: state (field 3), …, utime (14) and stime (15).
-            let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
-            let (Some(user), Some(system)) = (fields.get(11), fields.get(12)) else {
-                continue;
-            };
-            let used = user.parse::<u64>().unwrap_or(0) + system.parse::<u64>().unwrap_or(0);
             processes.insert(pid, (group_of(pid, own_pid, command), used));
         }
+        let load = load_generator_ticks();
+        if let Some((_, used)) = processes.get_mut(&own_pid) {
+            *used = used.saturating_sub(load);
+        }
+        processes.insert(0, (GROUPS[5], load));
         CpuSnapshot {
             cores: u32::try_from(cores).expect("a few cores"),
             busy: total - idle,
@@ -115,6 +122,35 @@ impl CpuSnapshot {
     }
 }
 
+/// The command and the CPU ticks (user and system) of a `/proc/…/stat` line.
+fn parse_stat(text: &str) -> Option<(&str, u64)> {
+    let (open, close) = (text.find('(')?, text.rfind(')')?);
+    let command = &text[open + 1..close];
+    // After the command: state (field 3), …, utime (14) and stime (15).
+    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let (user, system) = (fields.get(11)?, fields.get(12)?);
+    Some((
+        command,
+        user.parse::<u64>().unwrap_or(0) + system.parse::<u64>().unwrap_or(0),
+    ))
+}
+
+/// The ticks of this process's [`LOAD_THREADS`] threads (those alive now).
+fn load_generator_ticks() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .filter_map(|text| {
+            parse_stat(&text)
+                .filter(|(command, _)| *command == LOAD_THREADS)
+                .map(|(_, used)| used)
+        })
+        .sum()
+}
+
 /// CPU time used between two snapshots, in ticks.
 #[derive(Debug)]
 pub struct CpuUse {
@@ -134,18 +170,40 @@ impl CpuUse {
             seconds * 1e3 / count.max(1) as f64
         };
         let attributed: u64 = self.by_group.iter().map(|(_, ticks)| ticks).sum();
+        let load = self
+            .by_group
+            .iter()
+            .find(|(group, _)| *group == GROUPS[5])
+            .map_or(0, |(_, ticks)| *ticks);
+        let apart = load > 0;
         let mut parts: Vec<String> = self
             .by_group
             .iter()
-            .map(|(group, ticks)| format!("{group} {:.2}", per_unit(*ticks)))
+            .filter(|(group, _)| apart || *group != GROUPS[5])
+            .map(|(group, ticks)| {
+                let group = if apart && *group == GROUPS[0] {
+                    SYSTEM_IN_PROCESS
+                } else {
+                    group
+                };
+                format!("{group} {:.2}", per_unit(*ticks))
+            })
             .collect();
         parts.push(format!(
             "unattributed {:.2}",
             per_unit(self.machine_busy.saturating_sub(attributed))
         ));
+        let without_load = if apart {
+            format!(
+                ", {:.2} ms without the load generator",
+                per_unit(self.machine_busy.saturating_sub(load))
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "  CPU, whole machine: {:.0} % of {} cores busy, {:.2} ms per {unit} ({count} in {:.1} s)\n  \
-             by process, ms per {unit}: {}",
+            "  CPU, whole machine: {:.0} % of {} cores busy, {:.2} ms per {unit}{without_load} \
+             ({count} in {:.1} s)\n  by process, ms per {unit}: {}",
             100.0 * self.machine_busy as f64 / self.machine_total.max(1) as f64,
             self.cores,
             per_unit(self.machine_busy),

@@ -882,6 +882,9 @@ impl Pass {
             }
             let mut actions = Vec::new();
             for ready in plan.ready {
+                if self.unsaved.len() >= save_every {
+                    break; // the rest is planned again after the save
+                }
                 let node = graph.node(&ready.node_id).expect("planned nodes exist");
                 if nodes::is_pure(&node.node_type) {
                     self.record(run_pure(node, ready, now));

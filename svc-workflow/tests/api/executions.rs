@@ -330,10 +330,51 @@ async fn a_delay_parks_the_execution_without_a_worker_and_survives_a_restart() {
 }
 
 #[tokio::test]
-async fn a_lost_job_message_is_sent_again() {
-    // The service reaches RabbitMQ through a proxy that is cut while a run is queued: the
-    // execution is committed, its job cannot be sent, and the sweeper sends it once the
-    // broker is back.
+async fn a_run_of_pure_nodes_too_long_to_run_at_once_goes_through_the_queue() {
+    // A loop of 60 items through two nodes makes 122 node runs, more than an execution may
+    // make in the call that starts it: it is queued, and a worker runs it whole.
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let looping = definition(
+        vec![
+            node("start", "trigger.manual", json!({})),
+            node("each", "logic.foreach", json!({"items": "items"})),
+            node(
+                "double",
+                "transform.map",
+                json!({"output": {"n": "{{ n }}"}}),
+            ),
+            node("label", "transform.map", json!({"output": "item {{ n }}"})),
+        ],
+        vec![
+            edge("start", "each", ""),
+            edge("each", "double", ""),
+            edge("double", "label", ""),
+        ],
+    );
+    let name = create(&app, tenant, "Long loop", looping).await;
+    let items: Vec<Value> = (0..60).map(|n| json!({"n": n})).collect();
+    let execution = run(&member, &name, json!({"items": items})).await;
+    assert_eq!(execution.state(), ExecutionState::Queued);
+    wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
+    let runs = node_runs(&member, &execution.name).await;
+    assert_eq!(runs.len(), 122, "each node ran once per item");
+    assert!(
+        runs.iter()
+            .all(|run| run.state() == NodeExecutionState::Succeeded)
+    );
+    let labels: std::collections::BTreeSet<String> = runs
+        .iter()
+        .filter(|run| run.node_id == "label")
+        .map(|run| json_of(run.output.as_ref()).as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(labels.len(), 60);
+    assert!(labels.contains("item 59"), "{labels:?}");
+}
+
+/// The service, reaching RabbitMQ through a proxy the test can cut.
+async fn behind_a_broker_proxy() -> (TestApp, TcpProxy) {
     let mut app = TestApp::spawn().await;
     let proxy = TcpProxy::start(app.infra.broker_addr().await).await;
     let url = app.infra.amqp_url_through(proxy.addr());
@@ -341,6 +382,15 @@ async fn a_lost_job_message_is_sent_again() {
         config.infra.amqp.amqp_url = Some(secrecy::SecretString::from(url));
     })
     .await;
+    (app, proxy)
+}
+
+#[tokio::test]
+async fn a_lost_job_message_is_sent_again() {
+    // The service reaches RabbitMQ through a proxy that is cut while a run is queued: the
+    // execution is committed, its job cannot be sent, and the sweeper sends it once the
+    // broker is back.
+    let (app, proxy) = behind_a_broker_proxy().await;
     let tenant = TenantId::generate();
     let member = app.member(tenant);
     // A delay makes it go through the queue (pure nodes alone run at once).
@@ -373,13 +423,7 @@ async fn a_lost_job_message_is_sent_again() {
 
 #[tokio::test]
 async fn a_run_of_pure_nodes_ends_at_once_with_the_broker_away_and_its_events_follow() {
-    let mut app = TestApp::spawn().await;
-    let proxy = TcpProxy::start(app.infra.broker_addr().await).await;
-    let url = app.infra.amqp_url_through(proxy.addr());
-    app.restart(|config| {
-        config.infra.amqp.amqp_url = Some(secrecy::SecretString::from(url));
-    })
-    .await;
+    let (app, proxy) = behind_a_broker_proxy().await;
     let tenant = TenantId::generate();
     let member = app.member(tenant);
     let mut events = EventObserver::start(&app.infra.amqp, &["workflow.execution.#"]).await;

@@ -274,20 +274,8 @@ impl Engine {
         store::insert_execution(transaction, tenant, &new).await?;
         store::save_node_runs(transaction, tenant, ended.id, &pass.unsaved).await?;
         let events = [
-            PendingEvent::new(
-                Some(tenant),
-                events::ExecutionStarted {
-                    execution: Some(execution_to_proto(&running, false)),
-                    workflow: Some(workflow_of(&running)),
-                },
-            )?,
-            PendingEvent::new(
-                Some(tenant),
-                events::ExecutionSucceeded {
-                    execution: Some(execution_to_proto(&ended, true)),
-                    workflow: Some(workflow_of(&ended)),
-                },
-            )?,
+            PendingEvent::new(Some(tenant), started_event(&running))?,
+            ended_event(tenant, &ended)?,
         ];
         self.inner.outbox.enqueue_all(transaction, &events).await?;
         Ok(Admitted {
@@ -372,14 +360,7 @@ impl Engine {
         if execution.started_at.is_none() {
             self.inner
                 .outbox
-                .enqueue(
-                    &mut transaction,
-                    Some(tenant),
-                    events::ExecutionStarted {
-                        execution: Some(execution_to_proto(&running, false)),
-                        workflow: Some(workflow_of(&running)),
-                    },
-                )
+                .enqueue(&mut transaction, Some(tenant), started_event(&running))
                 .await?;
         }
         // What ran before this pass, read under the lease just taken; nothing can have run
@@ -767,36 +748,10 @@ impl Engine {
             )
             .await?;
         }
-        let proto = Some(execution_to_proto(&ended, true));
-        let workflow = Some(workflow_of(&ended));
-        match state {
-            ExecutionState::Succeeded => {
-                self.inner
-                    .outbox
-                    .enqueue(
-                        &mut transaction,
-                        Some(lease.tenant),
-                        events::ExecutionSucceeded {
-                            execution: proto,
-                            workflow,
-                        },
-                    )
-                    .await?;
-            }
-            _ => {
-                self.inner
-                    .outbox
-                    .enqueue(
-                        &mut transaction,
-                        Some(lease.tenant),
-                        events::ExecutionFailed {
-                            execution: proto,
-                            workflow,
-                        },
-                    )
-                    .await?;
-            }
-        }
+        self.inner
+            .outbox
+            .enqueue_all(&mut transaction, &[ended_event(lease.tenant, &ended)?])
+            .await?;
         let next = match lock_key {
             Some(key) => {
                 store::wake_next_holder(
@@ -1031,6 +986,36 @@ fn backoff(node: &crate::domain::Node, attempt: i32) -> chrono::Duration {
 /// The time left until `at`, zero if past.
 fn until(at: DateTime<Utc>) -> Duration {
     (at - Utc::now()).to_std().unwrap_or_default()
+}
+
+/// The `started` event of `running`.
+fn started_event(running: &Execution) -> events::ExecutionStarted {
+    events::ExecutionStarted {
+        execution: Some(execution_to_proto(running, false)),
+        workflow: Some(workflow_of(running)),
+    }
+}
+
+/// The `succeeded` or `failed` event of `ended`, as its state says.
+fn ended_event(tenant: TenantId, ended: &Execution) -> anyhow::Result<PendingEvent> {
+    let execution = Some(execution_to_proto(ended, true));
+    let workflow = Some(workflow_of(ended));
+    match ended.state {
+        ExecutionState::Succeeded => PendingEvent::new(
+            Some(tenant),
+            events::ExecutionSucceeded {
+                execution,
+                workflow,
+            },
+        ),
+        _ => PendingEvent::new(
+            Some(tenant),
+            events::ExecutionFailed {
+                execution,
+                workflow,
+            },
+        ),
+    }
 }
 
 /// The workflow of an execution as its events carry it.

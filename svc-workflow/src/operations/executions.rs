@@ -6,12 +6,12 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use platform::context::{Permission, RequestContext, TenantId};
 use platform::error::FieldViolations;
-use platform::idempotency::canonical_json;
+use platform::idempotency::{Call, canonical_json};
 use platform::paging::{fetch_limit, split_page};
 use proto::formflow::events::v1 as events;
 use proto::formflow::workflow::v1 as wire;
 use serde_json::{Map, Value, json};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 use tokio::sync::mpsc;
 
 use super::Workflows;
@@ -115,19 +115,8 @@ impl Workflows {
             started_at: None,
             ended_at: None,
         };
-        let admitted = admit_execution(
-            &self.engine,
-            &mut transaction,
-            tenant,
-            execution,
-            &definition,
-        )
-        .await?;
-        let answer = execution_to_proto(&admitted.execution, true);
-        call.complete(&mut transaction, &answer).await?;
-        transaction.commit().await?;
-        self.engine.admitted(admitted).await;
-        Ok(answer)
+        self.start(transaction, &call, tenant, execution, &definition)
+            .await
     }
 
     /// Deletes the ended executions past their tenant's retention, in batches of 1,000, and
@@ -340,12 +329,28 @@ impl Workflows {
             ended_at: None,
             ..original
         };
+        self.start(transaction, &call, tenant, execution, &definition)
+            .await
+    }
+}
+
+impl Workflows {
+    /// Admits `execution` of a call made once per idempotency key, remembers the answer with
+    /// `call`, commits, and sends its job or tells that it ran.
+    async fn start(
+        &self,
+        mut transaction: Transaction<'static, Postgres>,
+        call: &Call<'_>,
+        tenant: TenantId,
+        execution: Execution,
+        definition: &Definition,
+    ) -> Result<wire::Execution, Error> {
         let admitted = admit_execution(
             &self.engine,
             &mut transaction,
             tenant,
             execution,
-            &definition,
+            definition,
         )
         .await?;
         let answer = execution_to_proto(&admitted.execution, true);

@@ -824,6 +824,27 @@ async fn token_of_other_filter(client: &Client) -> String {
 }
 
 #[tokio::test]
+async fn a_run_of_pure_nodes_with_a_lock_key_goes_through_the_queue() {
+    // Running at once would ignore an earlier execution holding the same key.
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::generate();
+    let member = app.member(tenant);
+    let mut keyed = crate::helpers::manual_flow();
+    keyed.settings = Some(wire::WorkflowSettings {
+        lock_key: "{{ name }}".into(),
+        ..Default::default()
+    });
+    let name = create(&app, tenant, "Keyed", keyed).await;
+    let execution = run(&member, &name, json!({"name": "Ada"})).await;
+    assert_eq!(execution.state(), ExecutionState::Queued);
+    let done = wait_for(&member, &execution.name, ExecutionState::Succeeded).await;
+    assert_eq!(
+        json_of(done.output.as_ref()),
+        json!({"greeting": "Hello Ada"})
+    );
+}
+
+#[tokio::test]
 async fn one_execution_runs_at_a_time_per_lock_key() {
     let app = TestApp::spawn().await;
     let tenant = TenantId::generate();

@@ -678,7 +678,7 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
 
     // A manual run answers 202; its nodes are all pure, so it ran at once and the answer is
     // the succeeded execution.
-    let (status, queued) = request(
+    let (status, ran) = request(
         suite.gateway,
         "POST",
         &format!("/api/v1/{}:run", created["name"].as_str().unwrap()),
@@ -687,14 +687,14 @@ async fn the_suite_starts_serves_and_stops_cleanly() {
     )
     .await
     .unwrap();
-    assert_eq!(status, 202, "{queued}");
-    assert_eq!(queued["state"], "EXECUTION_STATE_SUCCEEDED");
+    assert_eq!(status, 202, "{ran}");
+    assert_eq!(ran["state"], "EXECUTION_STATE_SUCCEEDED");
     // Its progress as Server-Sent Events: for an ended execution, its node runs and then the
     // execution, and the stream ends.
     let (status, head, events) = request_raw(
         suite.gateway,
         "GET",
-        &format!("/api/v1/{}:stream", queued["name"].as_str().unwrap()),
+        &format!("/api/v1/{}:stream", ran["name"].as_str().unwrap()),
         &auth,
         "",
     )

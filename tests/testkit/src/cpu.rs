@@ -49,6 +49,8 @@ pub struct CpuSnapshot {
     busy: u64,
     total: u64,
     processes: HashMap<u32, (&'static str, u64)>,
+    /// This process's [`LOAD_THREADS`] threads (not in its entry of `processes`).
+    load_generator: u64,
 }
 
 impl CpuSnapshot {
@@ -87,16 +89,16 @@ impl CpuSnapshot {
             };
             processes.insert(pid, (group_of(pid, own_pid, command), used));
         }
-        let load = load_generator_ticks();
+        let load_generator = load_generator_ticks();
         if let Some((_, used)) = processes.get_mut(&own_pid) {
-            *used = used.saturating_sub(load);
+            *used = used.saturating_sub(load_generator);
         }
-        processes.insert(0, (GROUPS[5], load));
         CpuSnapshot {
             cores: u32::try_from(cores).expect("a few cores"),
             busy: total - idle,
             total,
             processes,
+            load_generator,
         }
     }
 
@@ -113,6 +115,7 @@ impl CpuSnapshot {
                 .expect("a known group");
             slot.1 += used.saturating_sub(earlier);
         }
+        by_group[5].1 = self.load_generator.saturating_sub(before.load_generator);
         CpuUse {
             cores: self.cores,
             machine_busy: self.busy - before.busy,

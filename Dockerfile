@@ -67,7 +67,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 # on the build machine's own platform, so it needs no emulation.
 FROM --platform=$BUILDPLATFORM python:3.11-slim-${DEBIAN_RELEASE} AS ai-assets
 ARG TARGETARCH
-COPY scripts/fetch-ai-assets.sh /usr/local/bin/fetch-ai-assets.sh
+COPY scripts/fetch-ai-assets.sh scripts/e5-onnx.py /usr/local/bin/
 RUN --mount=type=cache,target=/root/.cache/pip \
     AI_ARCH="${TARGETARCH:-amd64}" fetch-ai-assets.sh /opt/formflow/ai
 

@@ -1,5 +1,5 @@
 """Python onnxruntime embedding the held-out tickets one text at a time: the same model,
-tokenizer, thread count and pooling as svc-ai. Run by `cargo bench -p svc-ai --bench engine`
+tokenizer, text prefix, thread count and pooling as svc-ai. Run by `cargo bench -p svc-ai --bench engine`
 (through `scripts/bench.sh ai-engine`), which passes the model's directory, the number of
 threads and how many seconds to run; prints one JSON line with texts per second."""
 
@@ -38,8 +38,10 @@ def main() -> None:
         ticket = json.loads(line)
         texts.append(f"{ticket['subject'].strip()}\n{ticket['body']}")
 
+    prefix = manifest.get("text_prefix", "")
+
     def embed(text: str) -> np.ndarray:
-        encoding = tokenizer.encode(text)
+        encoding = tokenizer.encode(prefix + text)
         ids = np.array([encoding.ids], dtype=np.int64)
         mask = np.ones_like(ids)
         feed = {"input_ids": ids, "attention_mask": mask}

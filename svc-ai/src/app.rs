@@ -29,6 +29,13 @@ pub static SCHEMA: Schema = Schema::new(AI, sqlx::migrate!());
 pub async fn build(config: Config, listeners: Listeners) -> anyhow::Result<Runtime> {
     let models = config.options.models.clone();
     let pool = Arc::new(tokio::task::spawn_blocking(move || InferencePool::load(&models)).await??);
+    let sentiment = &config.options.ticket_sentiment_model;
+    anyhow::ensure!(
+        sentiment.is_empty() || pool.get(sentiment).is_some(),
+        "AI_TICKET_SENTIMENT_MODEL names {sentiment}, which is not under {} \
+         (scripts/fetch-ai-assets.sh installs it; empty: the call's model reads the sentiment)",
+        config.options.models.models_dir.display()
+    );
     let (mut runtime, connections) = config.start(&SCHEMA, listeners).await?;
     let options = &config.options;
     let ai = Ai::new(

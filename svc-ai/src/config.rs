@@ -31,6 +31,15 @@ pub struct AiOptions {
     /// at most (an exact scan: its time grows with this bound; docs/benchmarks.md).
     #[arg(long, env = "AI_SIMILAR_SCAN_LIMIT", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub similar_scan_limit: u32,
+    /// The model that reads a ticket's sentiment in ClassifyTicket, whatever model reads its
+    /// category and priority (e5 reads the writer's mood better than MiniLM:
+    /// docs/benchmarks.md); it must be installed. Empty: the call's model reads all three.
+    #[arg(
+        long,
+        env = "AI_TICKET_SENTIMENT_MODEL",
+        default_value = "multilingual-e5-small"
+    )]
+    pub ticket_sentiment_model: String,
 }
 
 /// Where the models are and how much CPU and memory inference may take.

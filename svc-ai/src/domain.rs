@@ -263,6 +263,13 @@ pub struct TicketTriage {
     pub priority_label_set: Option<LabelSetId>,
     /// The tenant's sentiment label set, when it has one.
     pub sentiment_label_set: Option<LabelSetId>,
+    /// The id of the model that read the sentiment (empty in results stored before it was
+    /// recorded: the classification's model read it).
+    #[serde(default)]
+    pub sentiment_model: String,
+    /// That model's version.
+    #[serde(default)]
+    pub sentiment_model_version: String,
 }
 
 /// Most items of a batch job.

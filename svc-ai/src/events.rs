@@ -38,7 +38,7 @@ pub fn classification_to_proto(classification: &Classification) -> wire::Classif
         }),
         Some(ticket) => wire::classification::Outcome::Ticket(ticket_to_proto(
             ticket,
-            &classification.scores,
+            classification,
             label_set,
         )),
     };
@@ -63,9 +63,16 @@ pub fn classification_to_proto(classification: &Classification) -> wire::Classif
 
 fn ticket_to_proto(
     ticket: &TicketTriage,
-    category: &[Score],
+    classification: &Classification,
     category_label_set: String,
 ) -> wire::TicketClassification {
+    let category = classification.scores.as_slice();
+    // Results stored before the sentiment's model was recorded: the classification's read it.
+    let (sentiment_model, sentiment_model_version) = if ticket.sentiment_model.is_empty() {
+        (&classification.model, &classification.model_version)
+    } else {
+        (&ticket.sentiment_model, &ticket.sentiment_model_version)
+    };
     let top = |scores: &[Score]| {
         scores
             .first()
@@ -104,6 +111,8 @@ fn ticket_to_proto(
         category_label_set,
         priority_label_set: name(ticket.priority_label_set),
         sentiment_label_set: name(ticket.sentiment_label_set),
+        sentiment_model: format!("models/{sentiment_model}"),
+        sentiment_model_version: sentiment_model_version.clone(),
     }
 }
 

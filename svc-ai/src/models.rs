@@ -49,6 +49,15 @@ pub struct Manifest {
     pub output: String,
     /// How token states become one vector; only `mean` is supported.
     pub pooling: String,
+    /// What the model reads before every text (`"query: "` for e5, as its card asks); not
+    /// counted in a text's tokens.
+    #[serde(default)]
+    pub text_prefix: String,
+    /// Most texts one run of the model takes (below `AI_MAX_BATCH`). 1 for a model whose
+    /// activations are quantised per run (dynamic int8): run with others, a text's vector
+    /// would depend on them, and stored, cached and compared vectors must not.
+    #[serde(default)]
+    pub max_batch: Option<usize>,
 }
 
 /// A task a model serves.
@@ -76,6 +85,7 @@ impl Manifest {
             self.max_input_tokens >= 2,
             "max_input_tokens must be at least 2"
         );
+        ensure!(self.max_batch != Some(0), "max_batch must be at least 1");
         ensure!(
             self.pooling == "mean",
             "pooling {:?} is not supported (only \"mean\")",
@@ -189,6 +199,8 @@ pub struct Embedder {
     tokenizer: Tokenizer,
     session: Session,
     wants_token_types: bool,
+    /// Tokens of the manifest's `text_prefix`.
+    prefix_tokens: usize,
 }
 
 impl Embedder {
@@ -230,11 +242,17 @@ impl Embedder {
             manifest.output
         );
         let wants_token_types = inputs.contains(&"token_type_ids");
+        // Without its trailing space, which goes to the text's first word.
+        let prefix_tokens = tokenizer
+            .encode(manifest.text_prefix.trim_end(), false)
+            .map_err(|error| anyhow::anyhow!("tokenizing the text prefix: {error}"))?
+            .len();
         Ok(Self {
             manifest,
             tokenizer,
             session,
             wants_token_types,
+            prefix_tokens,
         })
     }
 
@@ -243,11 +261,16 @@ impl Embedder {
         &self.manifest
     }
 
-    /// Tokenizes one text (truncated to the model's input limit).
+    /// Tokenizes one text, after the model's text prefix (truncated to the model's input
+    /// limit).
     pub fn tokenize(&self, text: &str) -> anyhow::Result<tokenizers::Encoding> {
-        self.tokenizer
-            .encode(text, true)
-            .map_err(|error| anyhow::anyhow!("tokenizing: {error}"))
+        let encoded = if self.manifest.text_prefix.is_empty() {
+            self.tokenizer.encode(text, true)
+        } else {
+            self.tokenizer
+                .encode(format!("{}{text}", self.manifest.text_prefix), true)
+        };
+        encoded.map_err(|error| anyhow::anyhow!("tokenizing: {error}"))
     }
 
     /// Embeds tokenized texts in one run of the model, padding them to the longest.
@@ -305,7 +328,8 @@ impl Embedder {
                         .get_special_tokens_mask()
                         .iter()
                         .filter(|&&special| special == 0)
-                        .count(),
+                        .count()
+                        .saturating_sub(self.prefix_tokens),
                     truncated: !encoding.get_overflowing().is_empty(),
                 }
             })

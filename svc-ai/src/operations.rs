@@ -103,6 +103,8 @@ pub struct Ai {
     default_examples: DefaultExamples,
     batches: Arc<Batches>,
     scan_limit: usize,
+    /// `AI_TICKET_SENTIMENT_MODEL`, when set.
+    sentiment_model: Option<String>,
 }
 
 /// Where batch jobs' messages go, and how jobs are worked on.
@@ -144,6 +146,8 @@ impl Ai {
                 },
             }),
             scan_limit: options.similar_scan_limit as usize,
+            sentiment_model: Some(options.ticket_sentiment_model.clone())
+                .filter(|id| !id.is_empty()),
         }
     }
 

@@ -140,11 +140,15 @@ impl InferencePool {
             tracing::info!(model = %manifest.id, elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
             let (queue, jobs) = std::sync::mpsc::sync_channel(config.queue_capacity as usize);
             let waiting = Arc::new(AtomicUsize::new(0));
+            let max_batch = usize::from(config.max_batch);
             let worker = Worker {
                 embedder,
                 jobs,
                 waiting: waiting.clone(),
-                max_batch: usize::from(config.max_batch),
+                max_batch,
+                max_run: manifest
+                    .max_batch
+                    .map_or(max_batch, |most| most.min(max_batch)),
                 queue_timeout: config.queue_timeout,
             };
             workers.push(
@@ -201,7 +205,10 @@ struct Worker {
     embedder: Embedder,
     jobs: Receiver<Job>,
     waiting: Arc<AtomicUsize>,
+    /// Most texts taken from the queue at once.
     max_batch: usize,
+    /// Most texts in one run of the model (its manifest's `max_batch`, or `max_batch`).
+    max_run: usize,
     queue_timeout: Duration,
 }
 
@@ -259,7 +266,7 @@ impl Worker {
         }
     }
 
-    /// Embeds the texts of `jobs`, shortest first in batches of up to `max_batch` texts of
+    /// Embeds the texts of `jobs`, shortest first in batches of up to `max_run` texts of
     /// about the same length ([`similar_lengths`]): per job its embeddings in request order, or
     /// why its texts could not be tokenized.
     fn embed_jobs(&mut self, jobs: &[Job]) -> anyhow::Result<Vec<anyhow::Result<Vec<Embedded>>>> {
@@ -287,7 +294,7 @@ impl Worker {
             .iter()
             .map(|(_, _, encoding)| encoding.get_ids().len())
             .collect();
-        for batch in similar_lengths(&lengths, self.max_batch) {
+        for batch in similar_lengths(&lengths, self.max_run) {
             let chunk = &texts[batch];
             let batch: Vec<&tokenizers::Encoding> =
                 chunk.iter().map(|(_, _, encoding)| encoding).collect();

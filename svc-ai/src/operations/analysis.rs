@@ -173,10 +173,11 @@ impl Ai {
             }
             None => {
                 let sets = self.ticket_label_sets(tenant, model, None).await?;
+                let sentiment = self.sentiment_embedding(model, text).await?;
                 (
                     sets.category_label_set(),
                     sets.scope(),
-                    sets.triage(text, embedded),
+                    sets.triage(text, embedded, sentiment.as_ref()),
                 )
             }
         })

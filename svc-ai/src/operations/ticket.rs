@@ -64,16 +64,26 @@ pub(super) struct TicketLabelSets {
     category: FieldPrototypes,
     priority: FieldPrototypes,
     sentiment: FieldPrototypes,
+    /// The id and version of the model the sentiment's prototypes are of.
+    sentiment_model: (String, String),
+    /// Whether that model is another than the one of the category's and priority's.
+    sentiment_apart: bool,
 }
 
 impl TicketLabelSets {
     /// What names these label sets (and their versions) in cache keys.
     pub(super) fn scope(&self) -> String {
+        let (id, version) = &self.sentiment_model;
         format!(
-            "ticket|{}|{}|{}",
+            "ticket|{}|{}|{}{}",
             self.category.scope(TicketField::Category),
             self.priority.scope(TicketField::Priority),
-            self.sentiment.scope(TicketField::Sentiment)
+            self.sentiment.scope(TicketField::Sentiment),
+            if self.sentiment_apart {
+                format!("|sentiment by {id}@{version}")
+            } else {
+                String::new()
+            }
         )
     }
 
@@ -82,9 +92,16 @@ impl TicketLabelSets {
         self.category.label_set
     }
 
-    /// The triage of `text`, embedded as `embedded`.
-    pub(super) fn triage(&self, text: &str, embedded: &Embedded) -> CachedResult {
+    /// The triage of `text`, embedded as `embedded`, and as `sentiment` by the sentiment's
+    /// model when that is another ([`Ai::sentiment_embedding`]).
+    pub(super) fn triage(
+        &self,
+        text: &str,
+        embedded: &Embedded,
+        sentiment: Option<&Embedded>,
+    ) -> CachedResult {
         let vector = &embedded.vector;
+        let sentiment_vector = &sentiment.unwrap_or(embedded).vector;
         let category_scores = self.category.prototypes.scores(vector);
         let top_category = category_scores.first().map(|score| score.label.as_str());
         let ticket = TicketTriage {
@@ -98,7 +115,7 @@ impl TicketLabelSets {
                 TicketField::Sentiment,
                 text,
                 top_category,
-                &self.sentiment.prototypes.scores(vector),
+                &self.sentiment.prototypes.scores(sentiment_vector),
             ),
             urgency_cues: triage::urgency_cues(text)
                 .into_iter()
@@ -106,11 +123,13 @@ impl TicketLabelSets {
                 .collect(),
             priority_label_set: self.priority.label_set.map(|(id, _)| id),
             sentiment_label_set: self.sentiment.label_set.map(|(id, _)| id),
+            sentiment_model: self.sentiment_model.0.clone(),
+            sentiment_model_version: self.sentiment_model.1.clone(),
         };
         CachedResult {
             method: self.category.prototypes.method(),
             scores: category_scores,
-            truncated: embedded.truncated,
+            truncated: embedded.truncated || sentiment.is_some_and(|embedded| embedded.truncated),
             ticket: Some(ticket),
         }
     }
@@ -184,9 +203,12 @@ impl Ai {
             Some((result, cached)) if result.ticket.is_some() => (result, cached, Duration::ZERO),
             _ => {
                 let started = Instant::now();
-                let embedded = model.embed(vec![text.clone()]).await?.remove(0);
+                let (mut embedded, sentiment) = tokio::try_join!(
+                    async { model.embed(vec![text.clone()]).await.map_err(Error::from) },
+                    self.sentiment_embedding(model, &text)
+                )?;
                 let inference = super::elapsed_micros(started);
-                let result = sets.triage(&text, &embedded);
+                let result = sets.triage(&text, &embedded.remove(0), sentiment.as_ref());
                 self.cache_results(tenant, vec![(hash.clone(), serde_json::to_string(&result))])
                     .await;
                 (result, false, inference)
@@ -203,16 +225,44 @@ impl Ai {
         ))
     }
 
+    /// The model that reads the sentiment of a ticket whose category and priority `model`
+    /// reads: `AI_TICKET_SENTIMENT_MODEL`'s, else `model`.
+    fn sentiment_model<'a>(&'a self, model: &'a LoadedModel) -> &'a LoadedModel {
+        self.sentiment_model
+            .as_deref()
+            .and_then(|id| self.pool.get(id))
+            .unwrap_or(model)
+    }
+
+    /// `text` embedded by the sentiment's model when that is not `model`.
+    pub(super) async fn sentiment_embedding(
+        &self,
+        model: &LoadedModel,
+        text: &str,
+    ) -> Result<Option<Embedded>, Error> {
+        let sentiment_model = self.sentiment_model(model);
+        if sentiment_model.manifest().id == model.manifest().id {
+            return Ok(None);
+        }
+        Ok(Some(
+            sentiment_model
+                .embed(vec![text.to_owned()])
+                .await?
+                .remove(0),
+        ))
+    }
+
     /// The label sets a ticket of `tenant` is triaged with: the tenant's own where it has
-    /// them (`category_label_set` for the category, when given), else the shipped defaults.
-    /// The tenant's are read in one transaction, with their examples when their prototypes
-    /// are not cached.
+    /// them (`category_label_set` for the category, when given), else the shipped defaults;
+    /// the sentiment's prototypes are of the sentiment's model. The tenant's are read in one
+    /// transaction, with their examples when their prototypes are not cached.
     pub(super) async fn ticket_label_sets(
         &self,
         tenant: TenantId,
         model: &LoadedModel,
         category_label_set: Option<LabelSetId>,
     ) -> Result<TicketLabelSets, Error> {
+        let sentiment_model = self.sentiment_model(model);
         let mut transaction = self.db.tenant_tx(tenant).await?;
         let sets =
             store::find_ticket_label_sets(&mut transaction, tenant, category_label_set).await?;
@@ -229,6 +279,10 @@ impl Ai {
                         .ok_or_else(|| Error::LabelSetNotFound(resource_name("labelSets", id)))?,
                 ),
                 _ => sets.iter().find(|set| set.ticket_field == Some(field)),
+            };
+            let model = match field {
+                TicketField::Sentiment => sentiment_model,
+                TicketField::Category | TicketField::Priority => model,
             };
             fields.push(match set {
                 Some(set) => FieldPrototypes {
@@ -250,6 +304,11 @@ impl Ai {
             category,
             priority,
             sentiment,
+            sentiment_model: (
+                sentiment_model.manifest().id.clone(),
+                sentiment_model.version().to_owned(),
+            ),
+            sentiment_apart: sentiment_model.manifest().id != model.manifest().id,
         })
     }
 

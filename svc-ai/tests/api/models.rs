@@ -16,8 +16,8 @@ async fn installed_models_are_listed_with_what_they_serve() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.next_page_token, "");
-    let [model] = listed.models.as_slice() else {
-        panic!("one model expected: {:?}", listed.models);
+    let [model, e5] = listed.models.as_slice() else {
+        panic!("two models expected: {:?}", listed.models);
     };
     assert_eq!(model.name, MODEL);
     assert_eq!(model.id, "all-minilm-l6-v2");
@@ -34,6 +34,12 @@ async fn installed_models_are_listed_with_what_they_serve() {
     assert_eq!(model.max_input_tokens, 256);
     assert_eq!(model.quantization, "int8");
     assert_eq!(model.state, ModelState::Ready as i32);
+    // The second model, which reads tickets' sentiment, is the default for nothing.
+    assert_eq!(e5.id, "multilingual-e5-small");
+    assert_eq!(e5.tasks, both);
+    assert!(e5.default_for.is_empty(), "{e5:?}");
+    assert_eq!(e5.max_input_tokens, 512);
+    assert_ne!(e5.version, model.version);
 
     let page = |task: ModelTask, page_size: i32, page_token: &str| ListModelsRequest {
         page_size,
@@ -45,14 +51,20 @@ async fn installed_models_are_listed_with_what_they_serve() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(embedding.models.len(), 1);
-    assert_eq!(embedding.next_page_token, "");
+    assert_eq!(embedding.models, std::slice::from_ref(model));
+    let rest = client
+        .list_models(page(ModelTask::Embedding, 1, &embedding.next_page_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.models, std::slice::from_ref(e5));
+    assert_eq!(rest.next_page_token, "");
     let classification = client
         .list_models(page(ModelTask::Classification, 0, ""))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(classification.models.len(), 1);
+    assert_eq!(classification.models.len(), 2);
 
     let status = expect_code(
         client
@@ -87,7 +99,7 @@ async fn a_model_is_read_by_name_with_the_same_description() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(listed.models, [model]);
+    assert_eq!(listed.models[0], model);
 
     let status = expect_code(
         client

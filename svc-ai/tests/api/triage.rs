@@ -7,12 +7,12 @@ use platform::testing::error_reason;
 use proto::formflow::ai::v1::classification::Outcome;
 use proto::formflow::ai::v1::{
     Classification, ClassifyTicketRequest, CorrectClassificationRequest, CreateLabelSetRequest,
-    LabelSet, ListClassificationsRequest, ListLabelExamplesRequest, Sentiment,
+    GetModelRequest, LabelSet, ListClassificationsRequest, ListLabelExamplesRequest, Sentiment,
     TicketClassification, TicketField, TicketPriority, UpdateLabelSetRequest,
 };
 use tonic::Code;
 
-use crate::helpers::{Client, TestApp, bad_fields, create_label_set, expect_code, label};
+use crate::helpers::{Client, MODEL, TestApp, bad_fields, create_label_set, expect_code, label};
 
 fn ticket(subject: &str, body: &str) -> ClassifyTicketRequest {
     ClassifyTicketRequest {
@@ -165,6 +165,56 @@ async fn tickets_are_triaged_with_the_shipped_defaults_and_urgency_cues() {
         [&first],
         "stored once"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sentiment_is_read_by_the_sentiment_model_whatever_model_reads_the_rest() {
+    const E5: &str = "models/multilingual-e5-small";
+    let app = TestApp::spawn().await;
+    let mut client = app.member();
+    let e5_version = client
+        .get_model(GetModelRequest {
+            name: E5.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    let annoyed = ticket(
+        "Still broken",
+        "This is the third time I write about the same broken export. I am tired of waiting for a fix.",
+    );
+    let result = triage(&mut client, annoyed.clone()).await;
+    assert_eq!(result.model, MODEL);
+    let read = triage_of(&result);
+    assert_eq!(read.sentiment_model, E5, "{read:?}");
+    assert_eq!(read.sentiment_model_version, e5_version);
+    assert_eq!(read.sentiment(), Sentiment::Negative, "{read:?}");
+
+    // A call naming a model has its category and priority read by it; the sentiment still by
+    // the sentiment model.
+    let by_e5 = triage(
+        &mut client,
+        ClassifyTicketRequest {
+            model: E5.to_owned(),
+            ..annoyed.clone()
+        },
+    )
+    .await;
+    assert_eq!(by_e5.model, E5);
+    assert_eq!(triage_of(&by_e5).sentiment_model, E5);
+    assert_eq!(triage_of(&by_e5).sentiment(), read.sentiment());
+    app.stop().await;
+
+    // With no sentiment model set, the call's model reads all three.
+    let app =
+        TestApp::spawn_with(|config| config.options.ticket_sentiment_model = String::new()).await;
+    let mut client = app.member();
+    let result = triage(&mut client, annoyed).await;
+    let read = triage_of(&result);
+    assert_eq!(read.sentiment_model, MODEL, "{read:?}");
+    assert_eq!(read.sentiment_model_version, result.model_version);
     app.stop().await;
 }
 

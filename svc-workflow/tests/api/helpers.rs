@@ -325,17 +325,26 @@ pub(crate) async fn wait_for(
 
 /// The node runs of execution `name`, in the order they started.
 pub(crate) async fn node_runs(client: &Client, name: &str) -> Vec<wire::NodeExecution> {
-    client
-        .clone()
-        .list_node_executions(wire::ListNodeExecutionsRequest {
-            parent: name.to_owned(),
-            page_size: 500,
-            ..Default::default()
-        })
-        .await
-        .expect("listing node executions")
-        .into_inner()
-        .node_executions
+    let mut runs = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .clone()
+            .list_node_executions(wire::ListNodeExecutionsRequest {
+                parent: name.to_owned(),
+                page_size: 500,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("listing node executions")
+            .into_inner();
+        runs.extend(page.node_executions);
+        if page.next_page_token.is_empty() {
+            return runs;
+        }
+        page_token = page.next_page_token;
+    }
 }
 
 /// `value` (a Value from the wire) as JSON.

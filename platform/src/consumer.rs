@@ -267,6 +267,27 @@ impl ProcessedEvents {
         Ok(inserted.rows_affected() == 1)
     }
 
+    /// Whether `event` was handled already: a cheap look before costly work done outside the
+    /// transaction (an inference, a call), so that a redelivered event does not pay for it
+    /// again. [`ProcessedEvents::once`] still decides: two copies may both look before either
+    /// commits.
+    pub async fn handled(&self, db: &Db, event: &ReceivedEvent) -> anyhow::Result<bool> {
+        let mut transaction = match event.tenant_id {
+            Some(tenant) => db.tenant_tx(tenant).await?,
+            None => db.platform_tx().await?,
+        };
+        let handled: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE consumer = $1 AND event_id = $2)",
+            self.table
+        )))
+        .bind(self.consumer)
+        .bind(event.event_id)
+        .fetch_one(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(handled)
+    }
+
     /// Runs `work` and marks `event` handled in one transaction (scoped to the event's tenant),
     /// unless it was handled before: then nothing runs and the answer is `None`. A crash before
     /// the commit leaves neither, so the redelivered event is handled then.

@@ -27,6 +27,7 @@ struct RecordSuspensions {
     db: Db,
     processed: ProcessedEvents,
     deliveries: Arc<Mutex<Vec<(String, u32)>>>,
+    received: Arc<Mutex<Vec<ReceivedEvent>>>,
 }
 
 impl EventHandler for RecordSuspensions {
@@ -36,6 +37,7 @@ impl EventHandler for RecordSuspensions {
             Some(Err(reason)) => return Outcome::Reject(reason),
             None => return Outcome::Done,
         };
+        self.received.lock().unwrap().push(event.clone());
         self.deliveries
             .lock()
             .unwrap()
@@ -62,8 +64,10 @@ impl EventHandler for RecordSuspensions {
 
 struct Fixture {
     infra: TestInfra,
+    db: Db,
     publisher: Publisher,
     deliveries: Arc<Mutex<Vec<(String, u32)>>>,
+    received: Arc<Mutex<Vec<ReceivedEvent>>>,
     stopped: CancellationToken,
 }
 
@@ -86,11 +90,13 @@ impl Fixture {
         };
         let db = Db::connect(&infra.db, &schema).await.unwrap();
         let deliveries = Arc::default();
+        let received = Arc::default();
         let stopped = CancellationToken::new();
         let handler = RecordSuspensions {
-            db,
+            db: db.clone(),
             processed: ProcessedEvents::new(SCHEMA, QUEUE),
             deliveries: Arc::clone(&deliveries),
+            received: Arc::clone(&received),
         };
         tokio::spawn(consumer::run(
             infra.amqp.clone(),
@@ -106,8 +112,10 @@ impl Fixture {
         let publisher = Publisher::new(&infra.amqp, "consumer-test");
         let fixture = Fixture {
             infra,
+            db,
             publisher,
             deliveries,
+            received,
             stopped,
         };
         // The queue exists once the consumer declared it; publish only then.
@@ -206,6 +214,58 @@ async fn an_event_delivered_twice_changes_state_once() {
             event.tenant_id.map(|tenant| tenant.as_uuid())
         )
     );
+}
+
+#[tokio::test]
+async fn a_handled_event_is_known_before_its_costly_work_runs_again() {
+    let fixture = Fixture::start().await;
+    let processed = ProcessedEvents::new(SCHEMA, QUEUE);
+    // The poison event is received and never handled.
+    fixture.publish(&suspension("poison")).await;
+    fixture.publish(&suspension("late")).await;
+    wait_until(
+        Duration::from_secs(20),
+        "both are received, one handled",
+        || async {
+            fixture.effects().await == ["late"]
+                && fixture
+                    .deliveries()
+                    .iter()
+                    .any(|(reason, _)| reason == "poison")
+        },
+    )
+    .await;
+    let received = fixture.received.lock().unwrap().clone();
+    let event = |reason: &str| {
+        let wanted = serde_json::json!(reason);
+        received
+            .iter()
+            .find(|event| event.data()["reason"] == wanted)
+            .expect("received")
+            .clone()
+    };
+    assert!(
+        processed
+            .handled(&fixture.db, &event("late"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !processed
+            .handled(&fixture.db, &event("poison"))
+            .await
+            .unwrap()
+    );
+    // Another consumer's marks are not this one's; another tenant's are hidden.
+    assert!(
+        !ProcessedEvents::new(SCHEMA, "consumer-test.other")
+            .handled(&fixture.db, &event("late"))
+            .await
+            .unwrap()
+    );
+    let mut elsewhere = event("late");
+    elsewhere.tenant_id = Some(TenantId::generate());
+    assert!(!processed.handled(&fixture.db, &elsewhere).await.unwrap());
 }
 
 #[tokio::test]

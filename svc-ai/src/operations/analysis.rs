@@ -99,6 +99,10 @@ impl Ai {
         tenant: TenantId,
         input: AnalyzeInput,
     ) -> Result<(), Error> {
+        // A redelivered event costs one look, not two inferences.
+        if processed.handled(&self.db, event).await? {
+            return Ok(());
+        }
         let (analysis, embedding) = self.analysis(tenant, input).await?;
         processed
             .once(&self.db, event, async move |transaction| {

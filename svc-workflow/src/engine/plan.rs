@@ -65,6 +65,9 @@ pub struct Graph {
     /// The `logic.foreach` whose body each node belongs to.
     loop_of: HashMap<String, String>,
     order: Vec<usize>,
+    /// The compiled `payload_schema` of each webhook trigger that has one: compiled once per
+    /// version, not once per delivery.
+    payload_schemas: HashMap<String, jsonschema::Validator>,
 }
 
 impl Graph {
@@ -111,12 +114,29 @@ impl Graph {
                 }
             }
         }
+        // Saving checked that each compiles; one that no longer does is left out (and its
+        // deliveries refused as an internal error).
+        let payload_schemas = definition
+            .nodes
+            .iter()
+            .filter(|node| node.node_type == "trigger.webhook")
+            .filter_map(|node| {
+                let schema = node.config.get("payload_schema")?;
+                Some((node.id.clone(), jsonschema::validator_for(schema).ok()?))
+            })
+            .collect();
         Graph {
             definition,
             incoming,
             loop_of,
             order,
+            payload_schemas,
         }
+    }
+
+    /// The compiled `payload_schema` of the webhook trigger `node_id`, if it has one.
+    pub fn payload_schema(&self, node_id: &str) -> Option<&jsonschema::Validator> {
+        self.payload_schemas.get(node_id)
     }
 
     /// The definition.

@@ -110,9 +110,10 @@ impl Workflows {
         .map_err(Error::WebhookRefused)?;
 
         let data = payload(&call)?;
-        if let Some(schema) = node.config.get("payload_schema") {
-            let validator = jsonschema::validator_for(schema)
-                .map_err(|error| anyhow::anyhow!("a stored payload schema: {}", error.masked()))?;
+        if node.config.get("payload_schema").is_some() {
+            let validator = graph
+                .payload_schema(&node.id)
+                .ok_or_else(|| anyhow::anyhow!("a stored payload schema does not compile"))?;
             let mut violations = FieldViolations::new();
             for error in validator.iter_errors(&data) {
                 violations.add(

@@ -414,6 +414,13 @@ mod tests {
                 vec![("a", manifest("x").replace("\"mean\"", "\"cls\""))],
                 "pooling",
             ),
+            (
+                vec![(
+                    "a",
+                    manifest("x").replace("\"mean\"", "\"mean\", \"max_batch\": 0"),
+                )],
+                "max_batch",
+            ),
         ];
         for (models, expected) in cases {
             let error = format!("{:#}", discover(&models_dir(&models)).unwrap_err());

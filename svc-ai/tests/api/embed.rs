@@ -190,48 +190,39 @@ async fn bad_requests_name_every_bad_field_and_run_nothing() {
 }
 
 #[tokio::test]
-async fn a_missing_model_directory_or_runtime_stops_the_start_with_the_reason() {
+async fn a_missing_model_directory_runtime_or_sentiment_model_stops_the_start_with_the_reason() {
     let keys = platform::testing::TestKeys::new();
-    let mut config = crate::helpers::config(&keys);
-    config.options.models.models_dir =
-        std::env::temp_dir().join(format!("no-models-{}", uuid::Uuid::new_v4()));
-    let error = format!(
-        "{:#}",
-        svc_ai::build(
-            config,
-            platform::server::Listeners::loopback().await.unwrap()
-        )
-        .await
-        .unwrap_err()
-    );
-    assert!(error.contains("fetch-ai-assets"), "{error}");
-
-    let mut config = crate::helpers::config(&keys);
-    config.options.models.onnxruntime_library = "/nonexistent/libonnxruntime.so".into();
-    let error = format!(
-        "{:#}",
-        svc_ai::build(
-            config,
-            platform::server::Listeners::loopback().await.unwrap()
-        )
-        .await
-        .unwrap_err()
-    );
-    assert!(error.contains("ONNX Runtime library"), "{error}");
-
-    let mut config = crate::helpers::config(&keys);
-    config.options.ticket_sentiment_model = "no-such-model".to_owned();
-    let error = format!(
-        "{:#}",
-        svc_ai::build(
-            config,
-            platform::server::Listeners::loopback().await.unwrap()
-        )
-        .await
-        .unwrap_err()
-    );
-    assert!(
-        error.contains("AI_TICKET_SENTIMENT_MODEL names no-such-model"),
-        "{error}"
-    );
+    let cases: [(fn(&mut svc_ai::Config), &str); 3] = [
+        (
+            |config| {
+                config.options.models.models_dir =
+                    std::env::temp_dir().join(format!("no-models-{}", uuid::Uuid::new_v4()));
+            },
+            "fetch-ai-assets",
+        ),
+        (
+            |config| {
+                config.options.models.onnxruntime_library = "/nonexistent/libonnxruntime.so".into();
+            },
+            "ONNX Runtime library",
+        ),
+        (
+            |config| config.options.ticket_sentiment_model = "no-such-model".to_owned(),
+            "AI_TICKET_SENTIMENT_MODEL names no-such-model",
+        ),
+    ];
+    for (configure, expected) in cases {
+        let mut config = crate::helpers::config(&keys);
+        configure(&mut config);
+        let error = format!(
+            "{:#}",
+            svc_ai::build(
+                config,
+                platform::server::Listeners::loopback().await.unwrap()
+            )
+            .await
+            .unwrap_err()
+        );
+        assert!(error.contains(expected), "{expected:?} not in {error}");
+    }
 }

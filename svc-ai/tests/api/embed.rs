@@ -192,7 +192,8 @@ async fn bad_requests_name_every_bad_field_and_run_nothing() {
 #[tokio::test]
 async fn a_missing_model_directory_runtime_or_sentiment_model_stops_the_start_with_the_reason() {
     let keys = platform::testing::TestKeys::new();
-    let cases: [(fn(&mut svc_ai::Config), &str); 3] = [
+    type Configure = fn(&mut svc_ai::Config);
+    let cases: [(Configure, &str); 3] = [
         (
             |config| {
                 config.options.models.models_dir =

@@ -131,45 +131,37 @@ impl Outbox {
         Ok(id)
     }
 
-    /// Adds `events`, in their order, with one statement.
+    /// Adds `events`, in their order, with one statement (none: nothing).
     pub async fn enqueue_all(
         &self,
         transaction: &mut PgConnection,
         events: &[PendingEvent],
     ) -> anyhow::Result<()> {
-        let rows: Vec<String> = (0..events.len())
-            .map(|row| {
-                let first = row * 6;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    first + 1,
-                    first + 2,
-                    first + 3,
-                    first + 4,
-                    first + 5,
-                    first + 6
-                )
-            })
+        let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+        let tenants: Vec<Option<Uuid>> = events.iter().map(|event| event.tenant_id).collect();
+        let types: Vec<&str> = events.iter().map(|event| event.event_type).collect();
+        let keys: Vec<&str> = events
+            .iter()
+            .map(|event| event.routing_key.as_str())
             .collect();
-        let sql = format!(
-            "INSERT INTO {} (id, tenant_id, event_type, routing_key, payload, sealed) VALUES {}",
-            self.table,
-            rows.join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for event in events {
-            query = query
-                .bind(event.id)
-                .bind(event.tenant_id)
-                .bind(event.event_type)
-                .bind(&event.routing_key)
-                .bind(&event.payload)
-                .bind(&event.sealed);
-        }
-        query
-            .execute(transaction)
-            .await
-            .context("writing to the outbox")?;
+        let payloads: Vec<&serde_json::Value> = events.iter().map(|event| &event.payload).collect();
+        let sealed: Vec<Option<&[u8]>> =
+            events.iter().map(|event| event.sealed.as_deref()).collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {} (id, tenant_id, event_type, routing_key, payload, sealed) \
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], \
+                                  $6::bytea[])",
+            self.table
+        )))
+        .bind(&ids)
+        .bind(&tenants)
+        .bind(&types)
+        .bind(&keys)
+        .bind(&payloads)
+        .bind(&sealed)
+        .execute(transaction)
+        .await
+        .context("writing to the outbox")?;
         Ok(())
     }
 

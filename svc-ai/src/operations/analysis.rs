@@ -126,10 +126,20 @@ impl Ai {
         // The embedding is needed whatever the cache holds: the classification is computed
         // from it rather than read from the cache.
         let started = Instant::now();
-        let embedded = model.embed(vec![text.clone()]).await?.remove(0);
+        let (embedded, sentiment) = match input.label_set {
+            // Triaged as a ticket: the sentiment's model reads it at the same time.
+            None => self.embed_ticket(model, &text).await?,
+            Some(_) => (model.embed(vec![text.clone()]).await?.remove(0), None),
+        };
         let inference = super::elapsed_micros(started);
         let (label_set, scope, result) = self
-            .classify_embedded(tenant, model, input.label_set, &text, &embedded)
+            .classify_embedded(
+                tenant,
+                model,
+                input.label_set,
+                &text,
+                (&embedded, sentiment.as_ref()),
+            )
             .await?;
         let hash = content_hash(&model.key(), &scope, &text);
         let classification = super::classification(
@@ -154,15 +164,16 @@ impl Ai {
         Ok((analysis, embedded.vector))
     }
 
-    /// The classification of `text`, embedded as `embedded`, against `label_set` or as a
-    /// ticket: the label set and version used, what names them in cache keys, and the result.
+    /// The classification of `text`, embedded as `embedded` (and by the sentiment's model as
+    /// `sentiment`, for a ticket), against `label_set` or as a ticket: the label set and
+    /// version used, what names them in cache keys, and the result.
     async fn classify_embedded(
         &self,
         tenant: TenantId,
         model: &LoadedModel,
         label_set: Option<LabelSetId>,
         text: &str,
-        embedded: &Embedded,
+        (embedded, sentiment): (&Embedded, Option<&Embedded>),
     ) -> Result<(Option<(LabelSetId, i64)>, String, CachedResult), Error> {
         Ok(match label_set {
             Some(id) => {
@@ -177,11 +188,10 @@ impl Ai {
             }
             None => {
                 let sets = self.ticket_label_sets(tenant, model, None).await?;
-                let sentiment = self.sentiment_embedding(model, text).await?;
                 (
                     sets.category_label_set(),
                     sets.scope(),
-                    sets.triage(text, embedded, sentiment.as_ref()),
+                    sets.triage(text, embedded, sentiment),
                 )
             }
         })

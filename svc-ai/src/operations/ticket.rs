@@ -93,7 +93,7 @@ impl TicketLabelSets {
     }
 
     /// The triage of `text`, embedded as `embedded`, and as `sentiment` by the sentiment's
-    /// model when that is another ([`Ai::sentiment_embedding`]).
+    /// model when that is another ([`Ai::embed_ticket`]).
     pub(super) fn triage(
         &self,
         text: &str,
@@ -203,12 +203,9 @@ impl Ai {
             Some((result, cached)) if result.ticket.is_some() => (result, cached, Duration::ZERO),
             _ => {
                 let started = Instant::now();
-                let (mut embedded, sentiment) = tokio::try_join!(
-                    async { model.embed(vec![text.clone()]).await.map_err(Error::from) },
-                    self.sentiment_embedding(model, &text)
-                )?;
+                let (embedded, sentiment) = self.embed_ticket(model, &text).await?;
                 let inference = super::elapsed_micros(started);
-                let result = sets.triage(&text, &embedded.remove(0), sentiment.as_ref());
+                let result = sets.triage(&text, &embedded, sentiment.as_ref());
                 self.cache_results(tenant, vec![(hash.clone(), serde_json::to_string(&result))])
                     .await;
                 (result, false, inference)
@@ -234,8 +231,27 @@ impl Ai {
             .unwrap_or(model)
     }
 
+    /// A ticket's `text` embedded by `model` and, when the sentiment's model is another, by
+    /// that one too, both at once.
+    pub(super) async fn embed_ticket(
+        &self,
+        model: &LoadedModel,
+        text: &str,
+    ) -> Result<(Embedded, Option<Embedded>), Error> {
+        let (mut embedded, sentiment) = tokio::try_join!(
+            async {
+                model
+                    .embed(vec![text.to_owned()])
+                    .await
+                    .map_err(Error::from)
+            },
+            self.sentiment_embedding(model, text)
+        )?;
+        Ok((embedded.remove(0), sentiment))
+    }
+
     /// `text` embedded by the sentiment's model when that is not `model`.
-    pub(super) async fn sentiment_embedding(
+    async fn sentiment_embedding(
         &self,
         model: &LoadedModel,
         text: &str,

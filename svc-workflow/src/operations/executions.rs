@@ -332,9 +332,7 @@ impl Workflows {
         self.start(transaction, &call, tenant, execution, &definition)
             .await
     }
-}
 
-impl Workflows {
     /// Admits `execution` of a call made once per idempotency key, remembers the answer with
     /// `call`, commits, and sends its job or tells that it ran.
     async fn start(
